@@ -1,0 +1,175 @@
+// Package config holds the hotline's settings: one YAML file, overridden by
+// environment variables, every setting with a default (Default), checked as a
+// whole before the service starts (Validate).
+//
+// The package never reads the environment or the disk on its own: Load is
+// given the file's path and a lookup function (os.LookupEnv in main, a map in
+// tests).
+package config
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the service. The yaml tags are the keys of the
+// file and, upper-cased behind HOTLINE_, the names of the environment
+// overrides (see Load).
+type Config struct {
+	// Backend is the telephony backend: "sip", the embedded SIP/RTP stack.
+	// "asterisk" (ARI) joins when its settings section does.
+	Backend string `yaml:"backend"`
+
+	SIP struct {
+		// Listen is where SIP is received, on every transport.
+		Listen string `yaml:"listen"`
+		// Transports are the SIP transports listened on: udp, tcp.
+		Transports []string `yaml:"transports"`
+		// ExternalIP is the address written into SDP and Contact; empty
+		// means the IP of Listen (see AdvertisedIP).
+		ExternalIP string `yaml:"external_ip"`
+		// RTPPorts is the UDP port range for media, "low-high" (see
+		// RTPPortRange).
+		RTPPorts string `yaml:"rtp_ports"`
+		// MediaTimeout ends a call when no RTP arrived for this long: the
+		// far end vanished without a BYE.
+		MediaTimeout Duration `yaml:"media_timeout"`
+		// RingTime is how long an incoming call rings before it is
+		// answered; 0 answers at once.
+		RingTime Duration `yaml:"ring_time"`
+		// MaxCalls is the number of calls handled at once; one more is
+		// refused with 503 Service Unavailable (RFC 3261 section 21.5.4).
+		MaxCalls int `yaml:"max_calls"`
+		// Codecs are the audio codecs accepted in an offer, by their RTP
+		// encoding names: PCMU, PCMA (G.711, RFC 3551 section 4.5.14).
+		Codecs []string `yaml:"codecs"`
+	} `yaml:"sip"`
+
+	HTTP struct {
+		// Listen is where the web console, the API and /metrics are served.
+		Listen string `yaml:"listen"`
+	} `yaml:"http"`
+
+	Redis struct {
+		// URL of the shared Redis (redis://, rediss:// or unix://); empty
+		// runs an embedded one for this node alone.
+		URL string `yaml:"url"`
+		// DataDir is where the embedded Redis keeps its data.
+		DataDir string `yaml:"data_dir"`
+		// ServerPath is the redis-server binary the embedded Redis runs; a
+		// bare name is looked up on PATH.
+		ServerPath string `yaml:"server_path"`
+	} `yaml:"redis"`
+
+	IVR struct {
+		// Language of the prompts: zh or en.
+		Language string `yaml:"language"`
+		// FirstDigitTimeout is how long a menu waits for the caller's
+		// first key after the prompt ends.
+		FirstDigitTimeout Duration `yaml:"first_digit_timeout"`
+		// Tries is how many times a question is asked before the call
+		// moves on (or ends politely) on silence or an invalid key.
+		Tries int `yaml:"tries"`
+	} `yaml:"ivr"`
+
+	// TimeZone is the hotline's zone, an IANA name: appeal clocks count
+	// natural days in it.
+	TimeZone string `yaml:"time_zone"`
+
+	Shutdown struct {
+		// Grace is how long calls in progress may go on after a stop is
+		// asked for, before they are hung up.
+		Grace Duration `yaml:"grace"`
+	} `yaml:"shutdown"`
+
+	Log struct {
+		// Level: debug, info, warn or error.
+		Level string `yaml:"level"`
+		// Format: auto (console at a terminal, JSON otherwise), json or
+		// console.
+		Format string `yaml:"format"`
+	} `yaml:"log"`
+}
+
+// Default returns the settings used where neither the file nor the
+// environment says otherwise: the embedded SIP backend and web console on
+// loopback, an embedded Redis, Chinese prompts, Beijing time.
+func Default() Config {
+	var c Config
+	c.Backend = "sip"
+	c.SIP.Listen = "127.0.0.1:5060"
+	c.SIP.Transports = []string{"udp", "tcp"}
+	c.SIP.RTPPorts = "10000-20000"
+	c.SIP.MediaTimeout = Duration(30 * time.Second)
+	c.SIP.MaxCalls = 2000
+	c.SIP.Codecs = []string{"PCMU", "PCMA"}
+	c.HTTP.Listen = "127.0.0.1:8080"
+	c.Redis.DataDir = "./data/redis"
+	c.Redis.ServerPath = "redis-server"
+	c.IVR.Language = "zh"
+	c.IVR.FirstDigitTimeout = Duration(5 * time.Second)
+	c.IVR.Tries = 3
+	c.TimeZone = "Asia/Shanghai"
+	c.Shutdown.Grace = Duration(60 * time.Second)
+	c.Log.Level = "info"
+	c.Log.Format = "auto"
+	return c
+}
+
+// Location is the hotline's time zone. For a configuration that passed
+// Validate it is TimeZone; otherwise, when the zone cannot be loaded, it is
+// UTC.
+func (c Config) Location() *time.Location {
+	loc, err := loadZone(c.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// AdvertisedIP is the address the SIP backend writes into SDP and Contact:
+// sip.external_ip when set, else the IP that sip.listen names. It is "" when
+// sip.listen names no single IP (a wildcard such as 0.0.0.0, or a host name),
+// leaving the choice to the SIP stack.
+func (c Config) AdvertisedIP() string {
+	if c.SIP.ExternalIP != "" {
+		return c.SIP.ExternalIP
+	}
+	host, _, err := net.SplitHostPort(c.SIP.Listen)
+	if err != nil {
+		return ""
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		return ""
+	}
+	return host
+}
+
+// RTPPortRange is sip.rtp_ports as numbers. A call's RTP takes an even port
+// from low up to high-2 and its RTCP the odd port above (RFC 3550 section
+// 11), so the range holds (high-low)/2 calls' media. Both are 0 when
+// rtp_ports is malformed, which Validate reports.
+func (c Config) RTPPortRange() (low, high int) {
+	low, high, err := parsePortRange(c.SIP.RTPPorts)
+	if err != nil {
+		return 0, 0
+	}
+	return low, high
+}
+
+// parsePortRange reads "low-high".
+func parsePortRange(s string) (low, high int, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return 0, 0, errPortRangeSyntax
+	}
+	low, errLow := strconv.Atoi(strings.TrimSpace(a))
+	high, errHigh := strconv.Atoi(strings.TrimSpace(b))
+	if errLow != nil || errHigh != nil {
+		return 0, 0, errPortRangeSyntax
+	}
+	return low, high, nil
+}

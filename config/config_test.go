@@ -1,0 +1,535 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// writeFile writes a settings file in a temporary folder and returns its path.
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hotline.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// envMap is an environment for Load.
+func envMap(m map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		v, ok := m[name]
+		return v, ok
+	}
+}
+
+// onlyProblem asserts that err holds exactly one KeyError and returns it.
+func onlyProblem(t *testing.T, err error) *KeyError {
+	t.Helper()
+	kes := keyErrors(err)
+	if len(kes) != 1 {
+		t.Fatalf("want one problem, got %d: %v", len(kes), err)
+	}
+	return kes[0]
+}
+
+func TestDefaultIsValid(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadWithoutFileIsDefault(t *testing.T) {
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Errorf("Load(\"\") = %+v, want %+v", c, Default())
+	}
+}
+
+func TestExampleIsDefaultAndHasEveryKey(t *testing.T) {
+	c, err := Load("example.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Errorf("example.yaml gives %+v, want Default() %+v", c, Default())
+	}
+
+	origins := map[string]origin{}
+	scratch := Default()
+	if err := scratch.decodeFile("example.yaml", origins); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range scratch.leaves() {
+		if _, ok := origins[s.key]; !ok {
+			t.Errorf("example.yaml does not document %s", s.key)
+		}
+	}
+}
+
+func TestFileThenEnvironment(t *testing.T) {
+	path := writeFile(t, `
+sip:
+  listen: 0.0.0.0:5080
+  codecs: [PCMA]
+  max_calls: 500
+ivr:
+  tries: 5
+  first_digit_timeout: 8s
+log:
+  level: debug
+`)
+	c, err := Load(path, envMap(map[string]string{
+		"HOTLINE_SIP_LISTEN":              "10.1.2.3:5060",
+		"HOTLINE_IVR_FIRST_DIGIT_TIMEOUT": "2500ms",
+		"HOTLINE_SIP_CODECS":              "PCMU, PCMA",
+		"HOTLINE_SIP_TRANSPORTS":          "udp",
+		"HOTLINE_TIME_ZONE":               "UTC",
+		"HOTLINE_LOG_LEVEL":               "", // empty counts as unset
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.SIP.Listen = "10.1.2.3:5060"                              // env over file
+	want.SIP.Codecs = []string{"PCMU", "PCMA"}                     // env over file
+	want.SIP.MaxCalls = 500                                        // file
+	want.SIP.Transports = []string{"udp"}                          // env over default
+	want.IVR.Tries = 5                                             // file
+	want.IVR.FirstDigitTimeout = Duration(2500 * time.Millisecond) // env over file
+	want.TimeZone = "UTC"                                          // env over default
+	want.Log.Level = "debug"                                       // file; the empty variable is ignored
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got  %+v\nwant %+v", c, want)
+	}
+}
+
+// sample returns a text for setting s and the value it must produce, unlike
+// the default.
+func sample(t *testing.T, s setting) (string, any) {
+	switch {
+	case s.value.Type() == reflect.TypeFor[Duration]():
+		return "42s", Duration(42 * time.Second)
+	case s.value.Kind() == reflect.String:
+		return "x-" + s.key, "x-" + s.key
+	case s.value.Kind() == reflect.Int:
+		return "7", 7
+	case s.value.Kind() == reflect.Bool:
+		return "true", true
+	case s.value.Kind() == reflect.Slice:
+		return " a ,b,", []string{"a", "b"}
+	}
+	t.Fatalf("%s: no sample for type %s", s.key, s.value.Type())
+	return "", nil
+}
+
+func TestEverySettingHasAnEnvironmentVariable(t *testing.T) {
+	c := Default()
+	env := map[string]string{}
+	want := map[string]any{}
+	for _, s := range c.leaves() {
+		if _, dup := env[s.env]; dup {
+			t.Errorf("two settings share the variable %s", s.env)
+		}
+		text, value := sample(t, s)
+		env[s.env] = text
+		want[s.key] = value
+	}
+	for _, name := range []string{"HOTLINE_BACKEND", "HOTLINE_SIP_LISTEN", "HOTLINE_SIP_RTP_PORTS", "HOTLINE_IVR_FIRST_DIGIT_TIMEOUT", "HOTLINE_REDIS_SERVER_PATH", "HOTLINE_TIME_ZONE", "HOTLINE_SHUTDOWN_GRACE", "HOTLINE_LOG_LEVEL"} {
+		if _, ok := env[name]; !ok {
+			t.Errorf("no setting has the variable %s", name)
+		}
+	}
+
+	origins := map[string]origin{}
+	if errs := c.applyEnv(envMap(env), origins); len(errs) != 0 {
+		t.Fatal(errors.Join(errs...))
+	}
+	for _, s := range c.leaves() {
+		if got := s.value.Interface(); !reflect.DeepEqual(got, want[s.key]) {
+			t.Errorf("%s from %s = %#v, want %#v", s.key, s.env, got, want[s.key])
+		}
+		if origins[s.key].source != s.env {
+			t.Errorf("%s: origin %q, want %s", s.key, origins[s.key].source, s.env)
+		}
+	}
+}
+
+func TestWellKnownVariablesNameSettings(t *testing.T) {
+	keys := map[string]bool{}
+	c := Default()
+	for _, s := range c.leaves() {
+		keys[s.key] = true
+	}
+	for _, a := range wellKnownEnv() {
+		if !keys[a.Key] {
+			t.Errorf("%s names %s, which is not a setting", a.Var, a.Key)
+		}
+	}
+}
+
+func TestRedisURL(t *testing.T) {
+	path := writeFile(t, "redis:\n  url: redis://file:6379/0\n")
+	cases := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"file", nil, "redis://file:6379/0"},
+		{"REDIS_URL", map[string]string{"REDIS_URL": "redis://env:6379/1"}, "redis://env:6379/1"},
+		{"HOTLINE_REDIS_URL", map[string]string{"HOTLINE_REDIS_URL": "rediss://env:6380/2"}, "rediss://env:6380/2"},
+		{"both agree", map[string]string{"REDIS_URL": "redis://env:6379/1", "HOTLINE_REDIS_URL": "redis://env:6379/1"}, "redis://env:6379/1"},
+		{"empty REDIS_URL", map[string]string{"REDIS_URL": ""}, "redis://file:6379/0"},
+	}
+	for _, tc := range cases {
+		c, err := Load(path, envMap(tc.env))
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if c.Redis.URL != tc.want {
+			t.Errorf("%s: redis.url = %q, want %q", tc.name, c.Redis.URL, tc.want)
+		}
+	}
+
+	_, err := Load(path, envMap(map[string]string{"REDIS_URL": "redis://a:6379", "HOTLINE_REDIS_URL": "redis://b:6379"}))
+	ke := onlyProblem(t, err)
+	if !errors.Is(err, ErrConflictingEnv) || ke.Key != "redis.url" {
+		t.Errorf("two different Redis URLs: %v", err)
+	}
+}
+
+func TestBadEnvironmentValueNamesTheVariable(t *testing.T) {
+	cases := []struct {
+		name, value, key string
+	}{
+		{"HOTLINE_SIP_MAX_CALLS", "lots", "sip.max_calls"},
+		{"HOTLINE_SIP_MEDIA_TIMEOUT", "30", "sip.media_timeout"}, // a duration needs its unit
+		{"HOTLINE_SIP_LISTEN", "abc", "sip.listen"},              // reads, but fails Validate
+		{"REDIS_URL", "localhost:6379", "redis.url"},
+		{"HOTLINE_IVR_TRIES", "0", "ivr.tries"},
+	}
+	for _, tc := range cases {
+		_, err := Load("", envMap(map[string]string{tc.name: tc.value}))
+		ke := onlyProblem(t, err)
+		if ke.Key != tc.key || ke.Source != tc.name || ke.Line != 0 {
+			t.Errorf("%s=%s: problem %+v, want key %s from %s", tc.name, tc.value, ke, tc.key, tc.name)
+		}
+	}
+}
+
+func TestFileProblemsNameKeyAndLine(t *testing.T) {
+	cases := []struct {
+		name, text, key string
+		line            int
+		is              error
+	}{
+		{"unknown key", "sip:\n  listen: 127.0.0.1:5060\n  listn: 0.0.0.0:5060\n", "sip.listn", 3, ErrUnknownKey},
+		{"unknown section", "backend: sip\nsipp:\n  listen: x\n", "sipp", 2, ErrUnknownKey},
+		{"unknown key in a known section", "\n\nlog:\n  colour: true\n", "log.colour", 4, ErrUnknownKey},
+		{"key given twice", "ivr:\n  tries: 3\n  tries: 4\n", "ivr.tries", 3, ErrDuplicateKey},
+		{"not a number", "sip:\n  max_calls: many\n", "sip.max_calls", 2, errWantNumber},
+		{"bare number as duration", "shutdown:\n  grace: 60\n", "shutdown.grace", 2, errWantDuration},
+		{"section as a value", "sip: 5060\n", "sip", 1, errWantMapping},
+		{"mapping as a list", "sip:\n  codecs:\n    a: b\n", "sip.codecs", 3, errWantList},
+		{"list as a value", "sip:\n  listen: [a, b]\n", "sip.listen", 2, errWantValue},
+		{"merge key", "base: &b\n  level: info\nlog:\n  <<: *b\n", "base", 1, ErrUnknownKey},
+		{"invalid value", "ivr:\n  language: zh\n  tries: 11\n", "ivr.tries", 3, nil},
+	}
+	for _, tc := range cases {
+		path := writeFile(t, tc.text)
+		_, err := Load(path, nil)
+		if err == nil {
+			t.Errorf("%s: no error", tc.name)
+			continue
+		}
+		ke := keyErrors(err)[0]
+		if ke.Key != tc.key || ke.Line != tc.line || ke.Source != path {
+			t.Errorf("%s: problem %+v, want %s at %s:%d", tc.name, ke, tc.key, path, tc.line)
+		}
+		if tc.is != nil && !errors.Is(err, tc.is) {
+			t.Errorf("%s: %v is not %v", tc.name, err, tc.is)
+		}
+	}
+}
+
+func TestMergeKeyIsRefused(t *testing.T) {
+	path := writeFile(t, "log: &l\n  level: info\nshutdown:\n  <<: *l\n")
+	_, err := Load(path, nil)
+	ke := onlyProblem(t, err)
+	if ke.Key != "shutdown.<<" || ke.Line != 4 || !errors.Is(err, errMergeKey) {
+		t.Errorf("merge key: %+v", ke)
+	}
+}
+
+func TestFileEdgeCases(t *testing.T) {
+	cases := []struct {
+		name, text string
+		want       func(*Config)
+	}{
+		{"empty file", "", func(*Config) {}},
+		{"comments only", "# nothing set\n", func(*Config) {}},
+		{"empty section", "sip:\nlog:\n", func(*Config) {}},
+		{"key without value keeps the default", "sip:\n  listen:\n  codecs: ~\n", func(*Config) {}},
+		{"empty string is a value", "sip:\n  external_ip: \"\"\n", func(*Config) {}},
+		{"list on one line", "sip:\n  codecs: PCMA, PCMU\n", func(c *Config) { c.SIP.Codecs = []string{"PCMA", "PCMU"} }},
+		{"alias", "http:\n  listen: &addr 127.0.0.1:9000\nsip:\n  listen: 127.0.0.2:5060\n  external_ip: 127.0.0.2\n", func(c *Config) {
+			c.HTTP.Listen = "127.0.0.1:9000"
+			c.SIP.Listen = "127.0.0.2:5060"
+			c.SIP.ExternalIP = "127.0.0.2"
+		}},
+		{"anchored list", "sip:\n  transports: &t [tcp]\n", func(c *Config) { c.SIP.Transports = []string{"tcp"} }},
+	}
+	for _, tc := range cases {
+		c, err := Load(writeFile(t, tc.text), nil)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		want := Default()
+		tc.want(&want)
+		if !reflect.DeepEqual(c, want) {
+			t.Errorf("%s: got %+v, want %+v", tc.name, c, want)
+		}
+	}
+}
+
+func TestFileErrors(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), nil); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+	for name, text := range map[string]string{
+		"syntax":        "sip:\n  listen: [\n",
+		"two documents": "backend: sip\n---\nbackend: sip\n",
+		"tab indent":    "sip:\n\tlisten: x\n",
+	} {
+		path := writeFile(t, text)
+		_, err := Load(path, nil)
+		ke := onlyProblem(t, err)
+		if ke.Source != path {
+			t.Errorf("%s: problem %+v does not name the file", name, ke)
+		}
+	}
+}
+
+func TestValidateNamesTheKey(t *testing.T) {
+	cases := []struct {
+		key    string
+		mutate func(*Config)
+	}{
+		{"backend", func(c *Config) { c.Backend = "asterisk" }},
+		{"backend", func(c *Config) { c.Backend = "" }},
+		{"sip.listen", func(c *Config) { c.SIP.Listen = "abc" }},
+		{"sip.listen", func(c *Config) { c.SIP.Listen = "127.0.0.1:" }},
+		{"sip.listen", func(c *Config) { c.SIP.Listen = "127.0.0.1:sip" }},
+		{"sip.listen", func(c *Config) { c.SIP.Listen = "127.0.0.1:65536" }},
+		{"sip.listen", func(c *Config) { c.SIP.Listen = "::1:5060" }},
+		{"sip.listen", func(c *Config) { c.SIP.Listen = "" }},
+		{"sip.transports", func(c *Config) { c.SIP.Transports = nil }},
+		{"sip.transports", func(c *Config) { c.SIP.Transports = []string{"udp", "tls"} }},
+		{"sip.transports", func(c *Config) { c.SIP.Transports = []string{"udp", "udp"} }},
+		{"sip.external_ip", func(c *Config) { c.SIP.ExternalIP = "pbx.example.org" }},
+		{"sip.external_ip", func(c *Config) { c.SIP.ExternalIP = "0.0.0.0" }},
+		{"sip.rtp_ports", func(c *Config) { c.SIP.RTPPorts = "10000" }},
+		{"sip.rtp_ports", func(c *Config) { c.SIP.RTPPorts = "a-b" }},
+		{"sip.rtp_ports", func(c *Config) { c.SIP.RTPPorts = "" }},
+		{"sip.rtp_ports", func(c *Config) { c.SIP.RTPPorts = "1000-2000" }},
+		{"sip.rtp_ports", func(c *Config) { c.SIP.RTPPorts = "60000-65536" }},
+		{"sip.rtp_ports", func(c *Config) { c.SIP.RTPPorts = "20000-10000" }},
+		{"sip.rtp_ports", func(c *Config) { c.SIP.RTPPorts = "10000-10000" }},
+		{"sip.rtp_ports", func(c *Config) { c.SIP.RTPPorts = "10000-10003" }},
+		{"sip.rtp_ports", func(c *Config) { c.SIP.RTPPorts = "10001-10003" }},
+		{"sip.media_timeout", func(c *Config) { c.SIP.MediaTimeout = Duration(4 * time.Second) }},
+		{"sip.media_timeout", func(c *Config) { c.SIP.MediaTimeout = 0 }},
+		{"sip.ring_time", func(c *Config) { c.SIP.RingTime = Duration(-time.Second) }},
+		{"sip.max_calls", func(c *Config) { c.SIP.MaxCalls = 0 }},
+		{"sip.codecs", func(c *Config) { c.SIP.Codecs = []string{} }},
+		{"sip.codecs", func(c *Config) { c.SIP.Codecs = []string{"PCMU", "G729"} }},
+		{"sip.codecs", func(c *Config) { c.SIP.Codecs = []string{"pcmu"} }},
+		{"sip.codecs", func(c *Config) { c.SIP.Codecs = []string{"PCMA", "PCMA"} }},
+		{"http.listen", func(c *Config) { c.HTTP.Listen = "8080" }},
+		{"http.listen", func(c *Config) { c.HTTP.Listen = c.SIP.Listen }},
+		{"redis.url", func(c *Config) { c.Redis.URL = "localhost:6379" }},
+		{"redis.url", func(c *Config) { c.Redis.URL = "http://cache:6379" }},
+		{"redis.url", func(c *Config) { c.Redis.URL = "redis://cache:port" }},
+		{"redis.data_dir", func(c *Config) { c.Redis.DataDir = " " }},
+		{"ivr.language", func(c *Config) { c.IVR.Language = "fr" }},
+		{"ivr.first_digit_timeout", func(c *Config) { c.IVR.FirstDigitTimeout = Duration(999 * time.Millisecond) }},
+		{"ivr.first_digit_timeout", func(c *Config) { c.IVR.FirstDigitTimeout = Duration(61 * time.Second) }},
+		{"ivr.tries", func(c *Config) { c.IVR.Tries = 0 }},
+		{"ivr.tries", func(c *Config) { c.IVR.Tries = 11 }},
+		{"time_zone", func(c *Config) { c.TimeZone = "Mars/Olympus_Mons" }},
+		{"time_zone", func(c *Config) { c.TimeZone = "" }},
+		{"time_zone", func(c *Config) { c.TimeZone = "Local" }},
+		{"shutdown.grace", func(c *Config) { c.Shutdown.Grace = Duration(-time.Second) }},
+		{"log.level", func(c *Config) { c.Log.Level = "verbose" }},
+		{"log.format", func(c *Config) { c.Log.Format = "xml" }},
+	}
+	for _, tc := range cases {
+		c := Default()
+		tc.mutate(&c)
+		err := c.Validate()
+		if err == nil {
+			t.Errorf("%s: no error for %+v", tc.key, c)
+			continue
+		}
+		if ke := onlyProblem(t, err); ke.Key != tc.key || ke.Source != "" {
+			t.Errorf("problem %+v, want key %s", ke, tc.key)
+		}
+	}
+}
+
+func TestValidateAcceptsEdges(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(*Config)
+	}{
+		{"any free port", func(c *Config) { c.SIP.Listen, c.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0" }},
+		{"every interface", func(c *Config) { c.SIP.Listen, c.HTTP.Listen = ":5060", "0.0.0.0:8080" }},
+		{"IPv6", func(c *Config) { c.SIP.Listen, c.SIP.ExternalIP = "[::1]:5060", "2001:db8::1" }},
+		{"host name", func(c *Config) { c.HTTP.Listen = "localhost:8080" }},
+		{"same address over UDP only", func(c *Config) { c.SIP.Transports, c.HTTP.Listen = []string{"udp"}, c.SIP.Listen }},
+		{"widest RTP range", func(c *Config) { c.SIP.RTPPorts = "1024-65534" }},
+		{"one RTP pair", func(c *Config) { c.SIP.RTPPorts = "40000-40002" }},
+		{"shortest media timeout", func(c *Config) { c.SIP.MediaTimeout = Duration(5 * time.Second) }},
+		{"ringing", func(c *Config) { c.SIP.RingTime = Duration(3 * time.Second) }},
+		{"one codec", func(c *Config) { c.SIP.Codecs = []string{"PCMA"} }},
+		{"shared Redis", func(c *Config) { c.Redis.URL, c.Redis.DataDir = "redis://:secret@cache:6379/0", "" }},
+		{"Redis over TLS", func(c *Config) { c.Redis.URL = "rediss://cache:6380" }},
+		{"Redis socket", func(c *Config) { c.Redis.URL = "unix:///run/redis.sock" }},
+		{"English", func(c *Config) { c.IVR.Language = "en" }},
+		{"digit timeout bounds", func(c *Config) { c.IVR.FirstDigitTimeout = Duration(time.Second) }},
+		{"digit timeout top", func(c *Config) { c.IVR.FirstDigitTimeout = Duration(time.Minute) }},
+		{"tries bounds", func(c *Config) { c.IVR.Tries = 1 }},
+		{"tries top", func(c *Config) { c.IVR.Tries = 10 }},
+		{"UTC", func(c *Config) { c.TimeZone = "UTC" }},
+		{"no grace", func(c *Config) { c.Shutdown.Grace = 0 }},
+		{"log names", func(c *Config) { c.Log.Level, c.Log.Format = "error", "json" }},
+	}
+	for _, tc := range cases {
+		c := Default()
+		tc.mutate(&c)
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c := Default()
+	c.SIP.Listen = "abc"
+	c.IVR.Tries = 0
+	c.Log.Level = "loud"
+	var keys []string
+	for _, ke := range keyErrors(c.Validate()) {
+		keys = append(keys, ke.Key)
+	}
+	if want := []string{"sip.listen", "ivr.tries", "log.level"}; !reflect.DeepEqual(keys, want) {
+		t.Errorf("problems for %v, want %v", keys, want)
+	}
+}
+
+func TestDurations(t *testing.T) {
+	var d Duration
+	if err := d.UnmarshalText([]byte("1m30s")); err != nil || d != Duration(90*time.Second) {
+		t.Errorf("UnmarshalText(1m30s) = %v, %v", d, err)
+	}
+	if err := d.UnmarshalText([]byte("30")); !errors.Is(err, errWantDuration) {
+		t.Errorf("UnmarshalText(30) = %v", err)
+	}
+
+	var v struct {
+		D Duration `yaml:"d"`
+	}
+	if err := yaml.Unmarshal([]byte("d: 250ms\n"), &v); err != nil || v.D != Duration(250*time.Millisecond) {
+		t.Errorf("yaml 250ms = %v, %v", v.D, err)
+	}
+	for _, text := range []string{"d: 30\n", "d: [1s]\n", "d: soon\n"} {
+		if err := yaml.Unmarshal([]byte(text), &v); !errors.Is(err, errWantDuration) {
+			t.Errorf("yaml %q = %v, %v", text, v.D, err)
+		}
+	}
+
+	out, err := yaml.Marshal(map[string]Duration{"grace": Duration(90 * time.Second)})
+	if err != nil || string(out) != "grace: 1m30s\n" {
+		t.Errorf("yaml.Marshal = %q, %v", out, err)
+	}
+	js, err := json.Marshal(Duration(5 * time.Second))
+	if err != nil || string(js) != `"5s"` {
+		t.Errorf("json.Marshal = %s, %v", js, err)
+	}
+}
+
+// TestMarshalledConfigLoadsBack checks that a Config written with yaml.v3
+// (as a "show the settings in force" command would) reads back the same.
+func TestMarshalledConfigLoadsBack(t *testing.T) {
+	c := Default()
+	c.SIP.RingTime = Duration(1500 * time.Millisecond)
+	c.Redis.URL = "redis://cache:6379/3"
+	out, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(writeFile(t, string(out)), nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(back, c) {
+		t.Errorf("read back %+v, want %+v", back, c)
+	}
+}
+
+func TestLocation(t *testing.T) {
+	loc := Default().Location()
+	if _, offset := time.Date(2025, 1, 1, 0, 0, 0, 0, loc).Zone(); offset != 8*3600 {
+		t.Errorf("%v: offset %ds, want +8h", loc, offset)
+	}
+	c := Default()
+	c.TimeZone = "Mars/Olympus_Mons"
+	if c.Location() != time.UTC {
+		t.Errorf("unknown zone gives %v, want UTC", c.Location())
+	}
+}
+
+func TestAdvertisedIPAndRTPPortRange(t *testing.T) {
+	c := Default()
+	if got := c.AdvertisedIP(); got != "127.0.0.1" {
+		t.Errorf("default AdvertisedIP = %q", got)
+	}
+	c.SIP.Listen = "0.0.0.0:5060"
+	if got := c.AdvertisedIP(); got != "" {
+		t.Errorf("wildcard AdvertisedIP = %q, want empty", got)
+	}
+	c.SIP.ExternalIP = "203.0.113.7"
+	if got := c.AdvertisedIP(); got != "203.0.113.7" {
+		t.Errorf("AdvertisedIP = %q, want the external IP", got)
+	}
+	if low, high := c.RTPPortRange(); low != 10000 || high != 20000 {
+		t.Errorf("RTPPortRange = %d-%d", low, high)
+	}
+	c.SIP.RTPPorts = "lots"
+	if low, high := c.RTPPortRange(); low != 0 || high != 0 {
+		t.Errorf("malformed RTPPortRange = %d-%d", low, high)
+	}
+}
+
+func TestKeyErrorReadsLikeTheSource(t *testing.T) {
+	// The message is what an operator sees; check its parts are where a
+	// reader (and an editor jumping to file:line) expects them.
+	err := &KeyError{Key: "sip.listen", Source: "hotline.yaml", Line: 7, Err: errWantValue}
+	if !strings.HasPrefix(err.Error(), "hotline.yaml:7: sip.listen: ") {
+		t.Errorf("message %q", err)
+	}
+}

@@ -1,0 +1,230 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hotline12345/hotline/logging"
+)
+
+// Limits that Validate enforces.
+const (
+	minRTPPort         = 1024 // below are the system ports, not for media
+	maxPort            = 65535
+	minMediaTimeout    = 5 * time.Second // RTP comes every 20 ms; a few seconds' loss is not a hangup
+	minDigitTimeout    = 1 * time.Second
+	maxDigitTimeout    = 60 * time.Second
+	minTries, maxTries = 1, 10
+)
+
+// Validate checks every setting and returns all problems joined
+// (errors.Join), each a *KeyError naming the setting's YAML key, such as
+// `sip.listen: "abc": missing port`. It returns nil for a configuration the
+// service can start with.
+func (c Config) Validate() error {
+	var p problems
+	p.check("backend", oneOf(c.Backend, "sip"))
+
+	p.check("sip.listen", checkAddress(c.SIP.Listen))
+	p.check("sip.transports", subsetOf(c.SIP.Transports, "udp", "tcp"))
+	if c.SIP.ExternalIP != "" {
+		p.check("sip.external_ip", checkExternalIP(c.SIP.ExternalIP))
+	}
+	p.check("sip.rtp_ports", checkRTPPorts(c.SIP.RTPPorts))
+	p.check("sip.media_timeout", atLeast(c.SIP.MediaTimeout, minMediaTimeout))
+	p.check("sip.ring_time", atLeast(c.SIP.RingTime, 0))
+	if c.SIP.MaxCalls < 1 {
+		p.check("sip.max_calls", fmt.Errorf("%d: want at least 1", c.SIP.MaxCalls))
+	}
+	p.check("sip.codecs", subsetOf(c.SIP.Codecs, "PCMU", "PCMA"))
+
+	p.check("http.listen", checkAddress(c.HTTP.Listen))
+	if sameTCPAddress(c) {
+		p.check("http.listen", fmt.Errorf("%q: sip.listen has the same address, and SIP listens on TCP there too", c.HTTP.Listen))
+	}
+
+	if c.Redis.URL != "" {
+		p.check("redis.url", checkRedisURL(c.Redis.URL))
+	} else if strings.TrimSpace(c.Redis.DataDir) == "" {
+		p.check("redis.data_dir", errors.New("empty: the embedded Redis (no redis.url) needs a folder for its data"))
+	}
+
+	p.check("ivr.language", oneOf(c.IVR.Language, "zh", "en"))
+	p.check("ivr.first_digit_timeout", within(c.IVR.FirstDigitTimeout, minDigitTimeout, maxDigitTimeout))
+	if c.IVR.Tries < minTries || c.IVR.Tries > maxTries {
+		p.check("ivr.tries", fmt.Errorf("%d: want %d to %d", c.IVR.Tries, minTries, maxTries))
+	}
+
+	p.check("time_zone", checkTimeZone(c.TimeZone))
+	p.check("shutdown.grace", atLeast(c.Shutdown.Grace, 0))
+
+	if _, err := logging.ParseLevel(c.Log.Level); err != nil {
+		p.check("log.level", err)
+	}
+	if _, err := logging.ParseFormat(c.Log.Format); err != nil {
+		p.check("log.format", err)
+	}
+	return errors.Join(p...)
+}
+
+// problems collects KeyErrors.
+type problems []error
+
+// check records err, if any, against key.
+func (p *problems) check(key string, err error) {
+	if err != nil {
+		*p = append(*p, &KeyError{Key: key, Err: err})
+	}
+}
+
+// checkAddress accepts host:port with a numeric port. The host may be empty
+// (every interface) and the port 0 (any free port, as tests use).
+func checkAddress(s string) error {
+	if !strings.Contains(s, ":") {
+		return fmt.Errorf("%q: missing port", s)
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return fmt.Errorf("%q: %s", s, ae.Err)
+		}
+		return fmt.Errorf("%q: %w", s, err)
+	}
+	if port == "" {
+		return fmt.Errorf("%q: missing port", s)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n > maxPort {
+		return fmt.Errorf("%q: port %q is not a number from 0 to %d", s, port, maxPort)
+	}
+	if strings.ContainsAny(host, " \t/") {
+		return fmt.Errorf("%q: %q is not a host", s, host)
+	}
+	return nil
+}
+
+// checkExternalIP accepts one usable IP address: it goes into SDP's c= line
+// (RFC 4566 section 5.7), where the far end sends media.
+func checkExternalIP(s string) error {
+	ip := net.ParseIP(s)
+	switch {
+	case ip == nil:
+		return fmt.Errorf("%q: not an IP address", s)
+	case ip.IsUnspecified():
+		return fmt.Errorf("%q: the far end cannot send media to a wildcard address", s)
+	}
+	return nil
+}
+
+// checkRTPPorts accepts "low-high" within 1024-65535 whose span high-low is
+// even and at least 2, starting on an even port: each call takes an even
+// port for RTP and the odd one above for RTCP (RFC 3550 section 11).
+func checkRTPPorts(s string) error {
+	low, high, err := parsePortRange(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q: %w", s, err)
+	case low < minRTPPort || high > maxPort:
+		return fmt.Errorf("%q: want ports within %d-%d", s, minRTPPort, maxPort)
+	case low >= high:
+		return fmt.Errorf("%q: the first port must be below the last", s)
+	case low%2 != 0 || (high-low)%2 != 0:
+		return fmt.Errorf("%q: want an even first port and an even span, as RTP takes even ports and RTCP the odd port above (RFC 3550 section 11)", s)
+	}
+	return nil
+}
+
+// checkRedisURL accepts the URL schemes go-redis reads.
+func checkRedisURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("not a URL: %w", err)
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix" {
+		// The URL may hold a password: name the scheme only.
+		return fmt.Errorf("scheme %q: want redis, rediss or unix", u.Scheme)
+	}
+	return nil
+}
+
+// checkTimeZone accepts an IANA zone name. "Local" is refused: the appeal
+// clocks must not change with the host's setting.
+func checkTimeZone(s string) error {
+	if _, err := loadZone(s); err != nil {
+		return fmt.Errorf("%q: %w", s, err)
+	}
+	return nil
+}
+
+// loadZone loads the IANA zone name.
+func loadZone(name string) (*time.Location, error) {
+	switch name {
+	case "":
+		return nil, errors.New("want a zone name such as Asia/Shanghai")
+	case "Local":
+		return nil, errors.New("want a zone name such as Asia/Shanghai, not the host's zone")
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, errors.New("unknown time zone")
+	}
+	return loc, nil
+}
+
+// sameTCPAddress reports whether SIP over TCP and HTTP would listen on the
+// same address, which fails at start with "address already in use".
+func sameTCPAddress(c Config) bool {
+	return c.SIP.Listen == c.HTTP.Listen &&
+		!strings.HasSuffix(c.HTTP.Listen, ":0") &&
+		slices.Contains(c.SIP.Transports, "tcp")
+}
+
+// oneOf accepts a value among allowed.
+func oneOf(s string, allowed ...string) error {
+	if slices.Contains(allowed, s) {
+		return nil
+	}
+	return fmt.Errorf("%q: want %s", s, strings.Join(allowed, " or "))
+}
+
+// subsetOf accepts a non-empty list of allowed values, none twice.
+func subsetOf(list []string, allowed ...string) error {
+	if len(list) == 0 {
+		return fmt.Errorf("empty: want one or more of %s", strings.Join(allowed, ", "))
+	}
+	for i, s := range list {
+		if !slices.Contains(allowed, s) {
+			return fmt.Errorf("%q: want one or more of %s", s, strings.Join(allowed, ", "))
+		}
+		if slices.Contains(list[:i], s) {
+			return fmt.Errorf("%q: listed twice", s)
+		}
+	}
+	return nil
+}
+
+// atLeast accepts d >= lowest.
+func atLeast(d Duration, lowest time.Duration) error {
+	if time.Duration(d) < lowest {
+		return fmt.Errorf("%s: want at least %s", d, lowest)
+	}
+	return nil
+}
+
+// within accepts lowest <= d <= highest.
+func within(d Duration, lowest, highest time.Duration) error {
+	if time.Duration(d) < lowest || time.Duration(d) > highest {
+		return fmt.Errorf("%s: want %s to %s", d, lowest, highest)
+	}
+	return nil
+}
