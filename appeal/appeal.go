@@ -1,0 +1,54 @@
+// Package appeal holds a citizen's appeal (诉求): its category, the consent to a
+// return visit, and the standard's clocks (dispatch, sign, feedback) that the
+// category sets. It owns the appeal keys in Redis.
+package appeal
+
+import "time"
+
+// Category is the one category of an appeal; it sets every clock.
+type Category string
+
+// The categories of the standard.
+const (
+	Emergency  Category = "emergency"  // risk to life or property, unstable factors, public health
+	Livelihood Category = "livelihood" // water, electricity, heating, extreme weather
+	General    Category = "general"    // everything else
+	Complex    Category = "complex"    // difficult, multi-unit, unclear ownership
+)
+
+// Consent is the citizen's answer to "may we visit you again", with its
+// evidence. Consent is given only by an explicit key; anything else is
+// "not given".
+type Consent struct {
+	Given         bool       `json:"given"`
+	Key           string     `json:"key,omitempty"` // the key pressed, "" when none was
+	At            *time.Time `json:"at,omitempty"`  // when the key was pressed
+	PromptID      string     `json:"prompt_id"`
+	PromptVersion string     `json:"prompt_version"`
+	Lang          string     `json:"lang"`
+}
+
+// New is what intake knows when it records an appeal.
+type New struct {
+	CallID   string
+	Caller   string
+	Category Category
+	Consent  Consent
+	Lang     string
+	At       time.Time // when the appeal was taken; clocks start here
+}
+
+// Appeal is a recorded appeal.
+type Appeal struct {
+	ID          string    `json:"id"` // digits only, read out to the caller
+	CallID      string    `json:"call_id"`
+	Caller      string    `json:"caller"`
+	Category    Category  `json:"category"`
+	Consent     Consent   `json:"consent"`
+	Lang        string    `json:"lang"`
+	PeakMode    bool      `json:"peak_mode"` // peak mode was on when it was created
+	CreatedAt   time.Time `json:"created_at"`
+	DispatchDue time.Time `json:"dispatch_due"`
+	SignDue     time.Time `json:"sign_due"`
+	FeedbackDue time.Time `json:"feedback_due"`
+}

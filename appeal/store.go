@@ -1,0 +1,305 @@
+package appeal
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Errors of the store; test with errors.Is.
+var (
+	ErrNotFound = errors.New("appeal: not found")
+	ErrNoCallID = errors.New("appeal: no call id")
+)
+
+// List limits: a console page, and a cap that keeps one reply small.
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 500
+)
+
+// StoreOptions configures a Store.
+type StoreOptions struct {
+	// Location is the hotline's time zone: appeal ids carry the creation
+	// date there and natural days are counted there. Nil means
+	// DefaultLocation (Asia/Shanghai).
+	Location *time.Location
+	// Now is the clock used when a New has no At. Nil means time.Now.
+	Now func() time.Time
+	// Prefix starts every key of the store. Empty means "hotline".
+	Prefix string
+}
+
+// Store keeps appeals in Redis. All its keys share the hash tag {appeals},
+// so the multi-key script that creates an appeal runs on Redis Cluster too;
+// a hotline's appeals (thousands a day) fit one slot easily.
+//
+// Keys, under <prefix>:{appeals}:
+//
+//	appeals        hash: id → the appeal, JSON
+//	call:<callID>  the id of the call's appeal
+//	seq:<YYMMDD>   the day's last sequence number
+//	created        sorted set of ids by creation time (ms)
+//	peak           "1" while peak mode is on
+//
+// A Store is safe for concurrent use, also by several hotline nodes.
+type Store struct {
+	rdb redis.UniversalClient
+	loc *time.Location
+	now func() time.Time
+
+	appeals string
+	callKey string
+	seqKey  string
+	created string
+	peak    string
+}
+
+// NewStore returns a Store on rdb.
+func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
+	if opts.Location == nil {
+		opts.Location = DefaultLocation()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "hotline"
+	}
+	base := opts.Prefix + ":{appeals}:"
+	return &Store{
+		rdb:     rdb,
+		loc:     opts.Location,
+		now:     opts.Now,
+		appeals: base + "appeals",
+		callKey: base + "call:",
+		seqKey:  base + "seq:",
+		created: base + "created",
+		peak:    base + "peak",
+	}
+}
+
+// createScript records an appeal once per call. It runs whole or not at
+// all, and running it again for the same call (a go-redis retry after a
+// read timeout, or intake retrying) returns the appeal already stored, so
+// the day's sequence advances once per call.
+//
+// Peak mode is read here, inside the script, so the appeal is created with
+// the mode in force at that instant; the caller sends the appeal under
+// both modes and the script keeps the matching one. The appeals live in
+// one hash rather than a key per id because a script must declare every
+// key it touches in KEYS, and the id is only known inside the script.
+//
+// The documents arrive with an empty id as their first member,
+// `{"id":""`, 8 bytes, which the script replaces with the new id.
+//
+// KEYS: call key, peak key, the day's sequence key, the created index,
+// the appeals hash. ARGV: YYMMDD, document (normal), document (peak),
+// creation time in ms.
+var createScript = redis.NewScript(`
+local id = redis.call('GET', KEYS[1])
+if id then
+  local doc = redis.call('HGET', KEYS[5], id)
+  if doc then
+    return doc
+  end
+end
+local peak = redis.call('GET', KEYS[2]) == '1'
+local seq = redis.call('INCR', KEYS[3])
+id = ARGV[1] .. string.format('%04d', seq)
+local doc = ARGV[2]
+if peak then
+  doc = ARGV[3]
+end
+doc = '{"id":"' .. id .. '"' .. string.sub(doc, 9)
+redis.call('HSET', KEYS[5], id, doc)
+redis.call('SET', KEYS[1], id)
+redis.call('ZADD', KEYS[4], ARGV[4], id)
+return doc
+`)
+
+// emptyIDPrefix is how json.Marshal starts an Appeal whose ID is empty: ID
+// is the struct's first field.
+var emptyIDPrefix = []byte(`{"id":""`)
+
+// Create records the appeal of a call and returns it with its id and
+// clocks. It is idempotent per CallID: a second Create for the same call
+// returns the first appeal unchanged, whatever the second New says.
+//
+// The creation time is n.At (the store's clock when zero), in the hotline's
+// zone. The id is the creation date as YYMMDD followed by the day's
+// sequence number, zero-padded to four digits and growing past 9999:
+// 2611270001 is the first appeal of 27 November 2026. Ids are digits only
+// because they are read out to the caller digit by digit.
+func (s *Store) Create(ctx context.Context, n New) (Appeal, error) {
+	if n.CallID == "" {
+		return Appeal{}, ErrNoCallID
+	}
+	if !n.Category.Valid() {
+		return Appeal{}, fmt.Errorf("%w: %q", ErrUnknownCategory, n.Category)
+	}
+	created := n.At
+	if created.IsZero() {
+		created = s.now()
+	}
+	created = created.In(s.loc)
+
+	a := Appeal{
+		CallID:    n.CallID,
+		Caller:    n.Caller,
+		Category:  n.Category,
+		Consent:   n.Consent,
+		Lang:      n.Lang,
+		CreatedAt: created,
+	}
+	normal, err := s.document(a, false)
+	if err != nil {
+		return Appeal{}, err
+	}
+	peak, err := s.document(a, true)
+	if err != nil {
+		return Appeal{}, err
+	}
+	day := created.Format("060102")
+	keys := []string{s.callKey + n.CallID, s.peak, s.seqKey + day, s.created, s.appeals}
+	doc, err := createScript.Run(ctx, s.rdb, keys, day, normal, peak, created.UnixMilli()).Text()
+	if err != nil {
+		return Appeal{}, fmt.Errorf("appeal: create for call %s: %w", n.CallID, err)
+	}
+	return decode(doc)
+}
+
+// document is a's JSON under one peak mode, with the empty id in front
+// that the create script fills in.
+func (s *Store) document(a Appeal, peak bool) ([]byte, error) {
+	a.ID = ""
+	a.PeakMode = peak
+	a.DispatchDue, a.SignDue, a.FeedbackDue = Clocks(a.Category, a.CreatedAt, peak, s.loc)
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("appeal: encode: %w", err)
+	}
+	if !bytes.HasPrefix(b, emptyIDPrefix) {
+		return nil, fmt.Errorf("appeal: encoded appeal does not start with %s", emptyIDPrefix)
+	}
+	return b, nil
+}
+
+func decode(doc string) (Appeal, error) {
+	var a Appeal
+	if err := json.Unmarshal([]byte(doc), &a); err != nil {
+		return Appeal{}, fmt.Errorf("appeal: decode: %w", err)
+	}
+	return a, nil
+}
+
+// validID reports whether id can be an appeal id: six date digits and at
+// least four sequence digits. Anything else cannot be stored, so lookups
+// of it need not reach Redis (callers type ids on a keypad).
+func validID(id string) bool {
+	if len(id) < 10 {
+		return false
+	}
+	for _, r := range id {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Get returns the appeal with the given id, or an error wrapping
+// ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (Appeal, error) {
+	if !validID(id) {
+		return Appeal{}, fmt.Errorf("%w: appeal %q", ErrNotFound, id)
+	}
+	doc, err := s.rdb.HGet(ctx, s.appeals, id).Result()
+	if errors.Is(err, redis.Nil) {
+		return Appeal{}, fmt.Errorf("%w: appeal %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return Appeal{}, fmt.Errorf("appeal: get %s: %w", id, err)
+	}
+	return decode(doc)
+}
+
+// ByCall returns the appeal recorded for a call, or an error wrapping
+// ErrNotFound.
+func (s *Store) ByCall(ctx context.Context, callID string) (Appeal, error) {
+	if callID == "" {
+		return Appeal{}, ErrNoCallID
+	}
+	id, err := s.rdb.Get(ctx, s.callKey+callID).Result()
+	if errors.Is(err, redis.Nil) {
+		return Appeal{}, fmt.Errorf("%w: no appeal for call %s", ErrNotFound, callID)
+	}
+	if err != nil {
+		return Appeal{}, fmt.Errorf("appeal: by call %s: %w", callID, err)
+	}
+	return s.Get(ctx, id)
+}
+
+// List returns the newest appeals first. A limit below 1 means
+// DefaultListLimit; above MaxListLimit it is cut to MaxListLimit.
+func (s *Store) List(ctx context.Context, limit int) ([]Appeal, error) {
+	if limit < 1 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+	ids, err := s.rdb.ZRevRange(ctx, s.created, 0, int64(limit-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("appeal: list: %w", err)
+	}
+	if len(ids) == 0 {
+		return []Appeal{}, nil
+	}
+	docs, err := s.rdb.HMGet(ctx, s.appeals, ids...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("appeal: list: %w", err)
+	}
+	out := make([]Appeal, 0, len(docs))
+	for _, d := range docs {
+		doc, ok := d.(string)
+		if !ok {
+			continue
+		}
+		a, err := decode(doc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// SetPeakMode switches peak mode on or off for appeals created from now
+// on; appeals already created keep their clocks. Setting the mode it
+// already has is harmless, so retries are safe.
+func (s *Store) SetPeakMode(ctx context.Context, on bool) error {
+	v := "0"
+	if on {
+		v = "1"
+	}
+	if err := s.rdb.Set(ctx, s.peak, v, 0).Err(); err != nil {
+		return fmt.Errorf("appeal: set peak mode: %w", err)
+	}
+	return nil
+}
+
+// PeakMode reports whether peak mode is on.
+func (s *Store) PeakMode(ctx context.Context) (bool, error) {
+	v, err := s.rdb.Get(ctx, s.peak).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("appeal: peak mode: %w", err)
+	}
+	return v == "1", nil
+}

@@ -1,0 +1,50 @@
+// Package calllog keeps the record of every call: who called, when it was
+// answered and ended, why it ended, and what was played and pressed. It owns
+// the call-record keys in Redis.
+package calllog
+
+import "time"
+
+// EndCause says why a call ended.
+type EndCause string
+
+// End causes.
+const (
+	CallerHangup EndCause = "caller_hangup" // the far end hung up or cancelled
+	FlowFinished EndCause = "flow_finished" // the flow ran to its end and hung up
+	MediaTimeout EndCause = "media_timeout" // no RTP for the media timeout
+	Error        EndCause = "error"         // a failure inside hotline
+	Shutdown     EndCause = "shutdown"      // the server stopped before the call ended
+)
+
+// Event is one step of a call, in order: a prompt played, a digit received,
+// or the flow entering a stage.
+type Event struct {
+	At      time.Time `json:"at"`
+	Kind    string    `json:"kind"`              // "prompt", "digit", "stage"
+	Prompt  string    `json:"prompt,omitempty"`  // prompt id
+	Version string    `json:"version,omitempty"` // prompt version
+	Lang    string    `json:"lang,omitempty"`
+	Digit   string    `json:"digit,omitempty"`
+	Method  string    `json:"method,omitempty"` // rfc4733, info, inband
+	Stage   string    `json:"stage,omitempty"`
+}
+
+// Record is one call.
+type Record struct {
+	ID         string     `json:"id"`
+	SIPCallID  string     `json:"sip_call_id,omitempty"`
+	Backend    string     `json:"backend"`
+	Caller     string     `json:"caller"`
+	Dialled    string     `json:"dialled"`
+	Codec      string     `json:"codec,omitempty"`
+	StartedAt  time.Time  `json:"started_at"`
+	AnsweredAt *time.Time `json:"answered_at,omitempty"`
+	EndedAt    *time.Time `json:"ended_at,omitempty"`
+	EndCause   EndCause   `json:"end_cause,omitempty"`
+	EndDetail  string     `json:"end_detail,omitempty"` // the error text, when there is one
+	Stage      string     `json:"stage,omitempty"`      // where in the flow it ended
+	Lang       string     `json:"lang,omitempty"`
+	AppealID   string     `json:"appeal_id,omitempty"`
+	Events     []Event    `json:"events"`
+}

@@ -1,0 +1,272 @@
+// Package redistest runs a real, private redis-server for a test: its own
+// temporary directory, a unix socket instead of a TCP port (so parallel tests
+// never race for ports), and the append-only file turned on, so tests can
+// restart or crash it and check what survives.
+package redistest
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// readyTimeout bounds how long a test waits for redis-server to say it
+// accepts connections; a healthy server needs milliseconds.
+const readyTimeout = 30 * time.Second
+
+// stopTimeout bounds how long Restart and cleanup wait for a SIGTERMed
+// server to flush its append-only file and exit.
+const stopTimeout = 30 * time.Second
+
+// maxSocketPath is the room in sockaddr_un.sun_path on Linux (108 bytes with
+// the terminating NUL, unix(7)).
+const maxSocketPath = 107
+
+// Server is one redis-server child of the test process. Its methods are
+// called from the test's goroutine.
+type Server struct {
+	path string // redis-server binary
+	dir  string // data directory, also holds the socket
+	sock string
+
+	mu   sync.Mutex
+	proc *process // nil while stopped
+}
+
+type process struct {
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once Wait has returned
+	log    *logTail
+}
+
+// Start starts a redis-server for t and stops it in t.Cleanup. The server
+// listens only on a unix socket (--port 0), keeps its data in a private
+// temporary directory with --appendonly yes and no RDB snapshots, and is
+// ready when its log says it accepts connections.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redistest: redis-server not found on PATH (%v): install the Debian package redis-server (apt-get install -y redis-server)", err)
+	}
+	dir := tempDir(t)
+	s := &Server{path: path, dir: dir, sock: filepath.Join(dir, "redis.sock")}
+	t.Cleanup(func() {
+		s.mu.Lock()
+		p := s.proc
+		s.proc = nil
+		s.mu.Unlock()
+		if p != nil {
+			if err := p.stop(syscall.SIGTERM, stopTimeout); err != nil {
+				t.Errorf("redistest: stopping redis-server: %v\n%s", err, p.log)
+			}
+		}
+	})
+	s.Start(t)
+	return s
+}
+
+// tempDir makes a private directory whose socket path fits in sun_path:
+// t.TempDir can be too deep under a long TMPDIR or test name.
+func tempDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if len(filepath.Join(dir, "redis.sock")) <= maxSocketPath {
+		return dir
+	}
+	dir, err := os.MkdirTemp("/tmp", "redistest-")
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
+// URL is the server's address as a unix:// URL, accepted by storage.Open
+// and redis.ParseURL.
+func (s *Server) URL() string { return "unix://" + s.sock }
+
+// Socket is the path of the server's unix socket.
+func (s *Server) Socket() string { return s.sock }
+
+// Dir is the server's data directory (the append-only files live in its
+// appendonlydir).
+func (s *Server) Dir() string { return s.dir }
+
+// PID is the process id of the running server, 0 while it is stopped.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return 0
+	}
+	return s.proc.cmd.Process.Pid
+}
+
+// Client returns a new client of the server, closed in t.Cleanup. It
+// survives Restart and Kill+Start: go-redis drops broken connections and
+// dials again.
+func (s *Server) Client(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	opts, err := redis.ParseURL(s.URL())
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Restart stops the server with SIGTERM (it fsyncs its append-only file on
+// the way out), waits for it to exit and starts it again on the same socket
+// and directory.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.halt(t, syscall.SIGTERM)
+	s.Start(t)
+}
+
+// Kill crashes the server with SIGKILL and waits until it is gone. What it
+// had acknowledged is still in the append-only file (written before the
+// reply), so Start brings it back.
+func (s *Server) Kill(t testing.TB) {
+	t.Helper()
+	s.halt(t, syscall.SIGKILL)
+}
+
+func (s *Server) halt(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	s.mu.Lock()
+	p := s.proc
+	s.proc = nil
+	s.mu.Unlock()
+	if p == nil {
+		t.Fatalf("redistest: redis-server is not running")
+	}
+	if err := p.stop(sig, stopTimeout); err != nil {
+		t.Fatalf("redistest: stopping redis-server: %v\n%s", err, p.log)
+	}
+}
+
+// Start starts the server again after Kill, on the same socket and
+// directory, and waits until it accepts connections.
+func (s *Server) Start(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	running := s.proc != nil
+	s.mu.Unlock()
+	if running {
+		t.Fatalf("redistest: redis-server is already running")
+	}
+	// A SIGKILLed server leaves its socket file behind; redis-server
+	// unlinks it before binding, so nothing needs doing here.
+	cmd := exec.Command(s.path,
+		"--port", "0",
+		"--unixsocket", s.sock,
+		"--unixsocketperm", "700",
+		"--dir", s.dir,
+		"--appendonly", "yes",
+		"--save", "",
+		"--daemonize", "no",
+		"--logfile", "",
+	)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		_ = r.Close()
+		_ = w.Close()
+		t.Fatalf("redistest: starting %s: %v", s.path, err)
+	}
+	_ = w.Close()
+	p := &process{cmd: cmd, exited: make(chan struct{}), log: &logTail{}}
+	ready := make(chan struct{})
+	go p.log.follow(r, ready)
+	go func() {
+		_ = cmd.Wait()
+		close(p.exited)
+	}()
+
+	timer := time.NewTimer(readyTimeout)
+	defer timer.Stop()
+	select {
+	case <-ready:
+	case <-p.exited:
+		t.Fatalf("redistest: redis-server exited before it was ready: %v\n%s", cmd.ProcessState, p.log)
+	case <-timer.C:
+		_ = p.stop(syscall.SIGKILL, stopTimeout)
+		t.Fatalf("redistest: redis-server not ready after %v\n%s", readyTimeout, p.log)
+	}
+	s.mu.Lock()
+	s.proc = p
+	s.mu.Unlock()
+}
+
+// stop signals the process and waits for it to exit; a process that
+// ignores the signal past timeout is killed.
+func (p *process) stop(sig syscall.Signal, timeout time.Duration) error {
+	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-p.exited:
+		return nil
+	case <-timer.C:
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+	return errors.New("redis-server ignored " + sig.String() + " and was killed")
+}
+
+// logTail keeps the server's recent log lines for failure messages.
+type logTail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+const tailLines = 40
+
+// follow reads the server's log until the pipe closes, closing ready at the
+// line that says it accepts connections. Redis 7.0 logs "The server is now
+// ready to accept connections", 7.2 and later "Ready to accept connections".
+func (l *logTail) follow(r io.ReadCloser, ready chan<- struct{}) {
+	defer func() { _ = r.Close() }()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	signalled := false
+	for sc.Scan() {
+		line := sc.Text()
+		l.mu.Lock()
+		l.lines = append(l.lines, line)
+		if len(l.lines) > tailLines {
+			l.lines = l.lines[len(l.lines)-tailLines:]
+		}
+		l.mu.Unlock()
+		if !signalled && strings.Contains(strings.ToLower(line), "ready to accept connections") {
+			signalled = true
+			close(ready)
+		}
+	}
+	// Drain to EOF so the server never blocks on a full pipe.
+	_, _ = io.Copy(io.Discard, r)
+}
+
+func (l *logTail) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
