@@ -1,0 +1,47 @@
+package prompts
+
+// ID names one prompt of the catalog. The same ID is used for every language.
+type ID string
+
+// Lang is a prompt language, as a BCP 47 tag.
+type Lang string
+
+// Languages of the catalog. Mandarin is the default.
+const (
+	Mandarin Lang = "zh"
+	English  Lang = "en"
+)
+
+// Prompts of the intake flow.
+const (
+	Greeting      ID = "greeting"       // welcome; key 9 switches to English
+	CategoryMenu  ID = "category_menu"  // 1 emergency, 2 livelihood, 3 general
+	ConsentMenu   ID = "consent_menu"   // 1 agree to a return visit, 2 decline
+	InvalidKey    ID = "invalid_key"    // the key pressed is not on the menu
+	NoInput       ID = "no_input"       // nothing was pressed
+	FallbackNote  ID = "fallback_note"  // tries used up: the default choice is taken
+	AppealNumber  ID = "appeal_number"  // "your appeal number is", digits follow
+	Goodbye       ID = "goodbye"        // thanks and goodbye
+	ServiceClosed ID = "service_closed" // apology when the service cannot take the call
+)
+
+// Prompts of the queue and the rating.
+const (
+	QueueWait        ID = "queue_wait"         // all agents busy, please hold
+	QueuePosition    ID = "queue_position"     // "you are number", digits follow
+	QueuePositionEnd ID = "queue_position_end" // "in the queue"
+	QueueLeaveOffer  ID = "queue_leave_offer"  // press 1 to leave the queue and be called back
+	CallbackNoted    ID = "callback_noted"     // the call-back request is recorded
+	HoldMusic        ID = "hold_music"         // music while waiting
+	Rating           ID = "rating"             // 1 praise, 2 bad review
+	RatingThanks     ID = "rating_thanks"      // thanks for the rating, goodbye
+	RatingNone       ID = "rating_none"        // no rating was received, goodbye
+)
+
+// Digit returns the prompt that speaks one decimal digit.
+func Digit(d rune) ID {
+	if d < '0' || d > '9' {
+		return ""
+	}
+	return ID("digit_" + string(d))
+}
