@@ -1,0 +1,145 @@
+package ivr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/prompts"
+)
+
+// Stages of the intake flow, as recorded on the call.
+const (
+	StageAnswer       = "answer"
+	StageGreeting     = "greeting"
+	StageCategory     = "category"
+	StageConsent      = "consent"
+	StageAppeal       = "appeal"
+	StageAppealNumber = "appeal_number"
+	StageGoodbye      = "goodbye"
+)
+
+// Keys of the intake menus.
+const (
+	keyEnglish        = '9'
+	keyConsentAgree   = '1'
+	keyConsentDecline = '2'
+)
+
+var categoryKeys = map[rune]appeal.Category{
+	'1': appeal.Emergency,
+	'2': appeal.Livelihood,
+	'3': appeal.General,
+}
+
+// AppealRecorder records an appeal; recording the same call twice must return
+// the first appeal (the intake retries after a failure).
+type AppealRecorder interface {
+	Create(ctx context.Context, a appeal.New) (appeal.Appeal, error)
+}
+
+// IntakeOptions tune the intake flow.
+type IntakeOptions struct {
+	FirstDigitTimeout time.Duration // wait for a key after a menu prompt ends
+	Tries             int           // askings of a menu before its fallback
+}
+
+// Intake is the intake flow: greeting (9 for English), category menu, consent
+// to a return visit, the appeal recorded and its number read out, goodbye.
+type Intake struct {
+	Appeals AppealRecorder
+	Options IntakeOptions
+}
+
+// IntakeResult is what intake learned.
+type IntakeResult struct {
+	Category appeal.Category
+	Consent  appeal.Consent
+	Appeal   appeal.Appeal
+}
+
+// Run runs intake on an answered call. It returns the call's end cause when
+// the caller hangs up, and leaves hanging up to the caller of Run.
+func (in *Intake) Run(ctx context.Context, s *Session) (IntakeResult, error) {
+	var res IntakeResult
+
+	s.Stage(StageGreeting)
+	d, err := s.ask(ctx, prompts.Greeting, 0)
+	switch {
+	case errors.Is(err, errTimeout):
+	case err != nil:
+		return res, err
+	case d.Key == keyEnglish:
+		s.Lang = prompts.English
+	default:
+		s.pending = append(s.pending, d)
+	}
+
+	s.Stage(StageCategory)
+	res.Category = appeal.General
+	ans, err := s.Ask(ctx, in.menu(prompts.CategoryMenu, "123"))
+	switch {
+	case errors.Is(err, ErrNoAnswer):
+		if err := s.Play(ctx, prompts.FallbackNote); err != nil {
+			return res, err
+		}
+	case err != nil:
+		return res, err
+	default:
+		res.Category = categoryKeys[ans.Key]
+	}
+
+	s.Stage(StageConsent)
+	res.Consent = appeal.Consent{
+		PromptID:      string(prompts.ConsentMenu),
+		PromptVersion: s.Version(prompts.ConsentMenu),
+		Lang:          string(s.Lang),
+	}
+	ans, err = s.Ask(ctx, in.menu(prompts.ConsentMenu, string([]rune{keyConsentAgree, keyConsentDecline})))
+	switch {
+	case errors.Is(err, ErrNoAnswer):
+		// Consent needs an explicit yes: silence is "not given".
+		if err := s.Play(ctx, prompts.FallbackNote); err != nil {
+			return res, err
+		}
+	case err != nil:
+		return res, err
+	default:
+		at := ans.At
+		res.Consent.Given = ans.Key == keyConsentAgree
+		res.Consent.Key = string(ans.Key)
+		res.Consent.At = &at
+	}
+
+	s.Stage(StageAppeal)
+	a, err := in.Appeals.Create(ctx, appeal.New{
+		CallID:   s.Call.ID(),
+		Caller:   s.Call.Caller(),
+		Category: res.Category,
+		Consent:  res.Consent,
+		Lang:     string(s.Lang),
+		At:       s.now(),
+	})
+	if err != nil {
+		return res, fmt.Errorf("record appeal: %w", err)
+	}
+	res.Appeal = a
+
+	s.Stage(StageAppealNumber)
+	readout := []prompts.ID{prompts.AppealNumber}
+	for _, r := range a.ID {
+		readout = append(readout, prompts.Digit(r))
+	}
+	if err := s.Play(ctx, readout...); err != nil {
+		return res, err
+	}
+
+	s.Stage(StageGoodbye)
+	return res, s.Play(ctx, prompts.Goodbye)
+}
+
+func (in *Intake) menu(id prompts.ID, keys string) Menu {
+	return Menu{Prompt: id, Keys: keys, Timeout: in.Options.FirstDigitTimeout, Tries: in.Options.Tries}
+}

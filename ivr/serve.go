@@ -1,0 +1,209 @@
+package ivr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/hotline12345/hotline/calllog"
+	"github.com/hotline12345/hotline/prompts"
+)
+
+// CallRecorder stores call records; saving the same record again replaces it.
+type CallRecorder interface {
+	Save(ctx context.Context, r calllog.Record) error
+}
+
+// Describer is implemented by calls that know more about themselves than the
+// port says (SIP Call-ID, codec); it fills those fields of the record.
+type Describer interface {
+	Describe(r *calllog.Record)
+}
+
+// Metrics are the call counters every backend shares.
+type Metrics struct {
+	Active prometheus.Gauge
+	Ended  *prometheus.CounterVec // by end cause
+	Digits *prometheus.CounterVec // by DTMF method
+}
+
+// NewMetrics registers the call metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hotline_calls_active", Help: "Calls in progress.",
+		}),
+		Ended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_calls_total", Help: "Calls ended, by end cause.",
+		}, []string{"cause"}),
+		Digits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_dtmf_digits_total", Help: "DTMF digits received, by method.",
+		}, []string{"method"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Active, m.Ended, m.Digits)
+	}
+	for _, c := range []calllog.EndCause{calllog.CallerHangup, calllog.FlowFinished, calllog.MediaTimeout, calllog.Error, calllog.Shutdown} {
+		m.Ended.WithLabelValues(string(c))
+	}
+	for _, d := range []DTMFMethod{DTMFRFC4733, DTMFInfo, DTMFInband} {
+		m.Digits.WithLabelValues(string(d))
+	}
+	return m
+}
+
+// Runner runs the intake flow on every call a backend hands it, one goroutine
+// per call (the backend's), and keeps the call's record.
+type Runner struct {
+	Catalog *prompts.Catalog
+	Records CallRecorder
+	Intake  *Intake
+	Lang    prompts.Lang // the language a call starts in
+	Backend string       // "sip", "asterisk"
+	Log     zerolog.Logger
+	Metrics *Metrics
+	// RecordRetry bounds how long the final record of a call is retried
+	// while Redis is unreachable.
+	RecordRetry time.Duration
+
+	pending sync.WaitGroup // final record writes still retrying
+}
+
+// Serve runs one call to its end. It never panics: a panic in the flow is
+// recovered, logged with its stack and ends only this call.
+func (r *Runner) Serve(ctx context.Context, call Call) {
+	log := r.Log.With().Str("call_id", call.ID()).Logger()
+	rec := calllog.Record{
+		ID:        call.ID(),
+		Backend:   r.Backend,
+		Caller:    call.Caller(),
+		Dialled:   call.Dialled(),
+		StartedAt: time.Now(),
+		Events:    []calllog.Event{},
+	}
+	if d, ok := call.(Describer); ok {
+		d.Describe(&rec)
+	}
+	r.Metrics.Active.Inc()
+	defer r.Metrics.Active.Dec()
+	r.saveNow(ctx, log, rec)
+
+	s := NewSession(call, r.Catalog, r.Lang)
+	s.OnDigit(func(d Digit) { r.Metrics.Digits.WithLabelValues(string(d.Method)).Inc() })
+	log.Info().Str("caller", rec.Caller).Str("dialled", rec.Dialled).Msg("call started")
+
+	flowErr := r.run(ctx, s, &rec, log)
+
+	// The far end may have hung up while the flow was finishing; the
+	// backend's cause wins over the flow's error then.
+	if err := hangup(call); err != nil && call.Err() == nil {
+		log.Warn().Err(err).Msg("hangup")
+	}
+	if d, ok := call.(Describer); ok {
+		d.Describe(&rec)
+	}
+	end := time.Now()
+	rec.EndedAt = &end
+	rec.Stage = s.CurrentStage()
+	rec.Lang = string(s.Lang)
+	rec.Events = s.Events()
+	rec.EndCause, rec.EndDetail = endCause(call.Err(), flowErr)
+	r.Metrics.Ended.WithLabelValues(string(rec.EndCause)).Inc()
+	ev := log.Info()
+	if rec.EndCause == calllog.Error {
+		ev = log.Error()
+	}
+	ev.Str("cause", string(rec.EndCause)).Str("stage", rec.Stage).Str("appeal_id", rec.AppealID).
+		Str("detail", rec.EndDetail).Msg("call ended")
+	r.saveFinal(log, rec)
+}
+
+// run answers the call and runs intake, turning a panic into an error.
+func (r *Runner) run(ctx context.Context, s *Session, rec *calllog.Record, log zerolog.Logger) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error().Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("flow panicked")
+			err = fmt.Errorf("flow panicked: %v", p)
+		}
+	}()
+	s.Stage(StageAnswer)
+	if err := s.Call.Answer(ctx); err != nil {
+		return fmt.Errorf("answer: %w", err)
+	}
+	at := time.Now()
+	rec.AnsweredAt = &at
+	r.saveNow(ctx, log, *rec)
+	res, err := r.Intake.Run(ctx, s)
+	rec.AppealID = res.Appeal.ID
+	return err
+}
+
+func hangup(call Call) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return call.Hangup(ctx)
+}
+
+// endCause maps how the call ended to the record's cause: the backend's
+// cause first (the caller hung up, media stopped), then the flow's error.
+func endCause(callErr, flowErr error) (calllog.EndCause, string) {
+	switch {
+	case errors.Is(callErr, ErrCallerHangup):
+		return calllog.CallerHangup, ""
+	case errors.Is(callErr, ErrMediaTimeout):
+		return calllog.MediaTimeout, callErr.Error()
+	case errors.Is(callErr, ErrShutdown):
+		return calllog.Shutdown, ""
+	case flowErr != nil && !errors.Is(flowErr, ErrHangup):
+		return calllog.Error, flowErr.Error()
+	case callErr != nil && !errors.Is(callErr, ErrHangup):
+		return calllog.Error, callErr.Error()
+	}
+	return calllog.FlowFinished, ""
+}
+
+// saveNow writes an intermediate record, best effort: the final record
+// carries everything, so a failure here loses nothing.
+func (r *Runner) saveNow(ctx context.Context, log zerolog.Logger, rec calllog.Record) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := r.Records.Save(ctx, rec); err != nil {
+		log.Warn().Err(err).Msg("save call record")
+	}
+}
+
+// saveFinal writes the final record, retrying with backoff in the background
+// while Redis is unreachable.
+func (r *Runner) saveFinal(log zerolog.Logger, rec calllog.Record) {
+	save := func() (struct{}, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return struct{}{}, r.Records.Save(ctx, rec)
+	}
+	if _, err := save(); err == nil {
+		return
+	}
+	r.pending.Go(func() {
+		maxElapsed := r.RecordRetry
+		if maxElapsed <= 0 {
+			maxElapsed = 10 * time.Minute
+		}
+		_, err := backoff.Retry(context.Background(), save, backoff.WithMaxElapsedTime(maxElapsed),
+			backoff.WithNotify(func(err error, next time.Duration) {
+				log.Warn().Err(err).Dur("retry_in", next).Msg("save call record")
+			}))
+		if err != nil {
+			log.Error().Err(err).Interface("record", rec).Msg("call record lost")
+		}
+	})
+}
+
+// Wait blocks until records still being retried are written or given up.
+func (r *Runner) Wait() { r.pending.Wait() }
