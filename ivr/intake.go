@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/prompts"
 )
@@ -44,6 +46,9 @@ type AppealRecorder interface {
 type IntakeOptions struct {
 	FirstDigitTimeout time.Duration // wait for a key after a menu prompt ends
 	Tries             int           // askings of a menu before its fallback
+	// AppealRetry bounds how long recording the appeal is retried while
+	// the store is unreachable (a Redis restart); default 10 s.
+	AppealRetry time.Duration
 }
 
 // Intake is the intake flow: greeting (9 for English), category menu, consent
@@ -114,7 +119,7 @@ func (in *Intake) Run(ctx context.Context, s *Session) (IntakeResult, error) {
 	}
 
 	s.Stage(StageAppeal)
-	a, err := in.Appeals.Create(ctx, appeal.New{
+	a, err := in.record(ctx, appeal.New{
 		CallID:   s.Call.ID(),
 		Caller:   s.Call.Caller(),
 		Category: res.Category,
@@ -138,6 +143,24 @@ func (in *Intake) Run(ctx context.Context, s *Session) (IntakeResult, error) {
 
 	s.Stage(StageGoodbye)
 	return res, s.Play(ctx, prompts.Goodbye)
+}
+
+// record records the appeal, retrying with backoff: recording is idempotent
+// per call, so a retry after a lost reply cannot make a second appeal.
+func (in *Intake) record(ctx context.Context, n appeal.New) (appeal.Appeal, error) {
+	limit := in.Options.AppealRetry
+	if limit <= 0 {
+		limit = 10 * time.Second
+	}
+	return backoff.Retry(ctx, func() (appeal.Appeal, error) {
+		a, err := in.Appeals.Create(ctx, n)
+		if errors.Is(err, appeal.ErrNoCallID) || errors.Is(err, appeal.ErrUnknownCategory) {
+			return a, backoff.Permanent(err)
+		}
+		return a, err
+	}, backoff.WithMaxElapsedTime(limit), backoff.WithBackOff(&backoff.ExponentialBackOff{
+		InitialInterval: 50 * time.Millisecond, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: time.Second,
+	}))
 }
 
 func (in *Intake) menu(id prompts.ID, keys string) Menu {

@@ -114,7 +114,7 @@ func (r *Runner) Serve(ctx context.Context, call Call) {
 	rec.Stage = s.CurrentStage()
 	rec.Lang = string(s.Lang)
 	rec.Events = s.Events()
-	rec.EndCause, rec.EndDetail = endCause(call.Err(), flowErr)
+	rec.EndCause, rec.EndDetail = EndCause(call.Err(), flowErr)
 	r.Metrics.Ended.WithLabelValues(string(rec.EndCause)).Inc()
 	ev := log.Info()
 	if rec.EndCause == calllog.Error {
@@ -151,9 +151,9 @@ func hangup(call Call) error {
 	return call.Hangup(ctx)
 }
 
-// endCause maps how the call ended to the record's cause: the backend's
+// EndCause maps how the call ended to the record's cause: the backend's
 // cause first (the caller hung up, media stopped), then the flow's error.
-func endCause(callErr, flowErr error) (calllog.EndCause, string) {
+func EndCause(callErr, flowErr error) (calllog.EndCause, string) {
 	switch {
 	case errors.Is(callErr, ErrCallerHangup):
 		return calllog.CallerHangup, ""

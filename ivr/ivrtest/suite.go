@@ -25,8 +25,12 @@ type Harness struct {
 	// Records is the watch the runner saves records through.
 	Records *RecordWatch
 	// Calls and Appeals read back what the hotline stored.
-	Calls   interface{ Get(ctx context.Context, id string) (calllog.Record, error) }
-	Appeals interface{ Get(ctx context.Context, id string) (appeal.Appeal, error) }
+	Calls interface {
+		Get(ctx context.Context, id string) (calllog.Record, error)
+	}
+	Appeals interface {
+		Get(ctx context.Context, id string) (appeal.Appeal, error)
+	}
 	// Methods are the DTMF methods the backend carries.
 	Methods []ivr.DTMFMethod
 }
@@ -100,6 +104,7 @@ func NewCallerID() string {
 // the backend carries, and a hang-up at every step.
 func Run(t *testing.T, h Harness) {
 	t.Run("categories", func(t *testing.T) {
+		t.Parallel()
 		for _, tc := range []struct {
 			keys    string
 			cat     appeal.Category
@@ -131,6 +136,7 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	t.Run("dtmf", func(t *testing.T) {
+		t.Parallel()
 		for _, m := range h.Methods {
 			t.Run(string(m), func(t *testing.T) {
 				t.Parallel()
@@ -208,6 +214,7 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	t.Run("hangup", func(t *testing.T) {
+		t.Parallel()
 		for _, tc := range []struct {
 			stage  string
 			script caller.Script

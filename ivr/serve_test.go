@@ -1,0 +1,165 @@
+package ivr_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/caller"
+	"github.com/hotline12345/hotline/calllog"
+	"github.com/hotline12345/hotline/ivr"
+	"github.com/hotline12345/hotline/ivr/ivrtest"
+	"github.com/hotline12345/hotline/prompts"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// memRecords keeps records in memory; it fails the first failures saves.
+type memRecords struct {
+	mu       sync.Mutex
+	failures int
+	saved    map[string]calllog.Record
+	attempts int
+}
+
+func (m *memRecords) Save(ctx context.Context, r calllog.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.attempts++
+	if m.failures > 0 {
+		m.failures--
+		return errors.New("store down")
+	}
+	if m.saved == nil {
+		m.saved = map[string]calllog.Record{}
+	}
+	m.saved[r.Caller] = r
+	return nil
+}
+
+// appeals records appeals in memory; Create panics for one caller and fails
+// the first failures calls.
+type appeals struct {
+	mu       sync.Mutex
+	panicFor string
+	failures int
+	calls    atomic.Int64
+}
+
+func (a *appeals) Create(ctx context.Context, n appeal.New) (appeal.Appeal, error) {
+	a.calls.Add(1)
+	if n.Caller == a.panicFor {
+		panic("store exploded")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.failures > 0 {
+		a.failures--
+		return appeal.Appeal{}, errors.New("store down")
+	}
+	return appeal.Appeal{ID: "2611270001", CallID: n.CallID, Category: n.Category, Consent: n.Consent}, nil
+}
+
+func newRunner(t *testing.T, rec ivr.CallRecorder, ap ivr.AppealRecorder) *ivr.Runner {
+	catalog, err := prompts.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &ivr.Runner{
+		Catalog: catalog, Records: rec,
+		Intake:  &ivr.Intake{Appeals: ap, Options: ivr.IntakeOptions{FirstDigitTimeout: 50 * time.Millisecond, Tries: 3, AppealRetry: 2 * time.Second}},
+		Lang:    prompts.Mandarin, Backend: "fake", Log: zerolog.Nop(), Metrics: ivr.NewMetrics(nil),
+		RecordRetry: 5 * time.Second,
+	}
+}
+
+func call(t *testing.T, r *ivr.Runner, who string) caller.Transcript {
+	catalog, _ := prompts.Default()
+	c := ivrtest.NewFakeCall(catalog, who, 100)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Serve(context.Background(), c)
+	}()
+	tr := c.PlayScript(ivr.DTMFRFC4733, caller.Script{{On: prompts.CategoryMenu, Press: "1"}, {On: prompts.ConsentMenu, Press: "1"}})
+	<-done
+	return tr
+}
+
+// TestPanicEndsOnlyThatCall: a panic inside one call's flow ends that call
+// with cause error; a call beside it is not disturbed.
+func TestPanicEndsOnlyThatCall(t *testing.T) {
+	rec := &memRecords{}
+	r := newRunner(t, rec, &appeals{panicFor: "bad"})
+	var wg sync.WaitGroup
+	for _, who := range []string{"bad", "good"} {
+		wg.Go(func() { call(t, r, who) })
+	}
+	wg.Wait()
+	r.Wait()
+	if got := rec.saved["bad"]; got.EndCause != calllog.Error || got.Stage != ivr.StageAppeal {
+		t.Errorf("panicking call ended %s in %s, want error in appeal", got.EndCause, got.Stage)
+	}
+	if got := rec.saved["good"]; got.EndCause != calllog.FlowFinished || got.AppealID == "" {
+		t.Errorf("other call ended %s with appeal %q, want flow_finished with an appeal", got.EndCause, got.AppealID)
+	}
+}
+
+// TestAppealRetried: while the store fails, recording the appeal is retried
+// and the caller still hears the number.
+func TestAppealRetried(t *testing.T) {
+	rec := &memRecords{}
+	ap := &appeals{failures: 3}
+	r := newRunner(t, rec, ap)
+	tr := call(t, r, "13900000001")
+	r.Wait()
+	if got := rec.saved["13900000001"]; got.EndCause != calllog.FlowFinished || got.AppealID == "" {
+		t.Errorf("call ended %s (%s) with appeal %q", got.EndCause, got.EndDetail, got.AppealID)
+	}
+	if n := ap.calls.Load(); n != 4 {
+		t.Errorf("Create called %d times, want 4 (3 failures, then success)", n)
+	}
+	if ids := tr.HeardIDs(); len(ids) < 2 || ids[len(ids)-1] != prompts.Goodbye {
+		t.Errorf("heard %v, want the readout and goodbye", ids)
+	}
+}
+
+// TestFinalRecordRetried: a record that cannot be saved at the end of the
+// call is retried in the background until the store is back.
+func TestFinalRecordRetried(t *testing.T) {
+	rec := &memRecords{failures: 6}
+	r := newRunner(t, rec, &appeals{})
+	call(t, r, "13900000002")
+	r.Wait()
+	if got, ok := rec.saved["13900000002"]; !ok || got.EndedAt == nil {
+		t.Fatalf("final record not saved after %d attempts", rec.attempts)
+	}
+}
+
+func TestEndCause(t *testing.T) {
+	for _, tc := range []struct {
+		call, flow error
+		want       calllog.EndCause
+	}{
+		{ivr.ErrCallerHangup, nil, calllog.CallerHangup},
+		{fmt.Errorf("wrapped: %w", ivr.ErrCallerHangup), errors.New("play failed"), calllog.CallerHangup},
+		{fmt.Errorf("%w for 30s", ivr.ErrMediaTimeout), nil, calllog.MediaTimeout},
+		{ivr.ErrShutdown, nil, calllog.Shutdown},
+		{ivr.ErrHangup, nil, calllog.FlowFinished},
+		{ivr.ErrHangup, errors.New("record appeal: down"), calllog.Error},
+		{errors.New("transport failed"), nil, calllog.Error},
+		{nil, nil, calllog.FlowFinished},
+	} {
+		if got, _ := ivr.EndCause(tc.call, tc.flow); got != tc.want {
+			t.Errorf("EndCause(%v, %v) = %s, want %s", tc.call, tc.flow, got, tc.want)
+		}
+	}
+}
