@@ -1,0 +1,105 @@
+// Package hotlinetest starts a whole hotline in-process for tests: a real
+// redis-server, the embedded SIP backend on free loopback ports, and the
+// HTTP API.
+package hotlinetest
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/hotline12345/hotline/app"
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/calllog"
+	"github.com/hotline12345/hotline/config"
+	"github.com/hotline12345/hotline/internal/redistest"
+	"github.com/hotline12345/hotline/ivr"
+	"github.com/hotline12345/hotline/ivr/ivrtest"
+)
+
+// Hotline is a running hotline.
+type Hotline struct {
+	SIP     netip.AddrPort
+	HTTP    net.Addr
+	Redis   *redistest.Server
+	Client  redis.UniversalClient
+	Records *ivrtest.RecordWatch
+	Calls   *calllog.Store
+	Appeals *appeal.Store
+	Config  config.Config
+
+	cancel context.CancelCauseFunc
+	done   chan error
+}
+
+// Start runs hotline until the test ends. tune adjusts the configuration
+// (it starts from the defaults, on free loopback ports, with a 1 s first
+// digit timeout).
+func Start(t testing.TB, tune func(*config.Config)) *Hotline {
+	t.Helper()
+	h := &Hotline{Redis: redistest.Start(t), done: make(chan error, 1)}
+	cfg := config.Default()
+	cfg.SIP.Listen = "127.0.0.1:0"
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Redis.URL = h.Redis.URL()
+	cfg.IVR.FirstDigitTimeout = config.Duration(time.Second)
+	cfg.Log.Format = "json"
+	if tune != nil {
+		tune(&cfg)
+	}
+	h.Config = cfg
+	h.Client = h.Redis.Client(t)
+	h.Calls = calllog.NewStore(h.Client, calllog.StoreOptions{})
+	h.Appeals = appeal.NewStore(h.Client, appeal.StoreOptions{Location: cfg.Location()})
+
+	ctx, cancel := context.WithCancelCause(context.Background())
+	h.cancel = cancel
+	ready := make(chan app.Addrs, 1)
+	go func() {
+		h.done <- app.Run(ctx, app.Options{
+			Config: cfg,
+			Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel),
+			Ready:  func(a app.Addrs) { ready <- a },
+			Records: func(inner ivr.CallRecorder) ivr.CallRecorder {
+				h.Records = &ivrtest.RecordWatch{Inner: inner}
+				return h.Records
+			},
+		})
+	}()
+	select {
+	case a := <-ready:
+		h.SIP, h.HTTP = a.SIP, a.HTTP
+	case err := <-h.done:
+		cancel(nil)
+		t.Fatalf("hotline did not start: %v", err)
+	}
+	t.Cleanup(func() { h.Stop(t, app.ErrInterrupt) })
+	return h
+}
+
+// Stop stops hotline with a cause (app.ErrDrain drains calls first) and
+// waits for it to return. Stopping twice is harmless.
+func (h *Hotline) Stop(t testing.TB, cause error) {
+	t.Helper()
+	h.cancel(cause)
+	select {
+	case err, ok := <-h.done:
+		if ok {
+			close(h.done)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("hotline stopped: %v", err)
+			}
+		}
+	case <-time.After(2 * time.Minute):
+		t.Errorf("hotline did not stop")
+	}
+}
+
+// URI is the SIP URI of the hotline's number.
+func (h *Hotline) URI() string { return "sip:12345@" + h.SIP.String() }

@@ -1,0 +1,184 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
+
+	"github.com/hotline12345/hotline/calllog"
+	"github.com/hotline12345/hotline/ivr"
+	"github.com/hotline12345/hotline/media"
+	"github.com/hotline12345/hotline/prompts"
+)
+
+// call is one inbound SIP call; it implements ivr.Call.
+type call struct {
+	id      string
+	srv     *Server
+	dlg     *sipgo.DialogServerSession
+	caller  string
+	dialled string
+	log     zerolog.Logger
+
+	ctx    context.Context // ends with the call; context.Cause says why
+	cancel context.CancelCauseFunc
+	digits chan ivr.Digit
+
+	mu         sync.Mutex // guards offer, sdpVersion and answerSDP
+	offer      offer
+	answerSDP  []byte
+	sessionID  uint64
+	sdpVersion uint64
+
+	stream   *media.Stream
+	answered atomic.Bool
+	answerMu sync.Mutex  // serialises Answer
+	hungUp   atomic.Bool // our side has ended the dialog, or tried to
+	dropped  atomic.Uint64
+
+	// stopWatch stops watching the dialog for the caller's hangup.
+	stopWatch func() bool
+}
+
+var _ ivr.Call = (*call)(nil)
+
+func (c *call) ID() string      { return c.id }
+func (c *call) Caller() string  { return c.caller }
+func (c *call) Dialled() string { return c.dialled }
+
+func (c *call) Digits() <-chan ivr.Digit { return c.digits }
+func (c *call) Done() <-chan struct{}    { return c.ctx.Done() }
+
+func (c *call) Err() error {
+	if c.ctx.Err() == nil {
+		return nil
+	}
+	return context.Cause(c.ctx)
+}
+
+// Describe fills the SIP details of the call record.
+func (c *call) Describe(r *calllog.Record) {
+	r.SIPCallID = c.dlg.InviteRequest.CallID().Value()
+	r.Codec = c.stream.Codec().Name
+}
+
+// Answer sends 200 OK with our SDP answer (after the configured ring time,
+// with 180 Ringing meanwhile) and waits for the caller's ACK.
+func (c *call) Answer(ctx context.Context) error {
+	c.answerMu.Lock()
+	defer c.answerMu.Unlock()
+	if c.answered.Load() {
+		return nil
+	}
+	if ring := c.srv.opts.RingTime; ring > 0 {
+		if err := c.dlg.Respond(sip.StatusRinging, "Ringing", nil); err != nil {
+			return fmt.Errorf("180 ringing: %w", err)
+		}
+		t := time.NewTimer(ring)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			return context.Cause(c.ctx)
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	c.mu.Lock()
+	body := c.answerSDP
+	o := c.offer
+	c.mu.Unlock()
+	// WriteResponse blocks until the ACK arrives (or 64*T1 passes).
+	if err := c.dlg.RespondSDP(body); err != nil {
+		if c.Err() != nil {
+			return c.Err()
+		}
+		return fmt.Errorf("200 ok: %w", err)
+	}
+	c.answered.Store(true)
+	c.stream.SetDirection(o.send, o.recv)
+	return nil
+}
+
+// Play queues prompts; each prompt is looked up in the language asked for.
+func (c *call) Play(ctx context.Context, lang prompts.Lang, ids ...prompts.ID) (ivr.Playback, error) {
+	clips := make([]*media.Clip, 0, len(ids))
+	for _, id := range ids {
+		clip, err := c.srv.clip(id, lang)
+		if err != nil {
+			return nil, err
+		}
+		clips = append(clips, clip)
+	}
+	if err := c.Err(); err != nil {
+		return nil, err
+	}
+	return playback{c.stream.Play(clips...)}, nil
+}
+
+// Hangup ends the call from our side: BYE when answered, 480 before.
+func (c *call) Hangup(ctx context.Context) error {
+	return c.hangup(ctx, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
+}
+
+// hangup ends the dialog once, with a BYE when answered and with code
+// before. A call whose context ended for our own reasons (media timeout,
+// EndAll) still has the caller on the line, who must be told; only a caller
+// who hung up (BYE, CANCEL: the dialog ended) needs nothing more.
+func (c *call) hangup(ctx context.Context, code int, reason string) error {
+	if !c.hungUp.CompareAndSwap(false, true) {
+		return nil
+	}
+	c.cancel(ivr.ErrHangup)
+	if c.dlg.Context().Err() != nil {
+		return nil
+	}
+	if !c.answered.Load() {
+		return c.dlg.Respond(code, reason, nil)
+	}
+	if err := c.dlg.Bye(ctx); err != nil {
+		var resp sipgo.ErrDialogResponse
+		if errors.As(err, &resp) && resp.Res.StatusCode == sip.StatusCallTransactionDoesNotExists {
+			return nil // the caller already forgot the call
+		}
+		return fmt.Errorf("bye: %w", err)
+	}
+	return nil
+}
+
+// end ends the call with a cause; used for media timeouts and shutdown. The
+// flow sees the cause and the runner hangs up.
+func (c *call) end(cause error) { c.cancel(cause) }
+
+// digit delivers a key press to the flow without ever blocking the media or
+// SIP goroutine that received it.
+func (c *call) digit(key rune, method ivr.DTMFMethod) {
+	d := ivr.Digit{Key: key, Method: method, At: time.Now()}
+	select {
+	case c.digits <- d:
+		c.log.Debug().Str("digit", string(key)).Str("method", string(method)).Msg("dtmf")
+	default:
+		c.dropped.Add(1)
+		c.log.Warn().Str("digit", string(key)).Msg("dtmf dropped: the flow is not reading keys")
+	}
+}
+
+// playback adapts a media playback to the ivr port.
+type playback struct{ *media.Playback }
+
+func (p playback) Played() []ivr.PlayedPrompt {
+	played := p.Playback.Played()
+	out := make([]ivr.PlayedPrompt, 0, len(played))
+	for _, x := range played {
+		pr := x.Ref.(*prompts.Prompt)
+		out = append(out, ivr.PlayedPrompt{ID: pr.ID, Lang: pr.Lang, Version: pr.Version, At: x.At})
+	}
+	return out
+}

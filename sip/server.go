@@ -1,0 +1,729 @@
+// Package sip is the embedded telephony backend: it answers SIP itself
+// (sipgo for signalling, the media package for RTP) and hands every call to
+// the flows through the ivr.Call port.
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/hotline12345/hotline/ivr"
+	"github.com/hotline12345/hotline/logging"
+	"github.com/hotline12345/hotline/media"
+	"github.com/hotline12345/hotline/prompts"
+)
+
+// Handler runs one call; the call ends when it returns. ctx ends with the
+// call, and context.Cause(ctx) says why.
+type Handler func(ctx context.Context, call ivr.Call)
+
+// Options configure the embedded SIP server.
+type Options struct {
+	Listen       string   // host:port for UDP and TCP; port 0 picks one
+	Transports   []string // "udp", "tcp"
+	ExternalIP   netip.Addr
+	RTPPorts     media.PortRange
+	MediaTimeout time.Duration
+	RingTime     time.Duration
+	MaxCalls     int
+	Codecs       []media.Codec // what we accept, in our order
+	Catalog      *prompts.Catalog
+	Pacer        *media.Pacer
+	Handler      Handler
+	Logger       zerolog.Logger
+	UserAgent    string
+}
+
+// Server is the embedded SIP server.
+type Server struct {
+	opts   Options
+	log    zerolog.Logger
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+
+	dialogs  map[string]*sipgo.DialogServerCache // by transport
+	contacts map[string]*sip.ContactHeader       // by transport
+	clips    map[clipKey]*media.Clip
+
+	udp      net.PacketConn
+	tcp      net.Listener
+	addr     netip.AddrPort
+	mediaIP  netip.Addr
+	draining atomic.Bool
+
+	baseCtx    context.Context // parent of every call; cancelled with ErrShutdown
+	baseCancel context.CancelCauseFunc
+
+	mu        sync.Mutex
+	calls     map[string]*call // by dialog id
+	admitting int              // INVITEs admitted and not yet calls
+	idle      chan struct{}    // closed when the last call ends, made by waitIdle
+}
+
+type clipKey struct {
+	id   prompts.ID
+	lang prompts.Lang
+}
+
+// New prepares a server: the prompts encoded for every codec, the SIP stack,
+// and the listening sockets, so Addr is known before Run.
+func New(opts Options) (*Server, error) {
+	if opts.Handler == nil || opts.Catalog == nil || opts.Pacer == nil {
+		return nil, errors.New("sip: Handler, Catalog and Pacer are required")
+	}
+	if len(opts.Codecs) == 0 {
+		opts.Codecs = []media.Codec{media.PCMU, media.PCMA}
+	}
+	if len(opts.Transports) == 0 {
+		opts.Transports = []string{"udp", "tcp"}
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "hotline"
+	}
+	if opts.MaxCalls <= 0 {
+		opts.MaxCalls = 2000
+	}
+	s := &Server{
+		opts:     opts,
+		log:      opts.Logger,
+		clips:    map[clipKey]*media.Clip{},
+		calls:    map[string]*call{},
+		dialogs:  map[string]*sipgo.DialogServerCache{},
+		contacts: map[string]*sip.ContactHeader{},
+	}
+	s.baseCtx, s.baseCancel = context.WithCancelCause(context.Background())
+	for _, id := range opts.Catalog.IDs() {
+		for _, lang := range opts.Catalog.Langs() {
+			p, err := opts.Catalog.Get(id, lang)
+			if err != nil {
+				return nil, err
+			}
+			s.clips[clipKey{id, lang}] = media.NewClip(p.PCM, p)
+		}
+	}
+	if err := s.listen(); err != nil {
+		return nil, err
+	}
+	if err := s.initStack(); err != nil {
+		s.closeListeners()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) listen() error {
+	ap, err := netip.ParseAddrPort(s.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("sip listen %q: %w", s.opts.Listen, err)
+	}
+	// UDP and TCP share one port number; with port 0 the UDP socket picks
+	// it and TCP follows.
+	for attempt := 0; ; attempt++ {
+		err := s.listenOn(ap)
+		if err == nil || ap.Port() != 0 || attempt >= 10 {
+			return err
+		}
+	}
+}
+
+func (s *Server) listenOn(ap netip.AddrPort) error {
+	var lc net.ListenConfig
+	port := ap.Port()
+	if s.has("udp") {
+		udp, err := lc.ListenPacket(context.Background(), "udp", ap.String())
+		if err != nil {
+			return fmt.Errorf("sip listen udp %s: %w", ap, err)
+		}
+		s.udp = udp
+		port = uint16(udp.LocalAddr().(*net.UDPAddr).Port)
+	}
+	if s.has("tcp") {
+		tcp, err := lc.Listen(context.Background(), "tcp", netip.AddrPortFrom(ap.Addr(), port).String())
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("sip listen tcp %s: %w", ap, err)
+		}
+		s.tcp = tcp
+		port = uint16(tcp.Addr().(*net.TCPAddr).Port)
+	}
+	s.addr = netip.AddrPortFrom(ap.Addr(), port)
+	s.mediaIP = ap.Addr()
+	if s.opts.ExternalIP.IsValid() {
+		s.mediaIP = s.opts.ExternalIP
+	}
+	if s.mediaIP.IsUnspecified() {
+		return fmt.Errorf("sip: listening on %s needs external_ip for SDP and Contact", ap.Addr())
+	}
+	return nil
+}
+
+func (s *Server) has(transport string) bool {
+	for _, t := range s.opts.Transports {
+		if strings.EqualFold(t, transport) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) closeListeners() {
+	if s.udp != nil {
+		s.udp.Close()
+	}
+	if s.tcp != nil {
+		s.tcp.Close()
+	}
+}
+
+func (s *Server) initStack() error {
+	slog := logging.Slog(s.log)
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent(s.opts.UserAgent),
+		sipgo.WithUserAgentHostname(s.mediaIP.String()),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slog),
+			// A response that matches no transaction goes to the core (RFC
+			// 3261 §17.1.1.2), which has no use for it: a late
+			// retransmission or a stray. sipgo's default logs it through
+			// the global slog logger.
+			sip.WithTransactionLayerUnhandledResponseHandler(func(res *sip.Response) {
+				s.log.Debug().Str("response", res.Short()).Msg("sip: response for no transaction dropped")
+			})),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slog)),
+	)
+	if err != nil {
+		return fmt.Errorf("sip: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slog))
+	if err != nil {
+		return fmt.Errorf("sip: %w", err)
+	}
+	client, err := sipgo.NewClient(ua, sipgo.WithClientLogger(slog), sipgo.WithClientHostname(s.mediaIP.String()))
+	if err != nil {
+		return fmt.Errorf("sip: %w", err)
+	}
+	s.ua, s.srv, s.client = ua, srv, client
+	for _, t := range []string{"udp", "tcp"} {
+		contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", Host: s.mediaIP.String(), Port: int(s.addr.Port())}}
+		if t != "udp" {
+			contact.Address.UriParams = sip.NewParams()
+			contact.Address.UriParams.Add("transport", t)
+		}
+		s.dialogs[t] = sipgo.NewDialogServerCache(client, contact)
+		s.contacts[t] = &contact
+	}
+	srv.OnInvite(s.guard(s.onInvite))
+	srv.OnAck(s.guard(s.onAck))
+	srv.OnBye(s.guard(s.onBye))
+	srv.OnCancel(s.guard(s.onCancel))
+	srv.OnOptions(s.guard(s.onOptions))
+	srv.OnInfo(s.guard(s.onInfo))
+	return nil
+}
+
+// Addr is the address SIP listens on.
+func (s *Server) Addr() netip.AddrPort { return s.addr }
+
+// Run serves SIP until ctx is done, then ends every call still up with
+// ErrShutdown and waits for their handlers.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 2)
+	serving := 0
+	if s.udp != nil {
+		serving++
+		go func() { errc <- s.srv.ServeUDP(s.udp) }()
+	}
+	if s.tcp != nil {
+		serving++
+		go func() { errc <- s.srv.ServeTCP(s.tcp) }()
+	}
+	s.log.Info().Str("addr", s.addr.String()).Strs("transports", s.opts.Transports).Msg("sip listening")
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		serving--
+	}
+	s.EndAll(ivr.ErrShutdown)
+	_ = s.waitIdle(context.Background())
+	s.closeListeners()
+	s.srv.Close()
+	s.client.Close()
+	s.ua.Close()
+	for ; serving > 0; serving-- {
+		<-errc
+	}
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("sip serve: %w", err)
+	}
+	return nil
+}
+
+// Drain stops taking new calls (INVITE and OPTIONS get 503) and waits for
+// the calls in progress to end, or for ctx to be done.
+func (s *Server) Drain(ctx context.Context) error {
+	s.draining.Store(true)
+	return s.waitIdle(ctx)
+}
+
+// waitIdle waits until no call is in progress.
+func (s *Server) waitIdle(ctx context.Context) error {
+	s.mu.Lock()
+	if len(s.calls)+s.admitting == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	idle := s.idle
+	s.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// EndAll ends every call in progress with cause; the flows then hang up.
+func (s *Server) EndAll(cause error) {
+	s.draining.Store(true)
+	s.baseCancel(cause)
+}
+
+// ActiveCalls counts the calls in progress.
+func (s *Server) ActiveCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
+}
+
+// guard validates every request before its handler sees it, and recovers a
+// panic in the handler: sipgo's dispatch has none, and one bad message must
+// not take the server down.
+func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error().Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).
+					Str("method", string(req.Method)).Msg("sip handler panicked")
+				if tx != nil && !req.IsAck() {
+					respond(tx, req, sip.StatusInternalServerError, "Server Internal Error")
+				}
+			}
+		}()
+		if err := validate(req); err != nil {
+			s.log.Warn().Err(err).Str("method", string(req.Method)).Str("source", req.Source()).Msg("sip: bad request")
+			// An ACK has no response of its own; a bad one is dropped.
+			if tx != nil && !req.IsAck() {
+				reject(tx, req, err)
+			}
+			return
+		}
+		h(req, tx)
+	}
+}
+
+func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, headers ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range headers {
+		res.AppendHeader(h)
+	}
+	_ = tx.Respond(res)
+}
+
+// validate checks what this server relies on; sipgo's parser is lenient and
+// lets many malformed messages through (RFC 4475).
+func validate(req *sip.Request) error {
+	switch {
+	case req.From() == nil:
+		return errors.New("missing From")
+	case req.To() == nil:
+		return errors.New("missing To")
+	case req.CallID() == nil || req.CallID().Value() == "":
+		return errors.New("missing Call-ID")
+	case req.CSeq() == nil:
+		return errors.New("missing CSeq")
+	case req.CSeq().MethodName != req.Method:
+		return fmt.Errorf("CSeq method %s does not match %s", req.CSeq().MethodName, req.Method)
+	case req.Via() == nil:
+		return errors.New("missing Via")
+	}
+	if _, ok := req.From().Params.Get("tag"); !ok {
+		return errors.New("missing From tag")
+	}
+	// A request that has used up its hops is refused as a proxy would
+	// (RFC 3261 §16.3 item 3), so a loop in the routing in front of us
+	// ends here; OPTIONS is answered, as that rule allows, since probing a
+	// next hop's reachability is what such an OPTIONS is for.
+	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 && req.Method != sip.OPTIONS {
+		return errTooManyHops
+	}
+	return nil
+}
+
+var errTooManyHops = errors.New("Max-Forwards is 0")
+
+func reject(tx sip.ServerTransaction, req *sip.Request, err error) {
+	if errors.Is(err, errTooManyHops) {
+		respond(tx, req, sip.StatusTooManyHops, "Too Many Hops")
+		return
+	}
+	respond(tx, req, sip.StatusBadRequest, "Bad Request - "+err.Error())
+}
+
+func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if _, ok := req.To().Params.Get("tag"); ok {
+		s.onReInvite(req, tx)
+		return
+	}
+	if s.draining.Load() {
+		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "30"))
+		return
+	}
+	if req.Contact() == nil {
+		reject(tx, req, errors.New("missing Contact"))
+		return
+	}
+	if !s.admit() {
+		s.log.Warn().Int("max_calls", s.opts.MaxCalls).Msg("sip: call limit reached")
+		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		return
+	}
+	admitted := true // until newCall counts the call
+	defer func() {
+		if admitted {
+			s.unadmit()
+		}
+	}()
+	respond(tx, req, sip.StatusTrying, "Trying")
+
+	o, err := negotiate(req, s.opts.Codecs)
+	if err != nil {
+		s.log.Info().Err(err).Str("sip_call_id", req.CallID().Value()).Msg("sip: offer not acceptable")
+		respond(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here",
+			sip.NewHeader("Warning", `304 hotline "`+err.Error()+`"`))
+		return
+	}
+	conn, err := s.opts.RTPPorts.Listen(s.mediaIP)
+	if err != nil {
+		s.log.Error().Err(err).Msg("sip: rtp port")
+		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable")
+		return
+	}
+	dlg, err := s.dialogFor(req).ReadInvite(req, tx)
+	if err != nil {
+		conn.Close()
+		reject(tx, req, err)
+		return
+	}
+	c := s.newCall(req, dlg, o, conn)
+	admitted = false
+	s.endCall(c, s.runHandler(c))
+}
+
+// admit takes a call slot for an INVITE. Checking the limit and taking the
+// slot are one step: INVITEs arriving together each run on their own
+// goroutine, and would all pass a check made apart from the counting.
+func (s *Server) admit() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.calls)+s.admitting >= s.opts.MaxCalls {
+		return false
+	}
+	s.admitting++
+	return true
+}
+
+// unadmit gives back the slot of an INVITE that did not become a call.
+func (s *Server) unadmit() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.admitting--
+	s.notifyIdleLocked()
+}
+
+// notifyIdleLocked wakes waitIdle when nothing is in progress.
+func (s *Server) notifyIdleLocked() {
+	if len(s.calls)+s.admitting == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+}
+
+var errHandlerPanicked = errors.New("call handler panicked")
+
+// runHandler runs the flow of one call and reports whether it panicked: a
+// bug in one flow ends that call, not the server (sipgo's dispatch has no
+// recover).
+func (s *Server) runHandler(c *call) (panicked bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error().Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("call handler panicked")
+			c.end(fmt.Errorf("%w: %v", errHandlerPanicked, p))
+			panicked = true
+		}
+	}()
+	s.opts.Handler(c.ctx, c)
+	return false
+}
+
+// negotiate reads the SDP offer of an INVITE.
+func negotiate(req *sip.Request, accept []media.Codec) (offer, error) {
+	ct := req.ContentType()
+	if ct == nil || len(req.Body()) == 0 {
+		return offer{}, errors.New("an SDP offer is required")
+	}
+	if !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp") {
+		return offer{}, fmt.Errorf("content type %q is not application/sdp", ct.Value())
+	}
+	return parseOffer(req.Body(), accept)
+}
+
+func (s *Server) newCall(req *sip.Request, dlg *sipgo.DialogServerSession, o offer, conn *net.UDPConn) *call {
+	ctx, cancel := context.WithCancelCause(s.baseCtx)
+	c := &call{
+		id:      uuid.Must(uuid.NewV7()).String(),
+		srv:     s,
+		dlg:     dlg,
+		caller:  req.From().Address.User,
+		dialled: req.Recipient.User,
+		ctx:     ctx,
+		cancel:  cancel,
+		digits:  make(chan ivr.Digit, 32),
+		offer:   o,
+	}
+	c.log = logging.WithCall(s.log, c.id).With().Str("sip_call_id", req.CallID().Value()).Logger()
+	c.stream = s.opts.Pacer.Start(media.StreamConfig{
+		Conn:            conn,
+		Remote:          o.remote,
+		Codec:           o.codec,
+		DTMFPayloadType: o.dtmfPT,
+		MediaTimeout:    s.opts.MediaTimeout,
+		OnDigit:         func(key rune, method string) { c.digit(key, ivr.DTMFMethod(method)) },
+		OnTimeout:       func() { c.end(fmt.Errorf("%w for %s", ivr.ErrMediaTimeout, s.opts.MediaTimeout)) },
+	})
+	// No RTP is expected before the answer: the media timeout starts then.
+	c.stream.SetDirection(true, false)
+	c.sessionID = uint64(time.Now().UnixNano())
+	c.answerSDP, _ = answerSDP(o, c.stream.LocalAddr(), c.sessionID, c.sdpVersion)
+	// When the dialog ends (BYE, CANCEL, a dead transaction) the caller is
+	// gone; a cause set earlier (our own hangup, a timeout) wins.
+	c.stopWatch = context.AfterFunc(dlg.Context(), func() { cancel(ivr.ErrCallerHangup) })
+	s.mu.Lock()
+	s.calls[dlg.ID] = c
+	s.admitting--
+	s.mu.Unlock()
+	return c
+}
+
+// hangupTimeout bounds the BYE a call still owes when its handler returns.
+const hangupTimeout = 5 * time.Second
+
+// endCall ends a call whose handler returned. The call ends with its
+// handler, so a handler that did not hang up (or panicked) leaves the
+// caller owed a BYE, or a final response if it never answered.
+func (s *Server) endCall(c *call, panicked bool) {
+	code, reason := sip.StatusTemporarilyUnavailable, "Temporarily Unavailable"
+	if panicked {
+		code, reason = sip.StatusInternalServerError, "Server Internal Error"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
+	if err := c.hangup(ctx, code, reason); err != nil {
+		c.log.Warn().Err(err).Msg("hangup after the handler returned")
+	}
+	cancel()
+	// A dialog whose BYE failed never ends; do not keep the call for it.
+	c.stopWatch()
+	c.stream.Close()
+	c.dlg.Close()
+	s.mu.Lock()
+	delete(s.calls, c.dlg.ID)
+	s.notifyIdleLocked()
+	s.mu.Unlock()
+}
+
+func (s *Server) dialogFor(req *sip.Request) *sipgo.DialogServerCache {
+	if d, ok := s.dialogs[strings.ToLower(req.Transport())]; ok {
+		return d
+	}
+	return s.dialogs["udp"]
+}
+
+func (s *Server) contactFor(req *sip.Request) *sip.ContactHeader {
+	if c, ok := s.contacts[strings.ToLower(req.Transport())]; ok {
+		return c
+	}
+	return s.contacts["udp"]
+}
+
+// findCall matches an in-dialog request to its call. A call whose dialog
+// has ended (a BYE either way) is no match, though its handler may still be
+// finishing: requests in an ended dialog get 481 (RFC 3261 §15.1.2).
+func (s *Server) findCall(req *sip.Request) *call {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	c := s.calls[id]
+	s.mu.Unlock()
+	if c == nil || c.dlg.Context().Err() != nil {
+		return nil
+	}
+	return c
+}
+
+// onReInvite follows a mid-call offer: hold and resume, a moved media
+// address. The flow carries on; only the codec in use may be kept.
+func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.findCall(req)
+	if c == nil {
+		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	if err := c.dlg.ReadRequest(req, tx); err != nil {
+		respond(tx, req, sip.StatusInternalServerError, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(req.Body()) > 0 {
+		current := c.stream.Codec()
+		o, err := negotiate(req, []media.Codec{current})
+		if err != nil {
+			c.log.Info().Err(err).Msg("re-INVITE not acceptable")
+			respond(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here")
+			return
+		}
+		c.offer = o
+		c.sdpVersion++
+		c.answerSDP, _ = answerSDP(o, c.stream.LocalAddr(), c.sessionID, c.sdpVersion)
+		c.stream.SetRemote(o.remote)
+		if c.answered.Load() {
+			c.stream.SetDirection(o.send, o.recv)
+		}
+		c.log.Info().Bool("send", o.send).Bool("recv", o.recv).Str("remote", o.remote.String()).Msg("re-INVITE")
+	}
+	res := sip.NewSDPResponseFromRequest(req, c.answerSDP)
+	res.AppendHeader(s.contactFor(req))
+	_ = tx.Respond(res)
+}
+
+func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	if d := s.dialogFor(req); d != nil {
+		_ = d.ReadAck(req, tx)
+	}
+}
+
+func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	if err := s.dialogFor(req).ReadBye(req, tx); err != nil {
+		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+	}
+}
+
+// onCancel sees only a CANCEL that matched no INVITE transaction; a
+// matching one is answered by the transaction layer (200, then 487).
+func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+}
+
+var allowHeader = sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO")
+
+// onOptions answers keep-alives and capability queries; a draining node says
+// 503 so that a dispatcher in front stops sending it calls.
+func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if s.draining.Load() {
+		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable")
+		return
+	}
+	respond(tx, req, sip.StatusOK, "OK", allowHeader, sip.NewHeader("Accept", "application/sdp, application/dtmf-relay, application/dtmf"))
+}
+
+func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.findCall(req)
+	if c == nil {
+		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	key, err := parseInfoDTMF(req)
+	switch {
+	case errors.Is(err, errInfoType):
+		respond(tx, req, sip.StatusUnsupportedMediaType, "Unsupported Media Type",
+			sip.NewHeader("Accept", "application/dtmf-relay, application/dtmf"))
+		return
+	case err != nil:
+		c.log.Info().Err(err).Msg("bad INFO DTMF")
+		respond(tx, req, sip.StatusBadRequest, "Bad Request - "+err.Error())
+		return
+	}
+	respond(tx, req, sip.StatusOK, "OK")
+	c.digit(key, ivr.DTMFInfo)
+}
+
+// clip returns the encoded prompt; a language the catalog lacks for this
+// prompt falls back as the catalog does.
+func (s *Server) clip(id prompts.ID, lang prompts.Lang) (*media.Clip, error) {
+	if c, ok := s.clips[clipKey{id, lang}]; ok {
+		return c, nil
+	}
+	return nil, fmt.Errorf("%w: %s/%s", prompts.ErrUnknownPrompt, lang, id)
+}
+
+// infoKeys maps SIP INFO signal values to keys; some phones send the
+// RFC 4733 event code (10 for *, 11 for #) instead of the character.
+var infoKeys = map[string]rune{"10": '*', "11": '#', "12": 'A', "13": 'B', "14": 'C', "15": 'D'}
+
+var errInfoType = errors.New("INFO body is not DTMF")
+
+// parseInfoDTMF reads a key from an INFO body: application/dtmf-relay
+// ("Signal=5\r\nDuration=160") or application/dtmf ("5").
+func parseInfoDTMF(req *sip.Request) (rune, error) {
+	ct := req.ContentType()
+	if ct == nil {
+		return 0, errInfoType
+	}
+	body := strings.TrimSpace(string(req.Body()))
+	var signal string
+	switch strings.ToLower(strings.TrimSpace(strings.Split(ct.Value(), ";")[0])) {
+	case "application/dtmf-relay":
+		for _, line := range strings.Split(body, "\n") {
+			k, v, ok := strings.Cut(line, "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "signal") {
+				signal = strings.TrimSpace(v)
+			}
+		}
+		if signal == "" {
+			return 0, errors.New("dtmf-relay without Signal")
+		}
+	case "application/dtmf":
+		signal = body
+	default:
+		return 0, errInfoType
+	}
+	if k, ok := infoKeys[signal]; ok {
+		return k, nil
+	}
+	if len(signal) == 1 && strings.ContainsRune("0123456789*#ABCDabcd", rune(signal[0])) {
+		return []rune(strings.ToUpper(signal))[0], nil
+	}
+	if n, err := strconv.Atoi(signal); err == nil && n >= 0 && n <= 9 {
+		return rune('0' + n), nil
+	}
+	return 0, fmt.Errorf("unknown DTMF signal %q", signal)
+}

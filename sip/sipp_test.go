@@ -1,0 +1,179 @@
+package sip_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/calllog"
+	"github.com/hotline12345/hotline/config"
+	"github.com/hotline12345/hotline/internal/hotlinetest"
+	"github.com/hotline12345/hotline/internal/sipptest"
+	"github.com/hotline12345/hotline/ivr"
+)
+
+var callerSeq atomic.Int64
+
+// newCaller returns a From-user prefix no other test uses; sipp appends
+// its call number.
+func newCaller() string { return fmt.Sprintf("1391%03d", callerSeq.Add(1)) }
+
+// TestSippIntake runs intake with sipp as the citizen: RFC 2833 digits
+// from sipp's own captures, typed ahead during the greeting.
+func TestSippIntake(t *testing.T) {
+	h := hotlinetest.Start(t, nil)
+	for _, tc := range []struct {
+		name    string
+		keys    string
+		cat     appeal.Category
+		consent bool
+		digits  string
+	}{
+		{"emergency", "11", appeal.Emergency, true, "11"},
+		{"livelihood", "22", appeal.Livelihood, false, "22"},
+		{"general", "31", appeal.General, true, "31"},
+		{"invalid then valid", "721", appeal.Livelihood, true, "721"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			who := newCaller()
+			res := sipptest.Run(t, h.SIP, sipptest.Scenario{
+				Caller:  who,
+				Actions: sipptest.Keys(time.Second, 500*time.Millisecond, tc.keys),
+			}, sipptest.Options{})
+			if res.Successful != 1 || res.Failed != 0 {
+				t.Fatalf("sipp: %s", res)
+			}
+			rec := h.Records.Final(t, who+"1")
+			if rec.EndCause != calllog.FlowFinished || rec.Codec != "PCMU" || rec.SIPCallID == "" {
+				t.Errorf("record %s %s codec %s sip call id %q", rec.EndCause, rec.EndDetail, rec.Codec, rec.SIPCallID)
+			}
+			a, err := h.Appeals.Get(context.Background(), rec.AppealID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Category != tc.cat || a.Consent.Given != tc.consent {
+				t.Errorf("appeal %s consent %v, want %s %v", a.Category, a.Consent.Given, tc.cat, tc.consent)
+			}
+			if got := digits(rec); got != tc.digits {
+				t.Errorf("digits %q, want %q", got, tc.digits)
+			}
+		})
+	}
+}
+
+// TestSippSilence: a caller who presses nothing gets every question three
+// times, then the fallbacks: a general appeal without consent.
+func TestSippSilence(t *testing.T) {
+	t.Parallel()
+	h := hotlinetest.Start(t, func(c *config.Config) { c.IVR.FirstDigitTimeout = config.Duration(time.Second) })
+	who := newCaller()
+	res := sipptest.Run(t, h.SIP, sipptest.Scenario{Caller: who}, sipptest.Options{})
+	if res.Successful != 1 {
+		t.Fatalf("sipp: %s", res)
+	}
+	rec := h.Records.Final(t, who+"1")
+	a, err := h.Appeals.Get(context.Background(), rec.AppealID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Category != appeal.General || a.Consent.Given || a.Consent.Key != "" {
+		t.Errorf("appeal %s consent %+v, want general without consent", a.Category, a.Consent)
+	}
+}
+
+// TestSippHangup: the caller hangs up during the greeting and during the
+// category menu; the record says where.
+func TestSippHangup(t *testing.T) {
+	h := hotlinetest.Start(t, nil)
+	for _, tc := range []struct {
+		after time.Duration
+		stage string
+	}{
+		{time.Second, ivr.StageGreeting},
+		{10 * time.Second, ivr.StageCategory},
+	} {
+		t.Run(tc.stage, func(t *testing.T) {
+			t.Parallel()
+			who := newCaller()
+			res := sipptest.Run(t, h.SIP, sipptest.Scenario{
+				Caller: who, Actions: []sipptest.Action{{Pause: tc.after}}, Hangup: true,
+			}, sipptest.Options{})
+			if res.Successful != 1 {
+				t.Fatalf("sipp: %s", res)
+			}
+			rec := h.Records.Final(t, who+"1")
+			if rec.EndCause != calllog.CallerHangup || rec.Stage != tc.stage || rec.AppealID != "" {
+				t.Errorf("record ended %s in %s appeal %q, want caller_hangup in %s", rec.EndCause, rec.Stage, rec.AppealID, tc.stage)
+			}
+		})
+	}
+}
+
+// TestSippNoCommonCodec: an offer of G.729 only is refused with 488.
+func TestSippNoCommonCodec(t *testing.T) {
+	t.Parallel()
+	h := hotlinetest.Start(t, nil)
+	res := sipptest.Run(t, h.SIP, sipptest.Scenario{
+		Caller:  newCaller(),
+		Formats: []sipptest.Format{{PT: 18, RTPMap: "G729/8000"}, {PT: 101, RTPMap: "telephone-event/8000"}},
+		Expect:  488,
+	}, sipptest.Options{})
+	if res.Successful != 1 {
+		t.Fatalf("sipp expected 488: %s", res)
+	}
+}
+
+// TestSippPCMAPreferred: the caller's first supported codec wins.
+func TestSippPCMAPreferred(t *testing.T) {
+	t.Parallel()
+	h := hotlinetest.Start(t, nil)
+	who := newCaller()
+	res := sipptest.Run(t, h.SIP, sipptest.Scenario{
+		Caller: who,
+		Formats: []sipptest.Format{
+			{PT: 18, RTPMap: "G729/8000"}, {PT: 8, RTPMap: "PCMA/8000"}, {PT: 0, RTPMap: "PCMU/8000"},
+			{PT: 101, RTPMap: "telephone-event/8000"},
+		},
+		Actions: []sipptest.Action{{Pause: time.Second}}, Hangup: true,
+	}, sipptest.Options{Transport: "t1"})
+	if res.Successful != 1 {
+		t.Fatalf("sipp: %s", res)
+	}
+	if rec := h.Records.Final(t, who+"1"); rec.Codec != "PCMA" {
+		t.Errorf("codec %s, want PCMA, the caller's first supported", rec.Codec)
+	}
+}
+
+// TestSippHundredCalls runs 100 simultaneous intake calls: none may fail.
+func TestSippHundredCalls(t *testing.T) {
+	t.Parallel()
+	h := hotlinetest.Start(t, nil)
+	who := newCaller()
+	res := sipptest.Run(t, h.SIP, sipptest.Scenario{
+		Caller:  who,
+		Actions: sipptest.Keys(time.Second, 500*time.Millisecond, "21"),
+	}, sipptest.Options{Calls: 100, Concurrent: 100, Rate: 100})
+	if res.Successful != 100 || res.Failed != 0 {
+		t.Fatalf("sipp: %s", res)
+	}
+	for i := 1; i <= 100; i++ {
+		rec := h.Records.Final(t, fmt.Sprintf("%s%d", who, i))
+		if rec.EndCause != calllog.FlowFinished || rec.AppealID == "" || digits(rec) != "21" {
+			t.Errorf("call %d: %s %s appeal %q digits %q", i, rec.EndCause, rec.EndDetail, rec.AppealID, digits(rec))
+		}
+	}
+}
+
+func digits(rec calllog.Record) string {
+	var s string
+	for _, ev := range rec.Events {
+		if ev.Kind == "digit" {
+			s += ev.Digit
+		}
+	}
+	return s
+}
