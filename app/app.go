@@ -1,0 +1,239 @@
+// Package app wires hotline together: configuration in, a running server
+// out. main only parses flags and calls Run, so tests start the whole daemon
+// in-process.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/calllog"
+	"github.com/hotline12345/hotline/config"
+	"github.com/hotline12345/hotline/ivr"
+	"github.com/hotline12345/hotline/media"
+	"github.com/hotline12345/hotline/prompts"
+	"github.com/hotline12345/hotline/sip"
+	"github.com/hotline12345/hotline/storage"
+	"github.com/hotline12345/hotline/web"
+)
+
+// Why Run stops, as the cause of its context.
+var (
+	// ErrDrain stops taking calls and lets the calls in progress finish,
+	// up to the shutdown grace (SIGTERM).
+	ErrDrain = errors.New("draining")
+	// ErrInterrupt ends every call at once (SIGINT).
+	ErrInterrupt = errors.New("interrupted")
+)
+
+// Addrs are the addresses a running hotline listens on.
+type Addrs struct {
+	SIP  netip.AddrPort
+	HTTP net.Addr
+}
+
+// Options start hotline.
+type Options struct {
+	Config config.Config
+	Logger zerolog.Logger
+	// Ready, when set, is called once hotline serves.
+	Ready func(Addrs)
+	// Interrupt, when closed, cuts a drain short: the calls left end at once.
+	Interrupt <-chan struct{}
+	// Records, when set, wraps the call-record store (tests watch it).
+	Records func(ivr.CallRecorder) ivr.CallRecorder
+}
+
+// Run runs hotline until ctx is done. A context cancelled with ErrDrain as
+// its cause drains calls first; any other cause ends them at once.
+func Run(ctx context.Context, opts Options) error {
+	cfg, log := opts.Config, opts.Logger
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	catalog, err := prompts.Default()
+	if err != nil {
+		return fmt.Errorf("prompts: %w", err)
+	}
+	lang, err := prompts.ParseLang(cfg.IVR.Language)
+	if err != nil {
+		return err
+	}
+
+	store, err := storage.Open(ctx, storage.Options{
+		URL: cfg.Redis.URL, DataDir: cfg.Redis.DataDir, RedisServerPath: cfg.Redis.ServerPath, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	log.Info().Str("mode", string(store.Mode)).Msg("redis")
+	appeals := appeal.NewStore(store.Client, appeal.StoreOptions{Location: cfg.Location()})
+	calls := calllog.NewStore(store.Client, calllog.StoreOptions{})
+	var records ivr.CallRecorder = calls
+	if opts.Records != nil {
+		records = opts.Records(calls)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pacerStats := newPacerStats(reg)
+	pacer := media.NewPacer(0, pacerStats)
+	pacerCtx, stopPacer := context.WithCancel(context.WithoutCancel(ctx))
+	pacerDone := make(chan struct{})
+	go func() {
+		defer close(pacerDone)
+		pacer.Run(pacerCtx)
+	}()
+	defer func() {
+		stopPacer()
+		<-pacerDone
+	}()
+
+	runner := &ivr.Runner{
+		Catalog: catalog,
+		Records: records,
+		Intake: &ivr.Intake{Appeals: appeals, Options: ivr.IntakeOptions{
+			FirstDigitTimeout: time.Duration(cfg.IVR.FirstDigitTimeout),
+			Tries:             cfg.IVR.Tries,
+		}},
+		Lang:    lang,
+		Backend: "sip",
+		Log:     log,
+		Metrics: ivr.NewMetrics(reg),
+	}
+	defer runner.Wait()
+
+	sipSrv, err := newSIP(cfg, catalog, pacer, runner, log)
+	if err != nil {
+		return err
+	}
+
+	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	httpSrv := &http.Server{
+		Handler: web.NewHandler(web.Options{
+			Calls: calls, Appeals: appeals, Gatherer: reg, Logger: log,
+			Checks: []web.Check{{Name: "redis", Check: store.Ping}},
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- httpSrv.Serve(httpLn) }()
+	log.Info().Str("addr", httpLn.Addr().String()).Msg("http listening")
+
+	sipCtx, stopSIP := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSIP()
+	sipDone := make(chan error, 1)
+	go func() { sipDone <- sipSrv.Run(sipCtx) }()
+
+	if opts.Ready != nil {
+		opts.Ready(Addrs{SIP: sipSrv.Addr(), HTTP: httpLn.Addr()})
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-sipDone:
+		sipDone <- runErr
+	case runErr = <-httpDone:
+		httpDone <- runErr
+	}
+	if errors.Is(context.Cause(ctx), ErrDrain) {
+		grace := time.Duration(cfg.Shutdown.Grace)
+		log.Info().Int("calls", sipSrv.ActiveCalls()).Dur("grace", grace).Msg("draining")
+		drainCtx, cancel := context.WithTimeout(context.Background(), grace)
+		go func() {
+			select {
+			case <-opts.Interrupt:
+				cancel()
+			case <-drainCtx.Done():
+			}
+		}()
+		if err := sipSrv.Drain(drainCtx); err != nil {
+			log.Warn().Int("calls", sipSrv.ActiveCalls()).Msg("grace over: ending the calls left")
+		}
+		cancel()
+	}
+	stopSIP()
+	if err := <-sipDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = httpSrv.Shutdown(shutCtx)
+	if err := <-httpDone; err != nil && !errors.Is(err, http.ErrServerClosed) && runErr == nil {
+		runErr = err
+	}
+	log.Info().Msg("stopped")
+	return runErr
+}
+
+func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, runner *ivr.Runner, log zerolog.Logger) (*sip.Server, error) {
+	var codecs []media.Codec
+	for _, name := range cfg.SIP.Codecs {
+		c, err := media.CodecByName(name)
+		if err != nil {
+			return nil, err
+		}
+		codecs = append(codecs, c)
+	}
+	ports, err := media.ParsePortRange(cfg.SIP.RTPPorts)
+	if err != nil {
+		return nil, err
+	}
+	var external netip.Addr
+	if cfg.SIP.ExternalIP != "" {
+		if external, err = netip.ParseAddr(cfg.SIP.ExternalIP); err != nil {
+			return nil, fmt.Errorf("sip.external_ip: %w", err)
+		}
+	}
+	return sip.New(sip.Options{
+		Listen:       cfg.SIP.Listen,
+		Transports:   cfg.SIP.Transports,
+		ExternalIP:   external,
+		RTPPorts:     ports,
+		MediaTimeout: time.Duration(cfg.SIP.MediaTimeout),
+		RingTime:     time.Duration(cfg.SIP.RingTime),
+		MaxCalls:     cfg.SIP.MaxCalls,
+		Codecs:       codecs,
+		Catalog:      catalog,
+		Pacer:        pacer,
+		Handler:      func(ctx context.Context, call ivr.Call) { runner.Serve(ctx, call) },
+		Logger:       log,
+	})
+}
+
+func newPacerStats(reg prometheus.Registerer) *media.PacerStats {
+	lateness := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "hotline_rtp_send_lateness_seconds",
+		Help:    "How long after its scheduled 20 ms tick each RTP frame was sent.",
+		Buckets: []float64{0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05},
+	})
+	jitter := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "hotline_rtp_send_jitter_seconds",
+		Help:    "How far each interval between a stream's RTP frames was from 20 ms.",
+		Buckets: []float64{0.00005, 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01},
+	})
+	st := &media.PacerStats{Lateness: lateness, Jitter: jitter}
+	frames := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "hotline_rtp_frames_sent_total", Help: "RTP frames sent.",
+	}, func() float64 { return float64(st.Frames.Load()) })
+	late := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "hotline_rtp_frames_late_total", Help: "RTP frames sent more than 10 ms after their tick.",
+	}, func() float64 { return float64(st.Late.Load()) })
+	reg.MustRegister(lateness, jitter, frames, late)
+	return st
+}

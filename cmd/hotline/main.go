@@ -1,0 +1,147 @@
+// Command hotline runs the telephone side of a 12345 citizen-service hotline.
+//
+//	hotline serve [--config FILE] [--sip-listen ADDR] [--http-listen ADDR]
+//	hotline call [--keys 1,1] [--dtmf rfc4733|info|inband] sip:12345@127.0.0.1:5060
+//	hotline prompts generate [--catalog prompts/catalog.yaml]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	_ "time/tzdata" // appeal clocks need Asia/Shanghai even where the system has no zone data
+
+	"github.com/hotline12345/hotline/app"
+	"github.com/hotline12345/hotline/config"
+	"github.com/hotline12345/hotline/logging"
+	"github.com/hotline12345/hotline/prompts"
+)
+
+const usage = `usage: hotline <command> [flags]
+
+commands:
+  serve              answer calls (embedded SIP on 127.0.0.1:5060, HTTP on 127.0.0.1:8080)
+  call URI           place a test call and report what was heard
+  prompts generate   regenerate prompt audio from prompts/catalog.yaml
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(args[1:], stderr)
+	case "call":
+		err = call(args[1:], stdout, stderr)
+	case "prompts":
+		err = promptsCmd(args[1:], stdout)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "hotline: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+	var exit exitError
+	switch {
+	case errors.As(err, &exit):
+		if exit.msg != "" {
+			fmt.Fprintln(stderr, "hotline:", exit.msg)
+		}
+		return exit.code
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		fmt.Fprintln(stderr, "hotline:", err)
+		return 1
+	}
+	return 0
+}
+
+// exitError ends the program with a code other than 1.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+
+func serve(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "YAML configuration file (defaults when empty)")
+	sipListen := fs.String("sip-listen", "", "SIP address for UDP and TCP, host:port (overrides sip.listen)")
+	httpListen := fs.String("http-listen", "", "HTTP address, host:port (overrides http.listen)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return exitError{2, fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
+	}
+	cfg, err := config.Load(*path, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	if *sipListen != "" {
+		cfg.SIP.Listen = *sipListen
+	}
+	if *httpListen != "" {
+		cfg.HTTP.Listen = *httpListen
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log, err := logging.New(logging.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, Out: stderr})
+	if err != nil {
+		return err
+	}
+
+	// SIGTERM drains (calls in progress finish, up to the grace); SIGINT,
+	// or a second signal, ends everything at once.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	interrupt := make(chan struct{})
+	go func() {
+		sig := <-sigs
+		if sig == syscall.SIGTERM {
+			log.Info().Msg("SIGTERM: draining calls")
+			cancel(app.ErrDrain)
+			sig = <-sigs
+		}
+		log.Info().Str("signal", sig.String()).Msg("ending all calls")
+		cancel(app.ErrInterrupt)
+		close(interrupt)
+	}()
+	return app.Run(ctx, app.Options{Config: cfg, Logger: log, Interrupt: interrupt})
+}
+
+func promptsCmd(args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "generate" {
+		return exitError{2, "usage: hotline prompts generate [--catalog prompts/catalog.yaml] [--out DIR]"}
+	}
+	fs := flag.NewFlagSet("prompts generate", flag.ContinueOnError)
+	catalog := fs.String("catalog", "prompts/catalog.yaml", "the prompt catalog")
+	out := fs.String("out", "", "where audio and manifest go (default: beside the catalog)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	return prompts.Generate(context.Background(), prompts.GenerateOptions{
+		CatalogPath: *catalog, OutDir: *out, Progress: stdout,
+	})
+}
