@@ -75,8 +75,8 @@ func newRunner(t *testing.T, rec ivr.CallRecorder, ap ivr.AppealRecorder) *ivr.R
 	}
 	return &ivr.Runner{
 		Catalog: catalog, Records: rec,
-		Intake:  &ivr.Intake{Appeals: ap, Options: ivr.IntakeOptions{FirstDigitTimeout: 50 * time.Millisecond, Tries: 3, AppealRetry: 2 * time.Second}},
-		Lang:    prompts.Mandarin, Backend: "fake", Log: zerolog.Nop(), Metrics: ivr.NewMetrics(nil),
+		Intake: &ivr.Intake{Appeals: ap, Options: ivr.IntakeOptions{FirstDigitTimeout: 50 * time.Millisecond, Tries: 3, AppealRetry: 2 * time.Second}},
+		Lang:   prompts.Mandarin, Backend: "fake", Log: zerolog.Nop(), Metrics: ivr.NewMetrics(nil),
 		RecordRetry: 5 * time.Second,
 	}
 }

@@ -40,9 +40,37 @@ type Harness struct {
 type RecordWatch struct {
 	Inner ivr.CallRecorder
 
-	mu     sync.Mutex
-	finals map[string]calllog.Record // by caller
-	wait   map[string]chan struct{}
+	mu      sync.Mutex
+	finals  map[string]calllog.Record // by caller
+	wait    map[string]chan struct{}
+	started map[string]chan struct{} // closed at a call's first save
+}
+
+// startedLocked returns the channel closed when callerID's call is first
+// saved.
+func (w *RecordWatch) startedLocked(callerID string) chan struct{} {
+	if w.started == nil {
+		w.started = map[string]chan struct{}{}
+	}
+	ch, ok := w.started[callerID]
+	if !ok {
+		ch = make(chan struct{})
+		w.started[callerID] = ch
+	}
+	return ch
+}
+
+// Started waits until the call from callerID has started.
+func (w *RecordWatch) Started(t testing.TB, callerID string) {
+	t.Helper()
+	w.mu.Lock()
+	ch := w.startedLocked(callerID)
+	w.mu.Unlock()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no call from %s started", callerID)
+	}
 }
 
 // Save implements ivr.CallRecorder.
@@ -50,11 +78,14 @@ func (w *RecordWatch) Save(ctx context.Context, r calllog.Record) error {
 	if err := w.Inner.Save(ctx, r); err != nil {
 		return err
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ch := w.startedLocked(r.Caller); !isClosed(ch) {
+		close(ch)
+	}
 	if r.EndedAt == nil {
 		return nil
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.finals == nil {
 		w.finals = map[string]calllog.Record{}
 	}
@@ -91,6 +122,15 @@ func (w *RecordWatch) Final(t testing.TB, callerID string) calllog.Record {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.finals[callerID]
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 var callers atomic.Int64
