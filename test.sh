@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs hotline's whole test suite, installing the real peers the tests use
+# (redis-server, sipp, sox, espeak-ng) when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need=()
+for pair in redis-server:redis-server sipp:sip-tester sox:sox espeak-ng:espeak-ng; do
+	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	echo "installing ${need[*]}"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "gofmt needed:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+go tool staticcheck ./...
+go test -race -timeout 15m "$@" ./...
