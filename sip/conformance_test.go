@@ -17,6 +17,7 @@ import (
 // TestConformance runs the conformance suite on the embedded SIP backend,
 // with the test caller as the citizen over real SIP and RTP, in real time.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	h := hotlinetest.Start(t, nil)
 	catalog, err := prompts.Default()
 	if err != nil {
