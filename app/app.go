@@ -89,6 +89,13 @@ func Run(ctx context.Context, opts Options) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	pacerStats := newPacerStats(reg)
 	pacer := media.NewPacer(0, pacerStats)
+	if prio := cfg.SIP.RTPPriority; prio > 0 {
+		if err := media.CheckRealtime(prio); err != nil {
+			log.Warn().Err(err).Msg("RTP is sent at ordinary priority and may leave late on a busy machine; run with CAP_SYS_NICE or an RLIMIT_RTPRIO, or set sip.rtp_priority to 0")
+		} else {
+			pacer.Realtime = prio
+		}
+	}
 	pacerCtx, stopPacer := context.WithCancel(context.WithoutCancel(ctx))
 	pacerDone := make(chan struct{})
 	go func() {
@@ -222,18 +229,33 @@ func newPacerStats(reg prometheus.Registerer) *media.PacerStats {
 		Help:    "How long after its scheduled 20 ms tick each RTP frame was sent.",
 		Buckets: []float64{0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05},
 	})
-	jitter := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "hotline_rtp_send_jitter_seconds",
-		Help:    "How far each interval between a stream's RTP frames was from 20 ms.",
+	deviation := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "hotline_rtp_send_spacing_deviation_seconds",
+		Help:    "How far each interval between a stream's RTP frames was from what their timestamps say.",
 		Buckets: []float64{0.00005, 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01},
 	})
-	st := &media.PacerStats{Lateness: lateness, Jitter: jitter}
+	jitter := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "hotline_rtp_send_jitter_seconds",
+		Help:    "Each stream's RFC 3550 jitter estimate on its send times, sampled at every frame.",
+		Buckets: []float64{0.00005, 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01},
+	})
+	wake := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "hotline_rtp_pacer_wake_delay_seconds",
+		Help:    "How late each pacer shard woke up for its 20 ms tick.",
+		Buckets: []float64{0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05},
+	})
+	busy := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "hotline_rtp_pacer_tick_seconds",
+		Help:    "How long each pacer shard took to send its frames for one tick.",
+		Buckets: []float64{0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05},
+	})
+	st := &media.PacerStats{Lateness: lateness, Deviation: deviation, Jitter: jitter, Wake: wake, Busy: busy}
 	frames := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "hotline_rtp_frames_sent_total", Help: "RTP frames sent.",
 	}, func() float64 { return float64(st.Frames.Load()) })
 	late := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "hotline_rtp_frames_late_total", Help: "RTP frames sent more than 10 ms after their tick.",
 	}, func() float64 { return float64(st.Late.Load()) })
-	reg.MustRegister(lateness, jitter, frames, late)
+	reg.MustRegister(lateness, deviation, jitter, wake, busy, frames, late)
 	return st
 }

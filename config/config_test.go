@@ -354,6 +354,8 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"sip.media_timeout", func(c *Config) { c.SIP.MediaTimeout = Duration(4 * time.Second) }},
 		{"sip.media_timeout", func(c *Config) { c.SIP.MediaTimeout = 0 }},
 		{"sip.ring_time", func(c *Config) { c.SIP.RingTime = Duration(-time.Second) }},
+		{"sip.rtp_priority", func(c *Config) { c.SIP.RTPPriority = -1 }},
+		{"sip.rtp_priority", func(c *Config) { c.SIP.RTPPriority = 100 }},
 		{"sip.max_calls", func(c *Config) { c.SIP.MaxCalls = 0 }},
 		{"sip.codecs", func(c *Config) { c.SIP.Codecs = []string{} }},
 		{"sip.codecs", func(c *Config) { c.SIP.Codecs = []string{"PCMU", "G729"} }},

@@ -39,6 +39,9 @@ func (c Config) Validate() error {
 	p.check("sip.rtp_ports", checkRTPPorts(c.SIP.RTPPorts))
 	p.check("sip.media_timeout", atLeast(c.SIP.MediaTimeout, minMediaTimeout))
 	p.check("sip.ring_time", atLeast(c.SIP.RingTime, 0))
+	if c.SIP.RTPPriority < 0 || c.SIP.RTPPriority > 99 {
+		p.check("sip.rtp_priority", fmt.Errorf("%d: want 0 (ordinary priority) or a SCHED_FIFO priority 1-99", c.SIP.RTPPriority))
+	}
 	if c.SIP.MaxCalls < 1 {
 		p.check("sip.max_calls", fmt.Errorf("%d: want at least 1", c.SIP.MaxCalls))
 	}

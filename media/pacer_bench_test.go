@@ -2,6 +2,7 @@ package media
 
 import (
 	"net"
+	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -30,11 +31,14 @@ func BenchmarkPacerTick(b *testing.B) {
 			clip := NewClip(make([]int16, 8000*60), nil)
 			var streams []*Stream
 			for range n {
-				conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+				conn, err := ListenUDP(netip.MustParseAddrPort("127.0.0.1:0"))
 				if err != nil {
 					b.Fatal(err)
 				}
-				s := p.Start(StreamConfig{Conn: conn, Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMU, DTMFPayloadType: -1})
+				s, err := p.Start(StreamConfig{Conn: conn, Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMU, DTMFPayloadType: -1})
+				if err != nil {
+					b.Fatal(err)
+				}
 				s.Play(clip)
 				streams = append(streams, s)
 			}
@@ -48,7 +52,7 @@ func BenchmarkPacerTick(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				for _, s := range streams {
-					s.tick(now, now.UnixNano(), st)
+					s.tick(now, now.UnixNano(), st, nil)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/frame")

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -39,9 +38,9 @@ var ErrNoPort = errors.New("no free RTP port")
 // late packets of an ended call do not reach the next one. The zero
 // PortRange lets the system pick any free port, for hosts with no firewall
 // to open (and tests, which must not assume a range is free).
-func (r PortRange) Listen(ip netip.Addr) (*net.UDPConn, error) {
+func (r PortRange) Listen(ip netip.Addr) (*Socket, error) {
 	if r == (PortRange{}) {
-		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+		conn, err := ListenUDP(netip.AddrPortFrom(ip, 0))
 		if err != nil {
 			return nil, fmt.Errorf("rtp listen: %w", err)
 		}
@@ -57,7 +56,7 @@ func (r PortRange) Listen(ip netip.Addr) (*net.UDPConn, error) {
 		if port > r.High {
 			continue
 		}
-		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
+		conn, err := ListenUDP(netip.AddrPortFrom(ip, uint16(port)))
 		if err == nil {
 			return conn, nil
 		}

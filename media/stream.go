@@ -2,14 +2,16 @@ package media
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
+	"golang.org/x/sys/unix"
 
 	"github.com/hotline12345/hotline/media/dtmf"
 )
@@ -22,7 +24,7 @@ const (
 
 // StreamConfig describes one call's negotiated RTP session.
 type StreamConfig struct {
-	Conn   *net.UDPConn   // bound to our RTP port; the stream owns and closes it
+	Conn   *Socket        // bound to our RTP port; the stream owns and closes it
 	Remote netip.AddrPort // the peer's RTP address from its SDP
 	Codec  Codec
 	// DTMFPayloadType is the peer's telephone-event payload type, or -1
@@ -70,16 +72,25 @@ type Stream struct {
 	// Touched only by the pacer goroutine that owns this stream's shard.
 	hdr    rtp.Header
 	buf    [12 + FrameSamples]byte
-	idle   bool  // nothing was sent on the previous tick
-	lastTx int64 // unix nanoseconds of the previous send
+	idle   bool    // nothing was sent on the previous tick
+	lastTx int64   // unix nanoseconds of the previous send
+	lastTS uint32  // RTP timestamp of the previous send
+	jitter float64 // RFC 3550 send jitter estimate, seconds
 
+	// Receive state, touched only by the shard's receiver goroutine.
+	rxID     uint64
+	tracker  dtmf.EventTracker
+	detector *dtmf.Detector
+	inband   bool
+
+	shard     *shard
 	closeOnce sync.Once
-	readDone  chan struct{}
 }
 
-// Start registers the stream with the pacer and starts receiving.
-func (p *Pacer) Start(cfg StreamConfig) *Stream {
-	s := &Stream{cfg: cfg, pacer: p, readDone: make(chan struct{}), idle: true}
+// Start registers the stream with the pacer and starts receiving. On error
+// the socket is left open for the caller to close.
+func (p *Pacer) Start(cfg StreamConfig) (*Stream, error) {
+	s := &Stream{cfg: cfg, pacer: p, idle: true, detector: dtmf.NewDetector(), inband: true}
 	remote := cfg.Remote
 	s.remote.Store(&remote)
 	s.sending.Store(true)
@@ -92,14 +103,15 @@ func (p *Pacer) Start(cfg StreamConfig) *Stream {
 		Timestamp:      rand.Uint32(),
 		SSRC:           rand.Uint32(),
 	}
-	go s.readLoop()
-	p.add(s)
-	return s
+	if err := p.add(s); err != nil {
+		return nil, fmt.Errorf("rtp receive: %w", err)
+	}
+	return s, nil
 }
 
 // LocalAddr is the address the stream receives on.
 func (s *Stream) LocalAddr() netip.AddrPort {
-	return s.cfg.Conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	return s.cfg.Conn.LocalAddr()
 }
 
 // Codec is the stream's codec.
@@ -140,13 +152,12 @@ func (s *Stream) Play(clips ...*Clip) *Playback {
 }
 
 // Close stops sending and receiving, ends queued playbacks and closes the
-// socket. It waits for the receive goroutine to exit.
+// socket.
 func (s *Stream) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		s.pacer.remove(s)
 		err = s.cfg.Conn.Close()
-		<-s.readDone
 		s.mu.Lock()
 		q := s.queue
 		s.queue = nil
@@ -160,14 +171,14 @@ func (s *Stream) Close() error {
 }
 
 // nextFrameLocked returns the next frame of the play queue, or nil when
-// there is nothing to play.
-func (s *Stream) nextFrameLocked(now time.Time) []byte {
+// there is nothing to play. Playbacks that ended are appended to done.
+func (s *Stream) nextFrameLocked(now time.Time, done *[]*Playback) []byte {
 	for len(s.queue) > 0 {
 		pb := s.queue[0]
 		if pb.stopped || s.clipIdx >= len(pb.clips) {
 			s.queue = s.queue[1:]
 			s.clipIdx, s.off = 0, 0
-			pb.finish()
+			*done = append(*done, pb)
 			continue
 		}
 		clip := pb.clips[s.clipIdx]
@@ -194,10 +205,22 @@ func (s *Stream) nextFrameLocked(now time.Time) []byte {
 // RTP clock whether or not a frame was sent, so that timestamps follow real
 // time across silences (RFC 3550 §5.1). The first frame after a silence
 // carries the marker bit.
-func (s *Stream) tick(now time.Time, deadline int64, st *PacerStats) {
+//
+// Playbacks that ended are appended to done for the caller to finish once
+// every stream's frame is out: waking the flows that wait on them can cost
+// the pacer its P in the middle of the sends. With a nil done they are
+// finished at once.
+func (s *Stream) tick(now time.Time, deadline int64, st *PacerStats, done *[]*Playback) {
+	var local []*Playback
+	if done == nil {
+		done = &local
+	}
 	s.mu.Lock()
-	frame := s.nextFrameLocked(now)
+	frame := s.nextFrameLocked(now, done)
 	s.mu.Unlock()
+	for _, pb := range local {
+		pb.finish()
+	}
 	if frame != nil && s.sending.Load() {
 		s.send(frame, deadline, st)
 	} else {
@@ -215,16 +238,21 @@ func (s *Stream) send(frame []byte, deadline int64, st *PacerStats) {
 		return
 	}
 	n += copy(s.buf[n:], frame)
-	if _, err := s.cfg.Conn.WriteToUDPAddrPort(s.buf[:n], *s.remote.Load()); err != nil {
+	if err := s.cfg.Conn.WriteTo(s.buf[:n], *s.remote.Load()); err != nil {
 		return
 	}
 	s.sent.Add(1)
 	ns := time.Now().UnixNano()
 	st.observeLateness(time.Duration(ns - deadline))
-	if s.lastTx != 0 && !s.hdr.Marker {
-		st.observeInterval(time.Duration(ns - s.lastTx))
+	if s.lastTx != 0 {
+		// RFC 3550 §6.4.1: D is the difference between the send-time and
+		// the RTP-time spacing of two frames; J moves 1/16 of the way
+		// towards |D| with every frame.
+		d := float64(ns-s.lastTx)/1e9 - float64(s.hdr.Timestamp-s.lastTS)/SampleRate
+		s.jitter += (math.Abs(d) - s.jitter) / 16
+		st.observeSpacing(math.Abs(d), s.jitter)
 	}
-	s.lastTx = ns
+	s.lastTx, s.lastTS = ns, s.hdr.Timestamp
 }
 
 // checkTimeout fires OnTimeout once when the peer has been silent too long.
@@ -240,56 +268,63 @@ func (s *Stream) checkTimeout(now int64) {
 	}
 }
 
-func (s *Stream) readLoop() {
-	defer close(s.readDone)
-	buf := make([]byte, 1500)
-	pcm := make([]int16, 1500)
-	var pkt rtp.Packet
-	var tracker dtmf.EventTracker
-	detector := dtmf.NewDetector()
-	inband := true
-	emitInband := func(key rune) { s.emit(key, MethodInband) }
+// drain reads every packet waiting on the socket; the shard's receiver
+// calls it when epoll says the socket is readable.
+func (s *Stream) drain(rx *rxBuffers) {
 	for {
-		n, from, err := s.cfg.Conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+		n, from, err := s.cfg.Conn.ReadFrom(rx.buf)
+		switch {
+		case err == nil:
+			s.receive(rx, rx.buf[:n], from)
+		case errors.Is(err, unix.EINTR):
+		default:
+			// EAGAIN: nothing more waiting. ECONNREFUSED and the like
+			// report an ICMP error for an earlier send; they carry no
+			// packet, and a closed socket ends the stream's reading.
+			if errors.Is(err, unix.EAGAIN) || errors.Is(err, ErrSocketClosed) {
 				return
 			}
-			continue
-		}
-		// Only the negotiated peer may feed this call (no RTP hijack).
-		remote := s.remote.Load()
-		if from.Addr().Unmap() != remote.Addr().Unmap() || from.Port() != remote.Port() {
-			s.foreign.Add(1)
-			continue
-		}
-		if err := pkt.Unmarshal(buf[:n]); err != nil || pkt.Version != 2 {
-			s.malformed.Add(1)
-			continue
-		}
-		s.received.Add(1)
-		s.lastRx.Store(time.Now().UnixNano())
-		switch {
-		case int(pkt.PayloadType) == s.cfg.DTMFPayloadType:
-			// A peer that signals DTMF as events has its tones removed
-			// from the audio, or left in; either way, count events only.
-			inband = false
-			ev, err := dtmf.DecodeEvent(pkt.Payload)
-			if err != nil {
-				s.malformed.Add(1)
-				continue
-			}
-			if key, ok := tracker.Observe(pkt.Timestamp, ev); ok {
-				s.emit(key, MethodRFC4733)
-			}
-		case pkt.PayloadType == s.cfg.Codec.PayloadType && inband:
-			if len(pkt.Payload) > len(pcm) {
-				continue
-			}
-			detector.Process(s.cfg.Codec.Decode(pcm, pkt.Payload), emitInband)
 		}
 	}
 }
+
+// receive handles one datagram.
+func (s *Stream) receive(rx *rxBuffers, b []byte, from netip.AddrPort) {
+	// Only the negotiated peer may feed this call (no RTP hijack).
+	remote := s.remote.Load()
+	if from.Addr().Unmap() != remote.Addr().Unmap() || from.Port() != remote.Port() {
+		s.foreign.Add(1)
+		return
+	}
+	pkt := &rx.pkt
+	if err := pkt.Unmarshal(b); err != nil || pkt.Version != 2 {
+		s.malformed.Add(1)
+		return
+	}
+	s.received.Add(1)
+	s.lastRx.Store(time.Now().UnixNano())
+	switch {
+	case int(pkt.PayloadType) == s.cfg.DTMFPayloadType:
+		// A peer that signals DTMF as events has its tones removed from
+		// the audio, or left in; either way, count events only.
+		s.inband = false
+		ev, err := dtmf.DecodeEvent(pkt.Payload)
+		if err != nil {
+			s.malformed.Add(1)
+			return
+		}
+		if key, ok := s.tracker.Observe(pkt.Timestamp, ev); ok {
+			s.emit(key, MethodRFC4733)
+		}
+	case pkt.PayloadType == s.cfg.Codec.PayloadType && s.inband:
+		if len(pkt.Payload) > len(rx.pcm) {
+			return
+		}
+		s.detector.Process(s.cfg.Codec.Decode(rx.pcm, pkt.Payload), s.emitInband)
+	}
+}
+
+func (s *Stream) emitInband(key rune) { s.emit(key, MethodInband) }
 
 func (s *Stream) emit(key rune, method string) {
 	if s.cfg.OnDigit != nil {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/pion/rtp"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/hotline12345/hotline/media/dtmf"
 )
 
@@ -30,7 +32,7 @@ type streamRig struct {
 
 func newRig(t *testing.T, tune func(*StreamConfig)) *streamRig {
 	t.Helper()
-	conn := listenLoopback(t)
+	conn := listenSocket(t)
 	peer := listenLoopback(t)
 	r := &streamRig{t: t, peer: peer, now: time.Now(), digits: make(chan string, 16)}
 	cfg := StreamConfig{
@@ -44,9 +46,23 @@ func newRig(t *testing.T, tune func(*StreamConfig)) *streamRig {
 	if tune != nil {
 		tune(&cfg)
 	}
-	r.s = NewPacer(1, nil).Start(cfg)
+	s, err := NewPacer(1, nil).Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.s = s
 	t.Cleanup(func() { r.s.Close() })
 	return r
+}
+
+// listenSocket binds a stream's own socket on loopback.
+func listenSocket(t *testing.T) *Socket {
+	t.Helper()
+	conn, err := ListenUDP(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
 
 func listenLoopback(t *testing.T) *net.UDPConn {
@@ -62,7 +78,7 @@ func listenLoopback(t *testing.T) *net.UDPConn {
 // tick runs one pacer tick on the stream.
 func (r *streamRig) tick() {
 	r.now = r.now.Add(FrameDuration)
-	r.s.tick(r.now, r.now.UnixNano(), nil)
+	r.s.tick(r.now, r.now.UnixNano(), nil, nil)
 }
 
 // packet reads the next RTP packet at the peer.
@@ -458,11 +474,45 @@ func TestInbandUntilTheFirstEvent(t *testing.T) {
 	}
 }
 
-// TestPacerRuns drives a stream from a running pacer: the frames go out on
-// its clock, and a closed stream leaves it.
+// policyObserver records the scheduling policy of the thread observing.
+type policyObserver struct{ policy atomic.Int64 }
+
+func (o *policyObserver) Observe(float64) {
+	attr, err := unix.SchedGetAttr(0, 0)
+	if err != nil {
+		o.policy.Store(-1)
+		return
+	}
+	o.policy.Store(int64(attr.Policy))
+}
+
+// TestPacerRuns drives a stream from a running pacer, at ordinary and at
+// real-time priority: the frames go out on its clock, and a closed stream
+// leaves it.
 func TestPacerRuns(t *testing.T) {
-	st := &PacerStats{}
+	t.Run("ordinary", func(t *testing.T) { testPacerRuns(t, 0, unix.SCHED_NORMAL) })
+	t.Run("realtime", func(t *testing.T) {
+		if err := CheckRealtime(10); err != nil {
+			// Without the right to it, the pacer runs at ordinary
+			// priority rather than not at all.
+			if !errors.Is(err, unix.EPERM) {
+				t.Fatalf("CheckRealtime: %v, want success or EPERM", err)
+			}
+			testPacerRuns(t, 10, unix.SCHED_NORMAL)
+			return
+		}
+		testPacerRuns(t, 10, unix.SCHED_FIFO)
+	})
+	if err := CheckRealtime(100); err == nil {
+		t.Error("CheckRealtime(100) succeeded; SCHED_FIFO priorities end at 99")
+	}
+}
+
+func testPacerRuns(t *testing.T, prio int, policy int64) {
+	var wake policyObserver
+	st := &PacerStats{Wake: &wake}
 	p := NewPacer(2, st)
+	p.Realtime = prio
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -474,7 +524,10 @@ func TestPacerRuns(t *testing.T) {
 		<-done
 	}()
 	peer := listenLoopback(t)
-	s := p.Start(StreamConfig{Conn: listenLoopback(t), Remote: peer.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMU, DTMFPayloadType: -1})
+	s, err := p.Start(StreamConfig{Conn: listenSocket(t), Remote: peer.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMU, DTMFPayloadType: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if n := p.Streams(); n != 1 {
 		t.Errorf("%d streams paced, want 1", n)
 	}
@@ -512,6 +565,9 @@ func TestPacerRuns(t *testing.T) {
 	if n := st.Frames.Load(); n != frames {
 		t.Errorf("stats count %d frames, want %d", n, frames)
 	}
+	if got := wake.policy.Load(); got != policy {
+		t.Errorf("shards ran under scheduling policy %d, want %d", got, policy)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -543,7 +599,7 @@ func TestPortRange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if conn.LocalAddr().(*net.UDPAddr).Port == 0 {
+	if conn.LocalAddr().Port() == 0 {
 		t.Errorf("no port")
 	}
 	conn.Close()

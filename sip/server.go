@@ -432,7 +432,13 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		reject(tx, req, err)
 		return
 	}
-	c := s.newCall(req, dlg, o, conn)
+	c, err := s.newCall(req, dlg, o, conn)
+	if err != nil {
+		conn.Close()
+		s.log.Error().Err(err).Msg("sip: rtp stream")
+		_ = dlg.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+		return
+	}
 	admitted = false
 	s.endCall(c, s.runHandler(c))
 }
@@ -495,7 +501,7 @@ func negotiate(req *sip.Request, accept []media.Codec) (offer, error) {
 	return parseOffer(req.Body(), accept)
 }
 
-func (s *Server) newCall(req *sip.Request, dlg *sipgo.DialogServerSession, o offer, conn *net.UDPConn) *call {
+func (s *Server) newCall(req *sip.Request, dlg *sipgo.DialogServerSession, o offer, conn *media.Socket) (*call, error) {
 	ctx, cancel := context.WithCancelCause(s.baseCtx)
 	c := &call{
 		id:      uuid.Must(uuid.NewV7()).String(),
@@ -509,7 +515,7 @@ func (s *Server) newCall(req *sip.Request, dlg *sipgo.DialogServerSession, o off
 		offer:   o,
 	}
 	c.log = logging.WithCall(s.log, c.id).With().Str("sip_call_id", req.CallID().Value()).Logger()
-	c.stream = s.opts.Pacer.Start(media.StreamConfig{
+	stream, err := s.opts.Pacer.Start(media.StreamConfig{
 		Conn:            conn,
 		Remote:          o.remote,
 		Codec:           o.codec,
@@ -518,6 +524,11 @@ func (s *Server) newCall(req *sip.Request, dlg *sipgo.DialogServerSession, o off
 		OnDigit:         func(key rune, method string) { c.digit(key, ivr.DTMFMethod(method)) },
 		OnTimeout:       func() { c.end(fmt.Errorf("%w for %s", ivr.ErrMediaTimeout, s.opts.MediaTimeout)) },
 	})
+	if err != nil {
+		cancel(err)
+		return nil, err
+	}
+	c.stream = stream
 	// No RTP is expected before the answer: the media timeout starts then.
 	c.stream.SetDirection(true, false)
 	c.sessionID = uint64(time.Now().UnixNano())
@@ -529,7 +540,7 @@ func (s *Server) newCall(req *sip.Request, dlg *sipgo.DialogServerSession, o off
 	s.calls[dlg.ID] = c
 	s.admitting--
 	s.mu.Unlock()
-	return c
+	return c, nil
 }
 
 // hangupTimeout bounds the BYE a call still owes when its handler returns.
