@@ -1,0 +1,244 @@
+package acd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/hotline12345/hotline/appeal"
+)
+
+// Distributor runs distribution on one hotline node: it dispatches
+// whenever something changed (here or, through Redis pub/sub, on another
+// node) and at least every Interval, and hands each offer to the call
+// waiting for it on this node. Changes go through it so that every node
+// hears of them.
+type Distributor struct {
+	Store *Store
+	// Node names this node; offers for calls held elsewhere are
+	// published for their node.
+	Node string
+	// Interval bounds the time between dispatches, and how soon a waiting
+	// call notices an offer whose message was lost. Zero means 1 s.
+	Interval time.Duration
+	Log      zerolog.Logger
+
+	once    sync.Once
+	kick    chan struct{}
+	mu      sync.Mutex
+	waiters map[string]chan struct{}
+}
+
+const (
+	msgKick  = "kick"
+	msgOffer = "offer "
+)
+
+func (d *Distributor) init() {
+	d.once.Do(func() {
+		d.kick = make(chan struct{}, 1)
+		d.waiters = map[string]chan struct{}{}
+		if d.Interval <= 0 {
+			d.Interval = time.Second
+		}
+	})
+}
+
+func (d *Distributor) channel() string { return d.Store.key("events") }
+
+// Kick asks for a dispatch soon, here and on every node.
+func (d *Distributor) Kick(ctx context.Context) {
+	d.kickLocal()
+	if err := d.Store.rdb.Publish(ctx, d.channel(), msgKick).Err(); err != nil {
+		d.Log.Warn().Err(err).Msg("acd: publish")
+	}
+}
+
+func (d *Distributor) kickLocal() {
+	d.init()
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run dispatches until ctx ends.
+func (d *Distributor) Run(ctx context.Context) error {
+	d.init()
+	sub := d.Store.rdb.Subscribe(ctx, d.channel())
+	defer sub.Close()
+	msgs := sub.Channel()
+	tick := time.NewTicker(d.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.kick:
+		case <-tick.C:
+		case m := <-msgs:
+			if id, ok := strings.CutPrefix(m.Payload, msgOffer); ok {
+				d.wake(id)
+				continue
+			}
+		}
+		d.dispatch(ctx)
+	}
+}
+
+func (d *Distributor) dispatch(ctx context.Context) {
+	for {
+		offers, err := d.Store.Dispatch(ctx, 64)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.Log.Warn().Err(err).Msg("acd: dispatch")
+			}
+			return
+		}
+		for _, o := range offers {
+			if o.Node == d.Node {
+				d.wake(o.CallID)
+			} else if err := d.Store.rdb.Publish(ctx, d.channel(), msgOffer+o.CallID).Err(); err != nil {
+				d.Log.Warn().Err(err).Str("call_id", o.CallID).Msg("acd: publish offer")
+			}
+		}
+		if len(offers) < 64 {
+			return
+		}
+	}
+}
+
+func (d *Distributor) wake(callID string) {
+	d.mu.Lock()
+	ch := d.waiters[callID]
+	d.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Enqueue puts a call in the queue on this node.
+func (d *Distributor) Enqueue(ctx context.Context, callID string, c appeal.Category) error {
+	if err := d.Store.Enqueue(ctx, callID, c, d.Node); err != nil {
+		return err
+	}
+	d.Kick(ctx)
+	return nil
+}
+
+// Next waits until the call is offered to an agent and returns the offer.
+// It returns ErrNotFound when the call is not in the queue, and ctx's error
+// when ctx ends first.
+func (d *Distributor) Next(ctx context.Context, callID string) (Offer, error) {
+	d.init()
+	ch := make(chan struct{}, 1)
+	d.mu.Lock()
+	d.waiters[callID] = ch
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.waiters, callID)
+		d.mu.Unlock()
+	}()
+	d.kickLocal()
+	tick := time.NewTicker(d.Interval)
+	defer tick.Stop()
+	for {
+		o, err := d.offered(ctx, callID)
+		if err != nil || o.AgentID != "" {
+			return o, err
+		}
+		select {
+		case <-ctx.Done():
+			return Offer{}, ctx.Err()
+		case <-ch:
+		case <-tick.C:
+		}
+	}
+}
+
+// offered reads the call's offer; an empty Offer while it waits.
+func (d *Distributor) offered(ctx context.Context, callID string) (Offer, error) {
+	v, err := d.Store.rdb.HMGet(ctx, d.Store.key("c:"+callID), "st", "agent").Result()
+	if err != nil {
+		if ctx.Err() != nil {
+			return Offer{}, ctx.Err()
+		}
+		// Redis away: keep waiting, the caller hears hold music.
+		d.Log.Warn().Err(err).Str("call_id", callID).Msg("acd: read offer")
+		return Offer{}, nil
+	}
+	st, _ := v[0].(string)
+	agent, _ := v[1].(string)
+	switch st {
+	case "waiting":
+		return Offer{}, nil
+	case "offering":
+		user, err := d.Store.rdb.HGet(ctx, d.Store.key("a:"+agent), "user").Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return Offer{}, nil
+		}
+		return Offer{CallID: callID, AgentID: agent, SIPUser: user, Node: d.Node}, nil
+	}
+	return Offer{}, fmt.Errorf("%w: call %s is not waiting (%q)", ErrNotFound, callID, st)
+}
+
+// Answered records the agent's answer.
+func (d *Distributor) Answered(ctx context.Context, o Offer) error {
+	return d.Store.Answered(ctx, o.CallID, o.AgentID)
+}
+
+// Declined records an offer that came to nothing and lets distribution go on.
+func (d *Distributor) Declined(ctx context.Context, o Offer, why DeclineReason, maxMissed int) (State, error) {
+	st, err := d.Store.Declined(ctx, o.CallID, o.AgentID, why, maxMissed)
+	d.Kick(ctx)
+	return st, err
+}
+
+// Ended records the end of a conversation and lets distribution go on.
+func (d *Distributor) Ended(ctx context.Context, o Offer, wrapUp time.Duration) error {
+	err := d.Store.Ended(ctx, o.CallID, o.AgentID, wrapUp)
+	d.Kick(ctx)
+	return err
+}
+
+// Leave takes a call out of the queue and lets distribution go on.
+func (d *Distributor) Leave(ctx context.Context, callID string, why LeaveReason) error {
+	err := d.Store.Leave(ctx, callID, why)
+	d.Kick(ctx)
+	return err
+}
+
+// Registered, Unregistered, Pause and Resume change an agent's state and
+// let distribution go on.
+func (d *Distributor) Registered(ctx context.Context, agentID string) (State, error) {
+	st, err := d.Store.Registered(ctx, agentID)
+	d.Kick(ctx)
+	return st, err
+}
+
+// Unregistered records that the agent's phone is gone.
+func (d *Distributor) Unregistered(ctx context.Context, agentID string) (State, error) {
+	return d.Store.Unregistered(ctx, agentID)
+}
+
+// Pause pauses an agent.
+func (d *Distributor) Pause(ctx context.Context, agentID, reason string) (State, error) {
+	return d.Store.Pause(ctx, agentID, reason)
+}
+
+// Resume ends an agent's pause.
+func (d *Distributor) Resume(ctx context.Context, agentID string) (State, error) {
+	st, err := d.Store.Resume(ctx, agentID)
+	d.Kick(ctx)
+	return st, err
+}

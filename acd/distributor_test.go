@@ -1,0 +1,134 @@
+package acd
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/internal/redistest"
+)
+
+func runDistributor(t *testing.T, d *Distributor) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := d.Run(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// A call held by one node is offered to an agent when the agent becomes
+// free on another: the offer reaches the call's node through Redis.
+func TestNextAcrossNodes(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	ctx := t.Context()
+	// A long interval: the offer must arrive by message, not by polling.
+	n1 := &Distributor{Store: NewStore(srv.Client(t), StoreOptions{}), Node: "n1", Interval: time.Hour}
+	n2 := &Distributor{Store: NewStore(srv.Client(t), StoreOptions{}), Node: "n2", Interval: time.Hour}
+	runDistributor(t, n1)
+	runDistributor(t, n2)
+	if _, err := n1.Store.Create(ctx, AgentSpec{ID: "a1", SIPUser: "u1", Password: "password1", Categories: []appeal.Category{appeal.General}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.Enqueue(ctx, "c1", appeal.General); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan Offer, 1)
+	errc := make(chan error, 1)
+	go func() {
+		o, err := n2.Next(ctx, "c1")
+		errc <- err
+		got <- o
+	}()
+	// The agent's phone registers on node 1.
+	if _, err := n1.Registered(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no offer reached the call's node")
+	}
+	if o := <-got; o.AgentID != "a1" || o.SIPUser != "u1" || o.CallID != "c1" {
+		t.Fatalf("offer %+v", o)
+	}
+	if err := n2.Answered(ctx, Offer{CallID: "c1", AgentID: "a1"}); err != nil {
+		t.Fatal(err)
+	}
+	// A call no longer waiting has no next offer.
+	if _, err := n2.Next(ctx, "c1"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Next on a connected call: %v, want ErrNotFound", err)
+	}
+}
+
+// Next ends with the caller.
+func TestNextEndsWithTheContext(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	d := &Distributor{Store: NewStore(srv.Client(t), StoreOptions{}), Node: "n1"}
+	runDistributor(t, d)
+	if err := d.Enqueue(t.Context(), "c1", appeal.General); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := d.Next(ctx, "c1")
+		errc <- err
+	}()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next: %v", err)
+	}
+}
+
+func TestCollector(t *testing.T) {
+	r := newRig(t)
+	r.agent("a1", allCats...)
+	r.agent("a2", allCats...)
+	if _, err := r.s.Create(r.ctx, AgentSpec{ID: "a3", SIPUser: "u3", Password: "password3", Categories: allCats}); err != nil {
+		t.Fatal(err)
+	}
+	r.enqueue("c1", appeal.Emergency)
+	r.enqueue("c2", appeal.General)
+	r.enqueue("c3", appeal.General)
+	wantOffers(t, r.dispatch(), "c1>a1", "c2>a2")
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(r.s))
+	want := `
+# HELP hotline_agents Agents by state.
+# TYPE hotline_agents gauge
+hotline_agents{state="available"} 0
+hotline_agents{state="offline"} 1
+hotline_agents{state="paused"} 0
+hotline_agents{state="ringing"} 2
+hotline_agents{state="talking"} 0
+hotline_agents{state="wrapup"} 0
+# HELP hotline_queue_length Callers in the queue (waiting or being offered), by category.
+# TYPE hotline_queue_length gauge
+hotline_queue_length{category="complex"} 0
+hotline_queue_length{category="emergency"} 1
+hotline_queue_length{category="general"} 2
+hotline_queue_length{category="livelihood"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "hotline_agents", "hotline_queue_length"); err != nil {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,310 @@
+package acd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hotline12345/hotline/appeal"
+)
+
+// StoreOptions configures a Store.
+type StoreOptions struct {
+	// Prefix starts every key. Empty means "hotline".
+	Prefix string
+	// Realm is the SIP digest realm the password hashes are made for;
+	// changing it invalidates every stored hash. Empty means "hotline".
+	Realm string
+	// Location is where days begin for the daily figures. Nil means
+	// appeal.DefaultLocation (Asia/Shanghai).
+	Location *time.Location
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Store keeps agents, their states and the queue in Redis. All keys share
+// the hash tag {acd}.
+//
+// Keys, under <prefix>:{acd}:
+//
+//	agents          set of agent ids
+//	a:<id>          hash: an agent's provisioning and state (see luaLib)
+//	user:<sipuser>  the id of the agent with that SIP user
+//	avail:<cat>     sorted set: available agents taking cat, by idle-since ms
+//	wrapup          sorted set: agents in wrap-up, by its end
+//	ringing         sorted set: agents offered a call, since when
+//	queue           sorted set: calls in the queue (waiting or offered), by rank
+//	waiting         sorted set: calls waiting for an offer, by rank
+//	c:<call>        hash: a queued call (cat, score, enq, st, agent, node, day, ...)
+//	tried:<call>    hash: agent → the agent's seq when offered this call
+//	day:<date>      hash: the day's queue figures
+//	aday:<date>:<id> hash: an agent's day (served, talk_ms)
+//
+// A call's rank puts emergency calls first, then the longest waiting.
+type Store struct {
+	rdb    redis.UniversalClient
+	prefix string // <prefix>:{acd}:
+	realm  string
+	loc    *time.Location
+	now    func() time.Time
+}
+
+// NewStore returns a Store on rdb.
+func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
+	if opts.Prefix == "" {
+		opts.Prefix = "hotline"
+	}
+	if opts.Realm == "" {
+		opts.Realm = "hotline"
+	}
+	if opts.Location == nil {
+		opts.Location = appeal.DefaultLocation()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Store{rdb: rdb, prefix: opts.Prefix + ":{acd}:", realm: opts.Realm, loc: opts.Location, now: opts.Now}
+}
+
+func (s *Store) key(k string) string { return s.prefix + k }
+
+func (s *Store) run(ctx context.Context, sc *redis.Script, args ...any) *redis.Cmd {
+	return sc.Run(ctx, s.rdb, []string{s.key("agents")}, append([]any{s.prefix}, args...)...)
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func (s *Store) day(t time.Time) string { return t.In(s.loc).Format(time.DateOnly) }
+
+func joinCats(cs []appeal.Category) string {
+	ss := make([]string, len(cs))
+	for i, c := range cs {
+		ss[i] = string(c)
+	}
+	slices.Sort(ss)
+	return strings.Join(slices.Compact(ss), ",")
+}
+
+// Create provisions a new agent; its phone is not registered yet, so it
+// starts offline.
+func (s *Store) Create(ctx context.Context, spec AgentSpec) (Agent, error) {
+	return s.upsert(ctx, spec, "create")
+}
+
+// Update changes an existing agent; an empty password keeps the old one.
+func (s *Store) Update(ctx context.Context, spec AgentSpec) (Agent, error) {
+	return s.upsert(ctx, spec, "update")
+}
+
+// Put creates or updates an agent, as provisioning from the config file does.
+func (s *Store) Put(ctx context.Context, spec AgentSpec) (Agent, error) {
+	return s.upsert(ctx, spec, "put")
+}
+
+func (s *Store) upsert(ctx context.Context, spec AgentSpec, mode string) (Agent, error) {
+	if err := spec.Validate(mode == "create"); err != nil {
+		return Agent{}, err
+	}
+	if spec.Password != "" && len(spec.Password) < 8 {
+		return Agent{}, fmt.Errorf("%w: password: want at least 8 characters", ErrInvalid)
+	}
+	var ha1, ha1s string
+	if spec.Password != "" {
+		ha1, ha1s = DigestHA1(spec.SIPUser, s.realm, spec.Password)
+	}
+	res, err := s.run(ctx, upsertScript, spec.ID, spec.Name, spec.SIPUser, joinCats(spec.Categories), ha1, ha1s, ms(s.now()), mode).Text()
+	if err != nil {
+		return Agent{}, fmt.Errorf("acd: save agent %s: %w", spec.ID, err)
+	}
+	switch res {
+	case "exists":
+		return Agent{}, fmt.Errorf("%w: agent %s exists", ErrConflict, spec.ID)
+	case "notfound":
+		return Agent{}, fmt.Errorf("%w: agent %s", ErrNotFound, spec.ID)
+	case "user":
+		return Agent{}, fmt.Errorf("%w: sip_user %s belongs to another agent", ErrConflict, spec.SIPUser)
+	case "password":
+		return Agent{}, fmt.Errorf("%w: password: required for a new agent", ErrInvalid)
+	}
+	return s.Agent(ctx, spec.ID)
+}
+
+// Delete removes an agent; not while it rings or talks.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	res, err := s.run(ctx, deleteScript, id).Text()
+	if err != nil {
+		return fmt.Errorf("acd: delete agent %s: %w", id, err)
+	}
+	switch res {
+	case "notfound":
+		return fmt.Errorf("%w: agent %s", ErrNotFound, id)
+	case "busy":
+		return fmt.Errorf("%w: agent %s is in a call", ErrState, id)
+	}
+	return nil
+}
+
+// Agent returns one agent with its state.
+func (s *Store) Agent(ctx context.Context, id string) (Agent, error) {
+	h, err := s.rdb.HGetAll(ctx, s.key("a:"+id)).Result()
+	if err != nil {
+		return Agent{}, fmt.Errorf("acd: agent %s: %w", id, err)
+	}
+	if len(h) == 0 {
+		return Agent{}, fmt.Errorf("%w: agent %s", ErrNotFound, id)
+	}
+	return s.decode(h), nil
+}
+
+// Agents returns every agent, by id.
+func (s *Store) Agents(ctx context.Context) ([]Agent, error) {
+	ids, err := s.rdb.SMembers(ctx, s.key("agents")).Result()
+	if err != nil {
+		return nil, fmt.Errorf("acd: agents: %w", err)
+	}
+	slices.Sort(ids)
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, s.key("a:"+id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("acd: agents: %w", err)
+	}
+	out := make([]Agent, 0, len(ids))
+	for _, c := range cmds {
+		if h := c.Val(); len(h) > 0 {
+			out = append(out, s.decode(h))
+		}
+	}
+	return out, nil
+}
+
+func msTime(s string) *time.Time {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || s == "" {
+		return nil
+	}
+	t := time.UnixMilli(n)
+	return &t
+}
+
+func (s *Store) decode(h map[string]string) Agent {
+	a := Agent{
+		ID:         h["id"],
+		Name:       h["name"],
+		SIPUser:    h["user"],
+		State:      State(h["st"]),
+		Reason:     h["why"],
+		CallID:     h["call"],
+		Registered: h["reg"] == "1",
+		PauseNext:  h["pnext"],
+		IdleSince:  msTime(h["idle"]),
+	}
+	for c := range strings.SplitSeq(h["cats"], ",") {
+		if c != "" {
+			a.Categories = append(a.Categories, appeal.Category(c))
+		}
+	}
+	a.Missed, _ = strconv.Atoi(h["missed"])
+	if t := msTime(h["since"]); t != nil {
+		a.Since = *t
+	}
+	if a.State == WrapUp {
+		a.WrapUpUntil = msTime(h["until"])
+	}
+	return a
+}
+
+// Credential returns the digest hashes of the agent whose phone registers
+// as user, or ErrNotFound.
+func (s *Store) Credential(ctx context.Context, user string) (Credential, error) {
+	id, err := s.rdb.Get(ctx, s.key("user:"+user)).Result()
+	if errors.Is(err, redis.Nil) {
+		return Credential{}, fmt.Errorf("%w: sip user %s", ErrNotFound, user)
+	}
+	if err != nil {
+		return Credential{}, fmt.Errorf("acd: credential %s: %w", user, err)
+	}
+	v, err := s.rdb.HMGet(ctx, s.key("a:"+id), "ha1", "ha1s").Result()
+	if err != nil {
+		return Credential{}, fmt.Errorf("acd: credential %s: %w", user, err)
+	}
+	c := Credential{AgentID: id}
+	c.HA1, _ = v[0].(string)
+	c.HA1SHA256, _ = v[1].(string)
+	if c.HA1 == "" {
+		return Credential{}, fmt.Errorf("%w: sip user %s", ErrNotFound, user)
+	}
+	return c, nil
+}
+
+// AgentByUser returns the id of the agent whose phone registers as user.
+func (s *Store) AgentByUser(ctx context.Context, user string) (string, error) {
+	id, err := s.rdb.Get(ctx, s.key("user:"+user)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("%w: sip user %s", ErrNotFound, user)
+	}
+	if err != nil {
+		return "", fmt.Errorf("acd: agent of %s: %w", user, err)
+	}
+	return id, nil
+}
+
+func (s *Store) state(res string, err error, id string) (State, error) {
+	if err != nil {
+		return "", fmt.Errorf("acd: agent %s: %w", id, err)
+	}
+	switch res {
+	case "notfound":
+		return "", fmt.Errorf("%w: agent %s", ErrNotFound, id)
+	case "offline":
+		return Offline, nil
+	}
+	return State(res), nil
+}
+
+// Registered records that the agent's phone registered: an offline agent
+// becomes available.
+func (s *Store) Registered(ctx context.Context, id string) (State, error) {
+	res, err := s.run(ctx, presenceScript, id, "1", ms(s.now())).Text()
+	return s.state(res, err, id)
+}
+
+// Unregistered records that the agent's phone is gone: a free agent goes
+// offline now, one in a call when the call ends.
+func (s *Store) Unregistered(ctx context.Context, id string) (State, error) {
+	res, err := s.run(ctx, presenceScript, id, "0", ms(s.now())).Text()
+	return s.state(res, err, id)
+}
+
+// Pause pauses an agent with a reason; during a call the pause starts when
+// the call ends. An offline agent cannot be paused.
+func (s *Store) Pause(ctx context.Context, id, reason string) (State, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return "", fmt.Errorf("%w: pause reason: empty", ErrInvalid)
+	}
+	if len(reason) > 100 {
+		return "", fmt.Errorf("%w: pause reason: longer than 100 characters", ErrInvalid)
+	}
+	res, err := s.run(ctx, pauseScript, id, reason, ms(s.now())).Text()
+	if res == "offline" {
+		return "", fmt.Errorf("%w: agent %s is offline", ErrState, id)
+	}
+	return s.state(res, err, id)
+}
+
+// Resume ends an agent's pause (or cancels one waiting for a call's end).
+func (s *Store) Resume(ctx context.Context, id string) (State, error) {
+	res, err := s.run(ctx, pauseScript, id, "", ms(s.now())).Text()
+	return s.state(res, err, id)
+}
