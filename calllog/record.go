@@ -46,5 +46,16 @@ type Record struct {
 	Stage      string     `json:"stage,omitempty"`      // where in the flow it ended
 	Lang       string     `json:"lang,omitempty"`
 	AppealID   string     `json:"appeal_id,omitempty"`
-	Events     []Event    `json:"events"`
+	// The way to an agent: when the call joined the queue, when the
+	// answered offer was made, when the agent answered, who.
+	QueuedAt        *time.Time `json:"queued_at,omitempty"`
+	OfferedAt       *time.Time `json:"offered_at,omitempty"`
+	AgentAnsweredAt *time.Time `json:"agent_answered_at,omitempty"`
+	AgentID         string     `json:"agent_id,omitempty"`
+	// Callback says the caller left the queue asking to be called back.
+	Callback bool `json:"callback,omitempty"`
+	// Rating is the verdict asked for after the conversation: praise,
+	// bad_review, or none; empty when the caller was never asked.
+	Rating string  `json:"rating,omitempty"`
+	Events []Event `json:"events"`
 }

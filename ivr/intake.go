@@ -49,6 +49,9 @@ type IntakeOptions struct {
 	// AppealRetry bounds how long recording the appeal is retried while
 	// the store is unreachable (a Redis restart); default 10 s.
 	AppealRetry time.Duration
+	// HandOff says the call goes on to an agent after the appeal number:
+	// no goodbye.
+	HandOff bool
 }
 
 // Intake is the intake flow: greeting (9 for English), category menu, consent
@@ -141,6 +144,9 @@ func (in *Intake) Run(ctx context.Context, s *Session) (IntakeResult, error) {
 		return res, err
 	}
 
+	if in.Options.HandOff {
+		return res, nil
+	}
 	s.Stage(StageGoodbye)
 	return res, s.Play(ctx, prompts.Goodbye)
 }

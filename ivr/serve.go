@@ -65,6 +65,9 @@ type Runner struct {
 	Catalog *prompts.Catalog
 	Records CallRecorder
 	Intake  *Intake
+	// Service, when set, takes each caller on from intake to an agent
+	// and the rating; Intake.Options.HandOff must be set with it.
+	Service *Service
 	Lang    prompts.Lang // the language a call starts in
 	Backend string       // "sip", "asterisk"
 	Log     zerolog.Logger
@@ -142,6 +145,15 @@ func (r *Runner) run(ctx context.Context, s *Session, rec *calllog.Record, log z
 	r.saveNow(ctx, log, *rec)
 	res, err := r.Intake.Run(ctx, s)
 	rec.AppealID = res.Appeal.ID
+	if err != nil || r.Service == nil {
+		return err
+	}
+	sr, err := r.Service.Run(ctx, s, res.Appeal)
+	rec.QueuedAt, rec.OfferedAt, rec.AgentAnsweredAt = sr.QueuedAt, sr.OfferedAt, sr.AnsweredAt
+	rec.AgentID, rec.Callback = sr.AgentID, sr.Callback
+	if sr.Rating != nil {
+		rec.Rating = string(sr.Rating.Verdict)
+	}
 	return err
 }
 

@@ -1,0 +1,317 @@
+package ivr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hotline12345/hotline/acd"
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/prompts"
+)
+
+// Stages of the service flow, as recorded on the call.
+const (
+	StageQueue    = "queue"
+	StageRinging  = "agent_ringing"
+	StageTalking  = "talking"
+	StageRating   = "rating"
+	StageCallback = "callback"
+)
+
+// Queue is what the service flow needs of call distribution;
+// *acd.Distributor provides it.
+type Queue interface {
+	Enqueue(ctx context.Context, callID string, c appeal.Category) error
+	Next(ctx context.Context, callID string) (acd.Offer, error)
+	Position(ctx context.Context, callID string) (int, error)
+	Answered(ctx context.Context, o acd.Offer) error
+	Declined(ctx context.Context, o acd.Offer, why acd.DeclineReason, maxMissed int) (acd.State, error)
+	Ended(ctx context.Context, o acd.Offer, wrapUp time.Duration) error
+	Leave(ctx context.Context, callID string, why acd.LeaveReason) error
+}
+
+// ServiceOptions tune the service flow.
+type ServiceOptions struct {
+	RingTimeout   time.Duration // an offer not answered by then goes on; default 15 s
+	WrapUp        time.Duration // the agent's wrap-up after each call
+	MaxMissed     int           // offers missed in a row before an agent is paused; default 2
+	MaxWait       time.Duration // after this wait a consenting caller may leave for a call-back; default 3 min
+	PositionEvery time.Duration // how often the caller hears the queue position; default 30 s
+	Rating        RatingOptions
+}
+
+// Service takes a caller after intake to an agent and, when the agent hangs
+// up, to the rating: queue with hold audio and position, offers to agents
+// until one answers, the conversation, the rating.
+type Service struct {
+	Queue     Queue
+	Connector Connector
+	Ratings   RatingRecorder
+	Options   ServiceOptions
+}
+
+// ServiceResult is what happened to the call after intake.
+type ServiceResult struct {
+	AgentID    string
+	QueuedAt   *time.Time
+	OfferedAt  *time.Time // the offer that was answered
+	AnsweredAt *time.Time // by the agent
+	Callback   bool       // the caller left the queue asking for a call-back
+	Rating     *RatingResult
+}
+
+func (o *ServiceOptions) defaults() {
+	if o.RingTimeout <= 0 {
+		o.RingTimeout = 15 * time.Second
+	}
+	if o.MaxMissed <= 0 {
+		o.MaxMissed = 2
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = 3 * time.Minute
+	}
+	if o.PositionEvery <= 0 {
+		o.PositionEvery = 30 * time.Second
+	}
+}
+
+// keyLeaveQueue leaves the queue for a call-back once it is offered.
+const keyLeaveQueue = '1'
+
+// Run runs the service flow for the appeal a's caller. It returns the
+// call's end cause when the caller hangs up; hanging up is the caller's.
+func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (ServiceResult, error) {
+	opts := sv.Options
+	opts.defaults()
+	var res ServiceResult
+	call := s.Call
+	s.Stage(StageQueue)
+	if err := sv.Queue.Enqueue(ctx, call.ID(), a.Category); err != nil {
+		return res, fmt.Errorf("enqueue: %w", err)
+	}
+	queued := s.now()
+	res.QueuedAt = &queued
+	// Whatever ends the flow before an agent answers takes the call out
+	// of the queue (an agent ringing for it is freed).
+	connected := false
+	defer func() {
+		if connected || res.Callback {
+			return
+		}
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = sv.Queue.Leave(lctx, call.ID(), acd.Abandoned)
+	}()
+
+	w := &waiter{sv: sv, s: s, opts: opts, appeal: a}
+	for {
+		o, err := w.wait(ctx)
+		if err != nil {
+			return res, err
+		}
+		if o.AgentID == "" { // left for a call-back
+			res.Callback = true
+			return res, nil
+		}
+		s.Stage(StageRinging)
+		offered := s.now()
+		leg, err := sv.Connector.Dial(ctx, call, Target{AgentID: o.AgentID, SIPUser: o.SIPUser}, opts.RingTimeout)
+		if err != nil {
+			if cerr := s.callErr(); cerr != nil {
+				return res, cerr
+			}
+			if ctx.Err() != nil {
+				return res, context.Cause(ctx)
+			}
+			why := acd.Unreachable
+			switch {
+			case errors.Is(err, ErrRangOut):
+				why = acd.NoAnswer
+			case errors.Is(err, ErrRejected):
+				why = acd.Rejected
+			}
+			if _, derr := sv.Queue.Declined(ctx, o, why, opts.MaxMissed); derr != nil {
+				return res, fmt.Errorf("offer to %s: %w", o.AgentID, derr)
+			}
+			s.Stage(StageQueue)
+			continue
+		}
+		w.stopHold()
+		if err := sv.Queue.Answered(ctx, o); err != nil {
+			// The offer was taken back meanwhile (the caller hung up).
+			_ = hangupLeg(leg)
+			if cerr := s.callErr(); cerr != nil {
+				return res, cerr
+			}
+			return res, fmt.Errorf("answered by %s: %w", o.AgentID, err)
+		}
+		connected = true
+		answered := s.now()
+		res.AgentID, res.OfferedAt, res.AnsweredAt = o.AgentID, &offered, &answered
+		s.Stage(StageTalking)
+		end, berr := sv.Connector.Bridge(ctx, call, leg)
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = sv.Queue.Ended(ectx, o, opts.WrapUp)
+		cancel()
+		if berr != nil {
+			return res, fmt.Errorf("bridge: %w", berr)
+		}
+		if end != AgentHungUp {
+			// The caller hung up first: no rating.
+			return res, s.callErr()
+		}
+		r := &Rating{Ratings: sv.Ratings, Options: opts.Rating}
+		rr, err := r.Run(ctx, s, RatingSubject{CallID: call.ID(), AppealID: a.ID, AgentID: o.AgentID, Category: a.Category})
+		res.Rating = &rr
+		return res, err
+	}
+}
+
+func hangupLeg(c Call) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return c.Hangup(ctx)
+}
+
+// waiter plays the queue to a waiting caller: a hold message, then music,
+// the position every PositionEvery, and after MaxWait (to a caller who
+// consented to be called back) the offer to leave for a call-back.
+type waiter struct {
+	sv     *Service
+	s      *Session
+	opts   ServiceOptions
+	appeal appeal.Appeal
+
+	started   time.Time
+	announced bool // the hold message was played
+	hold      Playback
+	canLeave  bool
+}
+
+func (w *waiter) stopHold() {
+	if w.hold != nil {
+		w.hold.Stop()
+		<-w.hold.Done()
+		w.s.journalPlayed(w.hold)
+		w.hold = nil
+	}
+}
+
+// wait returns the next offer, or an empty offer when the caller left for
+// a call-back. Music keeps playing after it returns an offer, while the
+// agent's phone rings.
+func (w *waiter) wait(ctx context.Context) (acd.Offer, error) {
+	s := w.s
+	if w.started.IsZero() {
+		w.started = s.now()
+	}
+	nctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type next struct {
+		o   acd.Offer
+		err error
+	}
+	offers := make(chan next, 1)
+	go func() {
+		o, err := w.sv.Queue.Next(nctx, s.Call.ID())
+		offers <- next{o, err}
+	}()
+	position := time.NewTicker(w.opts.PositionEvery)
+	defer position.Stop()
+	leaveAt := time.NewTimer(max(0, w.opts.MaxWait-s.now().Sub(w.started)))
+	defer leaveAt.Stop()
+	if !w.appeal.Consent.Given {
+		leaveAt.Stop()
+	}
+	for {
+		if w.hold == nil {
+			ids := []prompts.ID{prompts.HoldMusic}
+			if !w.announced {
+				ids = []prompts.ID{prompts.QueueWait, prompts.HoldMusic}
+				w.announced = true
+			}
+			if err := w.play(ctx, ids...); err != nil {
+				return acd.Offer{}, err
+			}
+		}
+		select {
+		case n := <-offers:
+			if n.err != nil {
+				if cerr := s.callErr(); cerr != nil {
+					return acd.Offer{}, cerr
+				}
+				return acd.Offer{}, fmt.Errorf("wait for an agent: %w", n.err)
+			}
+			return n.o, nil
+		case <-w.hold.Done():
+			w.s.journalPlayed(w.hold)
+			w.hold = nil
+		case <-position.C:
+			if err := w.announcePosition(ctx); err != nil {
+				return acd.Offer{}, err
+			}
+		case <-leaveAt.C:
+			w.canLeave = true
+			w.stopHold()
+			if err := w.play(ctx, prompts.QueueLeaveOffer); err != nil {
+				return acd.Offer{}, err
+			}
+		case d := <-s.Call.Digits():
+			s.takeDigit(d)
+			if w.canLeave && d.Key == keyLeaveQueue {
+				cancel()
+				<-offers
+				if err := w.leave(ctx); err != nil {
+					return acd.Offer{}, err
+				}
+				return acd.Offer{}, nil
+			}
+		case <-s.Call.Done():
+			w.stopHold()
+			return acd.Offer{}, s.Call.Err()
+		case <-ctx.Done():
+			w.stopHold()
+			return acd.Offer{}, context.Cause(ctx)
+		}
+	}
+}
+
+func (w *waiter) play(ctx context.Context, ids ...prompts.ID) error {
+	pb, err := w.s.Call.Play(ctx, w.s.Lang, ids...)
+	if err != nil {
+		return fmt.Errorf("play %v: %w", ids, err)
+	}
+	w.hold = pb
+	return nil
+}
+
+func (w *waiter) announcePosition(ctx context.Context) error {
+	n, err := w.sv.Queue.Position(ctx, w.s.Call.ID())
+	if err != nil || n < 1 {
+		return nil // offered meanwhile, or Redis away: say nothing
+	}
+	w.stopHold()
+	ids := []prompts.ID{prompts.QueuePosition}
+	for _, r := range strconv.Itoa(n) {
+		ids = append(ids, prompts.Digit(r))
+	}
+	ids = append(ids, prompts.QueuePositionEnd, prompts.HoldMusic)
+	return w.play(ctx, ids...)
+}
+
+// leave takes the caller out of the queue with a call-back requested.
+func (w *waiter) leave(ctx context.Context) error {
+	w.stopHold()
+	w.s.Stage(StageCallback)
+	if err := w.sv.Queue.Leave(ctx, w.s.Call.ID(), acd.Callback); err != nil {
+		return fmt.Errorf("leave for a call-back: %w", err)
+	}
+	if err := w.s.Play(ctx, prompts.CallbackNoted); err != nil {
+		return err
+	}
+	w.s.Stage(StageGoodbye)
+	return w.s.Play(ctx, prompts.Goodbye)
+}

@@ -1,0 +1,228 @@
+package ivr_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hotline12345/hotline/acd"
+	"github.com/hotline12345/hotline/caller"
+	"github.com/hotline12345/hotline/calllog"
+	"github.com/hotline12345/hotline/evaluation"
+	"github.com/hotline12345/hotline/internal/redistest"
+	"github.com/hotline12345/hotline/ivr"
+	"github.com/hotline12345/hotline/ivr/ivrtest"
+	"github.com/hotline12345/hotline/prompts"
+)
+
+// agents is a Connector whose agents behave as told: "answer" (then hang
+// up as soon as the bridge starts), "ringout", "reject".
+type agents struct {
+	catalog  *prompts.Catalog
+	behave   map[string]string
+	mu       sync.Mutex
+	dialled  []string
+	bridged  chan struct{}
+	hangupBy string // "agent" ends the bridge from the agent's side at once
+}
+
+func (a *agents) Dial(ctx context.Context, call ivr.Call, t ivr.Target, ring time.Duration) (ivr.Call, error) {
+	a.mu.Lock()
+	a.dialled = append(a.dialled, t.AgentID)
+	a.mu.Unlock()
+	switch a.behave[t.AgentID] {
+	case "answer":
+		return ivrtest.NewFakeCall(a.catalog, t.SIPUser, 100), nil
+	case "reject":
+		return nil, ivr.ErrRejected
+	}
+	return nil, ivr.ErrRangOut
+}
+
+func (a *agents) Bridge(ctx context.Context, call, agent ivr.Call) (ivr.BridgeEnd, error) {
+	if a.bridged != nil {
+		close(a.bridged)
+	}
+	if a.hangupBy == "agent" {
+		_ = agent.Hangup(ctx)
+		return ivr.AgentHungUp, nil
+	}
+	select {
+	case <-call.Done():
+		_ = agent.Hangup(ctx)
+		return ivr.CallerHungUp, nil
+	case <-agent.Done():
+		return ivr.AgentHungUp, nil
+	}
+}
+
+type serviceRig struct {
+	t       *testing.T
+	runner  *ivr.Runner
+	rec     *memRecords
+	acd     *acd.Store
+	ratings *evaluation.Store
+	conn    *agents
+}
+
+func newServiceRig(t *testing.T, behave map[string]string) *serviceRig {
+	t.Helper()
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	catalog, err := prompts.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := acd.NewStore(rdb, acd.StoreOptions{})
+	d := &acd.Distributor{Store: store, Node: "n1", Interval: 20 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = d.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	for _, id := range []string{"a1", "a2"} {
+		if _, err := store.Create(t.Context(), acd.AgentSpec{ID: id, SIPUser: "u" + id, Password: "password-" + id, Categories: acd.Categories}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Registered(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rig := &serviceRig{t: t, rec: &memRecords{}, acd: store, ratings: evaluation.NewStore(rdb, evaluation.StoreOptions{}),
+		conn: &agents{catalog: catalog, behave: behave, hangupBy: "agent"}}
+	rig.runner = newRunner(t, rig.rec, &appeals{})
+	rig.runner.Intake.Options.HandOff = true
+	rig.runner.Service = &ivr.Service{Queue: queue{d}, Connector: rig.conn, Ratings: rig.ratings, Options: ivr.ServiceOptions{
+		Rating: ivr.RatingOptions{Timeout: 50 * time.Millisecond},
+	}}
+	return rig
+}
+
+// queue adds Position to the distributor from its store.
+type queue struct{ *acd.Distributor }
+
+func (q queue) Position(ctx context.Context, callID string) (int, error) {
+	return q.Store.Position(ctx, callID)
+}
+
+func (r *serviceRig) call(who string, script caller.Script) (caller.Transcript, calllog.Record) {
+	catalog, _ := prompts.Default()
+	c := ivrtest.NewFakeCall(catalog, who, 100)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.runner.Serve(context.Background(), c)
+	}()
+	tr := c.PlayScript(ivr.DTMFRFC4733, script)
+	<-done
+	r.runner.Wait()
+	return tr, r.rec.saved[who]
+}
+
+var intakeKeys = caller.Script{{On: prompts.CategoryMenu, Press: "3"}, {On: prompts.ConsentMenu, Press: "1"}}
+
+// The first agent lets the call ring out, the next answers and hangs up;
+// the caller rates the call once, with praise.
+func TestServiceToAgentAndRating(t *testing.T) {
+	t.Parallel()
+	r := newServiceRig(t, map[string]string{"a1": "ringout", "a2": "answer"})
+	script := append(append(caller.Script{}, intakeKeys...), caller.Step{On: prompts.Rating, Press: "1"})
+	tr, rec := r.call("13900000010", script)
+	if rec.EndCause != calllog.FlowFinished || rec.AgentID != "a2" || rec.Rating != string(evaluation.Praise) {
+		t.Fatalf("record: cause %s (%s) agent %q rating %q", rec.EndCause, rec.EndDetail, rec.AgentID, rec.Rating)
+	}
+	if rec.QueuedAt == nil || rec.OfferedAt == nil || rec.AgentAnsweredAt == nil || rec.OfferedAt.Before(*rec.QueuedAt) {
+		t.Errorf("queue times %v %v %v", rec.QueuedAt, rec.OfferedAt, rec.AgentAnsweredAt)
+	}
+	if got := r.conn.dialled; len(got) != 2 || got[0] != "a1" || got[1] != "a2" {
+		t.Errorf("dialled %v, want a1 then a2", got)
+	}
+	ids := tr.HeardIDs()
+	if len(ids) < 2 || ids[len(ids)-1] != prompts.RatingThanks {
+		t.Errorf("heard %v, want the rating thanks last", ids)
+	}
+	rt, err := r.ratings.Get(t.Context(), rec.ID)
+	if err != nil || rt.Verdict != evaluation.Praise || rt.AgentID != "a2" || rt.Key != "1" || rt.PromptID != string(prompts.Rating) || rt.PromptVersion == "" {
+		t.Fatalf("rating %+v %v", rt, err)
+	}
+	a1, _ := r.acd.Agent(t.Context(), "a1")
+	if a1.Missed != 1 {
+		t.Errorf("a1 missed %d offers, want 1", a1.Missed)
+	}
+	day, err := r.acd.AgentDay(t.Context(), "a2", time.Now())
+	if err != nil || day.Served != 1 {
+		t.Errorf("a2 served %+v %v", day, err)
+	}
+}
+
+// A caller who hangs up during the rating question leaves "no rating",
+// recorded as such.
+func TestServiceHangupDuringRating(t *testing.T) {
+	t.Parallel()
+	r := newServiceRig(t, map[string]string{"a1": "answer", "a2": "answer"})
+	script := append(append(caller.Script{}, intakeKeys...), caller.Step{On: prompts.Rating, BargeIn: true, Hangup: true})
+	_, rec := r.call("13900000011", script)
+	if rec.EndCause != calllog.CallerHangup || rec.Stage != ivr.StageRating || rec.Rating != string(evaluation.NoRating) {
+		t.Fatalf("record: cause %s stage %s rating %q", rec.EndCause, rec.Stage, rec.Rating)
+	}
+	rt, err := r.ratings.Get(t.Context(), rec.ID)
+	if err != nil || rt.Verdict != evaluation.NoRating || rt.Reason != evaluation.ReasonCallerHangup {
+		t.Fatalf("rating %+v %v", rt, err)
+	}
+}
+
+// Invalid keys and silence: the question is asked three times, then a
+// polite goodbye and no rating.
+func TestServiceNoValidRating(t *testing.T) {
+	t.Parallel()
+	r := newServiceRig(t, map[string]string{"a1": "answer", "a2": "answer"})
+	script := append(append(caller.Script{}, intakeKeys...), caller.Step{On: prompts.Rating, Press: "7"})
+	tr, rec := r.call("13900000012", script)
+	if rec.Rating != string(evaluation.NoRating) || rec.EndCause != calllog.FlowFinished {
+		t.Fatalf("record: cause %s rating %q", rec.EndCause, rec.Rating)
+	}
+	asked := 0
+	for _, id := range tr.HeardIDs() {
+		if id == prompts.Rating {
+			asked++
+		}
+	}
+	if ids := tr.HeardIDs(); asked != 3 || ids[len(ids)-1] != prompts.RatingNone {
+		t.Errorf("asked %d times, heard %v", asked, ids)
+	}
+	rt, err := r.ratings.Get(t.Context(), rec.ID)
+	if err != nil || rt.Verdict != evaluation.NoRating || rt.Reason != evaluation.ReasonNoInput {
+		t.Fatalf("rating %+v %v (the last try was silence)", rt, err)
+	}
+}
+
+// A caller who hangs up while waiting for an agent is never asked, and
+// counts as abandoned.
+func TestServiceAbandonedInQueue(t *testing.T) {
+	t.Parallel()
+	r := newServiceRig(t, map[string]string{})
+	for _, id := range []string{"a1", "a2"} {
+		if _, err := r.acd.Pause(t.Context(), id, "meeting"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := append(append(caller.Script{}, intakeKeys...), caller.Step{On: prompts.QueueWait, BargeIn: true, Hangup: true})
+	_, rec := r.call("13900000013", script)
+	if rec.EndCause != calllog.CallerHangup || rec.Stage != ivr.StageQueue || rec.Rating != "" || rec.AgentID != "" {
+		t.Fatalf("record: cause %s stage %s rating %q agent %q", rec.EndCause, rec.Stage, rec.Rating, rec.AgentID)
+	}
+	if _, err := r.ratings.Get(t.Context(), rec.ID); !errors.Is(err, evaluation.ErrNotFound) {
+		t.Errorf("rating of a caller who never reached an agent: %v", err)
+	}
+	day, err := r.acd.Day(t.Context(), time.Now())
+	if err != nil || day.Abandoned != 1 {
+		t.Errorf("day %+v %v", day, err)
+	}
+}
