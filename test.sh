@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs hotline's whole test suite, installing the real peers the tests use
-# (redis-server, sipp, sox, espeak-ng) when they are missing.
+# (redis-server, sipp, baresip, sox, espeak-ng) when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need=()
-for pair in redis-server:redis-server sipp:sip-tester sox:sox espeak-ng:espeak-ng; do
+for pair in redis-server:redis-server sipp:sip-tester baresip:baresip-core sox:sox espeak-ng:espeak-ng; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then
