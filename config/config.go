@@ -48,6 +48,10 @@ type Config struct {
 		// MaxCalls is the number of calls handled at once; one more is
 		// refused with 503 Service Unavailable (RFC 3261 section 21.5.4).
 		MaxCalls int `yaml:"max_calls"`
+		// Realm is the digest realm agents' phones authenticate in. The
+		// stored password hashes are made for it: after a change,
+		// agents' passwords must be set again.
+		Realm string `yaml:"realm"`
 		// Codecs are the audio codecs accepted in an offer, by their RTP
 		// encoding names: PCMU, PCMA (G.711, RFC 3551 section 4.5.14).
 		Codecs []string `yaml:"codecs"`
@@ -79,6 +83,39 @@ type Config struct {
 		// moves on (or ends politely) on silence or an invalid key.
 		Tries int `yaml:"tries"`
 	} `yaml:"ivr"`
+
+	ACD struct {
+		// RingTimeout is how long an agent's phone rings before the call
+		// is offered to the next agent.
+		RingTimeout Duration `yaml:"ring_timeout"`
+		// WrapUp is the agent's time after each call before the next.
+		WrapUp Duration `yaml:"wrap_up"`
+		// MaxMissed offers missed in a row pause an agent (no-answer).
+		MaxMissed int `yaml:"max_missed"`
+		// MaxWait is the wait after which a caller who consented to a
+		// return visit may press 1 to leave the queue and be called back.
+		MaxWait Duration `yaml:"max_wait"`
+		// PositionEvery is how often a waiting caller hears the position.
+		PositionEvery Duration `yaml:"position_every"`
+	} `yaml:"acd"`
+
+	Rating struct {
+		// PraiseKey and BadReviewKey answer the rating question.
+		PraiseKey    string `yaml:"praise_key"`
+		BadReviewKey string `yaml:"bad_review_key"`
+		// Tries is how many times the question is asked at most.
+		Tries int `yaml:"tries"`
+		// Timeout is how long the question waits for a key.
+		Timeout Duration `yaml:"timeout"`
+	} `yaml:"rating"`
+
+	// Agents are provisioned at start (created, or updated to match);
+	// agents added through the API live on beside them.
+	Agents []Agent `yaml:"agents"`
+
+	// Node names this hotline node among those sharing Redis; empty means
+	// the host name.
+	Node string `yaml:"node"`
 
 	// TimeZone is the hotline's zone, an IANA name: appeal clocks count
 	// natural days in it.
@@ -112,7 +149,18 @@ func Default() Config {
 	c.SIP.RTPPriority = 10
 	c.SIP.MaxCalls = 2000
 	c.SIP.Codecs = []string{"PCMU", "PCMA"}
+	c.SIP.Realm = "hotline"
 	c.HTTP.Listen = "127.0.0.1:8080"
+	c.ACD.RingTimeout = Duration(15 * time.Second)
+	c.ACD.WrapUp = Duration(10 * time.Second)
+	c.ACD.MaxMissed = 2
+	c.ACD.MaxWait = Duration(3 * time.Minute)
+	c.ACD.PositionEvery = Duration(30 * time.Second)
+	c.Rating.PraiseKey = "1"
+	c.Rating.BadReviewKey = "2"
+	c.Rating.Tries = 3
+	c.Rating.Timeout = Duration(5 * time.Second)
+	c.Agents = []Agent{}
 	c.Redis.DataDir = "./data/redis"
 	c.Redis.ServerPath = "redis-server"
 	c.IVR.Language = "zh"
@@ -123,6 +171,15 @@ func Default() Config {
 	c.Log.Level = "info"
 	c.Log.Format = "auto"
 	return c
+}
+
+// Agent is an agent provisioned in the file.
+type Agent struct {
+	ID         string   `yaml:"id"`
+	Name       string   `yaml:"name"`
+	SIPUser    string   `yaml:"sip_user"`
+	Password   string   `yaml:"password"`
+	Categories []string `yaml:"categories"`
 }
 
 // Location is the hotline's time zone. For a configuration that passed

@@ -247,6 +247,8 @@ func TestFileProblemsNameKeyAndLine(t *testing.T) {
 		{"list as a value", "sip:\n  listen: [a, b]\n", "sip.listen", 2, errWantValue},
 		{"merge key", "base: &b\n  level: info\nlog:\n  <<: *b\n", "base", 1, ErrUnknownKey},
 		{"invalid value", "ivr:\n  language: zh\n  tries: 11\n", "ivr.tries", 3, nil},
+		{"unknown key in an agent", "agents:\n  - id: a1\n    sip_user: u1\n    pasword: x\n", "agents[0].pasword", 4, ErrUnknownKey},
+		{"agents not a list", "agents:\n  id: a1\n", "agents", 2, errWantList},
 	}
 	for _, tc := range cases {
 		path := writeFile(t, tc.text)
@@ -262,6 +264,25 @@ func TestFileProblemsNameKeyAndLine(t *testing.T) {
 		if tc.is != nil && !errors.Is(err, tc.is) {
 			t.Errorf("%s: %v is not %v", tc.name, err, tc.is)
 		}
+	}
+}
+
+func agentOK(id, user string) Agent {
+	return Agent{ID: id, Name: "Agent " + id, SIPUser: user, Password: "password-" + id, Categories: []string{"general", "emergency"}}
+}
+
+func TestAgentsFromTheFile(t *testing.T) {
+	path := writeFile(t, "agents:\n  - id: a1\n    name: Wang Fang\n    sip_user: wang\n    password: s3cret-pass\n    categories: [general, emergency]\n  - id: a2\n    sip_user: li\n    password: another-pass\n    categories: [livelihood]\n")
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Agent{
+		{ID: "a1", Name: "Wang Fang", SIPUser: "wang", Password: "s3cret-pass", Categories: []string{"general", "emergency"}},
+		{ID: "a2", SIPUser: "li", Password: "another-pass", Categories: []string{"livelihood"}},
+	}
+	if !reflect.DeepEqual(c.Agents, want) {
+		t.Errorf("agents %+v, want %+v", c.Agents, want)
 	}
 }
 
@@ -355,6 +376,26 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"sip.media_timeout", func(c *Config) { c.SIP.MediaTimeout = 0 }},
 		{"sip.ring_time", func(c *Config) { c.SIP.RingTime = Duration(-time.Second) }},
 		{"sip.rtp_priority", func(c *Config) { c.SIP.RTPPriority = -1 }},
+		{"sip.realm", func(c *Config) { c.SIP.Realm = "" }},
+		{"sip.realm", func(c *Config) { c.SIP.Realm = `a"b` }},
+		{"acd.ring_timeout", func(c *Config) { c.ACD.RingTimeout = Duration(time.Second) }},
+		{"acd.wrap_up", func(c *Config) { c.ACD.WrapUp = Duration(-time.Second) }},
+		{"acd.max_missed", func(c *Config) { c.ACD.MaxMissed = 0 }},
+		{"acd.max_wait", func(c *Config) { c.ACD.MaxWait = Duration(2 * time.Hour) }},
+		{"acd.position_every", func(c *Config) { c.ACD.PositionEvery = Duration(time.Second) }},
+		{"rating.praise_key", func(c *Config) { c.Rating.PraiseKey = "11" }},
+		{"rating.bad_review_key", func(c *Config) { c.Rating.BadReviewKey = "A" }},
+		{"rating.bad_review_key", func(c *Config) { c.Rating.BadReviewKey = "1" }},
+		{"rating.tries", func(c *Config) { c.Rating.Tries = 0 }},
+		{"rating.timeout", func(c *Config) { c.Rating.Timeout = Duration(2 * time.Minute) }},
+		{"agents[0].id", func(c *Config) {
+			c.Agents = []Agent{{ID: "a 1", SIPUser: "u", Password: "password", Categories: []string{"general"}}}
+		}},
+		{"agents[1].id", func(c *Config) { c.Agents = []Agent{agentOK("a1", "u1"), agentOK("a1", "u2")} }},
+		{"agents[1].sip_user", func(c *Config) { c.Agents = []Agent{agentOK("a1", "u1"), agentOK("a2", "u1")} }},
+		{"agents[0].password", func(c *Config) { a := agentOK("a1", "u1"); a.Password = "short"; c.Agents = []Agent{a} }},
+		{"agents[0].categories", func(c *Config) { a := agentOK("a1", "u1"); a.Categories = []string{"water"}; c.Agents = []Agent{a} }},
+		{"node", func(c *Config) { c.Node = "node one" }},
 		{"sip.rtp_priority", func(c *Config) { c.SIP.RTPPriority = 100 }},
 		{"sip.max_calls", func(c *Config) { c.SIP.MaxCalls = 0 }},
 		{"sip.codecs", func(c *Config) { c.SIP.Codecs = []string{} }},

@@ -160,10 +160,31 @@ func (w *fileWalker) mapping(n *yaml.Node, v reflect.Value, prefix string) {
 		}
 		if f := v.Field(idx); isSection(f.Type()) {
 			w.mapping(vn, f, key)
+		} else if isRecordList(f.Type()) {
+			w.records(vn, f, key)
 		} else {
 			w.leaf(vn, f, key)
 		}
 	}
+}
+
+// records applies the sequence of mappings n to the slice of structs v,
+// whose key is key; each item's keys are checked as a section's are.
+func (w *fileWalker) records(n *yaml.Node, v reflect.Value, key string) {
+	n = resolve(n)
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		w.fail(key, n.Line, errWantList)
+		return
+	}
+	list := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
+		w.mapping(item, list.Index(i), fmt.Sprintf("%s[%d]", key, i))
+	}
+	v.Set(list)
+	w.origins[key] = origin{source: w.path, line: n.Line}
 }
 
 // leaf applies the value n to the setting v, whose key is key.
@@ -275,6 +296,9 @@ func (c *Config) leaves() []setting {
 				walk(f, k)
 				continue
 			}
+			if isRecordList(f.Type()) {
+				continue // lists of records come from the file only
+			}
 			out = append(out, setting{key: k, env: envName(k), value: f})
 		}
 	}
@@ -298,6 +322,12 @@ func joinKey(prefix, key string) string {
 // isSection reports whether t is a group of settings rather than a setting.
 func isSection(t reflect.Type) bool {
 	return t.Kind() == reflect.Struct
+}
+
+// isRecordList reports whether t is a list of records (agents), set from
+// the file only.
+func isRecordList(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct
 }
 
 // yamlKey is the key of a struct field: its yaml tag's name, or the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,6 +65,51 @@ func (c Config) Validate() error {
 		p.check("ivr.tries", fmt.Errorf("%d: want %d to %d", c.IVR.Tries, minTries, maxTries))
 	}
 
+	if c.SIP.Realm == "" || strings.ContainsAny(c.SIP.Realm, "\"\\\r\n") {
+		p.check("sip.realm", fmt.Errorf("%q: want a non-empty name without quotes, backslashes or line breaks", c.SIP.Realm))
+	}
+	p.check("acd.ring_timeout", within(c.ACD.RingTimeout, 5*time.Second, 2*time.Minute))
+	p.check("acd.wrap_up", within(c.ACD.WrapUp, 0, 10*time.Minute))
+	if c.ACD.MaxMissed < 1 || c.ACD.MaxMissed > 10 {
+		p.check("acd.max_missed", fmt.Errorf("%d: want 1 to 10", c.ACD.MaxMissed))
+	}
+	p.check("acd.max_wait", within(c.ACD.MaxWait, 10*time.Second, time.Hour))
+	p.check("acd.position_every", within(c.ACD.PositionEvery, 10*time.Second, 10*time.Minute))
+	p.check("rating.praise_key", checkKey(c.Rating.PraiseKey))
+	p.check("rating.bad_review_key", checkKey(c.Rating.BadReviewKey))
+	if c.Rating.PraiseKey == c.Rating.BadReviewKey {
+		p.check("rating.bad_review_key", fmt.Errorf("%q: the same key as rating.praise_key", c.Rating.BadReviewKey))
+	}
+	if c.Rating.Tries < 1 || c.Rating.Tries > 5 {
+		p.check("rating.tries", fmt.Errorf("%d: want 1 to 5", c.Rating.Tries))
+	}
+	p.check("rating.timeout", within(c.Rating.Timeout, time.Second, time.Minute))
+	ids, users := map[string]bool{}, map[string]bool{}
+	for i, a := range c.Agents {
+		key := fmt.Sprintf("agents[%d]", i)
+		if !identPattern.MatchString(a.ID) {
+			p.check(key+".id", fmt.Errorf("%q: want 1-64 letters, digits, '.', '_' or '-'", a.ID))
+		} else if ids[a.ID] {
+			p.check(key+".id", fmt.Errorf("%q: listed twice", a.ID))
+		}
+		if !identPattern.MatchString(a.SIPUser) {
+			p.check(key+".sip_user", fmt.Errorf("%q: want 1-64 letters, digits, '.', '_' or '-'", a.SIPUser))
+		} else if users[a.SIPUser] {
+			p.check(key+".sip_user", fmt.Errorf("%q: listed twice", a.SIPUser))
+		}
+		ids[a.ID], users[a.SIPUser] = true, true
+		if len(a.Password) < 8 {
+			p.check(key+".password", errors.New("want at least 8 characters"))
+		}
+		if len(a.Categories) == 0 {
+			p.check(key+".categories", errors.New("empty: want some of emergency, livelihood, general, complex"))
+		}
+		p.check(key+".categories", subsetOf(a.Categories, "emergency", "livelihood", "general", "complex"))
+	}
+	if c.Node != "" && !identPattern.MatchString(c.Node) {
+		p.check("node", fmt.Errorf("%q: want 1-64 letters, digits, '.', '_' or '-'", c.Node))
+	}
+
 	p.check("time_zone", checkTimeZone(c.TimeZone))
 	p.check("shutdown.grace", atLeast(c.Shutdown.Grace, 0))
 
@@ -74,6 +120,18 @@ func (c Config) Validate() error {
 		p.check("log.format", err)
 	}
 	return errors.Join(p...)
+}
+
+// identPattern is what agent ids, SIP users and node names may be: fit
+// for a SIP URI's user part and a Redis key without escaping.
+var identPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// checkKey accepts one DTMF key.
+func checkKey(k string) error {
+	if len(k) != 1 || !strings.Contains("0123456789*#", k) {
+		return fmt.Errorf("%q: want one key of 0-9, * or #", k)
+	}
+	return nil
 }
 
 // problems collects KeyErrors.
