@@ -242,3 +242,13 @@ func (d *Distributor) Resume(ctx context.Context, agentID string) (State, error)
 	d.Kick(ctx)
 	return st, err
 }
+
+// Position is the call's place in the queue (see Store.Position).
+func (d *Distributor) Position(ctx context.Context, callID string) (int, error) {
+	return d.Store.Position(ctx, callID)
+}
+
+// Staffed reports whether any agent taking c is registered.
+func (d *Distributor) Staffed(ctx context.Context, c appeal.Category) (bool, error) {
+	return d.Store.Staffed(ctx, c)
+}

@@ -269,3 +269,18 @@ func (s *Store) AgentDay(ctx context.Context, id string, t time.Time) (AgentDay,
 	talk, _ := strconv.ParseInt(h["talk_ms"], 10, 64)
 	return AgentDay{AgentID: id, Day: s.day(t), Served: served, TalkSec: float64(talk) / 1000}, nil
 }
+
+// Staffed reports whether any agent taking category c has a phone
+// registered, busy or not: a call is worth queueing only then.
+func (s *Store) Staffed(ctx context.Context, c appeal.Category) (bool, error) {
+	agents, err := s.Agents(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range agents {
+		if a.Registered && a.Takes(c) {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -24,6 +24,9 @@ const (
 // Queue is what the service flow needs of call distribution;
 // *acd.Distributor provides it.
 type Queue interface {
+	// Staffed reports whether any agent taking the category has a phone
+	// registered; with none, the caller is not queued.
+	Staffed(ctx context.Context, c appeal.Category) (bool, error)
 	Enqueue(ctx context.Context, callID string, c appeal.Category) error
 	Next(ctx context.Context, callID string) (acd.Offer, error)
 	Position(ctx context.Context, callID string) (int, error)
@@ -88,6 +91,12 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (Servic
 	opts.defaults()
 	var res ServiceResult
 	call := s.Call
+	if ok, err := sv.Queue.Staffed(ctx, a.Category); err == nil && !ok {
+		// Nobody to talk to: the appeal is recorded and its number read
+		// out; the call ends as intake alone would end it.
+		s.Stage(StageGoodbye)
+		return res, s.Play(ctx, prompts.Goodbye)
+	}
 	s.Stage(StageQueue)
 	if err := sv.Queue.Enqueue(ctx, call.ID(), a.Category); err != nil {
 		return res, fmt.Errorf("enqueue: %w", err)

@@ -99,18 +99,12 @@ func newServiceRig(t *testing.T, behave map[string]string) *serviceRig {
 		conn: &agents{catalog: catalog, behave: behave, hangupBy: "agent"}}
 	rig.runner = newRunner(t, rig.rec, &appeals{})
 	rig.runner.Intake.Options.HandOff = true
-	rig.runner.Service = &ivr.Service{Queue: queue{d}, Connector: rig.conn, Ratings: rig.ratings, Options: ivr.ServiceOptions{
+	rig.runner.Service = &ivr.Service{Queue: d, Connector: rig.conn, Ratings: rig.ratings, Options: ivr.ServiceOptions{
 		Rating: ivr.RatingOptions{Timeout: 50 * time.Millisecond},
 	}}
 	return rig
 }
 
-// queue adds Position to the distributor from its store.
-type queue struct{ *acd.Distributor }
-
-func (q queue) Position(ctx context.Context, callID string) (int, error) {
-	return q.Store.Position(ctx, callID)
-}
 
 func (r *serviceRig) call(who string, script caller.Script) (caller.Transcript, calllog.Record) {
 	catalog, _ := prompts.Default()
@@ -200,6 +194,25 @@ func TestServiceNoValidRating(t *testing.T) {
 	rt, err := r.ratings.Get(t.Context(), rec.ID)
 	if err != nil || rt.Verdict != evaluation.NoRating || rt.Reason != evaluation.ReasonNoInput {
 		t.Fatalf("rating %+v %v (the last try was silence)", rt, err)
+	}
+}
+
+// With no agent's phone registered, the caller is not queued: the call
+// ends after the appeal number, as intake alone ends it.
+func TestServiceWithoutAgents(t *testing.T) {
+	t.Parallel()
+	r := newServiceRig(t, map[string]string{})
+	for _, id := range []string{"a1", "a2"} {
+		if _, err := r.acd.Unregistered(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr, rec := r.call("13900000014", intakeKeys)
+	if rec.EndCause != calllog.FlowFinished || rec.QueuedAt != nil || rec.AppealID == "" {
+		t.Fatalf("record: cause %s queued %v appeal %q", rec.EndCause, rec.QueuedAt, rec.AppealID)
+	}
+	if ids := tr.HeardIDs(); ids[len(ids)-1] != prompts.Goodbye {
+		t.Errorf("heard %v, want goodbye last", ids)
 	}
 }
 
