@@ -52,6 +52,11 @@ type Config struct {
 		// stored password hashes are made for it: after a change,
 		// agents' passwords must be set again.
 		Realm string `yaml:"realm"`
+		// DigestAlgorithms are offered in REGISTER challenges, in order
+		// of preference: SHA-256 (RFC 8760), MD5. Many softphones fail on a
+		// SHA-256 challenge instead of skipping it, so MD5 alone is the
+		// default.
+		DigestAlgorithms []string `yaml:"digest_algorithms"`
 		// Codecs are the audio codecs accepted in an offer, by their RTP
 		// encoding names: PCMU, PCMA (G.711, RFC 3551 section 4.5.14).
 		Codecs []string `yaml:"codecs"`
@@ -150,6 +155,7 @@ func Default() Config {
 	c.SIP.MaxCalls = 2000
 	c.SIP.Codecs = []string{"PCMU", "PCMA"}
 	c.SIP.Realm = "hotline"
+	c.SIP.DigestAlgorithms = []string{"MD5"}
 	c.HTTP.Listen = "127.0.0.1:8080"
 	c.ACD.RingTimeout = Duration(15 * time.Second)
 	c.ACD.WrapUp = Duration(10 * time.Second)

@@ -377,6 +377,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"sip.ring_time", func(c *Config) { c.SIP.RingTime = Duration(-time.Second) }},
 		{"sip.rtp_priority", func(c *Config) { c.SIP.RTPPriority = -1 }},
 		{"sip.realm", func(c *Config) { c.SIP.Realm = "" }},
+		{"sip.digest_algorithms", func(c *Config) { c.SIP.DigestAlgorithms = []string{"SHA-512"} }},
 		{"sip.realm", func(c *Config) { c.SIP.Realm = `a"b` }},
 		{"acd.ring_timeout", func(c *Config) { c.ACD.RingTimeout = Duration(time.Second) }},
 		{"acd.wrap_up", func(c *Config) { c.ACD.WrapUp = Duration(-time.Second) }},

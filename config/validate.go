@@ -68,6 +68,7 @@ func (c Config) Validate() error {
 	if c.SIP.Realm == "" || strings.ContainsAny(c.SIP.Realm, "\"\\\r\n") {
 		p.check("sip.realm", fmt.Errorf("%q: want a non-empty name without quotes, backslashes or line breaks", c.SIP.Realm))
 	}
+	p.check("sip.digest_algorithms", subsetOf(c.SIP.DigestAlgorithms, "SHA-256", "MD5"))
 	p.check("acd.ring_timeout", within(c.ACD.RingTimeout, 5*time.Second, 2*time.Minute))
 	p.check("acd.wrap_up", within(c.ACD.WrapUp, 0, 10*time.Minute))
 	if c.ACD.MaxMissed < 1 || c.ACD.MaxMissed > 10 {

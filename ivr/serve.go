@@ -32,6 +32,10 @@ type Metrics struct {
 	Active prometheus.Gauge
 	Ended  *prometheus.CounterVec // by end cause
 	Digits *prometheus.CounterVec // by DTMF method
+	// Ratings counts the ratings recorded, by verdict; Offers the offers
+	// to agents, by outcome (answered, no_answer, rejected, unreachable).
+	Ratings *prometheus.CounterVec
+	Offers  *prometheus.CounterVec
 }
 
 // NewMetrics registers the call metrics with reg.
@@ -46,9 +50,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Digits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_dtmf_digits_total", Help: "DTMF digits received, by method.",
 		}, []string{"method"}),
+		Ratings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_ratings_total", Help: "Ratings recorded after the agent hung up, by verdict (praise, bad_review, none).",
+		}, []string{"verdict"}),
+		Offers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_agent_offers_total", Help: "Calls offered to agents, by outcome (answered, no_answer, rejected, unreachable).",
+		}, []string{"outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Active, m.Ended, m.Digits)
+		reg.MustRegister(m.Active, m.Ended, m.Digits, m.Ratings, m.Offers)
+	}
+	for _, v := range []string{"praise", "bad_review", "none"} {
+		m.Ratings.WithLabelValues(v)
+	}
+	for _, o := range []string{"answered", "no_answer", "rejected", "unreachable"} {
+		m.Offers.WithLabelValues(o)
 	}
 	for _, c := range []calllog.EndCause{calllog.CallerHangup, calllog.FlowFinished, calllog.MediaTimeout, calllog.Error, calllog.Shutdown} {
 		m.Ended.WithLabelValues(string(c))

@@ -54,6 +54,14 @@ type Service struct {
 	Connector Connector
 	Ratings   RatingRecorder
 	Options   ServiceOptions
+	// Metrics, when set, count offers and ratings.
+	Metrics *Metrics
+}
+
+func (sv *Service) countOffer(outcome string) {
+	if sv.Metrics != nil {
+		sv.Metrics.Offers.WithLabelValues(outcome).Inc()
+	}
 }
 
 // ServiceResult is what happened to the call after intake.
@@ -142,6 +150,7 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (Servic
 			case errors.Is(err, ErrRejected):
 				why = acd.Rejected
 			}
+			sv.countOffer(string(why))
 			if _, derr := sv.Queue.Declined(ctx, o, why, opts.MaxMissed); derr != nil {
 				return res, fmt.Errorf("offer to %s: %w", o.AgentID, derr)
 			}
@@ -158,6 +167,7 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (Servic
 			return res, fmt.Errorf("answered by %s: %w", o.AgentID, err)
 		}
 		connected = true
+		sv.countOffer("answered")
 		answered := s.now()
 		res.AgentID, res.OfferedAt, res.AnsweredAt = o.AgentID, &offered, &answered
 		s.Stage(StageTalking)
@@ -175,6 +185,9 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (Servic
 		r := &Rating{Ratings: sv.Ratings, Options: opts.Rating}
 		rr, err := r.Run(ctx, s, RatingSubject{CallID: call.ID(), AppealID: a.ID, AgentID: o.AgentID, Category: a.Category})
 		res.Rating = &rr
+		if sv.Metrics != nil && rr.Verdict != "" {
+			sv.Metrics.Ratings.WithLabelValues(string(rr.Verdict)).Inc()
+		}
 		return res, err
 	}
 }

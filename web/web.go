@@ -42,6 +42,20 @@ type Options struct {
 	Checks   []Check
 	Gatherer prometheus.Gatherer
 	Logger   zerolog.Logger
+
+	// Agents serves the agents, the queue and their figures; nil leaves
+	// those routes out.
+	Agents AgentStore
+	// Distribution pauses and resumes agents; nil leaves those routes out.
+	Distribution Distribution
+	// Ratings serves ratings and complaints; nil leaves those routes out.
+	// The day's statistics need both Agents and Ratings.
+	Ratings RatingStore
+	// Location is the hotline's zone, where days begin. Nil means
+	// appeal.DefaultLocation (Asia/Shanghai).
+	Location *time.Location
+	// Now is the clock for "today". Nil means time.Now.
+	Now func() time.Time
 }
 
 // MaxLimit caps how many records one list request returns.
@@ -55,6 +69,7 @@ func NewHandler(opts Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/calls/{id}", a.getCall)
 	mux.HandleFunc("GET /api/v1/appeals/{id}", a.getAppeal)
 	mux.HandleFunc("GET /healthz", a.health)
+	a.routeAgents(mux)
 	if opts.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
 	}

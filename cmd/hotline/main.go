@@ -3,6 +3,8 @@
 //	hotline serve [--config FILE] [--sip-listen ADDR] [--http-listen ADDR]
 //	hotline call [--keys 1,1] [--dtmf rfc4733|info|inband] sip:12345@127.0.0.1:5060
 //	hotline prompts generate [--catalog prompts/catalog.yaml]
+//	hotline agents [--api URL] list|show|add|update|delete|pause|resume ...
+//	hotline queue [--api URL]
 package main
 
 import (
@@ -30,6 +32,8 @@ commands:
   serve              answer calls (embedded SIP on 127.0.0.1:5060, HTTP on 127.0.0.1:8080)
   call URI           place a test call and report what was heard
   prompts generate   regenerate prompt audio from prompts/catalog.yaml
+  agents COMMAND     list, show, add, update, delete, pause or resume agents (hotline agents help)
+  queue              the calls waiting for an agent and today's figures
 `
 
 func main() {
@@ -55,6 +59,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = call(args[1:], stdout, stderr)
 	case "prompts":
 		err = promptsCmd(args[1:], stdout)
+	case "agents":
+		err = agentsCmd(args[1:], os.Stdin, stdout, stderr)
+	case "queue":
+		err = queueCmd(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

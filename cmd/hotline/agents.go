@@ -1,0 +1,580 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hotline12345/hotline/acd"
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/web"
+)
+
+const agentsUsage = `usage: hotline agents [--api URL] <command>
+
+commands:
+  list                   the agents and their states
+  show ID                one agent and its day so far, as JSON
+  add --id ID --name NAME --sip-user USER --categories emergency,general
+      (--password PASSWORD | --password-stdin)
+  update ID [--name NAME] [--sip-user USER] [--categories LIST]
+      [--password PASSWORD | --password-stdin]
+  delete ID
+  pause ID --reason TEXT
+  resume ID
+
+--api is the hotline's HTTP address: $HOTLINE_API when set, else ` + defaultAPI + `.
+`
+
+const queueUsage = `usage: hotline queue [--api URL]`
+
+// defaultAPI is where "hotline serve" listens for HTTP by default.
+const defaultAPI = "http://127.0.0.1:8080"
+
+// apiTimeout bounds one request to the API, so that a hung server does
+// not hang a script.
+const apiTimeout = 10 * time.Second
+
+// maxPassword bounds what --password-stdin reads.
+const maxPassword = 1024
+
+// apiDefault is the --api default: the environment may name the hotline
+// so that every command need not.
+func apiDefault() string {
+	if s, ok := os.LookupEnv("HOTLINE_API"); ok && s != "" {
+		return s
+	}
+	return defaultAPI
+}
+
+// usageError ends the program with code 2 and msg.
+func usageError(format string, a ...any) error {
+	return exitError{2, fmt.Sprintf(format, a...)}
+}
+
+// parseFlags parses args with fs, whose errors the flag package has
+// already printed, so that they end the program with code 2.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return exitError{code: 2}
+}
+
+// agentsCmd runs "hotline agents": the agent commands against the HTTP API.
+func agentsCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("agents", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, agentsUsage) }
+	api := fs.String("api", apiDefault(), "the hotline's HTTP address")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return exitError{2, agentsUsage}
+	}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	a := &agentsCLI{api: *api, stdin: stdin, stdout: stdout, stderr: stderr}
+	switch cmd {
+	case "list":
+		return a.list(rest)
+	case "show":
+		return a.show(rest)
+	case "add":
+		return a.add(rest)
+	case "update":
+		return a.update(rest)
+	case "delete":
+		return a.delete(rest)
+	case "pause":
+		return a.pause(rest)
+	case "resume":
+		return a.resume(rest)
+	case "help":
+		fmt.Fprint(stdout, agentsUsage)
+		return nil
+	}
+	return usageError("agents: unknown command %q\n%s", cmd, agentsUsage)
+}
+
+// queueCmd runs "hotline queue": the calls waiting and today's figures.
+func queueCmd(args []string, stdout, stderr io.Writer) error {
+	a := &agentsCLI{api: apiDefault(), stdout: stdout, stderr: stderr}
+	fs := a.flags("queue")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("queue takes no arguments, got %q\n%s", fs.Args(), queueUsage)
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var q web.QueueReport
+	if err := c.do(http.MethodGet, "/api/v1/queue", nil, &q); err != nil {
+		return err
+	}
+	var tb table
+	tb.add("#", "CALL", "CATEGORY", "WAITING", "STATE", "AGENT", "NODE")
+	now := time.Now()
+	for _, call := range q.Calls {
+		wait := max(now.Sub(call.Since), 0).Round(time.Second)
+		tb.add(strconv.Itoa(call.Position), call.CallID, string(call.Category), wait.String(), call.State, dash(call.AgentID), call.Node)
+	}
+	if err := tb.write(stdout); err != nil {
+		return err
+	}
+	if len(q.Calls) == 0 {
+		fmt.Fprintln(stdout, "no calls waiting")
+	}
+	d := q.Today
+	_, err = fmt.Fprintf(stdout, "\ntoday %s: %d queued, %d answered (%d within 15 s, 15-second answer rate %.1f%%), %d abandoned, %d left for a call-back, average wait %.1f s\n",
+		d.Day, d.Queued, d.Answered, d.InTime, d.AnswerRate15s*100, d.Abandoned, d.Callback, d.AverageWait)
+	return err
+}
+
+// agentsCLI is one run of an agents command.
+type agentsCLI struct {
+	api            string
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// flags returns a flag set for a command; every command takes --api, so
+// that it may also follow the command.
+func (a *agentsCLI) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.StringVar(&a.api, "api", a.api, "the hotline's HTTP address")
+	return fs
+}
+
+// parseWithID parses "ID [flags]" or "[flags] ID": exactly one agent id.
+func parseWithID(fs *flag.FlagSet, args []string) (string, error) {
+	var id string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
+	if id == "" && fs.NArg() > 0 {
+		id = fs.Arg(0)
+		if err := parseFlags(fs, fs.Args()[1:]); err != nil {
+			return "", err
+		}
+	}
+	switch {
+	case id == "":
+		return "", usageError("%s: which agent? give its id\n%s", fs.Name(), agentsUsage)
+	case fs.NArg() > 0:
+		return "", usageError("%s: one agent at a time, got also %q", fs.Name(), fs.Args())
+	}
+	return id, nil
+}
+
+func (a *agentsCLI) client() (*apiClient, error) {
+	u, err := url.Parse(a.api)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usageError("--api %q: want http://host:port", a.api)
+	}
+	return &apiClient{base: strings.TrimRight(u.String(), "/"), http: &http.Client{Timeout: apiTimeout}}, nil
+}
+
+func (a *agentsCLI) list(args []string) error {
+	fs := a.flags("list")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("list takes no arguments, got %q", fs.Args())
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var l struct {
+		Agents []acd.Agent `json:"agents"`
+	}
+	if err := c.do(http.MethodGet, "/api/v1/agents", nil, &l); err != nil {
+		return err
+	}
+	var tb table
+	tb.add("ID", "NAME", "SIP USER", "STATE", "REASON", "CATEGORIES", "REGISTERED")
+	for _, ag := range l.Agents {
+		reason := ag.Reason
+		if reason == "" && ag.PauseNext != "" {
+			reason = "after this call: " + ag.PauseNext
+		}
+		reg := "no"
+		if ag.Registered {
+			reg = "yes"
+		}
+		tb.add(ag.ID, dash(ag.Name), ag.SIPUser, string(ag.State), dash(reason), joinCategories(ag.Categories), reg)
+	}
+	return tb.write(a.stdout)
+}
+
+func (a *agentsCLI) show(args []string) error {
+	id, err := parseWithID(a.flags("show"), args)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if err := c.do(http.MethodGet, "/api/v1/agents/"+url.PathEscape(id), nil, &raw); err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	_, err = out.WriteTo(a.stdout)
+	return err
+}
+
+// specFlags are the flags of add and update.
+type specFlags struct {
+	fs            *flag.FlagSet
+	id            string
+	name, sipUser string
+	categories    string
+	password      string
+	passwordStdin bool
+}
+
+func (a *agentsCLI) specFlags(name string) *specFlags {
+	f := &specFlags{fs: a.flags(name)}
+	if name == "add" {
+		f.fs.StringVar(&f.id, "id", "", "the agent's id (letters, digits, '.', '_', '-')")
+	}
+	f.fs.StringVar(&f.name, "name", "", "the agent's name")
+	f.fs.StringVar(&f.sipUser, "sip-user", "", "the user the agent's phone registers as")
+	f.fs.StringVar(&f.categories, "categories", "", "the categories of calls taken, comma separated: "+joinCategories(acd.Categories))
+	f.fs.StringVar(&f.password, "password", "", "the phone's password (seen by other users of this machine: prefer --password-stdin)")
+	f.fs.BoolVar(&f.passwordStdin, "password-stdin", false, "read the phone's password from the first line of standard input")
+	return f
+}
+
+// set reports which flags were given.
+func (f *specFlags) set() map[string]bool {
+	set := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	return set
+}
+
+// readPassword returns the password given by --password or on standard
+// input, or "" when neither was given.
+func (f *specFlags) readPassword(stdin io.Reader) (string, error) {
+	if !f.passwordStdin {
+		return f.password, nil
+	}
+	if f.set()["password"] {
+		return "", usageError("%s: --password and --password-stdin: give one", f.fs.Name())
+	}
+	if stdin == nil {
+		return "", usageError("%s: --password-stdin: no standard input", f.fs.Name())
+	}
+	line, err := bufio.NewReaderSize(io.LimitReader(stdin, maxPassword), maxPassword).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the password: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", usageError("%s: --password-stdin: standard input holds no password", f.fs.Name())
+	}
+	return pw, nil
+}
+
+func (a *agentsCLI) add(args []string) error {
+	f := a.specFlags("add")
+	if err := parseFlags(f.fs, args); err != nil {
+		return err
+	}
+	if f.fs.NArg() > 0 {
+		return usageError("add takes flags only, got %q\n%s", f.fs.Args(), agentsUsage)
+	}
+	set := f.set()
+	for _, need := range []string{"id", "sip-user", "categories"} {
+		if !set[need] {
+			return usageError("add: --%s is required\n%s", need, agentsUsage)
+		}
+	}
+	pw, err := f.readPassword(a.stdin)
+	if err != nil {
+		return err
+	}
+	if pw == "" {
+		return usageError("add: a password is required: --password or --password-stdin")
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	spec := acd.AgentSpec{ID: f.id, Name: f.name, SIPUser: f.sipUser, Password: pw, Categories: splitCategories(f.categories)}
+	var ag acd.Agent
+	if err := c.do(http.MethodPost, "/api/v1/agents", spec, &ag); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(a.stdout, "agent %s added, %s\n", ag.ID, ag.State)
+	return err
+}
+
+// update changes only what its flags name: the agent is read first and
+// the rest kept, since the API replaces the whole agent.
+func (a *agentsCLI) update(args []string) error {
+	f := a.specFlags("update")
+	id, err := parseWithID(f.fs, args)
+	if err != nil {
+		return err
+	}
+	set := f.set()
+	pw, err := f.readPassword(a.stdin)
+	if err != nil {
+		return err
+	}
+	if !set["name"] && !set["sip-user"] && !set["categories"] && pw == "" {
+		return usageError("update: nothing to change: give --name, --sip-user, --categories or a password")
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	path := "/api/v1/agents/" + url.PathEscape(id)
+	var cur acd.Agent
+	if err := c.do(http.MethodGet, path, nil, &cur); err != nil {
+		return err
+	}
+	spec := acd.AgentSpec{ID: id, Name: cur.Name, SIPUser: cur.SIPUser, Categories: cur.Categories, Password: pw}
+	if set["name"] {
+		spec.Name = f.name
+	}
+	if set["sip-user"] {
+		spec.SIPUser = f.sipUser
+	}
+	if set["categories"] {
+		spec.Categories = splitCategories(f.categories)
+	}
+	var ag acd.Agent
+	if err := c.do(http.MethodPut, path, spec, &ag); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(a.stdout, "agent %s updated\n", ag.ID)
+	return err
+}
+
+func (a *agentsCLI) delete(args []string) error {
+	id, err := parseWithID(a.flags("delete"), args)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	if err := c.do(http.MethodDelete, "/api/v1/agents/"+url.PathEscape(id), nil, nil); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(a.stdout, "agent %s deleted\n", id)
+	return err
+}
+
+func (a *agentsCLI) pause(args []string) error {
+	fs := a.flags("pause")
+	reason := fs.String("reason", "", "why the agent is away (lunch, training, ...)")
+	id, err := parseWithID(fs, args)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(*reason) == "" {
+		return usageError("pause: --reason is required")
+	}
+	return a.setState(id, "pause", map[string]string{"reason": *reason})
+}
+
+func (a *agentsCLI) resume(args []string) error {
+	id, err := parseWithID(a.flags("resume"), args)
+	if err != nil {
+		return err
+	}
+	return a.setState(id, "resume", nil)
+}
+
+func (a *agentsCLI) setState(id, action string, body any) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var st struct {
+		State acd.State `json:"state"`
+	}
+	if err := c.do(http.MethodPost, "/api/v1/agents/"+url.PathEscape(id)+"/"+action, body, &st); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(a.stdout, "agent %s: %s\n", id, st.State)
+	return err
+}
+
+// apiClient talks to the hotline's HTTP API.
+type apiClient struct {
+	base string
+	http *http.Client
+}
+
+// apiError is an error the API answered; its text is the API's own, so
+// that the user reads what the server said.
+type apiError struct {
+	Status int
+	Msg    string
+}
+
+func (e *apiError) Error() string { return e.Msg }
+
+// do sends body as JSON (none when nil) and decodes a successful answer
+// into into (ignored when nil).
+func (c *apiClient) do(method, path string, body, into any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("the hotline API at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("the hotline API at %s: %w", c.base, err)
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
+		}
+		return &apiError{Status: resp.StatusCode, Msg: e.Error}
+	}
+	if into == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, into); err != nil {
+		return fmt.Errorf("%s %s: unreadable answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func splitCategories(s string) []appeal.Category {
+	var out []appeal.Category
+	for c := range strings.SplitSeq(s, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			out = append(out, appeal.Category(c))
+		}
+	}
+	return out
+}
+
+func joinCategories(cs []appeal.Category) string {
+	ss := make([]string, len(cs))
+	for i, c := range cs {
+		ss[i] = string(c)
+	}
+	return strings.Join(ss, ",")
+}
+
+// dash shows an empty table cell.
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// table writes aligned columns. Unlike text/tabwriter it counts Chinese
+// characters two columns wide, as terminals show them (East Asian Wide
+// and Fullwidth, Unicode UAX #11), so that agents' names line up.
+type table struct{ rows [][]string }
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) write(w io.Writer) error {
+	var widths []int
+	for _, r := range t.rows {
+		for i, c := range r {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], displayWidth(c))
+		}
+	}
+	var b strings.Builder
+	for _, r := range t.rows {
+		for i, c := range r {
+			b.WriteString(c)
+			if i < len(r)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-displayWidth(c)+2))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func displayWidth(s string) int {
+	n := 0
+	for _, r := range s {
+		n++
+		if wide(r) {
+			n++
+		}
+	}
+	return n
+}
+
+// wide reports whether a terminal shows r two columns wide: the East Asian
+// Wide and Fullwidth blocks of UAX #11 that names and notes use.
+func wide(r rune) bool {
+	switch {
+	case r >= 0x1100 && r <= 0x115F, // Hangul Jamo
+		r >= 0x2E80 && r <= 0xA4CF && r != 0x303F, // CJK radicals to Yi, with CJK punctuation
+		r >= 0xAC00 && r <= 0xD7A3,                // Hangul syllables
+		r >= 0xF900 && r <= 0xFAFF,                // CJK compatibility ideographs
+		r >= 0xFE30 && r <= 0xFE4F,                // CJK compatibility forms
+		r >= 0xFF00 && r <= 0xFF60,                // fullwidth forms
+		r >= 0xFFE0 && r <= 0xFFE6,
+		r >= 0x20000 && r <= 0x3FFFD: // CJK extensions B and later
+		return true
+	}
+	return false
+}

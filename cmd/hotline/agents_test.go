@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/hotline12345/hotline/acd"
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/evaluation"
+	"github.com/hotline12345/hotline/internal/redistest"
+	"github.com/hotline12345/hotline/web"
+)
+
+// apiRig is the hotline's HTTP API on real stores on a real redis-server.
+type apiRig struct {
+	t      *testing.T
+	ctx    context.Context
+	srv    *httptest.Server
+	agents *acd.Store
+}
+
+func startAPI(t *testing.T) *apiRig {
+	t.Helper()
+	rdb := redistest.Start(t).Client(t)
+	r := &apiRig{t: t, ctx: t.Context(), agents: acd.NewStore(rdb, acd.StoreOptions{Realm: "hotline"})}
+	r.srv = httptest.NewServer(web.NewHandler(web.Options{
+		Agents:       r.agents,
+		Distribution: &acd.Distributor{Store: r.agents, Node: "node1"},
+		Ratings:      evaluation.NewStore(rdb, evaluation.StoreOptions{}),
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+// hotline runs the command line and returns its exit code and output.
+func hotline(args ...string) (code int, stdout, stderr string) {
+	var out, errs bytes.Buffer
+	code = run(args, &out, &errs)
+	return code, out.String(), errs.String()
+}
+
+// ok runs "hotline agents --api <server> args..." and wants it to succeed.
+func (r *apiRig) ok(args ...string) string {
+	r.t.Helper()
+	code, out, errs := hotline(append([]string{"agents", "--api", r.srv.URL}, args...)...)
+	if code != 0 {
+		r.t.Fatalf("hotline agents %q: exit %d, stderr %q", args, code, errs)
+	}
+	return out
+}
+
+// apiMessage is what the API itself answers to a GET of path, to compare
+// with what the command prints.
+func (r *apiRig) apiMessage(method, path string, want int) string {
+	r.t.Helper()
+	req, err := http.NewRequestWithContext(r.ctx, method, r.srv.URL+path, nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e struct{ Error string }
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != want || e.Error == "" {
+		r.t.Fatalf("%s %s: %d %+v %v, want %d with an error", method, path, resp.StatusCode, e, err, want)
+	}
+	return e.Error
+}
+
+// row returns the line of a table starting with first.
+func row(table, first string) []string {
+	for line := range strings.Lines(table) {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == first {
+			return f
+		}
+	}
+	return nil
+}
+
+func TestAgentsCommands(t *testing.T) {
+	r := startAPI(t)
+	if out := r.ok("add", "--id", "a1", "--name", "Wang", "--sip-user", "wang", "--password", "s3cret-pass", "--categories", "emergency, general"); !strings.Contains(out, "a1") {
+		t.Errorf("add said %q", out)
+	}
+	out := r.ok("list")
+	if got := row(out, "a1"); strings.Join(got, " ") != "a1 Wang wang offline - emergency,general no" {
+		t.Errorf("list row %q in\n%s", got, out)
+	}
+	if row(out, "ID") == nil {
+		t.Errorf("list without a header:\n%s", out)
+	}
+
+	// The phone registers; the agent pauses and resumes.
+	if _, err := r.agents.Registered(r.ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if out := r.ok("pause", "a1", "--reason", "lunch"); !strings.Contains(out, string(acd.Paused)) {
+		t.Errorf("pause said %q", out)
+	}
+	if a, err := r.agents.Agent(r.ctx, "a1"); err != nil || a.State != acd.Paused || a.Reason != "lunch" {
+		t.Errorf("after pause: %+v %v", a, err)
+	}
+	if got := row(r.ok("list"), "a1"); len(got) < 7 || got[3] != "paused" || got[4] != "lunch" || got[6] != "yes" {
+		t.Errorf("list row after pause %q", got)
+	}
+	// Flags may come before the id, and --api after the command.
+	code, out, errs := hotline("agents", "resume", "--api", r.srv.URL, "a1")
+	if code != 0 || !strings.Contains(out, string(acd.Available)) {
+		t.Errorf("resume: exit %d, %q %q", code, out, errs)
+	}
+	if a, err := r.agents.Agent(r.ctx, "a1"); err != nil || a.State != acd.Available {
+		t.Errorf("after resume: %+v %v", a, err)
+	}
+
+	// update changes what it is told and keeps the rest.
+	r.ok("update", "a1", "--name", "Wang Fang")
+	a, err := r.agents.Agent(r.ctx, "a1")
+	if err != nil || a.Name != "Wang Fang" || a.SIPUser != "wang" || len(a.Categories) != 2 {
+		t.Errorf("after update: %+v %v", a, err)
+	}
+	cred, err := r.agents.Credential(r.ctx, "wang")
+	if md5hex, _ := acd.DigestHA1("wang", "hotline", "s3cret-pass"); err != nil || cred.HA1 != md5hex {
+		t.Errorf("update without a password changed the credential: %+v %v", cred, err)
+	}
+
+	var shown web.AgentDetail
+	if err := json.Unmarshal([]byte(r.ok("show", "a1")), &shown); err != nil || shown.ID != "a1" || shown.Name != "Wang Fang" || shown.Today.Day == "" {
+		t.Errorf("show: %+v %v", shown, err)
+	}
+
+	if out := r.ok("delete", "a1"); !strings.Contains(out, "a1") {
+		t.Errorf("delete said %q", out)
+	}
+	if row(r.ok("list"), "a1") != nil {
+		t.Error("the deleted agent is still listed")
+	}
+}
+
+func TestAgentsPasswordStdin(t *testing.T) {
+	r := startAPI(t)
+	var out, errs bytes.Buffer
+	err := agentsCmd([]string{"--api", r.srv.URL, "add", "--id", "a2", "--sip-user", "li", "--categories", "livelihood", "--password-stdin"},
+		strings.NewReader("from-stdin-pw\r\nignored\n"), &out, &errs)
+	if err != nil {
+		t.Fatalf("add: %v (%s)", err, errs.String())
+	}
+	cred, err := r.agents.Credential(r.ctx, "li")
+	if md5hex, _ := acd.DigestHA1("li", "hotline", "from-stdin-pw"); err != nil || cred.HA1 != md5hex {
+		t.Errorf("credential %+v %v, want the hash of the first line", cred, err)
+	}
+	err = agentsCmd([]string{"--api", r.srv.URL, "update", "a2", "--password-stdin"}, strings.NewReader("newer-password\n"), &out, &errs)
+	if err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	if c, err := r.agents.Credential(r.ctx, "li"); err != nil || c == cred {
+		t.Errorf("credential after a new password %+v %v", c, err)
+	}
+	err = agentsCmd([]string{"--api", r.srv.URL, "update", "a2", "--password-stdin"}, strings.NewReader("\n"), &out, &errs)
+	if e := (exitError{}); !errors.As(err, &e) || e.code != 2 {
+		t.Errorf("empty password on stdin: %v, want a usage error", err)
+	}
+}
+
+// TestAgentsAPIError: the API's refusal is printed as the API put it, with
+// exit code 1.
+func TestAgentsAPIError(t *testing.T) {
+	r := startAPI(t)
+	for _, c := range []struct {
+		args         []string
+		method, path string
+		status       int
+	}{
+		{[]string{"delete", "nobody"}, "DELETE", "/api/v1/agents/nobody", http.StatusNotFound},
+		{[]string{"show", "nobody"}, "GET", "/api/v1/agents/nobody", http.StatusNotFound},
+		{[]string{"resume", "nobody"}, "POST", "/api/v1/agents/nobody/resume", http.StatusNotFound},
+	} {
+		want := "hotline: " + r.apiMessage(c.method, c.path, c.status) + "\n"
+		code, out, errs := hotline(append([]string{"agents", "--api", r.srv.URL}, c.args...)...)
+		if code != 1 || errs != want || out != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 1 and %q", c.args, code, out, errs, want)
+		}
+	}
+	// Refusals the API finds in the agent: a short password, a taken id.
+	for _, args := range [][]string{
+		{"add", "--id", "a1", "--sip-user", "u1", "--password", "short", "--categories", "general"},
+		{"add", "--id", "a1", "--sip-user", "u1", "--password", "long-enough", "--categories", "water"},
+	} {
+		code, _, errs := hotline(append([]string{"agents", "--api", r.srv.URL}, args...)...)
+		if code != 1 || !strings.HasPrefix(errs, "hotline: ") {
+			t.Errorf("%q: exit %d, stderr %q, want 1 with the API's message", args, code, errs)
+		}
+	}
+	r.ok("add", "--id", "a1", "--sip-user", "u1", "--password", "long-enough", "--categories", "general")
+	if code, _, errs := hotline("agents", "--api", r.srv.URL, "add", "--id", "a1", "--sip-user", "u2", "--password", "long-enough", "--categories", "general"); code != 1 || errs == "" {
+		t.Errorf("adding a taken id: exit %d, stderr %q", code, errs)
+	}
+	// A hotline that drops the connection without an answer.
+	dropping := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }))
+	defer dropping.Close()
+	if code, out, errs := hotline("agents", "--api", dropping.URL, "list"); code != 1 || out != "" || !strings.Contains(errs, dropping.URL) {
+		t.Errorf("API without an answer: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+func TestAgentsUsageErrors(t *testing.T) {
+	r := startAPI(t)
+	api := r.srv.URL
+	for _, args := range [][]string{
+		{"agents"},
+		{"agents", "--api", api},
+		{"agents", "--api", api, "fire", "a1"},
+		{"agents", "--bogus"},
+		{"agents", "--api", "127.0.0.1:8080", "list"},
+		{"agents", "--api", api, "list", "extra"},
+		{"agents", "--api", api, "show"},
+		{"agents", "--api", api, "show", "a1", "a2"},
+		{"agents", "--api", api, "add", "--sip-user", "u1", "--password", "long-enough", "--categories", "general"},
+		{"agents", "--api", api, "add", "--id", "a1", "--sip-user", "u1", "--categories", "general"},
+		{"agents", "--api", api, "add", "--id", "a1", "--sip-user", "u1", "--categories", "general", "--password", "x", "--password-stdin"},
+		{"agents", "--api", api, "add", "--id", "a1", "--bogus"},
+		{"agents", "--api", api, "update", "a1"},
+		{"agents", "--api", api, "pause", "a1"},
+		{"agents", "--api", api, "delete"},
+		{"queue", "--api", api, "extra"},
+	} {
+		code, out, errs := hotline(args...)
+		if code != 2 || errs == "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 with a message", args, code, out, errs)
+		}
+	}
+	// Nothing reached the store.
+	if agents, err := r.agents.Agents(r.ctx); err != nil || len(agents) != 0 {
+		t.Errorf("agents after usage errors: %+v %v", agents, err)
+	}
+}
+
+func TestQueueCommand(t *testing.T) {
+	r := startAPI(t)
+	code, out, errs := hotline("queue", "--api", r.srv.URL)
+	if code != 0 || !strings.Contains(out, "no calls waiting") || !strings.Contains(out, "0 queued") {
+		t.Errorf("empty queue: exit %d, %q %q", code, out, errs)
+	}
+	for _, c := range []struct {
+		id  string
+		cat appeal.Category
+	}{{"c-general", appeal.General}, {"c-emergency", appeal.Emergency}} {
+		if err := r.agents.Enqueue(r.ctx, c.id, c.cat, "node1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errs = hotline("queue", "--api", r.srv.URL)
+	if code != 0 {
+		t.Fatalf("queue: exit %d, %q", code, errs)
+	}
+	first, second := row(out, "1"), row(out, "2")
+	if len(first) < 5 || first[1] != "c-emergency" || first[2] != "emergency" || first[4] != "waiting" ||
+		len(second) < 5 || second[1] != "c-general" {
+		t.Errorf("queue table:\n%s", out)
+	}
+	if !strings.Contains(out, "2 queued") {
+		t.Errorf("queue without today's figures:\n%s", out)
+	}
+}
+
+// TestAPIFromTheEnvironment: HOTLINE_API names the hotline when --api is
+// not given.
+func TestAPIFromTheEnvironment(t *testing.T) {
+	r := startAPI(t)
+	t.Setenv("HOTLINE_API", r.srv.URL)
+	if code, out, errs := hotline("agents", "list"); code != 0 || row(out, "ID") == nil {
+		t.Errorf("list with HOTLINE_API: exit %d, %q %q", code, out, errs)
+	}
+	if code, _, errs := hotline("queue"); code != 0 {
+		t.Errorf("queue with HOTLINE_API: exit %d, %q", code, errs)
+	}
+}
+
+// TestTableWidth: Chinese names take two columns each on a terminal, and
+// the columns after them still line up.
+func TestTableWidth(t *testing.T) {
+	var tb table
+	tb.add("ID", "NAME", "STATE")
+	tb.add("a1", "王芳", "paused")
+	tb.add("a2", "Li", "offline")
+	tb.add("a3", "欧阳娜娜", "available")
+	var b bytes.Buffer
+	if err := tb.write(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := "ID  NAME      STATE\n" +
+		"a1  王芳      paused\n" +
+		"a2  Li        offline\n" +
+		"a3  欧阳娜娜  available\n"
+	if b.String() != want {
+		t.Errorf("table\n%s\nwant\n%s", b.String(), want)
+	}
+}

@@ -1,0 +1,479 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/hotline12345/hotline/acd"
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/evaluation"
+)
+
+// AgentStore is what the API uses of the agents, the queue and their
+// figures; *acd.Store has it.
+type AgentStore interface {
+	Agents(ctx context.Context) ([]acd.Agent, error)
+	Agent(ctx context.Context, id string) (acd.Agent, error)
+	Create(ctx context.Context, spec acd.AgentSpec) (acd.Agent, error)
+	Update(ctx context.Context, spec acd.AgentSpec) (acd.Agent, error)
+	Delete(ctx context.Context, id string) error
+	AgentDay(ctx context.Context, id string, t time.Time) (acd.AgentDay, error)
+	Queue(ctx context.Context) ([]acd.QueuedCall, error)
+	Day(ctx context.Context, t time.Time) (acd.DayFigures, error)
+}
+
+// Distribution pauses and resumes agents. It is not the AgentStore because
+// a resumed agent must be offered the waiting calls at once, on every
+// node, not at the next periodic dispatch; *acd.Distributor has it.
+type Distribution interface {
+	Pause(ctx context.Context, agentID, reason string) (acd.State, error)
+	Resume(ctx context.Context, agentID string) (acd.State, error)
+}
+
+// RatingStore is what the API uses of ratings and complaints;
+// *evaluation.Store has it.
+type RatingStore interface {
+	List(ctx context.Context, q evaluation.Query) ([]evaluation.Rating, error)
+	AgentDay(ctx context.Context, agentID string, day time.Time) (evaluation.AgentDay, error)
+	Totals(ctx context.Context, day time.Time) (evaluation.AgentDay, error)
+	Complaints(ctx context.Context, status evaluation.ComplaintStatus, limit int) ([]evaluation.Complaint, error)
+	Review(ctx context.Context, id string, status evaluation.ComplaintStatus, by, note string) (evaluation.Complaint, error)
+}
+
+// MaxBody caps a request body: an agent or a review is a few hundred
+// bytes, and an unbounded body is an easy way to exhaust memory.
+const MaxBody = 64 << 10
+
+// AgentDetail is one agent with its figures of the day so far.
+type AgentDetail struct {
+	acd.Agent
+	Today AgentToday `json:"today"`
+}
+
+// AgentToday is an agent's work and ratings on one day of the hotline's
+// zone. The rating counts stay zero when the handler has no RatingStore.
+type AgentToday struct {
+	Day       string  `json:"day"`
+	Served    int64   `json:"served"`
+	TalkSec   float64 `json:"talk_seconds"`
+	Praise    int64   `json:"praise"`
+	BadReview int64   `json:"bad_review"`
+	NoRating  int64   `json:"no_rating"`
+	Upheld    int64   `json:"upheld"` // bad reviews upheld as effective complaints (合理差评)
+}
+
+// QueueReport is the calls waiting for an agent and the day's figures.
+type QueueReport struct {
+	Calls []acd.QueuedCall `json:"calls"`
+	Today acd.DayFigures   `json:"today"`
+}
+
+// Stats are one day's figures of the whole hotline.
+type Stats struct {
+	Queue      acd.DayFigures      `json:"queue"`
+	Ratings    evaluation.AgentDay `json:"ratings"`
+	Complaints ComplaintRate       `json:"complaints"`
+}
+
+// ComplaintRate is the effective complaint rate of service quality: upheld
+// bad reviews over calls served. The standard holds it to at most three
+// per ten thousand; with few calls one complaint crosses that line, so the
+// counts come with the ratio.
+type ComplaintRate struct {
+	Upheld       int64   `json:"upheld"`
+	Served       int64   `json:"served"`
+	Per10000     float64 `json:"per_10000"` // 0 with no call served
+	OverTheLimit bool    `json:"over_the_limit"`
+}
+
+// ComplaintLimitPer10000 is the standard's ceiling on the effective
+// complaint rate, in calls per ten thousand served.
+const ComplaintLimitPer10000 = 3
+
+type pauseBody struct {
+	Reason string `json:"reason"`
+}
+
+type reviewBody struct {
+	Status evaluation.ComplaintStatus `json:"status"`
+	By     string                     `json:"by"`
+	Note   string                     `json:"note"`
+}
+
+// routeAgents registers the agent, queue, rating and complaint routes for
+// the stores that are set.
+func (a *api) routeAgents(mux *http.ServeMux) {
+	if a.opts.Agents != nil {
+		mux.HandleFunc("GET /api/v1/agents", a.listAgents)
+		mux.HandleFunc("POST /api/v1/agents", a.createAgent)
+		mux.HandleFunc("GET /api/v1/agents/{id}", a.getAgent)
+		mux.HandleFunc("PUT /api/v1/agents/{id}", a.updateAgent)
+		mux.HandleFunc("DELETE /api/v1/agents/{id}", a.deleteAgent)
+		mux.HandleFunc("GET /api/v1/queue", a.queue)
+	}
+	if a.opts.Distribution != nil {
+		mux.HandleFunc("POST /api/v1/agents/{id}/pause", a.pause)
+		mux.HandleFunc("POST /api/v1/agents/{id}/resume", a.resume)
+	}
+	if a.opts.Ratings != nil {
+		mux.HandleFunc("GET /api/v1/ratings", a.listRatings)
+		mux.HandleFunc("GET /api/v1/complaints", a.listComplaints)
+		mux.HandleFunc("POST /api/v1/complaints/{id}/review", a.review)
+	}
+	if a.opts.Agents != nil && a.opts.Ratings != nil {
+		mux.HandleFunc("GET /api/v1/stats", a.stats)
+	}
+}
+
+func (a *api) now() time.Time {
+	now := time.Now
+	if a.opts.Now != nil {
+		now = a.opts.Now
+	}
+	return now().In(a.location())
+}
+
+func (a *api) location() *time.Location {
+	if a.opts.Location != nil {
+		return a.opts.Location
+	}
+	return appeal.DefaultLocation()
+}
+
+// agentInZone shows an agent's times in the hotline's zone, as appeals and
+// ratings show theirs: the store keeps instants and reads them back in the
+// zone of whichever node serves the request.
+func (a *api) agentInZone(ag acd.Agent) acd.Agent {
+	loc := a.location()
+	if !ag.Since.IsZero() {
+		ag.Since = ag.Since.In(loc)
+	}
+	if ag.IdleSince != nil {
+		t := ag.IdleSince.In(loc)
+		ag.IdleSince = &t
+	}
+	if ag.WrapUpUntil != nil {
+		t := ag.WrapUpUntil.In(loc)
+		ag.WrapUpUntil = &t
+	}
+	return ag
+}
+
+func (a *api) listAgents(w http.ResponseWriter, r *http.Request) {
+	agents, err := a.opts.Agents.Agents(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if agents == nil {
+		agents = []acd.Agent{}
+	}
+	for i := range agents {
+		agents[i] = a.agentInZone(agents[i])
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agents": agents})
+}
+
+func (a *api) createAgent(w http.ResponseWriter, r *http.Request) {
+	var spec acd.AgentSpec
+	if !decodeBody(w, r, &spec) {
+		return
+	}
+	ag, err := a.opts.Agents.Create(r.Context(), spec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/agents/"+url.PathEscape(ag.ID))
+	writeJSON(w, http.StatusCreated, a.agentInZone(ag))
+}
+
+func (a *api) getAgent(w http.ResponseWriter, r *http.Request) {
+	ctx, id := r.Context(), r.PathValue("id")
+	ag, err := a.opts.Agents.Agent(ctx, id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	now := a.now()
+	work, err := a.opts.Agents.AgentDay(ctx, id, now)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	d := AgentDetail{Agent: a.agentInZone(ag), Today: AgentToday{Day: now.Format(time.DateOnly), Served: work.Served, TalkSec: work.TalkSec}}
+	if a.opts.Ratings != nil {
+		rt, err := a.opts.Ratings.AgentDay(ctx, id, now)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		d.Today.Praise, d.Today.BadReview, d.Today.NoRating, d.Today.Upheld = rt.Praise, rt.BadReview, rt.NoRating, rt.Upheld
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (a *api) updateAgent(w http.ResponseWriter, r *http.Request) {
+	var spec acd.AgentSpec
+	if !decodeBody(w, r, &spec) {
+		return
+	}
+	id := r.PathValue("id")
+	if spec.ID != "" && spec.ID != id {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("id %q in the body is not the agent %q of the path", spec.ID, id))
+		return
+	}
+	spec.ID = id
+	ag, err := a.opts.Agents.Update(r.Context(), spec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.agentInZone(ag))
+}
+
+func (a *api) deleteAgent(w http.ResponseWriter, r *http.Request) {
+	if err := a.opts.Agents.Delete(r.Context(), r.PathValue("id")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *api) pause(w http.ResponseWriter, r *http.Request) {
+	var b pauseBody
+	if !decodeBody(w, r, &b) {
+		return
+	}
+	st, err := a.opts.Distribution.Pause(r.Context(), r.PathValue("id"), b.Reason)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]acd.State{"state": st})
+}
+
+// resume takes no body; one sent anyway is read and ignored, so that
+// clients that always send "{}" work.
+func (a *api) resume(w http.ResponseWriter, r *http.Request) {
+	st, err := a.opts.Distribution.Resume(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]acd.State{"state": st})
+}
+
+func (a *api) queue(w http.ResponseWriter, r *http.Request) {
+	calls, err := a.opts.Agents.Queue(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	day, err := a.opts.Agents.Day(r.Context(), a.now())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if calls == nil {
+		calls = []acd.QueuedCall{}
+	}
+	for i := range calls {
+		if !calls[i].Since.IsZero() {
+			calls[i].Since = calls[i].Since.In(a.location())
+		}
+	}
+	writeJSON(w, http.StatusOK, QueueReport{Calls: calls, Today: day})
+}
+
+func (a *api) listRatings(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var query evaluation.Query
+	var err error
+	if query.From, err = queryTime(q.Get("from")); err != nil {
+		writeError(w, http.StatusBadRequest, "from: "+err.Error())
+		return
+	}
+	if query.To, err = queryTime(q.Get("to")); err != nil {
+		writeError(w, http.StatusBadRequest, "to: "+err.Error())
+		return
+	}
+	if !query.From.IsZero() && !query.To.IsZero() && !query.To.After(query.From) {
+		writeError(w, http.StatusBadRequest, "to must be after from")
+		return
+	}
+	if query.Limit, err = queryLimit(q.Get("limit")); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	query.AgentID = q.Get("agent")
+	ratings, err := a.opts.Ratings.List(r.Context(), query)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if ratings == nil {
+		ratings = []evaluation.Rating{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ratings": ratings})
+}
+
+func (a *api) listComplaints(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	status := evaluation.ComplaintStatus(q.Get("status"))
+	switch status {
+	case "", evaluation.Pending, evaluation.Upheld, evaluation.Dismissed:
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("status %q: want pending, upheld or dismissed", status))
+		return
+	}
+	limit, err := queryLimit(q.Get("limit"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	cs, err := a.opts.Ratings.Complaints(r.Context(), status, limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if cs == nil {
+		cs = []evaluation.Complaint{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"complaints": cs})
+}
+
+// review answers 200 also for a repeated review with the same decision,
+// so that a supervisor's retry after a lost reply does no harm.
+func (a *api) review(w http.ResponseWriter, r *http.Request) {
+	var b reviewBody
+	if !decodeBody(w, r, &b) {
+		return
+	}
+	c, err := a.opts.Ratings.Review(r.Context(), r.PathValue("id"), b.Status, b.By, b.Note)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (a *api) stats(w http.ResponseWriter, r *http.Request) {
+	day := a.now()
+	if s := r.URL.Query().Get("day"); s != "" {
+		d, err := time.ParseInLocation(time.DateOnly, s, a.location())
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("day %q: want YYYY-MM-DD", s))
+			return
+		}
+		// Noon, not midnight: the stores name the day in their own zone,
+		// and noon stays on the same date under any offset within 12 h
+		// of ours.
+		day = d.Add(12 * time.Hour)
+	}
+	queue, err := a.opts.Agents.Day(r.Context(), day)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ratings, err := a.opts.Ratings.Totals(r.Context(), day)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, Stats{Queue: queue, Ratings: ratings, Complaints: complaintRate(ratings.Upheld, queue.Answered)})
+}
+
+func complaintRate(upheld, served int64) ComplaintRate {
+	c := ComplaintRate{Upheld: upheld, Served: served}
+	if served > 0 {
+		c.Per10000 = float64(upheld) * 10000 / float64(served)
+	}
+	// Compared in whole counts, so that no rounding of the ratio moves a
+	// day across the line: upheld/served > 3/10000.
+	c.OverTheLimit = upheld*10000 > ComplaintLimitPer10000*served
+	return c
+}
+
+func queryTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time", s)
+	}
+	return t, nil
+}
+
+// queryLimit reads limit; 0 when absent, which the stores take as their
+// default page.
+func queryLimit(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > MaxLimit {
+		return 0, errors.New("limit must be a whole number from 1 to " + strconv.Itoa(MaxLimit))
+	}
+	return n, nil
+}
+
+// decodeBody reads one JSON object of at most MaxBody bytes into v,
+// refusing fields v does not have: a misspelt field silently ignored
+// would change an agent other than as meant. It answers the error itself
+// and reports whether v was read.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		// One object and nothing after it.
+		if dec.Decode(&json.RawMessage{}) != io.EOF {
+			err = errors.New("more than one JSON value")
+		}
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "body: larger than "+strconv.Itoa(MaxBody)+" bytes")
+	case errors.Is(err, io.EOF):
+		writeError(w, http.StatusBadRequest, "body: empty, want a JSON object")
+	default:
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+	}
+	return false
+}
+
+// statusOf maps the stores' errors to HTTP statuses; 0 for an error that
+// is the server's fault.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, acd.ErrInvalid), errors.Is(err, evaluation.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, acd.ErrNotFound), errors.Is(err, evaluation.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, acd.ErrConflict), errors.Is(err, acd.ErrState), errors.Is(err, evaluation.ErrAlreadyReviewed):
+		return http.StatusConflict
+	}
+	return 0
+}
+
+// fail answers a store's error: the client's mistakes with their message,
+// anything else as the server's.
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if code := statusOf(err); code != 0 {
+		writeError(w, code, err.Error())
+		return
+	}
+	a.internal(w, r, err)
+}

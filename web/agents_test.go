@@ -1,0 +1,626 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hotline12345/hotline/acd"
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/evaluation"
+	"github.com/hotline12345/hotline/internal/redistest"
+	"github.com/hotline12345/hotline/web"
+)
+
+// clock is a settable clock shared by the stores and the handler.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// beijing is the hotline's zone in these tests.
+var beijing = appeal.DefaultLocation()
+
+// agentRig is the API on real stores on a real redis-server, its clock at
+// 10:00 on 27 November 2026, Beijing time.
+type agentRig struct {
+	t       *testing.T
+	ctx     context.Context
+	srv     *httptest.Server
+	clock   *clock
+	agents  *acd.Store
+	dist    *acd.Distributor
+	ratings *evaluation.Store
+	// secrets are passwords and digest hashes no response may carry.
+	secrets []string
+}
+
+func startAgents(t *testing.T) *agentRig {
+	t.Helper()
+	return startAgentsWith(t, func(*acd.Distributor) {})
+}
+
+// startAgentsWith lets a test set up the Distributor before the handler
+// is made.
+func startAgentsWith(t *testing.T, setup func(*acd.Distributor)) *agentRig {
+	t.Helper()
+	rdb := redistest.Start(t).Client(t)
+	r := &agentRig{t: t, ctx: t.Context(), clock: &clock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, beijing)}}
+	r.agents = acd.NewStore(rdb, acd.StoreOptions{Realm: "hotline", Location: beijing, Now: r.clock.Now})
+	r.dist = &acd.Distributor{Store: r.agents, Node: "node1"}
+	setup(r.dist)
+	r.ratings = evaluation.NewStore(rdb, evaluation.StoreOptions{Location: beijing, Now: r.clock.Now})
+	r.srv = httptest.NewServer(web.NewHandler(web.Options{
+		Agents: r.agents, Distribution: r.dist, Ratings: r.ratings,
+		Location: beijing, Now: r.clock.Now,
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+// secret notes a password of user whose hashes must never be served.
+func (r *agentRig) secret(user, password string) {
+	md5hex, shahex := acd.DigestHA1(user, "hotline", password)
+	r.secrets = append(r.secrets, password, md5hex, shahex)
+}
+
+// do sends body (JSON text, or none when empty) and checks the status;
+// into, when set, receives the decoded answer. Every answer is checked
+// for secrets.
+func (r *agentRig) do(method, path, body string, want int, into any) string {
+	r.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(r.ctx, method, r.srv.URL+path, rd)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if resp.StatusCode != want {
+		r.t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, got, want)
+	}
+	for _, s := range append([]string{`"password"`, `"ha1`}, r.secrets...) {
+		if strings.Contains(string(got), s) {
+			r.t.Errorf("%s %s: the answer carries %q: %s", method, path, s, got)
+		}
+	}
+	if want != http.StatusNoContent {
+		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+			r.t.Errorf("%s %s: content type %q", method, path, ct)
+		}
+	}
+	if into != nil {
+		if err := json.Unmarshal(got, into); err != nil {
+			r.t.Fatalf("%s %s: %v in %s", method, path, err, got)
+		}
+	}
+	return string(got)
+}
+
+// fails sends a request that must fail with want and a message.
+func (r *agentRig) fails(method, path, body string, want int) {
+	r.t.Helper()
+	var e struct{ Error string }
+	r.do(method, path, body, want, &e)
+	if e.Error == "" {
+		r.t.Errorf("%s %s: %d without an error message", method, path, want)
+	}
+}
+
+// addAgent provisions an agent through the API and registers its phone,
+// so that it is available.
+func (r *agentRig) addAgent(id string, cats ...appeal.Category) {
+	r.t.Helper()
+	pw := "pw-" + id + "-long"
+	r.secret("u"+id, pw)
+	body, _ := json.Marshal(map[string]any{"id": id, "name": "Agent " + id, "sip_user": "u" + id, "password": pw, "categories": cats})
+	r.do("POST", "/api/v1/agents", string(body), http.StatusCreated, nil)
+	if st, err := r.agents.Registered(r.ctx, id); err != nil || st != acd.Available {
+		r.t.Fatalf("register %s: %s %v", id, st, err)
+	}
+}
+
+func (r *agentRig) agent(id string) web.AgentDetail {
+	r.t.Helper()
+	var d web.AgentDetail
+	r.do("GET", "/api/v1/agents/"+id, "", http.StatusOK, &d)
+	return d
+}
+
+func TestAgentProvisioning(t *testing.T) {
+	r := startAgents(t)
+	r.secret("wang", "s3cret-pass")
+	var a acd.Agent
+	r.do("POST", "/api/v1/agents", `{"id":"a1","name":"王芳","sip_user":"wang","password":"s3cret-pass","categories":["general","emergency"]}`, http.StatusCreated, &a)
+	if a.ID != "a1" || a.Name != "王芳" || a.SIPUser != "wang" || a.State != acd.Offline || len(a.Categories) != 2 {
+		t.Errorf("created %+v", a)
+	}
+	cred, err := r.agents.Credential(r.ctx, "wang")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var list struct{ Agents []acd.Agent }
+	body := r.do("GET", "/api/v1/agents", "", http.StatusOK, &list)
+	if len(list.Agents) != 1 || list.Agents[0].ID != "a1" {
+		t.Errorf("list %+v", list.Agents)
+	}
+	// Times are shown in the hotline's zone, whatever the node's.
+	if !strings.Contains(body, `"since": "2026-11-27T10:00:00+08:00"`) {
+		t.Errorf("since not in Beijing time: %s", body)
+	}
+
+	// An update without a password keeps the credential; with one it
+	// changes it.
+	r.do("PUT", "/api/v1/agents/a1", `{"name":"Wang Fang","sip_user":"wang","categories":["livelihood"]}`, http.StatusOK, &a)
+	if a.Name != "Wang Fang" || !slices.Equal(a.Categories, []appeal.Category{appeal.Livelihood}) {
+		t.Errorf("updated %+v", a)
+	}
+	if c, err := r.agents.Credential(r.ctx, "wang"); err != nil || c != cred {
+		t.Errorf("credential after an update without password: %+v %v, want %+v", c, err, cred)
+	}
+	r.secret("wang", "another-pass")
+	r.do("PUT", "/api/v1/agents/a1", `{"id":"a1","name":"Wang Fang","sip_user":"wang","password":"another-pass","categories":["livelihood"]}`, http.StatusOK, &a)
+	if c, err := r.agents.Credential(r.ctx, "wang"); err != nil || c == cred {
+		t.Errorf("credential after a new password: %+v %v, want changed", c, err)
+	}
+
+	r.do("DELETE", "/api/v1/agents/a1", "", http.StatusNoContent, nil)
+	r.fails("GET", "/api/v1/agents/a1", "", http.StatusNotFound)
+	r.fails("DELETE", "/api/v1/agents/a1", "", http.StatusNotFound)
+	r.do("GET", "/api/v1/agents", "", http.StatusOK, &list)
+	if len(list.Agents) != 0 {
+		t.Errorf("list after delete %+v", list.Agents)
+	}
+}
+
+func TestAgentErrors(t *testing.T) {
+	r := startAgents(t)
+	r.addAgent("a1", appeal.General)
+	const ok = `"name":"x","sip_user":"ux","password":"long-enough","categories":["general"]`
+	for _, c := range []struct {
+		name, method, path, body string
+		want                     int
+	}{
+		{"id taken", "POST", "/api/v1/agents", `{"id":"a1",` + ok + `}`, http.StatusConflict},
+		{"sip user taken", "POST", "/api/v1/agents", `{"id":"a2","name":"x","sip_user":"ua1","password":"long-enough","categories":["general"]}`, http.StatusConflict},
+		{"short password", "POST", "/api/v1/agents", `{"id":"a2","name":"x","sip_user":"ux","password":"short","categories":["general"]}`, http.StatusBadRequest},
+		{"no password", "POST", "/api/v1/agents", `{"id":"a2","name":"x","sip_user":"ux","categories":["general"]}`, http.StatusBadRequest},
+		{"bad category", "POST", "/api/v1/agents", `{"id":"a2","name":"x","sip_user":"ux","password":"long-enough","categories":["water"]}`, http.StatusBadRequest},
+		{"bad id", "POST", "/api/v1/agents", `{"id":"a 2",` + ok + `}`, http.StatusBadRequest},
+		{"unknown field", "POST", "/api/v1/agents", `{"id":"a2","extension":"8001",` + ok + `}`, http.StatusBadRequest},
+		{"not JSON", "POST", "/api/v1/agents", `id=a2`, http.StatusBadRequest},
+		{"two values", "POST", "/api/v1/agents", `{"id":"a2",` + ok + `} {}`, http.StatusBadRequest},
+		{"empty body", "POST", "/api/v1/agents", ``, http.StatusBadRequest},
+		{"too big", "POST", "/api/v1/agents", `{"id":"a2",` + ok + `,"name":"` + strings.Repeat("x", web.MaxBody) + `"}`, http.StatusRequestEntityTooLarge},
+		{"update other id", "PUT", "/api/v1/agents/a1", `{"id":"a9",` + ok + `}`, http.StatusBadRequest},
+		{"update unknown", "PUT", "/api/v1/agents/a9", `{` + ok + `}`, http.StatusNotFound},
+		{"update unknown field", "PUT", "/api/v1/agents/a1", `{"state":"available",` + ok + `}`, http.StatusBadRequest},
+		{"get unknown", "GET", "/api/v1/agents/a9", ``, http.StatusNotFound},
+		{"pause unknown", "POST", "/api/v1/agents/a9/pause", `{"reason":"lunch"}`, http.StatusNotFound},
+		{"pause without reason", "POST", "/api/v1/agents/a1/pause", `{"reason":" "}`, http.StatusBadRequest},
+		{"pause without body", "POST", "/api/v1/agents/a1/pause", ``, http.StatusBadRequest},
+		{"pause unknown field", "POST", "/api/v1/agents/a1/pause", `{"reason":"lunch","minutes":30}`, http.StatusBadRequest},
+		{"resume unknown", "POST", "/api/v1/agents/a9/resume", ``, http.StatusNotFound},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := *r
+			r.t = t
+			r.fails(c.method, c.path, c.body, c.want)
+		})
+	}
+	// None of the failures changed anything.
+	var list struct{ Agents []acd.Agent }
+	r.do("GET", "/api/v1/agents", "", http.StatusOK, &list)
+	if len(list.Agents) != 1 || list.Agents[0].State != acd.Available || list.Agents[0].Name != "Agent a1" {
+		t.Errorf("agents after the failures: %+v", list.Agents)
+	}
+}
+
+// TestAgentInACall: an agent ringing or talking cannot be deleted, and a
+// pause asked for during the call waits for its end.
+func TestAgentInACall(t *testing.T) {
+	r := startAgents(t)
+	r.addAgent("a1", appeal.General)
+	if err := r.agents.Enqueue(r.ctx, "c1", appeal.General, "node1"); err != nil {
+		t.Fatal(err)
+	}
+	if offers, err := r.agents.Dispatch(r.ctx, 10); err != nil || len(offers) != 1 {
+		t.Fatalf("dispatch: %+v %v", offers, err)
+	}
+	r.fails("DELETE", "/api/v1/agents/a1", "", http.StatusConflict)
+	if err := r.agents.Answered(r.ctx, "c1", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	r.fails("DELETE", "/api/v1/agents/a1", "", http.StatusConflict)
+	var st struct{ State acd.State }
+	r.do("POST", "/api/v1/agents/a1/pause", `{"reason":"training"}`, http.StatusOK, &st)
+	if st.State != acd.Talking {
+		t.Errorf("pause during a call: state %q, want talking", st.State)
+	}
+	if d := r.agent("a1"); d.PauseNext != "training" || d.CallID != "c1" {
+		t.Errorf("agent during the call: %+v", d.Agent)
+	}
+	if err := r.agents.Ended(r.ctx, "c1", "a1", 0); err != nil {
+		t.Fatal(err)
+	}
+	if d := r.agent("a1"); d.State != acd.Paused || d.Reason != "training" {
+		t.Errorf("agent after the call: %+v", d.Agent)
+	}
+	r.do("DELETE", "/api/v1/agents/a1", "", http.StatusNoContent, nil)
+}
+
+func TestPauseResume(t *testing.T) {
+	r := startAgents(t)
+	r.secret("ua1", "pw-a1-long")
+	r.do("POST", "/api/v1/agents", `{"id":"a1","name":"x","sip_user":"ua1","password":"pw-a1-long","categories":["general"]}`, http.StatusCreated, nil)
+	// An agent whose phone is not registered cannot be paused.
+	r.fails("POST", "/api/v1/agents/a1/pause", `{"reason":"lunch"}`, http.StatusConflict)
+	if _, err := r.agents.Registered(r.ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	var st struct{ State acd.State }
+	r.do("POST", "/api/v1/agents/a1/pause", `{"reason":"lunch"}`, http.StatusOK, &st)
+	if st.State != acd.Paused {
+		t.Errorf("pause: state %q", st.State)
+	}
+	if d := r.agent("a1"); d.State != acd.Paused || d.Reason != "lunch" {
+		t.Errorf("paused agent %+v", d.Agent)
+	}
+	r.do("POST", "/api/v1/agents/a1/resume", "", http.StatusOK, &st)
+	if st.State != acd.Available {
+		t.Errorf("resume: state %q", st.State)
+	}
+	// A body sent to resume anyway is no error.
+	r.do("POST", "/api/v1/agents/a1/resume", "{}", http.StatusOK, &st)
+	if d := r.agent("a1"); d.State != acd.Available || d.Reason != "" {
+		t.Errorf("resumed agent %+v", d.Agent)
+	}
+}
+
+// TestResumeOffersWaitingCalls: a resumed agent is offered the waiting
+// call at once, not at the next periodic dispatch, an hour away here.
+func TestResumeOffersWaitingCalls(t *testing.T) {
+	r := startAgentsWith(t, func(d *acd.Distributor) { d.Interval = time.Hour })
+	ctx, cancel := context.WithCancel(r.ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.dist.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("distributor: %v", err)
+		}
+	})
+	r.addAgent("a1", appeal.General)
+	r.do("POST", "/api/v1/agents/a1/pause", `{"reason":"lunch"}`, http.StatusOK, nil)
+	// Through the store, so that nothing but the resume asks for a dispatch.
+	if err := r.agents.Enqueue(r.ctx, "c1", appeal.General, "node1"); err != nil {
+		t.Fatal(err)
+	}
+	r.do("POST", "/api/v1/agents/a1/resume", "", http.StatusOK, nil)
+
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var q web.QueueReport
+		r.do("GET", "/api/v1/queue", "", http.StatusOK, &q)
+		if len(q.Calls) == 1 && q.Calls[0].State == "offering" && q.Calls[0].AgentID == "a1" {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("the call was not offered to the resumed agent: %+v", q.Calls)
+		case <-tick.C:
+		}
+	}
+	if d := r.agent("a1"); d.State != acd.Ringing || d.CallID != "c1" {
+		t.Errorf("agent %+v, want ringing for c1", d.Agent)
+	}
+}
+
+func TestQueue(t *testing.T) {
+	r := startAgents(t)
+	var q web.QueueReport
+	r.do("GET", "/api/v1/queue", "", http.StatusOK, &q)
+	if q.Calls == nil || len(q.Calls) != 0 || q.Today.Day != "2026-11-27" {
+		t.Errorf("empty queue %+v", q)
+	}
+	if err := r.dist.Enqueue(r.ctx, "c-general", appeal.General); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Add(time.Second)
+	if err := r.dist.Enqueue(r.ctx, "c-emergency", appeal.Emergency); err != nil {
+		t.Fatal(err)
+	}
+	body := r.do("GET", "/api/v1/queue", "", http.StatusOK, &q)
+	// Emergency calls go to the front of the queue.
+	if len(q.Calls) != 2 || q.Calls[0].CallID != "c-emergency" || q.Calls[0].Position != 1 ||
+		q.Calls[1].CallID != "c-general" || q.Calls[1].Position != 2 || q.Calls[1].State != "waiting" || q.Calls[1].Node != "node1" {
+		t.Errorf("queue %s", body)
+	}
+	if !strings.Contains(body, `"since": "2026-11-27T10:00:00+08:00"`) {
+		t.Errorf("since not in Beijing time: %s", body)
+	}
+	if q.Today.Queued != 2 {
+		t.Errorf("today %+v, want 2 queued", q.Today)
+	}
+}
+
+// serve runs one call of agent from the queue to its end: answered after
+// wait, talked for talk.
+func (r *agentRig) serve(call, agent string, wait, talk time.Duration) {
+	r.t.Helper()
+	if err := r.agents.Enqueue(r.ctx, call, appeal.General, "node1"); err != nil {
+		r.t.Fatal(err)
+	}
+	if offers, err := r.agents.Dispatch(r.ctx, 10); err != nil || len(offers) != 1 || offers[0].AgentID != agent {
+		r.t.Fatalf("dispatch %s: %+v %v", call, offers, err)
+	}
+	r.clock.Add(wait)
+	if err := r.agents.Answered(r.ctx, call, agent); err != nil {
+		r.t.Fatal(err)
+	}
+	r.clock.Add(talk)
+	if err := r.agents.Ended(r.ctx, call, agent, 0); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *agentRig) rate(call, agent string, v evaluation.Verdict, at time.Time) {
+	r.t.Helper()
+	rt := evaluation.Rating{CallID: call, AgentID: agent, Category: appeal.General, Verdict: v, At: at, PromptID: "rating", PromptVersion: "1"}
+	switch v {
+	case evaluation.Praise:
+		rt.Key = "1"
+	case evaluation.BadReview:
+		rt.Key = "2"
+	default:
+		rt.Reason = evaluation.ReasonNoInput
+	}
+	if _, err := r.ratings.Record(r.ctx, rt); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// TestAgentToday: the day's work and ratings, the day taken in Beijing
+// time: 23:30 on the 26th is yesterday, 00:30 on the 27th today, though
+// both fall on the 26th in UTC.
+func TestAgentToday(t *testing.T) {
+	r := startAgents(t)
+	r.addAgent("a1", appeal.General)
+	r.addAgent("a2", appeal.General)
+	if d := r.agent("a1"); d.Today != (web.AgentToday{Day: "2026-11-27"}) {
+		t.Errorf("today before any call %+v", d.Today)
+	}
+	r.serve("c1", "a1", 5*time.Second, 90*time.Second)
+	r.serve("c2", "a2", 5*time.Second, 30*time.Second)
+	r.serve("c3", "a1", 5*time.Second, 60*time.Second)
+
+	yesterday := time.Date(2026, 11, 26, 23, 30, 0, 0, beijing)
+	today := time.Date(2026, 11, 27, 0, 30, 0, 0, beijing)
+	r.rate("old1", "a1", evaluation.Praise, yesterday)
+	r.rate("old2", "a1", evaluation.BadReview, yesterday)
+	r.rate("c1", "a1", evaluation.Praise, today)
+	r.rate("c3", "a1", evaluation.BadReview, today.Add(time.Hour))
+	r.rate("c2", "a2", evaluation.NoRating, today)
+	r.do("POST", "/api/v1/complaints/c3/review", `{"status":"upheld","by":"sup1"}`, http.StatusOK, nil)
+	r.do("POST", "/api/v1/complaints/old2/review", `{"status":"upheld","by":"sup1"}`, http.StatusOK, nil)
+
+	d := r.agent("a1")
+	want := web.AgentToday{Day: "2026-11-27", Served: 2, TalkSec: 150, Praise: 1, BadReview: 1, Upheld: 1}
+	if d.Today != want || d.ID != "a1" || d.State != acd.Available {
+		t.Errorf("a1 %+v today %+v, want %+v", d.Agent, d.Today, want)
+	}
+	if d := r.agent("a2"); d.Today != (web.AgentToday{Day: "2026-11-27", Served: 1, TalkSec: 30, NoRating: 1}) {
+		t.Errorf("a2 today %+v", d.Today)
+	}
+	// The agent's fields stay at the top level beside "today".
+	var top struct {
+		ID      string         `json:"id"`
+		SIPUser string         `json:"sip_user"`
+		Today   map[string]any `json:"today"`
+	}
+	body := r.do("GET", "/api/v1/agents/a1", "", http.StatusOK, &top)
+	if top.ID != "a1" || top.SIPUser != "ua1" {
+		t.Errorf("agent fields not at the top level: %s", body)
+	}
+	for _, k := range []string{"day", "served", "talk_seconds", "praise", "bad_review", "no_rating", "upheld"} {
+		if _, ok := top.Today[k]; !ok {
+			t.Errorf("today lacks %q: %s", k, body)
+		}
+	}
+}
+
+func TestRatingsFilters(t *testing.T) {
+	r := startAgents(t)
+	base := time.Date(2026, 11, 27, 9, 0, 0, 0, beijing)
+	for i, c := range []struct{ call, agent string }{{"c1", "a1"}, {"c2", "a2"}, {"c3", "a1"}, {"c4", "a1"}} {
+		r.rate(c.call, c.agent, evaluation.Praise, base.Add(time.Duration(i)*time.Minute))
+	}
+	calls := func(q string) []string {
+		t.Helper()
+		var l struct{ Ratings []evaluation.Rating }
+		r.do("GET", "/api/v1/ratings"+q, "", http.StatusOK, &l)
+		ids := []string{}
+		for _, rt := range l.Ratings {
+			ids = append(ids, rt.CallID)
+		}
+		return ids
+	}
+	// 09:01 Beijing is 01:01 UTC: any offset names the same instant.
+	for q, want := range map[string][]string{
+		"":                                  {"c4", "c3", "c2", "c1"},
+		"?agent=a1":                         {"c4", "c3", "c1"},
+		"?agent=a3":                         {},
+		"?limit=2":                          {"c4", "c3"},
+		"?from=2026-11-27T09:01:00%2B08:00": {"c4", "c3", "c2"},
+		"?from=2026-11-27T01:01:00Z&to=2026-11-27T01:03:00Z":                 {"c3", "c2"},
+		"?agent=a1&from=2026-11-27T09:00:30%2B08:00&to=2026-11-27T01:03:00Z": {"c3"}, // to is left out
+		"?to=2026-11-27T09:00:00%2B08:00":                                    {},
+	} {
+		if got := calls(q); !slices.Equal(got, want) {
+			t.Errorf("ratings%s: %v, want %v", q, got, want)
+		}
+	}
+	for _, q := range []string{"?from=yesterday", "?to=2026-11-27", "?limit=0", "?limit=501", "?limit=x",
+		"?from=2026-11-27T09:00:00Z&to=2026-11-27T09:00:00Z", "?from=2026-11-27T10:00:00Z&to=2026-11-27T09:00:00Z"} {
+		r.fails("GET", "/api/v1/ratings"+q, "", http.StatusBadRequest)
+	}
+}
+
+func TestComplaintReview(t *testing.T) {
+	r := startAgents(t)
+	at := time.Date(2026, 11, 27, 9, 0, 0, 0, beijing)
+	r.rate("c1", "a1", evaluation.BadReview, at)
+	r.rate("c2", "a1", evaluation.BadReview, at.Add(time.Minute))
+	r.rate("c3", "a1", evaluation.Praise, at.Add(2*time.Minute))
+	ids := func(q string) []string {
+		t.Helper()
+		var l struct{ Complaints []evaluation.Complaint }
+		r.do("GET", "/api/v1/complaints"+q, "", http.StatusOK, &l)
+		out := []string{}
+		for _, c := range l.Complaints {
+			out = append(out, c.ID)
+		}
+		return out
+	}
+	if got := ids("?status=pending"); !slices.Equal(got, []string{"c1", "c2"}) {
+		t.Errorf("pending %v, want the oldest first", got)
+	}
+	var c evaluation.Complaint
+	r.do("POST", "/api/v1/complaints/c1/review", `{"status":"upheld","by":"sup1","note":"rude"}`, http.StatusOK, &c)
+	if c.Status != evaluation.Upheld || c.ReviewedBy != "sup1" || c.Note != "rude" || c.ReviewedAt == nil {
+		t.Errorf("reviewed %+v", c)
+	}
+	// The same decision again is a retry; another one is a conflict.
+	r.do("POST", "/api/v1/complaints/c1/review", `{"status":"upheld","by":"sup1","note":"rude"}`, http.StatusOK, &c)
+	r.fails("POST", "/api/v1/complaints/c1/review", `{"status":"dismissed","by":"sup2"}`, http.StatusConflict)
+	r.fails("POST", "/api/v1/complaints/c9/review", `{"status":"upheld","by":"sup1"}`, http.StatusNotFound)
+	r.fails("POST", "/api/v1/complaints/c2/review", `{"status":"pending","by":"sup1"}`, http.StatusBadRequest)
+	r.fails("POST", "/api/v1/complaints/c2/review", `{"status":"upheld"}`, http.StatusBadRequest)
+	r.fails("POST", "/api/v1/complaints/c2/review", `{"status":"upheld","by":"sup1","verdict":"x"}`, http.StatusBadRequest)
+	r.do("POST", "/api/v1/complaints/c2/review", `{"status":"dismissed","by":"sup2"}`, http.StatusOK, &c)
+
+	for q, want := range map[string][]string{
+		"":                  {"c2", "c1"},
+		"?status=pending":   {},
+		"?status=upheld":    {"c1"},
+		"?status=dismissed": {"c2"},
+		"?limit=1":          {"c2"},
+	} {
+		if got := ids(q); !slices.Equal(got, want) {
+			t.Errorf("complaints%s: %v, want %v", q, got, want)
+		}
+	}
+	for _, q := range []string{"?status=open", "?limit=0", "?limit=1000"} {
+		r.fails("GET", "/api/v1/complaints"+q, "", http.StatusBadRequest)
+	}
+}
+
+func TestStats(t *testing.T) {
+	r := startAgents(t)
+	r.addAgent("a1", appeal.General)
+	r.serve("c1", "a1", 5*time.Second, time.Minute)
+	r.serve("c2", "a1", 20*time.Second, time.Minute)
+	r.rate("c1", "a1", evaluation.Praise, r.clock.Now())
+	r.rate("c2", "a1", evaluation.BadReview, r.clock.Now())
+	r.rate("old", "a1", evaluation.Praise, time.Date(2026, 11, 26, 12, 0, 0, 0, beijing))
+	r.do("POST", "/api/v1/complaints/c2/review", `{"status":"upheld","by":"sup1"}`, http.StatusOK, nil)
+
+	var s web.Stats
+	r.do("GET", "/api/v1/stats", "", http.StatusOK, &s)
+	if s.Queue.Day != "2026-11-27" || s.Queue.Queued != 2 || s.Queue.Answered != 2 || s.Queue.InTime != 1 || s.Queue.AnswerRate15s != 0.5 {
+		t.Errorf("queue figures %+v", s.Queue)
+	}
+	if s.Ratings.Day != "2026-11-27" || s.Ratings.Praise != 1 || s.Ratings.BadReview != 1 || s.Ratings.Upheld != 1 {
+		t.Errorf("rating figures %+v", s.Ratings)
+	}
+	if s.Complaints != (web.ComplaintRate{Upheld: 1, Served: 2, Per10000: 5000, OverTheLimit: true}) {
+		t.Errorf("complaint rate %+v", s.Complaints)
+	}
+	r.do("GET", "/api/v1/stats?day=2026-11-26", "", http.StatusOK, &s)
+	if s.Queue.Day != "2026-11-26" || s.Queue.Queued != 0 || s.Ratings.Day != "2026-11-26" || s.Ratings.Praise != 1 || s.Ratings.BadReview != 0 {
+		t.Errorf("yesterday %+v", s)
+	}
+	if s.Complaints != (web.ComplaintRate{}) {
+		t.Errorf("complaint rate with no call served %+v", s.Complaints)
+	}
+	for _, d := range []string{"27.11.2026", "2026-11-31", "today"} {
+		r.fails("GET", "/api/v1/stats?day="+d, "", http.StatusBadRequest)
+	}
+}
+
+// TestRoutesNeedTheirStores: a handler without the agent, distribution
+// and rating stores serves none of their routes.
+func TestRoutesNeedTheirStores(t *testing.T) {
+	srv := httptest.NewServer(web.NewHandler(web.Options{}))
+	defer srv.Close()
+	for _, p := range []string{"/api/v1/agents", "/api/v1/agents/a1", "/api/v1/queue", "/api/v1/ratings", "/api/v1/complaints", "/api/v1/stats"} {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", p, resp.StatusCode)
+		}
+	}
+}
+
+// TestAgentHasNoSecret: the agent the API serves has no field for a
+// password or a digest hash, and must never get one.
+func TestAgentHasNoSecret(t *testing.T) {
+	for _, typ := range []reflect.Type{reflect.TypeFor[acd.Agent](), reflect.TypeFor[web.AgentDetail]()} {
+		b, err := json.Marshal(reflect.New(typ).Interface())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fields map[string]any
+		if err := json.Unmarshal(b, &fields); err != nil {
+			t.Fatal(err)
+		}
+		for f := range fields {
+			for _, bad := range []string{"pass", "ha1", "hash", "secret", "cred"} {
+				if strings.Contains(strings.ToLower(f), bad) {
+					t.Errorf("%s serves the field %q", typ, f)
+				}
+			}
+		}
+		for i := range typ.NumField() {
+			if n := strings.ToLower(typ.Field(i).Name); strings.Contains(n, "pass") || strings.Contains(n, "ha1") {
+				t.Errorf("%s has the field %s", typ, typ.Field(i).Name)
+			}
+		}
+	}
+}
