@@ -3,6 +3,7 @@ package ivr_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ type agents struct {
 	behave   map[string]string
 	mu       sync.Mutex
 	dialled  []string
+	callers  []string
 	bridged  chan struct{}
 	hangupBy string // "agent" ends the bridge from the agent's side at once
 }
@@ -31,6 +33,7 @@ type agents struct {
 func (a *agents) Dial(ctx context.Context, call ivr.Call, t ivr.Target, ring time.Duration) (ivr.Call, error) {
 	a.mu.Lock()
 	a.dialled = append(a.dialled, t.AgentID)
+	a.callers = append(a.callers, call.Caller())
 	a.mu.Unlock()
 	switch a.behave[t.AgentID] {
 	case "answer":
@@ -106,6 +109,22 @@ func newServiceRig(t *testing.T, behave map[string]string) *serviceRig {
 }
 
 
+// waitQueued waits until n calls are in the queue.
+func (r *serviceRig) waitQueued(n int) {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		q, err := r.acd.Queue(r.t.Context())
+		if err == nil && len(q) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("%d calls queued (%v), want %d", len(q), err, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (r *serviceRig) call(who string, script caller.Script) (caller.Transcript, calllog.Record) {
 	catalog, _ := prompts.Default()
 	c := ivrtest.NewFakeCall(catalog, who, 100)
@@ -117,6 +136,8 @@ func (r *serviceRig) call(who string, script caller.Script) (caller.Transcript, 
 	tr := c.PlayScript(ivr.DTMFRFC4733, script)
 	<-done
 	r.runner.Wait()
+	r.rec.mu.Lock()
+	defer r.rec.mu.Unlock()
 	return tr, r.rec.saved[who]
 }
 
@@ -213,6 +234,42 @@ func TestServiceWithoutAgents(t *testing.T) {
 	}
 	if ids := tr.HeardIDs(); ids[len(ids)-1] != prompts.Goodbye {
 		t.Errorf("heard %v, want goodbye last", ids)
+	}
+}
+
+// An emergency caller arriving behind ten general callers is served first;
+// the others follow in the order they came.
+func TestServiceEmergencyServedFirst(t *testing.T) {
+	t.Parallel()
+	r := newServiceRig(t, map[string]string{"a1": "answer"})
+	if _, err := r.acd.Unregistered(t.Context(), "a2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.acd.Pause(t.Context(), "a1", "briefing"); err != nil {
+		t.Fatal(err)
+	}
+	rate := caller.Step{On: prompts.Rating, Press: "1"}
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() { r.call(fmt.Sprintf("general-%02d", i), caller.Script{{On: prompts.CategoryMenu, Press: "3"}, {On: prompts.ConsentMenu, Press: "2"}, rate}) })
+		r.waitQueued(i + 1)
+	}
+	wg.Go(func() { r.call("emergency", caller.Script{{On: prompts.CategoryMenu, Press: "1"}, {On: prompts.ConsentMenu, Press: "2"}, rate}) })
+	r.waitQueued(11)
+	if _, err := r.acd.Resume(t.Context(), "a1"); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	r.conn.mu.Lock()
+	got := r.conn.callers
+	r.conn.mu.Unlock()
+	if len(got) != 11 || got[0] != "emergency" {
+		t.Fatalf("served %v, want the emergency caller first", got)
+	}
+	for i, who := range got[1:] {
+		if want := fmt.Sprintf("general-%02d", i); who != want {
+			t.Errorf("served #%d %s, want %s", i+2, who, want)
+		}
 	}
 }
 
