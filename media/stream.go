@@ -22,6 +22,25 @@ const (
 	MethodInband  = "inband"
 )
 
+// ErrNoTelephoneEvent is returned by SendDigit on a stream whose peer
+// negotiated no telephone-event payload type: it cannot take RFC 4733
+// events, and keys reach it only as tones in the audio.
+var ErrNoTelephoneEvent = errors.New("peer takes no RFC 4733 telephone-events")
+
+// Source is live audio for a stream, such as the voice of the call it is
+// bridged with.
+type Source interface {
+	// ReadFrame fills frame (FrameSamples bytes in the stream's codec)
+	// with the next 20 ms of audio and reports whether it did. It is
+	// called from the pacer once per tick while the source is set, so
+	// that the source drains in real time even while a prompt plays; it
+	// must not block.
+	ReadFrame(frame []byte) bool
+}
+
+// sourceBox holds a Source in an atomic pointer.
+type sourceBox struct{ src Source }
+
 // StreamConfig describes one call's negotiated RTP session.
 type StreamConfig struct {
 	Conn   *Socket        // bound to our RTP port; the stream owns and closes it
@@ -63,11 +82,15 @@ type Stream struct {
 
 	received, foreign, malformed, sent atomic.Uint64
 
-	mu      sync.Mutex // guards the play queue
+	mu      sync.Mutex // guards the play queue and the keys to send
 	closed  bool
 	queue   []*Playback
 	clipIdx int
 	off     int
+	keys    []rune // keys waiting to be sent as RFC 4733 events
+
+	source atomic.Pointer[sourceBox] // live audio, played when no prompt is queued
+	link   atomic.Pointer[link]      // where received audio and keys go while bridged
 
 	// Touched only by the pacer goroutine that owns this stream's shard.
 	hdr    rtp.Header
@@ -76,6 +99,8 @@ type Stream struct {
 	lastTx int64   // unix nanoseconds of the previous send
 	lastTS uint32  // RTP timestamp of the previous send
 	jitter float64 // RFC 3550 send jitter estimate, seconds
+	live   [FrameSamples]byte
+	event  eventTx // the key being sent, if any
 
 	// Receive state, touched only by the shard's receiver goroutine.
 	rxID     uint64
@@ -206,6 +231,12 @@ func (s *Stream) nextFrameLocked(now time.Time, done *[]*Playback) []byte {
 // time across silences (RFC 3550 §5.1). The first frame after a silence
 // carries the marker bit.
 //
+// A frame is, in order of precedence: a packet of the key being sent as an
+// RFC 4733 event (the event replaces the audio while it lasts, and queued
+// prompts wait for it), the next frame of the play queue, or the live
+// source's frame. The live source is read on every tick, used or not, so
+// that it never falls behind real time.
+//
 // Playbacks that ended are appended to done for the caller to finish once
 // every stream's frame is out: waking the flows that wait on them can cost
 // the pacer its P in the middle of the sends. With a nil done they are
@@ -215,15 +246,37 @@ func (s *Stream) tick(now time.Time, deadline int64, st *PacerStats, done *[]*Pl
 	if done == nil {
 		done = &local
 	}
+	var frame []byte
 	s.mu.Lock()
-	frame := s.nextFrameLocked(now, done)
+	if !s.event.active && len(s.keys) > 0 {
+		s.event = eventTx{active: true, key: s.keys[0], start: s.hdr.Timestamp}
+		s.keys = s.keys[1:]
+	}
+	if !s.event.active {
+		frame = s.nextFrameLocked(now, done)
+	}
 	s.mu.Unlock()
 	for _, pb := range local {
 		pb.finish()
 	}
-	if frame != nil && s.sending.Load() {
+	if box := s.source.Load(); box != nil && box.src.ReadFrame(s.live[:]) && frame == nil {
+		frame = s.live[:]
+	}
+	sending := s.sending.Load()
+	switch {
+	case s.event.active:
+		if sending {
+			s.sendEvent(deadline, st)
+		}
+		s.event.sent++
+		if s.event.done() {
+			s.event = eventTx{}
+		}
+		// The audio after an event starts a new talkspurt.
+		s.idle = true
+	case frame != nil && sending:
 		s.send(frame, deadline, st)
-	} else {
+	default:
 		s.idle = true
 	}
 	s.hdr.Timestamp += FrameSamples
@@ -253,6 +306,103 @@ func (s *Stream) send(frame []byte, deadline int64, st *PacerStats) {
 		st.observeSpacing(math.Abs(d), s.jitter)
 	}
 	s.lastTx, s.lastTS = ns, s.hdr.Timestamp
+}
+
+// Shape of the RFC 4733 events a stream sends for a key: eventPackets
+// packets of growing duration, one per tick (100 ms of key press, longer
+// than the 40 ms a receiver needs, ITU-T Q.24), then the final packet sent
+// three times on the following ticks, as §2.5.1.4 asks so that a lost
+// packet does not lose the end.
+const (
+	eventPackets = 5
+	endPackets   = 3
+	eventVolume  = 10 // −10 dBm0, a keypad's level (ITU-T Q.23)
+)
+
+// eventTx is the key a stream is sending as RFC 4733 events.
+type eventTx struct {
+	active bool
+	key    rune
+	start  uint32 // RTP timestamp of every packet of the event (§2.5.1.2)
+	sent   int    // packets sent so far
+}
+
+func (e *eventTx) done() bool { return e.sent >= eventPackets+endPackets }
+
+// packet is the event's payload on its next tick.
+func (e *eventTx) packet() dtmf.Event {
+	ev := dtmf.Event{Key: e.key, Volume: eventVolume, Duration: uint16(min(e.sent+1, eventPackets) * FrameSamples)}
+	ev.End = e.sent >= eventPackets
+	return ev
+}
+
+// sendEvent sends the event's packet for this tick: the stream's SSRC and
+// sequence numbers, the telephone-event payload type the peer gave, the
+// event's start as the timestamp, and the marker on the first packet only
+// (RFC 4733 §2.5.1.1).
+func (s *Stream) sendEvent(deadline int64, st *PacerStats) {
+	h := s.hdr
+	s.hdr.SequenceNumber++
+	h.SequenceNumber = s.hdr.SequenceNumber
+	h.PayloadType = uint8(s.cfg.DTMFPayloadType)
+	h.Timestamp = s.event.start
+	h.Marker = s.event.sent == 0
+	n, err := h.MarshalTo(s.buf[:])
+	if err != nil {
+		return
+	}
+	n += copy(s.buf[n:], s.event.packet().Marshal())
+	if err := s.cfg.Conn.WriteTo(s.buf[:n], *s.remote.Load()); err != nil {
+		return
+	}
+	s.sent.Add(1)
+	st.observeLateness(time.Duration(time.Now().UnixNano() - deadline))
+}
+
+// SendDigit queues key to be sent to the peer as RFC 4733 events, after
+// any keys queued before it. It fails with ErrNoTelephoneEvent when the
+// peer negotiated no telephone-event, and with dtmf.ErrUnknownKey for a
+// rune that is not a DTMF key.
+func (s *Stream) SendDigit(key rune) error {
+	if s.cfg.DTMFPayloadType < 0 || s.cfg.DTMFPayloadType > 127 {
+		return ErrNoTelephoneEvent
+	}
+	if _, ok := dtmf.KeyCode(key); !ok {
+		return fmt.Errorf("%w: %q", dtmf.ErrUnknownKey, key)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.keys = append(s.keys, key)
+	}
+	return nil
+}
+
+// SetSource sets the live audio sent when no prompt is queued; nil removes
+// it, and the stream then sends its prompts only.
+func (s *Stream) SetSource(src Source) {
+	if src == nil {
+		s.source.Store(nil)
+		return
+	}
+	s.source.Store(&sourceBox{src: src})
+}
+
+// StopPlayback stops every queued playback: the one playing ends at the
+// next frame boundary, those waiting behind it at once.
+func (s *Stream) StopPlayback() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) == 0 {
+		return
+	}
+	s.queue[0].stopped = true
+	for _, pb := range s.queue[1:] {
+		pb.stopped = true
+		pb.finish()
+	}
+	clear(s.queue[1:])
+	s.queue = s.queue[:1]
 }
 
 // checkTimeout fires OnTimeout once when the peer has been silent too long.
@@ -316,8 +466,11 @@ func (s *Stream) receive(rx *rxBuffers, b []byte, from netip.AddrPort) {
 		if key, ok := s.tracker.Observe(pkt.Timestamp, ev); ok {
 			s.emit(key, MethodRFC4733)
 		}
-	case pkt.PayloadType == s.cfg.Codec.PayloadType && s.inband:
-		if len(pkt.Payload) > len(rx.pcm) {
+	case pkt.PayloadType == s.cfg.Codec.PayloadType:
+		if l := s.link.Load(); l != nil {
+			l.into.push(pkt.SSRC, pkt.SequenceNumber, pkt.Payload)
+		}
+		if !s.inband || len(pkt.Payload) > len(rx.pcm) {
 			return
 		}
 		s.detector.Process(s.cfg.Codec.Decode(rx.pcm, pkt.Payload), s.emitInband)
@@ -326,7 +479,15 @@ func (s *Stream) receive(rx *rxBuffers, b []byte, from netip.AddrPort) {
 
 func (s *Stream) emitInband(key rune) { s.emit(key, MethodInband) }
 
+// emit reports a key press, and passes a key that came as an RFC 4733
+// event on to the bridged stream. Keys heard in the audio are not passed
+// on: the tones themselves reach the other side in the bridged audio.
 func (s *Stream) emit(key rune, method string) {
+	if method == MethodRFC4733 {
+		if l := s.link.Load(); l != nil {
+			_ = l.to.SendDigit(key)
+		}
+	}
 	if s.cfg.OnDigit != nil {
 		s.cfg.OnDigit(key, method)
 	}
