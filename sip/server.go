@@ -46,6 +46,12 @@ type Options struct {
 	Handler      Handler
 	Logger       zerolog.Logger
 	UserAgent    string
+	// Locator finds agents' phones for Dial; without one no agent can be
+	// reached.
+	Locator Locator
+	// Registrar takes the agents' REGISTERs; without one this node is no
+	// registrar and answers REGISTER with 405.
+	Registrar *Registrar
 }
 
 // Server is the embedded SIP server.
@@ -73,6 +79,7 @@ type Server struct {
 	calls     map[string]*call // by dialog id
 	admitting int              // INVITEs admitted and not yet calls
 	idle      chan struct{}    // closed when the last call ends, made by waitIdle
+	agents    agentLegs        // calls to agents' phones
 }
 
 type clipKey struct {
@@ -232,6 +239,7 @@ func (s *Server) initStack() error {
 	srv.OnCancel(s.guard(s.onCancel))
 	srv.OnOptions(s.guard(s.onOptions))
 	srv.OnInfo(s.guard(s.onInfo))
+	srv.OnRegister(s.guard(s.onRegister))
 	return nil
 }
 
@@ -283,7 +291,7 @@ func (s *Server) Drain(ctx context.Context) error {
 // waitIdle waits until no call is in progress.
 func (s *Server) waitIdle(ctx context.Context) error {
 	s.mu.Lock()
-	if len(s.calls)+s.admitting == 0 {
+	if len(s.calls)+s.admitting+len(s.agents.all) == 0 {
 		s.mu.Unlock()
 		return nil
 	}
@@ -466,7 +474,7 @@ func (s *Server) unadmit() {
 
 // notifyIdleLocked wakes waitIdle when nothing is in progress.
 func (s *Server) notifyIdleLocked() {
-	if len(s.calls)+s.admitting == 0 && s.idle != nil {
+	if len(s.calls)+s.admitting+len(s.agents.all) == 0 && s.idle != nil {
 		close(s.idle)
 		s.idle = nil
 	}
@@ -605,6 +613,10 @@ func (s *Server) findCall(req *sip.Request) *call {
 func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c := s.findCall(req)
 	if c == nil {
+		if l := s.findAgentLeg(req); l != nil {
+			l.onReInvite(req, tx)
+			return
+		}
 		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
@@ -643,6 +655,10 @@ func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	if l := s.findAgentLeg(req); l != nil {
+		l.onBye(req, tx)
+		return
+	}
 	if err := s.dialogFor(req).ReadBye(req, tx); err != nil {
 		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 	}
@@ -654,7 +670,18 @@ func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 	respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 }
 
-var allowHeader = sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO")
+var (
+	allowHeader          = sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO")
+	allowRegistrarHeader = sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER")
+)
+
+// allow is the Allow header of this server: REGISTER only with a registrar.
+func (s *Server) allow() sip.Header {
+	if s.opts.Registrar != nil {
+		return allowRegistrarHeader
+	}
+	return allowHeader
+}
 
 // onOptions answers keep-alives and capability queries; a draining node says
 // 503 so that a dispatcher in front stops sending it calls.
@@ -663,12 +690,32 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable")
 		return
 	}
-	respond(tx, req, sip.StatusOK, "OK", allowHeader, sip.NewHeader("Accept", "application/sdp, application/dtmf-relay, application/dtmf"))
+	respond(tx, req, sip.StatusOK, "OK", s.allow(), sip.NewHeader("Accept", "application/sdp, application/dtmf-relay, application/dtmf"))
+}
+
+// onRegister hands a REGISTER to the agent registrar. A node without one
+// does not take the method and says so with the methods it does take
+// (RFC 3261 §8.2.1).
+func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	if s.opts.Registrar == nil {
+		respond(tx, req, sip.StatusMethodNotAllowed, "Method Not Allowed", allowHeader)
+		return
+	}
+	source, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		reject(tx, req, fmt.Errorf("source address %q: %w", req.Source(), err))
+		return
+	}
+	s.opts.Registrar.handle(req, tx, strings.ToLower(req.Transport()), source)
 }
 
 func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	c := s.findCall(req)
 	if c == nil {
+		if l := s.findAgentLeg(req); l != nil {
+			l.onInfo(req, tx)
+			return
+		}
 		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
@@ -685,6 +732,8 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	respond(tx, req, sip.StatusOK, "OK")
 	c.digit(key, ivr.DTMFInfo)
+	// While bridged, the agent hears the key as RFC 4733 events.
+	_ = c.stream.RelayDigit(key)
 }
 
 // clip returns the encoded prompt; a language the catalog lacks for this

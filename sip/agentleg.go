@@ -1,0 +1,702 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+	"github.com/pion/sdp/v3"
+	"github.com/rs/zerolog"
+
+	"github.com/hotline12345/hotline/ivr"
+	"github.com/hotline12345/hotline/logging"
+	"github.com/hotline12345/hotline/media"
+	"github.com/hotline12345/hotline/prompts"
+)
+
+var _ ivr.Connector = (*Server)(nil)
+
+// OfferError is why an offer to an agent's phone did not become a call: the
+// phone's final response when it sent one, and the ivr error it means
+// (ivr.ErrRejected, ivr.ErrUnreachable, ivr.ErrRangOut), for errors.Is.
+type OfferError struct {
+	User   string
+	Status int // the phone's final SIP status; 0 when it sent none
+	Reason string
+	Err    error // the ivr error
+	Cause  error // what failed underneath (a transport error), or nil
+}
+
+func (e *OfferError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v: %s", e.Err, e.User)
+	if e.Status != 0 {
+		fmt.Fprintf(&b, ": %d %s", e.Status, e.Reason)
+	}
+	if e.Cause != nil {
+		fmt.Fprintf(&b, ": %v", e.Cause)
+	}
+	return b.String()
+}
+
+func (e *OfferError) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{e.Err}
+	}
+	return []error{e.Err, e.Cause}
+}
+
+// offerFailure maps a phone's final response to an INVITE to why the offer
+// failed (RFC 3261 §21): busy or declined is a rejection, 487 is an offer
+// withdrawn (by our CANCEL or a forking proxy's), and anything else (404,
+// 408, 480, 5xx, a redirect we do not follow) leaves the agent unreachable.
+func offerFailure(status int) error {
+	switch status {
+	case sip.StatusBusyHere, sip.StatusGlobalBusyEverywhere, sip.StatusGlobalDecline:
+		return ivr.ErrRejected
+	case sip.StatusRequestTerminated:
+		return ivr.ErrRangOut
+	}
+	return ivr.ErrUnreachable
+}
+
+// errAgentHungUp ends an agent's leg whose phone sent BYE: the far end of
+// that leg hung up, which is what ivr.ErrCallerHangup says of any call.
+var errAgentHungUp error = agentHangup{}
+
+type agentHangup struct{}
+
+func (agentHangup) Error() string        { return "agent hung up" }
+func (agentHangup) Is(target error) bool { return target == ivr.ErrCallerHangup }
+
+// telephoneEventPT is the payload type we offer telephone-event on; any
+// dynamic type would do (RFC 3551 §3), 101 is the one phones expect.
+const telephoneEventPT = 101
+
+// agentLegs are the server's calls to agents' phones; guarded by Server.mu.
+type agentLegs struct {
+	all      map[*agentLeg]struct{} // from the INVITE until torn down
+	byDialog map[string]*agentLeg   // answered ones, by dialog id
+}
+
+// agentLeg is a call to an agent's phone, placed for a citizen's call; it
+// implements ivr.Call. It never outlives the citizen's call it was placed
+// for.
+type agentLeg struct {
+	id       string
+	srv      *Server
+	user     string // the agent's SIP user
+	citizen  string // the citizen's call id, for the logs
+	log      zerolog.Logger
+	dlg      *sipgo.DialogClientSession
+	conn     *media.Socket // our RTP socket, owned by stream once it starts
+	stream   *media.Stream
+	digits   chan ivr.Digit
+	dialogID string
+
+	ctx    context.Context // ends with the leg; context.Cause says why
+	cancel context.CancelCauseFunc
+
+	mu         sync.Mutex // guards stream, answer and sdpVersion (re-INVITEs)
+	answer     offer      // the phone's SDP answer, as negotiated
+	sessionID  uint64
+	sdpVersion uint64
+
+	responded atomic.Bool   // the phone sent some response to the INVITE
+	once      sync.Once     // ends the leg: release or teardown
+	finished  chan struct{} // closed once the leg has ended
+	byeErr    error         // set before finished is closed
+	stopWatch func() bool   // stops watching the citizen's call
+}
+
+var _ ivr.Call = (*agentLeg)(nil)
+
+// Dial rings the agent's phone for a citizen's call (ivr.Connector): the
+// newest of the agent's bindings from Options.Locator gets an INVITE with
+// our codecs, the citizen's first so that the bridge rarely transcodes,
+// and the citizen's number as the caller the phone shows. Ringing every
+// binding at once (parallel forking, RFC 3261 §16.7) is left for later.
+//
+// The INVITE goes to the address the phone registered from rather than to
+// its Contact, which may be a private address behind NAT (RFC 5626 §5.3's
+// flow reuse). Dial returns once the phone answered and the leg's media
+// runs; a withdrawn offer (CANCEL) is completed in the background, and a
+// 200 that crosses the CANCEL is acknowledged and hung up (RFC 3261 §9.1).
+func (s *Server) Dial(ctx context.Context, c ivr.Call, target ivr.Target, ringTimeout time.Duration) (ivr.Call, error) {
+	if ctx.Err() != nil {
+		return nil, ctxError(ctx)
+	}
+	if s.opts.Locator == nil {
+		return nil, &OfferError{User: target.SIPUser, Err: ivr.ErrUnreachable, Cause: ErrNotRegistered}
+	}
+	bindings, err := s.opts.Locator.Lookup(ctx, target.SIPUser)
+	if err == nil && len(bindings) == 0 {
+		err = ErrNotRegistered
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctxError(ctx)
+		}
+		return nil, &OfferError{User: target.SIPUser, Err: ivr.ErrUnreachable, Cause: err}
+	}
+	l, req, err := s.newAgentLeg(c, target, bindings[0])
+	if err != nil {
+		return nil, &OfferError{User: target.SIPUser, Err: ivr.ErrUnreachable, Cause: err}
+	}
+	return l.dial(ctx, req, ringTimeout)
+}
+
+// newAgentLeg prepares the leg and its INVITE, and counts it as in
+// progress: Run waits for it to be torn down.
+func (s *Server) newAgentLeg(c ivr.Call, target ivr.Target, b Binding) (*agentLeg, *sip.Request, error) {
+	transport := strings.ToLower(b.Transport)
+	if transport == "" {
+		transport = "udp"
+	}
+	if _, ok := s.contacts[transport]; !ok || !s.has(transport) {
+		return nil, nil, fmt.Errorf("the phone registered over %q, which this server does not serve", b.Transport)
+	}
+	var contact sip.Uri
+	if err := sip.ParseUri(strings.Trim(strings.TrimSpace(b.Contact), "<>"), &contact); err != nil {
+		return nil, nil, fmt.Errorf("binding contact %q: %w", b.Contact, err)
+	}
+	dest := b.Source
+	if !dest.IsValid() {
+		addr, err := netip.ParseAddr(strings.Trim(contact.Host, "[]"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("binding contact %q: no source and no address to send to", b.Contact)
+		}
+		port := contact.Port
+		if port == 0 {
+			port = sip.DefaultPort(transport)
+		}
+		dest = netip.AddrPortFrom(addr, uint16(port))
+	}
+	conn, err := s.opts.RTPPorts.Listen(s.mediaIP)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	ctx, cancel := context.WithCancelCause(s.baseCtx)
+	l := &agentLeg{
+		id:        uuid.Must(uuid.NewV7()).String(),
+		srv:       s,
+		user:      target.SIPUser,
+		citizen:   c.ID(),
+		conn:      conn,
+		digits:    make(chan ivr.Digit, 32),
+		ctx:       ctx,
+		cancel:    cancel,
+		finished:  make(chan struct{}),
+		sessionID: uint64(time.Now().UnixNano()),
+		stopWatch: func() bool { return false },
+	}
+	l.log = logging.WithCall(s.log, l.id).With().Str("agent_user", l.user).Str("agent_id", target.AgentID).
+		Str("citizen_call_id", l.citizen).Logger()
+	// The leg ends with the citizen's call, for whatever reason that
+	// ended: an agent must not be left on a line with no one.
+	if ic, ok := c.(*call); ok && ic.srv == s {
+		l.stopWatch = context.AfterFunc(ic.ctx, func() { l.cancel(context.Cause(ic.ctx)) })
+	}
+
+	offer, err := agentOfferSDP(s.offerCodecs(c), conn.LocalAddr(), l.sessionID, l.sdpVersion)
+	if err != nil {
+		l.stopWatch()
+		conn.Close()
+		cancel(err)
+		return nil, nil, err
+	}
+	req := sip.NewRequest(sip.INVITE, contact)
+	req.SetTransport(strings.ToUpper(transport))
+	req.SetDestination(dest.String())
+	if transport == "udp" {
+		// Sent from the port phones register to: a phone behind NAT takes
+		// requests only on the flow its REGISTER opened (RFC 5626 §5.3).
+		// sipgo keeps this for the ACK and CANCEL; bye does for the BYE.
+		req.Laddr = sip.Addr{IP: net.IP(s.addr.Addr().AsSlice()), Port: int(s.addr.Port())}
+	}
+	hotline := c.Dialled()
+	if !isToken(hotline) {
+		hotline = "hotline"
+	}
+	citizen := c.Caller()
+	if !isToken(citizen) {
+		citizen = "anonymous"
+	}
+	from := &sip.FromHeader{
+		// The phone shows the display name: the citizen's number, so the
+		// agent knows who calls (RFC 3261 §20.20).
+		DisplayName: citizen,
+		Address:     sip.Uri{Scheme: "sip", User: hotline, Host: s.mediaIP.String()},
+		Params:      sip.NewParams(),
+	}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: target.SIPUser, Host: contact.Host, Port: contact.Port}, Params: sip.NewParams()})
+	// Trusted phones behind a PBX show the asserted identity (RFC 3325 §9.1).
+	req.AppendHeader(sip.NewHeader("P-Asserted-Identity", fmt.Sprintf("%q <sip:%s@%s>", citizen, citizen, s.mediaIP)))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"))
+	req.SetBody(offer)
+
+	s.mu.Lock()
+	if s.agents.all == nil {
+		s.agents.all = map[*agentLeg]struct{}{}
+		s.agents.byDialog = map[string]*agentLeg{}
+	}
+	s.agents.all[l] = struct{}{}
+	s.mu.Unlock()
+	return l, req, nil
+}
+
+// isToken reports whether s can stand as a SIP user and display name as
+// it is: a number or name of the usual characters, nothing to escape.
+func isToken(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', strings.ContainsRune("+-_.*#", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// offerCodecs are our codecs, the citizen's first.
+func (s *Server) offerCodecs(c ivr.Call) []media.Codec {
+	codecs := make([]media.Codec, 0, len(s.opts.Codecs))
+	if ic, ok := c.(*call); ok {
+		if first, err := media.CodecByName(ic.stream.Codec().Name); err == nil {
+			codecs = append(codecs, first)
+		}
+	}
+	for _, codec := range s.opts.Codecs {
+		if len(codecs) == 0 || codec.Name != codecs[0].Name {
+			codecs = append(codecs, codec)
+		}
+	}
+	return codecs
+}
+
+// dial sends the INVITE and waits for the phone's answer, ringTimeout, or
+// the end of ctx or of the leg.
+func (l *agentLeg) dial(ctx context.Context, req *sip.Request, ringTimeout time.Duration) (ivr.Call, error) {
+	s := l.srv
+	transport := strings.ToLower(req.Transport())
+	ua := &sipgo.DialogUA{
+		Client:     s.client,
+		ContactHDR: *s.contacts[transport],
+		// In-dialog requests go where the phone's responses came from,
+		// not to its Contact, for the same reason as the INVITE.
+		RewriteContact: true,
+	}
+	inviteCtx, cancelInvite := context.WithTimeout(ctx, ringTimeout)
+	dlg, err := ua.WriteInvite(inviteCtx, req)
+	cancelInvite()
+	if err != nil {
+		l.release()
+		if ctx.Err() != nil {
+			return nil, ctxError(ctx)
+		}
+		return nil, &OfferError{User: l.user, Err: ivr.ErrUnreachable, Cause: err}
+	}
+	l.dlg = dlg
+	l.log = l.log.With().Str("sip_call_id", req.CallID().Value()).Logger()
+	l.log.Info().Str("to", req.Recipient.String()).Str("via", req.Destination()).Msg("offering the call to the agent")
+
+	answer := make(chan error, 1)
+	waitCtx, stopWaiting := context.WithCancelCause(context.Background())
+	go func() {
+		answer <- dlg.WaitAnswer(waitCtx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+			l.responded.Store(true)
+			if res.StatusCode == sip.StatusRinging || res.StatusCode == sip.StatusSessionInProgress {
+				l.log.Debug().Int("status", res.StatusCode).Msg("agent's phone ringing")
+			}
+			return nil
+		}})
+	}()
+	timer := time.NewTimer(ringTimeout)
+	defer timer.Stop()
+	var withdrawn error
+	select {
+	case err = <-answer:
+	case <-timer.C:
+		withdrawn = &OfferError{User: l.user, Err: ivr.ErrRangOut}
+		if !l.responded.Load() {
+			// A phone that said nothing at all, not even 100 Trying, is
+			// not there to ring.
+			withdrawn = &OfferError{User: l.user, Err: ivr.ErrUnreachable, Cause: errors.New("no response to the INVITE")}
+		}
+	case <-ctx.Done():
+		withdrawn = ctxError(ctx)
+	case <-l.ctx.Done():
+		withdrawn = fmt.Errorf("offer to %s withdrawn: %w", l.user, context.Cause(l.ctx))
+	}
+	if withdrawn != nil {
+		l.log.Info().Err(withdrawn).Msg("offer withdrawn")
+		go l.withdraw(stopWaiting, answer)
+		return nil, withdrawn
+	}
+	stopWaiting(nil)
+	if err != nil {
+		l.release()
+		var res *sipgo.ErrDialogResponse
+		if errors.As(err, &res) {
+			l.log.Info().Int("status", res.Res.StatusCode).Str("reason", res.Res.Reason).Msg("offer refused")
+			return nil, &OfferError{User: l.user, Status: res.Res.StatusCode, Reason: res.Res.Reason, Err: offerFailure(res.Res.StatusCode)}
+		}
+		return nil, &OfferError{User: l.user, Err: ivr.ErrUnreachable, Cause: err}
+	}
+	if err := l.start(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// start takes the phone's 200: the dialog is routed to the leg, the 200 is
+// acknowledged, and the leg's media starts in the codec the phone chose.
+func (l *agentLeg) start(ctx context.Context) error {
+	s := l.srv
+	s.mu.Lock()
+	l.dialogID = l.dlg.ID
+	s.agents.byDialog[l.dialogID] = l
+	s.mu.Unlock()
+	ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hangupTimeout)
+	defer cancel()
+	if err := l.dlg.Ack(ackCtx); err != nil {
+		l.cancel(err)
+		l.teardown()
+		return &OfferError{User: l.user, Err: ivr.ErrUnreachable, Cause: fmt.Errorf("ack: %w", err)}
+	}
+	o, err := parseOffer(l.dlg.InviteResponse.Body(), s.opts.Codecs)
+	if err != nil {
+		l.log.Warn().Err(err).Msg("the agent's phone answered with no usable audio")
+		l.cancel(err)
+		l.teardown()
+		return &OfferError{User: l.user, Err: ivr.ErrUnreachable, Cause: err}
+	}
+	stream, err := s.opts.Pacer.Start(media.StreamConfig{
+		Conn:            l.conn,
+		Remote:          o.remote,
+		Codec:           o.codec,
+		DTMFPayloadType: o.dtmfPT,
+		MediaTimeout:    s.opts.MediaTimeout,
+		OnDigit:         func(key rune, method string) { l.digit(key, ivr.DTMFMethod(method)) },
+		OnTimeout:       func() { l.cancel(fmt.Errorf("%w for %s", ivr.ErrMediaTimeout, s.opts.MediaTimeout)) },
+	})
+	if err != nil {
+		l.cancel(err)
+		l.teardown()
+		return &OfferError{User: l.user, Err: ivr.ErrUnreachable, Cause: err}
+	}
+	l.mu.Lock()
+	l.answer = o
+	l.stream = stream
+	l.mu.Unlock()
+	stream.SetDirection(o.send, o.recv)
+	l.log.Info().Str("codec", o.codec.Name).Bool("telephone_event", o.dtmfPT >= 0).Msg("agent answered")
+	// However the leg ends from now on (the agent's BYE, our Hangup, the
+	// citizen's call ending, a media timeout, shutdown), teardown follows.
+	context.AfterFunc(l.ctx, func() { l.teardown() })
+	return nil
+}
+
+// withdraw takes back an offer that had no answer yet: WaitAnswer sends
+// the CANCEL once the phone has answered provisionally (RFC 3261 §9.1 allows
+// none before) and waits for the 487. A 200 that crossed the CANCEL made a
+// call all the same: it is acknowledged and ended with BYE.
+func (l *agentLeg) withdraw(stopWaiting context.CancelCauseFunc, answer <-chan error) {
+	defer l.release()
+	stopWaiting(errOfferWithdrawn)
+	err := <-answer
+	if res := l.dlg.InviteResponse; err == nil || (res != nil && res.IsSuccess()) {
+		ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
+		defer cancel()
+		if err := l.dlg.Ack(ctx); err != nil {
+			l.log.Warn().Err(err).Msg("ack of a 200 that crossed our CANCEL")
+			return
+		}
+		if err := l.bye(ctx); err != nil {
+			l.log.Warn().Err(err).Msg("bye of a call answered after its offer was withdrawn")
+			return
+		}
+		l.log.Info().Msg("the agent answered as the offer was withdrawn; hung up")
+	}
+}
+
+var errOfferWithdrawn = errors.New("offer withdrawn")
+
+// release forgets a leg that never got its media going; Run no longer
+// waits for it.
+func (l *agentLeg) release() {
+	l.once.Do(func() {
+		l.stopWatch()
+		l.cancel(errOfferWithdrawn)
+		l.conn.Close()
+		if l.dlg != nil {
+			l.dlg.Close()
+		}
+		l.forget()
+		close(l.finished)
+	})
+}
+
+// teardown ends an answered leg: a BYE unless the phone already ended the
+// dialog, then its media, then its place in the server.
+func (l *agentLeg) teardown() {
+	l.once.Do(func() {
+		l.stopWatch()
+		if l.dlg.Context().Err() == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
+			err := l.bye(ctx)
+			cancel()
+			var resp sipgo.ErrDialogResponse
+			if errors.As(err, &resp) && resp.Res.StatusCode == sip.StatusCallTransactionDoesNotExists {
+				err = nil // the phone already forgot the call
+			}
+			if err != nil {
+				l.byeErr = fmt.Errorf("bye: %w", err)
+				l.log.Warn().Err(err).Msg("bye to the agent's phone")
+			}
+		}
+		l.mu.Lock()
+		stream := l.stream
+		l.stream = nil
+		l.mu.Unlock()
+		if stream != nil {
+			stream.Close()
+		} else {
+			l.conn.Close()
+		}
+		l.dlg.Close()
+		l.forget()
+		l.log.Info().AnErr("cause", context.Cause(l.ctx)).Msg("agent leg ended")
+		close(l.finished)
+	})
+}
+
+// bye sends BYE from the socket the INVITE left from, as the ACK and
+// CANCEL do; sipgo's own BYE would leave from any socket.
+func (l *agentLeg) bye(ctx context.Context) error {
+	recipient := l.dlg.InviteRequest.Recipient
+	if c := l.dlg.InviteResponse.Contact(); c != nil {
+		recipient = c.Address
+	}
+	bye := sip.NewRequest(sip.BYE, *recipient.Clone())
+	bye.Laddr = l.dlg.InviteRequest.Laddr
+	return l.dlg.WriteBye(ctx, bye)
+}
+
+// forget removes the leg from the server.
+func (l *agentLeg) forget() {
+	s := l.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.agents.all, l)
+	if l.dialogID != "" && s.agents.byDialog[l.dialogID] == l {
+		delete(s.agents.byDialog, l.dialogID)
+	}
+	s.notifyIdleLocked()
+}
+
+// findAgentLeg matches an in-dialog request from an agent's phone to its
+// leg; the phone is the UAS of the dialog, so its tag is in From.
+func (s *Server) findAgentLeg(req *sip.Request) *agentLeg {
+	id, err := sip.DialogIDFromRequestUAC(req)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.agents.byDialog[id]
+}
+
+func (l *agentLeg) ID() string      { return l.id }
+func (l *agentLeg) Caller() string  { return l.user }
+func (l *agentLeg) Dialled() string { return l.user }
+
+// Answer does nothing: the leg is answered by the agent.
+func (l *agentLeg) Answer(context.Context) error { return nil }
+
+func (l *agentLeg) Digits() <-chan ivr.Digit { return l.digits }
+func (l *agentLeg) Done() <-chan struct{}    { return l.ctx.Done() }
+
+func (l *agentLeg) Err() error {
+	if l.ctx.Err() == nil {
+		return nil
+	}
+	return context.Cause(l.ctx)
+}
+
+// Play plays prompts to the agent (a whisper before the bridge; while
+// bridged, a prompt plays before the citizen's voice resumes).
+func (l *agentLeg) Play(_ context.Context, lang prompts.Lang, ids ...prompts.ID) (ivr.Playback, error) {
+	clips := make([]*media.Clip, 0, len(ids))
+	for _, id := range ids {
+		clip, err := l.srv.clip(id, lang)
+		if err != nil {
+			return nil, err
+		}
+		clips = append(clips, clip)
+	}
+	if err := l.Err(); err != nil {
+		return nil, err
+	}
+	stream := l.mediaStream()
+	if stream == nil {
+		return nil, ivr.ErrHangup
+	}
+	return playback{stream.Play(clips...)}, nil
+}
+
+// Hangup ends the leg with a BYE and waits until it went out (or ctx ends).
+// Hanging up an ended leg is a no-op.
+func (l *agentLeg) Hangup(ctx context.Context) error {
+	l.cancel(ivr.ErrHangup)
+	select {
+	case <-l.finished:
+		return l.byeErr
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// digit keeps a key the agent pressed for a flow that reads them, never
+// blocking the goroutine that received it.
+func (l *agentLeg) digit(key rune, method ivr.DTMFMethod) {
+	select {
+	case l.digits <- ivr.Digit{Key: key, Method: method, At: time.Now()}:
+	default:
+		l.log.Debug().Str("digit", string(key)).Msg("agent's key dropped: no flow reads them")
+	}
+}
+
+// mediaStream is the leg's stream, nil once torn down.
+func (l *agentLeg) mediaStream() *media.Stream {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stream
+}
+
+// onBye ends the leg: the agent hung up.
+func (l *agentLeg) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	if err := l.dlg.ReadBye(req, tx); err != nil {
+		l.log.Debug().Err(err).Msg("answering the agent's BYE")
+	}
+	l.cancel(errAgentHungUp)
+}
+
+// onInfo takes a key the agent pressed, sent by SIP INFO: it goes to the
+// citizen as RFC 4733 events while bridged.
+func (l *agentLeg) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	key, err := parseInfoDTMF(req)
+	switch {
+	case errors.Is(err, errInfoType):
+		respond(tx, req, sip.StatusUnsupportedMediaType, "Unsupported Media Type",
+			sip.NewHeader("Accept", "application/dtmf-relay, application/dtmf"))
+		return
+	case err != nil:
+		respond(tx, req, sip.StatusBadRequest, "Bad Request - "+err.Error())
+		return
+	}
+	respond(tx, req, sip.StatusOK, "OK")
+	l.digit(key, ivr.DTMFInfo)
+	if stream := l.mediaStream(); stream != nil {
+		_ = stream.RelayDigit(key)
+	}
+}
+
+// onReInvite follows the agent's phone putting the call on hold and back,
+// or moving its media; the codec stays. An INVITE without an offer asks for
+// one (RFC 3264 §5): ours is the session as it stands.
+func (l *agentLeg) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stream == nil {
+		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	o := l.answer
+	if len(req.Body()) > 0 {
+		var err error
+		o, err = negotiate(req, []media.Codec{l.stream.Codec()})
+		if err != nil {
+			l.log.Info().Err(err).Msg("agent's re-INVITE not acceptable")
+			respond(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here")
+			return
+		}
+		l.answer = o
+		l.stream.SetRemote(o.remote)
+		l.stream.SetDirection(o.send, o.recv)
+		l.log.Info().Bool("send", o.send).Bool("recv", o.recv).Str("remote", o.remote.String()).Msg("agent's re-INVITE")
+	}
+	l.sdpVersion++
+	body, err := answerSDP(o, l.stream.LocalAddr(), l.sessionID, l.sdpVersion)
+	if err != nil {
+		respond(tx, req, sip.StatusInternalServerError, "Server Internal Error")
+		return
+	}
+	res := sip.NewSDPResponseFromRequest(req, body)
+	res.AppendHeader(l.srv.contactFor(req))
+	_ = tx.Respond(res)
+}
+
+// agentOfferSDP builds our offer to an agent's phone: the codecs in order and
+// telephone-event, sendrecv, 20 ms frames.
+func agentOfferSDP(codecs []media.Codec, local netip.AddrPort, sessionID, version uint64) ([]byte, error) {
+	ipType := "IP4"
+	if local.Addr().Is6() {
+		ipType = "IP6"
+	}
+	md := &sdp.MediaDescription{
+		MediaName: sdp.MediaName{
+			Media: "audio", Port: sdp.RangedPort{Value: int(local.Port())},
+			Protos: []string{"RTP", "AVP"},
+		},
+	}
+	for _, c := range codecs {
+		md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(int(c.PayloadType)))
+		md.WithValueAttribute("rtpmap", fmt.Sprintf("%d %s/8000", c.PayloadType, c.Name))
+	}
+	md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(telephoneEventPT))
+	md.WithValueAttribute("rtpmap", fmt.Sprintf("%d telephone-event/8000", telephoneEventPT))
+	md.WithValueAttribute("fmtp", fmt.Sprintf("%d 0-16", telephoneEventPT))
+	md.WithValueAttribute("ptime", "20")
+	md.WithPropertyAttribute("sendrecv")
+	sd := sdp.SessionDescription{
+		Origin: sdp.Origin{
+			Username: "hotline", SessionID: sessionID, SessionVersion: version,
+			NetworkType: "IN", AddressType: ipType, UnicastAddress: local.Addr().String(),
+		},
+		SessionName: "hotline",
+		ConnectionInformation: &sdp.ConnectionInformation{
+			NetworkType: "IN", AddressType: ipType, Address: &sdp.Address{Address: local.Addr().String()},
+		},
+		TimeDescriptions:  []sdp.TimeDescription{{}},
+		MediaDescriptions: []*sdp.MediaDescription{md},
+	}
+	return sd.Marshal()
+}
+
+// ctxError is ctx's error, wrapping its cause too when it has one (the
+// citizen hung up), so that errors.Is finds either.
+func ctxError(ctx context.Context) error {
+	err, cause := ctx.Err(), context.Cause(ctx)
+	if cause == nil || cause == err {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, cause)
+}
