@@ -16,9 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
+	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/config"
+	"github.com/hotline12345/hotline/evaluation"
 	"github.com/hotline12345/hotline/ivr"
 	"github.com/hotline12345/hotline/media"
 	"github.com/hotline12345/hotline/prompts"
@@ -107,12 +109,26 @@ func Run(ctx context.Context, opts Options) error {
 		<-pacerDone
 	}()
 
+	agents, err := newAgents(ctx, cfg, store.Client, log)
+	if err != nil {
+		return err
+	}
+	ratings := evaluation.NewStore(store.Client, evaluation.StoreOptions{Location: cfg.Location()})
+	reg.MustRegister(acd.NewCollector(agents.store))
+	agentsCtx, stopAgents := context.WithCancel(context.WithoutCancel(ctx))
+	waitAgents := agents.run(agentsCtx, log)
+	defer func() {
+		stopAgents()
+		waitAgents()
+	}()
+
 	runner := &ivr.Runner{
 		Catalog: catalog,
 		Records: records,
 		Intake: &ivr.Intake{Appeals: appeals, Options: ivr.IntakeOptions{
 			FirstDigitTimeout: time.Duration(cfg.IVR.FirstDigitTimeout),
 			Tries:             cfg.IVR.Tries,
+			HandOff:           true,
 		}},
 		Lang:    lang,
 		Backend: "sip",
@@ -121,10 +137,11 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer runner.Wait()
 
-	sipSrv, err := newSIP(cfg, catalog, pacer, runner, log)
+	sipSrv, err := newSIP(cfg, catalog, pacer, runner, agents.registrar, log)
 	if err != nil {
 		return err
 	}
+	runner.Service = &ivr.Service{Queue: agents.dist, Connector: sipSrv, Ratings: ratings, Options: serviceOptions(cfg), Metrics: runner.Metrics}
 
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -133,6 +150,7 @@ func Run(ctx context.Context, opts Options) error {
 	httpSrv := &http.Server{
 		Handler: web.NewHandler(web.Options{
 			Calls: calls, Appeals: appeals, Gatherer: reg, Logger: log,
+			Agents: agents.store, Distribution: agents.dist, Ratings: ratings, Location: cfg.Location(),
 			Checks: []web.Check{{Name: "redis", Check: store.Ping}},
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -188,7 +206,7 @@ func Run(ctx context.Context, opts Options) error {
 	return runErr
 }
 
-func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, runner *ivr.Runner, log zerolog.Logger) (*sip.Server, error) {
+func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, runner *ivr.Runner, registrar *sip.Registrar, log zerolog.Logger) (*sip.Server, error) {
 	var codecs []media.Codec
 	for _, name := range cfg.SIP.Codecs {
 		c, err := media.CodecByName(name)
@@ -220,6 +238,8 @@ func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, run
 		Pacer:        pacer,
 		Handler:      func(ctx context.Context, call ivr.Call) { runner.Serve(ctx, call) },
 		Logger:       log,
+		Registrar:    registrar,
+		Locator:      registrar,
 	})
 }
 

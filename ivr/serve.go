@@ -36,6 +36,9 @@ type Metrics struct {
 	// to agents, by outcome (answered, no_answer, rejected, unreachable).
 	Ratings *prometheus.CounterVec
 	Offers  *prometheus.CounterVec
+	// RatingDelay observes the time from the agent's hang-up to the
+	// rating question starting to play.
+	RatingDelay prometheus.Histogram
 }
 
 // NewMetrics registers the call metrics with reg.
@@ -56,9 +59,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Offers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_agent_offers_total", Help: "Calls offered to agents, by outcome (answered, no_answer, rejected, unreachable).",
 		}, []string{"outcome"}),
+		RatingDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hotline_rating_prompt_delay_seconds",
+			Help:    "Time from the agent's hang-up to the rating question starting to play.",
+			Buckets: []float64{0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2},
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Active, m.Ended, m.Digits, m.Ratings, m.Offers)
+		reg.MustRegister(m.Active, m.Ended, m.Digits, m.Ratings, m.Offers, m.RatingDelay)
 	}
 	for _, v := range []string{"praise", "bad_review", "none"} {
 		m.Ratings.WithLabelValues(v)

@@ -172,6 +172,7 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (Servic
 		res.AgentID, res.OfferedAt, res.AnsweredAt = o.AgentID, &offered, &answered
 		s.Stage(StageTalking)
 		end, berr := sv.Connector.Bridge(ctx, call, leg)
+		hungUp := time.Now()
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_ = sv.Queue.Ended(ectx, o, opts.WrapUp)
 		cancel()
@@ -187,6 +188,9 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (Servic
 		res.Rating = &rr
 		if sv.Metrics != nil && rr.Verdict != "" {
 			sv.Metrics.Ratings.WithLabelValues(string(rr.Verdict)).Inc()
+		}
+		if at, ok := s.firstPlayed(prompts.Rating, hungUp); ok && sv.Metrics != nil {
+			sv.Metrics.RatingDelay.Observe(at.Sub(hungUp).Seconds())
 		}
 		return res, err
 	}

@@ -108,7 +108,6 @@ func newServiceRig(t *testing.T, behave map[string]string) *serviceRig {
 	return rig
 }
 
-
 // waitQueued waits until n calls are in the queue.
 func (r *serviceRig) waitQueued(n int) {
 	r.t.Helper()
@@ -251,10 +250,14 @@ func TestServiceEmergencyServedFirst(t *testing.T) {
 	rate := caller.Step{On: prompts.Rating, Press: "1"}
 	var wg sync.WaitGroup
 	for i := range 10 {
-		wg.Go(func() { r.call(fmt.Sprintf("general-%02d", i), caller.Script{{On: prompts.CategoryMenu, Press: "3"}, {On: prompts.ConsentMenu, Press: "2"}, rate}) })
+		wg.Go(func() {
+			r.call(fmt.Sprintf("general-%02d", i), caller.Script{{On: prompts.CategoryMenu, Press: "3"}, {On: prompts.ConsentMenu, Press: "2"}, rate})
+		})
 		r.waitQueued(i + 1)
 	}
-	wg.Go(func() { r.call("emergency", caller.Script{{On: prompts.CategoryMenu, Press: "1"}, {On: prompts.ConsentMenu, Press: "2"}, rate}) })
+	wg.Go(func() {
+		r.call("emergency", caller.Script{{On: prompts.CategoryMenu, Press: "1"}, {On: prompts.ConsentMenu, Press: "2"}, rate})
+	})
 	r.waitQueued(11)
 	if _, err := r.acd.Resume(t.Context(), "a1"); err != nil {
 		t.Fatal(err)

@@ -50,6 +50,18 @@ func (s *Session) Events() []calllog.Event {
 	return ev
 }
 
+// firstPlayed returns when prompt id first started playing at or after
+// since.
+func (s *Session) firstPlayed(id prompts.ID, since time.Time) (time.Time, bool) {
+	var first time.Time
+	for _, e := range s.events {
+		if e.Kind == "prompt" && e.Prompt == string(id) && !e.At.Before(since) && (first.IsZero() || e.At.Before(first)) {
+			first = e.At
+		}
+	}
+	return first, !first.IsZero()
+}
+
 // Version is the version of a prompt in the session's language.
 func (s *Session) Version(id prompts.ID) string {
 	p, err := s.Catalog.Get(id, s.Lang)
