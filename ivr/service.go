@@ -204,7 +204,9 @@ func hangupLeg(c Call) error {
 
 // waiter plays the queue to a waiting caller: a hold message, then music,
 // the position every PositionEvery, and after MaxWait (to a caller who
-// consented to be called back) the offer to leave for a call-back.
+// consented to be called back) the offer to leave for a call-back,
+// repeated with each position. Announcements interrupt only the music,
+// never another message.
 type waiter struct {
 	sv     *Service
 	s      *Session
@@ -212,9 +214,11 @@ type waiter struct {
 	appeal appeal.Appeal
 
 	started   time.Time
-	announced bool // the hold message was played
-	hold      Playback
-	canLeave  bool
+	announced bool     // the hold message was played
+	hold      Playback // what plays now
+	music     bool     // hold is music, which announcements may cut
+	canLeave  bool     // the call-back offer stands
+	offerDue  bool     // the call-back offer waits for the current message
 }
 
 func (w *waiter) stopHold() {
@@ -249,17 +253,23 @@ func (w *waiter) wait(ctx context.Context) (acd.Offer, error) {
 	defer position.Stop()
 	leaveAt := time.NewTimer(max(0, w.opts.MaxWait-s.now().Sub(w.started)))
 	defer leaveAt.Stop()
-	if !w.appeal.Consent.Given {
+	if !w.appeal.Consent.Given || w.canLeave {
 		leaveAt.Stop()
 	}
 	for {
 		if w.hold == nil {
-			ids := []prompts.ID{prompts.HoldMusic}
-			if !w.announced {
-				ids = []prompts.ID{prompts.QueueWait, prompts.HoldMusic}
+			var err error
+			switch {
+			case !w.announced:
 				w.announced = true
+				err = w.play(ctx, false, prompts.QueueWait)
+			case w.offerDue:
+				w.offerDue = false
+				err = w.play(ctx, false, prompts.QueueLeaveOffer)
+			default:
+				err = w.play(ctx, true, prompts.HoldMusic)
 			}
-			if err := w.play(ctx, ids...); err != nil {
+			if err != nil {
 				return acd.Offer{}, err
 			}
 		}
@@ -276,14 +286,15 @@ func (w *waiter) wait(ctx context.Context) (acd.Offer, error) {
 			w.s.journalPlayed(w.hold)
 			w.hold = nil
 		case <-position.C:
-			if err := w.announcePosition(ctx); err != nil {
-				return acd.Offer{}, err
+			if w.music {
+				if err := w.announcePosition(ctx); err != nil {
+					return acd.Offer{}, err
+				}
 			}
 		case <-leaveAt.C:
-			w.canLeave = true
-			w.stopHold()
-			if err := w.play(ctx, prompts.QueueLeaveOffer); err != nil {
-				return acd.Offer{}, err
+			w.canLeave, w.offerDue = true, true
+			if w.music {
+				w.stopHold()
 			}
 		case d := <-s.Call.Digits():
 			s.takeDigit(d)
@@ -305,12 +316,12 @@ func (w *waiter) wait(ctx context.Context) (acd.Offer, error) {
 	}
 }
 
-func (w *waiter) play(ctx context.Context, ids ...prompts.ID) error {
+func (w *waiter) play(ctx context.Context, music bool, ids ...prompts.ID) error {
 	pb, err := w.s.Call.Play(ctx, w.s.Lang, ids...)
 	if err != nil {
 		return fmt.Errorf("play %v: %w", ids, err)
 	}
-	w.hold = pb
+	w.hold, w.music = pb, music
 	return nil
 }
 
@@ -324,8 +335,12 @@ func (w *waiter) announcePosition(ctx context.Context) error {
 	for _, r := range strconv.Itoa(n) {
 		ids = append(ids, prompts.Digit(r))
 	}
-	ids = append(ids, prompts.QueuePositionEnd, prompts.HoldMusic)
-	return w.play(ctx, ids...)
+	ids = append(ids, prompts.QueuePositionEnd)
+	if w.canLeave {
+		ids = append(ids, prompts.QueueLeaveOffer)
+		w.offerDue = false
+	}
+	return w.play(ctx, false, ids...)
 }
 
 // leave takes the caller out of the queue with a call-back requested.

@@ -299,3 +299,68 @@ func TestServiceAbandonedInQueue(t *testing.T) {
 		t.Errorf("day %+v %v", day, err)
 	}
 }
+
+// While nobody is free the caller hears the position; after the maximum
+// wait a caller who consented may press 1 to leave with a call-back
+// requested.
+func TestServiceCallbackAfterTheMaximumWait(t *testing.T) {
+	t.Parallel()
+	r := newServiceRig(t, map[string]string{})
+	for _, id := range []string{"a1", "a2"} {
+		if _, err := r.acd.Pause(t.Context(), id, "meeting"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.runner.Service.Options.MaxWait = 300 * time.Millisecond
+	r.runner.Service.Options.PositionEvery = 100 * time.Millisecond
+	script := caller.Script{
+		{On: prompts.CategoryMenu, Press: "3"}, {On: prompts.ConsentMenu, Press: "1"},
+		{On: prompts.QueueLeaveOffer, Press: "1"},
+	}
+	tr, rec := r.call("13900000015", script)
+	if !rec.Callback || rec.EndCause != calllog.FlowFinished || rec.Stage != ivr.StageGoodbye || rec.Rating != "" {
+		t.Fatalf("record: callback %v cause %s stage %s rating %q", rec.Callback, rec.EndCause, rec.Stage, rec.Rating)
+	}
+	ids := tr.HeardIDs()
+	heard := map[prompts.ID]bool{}
+	for _, id := range ids {
+		heard[id] = true
+	}
+	for _, want := range []prompts.ID{prompts.QueueWait, prompts.QueuePosition, prompts.Digit('1'), prompts.QueuePositionEnd, prompts.CallbackNoted} {
+		if !heard[want] {
+			t.Errorf("never heard %s: %v", want, ids)
+		}
+	}
+	day, err := r.acd.Day(t.Context(), time.Now())
+	if err != nil || day.Callback != 1 || day.Abandoned != 0 {
+		t.Errorf("day %+v %v", day, err)
+	}
+}
+
+// A caller who declined a return visit is never offered a call-back.
+func TestServiceNoCallbackWithoutConsent(t *testing.T) {
+	t.Parallel()
+	r := newServiceRig(t, map[string]string{})
+	for _, id := range []string{"a1", "a2"} {
+		if _, err := r.acd.Pause(t.Context(), id, "meeting"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.runner.Service.Options.MaxWait = 100 * time.Millisecond
+	r.runner.Service.Options.PositionEvery = 150 * time.Millisecond
+	// The caller waits through three position announcements, then hangs up.
+	script := caller.Script{
+		{On: prompts.CategoryMenu, Press: "3"}, {On: prompts.ConsentMenu, Press: "2"},
+		{On: prompts.QueuePositionEnd}, {On: prompts.QueuePositionEnd},
+		{On: prompts.QueuePositionEnd, Hangup: true},
+	}
+	tr, rec := r.call("13900000016", script)
+	if rec.Callback || rec.EndCause != calllog.CallerHangup {
+		t.Fatalf("record: callback %v cause %s", rec.Callback, rec.EndCause)
+	}
+	for _, id := range tr.HeardIDs() {
+		if id == prompts.QueueLeaveOffer {
+			t.Fatalf("a caller without consent was offered a call-back: %v", tr.HeardIDs())
+		}
+	}
+}
