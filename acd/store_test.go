@@ -12,31 +12,14 @@ import (
 
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/internal/redistest"
+	"github.com/hotline12345/hotline/internal/testclock"
 )
-
-// clock is a settable clock for tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type rig struct {
 	t     *testing.T
 	ctx   context.Context
 	rdb   redis.UniversalClient
-	clock *clock
+	clock *testclock.Clock
 	s     *Store
 }
 
@@ -44,7 +27,7 @@ func newRig(t *testing.T) *rig {
 	t.Helper()
 	t.Parallel()
 	srv := redistest.Start(t)
-	r := &rig{t: t, ctx: t.Context(), rdb: srv.Client(t), clock: &clock{t: time.Date(2026, 11, 27, 9, 0, 0, 0, appeal.DefaultLocation())}}
+	r := &rig{t: t, ctx: t.Context(), rdb: srv.Client(t), clock: testclock.New(time.Date(2026, 11, 27, 9, 0, 0, 0, appeal.DefaultLocation()))}
 	r.s = NewStore(r.rdb, StoreOptions{Now: r.clock.Now, Realm: "hotline"})
 	return r
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/internal/redistest"
+	"github.com/hotline12345/hotline/internal/testclock"
 	"github.com/hotline12345/hotline/storage"
 )
 
@@ -34,28 +35,10 @@ func backends(t *testing.T, f func(t *testing.T, rdb redis.UniversalClient)) {
 	})
 }
 
-// clock is a settable Now for the store.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 var cst = appeal.DefaultLocation()
 
-func newStore(rdb redis.UniversalClient, now time.Time) (*appeal.Store, *clock) {
-	c := &clock{t: now}
+func newStore(rdb redis.UniversalClient, now time.Time) (*appeal.Store, *testclock.Clock) {
+	c := testclock.New(now)
 	return appeal.NewStore(rdb, appeal.StoreOptions{Now: c.Now}), c
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/internal/redistest"
+	"github.com/hotline12345/hotline/internal/testclock"
 	"github.com/hotline12345/hotline/storage"
 )
 
@@ -174,29 +174,11 @@ func TestListNewestFirst(t *testing.T) {
 	})
 }
 
-// A clock the test moves.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 func TestRetention(t *testing.T) {
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		now := time.Now()
-		clk := &clock{t: now}
+		clk := testclock.New(now)
 		s := calllog.NewStore(rdb, calllog.StoreOptions{Retention: 24 * time.Hour, Now: clk.Now})
 		old, _, _ := stages("old", now.Add(-25*time.Hour))
 		fresh, _, _ := stages("fresh", now.Add(-time.Hour))

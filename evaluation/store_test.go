@@ -16,6 +16,7 @@ import (
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/evaluation"
 	"github.com/hotline12345/hotline/internal/redistest"
+	"github.com/hotline12345/hotline/internal/testclock"
 	"github.com/hotline12345/hotline/storage"
 )
 
@@ -28,30 +29,12 @@ func shanghai(t testing.TB) *time.Location {
 	return loc
 }
 
-// clock is a settable clock for review times.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // fixture is a Store on its own redis-server, days counted in Beijing time.
 type fixture struct {
 	srv   *redistest.Server
 	rdb   redis.UniversalClient
 	store *evaluation.Store
-	clock *clock
+	clock *testclock.Clock
 	loc   *time.Location
 }
 
@@ -60,7 +43,7 @@ func newFixture(t *testing.T) *fixture {
 	srv := redistest.Start(t)
 	rdb := srv.Client(t)
 	loc := shanghai(t)
-	c := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, loc)}
+	c := testclock.New(time.Date(2026, 11, 27, 12, 0, 0, 0, loc))
 	return &fixture{
 		srv: srv, rdb: rdb, clock: c, loc: loc,
 		store: evaluation.NewStore(rdb, evaluation.StoreOptions{Location: loc, Now: c.Now}),

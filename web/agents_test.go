@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,26 +16,9 @@ import (
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/evaluation"
 	"github.com/hotline12345/hotline/internal/redistest"
+	"github.com/hotline12345/hotline/internal/testclock"
 	"github.com/hotline12345/hotline/web"
 )
-
-// clock is a settable clock shared by the stores and the handler.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // beijing is the hotline's zone in these tests.
 var beijing = appeal.DefaultLocation()
@@ -47,7 +29,7 @@ type agentRig struct {
 	t       *testing.T
 	ctx     context.Context
 	srv     *httptest.Server
-	clock   *clock
+	clock   *testclock.Clock
 	agents  *acd.Store
 	dist    *acd.Distributor
 	ratings *evaluation.Store
@@ -65,7 +47,7 @@ func startAgents(t *testing.T) *agentRig {
 func startAgentsWith(t *testing.T, setup func(*acd.Distributor)) *agentRig {
 	t.Helper()
 	rdb := redistest.Start(t).Client(t)
-	r := &agentRig{t: t, ctx: t.Context(), clock: &clock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, beijing)}}
+	r := &agentRig{t: t, ctx: t.Context(), clock: testclock.New(time.Date(2026, 11, 27, 10, 0, 0, 0, beijing))}
 	r.agents = acd.NewStore(rdb, acd.StoreOptions{Realm: "hotline", Location: beijing, Now: r.clock.Now})
 	r.dist = &acd.Distributor{Store: r.agents, Node: "node1"}
 	setup(r.dist)
