@@ -57,29 +57,7 @@ func (r *ringing) respond(t testing.TB, code int, reason string) {
 
 func newDeskPhone(t testing.TB, user string) *deskPhone {
 	t.Helper()
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgent("deskphone"),
-		sipgo.WithUserAgentHostname("127.0.0.1"),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(quietSlog)),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(quietSlog)),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	client, err := sipgo.NewClient(ua, sipgo.WithClientLogger(quietSlog),
-		sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientConnectionAddr(addr.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quietSlog))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ua, client, srv, pc, addr := newLoopbackUA(t, "deskphone")
 	p := &deskPhone{
 		t: t, user: user, ua: ua, conn: pc, addr: addr,
 		dialogs: sipgo.NewDialogServerCache(client, sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: "127.0.0.1", Port: int(addr.Port())}}),

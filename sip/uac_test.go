@@ -283,11 +283,12 @@ func (c *readyConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	return c.PacketConn.ReadFrom(b)
 }
 
-// newUAC starts a UAC listening on a free loopback UDP port.
-func (ts *testServer) newUAC(t testing.TB) *uac {
+// newLoopbackUA makes a sipgo UA named name on a free loopback UDP port:
+// its client sends from that port and its server takes requests there.
+func newLoopbackUA(t testing.TB, name string) (*sipgo.UserAgent, *sipgo.Client, *sipgo.Server, net.PacketConn, netip.AddrPort) {
 	t.Helper()
 	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgent("uac"),
+		sipgo.WithUserAgent(name),
 		sipgo.WithUserAgentHostname("127.0.0.1"),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(quietSlog)),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(quietSlog)),
@@ -309,6 +310,13 @@ func (ts *testServer) newUAC(t testing.TB) *uac {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ua, client, srv, pc, addr
+}
+
+// newUAC starts a UAC listening on a free loopback UDP port.
+func (ts *testServer) newUAC(t testing.TB) *uac {
+	t.Helper()
+	ua, client, srv, pc, addr := newLoopbackUA(t, "uac")
 	u := &uac{
 		t: t, ua: ua, client: client, conn: pc, addr: addr, target: ts.Addr(),
 		contact: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "citizen", Host: "127.0.0.1", Port: int(addr.Port())}},
