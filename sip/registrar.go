@@ -473,14 +473,16 @@ func (r *Registrar) handle(req *sip.Request, tx sip.ServerTransaction, transport
 		r.serverError(tx, req, err)
 		return
 	}
-	respond(tx, req, sip.StatusOK, "OK", r.okHeaders(recs, now)...)
-	r.log.Info().Str("user", user).Str("source", source.String()).Int("bindings", len(recs)).Msg("sip register")
+	// Presence first: once the phone has its 200, the agent's state says
+	// so already.
 	switch res[1].(string) {
 	case "registered":
 		r.notify(true, cred.AgentID)
 	case "unregistered":
 		r.notify(false, cred.AgentID)
 	}
+	respond(tx, req, sip.StatusOK, "OK", r.okHeaders(recs, now)...)
+	r.log.Info().Str("user", user).Str("source", source.String()).Int("bindings", len(recs)).Msg("sip register")
 }
 
 // okHeaders list the current bindings, each with the seconds it has left
