@@ -29,6 +29,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/hotline12345/hotline/bench/internal/measure"
 	"github.com/hotline12345/hotline/internal/agentua"
 	"github.com/hotline12345/hotline/internal/sipptest"
 )
@@ -131,11 +132,11 @@ func run() error {
 	}
 	watch := watchCalls(srv)
 	cpu := srv.sampleCPU(srv.cmd.Process.Pid)
-	ownCPU := procCPU(os.Getpid())
+	ownCPU := measure.ProcCPU(os.Getpid())
 	start := time.Now()
 	results, err := runSipps(o, wav, srv.sip, dir)
 	offered := time.Since(start)
-	phonesCPU := procCPU(os.Getpid()) - ownCPU
+	phonesCPU := measure.ProcCPU(os.Getpid()) - ownCPU
 	if err != nil {
 		return err
 	}
@@ -210,7 +211,7 @@ func awaitAvailable(srv *hotline, n int) error {
 func awaitIdle(srv *hotline, fleet *agentua.Fleet, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		m, err := srv.scrape()
+		m, err := measure.Scrape(srv.http)
 		if err == nil && m["hotline_calls_active"] == 0 && fleet.Talking() == 0 {
 			return true
 		}

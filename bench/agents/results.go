@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hotline12345/hotline/bench/internal/measure"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/evaluation"
 	"github.com/hotline12345/hotline/internal/agentua"
@@ -66,7 +67,7 @@ type lostRating struct {
 func collect(srv *hotline, fleet *agentua.Fleet, ids map[string]bool) (*results, error) {
 	r := &results{records: map[string]calllog.Record{}, ratings: map[string]evaluation.Rating{}}
 	var err error
-	if r.metrics, err = srv.scrape(); err != nil {
+	if r.metrics, err = measure.Scrape(srv.http); err != nil {
 		return nil, err
 	}
 	if err := srv.getJSON("/api/v1/stats", &r.stats); err != nil {
@@ -240,7 +241,7 @@ func (r *results) report(w io.Writer, o options) {
 		fmt.Fprintf(w, "  rated with no rating question in the journal (the key came before its first frame): %d, e.g. call %s\n", len(r.unheard), r.unheard[0])
 	}
 	fmt.Fprintf(w, "  rating prompt delay (hotline_rating_prompt_delay_seconds, from the bridge's end): p50 %s p99 %s, n=%.0f\n",
-		quantile(m, ratingDelay, 0.50), quantile(m, ratingDelay, 0.99), m[ratingDelay+"_count"])
+		measure.Quantile(m, ratingDelay, 0.50, time.Millisecond), measure.Quantile(m, ratingDelay, 0.99, time.Millisecond), m[ratingDelay+"_count"])
 	fmt.Fprintf(w, "  rating prompt delay (end to end, the phone's BYE to the question in the call record): p50 %s p99 %s max %s, n=%d\n",
 		percentile(r.e2e, 0.50).Round(time.Millisecond), percentile(r.e2e, 0.99).Round(time.Millisecond),
 		percentile(r.e2e, 1).Round(time.Millisecond), len(r.e2e))
@@ -318,7 +319,7 @@ func (r *results) save(path string, o options) error {
 		"conversations": len(r.convs), "agent_ended": r.agentEnded, "lost_ratings": len(r.lost), "lost": r.lost,
 		"praise": v[evaluation.Praise], "no_rating": v[evaluation.NoRating],
 		"offers_answered":  r.metrics[`hotline_agent_offers_total{outcome="answered"}`],
-		"rating_delay_p50": quantile(r.metrics, ratingDelay, 0.5), "rating_delay_p99": quantile(r.metrics, ratingDelay, 0.99),
+		"rating_delay_p50": measure.Quantile(r.metrics, ratingDelay, 0.5, time.Millisecond), "rating_delay_p99": measure.Quantile(r.metrics, ratingDelay, 0.99, time.Millisecond),
 		"e2e_delay_p50_ms": percentile(r.e2e, 0.5).Milliseconds(), "e2e_delay_p99_ms": percentile(r.e2e, 0.99).Milliseconds(),
 		"e2e_delay_max_ms": percentile(r.e2e, 1).Milliseconds(),
 		"bye_rtt_p99_ms":   percentile(r.byeRTT, 0.99).Milliseconds(), "after_bye_p99_ms": percentile(r.afterBye, 0.99).Milliseconds(),

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"os"
@@ -25,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hotline12345/hotline/bench/internal/measure"
 	"github.com/hotline12345/hotline/internal/sipptest"
 )
 
@@ -109,7 +109,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	m, err := scrape(srv.http)
+	m, err := measure.Scrape(srv.http)
 	if err != nil {
 		return err
 	}
@@ -126,14 +126,14 @@ func run() error {
 	fmt.Printf("  peak active calls %d\n", cpuStats.peakCalls)
 	fmt.Printf("  RTP frames sent %.0f, on time (≤10 ms late) %.3f%%\n", frames, onTime)
 	fmt.Printf("  send lateness p99 %s; send jitter (RFC 3550) p50 %s p99 %s; spacing deviation p50 %s p99 %s\n",
-		quantile(m, "hotline_rtp_send_lateness_seconds", 0.99),
-		quantile(m, "hotline_rtp_send_jitter_seconds", 0.50),
-		quantile(m, "hotline_rtp_send_jitter_seconds", 0.99),
-		quantile(m, "hotline_rtp_send_spacing_deviation_seconds", 0.50),
-		quantile(m, "hotline_rtp_send_spacing_deviation_seconds", 0.99))
+		measure.Quantile(m, "hotline_rtp_send_lateness_seconds", 0.99, time.Microsecond),
+		measure.Quantile(m, "hotline_rtp_send_jitter_seconds", 0.50, time.Microsecond),
+		measure.Quantile(m, "hotline_rtp_send_jitter_seconds", 0.99, time.Microsecond),
+		measure.Quantile(m, "hotline_rtp_send_spacing_deviation_seconds", 0.50, time.Microsecond),
+		measure.Quantile(m, "hotline_rtp_send_spacing_deviation_seconds", 0.99, time.Microsecond))
 	fmt.Printf("  pacer wake delay p50 %s p99 %s, tick p50 %s p99 %s\n",
-		quantile(m, "hotline_rtp_pacer_wake_delay_seconds", 0.50), quantile(m, "hotline_rtp_pacer_wake_delay_seconds", 0.99),
-		quantile(m, "hotline_rtp_pacer_tick_seconds", 0.50), quantile(m, "hotline_rtp_pacer_tick_seconds", 0.99))
+		measure.Quantile(m, "hotline_rtp_pacer_wake_delay_seconds", 0.50, time.Microsecond), measure.Quantile(m, "hotline_rtp_pacer_wake_delay_seconds", 0.99, time.Microsecond),
+		measure.Quantile(m, "hotline_rtp_pacer_tick_seconds", 0.50, time.Microsecond), measure.Quantile(m, "hotline_rtp_pacer_tick_seconds", 0.99, time.Microsecond))
 	fmt.Printf("  calls ended: %s\n", endCauses(m))
 	return nil
 }
@@ -230,7 +230,7 @@ func (h *hotline) sampleCPU() func() cpuStats {
 		defer close(done)
 		tick := time.NewTicker(2 * time.Second)
 		defer tick.Stop()
-		prev, prevAt := procCPU(h.cmd.Process.Pid), time.Now()
+		prev, prevAt := measure.ProcCPU(h.cmd.Process.Pid), time.Now()
 		var sum float64
 		var n int
 		for {
@@ -244,10 +244,10 @@ func (h *hotline) sampleCPU() func() cpuStats {
 				return
 			case <-tick.C:
 			}
-			cur, at := procCPU(h.cmd.Process.Pid), time.Now()
+			cur, at := measure.ProcCPU(h.cmd.Process.Pid), time.Now()
 			pct := 100 * (cur - prev).Seconds() / at.Sub(prevAt).Seconds() / float64(runtime.NumCPU())
 			prev, prevAt = cur, at
-			m, err := scrape(h.http)
+			m, err := measure.Scrape(h.http)
 			if err != nil || m["hotline_calls_active"] < 1 {
 				continue
 			}
@@ -266,20 +266,6 @@ func (h *hotline) sampleCPU() func() cpuStats {
 		defer mu.Unlock()
 		return st
 	}
-}
-
-// procCPU is a process's user+system CPU time from /proc.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	utime, _ := strconv.ParseFloat(fields[11], 64)
-	stime, _ := strconv.ParseFloat(fields[12], 64)
-	const hz = 100 // USER_HZ on Linux
-	return time.Duration((utime + stime) / hz * float64(time.Second))
 }
 
 type sippResult struct{ ok, failed int }
@@ -367,84 +353,6 @@ func lastCounts(path string) sippResult {
 		}
 	}
 	return r
-}
-
-// scrape reads hotline's /metrics into name{labels} → value.
-func scrape(addr string) (map[string]float64, error) {
-	req, err := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	// Plain text: compressing the page costs the server under test more
-	// than sending it over loopback.
-	req.Header.Set("Accept-Encoding", "identity")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	m := map[string]float64{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err == nil {
-			m[line[:i]] = v
-		}
-	}
-	return m, nil
-}
-
-// quantile estimates a quantile of a Prometheus histogram by linear
-// interpolation inside its bucket.
-func quantile(m map[string]float64, name string, q float64) string {
-	total := m[name+"_count"]
-	if total == 0 {
-		return "n/a"
-	}
-	type bucket struct{ le, n float64 }
-	var bs []bucket
-	for k, v := range m {
-		if !strings.HasPrefix(k, name+"_bucket{le=\"") {
-			continue
-		}
-		s := strings.TrimSuffix(strings.TrimPrefix(k, name+"_bucket{le=\""), "\"}")
-		le, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			le = math.Inf(1)
-		}
-		bs = append(bs, bucket{le, v})
-	}
-	for i := range bs {
-		for j := i + 1; j < len(bs); j++ {
-			if bs[j].le < bs[i].le {
-				bs[i], bs[j] = bs[j], bs[i]
-			}
-		}
-	}
-	rank := q * total
-	prevLe, prevN := 0.0, 0.0
-	for _, b := range bs {
-		if b.n >= rank {
-			if math.IsInf(b.le, 1) {
-				return fmt.Sprintf("> %s", time.Duration(prevLe*float64(time.Second)))
-			}
-			frac := (rank - prevN) / math.Max(b.n-prevN, 1)
-			v := prevLe + frac*(b.le-prevLe)
-			return time.Duration(v * float64(time.Second)).Round(time.Microsecond).String()
-		}
-		prevLe, prevN = b.le, b.n
-	}
-	return "n/a"
 }
 
 func endCauses(m map[string]float64) string {
