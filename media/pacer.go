@@ -216,7 +216,7 @@ func (t *ticker) tick(sh *shard, st *PacerStats, next time.Time) time.Time {
 		streams := *sh.streams.Load()
 		deadline := next.UnixNano()
 		for _, s := range streams {
-			s.tick(now, deadline, st, &t.done)
+			s.tick(deadline, st, &t.done)
 		}
 		t.ticks++
 		if t.ticks%50 == 0 {

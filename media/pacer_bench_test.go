@@ -52,7 +52,7 @@ func BenchmarkPacerTick(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				for _, s := range streams {
-					s.tick(now, now.UnixNano(), st, nil)
+					s.tick(now.UnixNano(), st, nil)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/frame")

@@ -197,7 +197,7 @@ func (s *Stream) Close() error {
 
 // nextFrameLocked returns the next frame of the play queue, or nil when
 // there is nothing to play. Playbacks that ended are appended to done.
-func (s *Stream) nextFrameLocked(now time.Time, done *[]*Playback) []byte {
+func (s *Stream) nextFrameLocked(done *[]*Playback) []byte {
 	for len(s.queue) > 0 {
 		pb := s.queue[0]
 		if pb.stopped || s.clipIdx >= len(pb.clips) {
@@ -209,7 +209,10 @@ func (s *Stream) nextFrameLocked(now time.Time, done *[]*Playback) []byte {
 		clip := pb.clips[s.clipIdx]
 		data := clip.payload(s.cfg.Codec)
 		if s.off == 0 {
-			pb.played = append(pb.played, Played{Ref: clip.Ref, At: now})
+			// The instant the first frame goes out, not the tick's start:
+			// a playback queued while the pacer works through its streams
+			// must not seem to start before it was queued.
+			pb.played = append(pb.played, Played{Ref: clip.Ref, At: time.Now()})
 		}
 		if len(data) == 0 {
 			s.clipIdx++
@@ -241,7 +244,7 @@ func (s *Stream) nextFrameLocked(now time.Time, done *[]*Playback) []byte {
 // every stream's frame is out: waking the flows that wait on them can cost
 // the pacer its P in the middle of the sends. With a nil done they are
 // finished at once.
-func (s *Stream) tick(now time.Time, deadline int64, st *PacerStats, done *[]*Playback) {
+func (s *Stream) tick(deadline int64, st *PacerStats, done *[]*Playback) {
 	var local []*Playback
 	if done == nil {
 		done = &local
@@ -253,7 +256,7 @@ func (s *Stream) tick(now time.Time, deadline int64, st *PacerStats, done *[]*Pl
 		s.keys = s.keys[1:]
 	}
 	if !s.event.active {
-		frame = s.nextFrameLocked(now, done)
+		frame = s.nextFrameLocked(done)
 	}
 	s.mu.Unlock()
 	for _, pb := range local {

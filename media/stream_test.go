@@ -78,7 +78,7 @@ func listenLoopback(t *testing.T) *net.UDPConn {
 // tick runs one pacer tick on the stream.
 func (r *streamRig) tick() {
 	r.now = r.now.Add(FrameDuration)
-	r.s.tick(r.now, r.now.UnixNano(), nil, nil)
+	r.s.tick(r.now.UnixNano(), nil, nil)
 }
 
 // packet reads the next RTP packet at the peer.
@@ -179,6 +179,21 @@ func TestPlaybackSendsFramesInOrder(t *testing.T) {
 	played := pb.Played()
 	if len(played) != 2 || played[0].Ref != "a" || played[1].Ref != "b" || !played[1].At.After(played[0].At) {
 		t.Errorf("played %+v, want a then b", played)
+	}
+}
+
+// A playback queued while the pacer is late (its tick's deadline long
+// past) starts when its first frame goes out, never before it was queued.
+func TestPlayedAtIsWhenTheFirstFrameLeft(t *testing.T) {
+	r := newRig(t, nil)
+	queued := time.Now()
+	pb := r.s.Play(clip(1, "a"))
+	r.s.tick(queued.Add(-10*time.Millisecond).UnixNano(), nil, nil)
+	sent := time.Now()
+	r.packet()
+	played := pb.Played()
+	if len(played) != 1 || played[0].At.Before(queued) || played[0].At.After(sent) {
+		t.Errorf("played %+v, want one clip started between %v and %v", played, queued, sent)
 	}
 }
 
