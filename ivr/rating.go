@@ -64,8 +64,8 @@ type Rating struct {
 }
 
 // Run asks the question, records the answer (or that none came), thanks
-// the caller and says goodbye. Keys pressed before the question (during
-// the conversation) do not count. A caller who hangs up before answering
+// the caller and says goodbye. Keys pressed before the question could be
+// heard (during the conversation, or as it ended) do not count. A caller who hangs up before answering
 // is recorded as not rating, with that reason.
 func (r *Rating) Run(ctx context.Context, s *Session, sub RatingSubject) (RatingResult, error) {
 	opts := r.Options
@@ -97,7 +97,7 @@ func (r *Rating) Run(ctx context.Context, s *Session, sub RatingSubject) (Rating
 func (r *Rating) ask(ctx context.Context, s *Session, opts RatingOptions, rt *evaluation.Rating) error {
 	reason := evaluation.ReasonNoInput
 	for try := 1; try <= opts.Tries; try++ {
-		d, err := s.ask(ctx, prompts.Rating, opts.Timeout)
+		d, err := s.askHeard(ctx, prompts.Rating, opts.Timeout)
 		switch {
 		case errors.Is(err, errTimeout):
 			reason = evaluation.ReasonNoInput

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -125,12 +126,21 @@ func (r *serviceRig) waitQueued(n int) {
 }
 
 func (r *serviceRig) call(who string, script caller.Script) (caller.Transcript, calllog.Record) {
+	return r.callWrapped(who, script, nil)
+}
+
+// callWrapped is call with the flow seeing wrap(call) instead of the call.
+func (r *serviceRig) callWrapped(who string, script caller.Script, wrap func(*ivrtest.FakeCall) ivr.Call) (caller.Transcript, calllog.Record) {
 	catalog, _ := prompts.Default()
 	c := ivrtest.NewFakeCall(catalog, who, 100)
+	var call ivr.Call = c
+	if wrap != nil {
+		call = wrap(c)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		r.runner.Serve(context.Background(), c)
+		r.runner.Serve(context.Background(), call)
 	}()
 	tr := c.PlayScript(ivr.DTMFRFC4733, script)
 	<-done
@@ -173,6 +183,43 @@ func TestServiceToAgentAndRating(t *testing.T) {
 	day, err := r.acd.AgentDay(t.Context(), "a2", time.Now())
 	if err != nil || day.Served != 1 {
 		t.Errorf("a2 served %+v %v", day, err)
+	}
+}
+
+// keyBeforeQuestion is a call on which a key arrives as the rating
+// question is queued, before any of it could be heard.
+type keyBeforeQuestion struct {
+	*ivrtest.FakeCall
+	key  rune
+	once sync.Once
+}
+
+func (c *keyBeforeQuestion) Play(ctx context.Context, lang prompts.Lang, ids ...prompts.ID) (ivr.Playback, error) {
+	if slices.Contains(ids, prompts.Rating) {
+		c.once.Do(func() { c.Press(c.key, ivr.DTMFRFC4733) })
+	}
+	return c.FakeCall.Play(ctx, lang, ids...)
+}
+
+// A key that reaches us between the agent's hang-up and the question's
+// first frame answers nothing: the question starts again and the key
+// pressed after it is the rating.
+func TestServiceKeyBeforeTheQuestionIsNoRating(t *testing.T) {
+	t.Parallel()
+	r := newServiceRig(t, map[string]string{"a1": "answer", "a2": "answer"})
+	script := append(append(caller.Script{}, intakeKeys...), caller.Step{On: prompts.Rating, Press: "1"})
+	tr, rec := r.callWrapped("13900000013", script, func(c *ivrtest.FakeCall) ivr.Call {
+		return &keyBeforeQuestion{FakeCall: c, key: '2'}
+	})
+	if rec.Rating != string(evaluation.Praise) {
+		t.Fatalf("record: cause %s (%s) rating %q, want praise: the early 2 is no bad review", rec.EndCause, rec.EndDetail, rec.Rating)
+	}
+	if ids := tr.HeardIDs(); ids[len(ids)-1] != prompts.RatingThanks {
+		t.Errorf("heard %v, want the rating thanks last", ids)
+	}
+	rt, err := r.ratings.Get(t.Context(), rec.ID)
+	if err != nil || rt.Verdict != evaluation.Praise || rt.Key != "1" {
+		t.Fatalf("rating %+v %v", rt, err)
 	}
 }
 

@@ -185,9 +185,42 @@ func (s *Session) ask(ctx context.Context, id prompts.ID, timeout time.Duration)
 	if d, ok := s.popPending(); ok {
 		return d, nil
 	}
+	d, _, err := s.askOnce(ctx, id, timeout)
+	return d, err
+}
+
+// askHeard is ask for a question only a key pressed after it began can
+// answer: a key that arrives before its first frame went out was meant
+// for something else (the conversation that just ended) and the question
+// starts again.
+func (s *Session) askHeard(ctx context.Context, id prompts.ID, timeout time.Duration) (Digit, error) {
+	if d, ok := s.popPending(); ok {
+		return d, nil
+	}
+	for {
+		d, pb, err := s.askOnce(ctx, id, timeout)
+		if err != nil || startedBy(pb.Played(), d.At) {
+			return d, err
+		}
+	}
+}
+
+// startedBy tells whether a prompt had started playing at t.
+func startedBy(played []PlayedPrompt, t time.Time) bool {
+	for _, p := range played {
+		if !p.At.After(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// askOnce plays the prompt once and returns the first key, pressed during
+// it or in the timeout after it, with the playback it stopped.
+func (s *Session) askOnce(ctx context.Context, id prompts.ID, timeout time.Duration) (Digit, Playback, error) {
 	pb, err := s.Call.Play(ctx, s.Lang, id)
 	if err != nil {
-		return Digit{}, fmt.Errorf("play %s: %w", id, err)
+		return Digit{}, nil, fmt.Errorf("play %s: %w", id, err)
 	}
 	defer s.journalPlayed(pb)
 	var timer <-chan time.Time
@@ -196,27 +229,27 @@ func (s *Session) ask(ctx context.Context, id prompts.ID, timeout time.Duration)
 		select {
 		case <-playing:
 			if err := s.callErr(); err != nil {
-				return Digit{}, err
+				return Digit{}, pb, err
 			}
 			playing = nil
 			t := time.NewTimer(timeout)
 			defer t.Stop()
 			timer = t.C
 		case <-timer:
-			return Digit{}, errTimeout
+			return Digit{}, pb, errTimeout
 		case d := <-s.Call.Digits():
 			s.takeDigit(d)
 			pb.Stop()
 			<-pb.Done()
-			return d, nil
+			return d, pb, nil
 		case <-s.Call.Done():
 			pb.Stop()
 			<-pb.Done()
-			return Digit{}, s.Call.Err()
+			return Digit{}, pb, s.Call.Err()
 		case <-ctx.Done():
 			pb.Stop()
 			<-pb.Done()
-			return Digit{}, context.Cause(ctx)
+			return Digit{}, pb, context.Cause(ctx)
 		}
 	}
 }

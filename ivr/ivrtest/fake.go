@@ -151,6 +151,11 @@ func (pb *fakePlayback) Played() []ivr.PlayedPrompt {
 	return append([]ivr.PlayedPrompt(nil), pb.played...)
 }
 
+// Press delivers a key as if the caller pressed it now.
+func (c *FakeCall) Press(key rune, method ivr.DTMFMethod) {
+	c.digits <- ivr.Digit{Key: key, Method: method, At: time.Now()}
+}
+
 // Play runs the citizen's side of a fake call: it follows the script as
 // prompts start and end, and returns when the call is over.
 func (c *FakeCall) PlayScript(method ivr.DTMFMethod, script caller.Script) caller.Transcript {
@@ -185,7 +190,7 @@ func (c *FakeCall) PlayScript(method ivr.DTMFMethod, script caller.Script) calle
 				continue
 			}
 			for _, k := range st.Press {
-				c.digits <- ivr.Digit{Key: k, Method: method, At: time.Now()}
+				c.Press(k, method)
 				tr.Pressed = append(tr.Pressed, string(k))
 			}
 		}
