@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/caller"
 	"github.com/hotline12345/hotline/calllog"
@@ -103,7 +105,7 @@ func newServiceRig(t *testing.T, behave map[string]string) *serviceRig {
 		conn: &agents{catalog: catalog, behave: behave, hangupBy: "agent"}}
 	rig.runner = newRunner(t, rig.rec, &appeals{})
 	rig.runner.Intake.Options.HandOff = true
-	rig.runner.Service = &ivr.Service{Queue: d, Connector: rig.conn, Ratings: rig.ratings, Options: ivr.ServiceOptions{
+	rig.runner.Service = &ivr.Service{Queue: d, Connector: rig.conn, Ratings: rig.ratings, Metrics: rig.runner.Metrics, Options: ivr.ServiceOptions{
 		Rating: ivr.RatingOptions{Timeout: 50 * time.Millisecond},
 	}}
 	return rig
@@ -220,6 +222,11 @@ func TestServiceKeyBeforeTheQuestionIsNoRating(t *testing.T) {
 	rt, err := r.ratings.Get(t.Context(), rec.ID)
 	if err != nil || rt.Verdict != evaluation.Praise || rt.Key != "1" {
 		t.Fatalf("rating %+v %v", rt, err)
+	}
+	// The question that was heard is the one timed.
+	var m dto.Metric
+	if err := r.runner.Metrics.RatingDelay.Write(&m); err != nil || m.GetHistogram().GetSampleCount() != 1 {
+		t.Errorf("rating delay observed %d times (%v), want once", m.GetHistogram().GetSampleCount(), err)
 	}
 }
 
