@@ -130,7 +130,7 @@ func (r *Runner) Serve(ctx context.Context, call Call) {
 
 	// The far end may have hung up while the flow was finishing; the
 	// backend's cause wins over the flow's error then.
-	if err := hangup(call); err != nil && call.Err() == nil {
+	if err := hangup(call); err != nil {
 		log.Warn().Err(err).Msg("hangup")
 	}
 	if d, ok := call.(Describer); ok {

@@ -115,7 +115,6 @@ type agentLeg struct {
 	responded atomic.Bool   // the phone sent some response to the INVITE
 	once      sync.Once     // ends the leg: release or teardown
 	finished  chan struct{} // closed once the leg has ended
-	byeErr    error         // set before finished is closed
 	stopWatch func() bool   // stops watching the citizen's call
 }
 
@@ -424,16 +423,14 @@ func (l *agentLeg) withdraw(stopWaiting context.CancelCauseFunc, answer <-chan e
 	err := <-answer
 	if res := l.dlg.InviteResponse; err == nil || (res != nil && res.IsSuccess()) {
 		ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
-		defer cancel()
-		if err := l.dlg.Ack(ctx); err != nil {
+		err := l.dlg.Ack(ctx)
+		cancel()
+		if err != nil {
 			l.log.Warn().Err(err).Msg("ack of a 200 that crossed our CANCEL")
 			return
 		}
-		if err := l.bye(ctx); err != nil {
-			l.log.Warn().Err(err).Msg("bye of a call answered after its offer was withdrawn")
-			return
-		}
-		l.log.Info().Msg("the agent answered as the offer was withdrawn; hung up")
+		l.log.Info().Msg("the agent answered as the offer was withdrawn; hanging up")
+		l.srv.sendBye(l.log, "agent", l.bye)
 	}
 }
 
@@ -460,17 +457,7 @@ func (l *agentLeg) teardown() {
 	l.once.Do(func() {
 		l.stopWatch()
 		if l.dlg.Context().Err() == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
-			err := l.bye(ctx)
-			cancel()
-			var resp sipgo.ErrDialogResponse
-			if errors.As(err, &resp) && resp.Res.StatusCode == sip.StatusCallTransactionDoesNotExists {
-				err = nil // the phone already forgot the call
-			}
-			if err != nil {
-				l.byeErr = fmt.Errorf("bye: %w", err)
-				l.log.Warn().Err(err).Msg("bye to the agent's phone")
-			}
+			l.srv.sendBye(l.log, "agent", l.bye)
 		}
 		l.mu.Lock()
 		stream := l.stream
@@ -562,13 +549,14 @@ func (l *agentLeg) Play(_ context.Context, lang prompts.Lang, ids ...prompts.ID)
 	return playback{stream.Play(clips...)}, nil
 }
 
-// Hangup ends the leg with a BYE and waits until it went out (or ctx ends).
-// Hanging up an ended leg is a no-op.
+// Hangup ends the leg and waits until it has ended here (or ctx ends); the
+// BYE's transaction carries on without it (Server.sendBye). Hanging up an
+// ended leg is a no-op.
 func (l *agentLeg) Hangup(ctx context.Context) error {
 	l.cancel(ivr.ErrHangup)
 	select {
 	case <-l.finished:
-		return l.byeErr
+		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}

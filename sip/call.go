@@ -2,7 +2,6 @@ package sip
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -123,16 +122,18 @@ func (c *call) Play(ctx context.Context, lang prompts.Lang, ids ...prompts.ID) (
 	return playback{c.stream.Play(clips...)}, nil
 }
 
-// Hangup ends the call from our side: BYE when answered, 480 before.
-func (c *call) Hangup(ctx context.Context) error {
-	return c.hangup(ctx, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
+// Hangup ends the call from our side: 480 before the answer, a BYE after
+// it. It returns once the call has ended here; the BYE's transaction
+// carries on without it (Server.sendBye).
+func (c *call) Hangup(context.Context) error {
+	return c.hangup(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
 }
 
 // hangup ends the dialog once, with a BYE when answered and with code
 // before. A call whose context ended for our own reasons (media timeout,
 // EndAll) still has the caller on the line, who must be told; only a caller
 // who hung up (BYE, CANCEL: the dialog ended) needs nothing more.
-func (c *call) hangup(ctx context.Context, code int, reason string) error {
+func (c *call) hangup(code int, reason string) error {
 	if !c.hungUp.CompareAndSwap(false, true) {
 		return nil
 	}
@@ -143,13 +144,7 @@ func (c *call) hangup(ctx context.Context, code int, reason string) error {
 	if !c.answered.Load() {
 		return c.dlg.Respond(code, reason, nil)
 	}
-	if err := c.dlg.Bye(ctx); err != nil {
-		var resp sipgo.ErrDialogResponse
-		if errors.As(err, &resp) && resp.Res.StatusCode == sip.StatusCallTransactionDoesNotExists {
-			return nil // the caller already forgot the call
-		}
-		return fmt.Errorf("bye: %w", err)
-	}
+	c.srv.sendBye(c.log, "caller", c.dlg.Bye)
 	return nil
 }
 

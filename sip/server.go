@@ -52,6 +52,9 @@ type Options struct {
 	// Registrar takes the agents' REGISTERs; without one this node is no
 	// registrar and answers REGISTER with 405.
 	Registrar *Registrar
+	// ByeTimeout bounds a BYE that gets no answer; default Timer F (64*T1,
+	// 32 s), the life of its transaction (RFC 3261 §17.1.2.2).
+	ByeTimeout time.Duration
 }
 
 // Server is the embedded SIP server.
@@ -80,6 +83,10 @@ type Server struct {
 	admitting int              // INVITEs admitted and not yet calls
 	idle      chan struct{}    // closed when the last call ends, made by waitIdle
 	agents    agentLegs        // calls to agents' phones
+
+	byes      sync.WaitGroup // BYE transactions still running
+	byeCtx    context.Context
+	byeCancel context.CancelFunc // gives up on BYEs still unanswered at shutdown
 }
 
 type clipKey struct {
@@ -105,6 +112,9 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxCalls <= 0 {
 		opts.MaxCalls = 2000
 	}
+	if opts.ByeTimeout <= 0 {
+		opts.ByeTimeout = sip.Timer_F
+	}
 	s := &Server{
 		opts:     opts,
 		log:      opts.Logger,
@@ -114,6 +124,7 @@ func New(opts Options) (*Server, error) {
 		contacts: map[string]*sip.ContactHeader{},
 	}
 	s.baseCtx, s.baseCancel = context.WithCancelCause(context.Background())
+	s.byeCtx, s.byeCancel = context.WithCancel(context.Background())
 	for _, id := range opts.Catalog.IDs() {
 		for _, lang := range opts.Catalog.Langs() {
 			p, err := opts.Catalog.Get(id, lang)
@@ -268,6 +279,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.EndAll(ivr.ErrShutdown)
 	_ = s.waitIdle(context.Background())
+	s.waitByes(hangupTimeout)
 	s.closeListeners()
 	s.srv.Close()
 	s.client.Close()
@@ -279,6 +291,42 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("sip serve: %w", err)
 	}
 	return nil
+}
+
+// sendBye sends a BYE and lets its transaction run its course apart from
+// the call it ends: over UDP it is retransmitted until answered or until
+// Timer F, and the call's end (its record, its media, its place in the
+// server) does not wait for that. A BYE that gets no final answer, or one
+// other than 200 or 481 (the peer had already forgotten the dialog), is
+// logged.
+func (s *Server) sendBye(log zerolog.Logger, to string, send func(context.Context) error) {
+	s.byes.Go(func() {
+		ctx, cancel := context.WithTimeout(s.byeCtx, s.opts.ByeTimeout)
+		defer cancel()
+		err := send(ctx)
+		var resp sipgo.ErrDialogResponse
+		if errors.As(err, &resp) && resp.Res.StatusCode == sip.StatusCallTransactionDoesNotExists {
+			return
+		}
+		if err != nil {
+			log.Warn().Err(err).Str("to", to).Msg("bye unanswered")
+		}
+	})
+}
+
+// waitByes waits for the BYEs still running, giving up on them after d.
+func (s *Server) waitByes(d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		s.byes.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		s.byeCancel()
+		<-done
+	}
 }
 
 // Drain stops taking new calls (INVITE and OPTIONS get 503) and waits for
@@ -551,7 +599,8 @@ func (s *Server) newCall(req *sip.Request, dlg *sipgo.DialogServerSession, o off
 	return c, nil
 }
 
-// hangupTimeout bounds the BYE a call still owes when its handler returns.
+// hangupTimeout bounds the wait for an answer to our ACK, CANCEL or a
+// phone's teardown, and how long shutdown waits for BYEs still unanswered.
 const hangupTimeout = 5 * time.Second
 
 // endCall ends a call whose handler returned. The call ends with its
@@ -562,12 +611,10 @@ func (s *Server) endCall(c *call, panicked bool) {
 	if panicked {
 		code, reason = sip.StatusInternalServerError, "Server Internal Error"
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
-	if err := c.hangup(ctx, code, reason); err != nil {
+	if err := c.hangup(code, reason); err != nil {
 		c.log.Warn().Err(err).Msg("hangup after the handler returned")
 	}
-	cancel()
-	// A dialog whose BYE failed never ends; do not keep the call for it.
+	// The BYE, if one was owed, runs on its own; the call is over here.
 	c.stopWatch()
 	c.stream.Close()
 	c.dlg.Close()
