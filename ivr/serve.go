@@ -191,7 +191,7 @@ func hangup(call Call) error {
 // cause first (the caller hung up, media stopped), then the flow's error.
 func EndCause(callErr, flowErr error) (calllog.EndCause, string) {
 	switch {
-	case errors.Is(callErr, ErrCallerHangup):
+	case errors.Is(callErr, ErrCallerHangup), errors.Is(flowErr, ErrCallerHangup):
 		return calllog.CallerHangup, ""
 	case errors.Is(callErr, ErrMediaTimeout):
 		return calllog.MediaTimeout, callErr.Error()

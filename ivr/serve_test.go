@@ -155,6 +155,9 @@ func TestEndCause(t *testing.T) {
 		{ivr.ErrShutdown, nil, calllog.Shutdown},
 		{ivr.ErrHangup, nil, calllog.FlowFinished},
 		{ivr.ErrHangup, errors.New("record appeal: down"), calllog.Error},
+		// The flow learnt of the caller's hang-up before the backend's
+		// cause was set, and hung up itself.
+		{ivr.ErrHangup, fmt.Errorf("answer: %w", ivr.ErrCallerHangup), calllog.CallerHangup},
 		{errors.New("transport failed"), nil, calllog.Error},
 		{nil, nil, calllog.FlowFinished},
 	} {

@@ -96,6 +96,12 @@ func (c *call) Answer(ctx context.Context) error {
 	c.mu.Unlock()
 	// WriteResponse blocks until the ACK arrives (or 64*T1 passes).
 	if err := c.dlg.RespondSDP(body); err != nil {
+		if c.dlg.Context().Err() != nil {
+			// The INVITE transaction ended before our 200 could go: the
+			// caller cancelled. The dialog's end reaches the call's own
+			// watch a moment later; the cause is the same.
+			c.cancel(ivr.ErrCallerHangup)
+		}
 		if c.Err() != nil {
 			return c.Err()
 		}

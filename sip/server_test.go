@@ -565,6 +565,51 @@ func TestCancelWhileRinging(t *testing.T) {
 	}
 }
 
+// A CANCEL that ends the INVITE transaction as the flow answers, before
+// the call's own watch of the dialog has noticed, is still the caller
+// hanging up, not a failed answer.
+func TestCancelAsTheFlowAnswers(t *testing.T) {
+	holding := make(chan struct{})
+	ts := startServer(t, func(_ *Options, ce *callee) {
+		ce.before = func(ctx context.Context, c ivr.Call) {
+			sc := c.(*call)
+			sc.stopWatch() // the watch is late
+			close(holding)
+			select {
+			case <-sc.dlg.Context().Done():
+			case <-time.After(waitFor):
+			}
+		}
+	})
+	u := ts.newUAC(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	peer := newRTPPeer(t)
+	dlg, err := u.invite(ctx, "13900000013", offerSDP(peer.port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = dlg.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+		if res.IsProvisional() {
+			<-holding
+			cancel()
+		}
+		return nil
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitAnswer: %v", err)
+	}
+	sc := ts.nextCall(t)
+	if err := recv(t, sc.answered, "answer"); !errors.Is(err, ivr.ErrCallerHangup) {
+		t.Errorf("Answer: %v, want %v", err, ivr.ErrCallerHangup)
+	}
+	if cause := sc.endCause(t); !errors.Is(cause, ivr.ErrCallerHangup) {
+		t.Errorf("cause %v, want %v", cause, ivr.ErrCallerHangup)
+	}
+	isClosed(t, sc.returned, "handler return")
+	waitActive(t, ts, 0)
+}
+
 func TestHandlerPanics(t *testing.T) {
 	ts := startServer(t, func(_ *Options, ce *callee) {
 		ce.before = func(ctx context.Context, c ivr.Call) {
