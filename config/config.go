@@ -9,6 +9,7 @@ package config
 
 import (
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -18,8 +19,9 @@ import (
 // file and, upper-cased behind HOTLINE_, the names of the environment
 // overrides (see Load).
 type Config struct {
-	// Backend is the telephony backend: "sip", the embedded SIP/RTP stack.
-	// "asterisk" (ARI) joins when its settings section does.
+	// Backend is the telephony backend: "sip", the embedded SIP/RTP stack,
+	// or "asterisk", a Stasis application on Asterisk reached over ARI
+	// (settings under ARI), where Asterisk owns trunks, codecs and phones.
 	Backend string `yaml:"backend"`
 
 	SIP struct {
@@ -61,6 +63,35 @@ type Config struct {
 		// encoding names: PCMU, PCMA (G.711, RFC 3551 section 4.5.14).
 		Codecs []string `yaml:"codecs"`
 	} `yaml:"sip"`
+
+	// ARI is how the asterisk backend reaches Asterisk: the REST Interface
+	// on Asterisk's HTTP server (http.conf, ari.conf). Read only when
+	// Backend is "asterisk".
+	ARI struct {
+		// URL is ARI's REST root, "http://127.0.0.1:8088/ari". The events
+		// websocket is derived from it (see ARIEventsURL).
+		URL string `yaml:"url"`
+		// Username and Password are a user of ari.conf, sent as HTTP basic
+		// auth on REST calls and as api_key on the websocket.
+		Username string `yaml:"username"`
+		Password string `yaml:"password"`
+		// Application is the Stasis application's name: the dialplan's
+		// Stasis(<application>) hands calls to it.
+		Application string `yaml:"application"`
+		// ReconnectMin and ReconnectMax bound the wait between websocket
+		// reconnects, which grows from the one to the other: Asterisk
+		// replays no event missed while the socket is down, so the first
+		// retry comes quickly, and a restarting Asterisk is not hammered.
+		ReconnectMin Duration `yaml:"reconnect_min"`
+		ReconnectMax Duration `yaml:"reconnect_max"`
+		// PingInterval is how often the websocket is pinged, and
+		// PingTimeout how long a pong may take before the socket counts
+		// as dead and is replaced: a half-open TCP connection (a dropped
+		// NAT entry, a cable pulled) otherwise looks alive while every
+		// event is lost.
+		PingInterval Duration `yaml:"ping_interval"`
+		PingTimeout  Duration `yaml:"ping_timeout"`
+	} `yaml:"ari"`
 
 	HTTP struct {
 		// Listen is where the web console, the API and /metrics are served.
@@ -156,6 +187,13 @@ func Default() Config {
 	c.SIP.Codecs = []string{"PCMU", "PCMA"}
 	c.SIP.Realm = "hotline"
 	c.SIP.DigestAlgorithms = []string{"MD5"}
+	c.ARI.URL = "http://127.0.0.1:8088/ari"
+	c.ARI.Username = "hotline"
+	c.ARI.Application = "hotline"
+	c.ARI.ReconnectMin = Duration(500 * time.Millisecond)
+	c.ARI.ReconnectMax = Duration(30 * time.Second)
+	c.ARI.PingInterval = Duration(10 * time.Second)
+	c.ARI.PingTimeout = Duration(5 * time.Second)
 	c.HTTP.Listen = "127.0.0.1:8080"
 	c.ACD.RingTimeout = Duration(15 * time.Second)
 	c.ACD.WrapUp = Duration(10 * time.Second)
@@ -216,6 +254,30 @@ func (c Config) AdvertisedIP() string {
 		return ""
 	}
 	return host
+}
+
+// ARIEventsURL is the ARI events websocket of ari.url: the same host and
+// path with "/events" added, ws:// for http:// and wss:// for https://, as
+// Asterisk serves it (res_ari, GET /ari/events). The client adds the app
+// and credentials as query parameters. It is "" when ari.url is malformed,
+// which Validate reports.
+func (c Config) ARIEventsURL() string {
+	u, err := url.Parse(c.ARI.URL)
+	if err != nil {
+		return ""
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return ""
+	}
+	u.Path = strings.TrimRight(u.Path, "/") + "/events"
+	u.RawPath = ""
+	u.RawQuery, u.Fragment = "", ""
+	return u.String()
 }
 
 // RTPPortRange is sip.rtp_ports as numbers. A call's RTP takes an even port

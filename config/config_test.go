@@ -147,7 +147,7 @@ func TestEverySettingHasAnEnvironmentVariable(t *testing.T) {
 		env[s.env] = text
 		want[s.key] = value
 	}
-	for _, name := range []string{"HOTLINE_BACKEND", "HOTLINE_SIP_LISTEN", "HOTLINE_SIP_RTP_PORTS", "HOTLINE_IVR_FIRST_DIGIT_TIMEOUT", "HOTLINE_REDIS_SERVER_PATH", "HOTLINE_TIME_ZONE", "HOTLINE_SHUTDOWN_GRACE", "HOTLINE_LOG_LEVEL"} {
+	for _, name := range []string{"HOTLINE_BACKEND", "HOTLINE_ARI_URL", "HOTLINE_ARI_PASSWORD", "HOTLINE_ARI_RECONNECT_MIN", "HOTLINE_SIP_LISTEN", "HOTLINE_SIP_RTP_PORTS", "HOTLINE_IVR_FIRST_DIGIT_TIMEOUT", "HOTLINE_REDIS_SERVER_PATH", "HOTLINE_TIME_ZONE", "HOTLINE_SHUTDOWN_GRACE", "HOTLINE_LOG_LEVEL"} {
 		if _, ok := env[name]; !ok {
 			t.Errorf("no setting has the variable %s", name)
 		}
@@ -211,6 +211,108 @@ func TestRedisURL(t *testing.T) {
 	}
 }
 
+// asterisk makes c a valid configuration of the asterisk backend.
+func asterisk(c *Config) {
+	c.Backend = "asterisk"
+	c.ARI.Password = "ari-password"
+}
+
+func TestARIFromTheEnvironment(t *testing.T) {
+	path := writeFile(t, `
+backend: asterisk
+ari:
+  url: http://file:8088/ari
+  username: file-user
+  password: file-password
+  application: file-app
+`)
+	fromFile := Default()
+	asterisk(&fromFile)
+	fromFile.ARI.URL, fromFile.ARI.Username, fromFile.ARI.Password, fromFile.ARI.Application =
+		"http://file:8088/ari", "file-user", "file-password", "file-app"
+
+	cases := []struct {
+		name string
+		env  map[string]string
+		want func(*Config)
+	}{
+		{"file", nil, func(*Config) {}},
+		{"ARI_ names", map[string]string{
+			"ARI_URL": "https://pbx:8089/ari", "ARI_USERNAME": "env-user", "ARI_PASSWORD": "env-password", "ARI_APPLICATION": "env-app",
+		}, func(c *Config) {
+			c.ARI.URL, c.ARI.Username, c.ARI.Password, c.ARI.Application = "https://pbx:8089/ari", "env-user", "env-password", "env-app"
+		}},
+		{"HOTLINE_ARI_ names", map[string]string{
+			"HOTLINE_ARI_URL": "https://pbx:8089/ari", "HOTLINE_ARI_PASSWORD": "env-password", "HOTLINE_ARI_PING_TIMEOUT": "2s",
+		}, func(c *Config) {
+			c.ARI.URL, c.ARI.Password, c.ARI.PingTimeout = "https://pbx:8089/ari", "env-password", Duration(2*time.Second)
+		}},
+		{"both agree", map[string]string{"ARI_PASSWORD": "same", "HOTLINE_ARI_PASSWORD": "same"}, func(c *Config) { c.ARI.Password = "same" }},
+		{"empty ARI_PASSWORD", map[string]string{"ARI_PASSWORD": ""}, func(*Config) {}},
+		{"backend from the environment", map[string]string{"HOTLINE_BACKEND": "sip"}, func(c *Config) { c.Backend = "sip" }},
+	}
+	for _, tc := range cases {
+		c, err := Load(path, envMap(tc.env))
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		want := fromFile
+		tc.want(&want)
+		if !reflect.DeepEqual(c, want) {
+			t.Errorf("%s: ari %+v, want %+v", tc.name, c.ARI, want.ARI)
+		}
+	}
+
+	for _, alias := range []string{"ARI_URL", "ARI_USERNAME", "ARI_PASSWORD", "ARI_APPLICATION"} {
+		_, err := Load(path, envMap(map[string]string{alias: "a", "HOTLINE_" + alias: "b"}))
+		ke := onlyProblem(t, err)
+		if !errors.Is(err, ErrConflictingEnv) || ke.Key != "ari."+strings.ToLower(strings.TrimPrefix(alias, "ARI_")) {
+			t.Errorf("%s and HOTLINE_%s differ: %v", alias, alias, err)
+		}
+	}
+
+	// A bad value names the variable it came from.
+	_, err := Load("", envMap(map[string]string{"HOTLINE_BACKEND": "asterisk", "ARI_PASSWORD": "pw", "ARI_URL": "http://127.0.0.1:8088"}))
+	if ke := onlyProblem(t, err); ke.Key != "ari.url" || ke.Source != "ARI_URL" {
+		t.Errorf("bad ARI_URL: problem %+v", ke)
+	}
+	// The asterisk backend cannot start without a password.
+	_, err = Load("", envMap(map[string]string{"HOTLINE_BACKEND": "asterisk"}))
+	if ke := onlyProblem(t, err); ke.Key != "ari.password" {
+		t.Errorf("no password: problem %+v", ke)
+	}
+}
+
+func TestARIURLCredentialsStayOutOfMessages(t *testing.T) {
+	c := Default()
+	asterisk(&c)
+	c.ARI.URL = "http://hotline:s3cret-word@127.0.0.1:8088/ari"
+	err := c.Validate()
+	if ke := onlyProblem(t, err); ke.Key != "ari.url" || strings.Contains(err.Error(), "s3cret-word") {
+		t.Errorf("credentials in ari.url: %v", err)
+	}
+}
+
+func TestARIEventsURL(t *testing.T) {
+	cases := map[string]string{
+		"http://127.0.0.1:8088/ari":             "ws://127.0.0.1:8088/ari/events",
+		"http://127.0.0.1:8088/ari/":            "ws://127.0.0.1:8088/ari/events",
+		"https://pbx.example.org/asterisk/ari":  "wss://pbx.example.org/asterisk/ari/events",
+		"http://[::1]:8088/ari":                 "ws://[::1]:8088/ari/events",
+		"ftp://127.0.0.1/ari":                   "",
+		"http://127.0.0.1:port/ari":             "",
+		"http://127.0.0.1:8088/ari?app=hotline": "ws://127.0.0.1:8088/ari/events",
+	}
+	for in, want := range cases {
+		c := Default()
+		c.ARI.URL = in
+		if got := c.ARIEventsURL(); got != want {
+			t.Errorf("ARIEventsURL of %q = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestBadEnvironmentValueNamesTheVariable(t *testing.T) {
 	cases := []struct {
 		name, value, key string
@@ -249,6 +351,8 @@ func TestFileProblemsNameKeyAndLine(t *testing.T) {
 		{"invalid value", "ivr:\n  language: zh\n  tries: 11\n", "ivr.tries", 3, nil},
 		{"unknown key in an agent", "agents:\n  - id: a1\n    sip_user: u1\n    pasword: x\n", "agents[0].pasword", 4, ErrUnknownKey},
 		{"agents not a list", "agents:\n  id: a1\n", "agents", 2, errWantList},
+		{"ARI without its path", "backend: asterisk\nari:\n  password: pw\n  url: http://127.0.0.1:8088\n", "ari.url", 4, nil},
+		{"unknown key in ari", "ari:\n  pasword: pw\n", "ari.pasword", 2, ErrUnknownKey},
 	}
 	for _, tc := range cases {
 		path := writeFile(t, tc.text)
@@ -350,8 +454,27 @@ func TestValidateNamesTheKey(t *testing.T) {
 		key    string
 		mutate func(*Config)
 	}{
-		{"backend", func(c *Config) { c.Backend = "asterisk" }},
+		{"backend", func(c *Config) { c.Backend = "ari" }},
 		{"backend", func(c *Config) { c.Backend = "" }},
+		{"ari.password", func(c *Config) { asterisk(c); c.ARI.Password = "" }},
+		{"ari.url", func(c *Config) { asterisk(c); c.ARI.URL = "" }},
+		{"ari.url", func(c *Config) { asterisk(c); c.ARI.URL = "127.0.0.1:8088/ari" }},
+		{"ari.url", func(c *Config) { asterisk(c); c.ARI.URL = "ws://127.0.0.1:8088/ari/events" }},
+		{"ari.url", func(c *Config) { asterisk(c); c.ARI.URL = "http://127.0.0.1:8088" }},
+		{"ari.url", func(c *Config) { asterisk(c); c.ARI.URL = "http://127.0.0.1:8088/" }},
+		{"ari.url", func(c *Config) { asterisk(c); c.ARI.URL = "http:///ari" }},
+		{"ari.url", func(c *Config) { asterisk(c); c.ARI.URL = "http://127.0.0.1:8088/ari?app=hotline" }},
+		{"ari.url", func(c *Config) { asterisk(c); c.ARI.URL = "http://127.0.0.1:port/ari" }},
+		{"ari.url", func(c *Config) { asterisk(c); c.ARI.URL = "http://hotline:secret@127.0.0.1:8088/ari" }},
+		{"ari.username", func(c *Config) { asterisk(c); c.ARI.Username = "" }},
+		{"ari.username", func(c *Config) { asterisk(c); c.ARI.Username = "hot:line" }},
+		{"ari.application", func(c *Config) { asterisk(c); c.ARI.Application = "" }},
+		{"ari.application", func(c *Config) { asterisk(c); c.ARI.Application = "hotline,other" }},
+		{"ari.application", func(c *Config) { asterisk(c); c.ARI.Application = "hot line" }},
+		{"ari.reconnect_min", func(c *Config) { asterisk(c); c.ARI.ReconnectMin = 0 }},
+		{"ari.reconnect_max", func(c *Config) { asterisk(c); c.ARI.ReconnectMax = Duration(100 * time.Millisecond) }},
+		{"ari.ping_interval", func(c *Config) { asterisk(c); c.ARI.PingInterval = 0 }},
+		{"ari.ping_timeout", func(c *Config) { asterisk(c); c.ARI.PingTimeout = Duration(-time.Second) }},
 		{"sip.listen", func(c *Config) { c.SIP.Listen = "abc" }},
 		{"sip.listen", func(c *Config) { c.SIP.Listen = "127.0.0.1:" }},
 		{"sip.listen", func(c *Config) { c.SIP.Listen = "127.0.0.1:sip" }},
@@ -461,6 +584,15 @@ func TestValidateAcceptsEdges(t *testing.T) {
 		{"UTC", func(c *Config) { c.TimeZone = "UTC" }},
 		{"no grace", func(c *Config) { c.Shutdown.Grace = 0 }},
 		{"log names", func(c *Config) { c.Log.Level, c.Log.Format = "error", "json" }},
+		{"asterisk", asterisk},
+		{"ARI over TLS behind a prefix", func(c *Config) { asterisk(c); c.ARI.URL = "https://pbx.example.org/asterisk/ari" }},
+		{"ARI on IPv6", func(c *Config) { asterisk(c); c.ARI.URL = "http://[::1]:8088/ari" }},
+		{"ARI root with a slash", func(c *Config) { asterisk(c); c.ARI.URL = "http://127.0.0.1:8088/ari/" }},
+		{"fixed reconnect wait", func(c *Config) { asterisk(c); c.ARI.ReconnectMin = c.ARI.ReconnectMax }},
+		{"ari unread by the sip backend", func(c *Config) {
+			c.ARI.URL, c.ARI.Username, c.ARI.Password, c.ARI.Application = "", "", "", ""
+			c.ARI.ReconnectMin, c.ARI.ReconnectMax, c.ARI.PingInterval, c.ARI.PingTimeout = 0, 0, 0, 0
+		}},
 	}
 	for _, tc := range cases {
 		c := Default()

@@ -26,11 +26,15 @@ type envAlias struct {
 }
 
 // wellKnownEnv lists the variables that deployments already set by these
-// names. The asterisk backend's ARI_URL, ARI_USERNAME, ARI_PASSWORD and
-// ARI_APPLICATION join here with their settings section.
+// names: REDIS_URL, and the ARI_ names that github.com/CyCoreSystems/ari's
+// native client reads, so a deployment set up for it works unchanged.
 func wellKnownEnv() []envAlias {
 	return []envAlias{
 		{Var: "REDIS_URL", Key: "redis.url"},
+		{Var: "ARI_URL", Key: "ari.url"},
+		{Var: "ARI_USERNAME", Key: "ari.username"},
+		{Var: "ARI_PASSWORD", Key: "ari.password"},
+		{Var: "ARI_APPLICATION", Key: "ari.application"},
 	}
 }
 
@@ -43,7 +47,8 @@ func wellKnownEnv() []envAlias {
 //
 // Every setting can be overridden by the variable EnvPrefix + its key
 // (HOTLINE_SIP_LISTEN, HOTLINE_LOG_LEVEL, ...), and a few by a well-known
-// name as well (REDIS_URL). Lists are comma-separated ("PCMU,PCMA"). A
+// name as well (REDIS_URL, ARI_URL, ARI_USERNAME, ARI_PASSWORD,
+// ARI_APPLICATION). Lists are comma-separated ("PCMU,PCMA"). A
 // variable set to the empty string counts as unset: container templates
 // pass unset variables on as empty ones, and an empty REDIS_URL must not
 // quietly swap the shared Redis for an embedded one.

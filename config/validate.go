@@ -30,7 +30,10 @@ const (
 // service can start with.
 func (c Config) Validate() error {
 	var p problems
-	p.check("backend", oneOf(c.Backend, "sip"))
+	p.check("backend", oneOf(c.Backend, "sip", "asterisk"))
+	if c.Backend == "asterisk" {
+		c.validateARI(&p)
+	}
 
 	p.check("sip.listen", checkAddress(c.SIP.Listen))
 	p.check("sip.transports", subsetOf(c.SIP.Transports, "udp", "tcp"))
@@ -121,6 +124,60 @@ func (c Config) Validate() error {
 		p.check("log.format", err)
 	}
 	return errors.Join(p...)
+}
+
+// validateARI checks the settings the asterisk backend reads.
+func (c Config) validateARI(p *problems) {
+	p.check("ari.url", checkARIURL(c.ARI.URL))
+	// RFC 7617 section 2: the user-id of basic auth cannot hold a colon,
+	// and neither can the user of ARI's api_key=user:password.
+	if c.ARI.Username == "" || strings.Contains(c.ARI.Username, ":") {
+		p.check("ari.username", fmt.Errorf("%q: want a user of ari.conf, without ':'", c.ARI.Username))
+	}
+	if c.ARI.Password == "" {
+		p.check("ari.password", errors.New("empty: the asterisk backend needs the password of ari.username in ari.conf"))
+	}
+	// The websocket's app= parameter is a comma-separated list of
+	// applications, and the dialplan's Stasis() splits its arguments on
+	// commas: a plain name fits both.
+	if !identPattern.MatchString(c.ARI.Application) {
+		p.check("ari.application", fmt.Errorf("%q: want 1-64 letters, digits, '.', '_' or '-', as in the dialplan's Stasis(hotline)", c.ARI.Application))
+	}
+	p.check("ari.reconnect_min", atLeast(c.ARI.ReconnectMin, time.Millisecond))
+	p.check("ari.reconnect_max", atLeast(c.ARI.ReconnectMax, time.Millisecond))
+	if c.ARI.ReconnectMin > c.ARI.ReconnectMax {
+		p.check("ari.reconnect_max", fmt.Errorf("%s: below ari.reconnect_min %s", c.ARI.ReconnectMax, c.ARI.ReconnectMin))
+	}
+	p.check("ari.ping_interval", atLeast(c.ARI.PingInterval, time.Millisecond))
+	p.check("ari.ping_timeout", atLeast(c.ARI.PingTimeout, time.Millisecond))
+}
+
+// checkARIURL accepts ARI's REST root: http or https, a host, and a path
+// (Asterisk serves ARI under /ari, behind a proxy perhaps under a prefix).
+// Credentials in the URL are refused, and the URL is then not repeated in
+// the message: they belong in ari.username and ari.password, out of logs.
+func checkARIURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("not a URL: %w", err)
+	}
+	switch {
+	case u.User != nil:
+		return errors.New("has credentials: put them in ari.username and ari.password")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q: want http:// or https://, as in http://127.0.0.1:8088/ari", s)
+	case u.Host == "":
+		return fmt.Errorf("%q: no host", s)
+	case strings.Trim(u.Path, "/") == "":
+		return fmt.Errorf("%q: no path: want ARI's root, as in http://127.0.0.1:8088/ari", s)
+	case u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("%q: want no query or fragment", s)
+	}
+	return nil
 }
 
 // identPattern is what agent ids, SIP users and node names may be: fit

@@ -38,6 +38,12 @@ const (
 	RatingNone       ID = "rating_none"        // no rating was received, goodbye
 )
 
+// Prompts that Asterisk's dialplan plays by name (AsteriskSoundName), when
+// the application cannot take the call at all.
+const (
+	AppUnavailable ID = "app_unavailable" // apology; leave name, number and request after the tone
+)
+
 // Digit returns the prompt that speaks one decimal digit.
 func Digit(d rune) ID {
 	if d < '0' || d > '9' {
