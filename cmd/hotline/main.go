@@ -1,8 +1,9 @@
 // Command hotline runs the telephone side of a 12345 citizen-service hotline.
 //
-//	hotline serve [--config FILE] [--sip-listen ADDR] [--http-listen ADDR]
+//	hotline serve [--config FILE] [--backend sip|asterisk] [--sip-listen ADDR] [--http-listen ADDR]
 //	hotline call [--keys 1,1] [--dtmf rfc4733|info|inband] sip:12345@127.0.0.1:5060
 //	hotline prompts generate [--catalog prompts/catalog.yaml]
+//	hotline prompts install --asterisk-sounds DIR
 //	hotline agents [--api URL] list|show|add|update|delete|pause|resume ...
 //	hotline queue [--api URL]
 package main
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	_ "time/tzdata" // appeal clocks need Asia/Shanghai even where the system has no zone data
@@ -32,6 +34,7 @@ commands:
   serve              answer calls (embedded SIP on 127.0.0.1:5060, HTTP on 127.0.0.1:8080)
   call URI           place a test call and report what was heard
   prompts generate   regenerate prompt audio from prompts/catalog.yaml
+  prompts install    write prompt audio for Asterisk (--asterisk-sounds DIR)
   agents COMMAND     list, show, add, update, delete, pause or resume agents (hotline agents help)
   queue              the calls waiting for an agent and today's figures
 `
@@ -98,6 +101,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "YAML configuration file (defaults when empty)")
+	backend := fs.String("backend", "", "telephony backend, sip or asterisk (overrides backend)")
 	sipListen := fs.String("sip-listen", "", "SIP address for UDP and TCP, host:port (overrides sip.listen)")
 	httpListen := fs.String("http-listen", "", "HTTP address, host:port (overrides http.listen)")
 	if err := fs.Parse(args); err != nil {
@@ -106,17 +110,10 @@ func serve(args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return exitError{2, fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
 	}
-	cfg, err := config.Load(*path, os.LookupEnv)
+	cfg, err := loadServeConfig(*path, map[string]string{
+		"BACKEND": *backend, "SIP_LISTEN": *sipListen, "HTTP_LISTEN": *httpListen,
+	}, os.LookupEnv)
 	if err != nil {
-		return err
-	}
-	if *sipListen != "" {
-		cfg.SIP.Listen = *sipListen
-	}
-	if *httpListen != "" {
-		cfg.HTTP.Listen = *httpListen
-	}
-	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	log, err := logging.New(logging.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, Out: stderr})
@@ -146,9 +143,27 @@ func serve(args []string, stderr io.Writer) error {
 	return app.Run(ctx, app.Options{Config: cfg, Logger: log, Interrupt: interrupt})
 }
 
+// loadServeConfig loads the configuration with serve's flags overriding
+// the file and the environment. flags are keyed by their settings'
+// variable names without the prefix, and empty when not given. They are
+// read as those variables, so the configuration is validated once, with
+// them: a file for Asterisk without its password is valid with --backend
+// sip.
+func loadServeConfig(path string, flags map[string]string, env func(string) (string, bool)) (config.Config, error) {
+	return config.Load(path, func(name string) (string, bool) {
+		if key, ok := strings.CutPrefix(name, config.EnvPrefix); ok && flags[key] != "" {
+			return flags[key], true
+		}
+		return env(name)
+	})
+}
+
 func promptsCmd(args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "install" {
+		return promptsInstall(args[1:], stdout)
+	}
 	if len(args) == 0 || args[0] != "generate" {
-		return exitError{2, "usage: hotline prompts generate [--catalog prompts/catalog.yaml] [--out DIR]"}
+		return exitError{2, "usage: hotline prompts generate [--catalog prompts/catalog.yaml] [--out DIR]\n   or: hotline prompts install --asterisk-sounds DIR"}
 	}
 	fs := flag.NewFlagSet("prompts generate", flag.ContinueOnError)
 	catalog := fs.String("catalog", "prompts/catalog.yaml", "the prompt catalog")
