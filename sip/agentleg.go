@@ -430,7 +430,12 @@ func (l *agentLeg) withdraw(stopWaiting context.CancelCauseFunc, answer <-chan e
 			return
 		}
 		l.log.Info().Msg("the agent answered as the offer was withdrawn; hanging up")
-		l.srv.sendBye(l.log, "agent", l.bye)
+		t := time.NewTimer(hangupTimeout)
+		defer t.Stop()
+		select {
+		case <-l.srv.sendBye(l.log, "agent", l.bye):
+		case <-t.C:
+		}
 	}
 }
 
@@ -457,7 +462,14 @@ func (l *agentLeg) teardown() {
 	l.once.Do(func() {
 		l.stopWatch()
 		if l.dlg.Context().Err() == nil {
-			l.srv.sendBye(l.log, "agent", l.bye)
+			// Wait a while for the phone's answer; an unanswered BYE
+			// carries on without the leg.
+			t := time.NewTimer(hangupTimeout)
+			select {
+			case <-l.srv.sendBye(l.log, "agent", l.bye):
+			case <-t.C:
+			}
+			t.Stop()
 		}
 		l.mu.Lock()
 		stream := l.stream
@@ -549,9 +561,9 @@ func (l *agentLeg) Play(_ context.Context, lang prompts.Lang, ids ...prompts.ID)
 	return playback{stream.Play(clips...)}, nil
 }
 
-// Hangup ends the leg and waits until it has ended here (or ctx ends); the
-// BYE's transaction carries on without it (Server.sendBye). Hanging up an
-// ended leg is a no-op.
+// Hangup ends the leg and waits until it has ended here, its BYE answered
+// or given a while (or ctx ends); an unanswered BYE's transaction carries
+// on without it (Server.sendBye). Hanging up an ended leg is a no-op.
 func (l *agentLeg) Hangup(ctx context.Context) error {
 	l.cancel(ivr.ErrHangup)
 	select {

@@ -129,17 +129,17 @@ func (c *call) Play(ctx context.Context, lang prompts.Lang, ids ...prompts.ID) (
 }
 
 // Hangup ends the call from our side: 480 before the answer, a BYE after
-// it. It returns once the call has ended here; the BYE's transaction
-// carries on without it (Server.sendBye).
-func (c *call) Hangup(context.Context) error {
-	return c.hangup(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
+// it. It waits for the BYE's answer until ctx ends; a BYE still
+// unanswered then carries on without it (Server.sendBye).
+func (c *call) Hangup(ctx context.Context) error {
+	return c.hangup(ctx, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
 }
 
 // hangup ends the dialog once, with a BYE when answered and with code
 // before. A call whose context ended for our own reasons (media timeout,
 // EndAll) still has the caller on the line, who must be told; only a caller
 // who hung up (BYE, CANCEL: the dialog ended) needs nothing more.
-func (c *call) hangup(code int, reason string) error {
+func (c *call) hangup(ctx context.Context, code int, reason string) error {
 	if !c.hungUp.CompareAndSwap(false, true) {
 		return nil
 	}
@@ -150,7 +150,10 @@ func (c *call) hangup(code int, reason string) error {
 	if !c.answered.Load() {
 		return c.dlg.Respond(code, reason, nil)
 	}
-	c.srv.sendBye(c.log, "caller", c.dlg.Bye)
+	select {
+	case <-c.srv.sendBye(c.log, "caller", c.dlg.Bye):
+	case <-ctx.Done():
+	}
 	return nil
 }
 

@@ -295,12 +295,14 @@ func (s *Server) Run(ctx context.Context) error {
 
 // sendBye sends a BYE and lets its transaction run its course apart from
 // the call it ends: over UDP it is retransmitted until answered or until
-// Timer F, and the call's end (its record, its media, its place in the
-// server) does not wait for that. A BYE that gets no final answer, or one
-// other than 200 or 481 (the peer had already forgotten the dialog), is
-// logged.
-func (s *Server) sendBye(log zerolog.Logger, to string, send func(context.Context) error) {
+// Timer F. The returned channel is closed when the transaction is over;
+// the call's end waits for it only as long as the caller of Hangup
+// allows. A BYE that gets no final answer, or one other than 200 or 481
+// (the peer had already forgotten the dialog), is logged.
+func (s *Server) sendBye(log zerolog.Logger, to string, send func(context.Context) error) <-chan struct{} {
+	done := make(chan struct{})
 	s.byes.Go(func() {
+		defer close(done)
 		ctx, cancel := context.WithTimeout(s.byeCtx, s.opts.ByeTimeout)
 		defer cancel()
 		err := send(ctx)
@@ -312,6 +314,7 @@ func (s *Server) sendBye(log zerolog.Logger, to string, send func(context.Contex
 			log.Warn().Err(err).Str("to", to).Msg("bye unanswered")
 		}
 	})
+	return done
 }
 
 // waitByes waits for the BYEs still running, giving up on them after d.
@@ -611,10 +614,12 @@ func (s *Server) endCall(c *call, panicked bool) {
 	if panicked {
 		code, reason = sip.StatusInternalServerError, "Server Internal Error"
 	}
-	if err := c.hangup(code, reason); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
+	if err := c.hangup(ctx, code, reason); err != nil {
 		c.log.Warn().Err(err).Msg("hangup after the handler returned")
 	}
-	// The BYE, if one was owed, runs on its own; the call is over here.
+	cancel()
+	// A BYE still unanswered runs on its own; the call is over here.
 	c.stopWatch()
 	c.stream.Close()
 	c.dlg.Close()

@@ -117,6 +117,8 @@ type callee struct {
 	// linger keeps each handler from returning after its call ended until
 	// the test releases it, as a flow still writing its records would.
 	linger bool
+	// hangupWithin bounds the handler's Hangup; default waitFor.
+	hangupWithin time.Duration
 }
 
 func (ce *callee) serve(ctx context.Context, c ivr.Call) {
@@ -146,7 +148,11 @@ func (ce *callee) serve(ctx context.Context, c ivr.Call) {
 			err = ctx.Err()
 		}
 	}
-	hctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	within := ce.hangupWithin
+	if within <= 0 {
+		within = waitFor
+	}
+	hctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	_ = c.Hangup(hctx)
 	sc.cause = context.Cause(ctx)
