@@ -1,0 +1,511 @@
+package aritest
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// expectSeq reads events and checks their types in order.
+func (c *eventSocket) expectSeq(t *testing.T, types ...string) []map[string]any {
+	t.Helper()
+	var evs []map[string]any
+	for _, typ := range types {
+		evs = append(evs, c.expect(t, typ))
+	}
+	return evs
+}
+
+// notesOf collects a far end's notes once its channel is gone.
+func notesOf(t *testing.T, p *Party) []Note {
+	t.Helper()
+	select {
+	case <-p.Done():
+	case <-testContext(t).Done():
+		t.Fatalf("channel %s is still there", p.ID())
+	}
+	var notes []Note
+	for n := range p.Notes() {
+		notes = append(notes, n)
+	}
+	return notes
+}
+
+func kinds(notes []Note) string {
+	var s []string
+	for _, n := range notes {
+		s = append(s, n.Kind.String())
+	}
+	return strings.Join(s, ", ")
+}
+
+func originated(t *testing.T, s *Server) *Party {
+	t.Helper()
+	select {
+	case p := <-s.Originated():
+		return p
+	case <-testContext(t).Done():
+		t.Fatal("no originated channel answered")
+	}
+	return nil
+}
+
+func TestOriginateToPhones(t *testing.T) {
+	s := Start(t, Options{Speed: 20})
+	rc := newREST(s)
+	ws := openEvents(t, s, "hotline")
+	s.SetEndpoint("PJSIP/1001", Phone{AnswerAfter: time.Second, Context: "agents"})
+
+	// The body as CyCoreSystems/ari sends it: JSON, with variables.
+	ch := rc.call(t, http.MethodPost, "/ari/channels", map[string]any{
+		"endpoint": "PJSIP/1001", "app": "hotline", "appArgs": "agent,7", "callerId": `"Hotline" <12345>`,
+		"timeout": 30, "channelId": "agent-1", "variables": map[string]string{"APPEAL": "A1"},
+	}).want(t, http.StatusOK).json(t)
+	if ch["id"] != "agent-1" || ch["state"] != "Down" || !regexp.MustCompile(`^PJSIP/1001-[0-9a-f]{8}$`).MatchString(ch["name"].(string)) {
+		t.Errorf("originated channel %s", show(ch))
+	}
+	if got := show(ch["caller"]); got != `{"name":"Hotline","number":"12345"}` {
+		t.Errorf("caller %s", got)
+	}
+	if got, want := show(ch["dialplan"]), show(map[string]any{
+		"context": "agents", "exten": "s", "priority": 1, "app_name": "AppDial2", "app_data": "(Outgoing Line)",
+	}); got != want {
+		t.Errorf("dialplan %s, want %s", got, want)
+	}
+	evs := ws.expectSeq(t, "Dial", "ChannelStateChange", "Dial", "ChannelStateChange", "Dial", "ChannelVarset", "StasisStart")
+	for i, status := range map[int]string{0: "", 2: "RINGING", 4: "ANSWER"} {
+		if evs[i]["dialstatus"] != status || evs[i]["dialstring"] != "1001" {
+			t.Errorf("Dial %d: %s", i, show(evs[i]))
+		}
+	}
+	if get(evs[1], "channel", "state") != "Ringing" || get(evs[3], "channel", "state") != "Up" {
+		t.Errorf("states %v, %v", get(evs[1], "channel", "state"), get(evs[3], "channel", "state"))
+	}
+	if got := show(evs[6]["args"]); got != `["agent","7"]` || get(evs[6], "channel", "dialplan", "app_data") != "hotline,agent,7" {
+		t.Errorf("StasisStart args %s, app_data %v", got, get(evs[6], "channel", "dialplan", "app_data"))
+	}
+	agent := originated(t, s)
+	if agent.ID() != "agent-1" {
+		t.Errorf("originated %s", agent.ID())
+	}
+	if v := rc.call(t, http.MethodGet, "/ari/channels/agent-1/variable?variable=APPEAL", nil).want(t, http.StatusOK).json(t); v["value"] != "A1" {
+		t.Errorf("APPEAL = %v", v["value"])
+	}
+	rc.call(t, http.MethodPost, "/ari/channels?endpoint=PJSIP/1001&app=hotline&channelId=agent-1", nil).want(t, http.StatusConflict)
+
+	// The agent hangs up (BYE): an originated channel stays subscribed and
+	// ends with STASISSTATUS and ChannelDestroyed.
+	agent.Hangup()
+	evs = ws.expectSeq(t, "ChannelVarset", "ChannelVarset", "ChannelVarset", "ChannelVarset", "ChannelVarset",
+		"ChannelHangupRequest", "StasisEnd", "ChannelVarset", "ChannelDestroyed")
+	if _, has := evs[5]["cause"]; has {
+		t.Errorf("a BYE's hang-up request has a cause: %s", show(evs[5]))
+	}
+	if evs[7]["variable"] != "STASISSTATUS" || evs[7]["value"] != "SUCCESS" {
+		t.Errorf("varset %s", show(evs[7]))
+	}
+	if evs[8]["cause"] != 16.0 || evs[8]["cause_txt"] != "Normal Clearing" || get(evs[8], "channel", "dialplan", "app_name") != "AppDial2" {
+		t.Errorf("destroyed %s", show(evs[8]))
+	}
+	if n := notesOf(t, agent); len(n) != 0 {
+		t.Errorf("the agent who hung up heard %s", kinds(n))
+	}
+
+	// 486 Busy Here.
+	s.SetEndpoint("PJSIP/1002", Phone{AnswerAfter: 500 * time.Millisecond, Busy: true})
+	rc.call(t, http.MethodPost, "/ari/channels?endpoint=PJSIP/1002&app=hotline", nil).want(t, http.StatusOK)
+	evs = ws.expectSeq(t, "Dial", "ChannelHangupRequest", "Dial", "ChannelDestroyed")
+	if evs[1]["cause"] != 17.0 || evs[1]["tech_cause"] != 486.0 || evs[2]["dialstatus"] != "BUSY" ||
+		evs[3]["cause"] != 17.0 || evs[3]["cause_txt"] != "User busy" || evs[3]["tech_cause"] != 486.0 {
+		t.Errorf("busy: %s", show(evs))
+	}
+
+	// No answer: only ChannelDestroyed when the timeout expires.
+	s.SetEndpoint("PJSIP/1003", Phone{NoAnswer: true})
+	rc.call(t, http.MethodPost, "/ari/channels?endpoint=PJSIP/1003&app=hotline&timeout=2", nil).want(t, http.StatusOK)
+	evs = ws.expectSeq(t, "Dial", "ChannelStateChange", "Dial", "ChannelDestroyed")
+	if evs[3]["cause"] != 19.0 || evs[3]["cause_txt"] != "User alerting, no answer" || get(evs[3], "channel", "state") != "Ringing" {
+		t.Errorf("no answer: %s", show(evs[3]))
+	}
+
+	// Hung up by the application while it still rings.
+	id := rc.call(t, http.MethodPost, "/ari/channels?endpoint=PJSIP/1003&app=hotline", nil).want(t, http.StatusOK).json(t)["id"].(string)
+	ws.expectSeq(t, "Dial", "ChannelStateChange", "Dial")
+	rc.call(t, http.MethodDelete, "/ari/channels/"+id+"?reason=busy", nil).want(t, http.StatusNoContent)
+	evs = ws.expectSeq(t, "ChannelHangupRequest", "Dial", "ChannelDestroyed")
+	if evs[1]["dialstatus"] != "CANCEL" || evs[2]["cause"] != 17.0 {
+		t.Errorf("cancelled: %s", show(evs))
+	}
+
+	// An endpoint nobody set cannot be allocated.
+	res := rc.call(t, http.MethodPost, "/ari/channels?endpoint=PJSIP/9999&app=hotline", nil).want(t, http.StatusInternalServerError)
+	if string(res.body) != `{"error":"Allocation failed"}` {
+		t.Errorf("body %s", res.body)
+	}
+	if got := s.Channels(); len(got) != 0 {
+		t.Errorf("channels left: %v", got)
+	}
+}
+
+// An originated channel whose application has no socket when it answers
+// fails Stasis() and hangs up unseen.
+func TestOriginateWithoutSocket(t *testing.T) {
+	s := Start(t, Options{Speed: 100})
+	rc := newREST(s)
+	s.SetEndpoint("PJSIP/1001", Phone{})
+	rc.call(t, http.MethodPost, "/ari/channels?endpoint=PJSIP/1001&app=hotline", nil).want(t, http.StatusOK)
+	if err := s.waitIdle(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Channels(); len(got) != 0 {
+		t.Errorf("channels left: %v", got)
+	}
+	select {
+	case p := <-s.Originated():
+		t.Errorf("%s was handed over without entering Stasis", p.ID())
+	default:
+	}
+}
+
+func TestLocalChannel(t *testing.T) {
+	s := Start(t, Options{Speed: 10})
+	rc := newREST(s)
+	ws := openEvents(t, s, "hotline")
+	one := rc.call(t, http.MethodPost, "/ari/channels?endpoint=Local/s@local-test&app=hotline&appArgs=agent", nil).want(t, http.StatusOK).json(t)
+	evs := ws.expectSeq(t, "ChannelDialplan", "Dial", "ChannelStateChange", "ChannelStateChange", "Dial",
+		"ChannelVarset", "StasisStart", "ChannelDialplan")
+	two := evs[0]["channel"].(map[string]any)
+
+	// The halves have consecutive ids and one name counter.
+	id1, id2 := one["id"].(string), two["id"].(string)
+	secs1, n1, _ := strings.Cut(id1, ".")
+	secs2, n2, _ := strings.Cut(id2, ".")
+	a, _ := strconv.Atoi(n1)
+	b, _ := strconv.Atoi(n2)
+	if secs1 != secs2 || b != a+1 {
+		t.Errorf("ids %s and %s are not consecutive", id1, id2)
+	}
+	name1, name2 := one["name"].(string), two["name"].(string)
+	if !regexp.MustCompile(`^Local/s@local-test-[0-9a-f]{8};1$`).MatchString(name1) || name2 != strings.TrimSuffix(name1, "1")+"2" {
+		t.Errorf("names %s and %s", name1, name2)
+	}
+	if evs[7]["dialplan_app"] != "Wait" || get(evs[7], "channel", "dialplan", "priority") != 2.0 {
+		t.Errorf("the ;2 half did not go on to Wait: %s", show(evs[7]))
+	}
+	// The ;2 half is not in Stasis.
+	rc.call(t, http.MethodPost, "/ari/channels/"+id2+"/answer", nil).want(t, http.StatusConflict)
+
+	// The dialplan side ends: both halves go.
+	agent := originated(t, s)
+	if agent.ID() != id1 {
+		t.Errorf("originated %s, want %s", agent.ID(), id1)
+	}
+	agent.Hangup()
+	evs = ws.expectSeq(t, "ChannelHangupRequest", "StasisEnd", "ChannelVarset", "ChannelDestroyed", "ChannelDestroyed")
+	if get(evs[3], "channel", "id") != id2 || get(evs[4], "channel", "id") != id1 {
+		t.Errorf("destroyed %v then %v", get(evs[3], "channel", "id"), get(evs[4], "channel", "id"))
+	}
+	if got := s.Channels(); len(got) != 0 {
+		t.Errorf("channels left: %v", got)
+	}
+}
+
+func TestPlaybacks(t *testing.T) {
+	sound := func(name, _ string) (time.Duration, bool) {
+		switch name {
+		case "missing":
+			return 0, false
+		case "long":
+			return time.Hour, true
+		}
+		return time.Second, true
+	}
+	s := Start(t, Options{Speed: 50, Sound: sound})
+	rc := newREST(s)
+	ws := openEvents(t, s, "hotline")
+	caller := inbound(t, s)
+	ws.expect(t, "StasisStart")
+	chans := "/ari/channels/" + caller.ID()
+	rc.call(t, http.MethodPost, chans+"/answer", nil).want(t, http.StatusNoContent)
+	ws.expect(t, "ChannelStateChange")
+
+	// A list of media: one playback, Continuing between the items.
+	res := rc.call(t, http.MethodPost, chans+"/play?media=sound:a,sound:b&lang=zh", nil).want(t, http.StatusCreated)
+	pb := res.json(t)
+	if pb["media_uri"] != "sound:a" || pb["next_media_uri"] != "sound:b" || pb["state"] != "queued" || pb["language"] != "zh" {
+		t.Errorf("playback %s", show(pb))
+	}
+	if loc := res.header.Get("Location"); loc != "/ari/playbacks/"+pb["id"].(string) {
+		t.Errorf("Location %s", loc)
+	}
+	evs := ws.expectSeq(t, "PlaybackStarted", "PlaybackContinuing", "PlaybackStarted", "PlaybackFinished")
+	if get(evs[1], "playback", "state") != "continuing" || get(evs[2], "playback", "media_uri") != "sound:b" ||
+		get(evs[3], "playback", "state") != "done" || get(evs[3], "playback", "next_media_uri") != nil {
+		t.Errorf("list: %s", show(evs))
+	}
+
+	// Playbacks queue; one stopped while queued finishes on its turn
+	// without starting.
+	rc.call(t, http.MethodPost, chans+"/play/first?media=sound:long", nil).want(t, http.StatusCreated)
+	rc.call(t, http.MethodPost, chans+"/play/second?media=sound:a", nil).want(t, http.StatusCreated)
+	ws.expect(t, "PlaybackStarted")
+	if st := rc.call(t, http.MethodGet, "/ari/playbacks/second", nil).json(t)["state"]; st != "queued" {
+		t.Errorf("second is %v", st)
+	}
+	rc.call(t, http.MethodPost, "/ari/playbacks/second/control?operation=pause", nil).want(t, http.StatusConflict)
+	rc.call(t, http.MethodDelete, "/ari/playbacks/second", nil).want(t, http.StatusNoContent)
+
+	// Pause publishes nothing; unpause starts again.
+	rc.call(t, http.MethodPost, "/ari/playbacks/first/control?operation=pause", nil).want(t, http.StatusNoContent)
+	if st := rc.call(t, http.MethodGet, "/ari/playbacks/first", nil).json(t)["state"]; st != "paused" {
+		t.Errorf("first is %v", st)
+	}
+	rc.call(t, http.MethodPost, "/ari/playbacks/first/control?operation=unpause", nil).want(t, http.StatusNoContent)
+	rc.call(t, http.MethodPost, "/ari/playbacks/first/control?operation=fly", nil).want(t, http.StatusBadRequest)
+	rc.call(t, http.MethodPost, "/ari/playbacks/nothing/control?operation=pause", nil).want(t, http.StatusNotFound)
+	rc.call(t, http.MethodDelete, "/ari/playbacks/first", nil).want(t, http.StatusNoContent)
+	evs = ws.expectSeq(t, "PlaybackStarted", "PlaybackFinished", "PlaybackFinished")
+	if get(evs[1], "playback", "id") != "first" || get(evs[2], "playback", "id") != "second" || get(evs[2], "playback", "state") != "done" {
+		t.Errorf("stopping: %s", show(evs))
+	}
+
+	// A missing sound fails and the list goes on; an unknown scheme
+	// starts and is gone without finishing.
+	rc.call(t, http.MethodPost, chans+"/play?media=sound:missing,sound:a", nil).want(t, http.StatusCreated)
+	evs = ws.expectSeq(t, "PlaybackStarted", "PlaybackFinished", "PlaybackStarted", "PlaybackFinished")
+	if get(evs[1], "playback", "state") != "failed" || get(evs[3], "playback", "state") != "done" {
+		t.Errorf("missing sound: %s", show(evs))
+	}
+	gone := rc.call(t, http.MethodPost, chans+"/play?media=nosuchscheme:x", nil).want(t, http.StatusCreated).json(t)["id"].(string)
+	rc.call(t, http.MethodGet, "/ari/playbacks/"+gone, nil).want(t, http.StatusNotFound)
+	rc.call(t, http.MethodPost, chans+"/play/last?media=sound:long", nil).want(t, http.StatusCreated)
+	evs = ws.expectSeq(t, "PlaybackStarted", "PlaybackStarted")
+	if get(evs[0], "playback", "id") != gone || get(evs[1], "playback", "id") != "last" {
+		t.Errorf("unknown scheme: %s", show(evs))
+	}
+
+	// Hanging up fails the playback that is playing.
+	rc.call(t, http.MethodDelete, chans, nil).want(t, http.StatusNoContent)
+	evs = ws.expectSeq(t, "ChannelVarset", "ChannelVarset", "ChannelVarset", "ChannelVarset", "ChannelVarset",
+		"ChannelHangupRequest", "PlaybackFinished", "StasisEnd")
+	if get(evs[6], "playback", "state") != "failed" {
+		t.Errorf("playback on hang-up: %s", show(evs[6]))
+	}
+	if got := s.Playbacks(); len(got) != 0 {
+		t.Errorf("playbacks left: %v", got)
+	}
+
+	// The list, the stopped one (unpausing and the cancelled one are not
+	// heard as starts), the missing sound and the next, the unknown scheme,
+	// and the one the hang-up cut.
+	want := "answered, playback started, playback started, playback finished, " +
+		"playback started, playback finished, " +
+		"playback started, playback finished, playback started, playback finished, " +
+		"playback started, playback started, playback finished, hung up"
+	notes := notesOf(t, caller)
+	if got := kinds(notes); got != want {
+		t.Errorf("the caller heard:\n%s\nwant:\n%s", got, want)
+	}
+	if n := notes[1]; n.MediaURI != "sound:a" || n.Language != "zh" || n.PlaybackID != pb["id"] {
+		t.Errorf("first prompt note %+v", n)
+	}
+	if n := notes[len(notes)-1]; n.Cause != 16 {
+		t.Errorf("hung up with cause %d", n.Cause)
+	}
+}
+
+// bridgeOf makes a bridge of the type and adds a caller and an agent.
+func bridgeOf(t *testing.T, s *Server, rc *restClient, ws *eventSocket, typ string) (caller, agent *Party, bridgeID string) {
+	t.Helper()
+	caller = inbound(t, s)
+	ws.expect(t, "StasisStart")
+	rc.call(t, http.MethodPost, "/ari/channels/"+caller.ID()+"/answer", nil).want(t, http.StatusNoContent)
+	ws.expect(t, "ChannelStateChange")
+	s.SetEndpoint("PJSIP/1001", Phone{})
+	rc.call(t, http.MethodPost, "/ari/channels?endpoint=PJSIP/1001&app=hotline&callerId=12345", nil).want(t, http.StatusOK)
+	ws.expectSeq(t, "Dial", "ChannelStateChange", "Dial", "ChannelStateChange", "Dial", "ChannelVarset", "StasisStart")
+	agent = originated(t, s)
+	bridgeID = rc.call(t, http.MethodPost, "/ari/bridges?type="+typ, nil).want(t, http.StatusOK).json(t)["id"].(string)
+	rc.call(t, http.MethodPost, "/ari/bridges/"+bridgeID+"/addChannel?channel="+caller.ID()+","+agent.ID(), nil).want(t, http.StatusNoContent)
+	return caller, agent, bridgeID
+}
+
+// untilMark reads events up to a ChannelVarset of MARK, which the test
+// sets after what it checks, and returns the types before it.
+func untilMark(t *testing.T, s *Server, rc *restClient, ws *eventSocket, ch string) []string {
+	t.Helper()
+	rc.call(t, http.MethodPost, "/ari/channels/"+ch+"/variable?variable=MARK&value=1", nil).want(t, http.StatusNoContent)
+	var types []string
+	for {
+		ev := ws.nextEvent(t)
+		if ev["type"] == "ChannelVarset" && ev["variable"] == "MARK" {
+			return types
+		}
+		types = append(types, fmt.Sprint(ev["type"]))
+	}
+}
+
+func TestTwoPartyBridge(t *testing.T) {
+	s := Start(t, Options{Speed: 50})
+	rc := newREST(s)
+	ws := openEvents(t, s, "hotline")
+	caller, agent, bridgeID := bridgeOf(t, s, rc, ws, "mixing,dtmf_events")
+
+	// Two PJSIP channels: both peer variables on both, and the connected
+	// line of each becomes the other's caller id.
+	evs := ws.expectSeq(t, "ChannelEnteredBridge", "ChannelEnteredBridge",
+		"ChannelVarset", "ChannelVarset", "ChannelVarset", "ChannelVarset", "ChannelConnectedLine", "ChannelConnectedLine")
+	if got := show(get(evs[1], "bridge", "channels")); got != `["`+caller.ID()+`","`+agent.ID()+`"]` {
+		t.Errorf("bridge channels %s", got)
+	}
+	var vars []string
+	for _, ev := range evs[2:6] {
+		vars = append(vars, fmt.Sprintf("%v.%v", get(ev, "channel", "id") == caller.ID(), ev["variable"]))
+	}
+	if got := strings.Join(vars, " "); got != "true.BRIDGEPEER true.BRIDGEPVTCALLID false.BRIDGEPEER false.BRIDGEPVTCALLID" {
+		t.Errorf("peer variables %s", got)
+	}
+	if get(evs[6], "channel", "connected", "number") != "12345" || get(evs[7], "channel", "connected", "number") != "13800138000" {
+		t.Errorf("connected lines %s", show(evs[6:]))
+	}
+
+	// dtmf_events: keys are reported, and passed to the other side.
+	caller.Press('5')
+	if types := untilMark(t, s, rc, ws, caller.ID()); !slices.Equal(types, []string{"ChannelDtmfReceived"}) {
+		t.Errorf("events for a key: %v", types)
+	}
+
+	// The caller hangs up while bridged: the agent stays in the bridge.
+	caller.Hangup()
+	types := untilMark(t, s, rc, ws, agent.ID())
+	want := []string{"ChannelVarset", "ChannelVarset", "ChannelVarset", "ChannelVarset", "ChannelVarset",
+		"ChannelHangupRequest", "ChannelVarset", "ChannelVarset", "ChannelLeftBridge", "StasisEnd"}
+	if !slices.Equal(types, want) {
+		t.Errorf("caller hang-up while bridged: %v", types)
+	}
+	br := rc.call(t, http.MethodGet, "/ari/bridges/"+bridgeID, nil).want(t, http.StatusOK).json(t)
+	if got := show(br["channels"]); got != `["`+agent.ID()+`"]` {
+		t.Errorf("bridge channels after the caller left: %s", got)
+	}
+	var agentNotes []Note
+	for len(agentNotes) == 0 || agentNotes[len(agentNotes)-1].Kind != NoteBridged || len(agentNotes[len(agentNotes)-1].With) != 0 {
+		agentNotes = append(agentNotes, <-agent.Notes())
+	}
+	if got := kinds(agentNotes); got != "bridged, DTMF, bridged" {
+		t.Errorf("the agent heard %s", got)
+	}
+	// The agent leaves too; the emptied bridge, when deleted, announces
+	// its end to the application whose channels were in it.
+	rc.call(t, http.MethodDelete, "/ari/channels/"+agent.ID(), nil).want(t, http.StatusNoContent)
+	rc.call(t, http.MethodDelete, "/ari/bridges/"+bridgeID, nil).want(t, http.StatusNoContent)
+	ws.expectSeq(t, "ChannelVarset", "ChannelVarset", "ChannelVarset", "ChannelVarset", "ChannelVarset",
+		"ChannelHangupRequest", "ChannelVarset", "ChannelVarset", "ChannelLeftBridge", "StasisEnd",
+		"ChannelVarset", "ChannelDestroyed", "BridgeDestroyed")
+}
+
+// Without dtmf_events two PJSIP channels are bridged natively: keys pass
+// end to end and Asterisk raises no ChannelDtmfReceived.
+func TestNativeBridgeHidesDTMF(t *testing.T) {
+	s := Start(t, Options{Speed: 50})
+	rc := newREST(s)
+	ws := openEvents(t, s, "hotline")
+	caller, agent, _ := bridgeOf(t, s, rc, ws, "mixing")
+	untilMark(t, s, rc, ws, caller.ID())
+	caller.Press('5')
+	if types := untilMark(t, s, rc, ws, caller.ID()); len(types) != 0 {
+		t.Errorf("events for a key in a native bridge: %v", types)
+	}
+	for n := range agent.Notes() {
+		if n.Kind == NoteDTMF {
+			if n.Digit != '5' {
+				t.Errorf("the agent heard %c", n.Digit)
+			}
+			break
+		}
+	}
+}
+
+func TestMultipartyBridge(t *testing.T) {
+	s := Start(t, Options{})
+	rc := newREST(s)
+	openEvents(t, s, "hotline")
+	var ids []string
+	for range 3 {
+		ids = append(ids, inbound(t, s).ID())
+	}
+	b := rc.call(t, http.MethodPost, "/ari/bridges/conference?name=room", map[string]string{"type": "mixing"}).want(t, http.StatusOK).json(t)
+	if b["id"] != "conference" || b["name"] != "room" || b["technology"] != "simple_bridge" {
+		t.Errorf("bridge %s", show(b))
+	}
+	// The same id again returns the bridge; a type with it is refused.
+	rc.call(t, http.MethodPost, "/ari/bridges/conference", nil).want(t, http.StatusOK)
+	rc.call(t, http.MethodPost, "/ari/bridges/conference?type=holding", nil).want(t, http.StatusInternalServerError)
+	rc.call(t, http.MethodPost, "/ari/bridges?bridgeId=conference", nil).want(t, http.StatusConflict)
+
+	// In a JSON body a list parameter is an array; a string is one value,
+	// commas and all (Asterisk's generated parse_body).
+	rc.call(t, http.MethodPost, "/ari/bridges/conference/addChannel", map[string]string{"channel": ids[0] + "," + ids[1]}).want(t, http.StatusBadRequest)
+	rc.call(t, http.MethodPost, "/ari/bridges/conference/addChannel", map[string][]string{"channel": ids}).want(t, http.StatusNoContent)
+	b = rc.call(t, http.MethodGet, "/ari/bridges/conference", nil).json(t)
+	if b["technology"] != "softmix" {
+		t.Errorf("three members on %v", b["technology"])
+	}
+	peer := rc.call(t, http.MethodGet, "/ari/channels/"+ids[0]+"/variable?variable=BRIDGEPEER", nil).json(t)["value"].(string)
+	if len(strings.Split(peer, ",")) != 2 {
+		t.Errorf("BRIDGEPEER %q, want the two others", peer)
+	}
+	rc.call(t, http.MethodPost, "/ari/bridges/conference/removeChannel?channel="+ids[2], nil).want(t, http.StatusNoContent)
+	rc.call(t, http.MethodPost, "/ari/bridges/conference/removeChannel?channel="+ids[2], nil).want(t, http.StatusUnprocessableEntity)
+	if b = rc.call(t, http.MethodGet, "/ari/bridges/conference", nil).json(t); b["technology"] != "simple_bridge" {
+		t.Errorf("two members on %v", b["technology"])
+	}
+	// A form body is read like the query.
+	holding := rc.postForm(t, "/ari/bridges", "type=holding").want(t, http.StatusOK).json(t)
+	if holding["bridge_type"] != "holding" || holding["technology"] != "holding_bridge" {
+		t.Errorf("holding bridge %s", show(holding))
+	}
+}
+
+func TestRouting(t *testing.T) {
+	s := Start(t, Options{})
+	rc := newREST(s)
+	s.SetEndpoint("PJSIP/1001", Phone{NoAnswer: true})
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{http.MethodGet, "/ari/channels/x/hold", http.StatusNotFound, ""},
+		{http.MethodDelete, "/ari/bridges", http.StatusMethodNotAllowed, "OPTIONS,GET,POST"},
+		{http.MethodGet, "/ari/channels/x/answer", http.StatusMethodNotAllowed, "OPTIONS,POST"},
+		{http.MethodPut, "/ari/channels/x", http.StatusMethodNotAllowed, "OPTIONS,GET,POST,DELETE"},
+		{http.MethodOptions, "/ari/channels", http.StatusNoContent, "OPTIONS,GET,POST"},
+		{http.MethodGet, "/ari/asterisk/ping", http.StatusOK, ""},
+	} {
+		res, err := rc.send(c.method, c.path, nil, authBasic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.status != c.status || res.header.Get("Allow") != c.allow {
+			t.Errorf("%s %s: %d, Allow %q; want %d, %q", c.method, c.path, res.status, res.header.Get("Allow"), c.status, c.allow)
+		}
+	}
+
+	// A JSON body overrides the query.
+	id := rc.call(t, http.MethodPost, "/ari/channels?endpoint=PJSIP/nobody&app=hotline", map[string]any{"endpoint": "PJSIP/1001"}).
+		want(t, http.StatusOK).json(t)["id"].(string)
+	eps := rc.call(t, http.MethodGet, "/ari/endpoints", nil).want(t, http.StatusOK)
+	if got := string(eps.body); got != `[{"technology":"PJSIP","resource":"1001","state":"online","channel_ids":["`+id+`"]},`+
+		`{"technology":"PJSIP","resource":"citizen","state":"online","channel_ids":[]}]` {
+		t.Errorf("endpoints %s", got)
+	}
+	info := rc.call(t, http.MethodGet, "/ari/asterisk/info?only=system", nil).want(t, http.StatusOK)
+	if got := string(info.body); got != `{"system":{"version":"22.10.1","entity_id":"02:fc:00:00:00:01"}}` {
+		t.Errorf("info %s", got)
+	}
+}
