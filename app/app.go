@@ -131,17 +131,16 @@ func Run(ctx context.Context, opts Options) error {
 			HandOff:           true,
 		}},
 		Lang:    lang,
-		Backend: "sip",
 		Log:     log,
 		Metrics: ivr.NewMetrics(reg),
 	}
 	defer runner.Wait()
 
-	sipSrv, err := newSIP(cfg, catalog, pacer, runner, agents.registrar, log)
+	tel, err := newBackend(cfg, catalog, pacer, runner, agents, log)
 	if err != nil {
 		return err
 	}
-	runner.Service = &ivr.Service{Queue: agents.dist, Connector: sipSrv, Ratings: ratings, Options: serviceOptions(cfg), Metrics: runner.Metrics}
+	runner.Service = &ivr.Service{Queue: agents.dist, Connector: tel, Ratings: ratings, Options: serviceOptions(cfg), Metrics: runner.Metrics}
 
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -151,7 +150,7 @@ func Run(ctx context.Context, opts Options) error {
 		Handler: web.NewHandler(web.Options{
 			Calls: calls, Appeals: appeals, Gatherer: reg, Logger: log,
 			Agents: agents.store, Distribution: agents.dist, Ratings: ratings, Location: cfg.Location(),
-			Checks: []web.Check{{Name: "redis", Check: store.Ping}},
+			Checks: append([]web.Check{{Name: "redis", Check: store.Ping}}, tel.checks...),
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
@@ -159,26 +158,37 @@ func Run(ctx context.Context, opts Options) error {
 	go func() { httpDone <- httpSrv.Serve(httpLn) }()
 	log.Info().Str("addr", httpLn.Addr().String()).Msg("http listening")
 
-	sipCtx, stopSIP := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopSIP()
-	sipDone := make(chan error, 1)
-	go func() { sipDone <- sipSrv.Run(sipCtx) }()
+	telCtx, stopTel := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopTel()
+	telDone := make(chan error, 1)
+	go func() { telDone <- tel.Run(telCtx) }()
+	if tel.extra != nil {
+		extraDone := make(chan struct{})
+		go func() {
+			defer close(extraDone)
+			tel.extra(telCtx)
+		}()
+		defer func() {
+			stopTel()
+			<-extraDone
+		}()
+	}
 
 	if opts.Ready != nil {
-		opts.Ready(Addrs{SIP: sipSrv.Addr(), HTTP: httpLn.Addr()})
+		opts.Ready(Addrs{SIP: tel.sipAddr, HTTP: httpLn.Addr()})
 	}
 
 	var runErr error
 	select {
 	case <-ctx.Done():
-	case runErr = <-sipDone:
-		sipDone <- runErr
+	case runErr = <-telDone:
+		telDone <- runErr
 	case runErr = <-httpDone:
 		httpDone <- runErr
 	}
 	if errors.Is(context.Cause(ctx), ErrDrain) {
 		grace := time.Duration(cfg.Shutdown.Grace)
-		log.Info().Int("calls", sipSrv.ActiveCalls()).Dur("grace", grace).Msg("draining")
+		log.Info().Int("calls", tel.ActiveCalls()).Dur("grace", grace).Msg("draining")
 		drainCtx, cancel := context.WithTimeout(context.Background(), grace)
 		go func() {
 			select {
@@ -187,13 +197,13 @@ func Run(ctx context.Context, opts Options) error {
 			case <-drainCtx.Done():
 			}
 		}()
-		if err := sipSrv.Drain(drainCtx); err != nil {
-			log.Warn().Int("calls", sipSrv.ActiveCalls()).Msg("grace over: ending the calls left")
+		if err := tel.Drain(drainCtx); err != nil {
+			log.Warn().Int("calls", tel.ActiveCalls()).Msg("grace over: ending the calls left")
 		}
 		cancel()
 	}
-	stopSIP()
-	if err := <-sipDone; err != nil && runErr == nil {
+	stopTel()
+	if err := <-telDone; err != nil && runErr == nil {
 		runErr = err
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -1,0 +1,275 @@
+package asterisk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/hotline12345/hotline/ivr"
+	"github.com/hotline12345/hotline/prompts"
+)
+
+// channel is one Asterisk channel in the application: a citizen's call
+// (an ivr.Call) or an agent's phone leg.
+type channel struct {
+	b       *Backend
+	id      string // Asterisk's channel id
+	callID  string // hotline's call id
+	agent   bool   // a leg hotline originated to an agent's phone
+	caller  string
+	dialled string
+	log     zerolog.Logger
+
+	ctx    context.Context // ends with the channel; context.Cause says why
+	cancel context.CancelCauseFunc
+	digits chan ivr.Digit
+
+	answered    chan struct{} // an originated leg was answered (StasisStart)
+	answerOnce  sync.Once
+	isUp        atomic.Bool   // Answer succeeded, or the leg was answered
+	hungUp      atomic.Bool   // hotline asked for the hangup
+	hangupCause atomic.Int32  // the far end's hangup cause (Q.850), when given
+	dropped     atomic.Uint64 // keys no flow was reading
+}
+
+var _ ivr.Call = (*channel)(nil)
+
+func (c *channel) ID() string               { return c.callID }
+func (c *channel) Caller() string           { return c.caller }
+func (c *channel) Dialled() string          { return c.dialled }
+func (c *channel) Digits() <-chan ivr.Digit { return c.digits }
+func (c *channel) Done() <-chan struct{}    { return c.ctx.Done() }
+
+func (c *channel) Err() error {
+	if c.ctx.Err() == nil {
+		return nil
+	}
+	return context.Cause(c.ctx)
+}
+
+// originating is a leg to an agent's phone that has not been answered.
+func (c *channel) originating() bool {
+	if !c.agent {
+		return false
+	}
+	select {
+	case <-c.answered:
+		return false
+	default:
+		return true
+	}
+}
+
+// Answer answers the channel (POST /channels/{id}/answer); answering an
+// answered channel is a no-op.
+func (c *channel) Answer(ctx context.Context) error {
+	if c.isUp.Load() {
+		return nil
+	}
+	if err := c.Err(); err != nil {
+		return err
+	}
+	if err := c.b.rest.answer(ctx, c.id); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			// The caller hung up before the answer.
+			c.farEnd(ivr.ErrCallerHangup)
+			return c.Err()
+		}
+		if cerr := c.Err(); cerr != nil {
+			return cerr
+		}
+		return fmt.Errorf("answer: %w", err)
+	}
+	c.isUp.Store(true)
+	return nil
+}
+
+// Hangup ends the channel from hotline's side (DELETE /channels/{id});
+// hanging up an ended channel is a no-op.
+func (c *channel) Hangup(ctx context.Context) error {
+	if !c.hungUp.CompareAndSwap(false, true) {
+		return nil
+	}
+	ended := c.ctx.Err() != nil
+	c.cancel(ivr.ErrHangup)
+	if ended && !c.agent {
+		return nil // the far end is gone; so is the channel
+	}
+	if err := c.b.rest.hangup(ctx, c.id, "normal"); err != nil {
+		return fmt.Errorf("hangup: %w", err)
+	}
+	return nil
+}
+
+// digit delivers a key press without ever blocking the event loop.
+func (c *channel) digit(key rune) {
+	select {
+	case c.digits <- ivr.Digit{Key: key, Method: ivr.DTMFRFC4733, At: time.Now()}:
+	default:
+		c.dropped.Add(1)
+		c.log.Warn().Str("digit", string(key)).Msg("dtmf dropped: the flow is not reading keys")
+	}
+}
+
+// farEnd ends the channel because it left hotline's hands; a cause set
+// earlier (hotline's own hangup) wins.
+func (c *channel) farEnd(cause error) { c.cancel(cause) }
+
+// hangupRequested is ChannelHangupRequest: the far end hung up, unless
+// hotline asked for it.
+func (c *channel) hangupRequested(cause int) {
+	if cause != 0 {
+		c.hangupCause.Store(int32(cause))
+	}
+	if !c.hungUp.Load() {
+		c.farEnd(ivr.ErrCallerHangup)
+	}
+}
+
+// destroyed is ChannelDestroyed, the last event of an originated channel:
+// its cause says why a ring ended unanswered.
+func (c *channel) destroyed(cause int) {
+	c.hangupCause.Store(int32(cause))
+	c.farEnd(ivr.ErrCallerHangup)
+}
+
+// answeredNow marks an originated leg as answered (its StasisStart).
+func (c *channel) answeredNow() {
+	c.answerOnce.Do(func() {
+		c.isUp.Store(true)
+		close(c.answered)
+	})
+}
+
+// Play queues the prompts; each plays as its own ARI playback, one after
+// the other, so that each one's start is known.
+func (c *channel) Play(ctx context.Context, lang prompts.Lang, ids ...prompts.ID) (ivr.Playback, error) {
+	list := make([]*prompts.Prompt, 0, len(ids))
+	for _, id := range ids {
+		p, err := c.b.opts.Catalog.Get(id, lang)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, p)
+	}
+	if err := c.Err(); err != nil {
+		return nil, err
+	}
+	pb := &playback{ch: c, list: list, stop: make(chan struct{}), done: make(chan struct{})}
+	c.b.flows.Go(pb.run)
+	return pb, nil
+}
+
+// playback plays a list of prompts on a channel.
+type playback struct {
+	ch       *channel
+	list     []*prompts.Prompt
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+
+	mu     sync.Mutex
+	played []ivr.PlayedPrompt
+}
+
+// playItem is one ARI playback: one prompt.
+type playItem struct {
+	id          string
+	pb          *playback
+	prompt      *prompts.Prompt
+	startOnce   sync.Once
+	finishOnce  sync.Once
+	finishedCh  chan struct{}
+	finishState atomic.Value // Asterisk's final state: "done", "failed"
+}
+
+func (it *playItem) started() {
+	it.startOnce.Do(func() {
+		it.pb.mu.Lock()
+		it.pb.played = append(it.pb.played, ivr.PlayedPrompt{
+			ID: it.prompt.ID, Lang: it.prompt.Lang, Version: it.prompt.Version, At: time.Now(),
+		})
+		it.pb.mu.Unlock()
+	})
+}
+
+func (it *playItem) finished(state string) {
+	it.finishOnce.Do(func() {
+		it.finishState.Store(state)
+		close(it.finishedCh)
+	})
+}
+
+func (pb *playback) Done() <-chan struct{} { return pb.done }
+func (pb *playback) Stop()                 { pb.stopOnce.Do(func() { close(pb.stop) }) }
+
+func (pb *playback) Played() []ivr.PlayedPrompt {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	return append([]ivr.PlayedPrompt(nil), pb.played...)
+}
+
+// run plays the prompts in turn until the last ends, Stop is called or
+// the channel ends.
+func (pb *playback) run() {
+	defer close(pb.done)
+	c := pb.ch
+	b := c.b
+	for _, p := range pb.list {
+		select {
+		case <-pb.stop:
+			return
+		case <-c.ctx.Done():
+			return
+		default:
+		}
+		it := &playItem{id: uuid.NewString(), pb: pb, prompt: p, finishedCh: make(chan struct{})}
+		b.mu.Lock()
+		b.playbacks[it.id] = it
+		b.mu.Unlock()
+		forget := func() {
+			b.mu.Lock()
+			delete(b.playbacks, it.id)
+			b.mu.Unlock()
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, b.opts.RequestTimeout)
+		err := b.rest.play(ctx, c.id, it.id, "sound:"+soundName(p.ID), string(p.Lang))
+		cancel()
+		if err != nil {
+			forget()
+			if c.ctx.Err() == nil {
+				c.log.Warn().Err(err).Str("prompt", string(p.ID)).Msg("play")
+			}
+			return
+		}
+		select {
+		case <-it.finishedCh:
+			if st, _ := it.finishState.Load().(string); st == "failed" {
+				c.log.Error().Str("prompt", string(p.ID)).Str("lang", string(p.Lang)).
+					Msg("asterisk could not play the prompt: are the prompts installed (hotline prompts install --asterisk-sounds)?")
+			}
+			forget()
+		case <-pb.stop:
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), b.opts.RequestTimeout)
+			if err := b.rest.stopPlayback(sctx, it.id); err != nil && c.ctx.Err() == nil {
+				c.log.Warn().Err(err).Msg("stop playback")
+			}
+			cancel()
+			forget()
+			return
+		case <-c.ctx.Done():
+			forget()
+			return
+		}
+	}
+}
+
+// soundName is the prompt's name in Asterisk's sounds directory, as
+// hotline prompts install --asterisk-sounds writes it.
+func soundName(id prompts.ID) string { return "hotline/" + string(id) }
