@@ -76,8 +76,9 @@ func (c *channel) Answer(ctx context.Context) error {
 		return err
 	}
 	if err := c.b.rest.answer(ctx, c.id); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			// The caller hung up before the answer.
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
+			// The caller hung up before the answer: the channel is gone
+			// (404) or no longer in the application (409).
 			c.farEnd(ivr.ErrCallerHangup)
 			return c.Err()
 		}
@@ -239,7 +240,7 @@ func (pb *playback) run() {
 			b.mu.Unlock()
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, b.opts.RequestTimeout)
-		err := b.rest.play(ctx, c.id, it.id, "sound:"+soundName(p.ID), string(p.Lang))
+		err := b.rest.play(ctx, c.id, it.id, "sound:"+prompts.AsteriskSoundName(p.ID), string(p.Lang))
 		cancel()
 		if err != nil {
 			forget()
@@ -269,7 +270,3 @@ func (pb *playback) run() {
 		}
 	}
 }
-
-// soundName is the prompt's name in Asterisk's sounds directory, as
-// hotline prompts install --asterisk-sounds writes it.
-func soundName(id prompts.ID) string { return "hotline/" + string(id) }
