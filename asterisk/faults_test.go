@@ -315,3 +315,79 @@ func TestKeyAfterStasisEnd(t *testing.T) {
 	}
 	noLeftovers(t, srv)
 }
+
+// A call left answered in Stasis by a hotline that died (its websocket
+// gone, the channel still up) is hung up by the next hotline to connect:
+// no flow can take it over, and none is left orphaned. hotline also sets
+// the application's event filter to the events it handles.
+func TestOrphanedCallIsEnded(t *testing.T) {
+	t.Parallel()
+	srv := newDouble(t)
+	// The hotline that died: a bare websocket for the application.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	header := http.Header{}
+	header.Set("Authorization", "Basic aG90bGluZTpob3RsaW5l") // hotline:hotline
+	ws, _, err := websocket.Dial(ctx, srv.WebsocketURL()+"?app=hotline", &websocket.DialOptions{HTTPHeader: header})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := srv.Inbound(ctx, "hotline", "13800000217", "12345")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ari(t, srv, http.MethodPost, "/channels/"+p.ID()+"/answer", http.StatusNoContent, nil)
+	awaitNote(t, p, aritest.NoteAnswered)
+	ws.Close(websocket.StatusNormalClosure, "")
+	awaitConnected(t, srv, false)
+
+	startHotline(t, srv, nil)
+	n := awaitNote(t, p, aritest.NoteHungUp)
+	if n.Cause == 0 {
+		t.Errorf("orphan hung up with no cause")
+	}
+	<-p.Done()
+	var app struct {
+		EventsAllowed []struct {
+			Type string `json:"type"`
+		} `json:"events_allowed"`
+	}
+	ari(t, srv, http.MethodGet, "/applications/hotline", http.StatusOK, &app)
+	allowed := map[string]bool{}
+	for _, e := range app.EventsAllowed {
+		allowed[e.Type] = true
+	}
+	for _, want := range []string{"StasisStart", "StasisEnd", "ChannelDtmfReceived", "PlaybackFinished"} {
+		if !allowed[want] {
+			t.Errorf("event filter %v lacks %s", app.EventsAllowed, want)
+		}
+	}
+	if allowed["ChannelVarset"] {
+		t.Errorf("event filter lets ChannelVarset through: %v", app.EventsAllowed)
+	}
+	noLeftovers(t, srv)
+}
+
+// ari makes one REST request to the double as hotline's ARI user.
+func ari(t testing.TB, srv *aritest.Server, method, path string, want int, out any) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL()+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("hotline", "hotline")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, path, res.StatusCode, body, want)
+	}
+	if out != nil {
+		if err := json.Unmarshal(body, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
