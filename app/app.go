@@ -136,7 +136,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer runner.Wait()
 
-	tel, err := newBackend(cfg, catalog, pacer, runner, agents, log)
+	tel, err := newBackend(cfg, catalog, pacer, runner, agents, reg, log)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/hotline12345/hotline/asterisk"
@@ -38,7 +39,7 @@ type backend struct {
 // endpointPoll is how often agents' endpoints are read from Asterisk.
 const endpointPoll = 5 * time.Second
 
-func newBackend(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, runner *ivr.Runner, agents *agentsPart, log zerolog.Logger) (*backend, error) {
+func newBackend(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, runner *ivr.Runner, agents *agentsPart, reg prometheus.Registerer, log zerolog.Logger) (*backend, error) {
 	runner.Backend = cfg.Backend
 	switch cfg.Backend {
 	case "asterisk":
@@ -54,6 +55,7 @@ func newBackend(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer,
 			Catalog:      catalog,
 			Handler:      func(ctx context.Context, call ivr.Call) { runner.Serve(ctx, call) },
 			Logger:       log,
+			Metrics:      reg,
 		})
 		if err != nil {
 			return nil, err

@@ -113,8 +113,8 @@ func TestAgentTakesTheCallAndTheCallerRates(t *testing.T) {
 	if rec.EndCause != calllog.FlowFinished || rec.AgentID != "a1" || rec.Rating != string(evaluation.Praise) {
 		t.Fatalf("record: cause %s (%s) stage %s agent %q rating %q", rec.EndCause, rec.EndDetail, rec.Stage, rec.AgentID, rec.Rating)
 	}
-	if rec.Backend != "asterisk" || rec.QueuedAt == nil || rec.AgentAnsweredAt == nil {
-		t.Errorf("record backend %q, queue times %v %v", rec.Backend, rec.QueuedAt, rec.AgentAnsweredAt)
+	if rec.Backend != "asterisk" || rec.SIPCallID == "" || rec.QueuedAt == nil || rec.AgentAnsweredAt == nil {
+		t.Errorf("record backend %q, SIP Call-ID %q, queue times %v %v", rec.Backend, rec.SIPCallID, rec.QueuedAt, rec.AgentAnsweredAt)
 	}
 	ids := tr.HeardIDs()
 	if i := slices.Index(ids, prompts.Rating); i < 0 || ids[len(ids)-1] != prompts.RatingThanks {

@@ -21,6 +21,7 @@ package asterisk
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -34,6 +35,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/hotline12345/hotline/ivr"
@@ -65,6 +67,8 @@ type Options struct {
 	Catalog *prompts.Catalog
 	Handler Handler
 	Logger  zerolog.Logger
+	// Metrics, when set, registers the connection's metrics there.
+	Metrics prometheus.Registerer
 }
 
 func (o *Options) defaults() {
@@ -126,9 +130,32 @@ type Backend struct {
 	active   int           // citizens' calls whose handler runs; guarded by mu
 	idle     chan struct{} // closed when active drops to 0, made by Drain
 
-	// stats, for tests and metrics
-	undecodable atomic.Uint64
-	reconnects  atomic.Uint64
+	metrics metrics
+}
+
+// metrics say how the connection to Asterisk fares.
+type metrics struct {
+	connected   prometheus.Gauge
+	reconnects  prometheus.Counter
+	undecodable prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) metrics {
+	m := metrics{
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hotline_ari_connected", Help: "1 while the ARI event websocket is up and reconciled, else 0.",
+		}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hotline_ari_reconnects_total", Help: "Attempts to connect to ARI again after the event websocket was lost or refused.",
+		}),
+		undecodable: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hotline_ari_events_dropped_total", Help: "ARI events dropped because they could not be decoded (an unknown type, bad JSON).",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.connected, m.reconnects, m.undecodable)
+	}
+	return m
 }
 
 // New checks the options; Run connects.
@@ -158,6 +185,7 @@ func New(opts Options) (*Backend, error) {
 		playbacks: map[string]*playItem{},
 		lastErr:   errors.New("not connected yet"),
 		since:     time.Now(),
+		metrics:   newMetrics(opts.Metrics),
 	}
 	b.baseCtx, b.baseCancel = context.WithCancelCause(context.Background())
 	return b, nil
@@ -181,6 +209,11 @@ func (b *Backend) setConnected(up bool, err error) {
 		b.since = time.Now()
 	}
 	b.connected = up
+	if up {
+		b.metrics.connected.Set(1)
+	} else {
+		b.metrics.connected.Set(0)
+	}
 	if err != nil {
 		b.lastErr = err
 	}
@@ -223,7 +256,7 @@ func (b *Backend) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		case <-time.After(wait):
 		}
-		b.reconnects.Add(1)
+		b.metrics.reconnects.Inc()
 	}
 	b.baseCancel(ivr.ErrShutdown)
 	b.flows.Wait()
@@ -392,7 +425,7 @@ func (b *Backend) connectedNow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	byID := map[string]ari.ChannelData{}
+	byID := map[string]channelInfo{}
 	for _, c := range list {
 		byID[c.ID] = c
 	}
@@ -405,7 +438,7 @@ func (b *Backend) connectedNow(ctx context.Context) error {
 		c, ok := byID[id]
 		if ok && c.State == "Ring" && !strings.HasPrefix(c.Name, "Local/") {
 			b.log.Info().Str("channel", id).Msg("taking a call already in Stasis")
-			b.inbound(c)
+			b.inbound(c.ChannelData, c.ProtocolID)
 			continue
 		}
 		b.log.Warn().Str("channel", id).Msg("hanging up a channel in Stasis that no flow handles")
@@ -437,7 +470,7 @@ func (b *Backend) endAll(cause error) {
 func (b *Backend) dispatch(data []byte) {
 	e, err := ari.DecodeEvent(data)
 	if err != nil || e == nil {
-		b.undecodable.Add(1)
+		b.metrics.undecodable.Inc()
 		b.log.Warn().Err(err).Bytes("event", truncate(data, 200)).Msg("ari event not understood; dropped")
 		return
 	}
@@ -458,7 +491,7 @@ func (b *Backend) dispatch(data []byte) {
 			b.flows.Go(func() { _ = b.rest.hangup(b.baseCtx, e.Channel.ID, "normal") })
 			return
 		}
-		b.inbound(e.Channel)
+		b.inbound(e.Channel, protocolID(data))
 	case *ari.ChannelDtmfReceived:
 		if ch := b.lookup(e.Channel.ID); ch != nil && e.Digit != "" {
 			ch.digit(rune(e.Digit[0]))
@@ -523,9 +556,23 @@ func (b *Backend) forget(ch *channel) {
 	}
 }
 
+// protocolID is the SIP Call-ID of an event's channel, which the library's
+// ChannelData leaves out: it ties hotline's record to Asterisk's and the
+// carrier's logs.
+func protocolID(event []byte) string {
+	var e struct {
+		Channel struct {
+			ProtocolID string `json:"protocol_id"`
+		} `json:"channel"`
+	}
+	_ = json.Unmarshal(event, &e)
+	return e.Channel.ProtocolID
+}
+
 // inbound starts the flow for a citizen's channel that entered Stasis.
-func (b *Backend) inbound(c ari.ChannelData) {
+func (b *Backend) inbound(c ari.ChannelData, sipCallID string) {
 	ch := b.newChannel(c.ID, false)
+	ch.sipCallID = sipCallID
 	if c.Caller != nil {
 		ch.caller = c.Caller.Number
 	}

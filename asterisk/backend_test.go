@@ -9,9 +9,92 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hotline12345/hotline/asterisk"
+	"github.com/hotline12345/hotline/asterisk/aritest"
 	"github.com/hotline12345/hotline/ivr"
 	"github.com/hotline12345/hotline/prompts"
 )
+
+// runBackend runs the backend alone against the double, handing each
+// call to handler, until the test ends; it returns once connected.
+func runBackend(t *testing.T, srv *aritest.Server, handler asterisk.Handler) *asterisk.Backend {
+	t.Helper()
+	catalog, err := prompts.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := asterisk.New(asterisk.Options{
+		URL: srv.URL(), Username: "hotline", Password: "hotline", Catalog: catalog,
+		Logger: zerolog.New(zerolog.NewTestWriter(t)), Handler: handler,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for b.Healthy() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not connected: %v", b.Healthy())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return b
+}
+
+// A draining backend refuses new calls with congestion, so that the
+// trunk tries another node, and waits for the calls in progress.
+func TestDrainRefusesNewCalls(t *testing.T) {
+	t.Parallel()
+	srv := newDouble(t)
+	release := make(chan struct{})
+	handled := make(chan string, 2)
+	b := runBackend(t, srv, func(ctx context.Context, call ivr.Call) {
+		handled <- call.Caller()
+		if err := call.Answer(ctx); err != nil {
+			t.Errorf("answer: %v", err)
+		}
+		<-release
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first, err := srv.Inbound(ctx, "hotline", "13800000302", "12345")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := <-handled; got != "13800000302" {
+		t.Fatalf("handled %s", got)
+	}
+	expired, stop := context.WithCancel(context.Background())
+	stop()
+	if err := b.Drain(expired); err == nil {
+		t.Fatalf("Drain returned at once with a call in progress")
+	}
+	second, err := srv.Inbound(ctx, "hotline", "13800000303", "12345")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := awaitNote(t, second, aritest.NoteHungUp); n.Cause != 34 {
+		t.Errorf("new call while draining hung up with cause %d, want 34 (congestion)", n.Cause)
+	}
+	select {
+	case who := <-handled:
+		t.Errorf("call from %s handled while draining", who)
+	default:
+	}
+	drained := make(chan error, 1)
+	go func() { drained <- b.Drain(context.Background()) }()
+	close(release)
+	if err := <-drained; err != nil {
+		t.Errorf("Drain: %v", err)
+	}
+	<-first.Done()
+	noLeftovers(t, srv)
+}
 
 // Requests about a channel that is already gone get 404 from Asterisk:
 // the events saying so are held back (a slow socket), and the flow's
@@ -20,42 +103,17 @@ import (
 func TestRequestsAfterTheCallerLeft(t *testing.T) {
 	t.Parallel()
 	srv := newDouble(t)
-	catalog, err := prompts.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
 	calls := make(chan ivr.Call, 1)
 	proceed := make(chan struct{})
 	results := make(chan error, 3)
-	b, err := asterisk.New(asterisk.Options{
-		URL: srv.URL(), Username: "hotline", Password: "hotline", Catalog: catalog,
-		Logger: zerolog.New(zerolog.NewTestWriter(t)),
-		Handler: func(ctx context.Context, call ivr.Call) {
-			calls <- call
-			<-proceed
-			results <- call.Answer(ctx)
-			_, err := call.Play(ctx, prompts.Mandarin, prompts.Greeting)
-			results <- err
-			results <- call.Hangup(ctx)
-		},
+	runBackend(t, srv, func(ctx context.Context, call ivr.Call) {
+		calls <- call
+		<-proceed
+		results <- call.Answer(ctx)
+		_, err := call.Play(ctx, prompts.Mandarin, prompts.Greeting)
+		results <- err
+		results <- call.Hangup(ctx)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for b.Healthy() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("not connected: %v", b.Healthy())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 	ictx, icancel := context.WithTimeout(context.Background(), 10*time.Second)
 	p, err := srv.Inbound(ictx, "hotline", "13800000301", "12345")
 	icancel()

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
+	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/ivr"
 	"github.com/hotline12345/hotline/prompts"
 )
@@ -18,13 +19,14 @@ import (
 // channel is one Asterisk channel in the application: a citizen's call
 // (an ivr.Call) or an agent's phone leg.
 type channel struct {
-	b       *Backend
-	id      string // Asterisk's channel id
-	callID  string // hotline's call id
-	agent   bool   // a leg hotline originated to an agent's phone
-	caller  string
-	dialled string
-	log     zerolog.Logger
+	b         *Backend
+	id        string // Asterisk's channel id
+	callID    string // hotline's call id
+	agent     bool   // a leg hotline originated to an agent's phone
+	caller    string
+	dialled   string
+	sipCallID string // the channel's protocol_id, when known
+	log       zerolog.Logger
 
 	ctx    context.Context // ends with the channel; context.Cause says why
 	cancel context.CancelCauseFunc
@@ -38,7 +40,17 @@ type channel struct {
 	dropped     atomic.Uint64 // keys no flow was reading
 }
 
-var _ ivr.Call = (*channel)(nil)
+var (
+	_ ivr.Call      = (*channel)(nil)
+	_ ivr.Describer = (*channel)(nil)
+)
+
+// Describe fills the Asterisk details of the call record.
+func (c *channel) Describe(r *calllog.Record) {
+	if c.sipCallID != "" {
+		r.SIPCallID = c.sipCallID
+	}
+}
 
 func (c *channel) ID() string               { return c.callID }
 func (c *channel) Caller() string           { return c.caller }

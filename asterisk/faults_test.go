@@ -114,6 +114,9 @@ func TestHalfOpenSocketIsReplaced(t *testing.T) {
 	if tr.HungUpBy != "server" || tr.Status != 200 {
 		t.Errorf("call after the reconnect: status %d, hung up by %q", tr.Status, tr.HungUpBy)
 	}
+	if rec := h.Records.Final(t, "13800000210"); rec.EndCause != calllog.FlowFinished || rec.SIPCallID == "" {
+		t.Errorf("call taken over after the reconnect: ended %s (%s), SIP Call-ID %q", rec.EndCause, rec.EndDetail, rec.SIPCallID)
+	}
 	noLeftovers(t, srv)
 }
 
@@ -292,6 +295,9 @@ func TestUnknownEventsAndABurst(t *testing.T) {
 	if !srv.Connected("hotline") {
 		t.Errorf("hotline lost its socket to the unknown events")
 	}
+	if got := metric(t, h, "hotline_ari_events_dropped_total"); got != "3" {
+		t.Errorf("hotline_ari_events_dropped_total %s, want 3: the unknown type and the two bad frames", got)
+	}
 	noLeftovers(t, srv)
 }
 
@@ -390,4 +396,21 @@ func ari(t testing.TB, srv *aritest.Server, method, path string, want int, out a
 			t.Fatal(err)
 		}
 	}
+}
+
+// metric reads one unlabelled metric's value from hotline's /metrics.
+func metric(t testing.TB, h *hotlinetest.Hotline, name string) string {
+	t.Helper()
+	res, err := http.Get("http://" + h.HTTP.String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
 }

@@ -173,11 +173,33 @@ func (r *rest) setEventFilter(ctx context.Context, app string, types []string) e
 	return r.do(ctx, http.MethodPut, "/applications/"+url.PathEscape(app)+"/eventFilter", nil, body, nil)
 }
 
+// channelInfo is a channel of GET /channels with its SIP Call-ID, which
+// the library's ChannelData leaves out.
+type channelInfo struct {
+	ari.ChannelData
+	ProtocolID string
+}
+
 // channels is GET /channels.
-func (r *rest) channels(ctx context.Context) ([]ari.ChannelData, error) {
-	var list []ari.ChannelData
-	err := r.do(ctx, http.MethodGet, "/channels", nil, nil, &list)
-	return list, err
+func (r *rest) channels(ctx context.Context) ([]channelInfo, error) {
+	var raw []json.RawMessage
+	if err := r.do(ctx, http.MethodGet, "/channels", nil, nil, &raw); err != nil {
+		return nil, err
+	}
+	list := make([]channelInfo, 0, len(raw))
+	for _, m := range raw {
+		var c channelInfo
+		if err := json.Unmarshal(m, &c.ChannelData); err != nil {
+			return nil, fmt.Errorf("ari GET /channels: decode reply: %w", err)
+		}
+		var p struct {
+			ProtocolID string `json:"protocol_id"`
+		}
+		_ = json.Unmarshal(m, &p)
+		c.ProtocolID = p.ProtocolID
+		list = append(list, c)
+	}
+	return list, nil
 }
 
 func (r *rest) answer(ctx context.Context, channel string) error {
