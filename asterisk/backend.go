@@ -24,8 +24,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -407,10 +409,7 @@ func (b *Backend) connectedNow(ctx context.Context) error {
 	// Playbacks that finished while the socket was down sent their
 	// PlaybackFinished to nobody; the flows waiting on them go on.
 	b.mu.Lock()
-	playing := make([]*playItem, 0, len(b.playbacks))
-	for _, it := range b.playbacks {
-		playing = append(playing, it)
-	}
+	playing := slices.Collect(maps.Values(b.playbacks))
 	b.mu.Unlock()
 	for _, it := range playing {
 		err := b.rest.do(ctx, http.MethodGet, "/playbacks/"+url.PathEscape(it.id), nil, nil, nil)
@@ -454,10 +453,7 @@ var errAsteriskRestarted = fmt.Errorf("%w: asterisk restarted", ivr.ErrCallerHan
 // endAll ends every tracked channel with cause.
 func (b *Backend) endAll(cause error) {
 	b.mu.Lock()
-	all := make([]*channel, 0, len(b.channels))
-	for _, ch := range b.channels {
-		all = append(all, ch)
-	}
+	all := slices.Collect(maps.Values(b.channels))
 	b.mu.Unlock()
 	for _, ch := range all {
 		ch.farEnd(cause)

@@ -8,6 +8,7 @@ import (
 	"github.com/hotline12345/hotline/asterisk/aritest"
 	"github.com/hotline12345/hotline/caller"
 	"github.com/hotline12345/hotline/config"
+	"github.com/hotline12345/hotline/internal/hotlinetest"
 	"github.com/hotline12345/hotline/ivr"
 	"github.com/hotline12345/hotline/ivr/ivrtest"
 )
@@ -19,15 +20,7 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	srv := newDouble(t)
 	h := startHotline(t, srv, nil)
-	ivrtest.Run(t, ivrtest.Harness{
-		Dial: func(t *testing.T, callerID string, _ ivr.DTMFMethod, script caller.Script) caller.Transcript {
-			return call(t, srv, callerID, script)
-		},
-		Records: h.Records,
-		Calls:   h.Calls,
-		Appeals: h.Appeals,
-		Methods: []ivr.DTMFMethod{ivr.DTMFRFC4733},
-	})
+	ivrtest.Run(t, harness(srv, h))
 }
 
 // TestServiceConformance runs the service scenarios on the ARI backend:
@@ -60,15 +53,7 @@ func TestServiceConformance(t *testing.T) {
 		close(stop)
 		agents.Wait()
 	})
-	ivrtest.RunService(t, ivrtest.Harness{
-		Dial: func(t *testing.T, callerID string, _ ivr.DTMFMethod, script caller.Script) caller.Transcript {
-			return call(t, srv, callerID, script)
-		},
-		Records: h.Records,
-		Calls:   h.Calls,
-		Appeals: h.Appeals,
-		Methods: []ivr.DTMFMethod{ivr.DTMFRFC4733},
-	})
+	ivrtest.RunService(t, harness(srv, h))
 }
 
 // talkThenHangUp is an agent: once bridged with the caller it talks for
@@ -91,5 +76,18 @@ func talkThenHangUp(p *aritest.Party, talk time.Duration, stop <-chan struct{}) 
 			p.Hangup()
 			return
 		}
+	}
+}
+
+// harness is the conformance suite's view of hotline on the double.
+func harness(srv *aritest.Server, h *hotlinetest.Hotline) ivrtest.Harness {
+	return ivrtest.Harness{
+		Dial: func(t *testing.T, callerID string, _ ivr.DTMFMethod, script caller.Script) caller.Transcript {
+			return call(t, srv, callerID, script)
+		},
+		Records: h.Records,
+		Calls:   h.Calls,
+		Appeals: h.Appeals,
+		Methods: []ivr.DTMFMethod{ivr.DTMFRFC4733},
 	}
 }

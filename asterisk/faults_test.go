@@ -67,12 +67,7 @@ func TestWebsocketDroppedMidCall(t *testing.T) {
 			srv := newDouble(t)
 			h := startHotline(t, srv, nil)
 			who := fmt.Sprintf("138000002%02d", int(code)%100)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			p, err := srv.Inbound(ctx, "hotline", who, "12345")
-			cancel()
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := inbound(t, srv, who)
 			if n := awaitNote(t, p, aritest.NotePlaybackStarted); !strings.HasSuffix(n.MediaURI, string(prompts.Greeting)) {
 				t.Fatalf("first prompt %s, want the greeting", n.MediaURI)
 			}
@@ -261,12 +256,7 @@ func TestUnknownEventsAndABurst(t *testing.T) {
 	srv := newDouble(t)
 	h := startHotline(t, srv, nil)
 	const who = "13800000214"
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	p, err := srv.Inbound(ctx, "hotline", who, "12345")
-	cancel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := inbound(t, srv, who)
 	awaitNote(t, p, aritest.NotePlaybackStarted)
 	srv.Emit("hotline", []byte(`{"type":"ChannelTransfer","timestamp":"2026-11-27T00:49:48.221+0000","application":"hotline","asterisk_id":"02:fc:00:00:00:01"}`))
 	srv.Emit("hotline", []byte(`{"type":`))

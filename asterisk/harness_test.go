@@ -76,16 +76,21 @@ func call(t testing.TB, srv *aritest.Server, callerID string, script caller.Scri
 func dial(t testing.TB, srv *aritest.Server, callerID string, script caller.Script) (*aritest.Party, <-chan caller.Transcript) {
 	t.Helper()
 	done := make(chan caller.Transcript, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	p, err := srv.Inbound(ctx, "hotline", callerID, "12345")
-	cancel()
-	if err != nil {
-		t.Errorf("inbound call: %v", err)
-		done <- caller.Transcript{}
-		return nil, done
-	}
+	p := inbound(t, srv, callerID)
 	go func() { done <- play(t, p, callerID, script) }()
 	return p, done
+}
+
+// inbound places a citizen's call into the application.
+func inbound(t testing.TB, srv *aritest.Server, callerID string) *aritest.Party {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := srv.Inbound(ctx, "hotline", callerID, "12345")
+	if err != nil {
+		t.Fatalf("inbound call: %v", err)
+	}
+	return p
 }
 
 // play is the citizen's side of a call in progress.

@@ -26,26 +26,7 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ivrtest.Run(t, ivrtest.Harness{
-		Dial: func(t *testing.T, callerID string, m ivr.DTMFMethod, script caller.Script) caller.Transcript {
-			tr, err := caller.Call(context.Background(), caller.Options{
-				Target:  h.URI(),
-				From:    callerID,
-				DTMF:    string(m),
-				Script:  script,
-				Catalog: catalog,
-				Logger:  zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-			})
-			if err != nil && !errors.Is(err, caller.ErrCallEnded) {
-				t.Errorf("call: %v", err)
-			}
-			return tr
-		},
-		Records: h.Records,
-		Calls:   h.Calls,
-		Appeals: h.Appeals,
-		Methods: []ivr.DTMFMethod{ivr.DTMFRFC4733, ivr.DTMFInfo, ivr.DTMFInband},
-	})
+	ivrtest.Run(t, harness(h, catalog, ivr.DTMFRFC4733, ivr.DTMFInfo, ivr.DTMFInband))
 }
 
 // TestServiceConformance runs the service scenarios on the embedded SIP
@@ -82,7 +63,13 @@ func TestServiceConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ivrtest.RunService(t, ivrtest.Harness{
+	ivrtest.RunService(t, harness(h, catalog, ivr.DTMFRFC4733))
+}
+
+// harness is the conformance suite's view of hotline over SIP: the test
+// caller as the citizen, sending keys by the given methods.
+func harness(h *hotlinetest.Hotline, catalog *prompts.Catalog, methods ...ivr.DTMFMethod) ivrtest.Harness {
+	return ivrtest.Harness{
 		Dial: func(t *testing.T, callerID string, m ivr.DTMFMethod, script caller.Script) caller.Transcript {
 			tr, err := caller.Call(context.Background(), caller.Options{
 				Target: h.URI(), From: callerID, DTMF: string(m), Script: script, Catalog: catalog,
@@ -96,6 +83,6 @@ func TestServiceConformance(t *testing.T) {
 		Records: h.Records,
 		Calls:   h.Calls,
 		Appeals: h.Appeals,
-		Methods: []ivr.DTMFMethod{ivr.DTMFRFC4733},
-	})
+		Methods: methods,
+	}
 }
