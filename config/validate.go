@@ -157,13 +157,9 @@ func (c Config) validateARI(p *problems) {
 // Credentials in the URL are refused, and the URL is then not repeated in
 // the message: they belong in ari.username and ari.password, out of logs.
 func checkARIURL(s string) error {
-	u, err := url.Parse(s)
+	u, err := parseURL(s)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("not a URL: %w", err)
+		return err
 	}
 	switch {
 	case u.User != nil:
@@ -259,15 +255,25 @@ func checkRTPPorts(s string) error {
 	return nil
 }
 
-// checkRedisURL accepts the URL schemes go-redis reads.
-func checkRedisURL(s string) error {
+// parseURL parses a URL setting; its error leaves out the URL itself,
+// which may hold a password.
+func parseURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("not a URL: %w", err)
+		return nil, fmt.Errorf("not a URL: %w", err)
+	}
+	return u, nil
+}
+
+// checkRedisURL accepts the URL schemes go-redis reads.
+func checkRedisURL(s string) error {
+	u, err := parseURL(s)
+	if err != nil {
+		return err
 	}
 	if u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix" {
 		// The URL may hold a password: name the scheme only.
