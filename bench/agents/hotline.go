@@ -1,38 +1,28 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/hotline12345/hotline/bench/internal/measure"
+	"github.com/hotline12345/hotline/bench/internal/rig"
 	"github.com/hotline12345/hotline/internal/agentua"
-	"github.com/hotline12345/hotline/internal/sipptest"
 )
 
 // hotline is the server under test, a child process.
-type hotline struct {
-	cmd       *exec.Cmd
-	sip, http string
-	done      chan error
-}
+type hotline struct{ *rig.Hotline }
 
 // agentAccount is one provisioned agent and its phone's account.
 type agentAccount struct {
@@ -86,65 +76,18 @@ agents:
 }
 
 func startHotline(o options, dir string, agents []agentAccount) (*hotline, error) {
-	sipPort, err := sipptest.FreeMediaPort()
+	h, err := rig.StartHotline(o.binary, dir, filepath.Join(o.out, "hotline.log"), 60*time.Second, func(sip, http string) string {
+		return o.config(sip, http, dir, agents)
+	})
 	if err != nil {
 		return nil, err
 	}
-	httpPort, err := sipptest.FreeMediaPort()
-	if err != nil {
-		return nil, err
-	}
-	h := &hotline{
-		sip:  fmt.Sprintf("127.0.0.1:%d", sipPort),
-		http: fmt.Sprintf("127.0.0.1:%d", httpPort),
-		done: make(chan error, 1),
-	}
-	path := filepath.Join(dir, "hotline.yaml")
-	if err := os.WriteFile(path, []byte(o.config(h.sip, h.http, dir, agents)), 0o600); err != nil {
-		return nil, err
-	}
-	logf, err := os.Create(filepath.Join(o.out, "hotline.log"))
-	if err != nil {
-		return nil, err
-	}
-	h.cmd = exec.Command(o.binary, "serve", "--config", path)
-	h.cmd.Stdout, h.cmd.Stderr = logf, logf
-	if err := h.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { h.done <- h.cmd.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + h.http + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return h, nil
-			}
-		}
-		select {
-		case err := <-h.done:
-			return nil, fmt.Errorf("hotline exited: %v (see %s)", err, logf.Name())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	h.stop()
-	return nil, errors.New("hotline did not become healthy")
-}
-
-func (h *hotline) stop() {
-	_ = h.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-h.done:
-	case <-time.After(90 * time.Second):
-		_ = h.cmd.Process.Kill()
-		<-h.done
-	}
+	return &hotline{h}, nil
 }
 
 // getJSON reads one of hotline's API resources into v.
 func (h *hotline) getJSON(path string, v any) error {
-	resp, err := http.Get("http://" + h.http + path)
+	resp, err := http.Get("http://" + h.HTTP + path)
 	if err != nil {
 		return err
 	}
@@ -174,61 +117,6 @@ func renice(n int) error {
 		}
 	}
 	return nil
-}
-
-type cpuStats struct {
-	mean, peak float64
-	peakCalls  int
-}
-
-// sampleCPU samples a process's CPU time every 2 s; the returned function
-// stops and reports the mean and peak over the samples with calls up, in
-// percent of the whole machine.
-func (h *hotline) sampleCPU(pid int) func() cpuStats {
-	ctx, cancel := context.WithCancel(context.Background())
-	var st cpuStats
-	var mu sync.Mutex
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(2 * time.Second)
-		defer tick.Stop()
-		prev, prevAt := measure.ProcCPU(pid), time.Now()
-		var sum float64
-		var n int
-		for {
-			select {
-			case <-ctx.Done():
-				mu.Lock()
-				if n > 0 {
-					st.mean = sum / float64(n)
-				}
-				mu.Unlock()
-				return
-			case <-tick.C:
-			}
-			cur, at := measure.ProcCPU(pid), time.Now()
-			pct := 100 * (cur - prev).Seconds() / at.Sub(prevAt).Seconds() / float64(runtime.NumCPU())
-			prev, prevAt = cur, at
-			m, err := measure.Scrape(h.http)
-			if err != nil || m["hotline_calls_active"] < 1 {
-				continue
-			}
-			mu.Lock()
-			sum += pct
-			n++
-			st.peak = math.Max(st.peak, pct)
-			st.peakCalls = max(st.peakCalls, int(m["hotline_calls_active"]))
-			mu.Unlock()
-		}
-	}()
-	return func() cpuStats {
-		cancel()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		return st
-	}
 }
 
 // labelled lists a metric's non-zero series as label=value.

@@ -23,13 +23,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/hotline12345/hotline/bench/internal/measure"
+	"github.com/hotline12345/hotline/bench/internal/rig"
 	"github.com/hotline12345/hotline/internal/agentua"
 	"github.com/hotline12345/hotline/internal/sipptest"
 )
@@ -90,11 +90,8 @@ func run() error {
 	}
 	defer os.RemoveAll(dir)
 	if o.binary == "" {
-		o.binary = filepath.Join(dir, "hotline")
-		build := exec.Command("go", "build", "-o", o.binary, "./cmd/hotline")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build: %w", err)
+		if o.binary, err = rig.Build(dir); err != nil {
+			return err
 		}
 	}
 
@@ -106,7 +103,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
+	defer srv.Stop(90 * time.Second)
 	if err := renice(o.nice); err != nil {
 		return err
 	}
@@ -131,10 +128,10 @@ func run() error {
 		return err
 	}
 	watch := watchCalls(srv)
-	cpu := srv.sampleCPU(srv.cmd.Process.Pid)
+	cpu := srv.SampleCPU()
 	ownCPU := measure.ProcCPU(os.Getpid())
 	start := time.Now()
-	results, err := runSipps(o, wav, srv.sip, dir)
+	results, err := runSipps(o, wav, srv.SIP, dir)
 	offered := time.Since(start)
 	phonesCPU := measure.ProcCPU(os.Getpid()) - ownCPU
 	if err != nil {
@@ -167,7 +164,7 @@ func startFleet(o options, srv *hotline, agents []agentAccount) (*agentua.Fleet,
 	for i, a := range agents {
 		phones[i] = a.Phone
 	}
-	target, err := addrPort(srv.sip)
+	target, err := addrPort(srv.SIP)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +208,7 @@ func awaitAvailable(srv *hotline, n int) error {
 func awaitIdle(srv *hotline, fleet *agentua.Fleet, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		m, err := measure.Scrape(srv.http)
+		m, err := measure.Scrape(srv.HTTP)
 		if err == nil && m["hotline_calls_active"] == 0 && fleet.Talking() == 0 {
 			return true
 		}

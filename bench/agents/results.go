@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hotline12345/hotline/bench/internal/measure"
+	"github.com/hotline12345/hotline/bench/internal/rig"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/evaluation"
 	"github.com/hotline12345/hotline/internal/agentua"
@@ -23,8 +24,8 @@ import (
 )
 
 type results struct {
-	sipp []sippResult
-	cpu  cpuStats
+	sipp []rig.SippResult
+	cpu  rig.CPU
 	// The load generator's CPU time over the run: this process (the
 	// phones) and the sipp processes.
 	phonesCPU time.Duration
@@ -67,7 +68,7 @@ type lostRating struct {
 func collect(srv *hotline, fleet *agentua.Fleet, ids map[string]bool) (*results, error) {
 	r := &results{records: map[string]calllog.Record{}, ratings: map[string]evaluation.Rating{}}
 	var err error
-	if r.metrics, err = measure.Scrape(srv.http); err != nil {
+	if r.metrics, err = measure.Scrape(srv.HTTP); err != nil {
 		return nil, err
 	}
 	if err := srv.getJSON("/api/v1/stats", &r.stats); err != nil {
@@ -179,8 +180,8 @@ func collect(srv *hotline, fleet *agentua.Fleet, ids map[string]bool) (*results,
 
 func (r *results) sippTotals() (ok, failed int) {
 	for _, s := range r.sipp {
-		ok += s.ok
-		failed += s.failed
+		ok += s.OK
+		failed += s.Failed
 	}
 	return ok, failed
 }
@@ -261,10 +262,10 @@ func (r *results) report(w io.Writer, o options) {
 	fmt.Fprintf(w, "  agent-bound rate: %d agents / %s per call (offer to hang-up, measured, plus wrap-up) = %.1f calls/s; nominal %d / (ring+talk+wrap-up %s) = %.1f/s\n",
 		o.agents, cycle.Round(time.Millisecond), bound, o.agents, o.ring+o.talk+o.wrapUp, float64(o.agents)/(o.ring+o.talk+o.wrapUp).Seconds())
 	fmt.Fprintf(w, "  hotline CPU: mean %.0f%%, peak %.0f%% of the %d-core machine (while calls were up); peak calls %d\n",
-		r.cpu.mean, r.cpu.peak, runtime.NumCPU(), r.cpu.peakCalls)
+		r.cpu.Mean, r.cpu.Peak, runtime.NumCPU(), r.cpu.PeakCalls)
 	var sippCPU time.Duration
 	for _, s := range r.sipp {
-		sippCPU += s.cpu
+		sippCPU += s.CPU
 	}
 	share := func(d time.Duration) float64 {
 		return 100 * d.Seconds() / r.elapsed.Seconds() / float64(runtime.NumCPU())
@@ -324,14 +325,14 @@ func (r *results) save(path string, o options) error {
 		"e2e_delay_max_ms": percentile(r.e2e, 1).Milliseconds(),
 		"bye_rtt_p99_ms":   percentile(r.byeRTT, 0.99).Milliseconds(), "after_bye_p99_ms": percentile(r.afterBye, 0.99).Milliseconds(),
 		"answer_rate_15s": r.stats.Queue.AnswerRate15s, "average_wait_s": r.stats.Queue.AverageWait,
-		"agent_cycle_ms": cycle.Milliseconds(), "cpu_mean": r.cpu.mean, "cpu_peak": r.cpu.peak, "peak_calls": r.cpu.peakCalls,
+		"agent_cycle_ms": cycle.Milliseconds(), "cpu_mean": r.cpu.Mean, "cpu_peak": r.cpu.Peak, "peak_calls": r.cpu.PeakCalls,
 		"elapsed_s":   r.elapsed.Seconds(),
 		"wait_p50_ms": percentile(r.wait, 0.5).Milliseconds(), "wait_p99_ms": percentile(r.wait, 0.99).Milliseconds(),
 		"wait_max_ms": percentile(r.wait, 1).Milliseconds(), "intake_p50_ms": percentile(r.intake, 0.5).Milliseconds(),
 	}
 	var sippCPU time.Duration
 	for _, s := range r.sipp {
-		sippCPU += s.cpu
+		sippCPU += s.CPU
 	}
 	out["phones_cpu_s"], out["sipp_cpu_s"] = r.phonesCPU.Seconds(), sippCPU.Seconds()
 	out["rtp_on_time_pct"] = 100 * (1 - r.metrics["hotline_rtp_frames_late_total"]/math.Max(r.metrics["hotline_rtp_frames_sent_total"], 1))
