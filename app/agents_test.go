@@ -2,11 +2,8 @@ package app_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/caller"
@@ -36,27 +33,6 @@ func agentState(t *testing.T, store *acd.Store, id string, want acd.State) acd.A
 	}
 }
 
-// callWith places a call that plays script; cancelling ctx hangs it up.
-func callWith(ctx context.Context, t *testing.T, h *hotlinetest.Hotline, who string, script caller.Script) <-chan caller.Transcript {
-	t.Helper()
-	catalog, err := prompts.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan caller.Transcript, 1)
-	go func() {
-		tr, err := caller.Call(ctx, caller.Options{
-			Target: h.URI(), From: who, Script: script, Catalog: catalog,
-			Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-		})
-		if err != nil && !errors.Is(err, caller.ErrCallEnded) && !errors.Is(err, context.Canceled) {
-			t.Errorf("call: %v", err)
-		}
-		out <- tr
-	}()
-	return out
-}
-
 // A citizen's call goes through intake to a real softphone registered as
 // the agent; when the agent hangs up the caller hears the rating question
 // and presses 1 twice: one praise is recorded.
@@ -73,7 +49,7 @@ func TestAgentTakesTheCallAndTheCallerRates(t *testing.T) {
 	agentState(t, store, "a1", acd.Available)
 
 	const who = "13800000001"
-	done := callWith(t.Context(), t, h, who, caller.Script{
+	done := h.Call(t.Context(), t, who, caller.Script{
 		{On: prompts.Greeting, BargeIn: true, Press: "3"},
 		{On: prompts.ConsentMenu, BargeIn: true, Press: "1"},
 		{On: prompts.Rating, Press: "11"},
@@ -137,7 +113,7 @@ func TestOfferGoesOnToTheNextAgent(t *testing.T) {
 	const who = "13800000002"
 	ctx, hangup := context.WithCancel(t.Context())
 	defer hangup()
-	done := callWith(ctx, t, h, who, caller.Script{
+	done := h.Call(ctx, t, who, caller.Script{
 		{On: prompts.Greeting, BargeIn: true, Press: "2"},
 		{On: prompts.ConsentMenu, BargeIn: true, Press: "2"},
 	})
@@ -186,7 +162,7 @@ func TestAgentUnregistersWhileACallWaits(t *testing.T) {
 	}
 
 	const who = "13800000003"
-	done := callWith(t.Context(), t, h, who, caller.Script{
+	done := h.Call(t.Context(), t, who, caller.Script{
 		{On: prompts.Greeting, BargeIn: true, Press: "1"},
 		{On: prompts.ConsentMenu, BargeIn: true, Press: "1"},
 		{On: prompts.Rating, Press: "2"},

@@ -99,27 +99,6 @@ func agentIs(t *testing.T, h *hotlinetest.Hotline, id string, want acd.State) {
 	})
 }
 
-// callWith places a citizen's call playing script; cancelling ctx hangs
-// it up.
-func callWith(ctx context.Context, t *testing.T, h *hotlinetest.Hotline, who string, script caller.Script) <-chan caller.Transcript {
-	t.Helper()
-	catalog, err := prompts.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan caller.Transcript, 1)
-	go func() {
-		tr, err := caller.Call(ctx, caller.Options{
-			Target: h.URI(), From: who, Script: script, Catalog: catalog, Logger: testLogger(t),
-		})
-		if err != nil && !errors.Is(err, caller.ErrCallEnded) && !errors.Is(err, context.Canceled) {
-			t.Errorf("call: %v", err)
-		}
-		out <- tr
-	}()
-	return out
-}
-
 func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
 	select {
@@ -148,7 +127,7 @@ func TestAgentTalksHangsUpAndTheCallerRates(t *testing.T) {
 	agentIs(t, h, "a2", acd.Available)
 
 	const who = "13800000101"
-	done := callWith(t.Context(), t, h, who, caller.Script{
+	done := h.Call(t.Context(), t, who, caller.Script{
 		{On: prompts.Greeting, BargeIn: true, Press: "3"},
 		{On: prompts.ConsentMenu, BargeIn: true, Press: "2"},
 		{On: prompts.Rating, Press: "1"},
@@ -204,7 +183,7 @@ func TestCallerHangsUpFirst(t *testing.T) {
 	const who = "13800000102"
 	ctx, hangup := context.WithCancel(t.Context())
 	defer hangup()
-	done := callWith(ctx, t, h, who, caller.Script{
+	done := h.Call(ctx, t, who, caller.Script{
 		{On: prompts.Greeting, BargeIn: true, Press: "1"},
 		{On: prompts.ConsentMenu, BargeIn: true, Press: "2"},
 	})

@@ -16,11 +16,13 @@ import (
 
 	"github.com/hotline12345/hotline/app"
 	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/caller"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/internal/redistest"
 	"github.com/hotline12345/hotline/ivr"
 	"github.com/hotline12345/hotline/ivr/ivrtest"
+	"github.com/hotline12345/hotline/prompts"
 )
 
 // Hotline is a running hotline.
@@ -103,3 +105,26 @@ func (h *Hotline) Stop(t testing.TB, cause error) {
 
 // URI is the SIP URI of the hotline's number.
 func (h *Hotline) URI() string { return "sip:12345@" + h.SIP.String() }
+
+// Call places a citizen's call from who to hotline with the test caller,
+// playing script, and returns the transcript once the call is over;
+// cancelling ctx hangs it up.
+func (h *Hotline) Call(ctx context.Context, t testing.TB, who string, script caller.Script) <-chan caller.Transcript {
+	t.Helper()
+	catalog, err := prompts.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan caller.Transcript, 1)
+	go func() {
+		tr, err := caller.Call(ctx, caller.Options{
+			Target: h.URI(), From: who, Script: script, Catalog: catalog,
+			Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+		})
+		if err != nil && !errors.Is(err, caller.ErrCallEnded) && !errors.Is(err, context.Canceled) {
+			t.Errorf("call: %v", err)
+		}
+		out <- tr
+	}()
+	return out
+}
