@@ -13,18 +13,19 @@ import (
 
 var _ ivr.Connector = (*Backend)(nil)
 
+// ErrForeignCall is returned by Dial and Bridge for a call or leg that is
+// not a channel of this backend.
+var ErrForeignCall = errors.New("asterisk: not a channel of this backend")
+
 // Q.850 causes an unanswered originate ends with (ChannelDestroyed).
 const (
-	causeUserBusy      = 17
-	causeNoUserAnswer  = 18
-	causeNoAnswer      = 19 // "User alerting, no answer": the originate's timeout
-	causeCallRejected  = 21
-	causeNormalClear   = 16
-	ringTimeoutLeeway  = 2 * time.Second
-	bridgeNamePrefix   = "hotline-"
-	errLegNotOurs      = "the call or leg is not a channel of this backend"
-	originateCallerID  = "12345"
-	agentLegMaxRingSec = 600
+	causeUserBusy     = 17
+	causeNoUserAnswer = 18
+	causeNoAnswer     = 19 // "User alerting, no answer": the originate's timeout
+	causeCallRejected = 21
+	ringTimeoutLeeway = 2 * time.Second
+	bridgeNamePrefix  = "hotline-"
+	originateCallerID = "12345"
 )
 
 // Dial rings the agent's phone: an originate to its endpoint that enters
@@ -34,7 +35,7 @@ const (
 func (b *Backend) Dial(ctx context.Context, call ivr.Call, t ivr.Target, ring time.Duration) (ivr.Call, error) {
 	citizen, ok := call.(*channel)
 	if !ok {
-		return nil, errors.New(errLegNotOurs)
+		return nil, ErrForeignCall
 	}
 	leg := b.newChannel(uuid.NewString(), true)
 	leg.caller = t.SIPUser
@@ -60,13 +61,6 @@ func (b *Backend) Dial(ctx context.Context, call ivr.Call, t ivr.Target, ring ti
 	}
 	timer := time.NewTimer(ring + ringTimeoutLeeway)
 	defer timer.Stop()
-	withdraw := func() {
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.RequestTimeout)
-		defer cancel()
-		if err := leg.Hangup(hctx); err != nil {
-			leg.log.Warn().Err(err).Msg("withdrawing the offer")
-		}
-	}
 	select {
 	case <-leg.answered:
 		leg.log.Info().Msg("agent answered")
@@ -82,13 +76,13 @@ func (b *Backend) Dial(ctx context.Context, call ivr.Call, t ivr.Target, ring ti
 		}
 	case <-timer.C:
 		// Asterisk ends an originate at its timeout; this is the backstop.
-		withdraw()
+		leg.hangupSoon(ctx)
 		return nil, ivr.ErrRangOut
 	case <-citizen.Done():
-		withdraw()
+		leg.hangupSoon(ctx)
 		return nil, citizen.Err()
 	case <-ctx.Done():
-		withdraw()
+		leg.hangupSoon(ctx)
 		return nil, context.Cause(ctx)
 	}
 }
@@ -102,7 +96,7 @@ func (b *Backend) Bridge(ctx context.Context, call, agent ivr.Call) (ivr.BridgeE
 	citizen, ok1 := call.(*channel)
 	leg, ok2 := agent.(*channel)
 	if !ok1 || !ok2 {
-		return "", errors.New(errLegNotOurs)
+		return "", ErrForeignCall
 	}
 	id := uuid.NewString()
 	cleanup := func() {
@@ -113,12 +107,12 @@ func (b *Backend) Bridge(ctx context.Context, call, agent ivr.Call) (ivr.BridgeE
 		}
 	}
 	if err := b.rest.createBridge(ctx, id, bridgeNamePrefix+citizen.callID); err != nil {
-		_ = hangupLeg(ctx, b, leg)
+		leg.hangupSoon(ctx)
 		return "", fmt.Errorf("create bridge: %w", err)
 	}
 	defer cleanup()
 	if err := b.rest.addChannels(ctx, id, citizen.id, leg.id); err != nil {
-		_ = hangupLeg(ctx, b, leg)
+		leg.hangupSoon(ctx)
 		if cerr := citizen.Err(); cerr != nil {
 			return ivr.CallerHungUp, nil
 		}
@@ -137,20 +131,21 @@ func (b *Backend) Bridge(ctx context.Context, call, agent ivr.Call) (ivr.BridgeE
 		}
 		return ivr.AgentHungUp, nil
 	case <-citizen.Done():
-		_ = hangupLeg(ctx, b, leg)
+		leg.hangupSoon(ctx)
 		return ivr.CallerHungUp, nil
 	case <-ctx.Done():
-		_ = hangupLeg(ctx, b, leg)
+		leg.hangupSoon(ctx)
 		return "", context.Cause(ctx)
 	}
 }
 
-func hangupLeg(ctx context.Context, b *Backend, leg *channel) error {
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.RequestTimeout)
+// hangupSoon hangs up an agent's leg within the request timeout, even
+// when ctx has ended; a failure is only logged: the leg is over for the
+// flow either way.
+func (c *channel) hangupSoon(ctx context.Context) {
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.b.opts.RequestTimeout)
 	defer cancel()
-	err := leg.Hangup(hctx)
-	if err != nil {
-		leg.log.Warn().Err(err).Msg("hang up the agent's leg")
+	if err := c.Hangup(hctx); err != nil {
+		c.log.Warn().Err(err).Msg("hang up the agent's leg")
 	}
-	return err
 }
