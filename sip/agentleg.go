@@ -430,12 +430,7 @@ func (l *agentLeg) withdraw(stopWaiting context.CancelCauseFunc, answer <-chan e
 			return
 		}
 		l.log.Info().Msg("the agent answered as the offer was withdrawn; hanging up")
-		t := time.NewTimer(hangupTimeout)
-		defer t.Stop()
-		select {
-		case <-l.srv.sendBye(l.log, "agent", l.bye):
-		case <-t.C:
-		}
+		l.hangUpPhone()
 	}
 }
 
@@ -462,14 +457,7 @@ func (l *agentLeg) teardown() {
 	l.once.Do(func() {
 		l.stopWatch()
 		if l.dlg.Context().Err() == nil {
-			// Wait a while for the phone's answer; an unanswered BYE
-			// carries on without the leg.
-			t := time.NewTimer(hangupTimeout)
-			select {
-			case <-l.srv.sendBye(l.log, "agent", l.bye):
-			case <-t.C:
-			}
-			t.Stop()
+			l.hangUpPhone()
 		}
 		l.mu.Lock()
 		stream := l.stream
@@ -485,6 +473,17 @@ func (l *agentLeg) teardown() {
 		l.log.Info().AnErr("cause", context.Cause(l.ctx)).Msg("agent leg ended")
 		close(l.finished)
 	})
+}
+
+// hangUpPhone sends the phone its BYE and waits a while for the answer;
+// an unanswered BYE carries on without the leg (Server.sendBye).
+func (l *agentLeg) hangUpPhone() {
+	t := time.NewTimer(hangupTimeout)
+	defer t.Stop()
+	select {
+	case <-l.srv.sendBye(l.log, "agent", l.bye):
+	case <-t.C:
+	}
 }
 
 // bye sends BYE from the socket the INVITE left from, as the ACK and
