@@ -107,29 +107,9 @@ type reviewBody struct {
 	Note   string                     `json:"note"`
 }
 
-// routeAgents registers the agent, queue, rating and complaint routes for
-// the stores that are set.
-func (a *api) routeAgents(mux *http.ServeMux) {
-	if a.opts.Agents != nil {
-		mux.HandleFunc("GET /api/v1/agents", a.listAgents)
-		mux.HandleFunc("POST /api/v1/agents", a.createAgent)
-		mux.HandleFunc("GET /api/v1/agents/{id}", a.getAgent)
-		mux.HandleFunc("PUT /api/v1/agents/{id}", a.updateAgent)
-		mux.HandleFunc("DELETE /api/v1/agents/{id}", a.deleteAgent)
-		mux.HandleFunc("GET /api/v1/queue", a.queue)
-	}
-	if a.opts.Distribution != nil {
-		mux.HandleFunc("POST /api/v1/agents/{id}/pause", a.pause)
-		mux.HandleFunc("POST /api/v1/agents/{id}/resume", a.resume)
-	}
-	if a.opts.Ratings != nil {
-		mux.HandleFunc("GET /api/v1/ratings", a.listRatings)
-		mux.HandleFunc("GET /api/v1/complaints", a.listComplaints)
-		mux.HandleFunc("POST /api/v1/complaints/{id}/review", a.review)
-	}
-	if a.opts.Agents != nil && a.opts.Ratings != nil {
-		mux.HandleFunc("GET /api/v1/stats", a.stats)
-	}
+// StateReply is an agent's state after a pause or resume.
+type StateReply struct {
+	State acd.State `json:"state"`
 }
 
 func (a *api) now() time.Time {
@@ -257,7 +237,7 @@ func (a *api) pause(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]acd.State{"state": st})
+	writeJSON(w, http.StatusOK, StateReply{State: st})
 }
 
 // resume takes no body; one sent anyway is read and ignored, so that
@@ -268,7 +248,7 @@ func (a *api) resume(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]acd.State{"state": st})
+	writeJSON(w, http.StatusOK, StateReply{State: st})
 }
 
 func (a *api) queue(w http.ResponseWriter, r *http.Request) {

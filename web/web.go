@@ -65,11 +65,10 @@ const MaxLimit = 500
 func NewHandler(opts Options) http.Handler {
 	a := &api{opts: opts}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/calls", a.listCalls)
-	mux.HandleFunc("GET /api/v1/calls/{id}", a.getCall)
-	mux.HandleFunc("GET /api/v1/appeals/{id}", a.getAppeal)
+	for _, rt := range a.routes() {
+		mux.HandleFunc(rt.Method+" "+rt.Path, rt.handle)
+	}
 	mux.HandleFunc("GET /healthz", a.health)
-	a.routeAgents(mux)
 	if opts.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
 	}

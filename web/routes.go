@@ -1,0 +1,153 @@
+package web
+
+import (
+	"net/http"
+	"regexp"
+
+	"github.com/hotline12345/hotline/acd"
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/auth"
+	"github.com/hotline12345/hotline/calllog"
+	"github.com/hotline12345/hotline/evaluation"
+)
+
+// Route is one endpoint of the API, declared once in the route table: the
+// router, the authorization check, the README's table and the OpenAPI
+// document all come from it.
+type Route struct {
+	Method  string // GET, POST, PUT, PATCH or DELETE
+	Path    string // as net/http patterns name it: /api/v1/agents/{id}
+	Summary string // one line, for the README and the OpenAPI document
+
+	// Roles may call the route; empty only when Public is set.
+	Roles []auth.Role
+	// Own limits the agent and visitor roles to their own agent: the
+	// path's {id} must be the principal's agent. A principal holding
+	// another of Roles is not limited.
+	Own bool
+	// Public routes need no credentials: logging in, the API's own
+	// description.
+	Public bool
+
+	// Query lists the query parameters.
+	Query []Param
+	// Body is the request's JSON body, a zero value of its type; nil when
+	// the route takes none.
+	Body any
+	// Reply is the JSON answer on success, a zero value of its type; nil
+	// when there is none (204).
+	Reply any
+	// Status answers success: 200, 201 or 204.
+	Status int
+	// Errors are the statuses the route may answer besides 401 and 403
+	// (and 400 for a route with a body or query, 404 for one with a path
+	// parameter, 429 for a banned source, which every route may give).
+	Errors []int
+
+	handle http.HandlerFunc
+}
+
+// Param is a query parameter.
+type Param struct {
+	Name        string
+	Description string
+	// Type is "string", "integer", "boolean", "date" (YYYY-MM-DD in the
+	// hotline's zone) or "date-time" (RFC 3339).
+	Type     string
+	Enum     []string
+	Required bool
+}
+
+// PathParams are the names of the path's parameters, in order.
+func (r Route) PathParams() []string {
+	var out []string
+	for _, m := range pathParam.FindAllStringSubmatch(r.Path, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+var pathParam = regexp.MustCompile(`\{([a-z_]+)(?:\.\.\.)?\}`)
+
+// Error is every error's answer.
+type Error struct {
+	Error string `json:"error"`
+	// Path is the request's path, on 404 and 405.
+	Path string `json:"path,omitempty"`
+}
+
+// Page is one page of a list: list endpoints take limit and cursor, and
+// answer the next page's cursor until the last page.
+type Page[T any] struct {
+	Items []T `json:"items"`
+	// NextCursor asks for the next page (cursor=); empty on the last.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// Routes is the route table without handlers, for documents made from it.
+func Routes() []Route {
+	rs := (*api)(nil).routes()
+	for i := range rs {
+		rs[i].handle = nil
+	}
+	return rs
+}
+
+// roles, for the table's readability.
+var (
+	supervisors = []auth.Role{auth.Supervisor}
+	admins      = []auth.Role{auth.Admin}
+)
+
+var (
+	limitParam  = Param{Name: "limit", Type: "integer", Description: "items per page, 1 to 500 (default 50)"}
+	cursorParam = Param{Name: "cursor", Type: "string", Description: "the next_cursor of the page before"}
+)
+
+// routes is the route table. a may be nil when only the table is wanted.
+func (a *api) routes() []Route {
+	staff := []auth.Role{auth.Supervisor, auth.Ops, auth.Admin}
+	return []Route{
+		{Method: "GET", Path: "/api/v1/calls", Summary: "call records, newest first",
+			Roles: staff, Query: []Param{limitParam, cursorParam}, Reply: Page[calllog.Record]{}, handle: a.listCalls},
+		{Method: "GET", Path: "/api/v1/calls/{id}", Summary: "one call: times, end cause, the stage it ended in, prompts played and keys pressed",
+			Roles: staff, Reply: calllog.Record{}, handle: a.getCall},
+		{Method: "GET", Path: "/api/v1/appeals/{id}", Summary: "one appeal: category, consent with its evidence, the three deadlines",
+			Roles: []auth.Role{auth.Agent, auth.Visitor, auth.Supervisor}, Reply: appeal.Appeal{}, handle: a.getAppeal},
+
+		{Method: "GET", Path: "/api/v1/agents", Summary: "the agents and their states",
+			Roles: []auth.Role{auth.Supervisor, auth.Admin}, Query: []Param{limitParam, cursorParam}, Reply: Page[acd.Agent]{}, handle: a.listAgents},
+		{Method: "POST", Path: "/api/v1/agents", Summary: "provision an agent (its phone's password is kept only as digest hashes)",
+			Roles: admins, Body: acd.AgentSpec{}, Reply: acd.Agent{}, Status: http.StatusCreated, Errors: []int{409}, handle: a.createAgent},
+		{Method: "GET", Path: "/api/v1/agents/{id}", Summary: "one agent with its figures of the day",
+			Roles: []auth.Role{auth.Supervisor, auth.Admin, auth.Agent, auth.Visitor}, Own: true, Reply: AgentDetail{}, handle: a.getAgent},
+		{Method: "PUT", Path: "/api/v1/agents/{id}", Summary: "replace an agent's provisioning",
+			Roles: admins, Body: acd.AgentSpec{}, Reply: acd.Agent{}, Errors: []int{409}, handle: a.updateAgent},
+		{Method: "DELETE", Path: "/api/v1/agents/{id}", Summary: "delete an agent (not during a call)",
+			Roles: admins, Status: http.StatusNoContent, Errors: []int{409}, handle: a.deleteAgent},
+		{Method: "POST", Path: "/api/v1/agents/{id}/pause", Summary: "pause an agent with a reason (during a call: when it ends)",
+			Roles: []auth.Role{auth.Supervisor, auth.Agent, auth.Visitor}, Own: true, Body: pauseBody{}, Reply: StateReply{}, Errors: []int{409}, handle: a.pause},
+		{Method: "POST", Path: "/api/v1/agents/{id}/resume", Summary: "resume a paused agent",
+			Roles: []auth.Role{auth.Supervisor, auth.Agent, auth.Visitor}, Own: true, Reply: StateReply{}, Errors: []int{409}, handle: a.resume},
+		{Method: "GET", Path: "/api/v1/queue", Summary: "who waits for an agent, where and since when; today's queue figures",
+			Roles: []auth.Role{auth.Supervisor, auth.Agent, auth.Ops}, Reply: QueueReport{}, handle: a.queue},
+
+		{Method: "GET", Path: "/api/v1/ratings", Summary: "ratings, newest first",
+			Roles: supervisors, Query: []Param{
+				{Name: "from", Type: "date-time", Description: "rated at or after"},
+				{Name: "to", Type: "date-time", Description: "rated before"},
+				{Name: "agent", Type: "string", Description: "one agent's ratings"},
+				limitParam, cursorParam,
+			}, Reply: Page[evaluation.Rating]{}, handle: a.listRatings},
+		{Method: "GET", Path: "/api/v1/complaints", Summary: "bad reviews by status: pending oldest first, reviewed newest first",
+			Roles: supervisors, Query: []Param{
+				{Name: "status", Type: "string", Enum: []string{"pending", "upheld", "dismissed"}, Description: "all when absent"},
+				limitParam, cursorParam,
+			}, Reply: Page[evaluation.Complaint]{}, handle: a.listComplaints},
+		{Method: "POST", Path: "/api/v1/complaints/{id}/review", Summary: "uphold a bad review as an effective complaint, or dismiss it",
+			Roles: supervisors, Body: reviewBody{}, Reply: evaluation.Complaint{}, Errors: []int{409}, handle: a.review},
+		{Method: "GET", Path: "/api/v1/stats", Summary: "a day's 15-second answer rate, abandoned calls, average wait, ratings, effective complaints per 10,000",
+			Roles: []auth.Role{auth.Supervisor, auth.Ops}, Query: []Param{{Name: "day", Type: "date", Description: "today when absent"}},
+			Reply: Stats{}, handle: a.stats},
+	}
+}
