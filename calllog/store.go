@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hotline12345/hotline/internal/zpage"
 )
 
 // Errors of the store; test with errors.Is.
@@ -176,68 +178,80 @@ func decode(doc string) (Record, error) {
 	return r, nil
 }
 
-// List returns records newest first by StartedAt. A limit below 1 means
-// DefaultListLimit; above MaxListLimit it is cut to MaxListLimit. Index
-// entries whose record has expired are skipped and removed.
+// List returns the newest records, as the first page of Page does.
 func (s *Store) List(ctx context.Context, limit int) ([]Record, error) {
+	recs, _, err := s.Page(ctx, limit, "")
+	return recs, err
+}
+
+// Page returns records newest first by StartedAt, after the cursor of
+// the page before ("" for the first), and the next page's cursor, "" on
+// the last. A limit below 1 means DefaultListLimit; above MaxListLimit it
+// is cut to MaxListLimit. A cursor not made here is an error wrapping
+// zpage.ErrCursor. Index entries whose record has expired are skipped and
+// removed.
+func (s *Store) Page(ctx context.Context, limit int, cursor string) ([]Record, string, error) {
 	if limit < 1 {
 		limit = DefaultListLimit
 	}
 	limit = min(limit, MaxListLimit)
-	out := make([]Record, 0, limit)
-	seen := make(map[string]bool, limit)
+	after, err := zpage.Parse(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	docs := map[string]string{}
 	var expired []any
-	offset := int64(0)
-	for len(out) < limit {
-		ids, err := s.rdb.ZRevRangeByScore(ctx, s.index, &redis.ZRangeBy{
-			Max: "+inf", Min: s.minScore(), Offset: offset, Count: int64(limit - len(out)),
-		}).Result()
-		if err != nil {
-			return nil, fmt.Errorf("calllog: list: %w", err)
-		}
-		if len(ids) == 0 {
-			break
-		}
-		offset += int64(len(ids))
-		// One round trip for the page; the keys share the {calls} slot.
-		cmds := make([]*redis.StringCmd, len(ids))
-		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, id := range ids {
-				cmds[i] = p.HGet(ctx, s.recordKey+id, "doc")
+	// keep reads a chunk's records in one round trip (the keys share the
+	// {calls} slot) and drops the ids whose record has expired.
+	keep := func(zs []redis.Z) ([]bool, error) {
+		cmds := make([]*redis.StringCmd, len(zs))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, z := range zs {
+				cmds[i] = p.HGet(ctx, s.recordKey+z.Member.(string), "doc")
 			}
 			return nil
 		})
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, fmt.Errorf("calllog: list: %w", err)
+			return nil, err
 		}
+		ok := make([]bool, len(zs))
 		for i, cmd := range cmds {
 			doc, err := cmd.Result()
-			if errors.Is(err, redis.Nil) {
-				expired = append(expired, ids[i])
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("calllog: list: %w", err)
-			}
-			if seen[ids[i]] {
-				continue // the index moved under a concurrent Save
-			}
-			seen[ids[i]] = true
-			r, err := decode(doc)
-			if err != nil {
+			switch {
+			case errors.Is(err, redis.Nil):
+				expired = append(expired, zs[i].Member)
+			case err != nil:
 				return nil, err
+			default:
+				docs[zs[i].Member.(string)], ok[i] = doc, true
 			}
-			out = append(out, r)
 		}
+		return ok, nil
+	}
+	zs, next, err := zpage.Page(ctx, s.rdb, zpage.Query{Key: s.index, Reverse: true, Min: s.minScore(), After: after, Limit: limit}, keep)
+	if err != nil {
+		return nil, "", fmt.Errorf("calllog: list: %w", err)
+	}
+	out := make([]Record, 0, len(zs))
+	for _, z := range zs {
+		r, err := decode(docs[z.Member.(string)])
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, r)
 	}
 	if len(expired) > 0 {
 		// Removing an absent member is harmless, so this is safe to retry
 		// and to race with another node doing the same.
 		if err := s.rdb.ZRem(ctx, s.index, expired...).Err(); err != nil {
-			return nil, fmt.Errorf("calllog: prune index: %w", err)
+			return nil, "", fmt.Errorf("calllog: prune index: %w", err)
 		}
 	}
-	return out, nil
+	nextCursor := ""
+	if next != nil {
+		nextCursor = next.String()
+	}
+	return out, nextCursor, nil
 }
 
 // Count returns how many records are kept.

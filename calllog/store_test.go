@@ -12,6 +12,7 @@ import (
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/internal/redistest"
 	"github.com/hotline12345/hotline/internal/testclock"
+	"github.com/hotline12345/hotline/internal/zpage"
 	"github.com/hotline12345/hotline/storage"
 )
 
@@ -170,6 +171,34 @@ func TestListNewestFirst(t *testing.T) {
 		}
 		if n, err := s.Count(ctx); err != nil || n != 55 {
 			t.Fatalf("Count = %d, %v; want 55", n, err)
+		}
+
+		// Page by page, with a call starting between pages: every record
+		// of the first page's time once, newest first.
+		var paged []string
+		cursor := ""
+		for page := 0; ; page++ {
+			recs, next, err := s.Page(ctx, 10, cursor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range recs {
+				paged = append(paged, r.ID)
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+			r, _, _ := stages(fmt.Sprintf("late%d", page), t0.Add(time.Hour))
+			if err := s.Save(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(paged) != 55 || paged[0] != "c54" || paged[54] != "c00" {
+			t.Fatalf("paged %d records %v, want c54 down to c00", len(paged), paged)
+		}
+		if _, _, err := s.Page(ctx, 10, "not-a-cursor"); !errors.Is(err, zpage.ErrCursor) {
+			t.Fatalf("Page with a bad cursor: %v, want zpage.ErrCursor", err)
 		}
 	})
 }

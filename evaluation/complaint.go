@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hotline12345/hotline/internal/zpage"
 )
 
 // reviewScript moves a pending complaint to its decision, with the
@@ -117,61 +119,79 @@ func (s *Store) Complaint(ctx context.Context, id string) (Complaint, error) {
 	return decodeComplaint(doc)
 }
 
-// Complaints lists complaints by status; an empty status lists all.
-// Pending complaints come oldest first, as the supervisors' work queue;
-// reviewed ones newest review first, all of them newest opened first. A
-// limit below 1 means DefaultListLimit; above MaxListLimit it is cut to
-// MaxListLimit. An unknown status is an error wrapping ErrInvalid.
+// Complaints lists complaints by status: the first page of
+// ComplaintsPage.
 func (s *Store) Complaints(ctx context.Context, status ComplaintStatus, limit int) ([]Complaint, error) {
-	stop := int64(clampLimit(limit) - 1)
-	var cmd *redis.StringSliceCmd
+	out, _, err := s.ComplaintsPage(ctx, status, limit, "")
+	return out, err
+}
+
+// ComplaintsPage lists complaints by status, after the cursor of the
+// page before ("" for the first), with the next page's cursor, "" on the
+// last; an empty status lists all. Pending complaints come oldest first,
+// as the supervisors' work queue; reviewed ones newest review first, all
+// of them newest opened first. A limit below 1 means DefaultListLimit;
+// above MaxListLimit it is cut to MaxListLimit. An unknown status is an
+// error wrapping ErrInvalid, a cursor not made here one wrapping
+// zpage.ErrCursor.
+func (s *Store) ComplaintsPage(ctx context.Context, status ComplaintStatus, limit int, cursor string) ([]Complaint, string, error) {
+	after, err := zpage.Parse(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	q := zpage.Query{After: after, Limit: clampLimit(limit)}
 	switch status {
 	case "":
-		cmd = s.rdb.ZRevRange(ctx, s.complaints, 0, stop)
+		q.Key, q.Reverse = s.complaints, true
 	case Pending:
-		cmd = s.rdb.ZRange(ctx, s.byStatus+string(Pending), 0, stop)
+		q.Key = s.byStatus + string(Pending)
 	case Upheld, Dismissed:
-		cmd = s.rdb.ZRevRange(ctx, s.byStatus+string(status), 0, stop)
+		q.Key, q.Reverse = s.byStatus+string(status), true
 	default:
-		return nil, fmt.Errorf("%w: complaint status %q", ErrInvalid, status)
+		return nil, "", fmt.Errorf("%w: complaint status %q", ErrInvalid, status)
 	}
-	ids, err := cmd.Result()
-	if err != nil {
-		return nil, fmt.Errorf("evaluation: list complaints: %w", err)
-	}
-	out := make([]Complaint, 0, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	// One round trip for the page; the keys share the {eval} slot.
-	cmds := make([]*redis.StringCmd, len(ids))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HGet(ctx, s.complaintKey+id, "doc")
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("evaluation: list complaints: %w", err)
-	}
-	for _, cmd := range cmds {
-		doc, err := cmd.Result()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("evaluation: list complaints: %w", err)
-		}
-		c, err := decodeComplaint(doc)
-		if err != nil {
+	found := map[string]Complaint{}
+	keep := func(zs []redis.Z) ([]bool, error) {
+		// One round trip for the chunk; the keys share the {eval} slot.
+		cmds := make([]*redis.StringCmd, len(zs))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, z := range zs {
+				cmds[i] = p.HGet(ctx, s.complaintKey+z.Member.(string), "doc")
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, err
 		}
-		// A review between the index read and this one may have moved
-		// the complaint out of the status asked for.
-		if status != "" && c.Status != status {
-			continue
+		ok := make([]bool, len(zs))
+		for i, cmd := range cmds {
+			doc, err := cmd.Result()
+			if errors.Is(err, redis.Nil) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			c, err := decodeComplaint(doc)
+			if err != nil {
+				return nil, err
+			}
+			// A review between the index read and this one may have moved
+			// the complaint out of the status asked for.
+			if status != "" && c.Status != status {
+				continue
+			}
+			found[zs[i].Member.(string)], ok[i] = c, true
 		}
-		out = append(out, c)
+		return ok, nil
 	}
-	return out, nil
+	zs, next, err := zpage.Page(ctx, s.rdb, q, keep)
+	if err != nil {
+		return nil, "", fmt.Errorf("evaluation: list complaints: %w", err)
+	}
+	out := make([]Complaint, 0, len(zs))
+	for _, z := range zs {
+		out = append(out, found[z.Member.(string)])
+	}
+	return out, cursorText(next), nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/internal/zpage"
 )
 
 // List limits: a console page, and a cap that keeps one reply small.
@@ -233,51 +234,75 @@ type Query struct {
 	// Limit below 1 means DefaultListLimit; above MaxListLimit it is cut to
 	// MaxListLimit.
 	Limit int
+	// Cursor is the next-page cursor ListPage gave; "" for the first page.
+	Cursor string
 }
 
-// List returns ratings newest first.
+// List returns ratings newest first: the first page of ListPage.
 func (s *Store) List(ctx context.Context, q Query) ([]Rating, error) {
-	limit := clampLimit(q.Limit)
-	index := s.rated
-	if q.AgentID != "" {
-		index = s.agentKey + q.AgentID
+	q.Cursor = ""
+	out, _, err := s.ListPage(ctx, q)
+	return out, err
+}
+
+// ListPage returns ratings newest first, after q.Cursor, and the next
+// page's cursor, "" on the last. A cursor not made here is an error
+// wrapping zpage.ErrCursor.
+func (s *Store) ListPage(ctx context.Context, q Query) ([]Rating, string, error) {
+	after, err := zpage.Parse(q.Cursor)
+	if err != nil {
+		return nil, "", err
 	}
-	rng := &redis.ZRangeBy{Min: "-inf", Max: "+inf", Count: int64(limit)}
+	zq := zpage.Query{Key: s.rated, Reverse: true, After: after, Limit: clampLimit(q.Limit)}
+	if q.AgentID != "" {
+		zq.Key = s.agentKey + q.AgentID
+	}
 	if !q.From.IsZero() {
-		rng.Min = strconv.FormatInt(q.From.UnixMilli(), 10)
+		zq.Min = strconv.FormatInt(q.From.UnixMilli(), 10)
 	}
 	if !q.To.IsZero() {
-		rng.Max = "(" + strconv.FormatInt(q.To.UnixMilli(), 10)
+		zq.Max = "(" + strconv.FormatInt(q.To.UnixMilli(), 10)
 	}
-	ids, err := s.rdb.ZRevRangeByScore(ctx, index, rng).Result()
-	if err != nil {
-		return nil, fmt.Errorf("evaluation: list ratings: %w", err)
-	}
-	out := make([]Rating, 0, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = s.ratingKey + id
-	}
-	// One MGET: the keys share the {eval} slot.
-	docs, err := s.rdb.MGet(ctx, keys...).Result()
-	if err != nil {
-		return nil, fmt.Errorf("evaluation: list ratings: %w", err)
-	}
-	for _, d := range docs {
-		doc, ok := d.(string)
-		if !ok {
-			continue
+	docs := map[string]string{}
+	keep := func(zs []redis.Z) ([]bool, error) {
+		keys := make([]string, len(zs))
+		for i, z := range zs {
+			keys[i] = s.ratingKey + z.Member.(string)
 		}
-		r, err := decodeRating(doc)
+		// One MGET: the keys share the {eval} slot.
+		vals, err := s.rdb.MGet(ctx, keys...).Result()
 		if err != nil {
 			return nil, err
 		}
+		ok := make([]bool, len(zs))
+		for i, v := range vals {
+			if doc, isDoc := v.(string); isDoc {
+				docs[zs[i].Member.(string)], ok[i] = doc, true
+			}
+		}
+		return ok, nil
+	}
+	zs, next, err := zpage.Page(ctx, s.rdb, zq, keep)
+	if err != nil {
+		return nil, "", fmt.Errorf("evaluation: list ratings: %w", err)
+	}
+	out := make([]Rating, 0, len(zs))
+	for _, z := range zs {
+		r, err := decodeRating(docs[z.Member.(string)])
+		if err != nil {
+			return nil, "", err
+		}
 		out = append(out, r)
 	}
-	return out, nil
+	return out, cursorText(next), nil
+}
+
+// cursorText is a next page's cursor as callers pass it back; "" for none.
+func cursorText(c *zpage.Cursor) string {
+	if c == nil {
+		return ""
+	}
+	return c.String()
 }
 
 func clampLimit(n int) int {
