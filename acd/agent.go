@@ -18,7 +18,9 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hotline12345/hotline/appeal"
 )
@@ -109,8 +111,11 @@ func (s AgentSpec) Validate(requirePassword bool) error {
 	if !identPattern.MatchString(s.SIPUser) {
 		return fmt.Errorf("%w: sip_user %q: want 1-64 letters, digits, '.', '_' or '-'", ErrInvalid, s.SIPUser)
 	}
-	if requirePassword && len(s.Password) < 8 {
-		return fmt.Errorf("%w: password: want at least 8 characters", ErrInvalid)
+	if requirePassword && s.Password == "" {
+		return fmt.Errorf("%w: password: required for a new agent", ErrInvalid)
+	}
+	if err := checkPassword(s.Password, s.SIPUser); err != nil {
+		return err
 	}
 	if len(s.Categories) == 0 {
 		return fmt.Errorf("%w: categories: want at least one of emergency, livelihood, general, complex", ErrInvalid)
@@ -122,6 +127,26 @@ func (s AgentSpec) Validate(requirePassword bool) error {
 	}
 	if len(s.Name) > 200 {
 		return fmt.Errorf("%w: name: longer than 200 characters", ErrInvalid)
+	}
+	return nil
+}
+
+// MinPasswordLength is the shortest phone password taken. A phone's
+// password can be tried by anyone who reaches the SIP port; ten
+// characters keep guessing out of reach of the registrar's bans.
+const MinPasswordLength = 10
+
+// checkPassword refuses a weak phone password; "" (none given) passes.
+func checkPassword(pw, sipUser string) error {
+	switch {
+	case pw == "":
+		return nil
+	case utf8.RuneCountInString(pw) < MinPasswordLength:
+		return fmt.Errorf("%w: password: want at least %d characters", ErrInvalid, MinPasswordLength)
+	case len(pw) > 1024:
+		return fmt.Errorf("%w: password: longer than 1024 bytes", ErrInvalid)
+	case strings.EqualFold(pw, sipUser):
+		return fmt.Errorf("%w: password: must not be the sip_user", ErrInvalid)
 	}
 	return nil
 }

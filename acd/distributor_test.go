@@ -41,7 +41,7 @@ func TestNextAcrossNodes(t *testing.T) {
 	n2 := &Distributor{Store: NewStore(srv.Client(t), StoreOptions{}), Node: "n2", Interval: time.Hour}
 	runDistributor(t, n1)
 	runDistributor(t, n2)
-	if _, err := n1.Store.Create(ctx, AgentSpec{ID: "a1", SIPUser: "u1", Password: "password1", Categories: []appeal.Category{appeal.General}}); err != nil {
+	if _, err := n1.Store.Create(ctx, AgentSpec{ID: "a1", SIPUser: "u1", Password: "password-1", Categories: []appeal.Category{appeal.General}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := n2.Enqueue(ctx, "c1", appeal.General); err != nil {
@@ -103,7 +103,7 @@ func TestCollector(t *testing.T) {
 	r := newRig(t)
 	r.agent("a1", allCats...)
 	r.agent("a2", allCats...)
-	if _, err := r.s.Create(r.ctx, AgentSpec{ID: "a3", SIPUser: "u3", Password: "password3", Categories: allCats}); err != nil {
+	if _, err := r.s.Create(r.ctx, AgentSpec{ID: "a3", SIPUser: "u3", Password: "password-3", Categories: allCats}); err != nil {
 		t.Fatal(err)
 	}
 	r.enqueue("c1", appeal.Emergency)

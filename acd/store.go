@@ -111,8 +111,12 @@ func (s *Store) upsert(ctx context.Context, spec AgentSpec, mode string) (Agent,
 	if err := spec.Validate(mode == "create"); err != nil {
 		return Agent{}, err
 	}
-	if spec.Password != "" && len(spec.Password) < 8 {
-		return Agent{}, fmt.Errorf("%w: password: want at least 8 characters", ErrInvalid)
+	if mode != "create" && spec.Password == "" {
+		// The digest hashes are made of the SIP user's name: under a new
+		// name the old ones would fail every REGISTER.
+		if cur, err := s.Agent(ctx, spec.ID); err == nil && cur.SIPUser != spec.SIPUser {
+			return Agent{}, fmt.Errorf("%w: password: a new sip_user needs the password again (the stored digest hashes are made with the user's name)", ErrInvalid)
+		}
 	}
 	var ha1, ha1s string
 	if spec.Password != "" {

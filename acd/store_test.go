@@ -36,7 +36,7 @@ func newRig(t *testing.T) *rig {
 // the previous one, so that agents made first have been idle longest.
 func (r *rig) agent(id string, cats ...appeal.Category) {
 	r.t.Helper()
-	if _, err := r.s.Create(r.ctx, AgentSpec{ID: id, Name: "Agent " + id, SIPUser: "u" + id, Password: "secret-" + id, Categories: cats}); err != nil {
+	if _, err := r.s.Create(r.ctx, AgentSpec{ID: id, Name: "Agent " + id, SIPUser: "u" + id, Password: "secret-pw-" + id, Categories: cats}); err != nil {
 		r.t.Fatal(err)
 	}
 	if st, err := r.s.Registered(r.ctx, id); err != nil || st != Available {
@@ -133,17 +133,30 @@ func TestProvisioning(t *testing.T) {
 		}
 	}
 
-	// An update without a password keeps the hashes; a new user moves
-	// the credential.
-	upd := AgentSpec{ID: "a1", Name: "Wang Fang", SIPUser: "wangf", Categories: []appeal.Category{appeal.Livelihood}}
+	// An update without a password keeps the hashes; a new user needs
+	// the password again, since the hashes are made with the user's name,
+	// and moves the credential.
+	upd := AgentSpec{ID: "a1", Name: "Wang Fang", SIPUser: "wang", Categories: []appeal.Category{appeal.Livelihood}}
+	if _, err := r.s.Update(r.ctx, upd); err != nil {
+		t.Fatal(err)
+	}
+	if c2, err := r.s.Credential(r.ctx, "wang"); err != nil || c2.HA1 != md5hex {
+		t.Errorf("update without a password changed the hash: %+v %v", c2, err)
+	}
+	upd.SIPUser = "wangf"
+	if _, err := r.s.Update(r.ctx, upd); !errors.Is(err, ErrInvalid) {
+		t.Errorf("new sip_user without the password: %v, want ErrInvalid", err)
+	}
+	upd.Password = "s3cret-pass"
 	if _, err := r.s.Update(r.ctx, upd); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.s.Credential(r.ctx, "wang"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("old user after rename: %v, want ErrNotFound", err)
 	}
-	if c2, err := r.s.Credential(r.ctx, "wangf"); err != nil || c2.HA1 != md5hex {
-		t.Errorf("renamed user keeps its hash: %+v %v", c2, err)
+	want, _ := DigestHA1("wangf", "hotline", "s3cret-pass")
+	if c2, err := r.s.Credential(r.ctx, "wangf"); err != nil || c2.HA1 != want {
+		t.Errorf("renamed user's hash: %+v %v, want %s", c2, err, want)
 	}
 	if _, err := r.s.Update(r.ctx, AgentSpec{ID: "nobody", SIPUser: "x", Categories: allCats}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("update unknown: %v", err)
@@ -153,6 +166,8 @@ func TestProvisioning(t *testing.T) {
 		{ID: "a b", SIPUser: "u", Password: "longenough", Categories: allCats},
 		{ID: "x", SIPUser: "u@h", Password: "longenough", Categories: allCats},
 		{ID: "x", SIPUser: "u", Password: "short", Categories: allCats},
+		{ID: "x", SIPUser: "u", Password: "nine-char", Categories: allCats},
+		{ID: "x", SIPUser: "long-user-name", Password: "Long-User-Name", Categories: allCats},
 		{ID: "x", SIPUser: "u", Password: "longenough"},
 		{ID: "x", SIPUser: "u", Password: "longenough", Categories: []appeal.Category{"water"}},
 	} {
@@ -490,7 +505,7 @@ func TestStateSurvivesARedisRestart(t *testing.T) {
 	rdb := srv.Client(t)
 	s := NewStore(rdb, StoreOptions{})
 	ctx := t.Context()
-	if _, err := s.Create(ctx, AgentSpec{ID: "a1", SIPUser: "u1", Password: "password1", Categories: allCats}); err != nil {
+	if _, err := s.Create(ctx, AgentSpec{ID: "a1", SIPUser: "u1", Password: "password-1", Categories: allCats}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Registered(ctx, "a1"); err != nil {

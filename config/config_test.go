@@ -513,7 +513,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"rating.tries", func(c *Config) { c.Rating.Tries = 0 }},
 		{"rating.timeout", func(c *Config) { c.Rating.Timeout = Duration(2 * time.Minute) }},
 		{"agents[0].id", func(c *Config) {
-			c.Agents = []Agent{{ID: "a 1", SIPUser: "u", Password: "password", Categories: []string{"general"}}}
+			c.Agents = []Agent{{ID: "a 1", SIPUser: "u", Password: "password-long", Categories: []string{"general"}}}
 		}},
 		{"agents[1].id", func(c *Config) { c.Agents = []Agent{agentOK("a1", "u1"), agentOK("a1", "u2")} }},
 		{"agents[1].sip_user", func(c *Config) { c.Agents = []Agent{agentOK("a1", "u1"), agentOK("a2", "u1")} }},

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hotline12345/hotline/logging"
 )
@@ -102,8 +103,13 @@ func (c Config) Validate() error {
 			p.check(key+".sip_user", fmt.Errorf("%q: listed twice", a.SIPUser))
 		}
 		ids[a.ID], users[a.SIPUser] = true, true
-		if len(a.Password) < 8 {
-			p.check(key+".password", errors.New("want at least 8 characters"))
+		// The rule of acd.AgentSpec: a phone's password is tried by
+		// anyone who reaches the SIP port.
+		switch {
+		case utf8.RuneCountInString(a.Password) < 10:
+			p.check(key+".password", errors.New("want at least 10 characters"))
+		case strings.EqualFold(a.Password, a.SIPUser):
+			p.check(key+".password", errors.New("must not be the sip_user"))
 		}
 		if len(a.Categories) == 0 {
 			p.check(key+".categories", errors.New("empty: want some of emergency, livelihood, general, complex"))
