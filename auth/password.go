@@ -150,3 +150,13 @@ func verifyPassword(ctx context.Context, hash, password string) (bool, error) {
 	}
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
 }
+
+// dummyHash is a hash no password matches, with the store's parameters:
+// verifying against it costs what verifying a real one does, so a login
+// for an unknown account, or one without a password, takes as long as a
+// wrong password.
+func dummyHash(p PasswordParams) string {
+	salt := make([]byte, saltLen)
+	_, _ = rand.Read(salt)
+	return encodePHC(p, salt, make([]byte, keyLen))
+}

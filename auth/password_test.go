@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/hotline12345/hotline/internal/redistest"
 )
 
 // cheap are argon2id parameters that keep tests fast; the benchmark uses
@@ -125,5 +127,21 @@ func TestArgonWaitsForASlot(t *testing.T) {
 	cancel(cause)
 	if _, err := hashPassword(ctx, goodPassword, cheap); !errors.Is(err, cause) {
 		t.Fatalf("hash with no slot free and a cancelled context: %v; want %v", err, cause)
+	}
+}
+
+// BenchmarkCheckPassword measures a login with the default argon2id
+// parameters, the figure that sizes argonSlots against the node's logins.
+func BenchmarkCheckPassword(b *testing.B) {
+	srv := redistest.Start(b)
+	s := NewStore(srv.Client(b), StoreOptions{})
+	ctx := b.Context()
+	if _, err := s.AddUser(ctx, UserSpec{Name: "alice", Roles: []Role{Agent}, Password: goodPassword, By: "root"}); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.CheckPassword(ctx, "alice", goodPassword); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
