@@ -12,6 +12,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// Defaults of StoreOptions.
+const (
+	DefaultMaxLoginTokens = 20
+	DefaultRetention      = 30 * 24 * time.Hour
+)
+
 // StoreOptions configures a Store.
 type StoreOptions struct {
 	// Prefix starts every key. Empty means "hotline".
@@ -21,27 +27,43 @@ type StoreOptions struct {
 	// Password sets the argon2id parameters of new password hashes; a
 	// zero field takes DefaultPasswordParams' value. Tests pass cheap ones.
 	Password PasswordParams
+	// MaxLoginTokens is how many live login tokens an account keeps;
+	// logging in once more revokes the oldest. Below 1 means
+	// DefaultMaxLoginTokens.
+	MaxLoginTokens int
+	// Retention is how long an ended (expired or revoked) token is kept
+	// for audit before it is gone. Below 1 means DefaultRetention.
+	Retention time.Duration
 }
 
-// Store keeps accounts in Redis. All keys share the hash tag {auth}, so
-// that scripts changing several of them run on Redis Cluster too.
+// Store keeps accounts and tokens in Redis. All keys share the hash tag
+// {auth}, so that scripts changing an account and its tokens together run
+// on Redis Cluster too.
 //
 // Keys, under <prefix>:{auth}:
 //
 //	users            set of account names
 //	user:<lower>     hash: an account (see userFields), keyed by its name in
 //	                 lower case so that "Admin" cannot stand beside "admin"
+//	token:<id>       hash: a token (see tokenFields); expires from Redis
+//	                 Retention after the token ends
+//	tokens           sorted set of token ids by the ms their key expires,
+//	                 pruned by every token write
+//	login:<lower>    sorted set of an account's live login tokens by
+//	                 creation ms, for MaxLoginTokens
 //
 // Users are never deleted (disable them): their names stay in the audit
 // trail of other packages.
 //
 // A Store is safe for concurrent use, also by several hotline nodes.
 type Store struct {
-	rdb    redis.UniversalClient
-	prefix string // <prefix>:{auth}:
-	now    func() time.Time
-	params PasswordParams
-	dummy  string // see dummyHash
+	rdb       redis.UniversalClient
+	prefix    string // <prefix>:{auth}:
+	now       func() time.Time
+	params    PasswordParams
+	maxLogin  int
+	retention time.Duration
+	dummy     string // see dummyHash
 }
 
 // NewStore returns a Store on rdb.
@@ -62,12 +84,20 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 	if p.Threads == 0 {
 		p.Threads = DefaultPasswordParams.Threads
 	}
+	if opts.MaxLoginTokens < 1 {
+		opts.MaxLoginTokens = DefaultMaxLoginTokens
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
 	return &Store{
-		rdb:    rdb,
-		prefix: opts.Prefix + ":{auth}:",
-		now:    opts.Now,
-		params: p,
-		dummy:  dummyHash(p),
+		rdb:       rdb,
+		prefix:    opts.Prefix + ":{auth}:",
+		now:       opts.Now,
+		params:    p,
+		maxLogin:  opts.MaxLoginTokens,
+		retention: opts.Retention,
+		dummy:     dummyHash(p),
 	}
 }
 
@@ -76,6 +106,8 @@ func (s *Store) key(k string) string { return s.prefix + k }
 // userKey is the key of the account name; names are ASCII (namePattern),
 // so lower case is the same here and in the scripts' string.lower.
 func (s *Store) userKey(name string) string { return s.key("user:" + strings.ToLower(name)) }
+
+func (s *Store) tokenKey(id string) string { return s.key("token:" + id) }
 
 // run runs a script with the key prefix as ARGV[1]; KEYS[1], the users
 // set, names the {auth} slot so that Redis Cluster routes it there.
@@ -146,6 +178,5 @@ func checkBy(by string) error {
 	return nil
 }
 
-// maxByLen fits an account name or "token:<id>" (a token acting for no
-// account) with room to spare.
+// maxByLen fits an account name or "token:<id>" with room to spare.
 const maxByLen = 128

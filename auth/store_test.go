@@ -50,6 +50,21 @@ func (r *rig) user(name string, roles ...Role) User {
 	return u
 }
 
+func (r *rig) token(spec TokenSpec) (string, Token) {
+	r.t.Helper()
+	if spec.TTL == 0 {
+		spec.TTL = time.Hour
+	}
+	if spec.By == "" {
+		spec.By = "root"
+	}
+	secret, tok, err := r.s.CreateToken(r.ctx, spec)
+	if err != nil {
+		r.t.Fatalf("create token %+v: %v", spec, err)
+	}
+	return secret, tok
+}
+
 // writes is how many changes the server has made to its data set; a
 // command that writes nothing leaves it as it is.
 func (r *rig) writes() int64 {
@@ -71,6 +86,26 @@ func (r *rig) writes() int64 {
 	return 0
 }
 
+// pttl is how long key has left in Redis.
+func (r *rig) pttl(key string) time.Duration {
+	r.t.Helper()
+	d, err := r.rdb.PTTL(r.ctx, key).Result()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return d
+}
+
+// wantTTL checks that key lives want more, give or take the real time
+// the test has taken since the store set it.
+func (r *rig) wantTTL(key string, want time.Duration) {
+	r.t.Helper()
+	got := r.pttl(key)
+	if got > want || got < want-time.Minute {
+		r.t.Fatalf("%s lives %v more; want %v", key, got, want)
+	}
+}
+
 func wantErr(t *testing.T, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
@@ -80,8 +115,8 @@ func wantErr(t *testing.T, err, target error) {
 
 func TestNewStoreDefaults(t *testing.T) {
 	s := NewStore(nil, StoreOptions{Password: PasswordParams{Memory: 1024}})
-	if s.prefix != "hotline:{auth}:" {
-		t.Fatalf("prefix = %q", s.prefix)
+	if s.prefix != "hotline:{auth}:" || s.maxLogin != DefaultMaxLoginTokens || s.retention != DefaultRetention {
+		t.Fatalf("defaults: %q %d %v", s.prefix, s.maxLogin, s.retention)
 	}
 	if want := (PasswordParams{Memory: 1024, Time: 2, Threads: 1}); s.params != want {
 		t.Fatalf("params = %+v; want %+v (zero fields take the default's)", s.params, want)
@@ -97,12 +132,14 @@ func TestKeysShareOneSlot(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, func(o *StoreOptions) { o.Prefix = "hl" })
 	r.user("alice", Agent)
+	r.token(TokenSpec{User: "alice", Roles: []Role{Agent}, Login: true})
+	r.token(TokenSpec{Roles: []Role{Ops}})
 	keys, err := r.rdb.Keys(r.ctx, "*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) < 2 {
-		t.Fatalf("keys = %v; want users and user", keys)
+	if len(keys) < 5 {
+		t.Fatalf("keys = %v; want users, user, 2 tokens, index, login index", keys)
 	}
 	for _, k := range keys {
 		if !strings.HasPrefix(k, "hl:{auth}:") {
