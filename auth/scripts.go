@@ -207,3 +207,76 @@ if used >= tonumber(ARGV[3]) then return {'later'} end
 redis.call('HSET', k, 'used', ARGV[3])
 return {'ok'}
 `)
+
+// adminLib says whether there is a way in as admin: an enabled account
+// holding the admin role with a password, or a live admin token whose
+// account, if it has one, is enabled and still holds the admin role.
+const adminLib = `
+local function way_in(now)
+  for _, n in ipairs(redis.call('SMEMBERS', P .. 'users')) do
+    local u = redis.call('HMGET', ukey(n), 'roles', 'disabled', 'pw')
+    if u[2] ~= '1' and has(u[1], 'admin') and u[3] and u[3] ~= '' then return true end
+  end
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'tokens', '(' .. now, '+inf')) do
+    local t = redis.call('HMGET', tkey(id), 'roles', 'expires', 'revoked', 'user')
+    if t[2] and not t[3] and tonumber(t[2]) > tonumber(now) and has(t[1], 'admin') then
+      if not t[4] or t[4] == '' then return true end
+      local u = account(t[4], 'roles', 'disabled')
+      if u and u[3] ~= '1' and has(u[2], 'admin') then return true end
+    end
+  end
+  return false
+end
+`
+
+// hasAdminScript replies 1 when there is a way in as admin, else 0.
+//
+// ARGV: prefix, now. Replies {1} or {0}.
+var hasAdminScript = script(adminLib + `
+if way_in(ARGV[2]) then return {1} end
+return {0}
+`)
+
+// bootstrapScript, when there is no way in as admin, makes one: the
+// account BootstrapUser (made, or enabled and given the admin role) and
+// an admin token for it. A retry finds the token it made. An existing
+// account that was disabled or not an admin loses its password and its
+// live tokens on the way, so that only the new token gets in: it was
+// disabled for a reason, and whoever knew its password was no admin.
+//
+// ARGV: prefix, id, sha, now, expires, retention ms, account name.
+// Replies {1, account name} when it made the token, {0} otherwise.
+var bootstrapScript = script(adminLib + putToken + `
+local id, sha, now = ARGV[2], ARGV[3], ARGV[4]
+local tk = tkey(id)
+if redis.call('EXISTS', tk) == 1 then
+  if redis.call('HGET', tk, 'sha') == sha then return {1, redis.call('HGET', tk, 'user')} end
+  return {0}
+end
+if way_in(now) then return {0} end
+local k = ukey(ARGV[7])
+if redis.call('EXISTS', k) == 1 then
+  local u = redis.call('HMGET', k, 'name', 'roles', 'disabled')
+  local roles = u[2] or ''
+  local was_admin = has(roles, 'admin') and u[3] ~= '1'
+  if not has(roles, 'admin') then
+    if roles == '' then roles = 'admin' else roles = roles .. ',admin' end
+  end
+  if not was_admin then
+    redis.call('HDEL', k, 'pw')
+    for _, tid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'tokens', '(' .. now, '+inf')) do
+      local t = redis.call('HMGET', tkey(tid), 'user', 'expires')
+      if t[1] == u[1] and tonumber(t[2]) > tonumber(now) then revoke(tid, now, 'bootstrap', ARGV[6]) end
+    end
+  end
+  redis.call('HSET', k, 'roles', roles, 'disabled', '0', 'updated', now, 'updated_by', 'bootstrap')
+else
+  redis.call('HSET', k, 'name', ARGV[7], 'roles', 'admin', 'agent', '', 'disabled', '0',
+    'created', now, 'created_by', 'bootstrap', 'updated', now, 'op', 'bootstrap')
+  redis.call('SADD', P .. 'users', ARGV[7])
+end
+local name = redis.call('HGET', k, 'name')
+prune(now)
+put_token(id, sha, name, 'bootstrap', 'admin', '0', now, 'bootstrap', ARGV[5], ARGV[6], 1)
+return {1, name}
+`)
