@@ -15,6 +15,11 @@ import (
 // ErrNotFound is a ban that is not there; test with errors.Is.
 var ErrNotFound = errors.New("ban: not found")
 
+// ErrInvalid is a subject, service or failure that can not be right (a
+// subject that names neither an address nor a user, a failure without a
+// source); test with errors.Is.
+var ErrInvalid = errors.New("ban: invalid")
+
 // Failure is one failed authentication.
 type Failure struct {
 	// Service is "sip" (the registrar) or "http" (the API and console); the
