@@ -34,7 +34,8 @@ type Failure struct {
 	// guessing names tries many.
 	UnknownUser bool
 	// PerUser counts the failure against the user too (logins), so that
-	// guessing one account's password from many sources is stopped.
+	// guessing one account's password from many sources is stopped. An
+	// UnknownUser is not counted so: it has no password to guess.
 	PerUser bool
 	Reason  string
 	// ID makes counting idempotent: a failure sent again with the same ID
