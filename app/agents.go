@@ -14,6 +14,7 @@ import (
 
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/ban"
 	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/ivr"
 	"github.com/hotline12345/hotline/sip"
@@ -107,6 +108,10 @@ type agentsPart struct {
 	store     *acd.Store
 	dist      *acd.Distributor
 	registrar *sip.Registrar
+	// bans throttles authentication: the registrar's, and the HTTP API's
+	// logins, which share it, so a source that attacked one is refused by
+	// the other.
+	bans *ban.Bans
 }
 
 func newAgents(ctx context.Context, cfg config.Config, rdb redis.UniversalClient, log zerolog.Logger) (*agentsPart, error) {
@@ -121,15 +126,26 @@ func newAgents(ctx context.Context, cfg config.Config, rdb redis.UniversalClient
 	if err != nil {
 		return nil, err
 	}
-	dir := directory{store: store, dist: dist}
-	reg, err := sip.NewRegistrar(sip.RegistrarOptions{
-		Realm: cfg.SIP.Realm, Credentials: dir, Presence: dir, Redis: rdb, Secret: secret,
-		Algorithms: cfg.SIP.DigestAlgorithms, Logger: log,
+	bans, err := ban.New(ban.Options{
+		Redis:       rdb,
+		MaxFailures: cfg.Bans.MaxFailures,
+		Window:      time.Duration(cfg.Bans.Window),
+		Duration:    time.Duration(cfg.Bans.Duration),
+		Allow:       cfg.BanAllow(),
+		Logger:      log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &agentsPart{store: store, dist: dist, registrar: reg}, nil
+	dir := directory{store: store, dist: dist}
+	reg, err := sip.NewRegistrar(sip.RegistrarOptions{
+		Realm: cfg.SIP.Realm, Credentials: dir, Presence: dir, Redis: rdb, Secret: secret,
+		Algorithms: cfg.SIP.DigestAlgorithms, Bans: bans, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &agentsPart{store: store, dist: dist, registrar: reg, bans: bans}, nil
 }
 
 // run runs distribution and the registrar's expiry sweep until ctx ends.

@@ -114,7 +114,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	ratings := evaluation.NewStore(store.Client, evaluation.StoreOptions{Location: cfg.Location()})
-	reg.MustRegister(acd.NewCollector(agents.store))
+	reg.MustRegister(acd.NewCollector(agents.store), agents.bans)
 	agentsCtx, stopAgents := context.WithCancel(context.WithoutCancel(ctx))
 	waitAgents := agents.run(agentsCtx, log)
 	defer func() {

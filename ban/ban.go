@@ -15,6 +15,11 @@ import (
 // ErrNotFound is a ban that is not there; test with errors.Is.
 var ErrNotFound = errors.New("ban: not found")
 
+// ErrInvalid is a subject, service or failure that can not be right (a
+// subject that names neither an address nor a user, a failure without a
+// source); test with errors.Is.
+var ErrInvalid = errors.New("ban: invalid")
+
 // Failure is one failed authentication.
 type Failure struct {
 	// Service is "sip" (the registrar) or "http" (the API and console); the
@@ -29,7 +34,8 @@ type Failure struct {
 	// guessing names tries many.
 	UnknownUser bool
 	// PerUser counts the failure against the user too (logins), so that
-	// guessing one account's password from many sources is stopped.
+	// guessing one account's password from many sources is stopped. An
+	// UnknownUser is not counted so: it has no password to guess.
 	PerUser bool
 	Reason  string
 	// ID makes counting idempotent: a failure sent again with the same ID

@@ -8,7 +8,9 @@
 package config
 
 import (
+	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -97,6 +99,23 @@ type Config struct {
 		// Listen is where the web console, the API and /metrics are served.
 		Listen string `yaml:"listen"`
 	} `yaml:"http"`
+
+	// Bans throttle authentication, for agents' phones (SIP REGISTER) and
+	// the HTTP API alike: a source address (an IPv6 one by its /64) that
+	// fails MaxFailures times within Window is refused for Duration, on
+	// every node and for every service.
+	Bans struct {
+		// MaxFailures failed authentications within Window ban a source.
+		MaxFailures int      `yaml:"max_failures"`
+		Window      Duration `yaml:"window"`
+		// Duration is how long a ban lasts.
+		Duration Duration `yaml:"duration"`
+		// Allow lists networks (CIDRs, or bare addresses) never banned:
+		// their failures are logged but not counted, and not in the line
+		// fail2ban reads. An office of many phones behind one NAT address
+		// belongs here (see BanAllow).
+		Allow []string `yaml:"allow"`
+	} `yaml:"bans"`
 
 	Redis struct {
 		// URL of the shared Redis (redis://, rediss:// or unix://); empty
@@ -195,6 +214,10 @@ func Default() Config {
 	c.ARI.PingInterval = Duration(10 * time.Second)
 	c.ARI.PingTimeout = Duration(5 * time.Second)
 	c.HTTP.Listen = "127.0.0.1:8080"
+	c.Bans.MaxFailures = 5
+	c.Bans.Window = Duration(time.Minute)
+	c.Bans.Duration = Duration(10 * time.Minute)
+	c.Bans.Allow = []string{}
 	c.ACD.RingTimeout = Duration(15 * time.Second)
 	c.ACD.WrapUp = Duration(10 * time.Second)
 	c.ACD.MaxMissed = 2
@@ -278,6 +301,40 @@ func (c Config) ARIEventsURL() string {
 	u.RawPath = ""
 	u.RawQuery, u.Fragment = "", ""
 	return u.String()
+}
+
+// BanAllow is bans.allow as networks, a bare address as the network of
+// that address alone. An entry that can not be read is left out, which
+// Validate reports.
+func (c Config) BanAllow() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(c.Bans.Allow))
+	for _, s := range c.Bans.Allow {
+		if p, err := parseNetwork(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseNetwork reads a CIDR ("10.0.0.0/8", "2001:db8::/32") or a bare
+// address ("192.168.1.7").
+func parseNetwork(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q: want a network such as 10.0.0.0/8 or an address such as 192.168.1.7", s)
+		}
+		if p.Masked() != p {
+			return netip.Prefix{}, fmt.Errorf("%q: has bits set past the prefix length: want %s", s, p.Masked())
+		}
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("%q: want a network such as 10.0.0.0/8 or an address such as 192.168.1.7", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // RTPPortRange is sip.rtp_ports as numbers. A call's RTP takes an even port

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -147,7 +148,7 @@ func TestEverySettingHasAnEnvironmentVariable(t *testing.T) {
 		env[s.env] = text
 		want[s.key] = value
 	}
-	for _, name := range []string{"HOTLINE_BACKEND", "HOTLINE_ARI_URL", "HOTLINE_ARI_PASSWORD", "HOTLINE_ARI_RECONNECT_MIN", "HOTLINE_SIP_LISTEN", "HOTLINE_SIP_RTP_PORTS", "HOTLINE_IVR_FIRST_DIGIT_TIMEOUT", "HOTLINE_REDIS_SERVER_PATH", "HOTLINE_TIME_ZONE", "HOTLINE_SHUTDOWN_GRACE", "HOTLINE_LOG_LEVEL"} {
+	for _, name := range []string{"HOTLINE_BACKEND", "HOTLINE_ARI_URL", "HOTLINE_ARI_PASSWORD", "HOTLINE_ARI_RECONNECT_MIN", "HOTLINE_SIP_LISTEN", "HOTLINE_SIP_RTP_PORTS", "HOTLINE_IVR_FIRST_DIGIT_TIMEOUT", "HOTLINE_REDIS_SERVER_PATH", "HOTLINE_TIME_ZONE", "HOTLINE_SHUTDOWN_GRACE", "HOTLINE_LOG_LEVEL", "HOTLINE_BANS_MAX_FAILURES", "HOTLINE_BANS_ALLOW"} {
 		if _, ok := env[name]; !ok {
 			t.Errorf("no setting has the variable %s", name)
 		}
@@ -543,6 +544,15 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"shutdown.grace", func(c *Config) { c.Shutdown.Grace = Duration(-time.Second) }},
 		{"log.level", func(c *Config) { c.Log.Level = "verbose" }},
 		{"log.format", func(c *Config) { c.Log.Format = "xml" }},
+		{"bans.max_failures", func(c *Config) { c.Bans.MaxFailures = 0 }},
+		{"bans.window", func(c *Config) { c.Bans.Window = 0 }},
+		{"bans.window", func(c *Config) { c.Bans.Window = Duration(500 * time.Millisecond) }},
+		{"bans.duration", func(c *Config) { c.Bans.Duration = Duration(-time.Minute) }},
+		{"bans.allow", func(c *Config) { c.Bans.Allow = []string{"10.0.0.0/8", "office"} }},
+		{"bans.allow", func(c *Config) { c.Bans.Allow = []string{"10.0.0.0/33"} }},
+		{"bans.allow", func(c *Config) { c.Bans.Allow = []string{"10.0.0.1/8"} }},
+		{"bans.allow", func(c *Config) { c.Bans.Allow = []string{"fe80::1%eth0"} }},
+		{"bans.allow", func(c *Config) { c.Bans.Allow = []string{""} }},
 	}
 	for _, tc := range cases {
 		c := Default()
@@ -585,6 +595,12 @@ func TestValidateAcceptsEdges(t *testing.T) {
 		{"no grace", func(c *Config) { c.Shutdown.Grace = 0 }},
 		{"log names", func(c *Config) { c.Log.Level, c.Log.Format = "error", "json" }},
 		{"asterisk", asterisk},
+		{"bans at their least", func(c *Config) {
+			c.Bans.MaxFailures, c.Bans.Window, c.Bans.Duration = 1, Duration(time.Second), Duration(time.Second)
+		}},
+		{"allow-list", func(c *Config) {
+			c.Bans.Allow = []string{"10.0.0.0/8", "192.168.1.7", "2001:db8::/32", "::1", "0.0.0.0/0"}
+		}},
 		{"ARI over TLS behind a prefix", func(c *Config) { asterisk(c); c.ARI.URL = "https://pbx.example.org/asterisk/ari" }},
 		{"ARI on IPv6", func(c *Config) { asterisk(c); c.ARI.URL = "http://[::1]:8088/ari" }},
 		{"ARI root with a slash", func(c *Config) { asterisk(c); c.ARI.URL = "http://127.0.0.1:8088/ari/" }},
@@ -707,5 +723,69 @@ func TestKeyErrorReadsLikeTheSource(t *testing.T) {
 	err := &KeyError{Key: "sip.listen", Source: "hotline.yaml", Line: 7, Err: errWantValue}
 	if !strings.HasPrefix(err.Error(), "hotline.yaml:7: sip.listen: ") {
 		t.Errorf("message %q", err)
+	}
+}
+
+func TestBans(t *testing.T) {
+	d := Default()
+	if d.Bans.MaxFailures != 5 || d.Bans.Window != Duration(time.Minute) || d.Bans.Duration != Duration(10*time.Minute) ||
+		len(d.Bans.Allow) != 0 || len(d.BanAllow()) != 0 {
+		t.Errorf("default bans %+v, allow %v", d.Bans, d.BanAllow())
+	}
+
+	path := writeFile(t, `
+bans:
+  max_failures: 3
+  window: 30s
+  duration: 1h
+  allow: [10.0.0.0/8, 192.168.1.7, "2001:db8::/32", "2001:db8:1::9"]
+`)
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Bans.MaxFailures != 3 || c.Bans.Window != Duration(30*time.Second) || c.Bans.Duration != Duration(time.Hour) {
+		t.Errorf("bans from the file %+v", c.Bans)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"),
+		netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("2001:db8:1::9/128")}
+	if got := c.BanAllow(); !reflect.DeepEqual(got, want) {
+		t.Errorf("BanAllow %v, want %v", got, want)
+	}
+
+	c, err = Load(path, envMap(map[string]string{
+		"HOTLINE_BANS_ALLOW":        "10.0.0.0/8, 192.168.1.7",
+		"HOTLINE_BANS_MAX_FAILURES": "8",
+		"HOTLINE_BANS_DURATION":     "15m",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32")}
+	if got := c.BanAllow(); !reflect.DeepEqual(got, want) || c.Bans.MaxFailures != 8 ||
+		c.Bans.Duration != Duration(15*time.Minute) || c.Bans.Window != Duration(30*time.Second) {
+		t.Errorf("bans from the environment over the file %+v, allow %v", c.Bans, got)
+	}
+
+	// A bad value names the key and where it came from.
+	_, err = Load(path, envMap(map[string]string{"HOTLINE_BANS_ALLOW": "10.0.0.0/8,office"}))
+	if ke := onlyProblem(t, err); ke.Key != "bans.allow" || ke.Source != "HOTLINE_BANS_ALLOW" || !strings.Contains(ke.Error(), `"office"`) {
+		t.Errorf("problem %v", ke)
+	}
+	_, err = Load(writeFile(t, "bans:\n  max_failures: 0\n"), nil)
+	if ke := onlyProblem(t, err); ke.Key != "bans.max_failures" || ke.Line != 2 {
+		t.Errorf("problem %v", ke)
+	}
+	_, err = Load(writeFile(t, "bans:\n  window: 10\n"), nil)
+	if ke := onlyProblem(t, err); ke.Key != "bans.window" || !errors.Is(err, errWantDuration) {
+		t.Errorf("problem %v", ke)
+	}
+
+	// What Validate lets through, BanAllow reads; what it refuses,
+	// BanAllow leaves out.
+	c = Default()
+	c.Bans.Allow = []string{" 10.1.0.0/16 ", "::1", "garbage"}
+	if got := c.BanAllow(); !reflect.DeepEqual(got, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("::1/128")}) {
+		t.Errorf("BanAllow %v", got)
 	}
 }

@@ -57,6 +57,17 @@ func (c Config) Validate() error {
 		p.check("http.listen", fmt.Errorf("%q: sip.listen has the same address, and SIP listens on TCP there too", c.HTTP.Listen))
 	}
 
+	if c.Bans.MaxFailures < 1 {
+		p.check("bans.max_failures", fmt.Errorf("%d: want at least 1", c.Bans.MaxFailures))
+	}
+	p.check("bans.window", atLeast(c.Bans.Window, time.Second))
+	p.check("bans.duration", atLeast(c.Bans.Duration, time.Second))
+	for _, s := range c.Bans.Allow {
+		if _, err := parseNetwork(s); err != nil {
+			p.check("bans.allow", err)
+		}
+	}
+
 	if c.Redis.URL != "" {
 		p.check("redis.url", checkRedisURL(c.Redis.URL))
 	} else if strings.TrimSpace(c.Redis.DataDir) == "" {

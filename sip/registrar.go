@@ -20,13 +20,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+
+	"github.com/hotline12345/hotline/ban"
 )
 
 // Credential is what the registrar needs of an agent: never a password.
@@ -93,12 +94,12 @@ type RegistrarOptions struct {
 	// the phone retries without asking anyone for the password.
 	NonceTTL time.Duration
 
-	// MaxFailures (5) failed authentications from one source IP within
-	// FailureWindow (1 min) ban that IP for BanDuration (10 min): its
-	// REGISTERs then get 403 unchecked. The ban is shared by every node.
-	MaxFailures   int
-	FailureWindow time.Duration
-	BanDuration   time.Duration
+	// Bans counts failed authentications, as service "sip", and bans
+	// sources that fail too often: their REGISTERs get 403 unchecked. It
+	// is shared by every node, and with the HTTP API's logins. When nil,
+	// one with ban's defaults (5 failures within a minute ban for 10
+	// minutes) is made on Redis, Prefix, Logger and Now.
+	Bans *ban.Bans
 
 	// SweepInterval (10 s) is how often Run looks for expired bindings.
 	SweepInterval time.Duration
@@ -109,15 +110,12 @@ type RegistrarOptions struct {
 
 // Registrar is the agents' SIP registrar (RFC 3261 §10): digest
 // authentication, bindings kept in Redis so that every node reaches every
-// agent, and throttling of sources that keep failing. It implements
-// Locator. Its methods are safe for concurrent use.
+// agent, and throttling (package ban) of sources that keep failing. It
+// implements Locator. Its methods are safe for concurrent use.
 type Registrar struct {
 	opts RegistrarOptions
 	log  zerolog.Logger
 	keys registrarKeys
-
-	mu     sync.Mutex
-	banned map[netip.Addr]time.Time // bans seen, until when; spares Redis a flood
 }
 
 type registrarKeys struct{ base string }
@@ -125,8 +123,6 @@ type registrarKeys struct{ base string }
 func (k registrarKeys) aor(user string) string     { return k.base + "aor:" + user }
 func (k registrarKeys) expiry() string             { return k.base + "expiry" }
 func (k registrarKeys) nonceCount(n string) string { return k.base + "nc:" + n }
-func (k registrarKeys) failures(ip string) string  { return k.base + "fail:" + ip }
-func (k registrarKeys) ban(ip string) string       { return k.base + "ban:" + ip }
 
 // registrarTimeout bounds the Redis and Credentials work of one REGISTER
 // and each Presence call.
@@ -149,12 +145,7 @@ func NewRegistrar(opts RegistrarOptions) (*Registrar, error) {
 	def(&opts.MaxExpires, time.Hour)
 	def(&opts.DefaultExpires, time.Hour)
 	def(&opts.NonceTTL, 5*time.Minute)
-	def(&opts.FailureWindow, time.Minute)
-	def(&opts.BanDuration, 10*time.Minute)
 	def(&opts.SweepInterval, 10*time.Second)
-	if opts.MaxFailures <= 0 {
-		opts.MaxFailures = 5
-	}
 	if opts.Realm == "" {
 		opts.Realm = "hotline"
 	}
@@ -176,11 +167,17 @@ func NewRegistrar(opts RegistrarOptions) (*Registrar, error) {
 		return nil, fmt.Errorf("sip registrar: want MinExpires %s <= DefaultExpires %s <= MaxExpires %s",
 			opts.MinExpires, opts.DefaultExpires, opts.MaxExpires)
 	}
+	if opts.Bans == nil {
+		b, err := ban.New(ban.Options{Redis: opts.Redis, Prefix: opts.Prefix, Logger: opts.Logger, Now: opts.Now})
+		if err != nil {
+			return nil, fmt.Errorf("sip registrar: %w", err)
+		}
+		opts.Bans = b
+	}
 	return &Registrar{
-		opts:   opts,
-		log:    opts.Logger,
-		keys:   registrarKeys{base: opts.Prefix + ":{reg}:"},
-		banned: map[netip.Addr]time.Time{},
+		opts: opts,
+		log:  opts.Logger,
+		keys: registrarKeys{base: opts.Prefix + ":{reg}:"},
 	}, nil
 }
 
@@ -396,7 +393,7 @@ func (r *Registrar) handle(req *sip.Request, tx sip.ServerTransaction, transport
 	ctx, cancel := context.WithTimeout(context.Background(), registrarTimeout)
 	defer cancel()
 	ip := source.Addr().Unmap()
-	banned, err := r.isBanned(ctx, ip)
+	_, banned, err := r.opts.Bans.Banned(ctx, ip, banService, "")
 	if err != nil {
 		r.serverError(tx, req, err)
 		return
@@ -708,7 +705,7 @@ func (r *Registrar) authenticate(ctx context.Context, req *sip.Request, tx sip.S
 		valid, reason = false, "To or From is not the authenticated user"
 	}
 	if !valid {
-		r.failed(ctx, req, ip, creds.Username, reason)
+		r.failed(ctx, req, ip, creds.Username, reason, !known)
 		respond(tx, req, sip.StatusForbidden, "Forbidden")
 		return Credential{}, false
 	}
@@ -879,80 +876,24 @@ func (r *Registrar) nonceIssued(nonce string) (time.Time, bool) {
 
 // --- throttling ---
 
-// failed logs a failed authentication in the one fixed line fail2ban's
-// filter matches (deploy/fail2ban), counts it against the source, and bans
-// the source when it has failed too often. The source_ip field comes first
-// so that nothing a caller puts in the user field precedes it.
-func (r *Registrar) failed(ctx context.Context, req *sip.Request, ip netip.Addr, user, reason string) {
-	r.log.Warn().Str("source_ip", ip.String()).Str("user", user).Str("reason", reason).Msg("sip auth failed")
-	now := r.opts.Now()
+// banService is the registrar's service to package ban: its failures are
+// logged as "sip auth failed", the line fail2ban's hotline-sip filter
+// matches.
+const banService = "sip"
+
+// failed hands a failed authentication to Bans, which logs it, counts it
+// against the source and bans the source when it has failed too often.
+// unknown says the user does not exist: a phone set up before its agent
+// retries the same name, which counts once per window.
+func (r *Registrar) failed(ctx context.Context, req *sip.Request, ip netip.Addr, user, reason string, unknown bool) {
 	branch, _ := req.Via().Params.Get("branch")
-	// The failure's id makes counting it idempotent: go-redis may send a
-	// script again after a timeout.
+	// The request's identity makes counting it idempotent: a request
+	// handled twice counts once.
 	id := req.CallID().Value() + "\x00" + strconv.FormatUint(uint64(req.CSeq().SeqNo), 10) + "\x00" + branch
-	until, err := failureScript.Run(ctx, r.opts.Redis, []string{r.keys.failures(ip.String()), r.keys.ban(ip.String())},
-		now.UnixMilli(), r.opts.FailureWindow.Milliseconds(), r.opts.MaxFailures, r.opts.BanDuration.Milliseconds(), id).Int64()
+	err := r.opts.Bans.Fail(ctx, ban.Failure{
+		Service: banService, Source: ip, User: user, UnknownUser: unknown, Reason: reason, ID: id,
+	})
 	if err != nil {
 		r.log.Error().Err(err).Str("source_ip", ip.String()).Msg("sip registrar: counting a failure")
-		return
 	}
-	if until > 0 {
-		r.rememberBan(ip, time.UnixMilli(until))
-		r.log.Warn().Str("source_ip", ip.String()).Int("failures", r.opts.MaxFailures).
-			Time("until", time.UnixMilli(until)).Msg("sip source banned")
-	}
-}
-
-// failureScript adds a failure to the source's window and bans it when the
-// window holds MaxFailures. It returns the ban's end (ms) when this call
-// made the ban, so one line logs it whatever the number of nodes; else 0.
-//
-// KEYS: failures, ban. ARGV: now, window, max failures, ban (ms), id.
-var failureScript = redis.NewScript(`
-local now, window, max, ban = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
-if cur > now then return 0 end
-redis.call('ZADD', KEYS[1], now, ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-redis.call('PEXPIRE', KEYS[1], window)
-if redis.call('ZCARD', KEYS[1]) < max then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[2], now + ban, 'PX', ban)
-return now + ban
-`)
-
-// isBanned reports whether ip is banned, asking Redis unless a ban is
-// already known here.
-func (r *Registrar) isBanned(ctx context.Context, ip netip.Addr) (bool, error) {
-	now := r.opts.Now()
-	r.mu.Lock()
-	until, ok := r.banned[ip]
-	r.mu.Unlock()
-	if ok && now.Before(until) {
-		return true, nil
-	}
-	v, err := r.opts.Redis.Get(ctx, r.keys.ban(ip.String())).Int64()
-	if errors.Is(err, redis.Nil) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("sip registrar: ban of %s: %w", ip, err)
-	}
-	if until := time.UnixMilli(v); now.Before(until) {
-		r.rememberBan(ip, until)
-		return true, nil
-	}
-	return false, nil
-}
-
-func (r *Registrar) rememberBan(ip netip.Addr, until time.Time) {
-	now := r.opts.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for k, u := range r.banned {
-		if !now.Before(u) {
-			delete(r.banned, k)
-		}
-	}
-	r.banned[ip] = until
 }

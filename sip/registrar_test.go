@@ -24,6 +24,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 
+	"github.com/hotline12345/hotline/ban"
 	"github.com/hotline12345/hotline/internal/redistest"
 	"github.com/hotline12345/hotline/logging"
 )
@@ -186,6 +187,20 @@ func (w *world) newRegistrar(t testing.TB, tune func(*RegistrarOptions)) (*Regis
 		t.Fatal(err)
 	}
 	return r, lines
+}
+
+// withBans gives the registrar Bans of its own, on its Redis, logger and
+// clock, with the throttling tune sets. Two registrars so given share
+// their bans through Redis as two nodes do.
+func withBans(t testing.TB, o *RegistrarOptions, tune func(*ban.Options)) {
+	t.Helper()
+	opts := ban.Options{Redis: o.Redis, Logger: o.Logger, Now: o.Now}
+	tune(&opts)
+	b, err := ban.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Bans = b
 }
 
 // newNode starts a registrar and a SIP server that uses it.
@@ -770,7 +785,9 @@ func TestExpiresBounds(t *testing.T) {
 // once. It lifts after BanDuration.
 func TestThrottleBansARepeatedlyFailingSource(t *testing.T) {
 	w := newWorld(t)
-	tune := func(o *RegistrarOptions) { o.MaxFailures = 3; o.BanDuration = 10 * time.Minute }
+	tune := func(o *RegistrarOptions) {
+		withBans(t, o, func(b *ban.Options) { b.MaxFailures = 3; b.Duration = 10 * time.Minute })
+	}
 	a, b := w.newNode(t, tune), w.newNode(t, tune)
 	p := newPhone(t, a.ts, "alice", "alice-secret")
 	p.learn(p.send(p.request(a.ts.Addr(), "600", p.contact)), "")
@@ -800,10 +817,38 @@ func TestThrottleBansARepeatedlyFailingSource(t *testing.T) {
 	wantStatus(t, p.register(a.ts.Addr(), "600", p.contact), sip.StatusOK)
 }
 
+// A phone set up before its agent exists retries one unknown name: it is
+// refused each time but never banned. Trying names is banned.
+func TestThrottleUnknownUserRetrying(t *testing.T) {
+	w := newWorld(t)
+	n := w.newNode(t, nil)
+	p := newPhone(t, n.ts, "1001", "not-yet")
+	for range 12 {
+		res := p.send(p.request(n.ts.Addr(), "600", p.contact))
+		wantStatus(t, res, sip.StatusUnauthorized) // a challenge: not banned
+		p.learn(res, "")
+		wantStatus(t, p.again(n.ts.Addr(), "600", p.contact), sip.StatusForbidden)
+		w.clock.advance(20 * time.Second)
+	}
+	if got := n.log.withMessage(t, "sip auth failed"); len(got) != 12 {
+		t.Errorf("%d failure lines, want 12", len(got))
+	}
+	for i := range 5 {
+		q := newPhone(t, n.ts, fmt.Sprintf("guess%d", i), "x")
+		wantStatus(t, q.register(n.ts.Addr(), "600", q.contact), sip.StatusForbidden)
+	}
+	if got := n.log.withMessage(t, "sip source banned"); len(got) != 1 {
+		t.Fatalf("%d ban lines after 5 names tried, want 1", len(got))
+	}
+	wantStatus(t, p.send(p.request(n.ts.Addr(), "600", p.contact)), sip.StatusForbidden)
+}
+
 // Failures spread wider than the window do not add up to a ban.
 func TestThrottleWindowSlides(t *testing.T) {
 	w := newWorld(t)
-	n := w.newNode(t, func(o *RegistrarOptions) { o.MaxFailures = 3; o.FailureWindow = time.Minute })
+	n := w.newNode(t, func(o *RegistrarOptions) {
+		withBans(t, o, func(b *ban.Options) { b.MaxFailures = 3; b.Window = time.Minute })
+	})
 	p := newPhone(t, n.ts, "alice", "alice-secret")
 	for range 5 {
 		p.learn(p.send(p.request(n.ts.Addr(), "600", p.contact)), "")
@@ -992,7 +1037,7 @@ func TestFail2banFilterMatchesTheLog(t *testing.T) {
 	r, lines6 := w.newRegistrar(t, nil)
 	req := newPhone(t, n.ts, "alice", "x").request(n.ts.Addr(), "600")
 	req.AppendHeader(sip.NewHeader("Via", "SIP/2.0/UDP [2001:db8::7]:5060;branch=z9hG4bKv6"))
-	r.failed(context.Background(), req, netip.MustParseAddr("2001:db8::7"), "alice", "wrong response")
+	r.failed(context.Background(), req, netip.MustParseAddr("2001:db8::7"), "alice", "wrong response", false)
 	if got := lines6.withMessage(t, "sip auth failed"); len(got) != 1 || hostOf(res, got[0]) != "2001:db8::7" {
 		t.Errorf("IPv6 line %v: the filter found %q", got, hostOf(res, strings.Join(got, "")))
 	}
@@ -1079,11 +1124,14 @@ func TestBaresipRegistersAndUnregisters(t *testing.T) {
 	}
 }
 
-// The keys stay under the one hash tag, so Redis Cluster can run the
-// scripts (every key of a script in one slot).
+// The registrar's keys stay under the one hash tag, and the bans' under
+// theirs, so Redis Cluster can run the scripts (every key of a script in
+// one slot).
 func TestKeysShareOneHashTag(t *testing.T) {
 	w := newWorld(t)
-	n := w.newNode(t, func(o *RegistrarOptions) { o.MaxFailures = 1 })
+	n := w.newNode(t, func(o *RegistrarOptions) {
+		withBans(t, o, func(b *ban.Options) { b.MaxFailures = 1 })
+	})
 	p := newPhone(t, n.ts, "alice", "alice-secret")
 	wantStatus(t, p.register(n.ts.Addr(), "600", p.contact), sip.StatusOK)
 	q := newPhone(t, n.ts, "bob", "guess")
@@ -1092,12 +1140,18 @@ func TestKeysShareOneHashTag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) < 4 { // aor, expiry, nonce count, ban
-		t.Errorf("keys %v", keys)
-	}
+	var reg, bans int
 	for _, k := range keys {
-		if !strings.HasPrefix(k, "hotline:{reg}:") {
-			t.Errorf("key %q outside hotline:{reg}:", k)
+		switch {
+		case strings.HasPrefix(k, "hotline:{reg}:"):
+			reg++
+		case strings.HasPrefix(k, "hotline:{ban}:"):
+			bans++
+		default:
+			t.Errorf("key %q outside hotline:{reg}: and hotline:{ban}:", k)
 		}
+	}
+	if reg < 3 || bans < 2 { // aor, expiry, nonce count; ban, index
+		t.Errorf("keys %v", keys)
 	}
 }
