@@ -60,6 +60,10 @@ func openEmbedded(ctx context.Context, opts Options, serverPath string) (*Store,
 		return nil, fmt.Errorf("%w: %s is %d bytes, at most %d fit", ErrSocketPath, sock, len(sock), maxSocketPath)
 	}
 	lock, err := lockDir(dir)
+	if errors.Is(err, ErrDataDirInUse) && opts.Attach {
+		client := redis.NewClient(&redis.Options{Network: "unix", Addr: sock})
+		return &Store{Client: client, Mode: Embedded, stop: func() error { return nil }}, nil
+	}
 	if err != nil {
 		return nil, err
 	}

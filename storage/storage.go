@@ -62,6 +62,10 @@ type Options struct {
 	// Mode forces a mode. Empty picks one: External when URL is set, else
 	// Embedded when redis-server is found, else InProcess.
 	Mode Mode
+	// Attach, in Embedded mode, connects to the redis-server of the
+	// hotline that holds the data directory, instead of failing with
+	// ErrDataDirInUse: commands run beside a server reach its store.
+	Attach bool
 	// Logger receives warnings and the embedded server's log. The zero
 	// Logger discards.
 	Logger zerolog.Logger

@@ -570,6 +570,31 @@ func TestEmbeddedDataDirInUse(t *testing.T) {
 	_ = b.Close()
 }
 
+// TestEmbeddedAttach: a command run beside a server reaches the server's
+// embedded Redis, and closing it leaves the server's running.
+func TestEmbeddedAttach(t *testing.T) {
+	ctx := context.Background()
+	dir := shortDir(t)
+	a, err := Open(ctx, Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, Options{DataDir: dir, Attach: true})
+	if err != nil {
+		t.Fatalf("Open with Attach beside a running store: %v", err)
+	}
+	if err := b.Client.Set(ctx, "from-b", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := a.Client.Get(ctx, "from-b").Result(); err != nil || v != "1" {
+		t.Fatalf("the server's store after the attached one closed: %q, %v", v, err)
+	}
+}
+
 func TestEmbeddedServerThatNeverStarts(t *testing.T) {
 	ctx := context.Background()
 	// A "server" that exits at once: Open must report it, not retry.
