@@ -98,6 +98,17 @@ type Config struct {
 	HTTP struct {
 		// Listen is where the web console, the API and /metrics are served.
 		Listen string `yaml:"listen"`
+		// MetricsToken, when set, is the bearer token /metrics and
+		// /healthz ask for; empty leaves them open, as fits the loopback
+		// default. Better given as HOTLINE_HTTP_METRICS_TOKEN.
+		MetricsToken string `yaml:"metrics_token"`
+		// LoginTTL is how long a token made by logging in with a password
+		// lasts.
+		LoginTTL Duration `yaml:"login_ttl"`
+		// TrustedProxies are the reverse proxies (addresses or networks)
+		// whose X-Forwarded-For names the client; bans and logs then see
+		// the client, not the proxy.
+		TrustedProxies []string `yaml:"trusted_proxies"`
 	} `yaml:"http"`
 
 	// Bans throttle authentication, for agents' phones (SIP REGISTER) and
@@ -218,6 +229,8 @@ func Default() Config {
 	c.Bans.Window = Duration(time.Minute)
 	c.Bans.Duration = Duration(10 * time.Minute)
 	c.Bans.Allow = []string{}
+	c.HTTP.LoginTTL = Duration(12 * time.Hour)
+	c.HTTP.TrustedProxies = []string{}
 	c.ACD.RingTimeout = Duration(15 * time.Second)
 	c.ACD.WrapUp = Duration(10 * time.Second)
 	c.ACD.MaxMissed = 2
@@ -306,9 +319,17 @@ func (c Config) ARIEventsURL() string {
 // BanAllow is bans.allow as networks, a bare address as the network of
 // that address alone. An entry that can not be read is left out, which
 // Validate reports.
-func (c Config) BanAllow() []netip.Prefix {
-	out := make([]netip.Prefix, 0, len(c.Bans.Allow))
-	for _, s := range c.Bans.Allow {
+func (c Config) BanAllow() []netip.Prefix { return networks(c.Bans.Allow) }
+
+// TrustedProxies is http.trusted_proxies as networks, as BanAllow reads
+// bans.allow.
+func (c Config) TrustedProxies() []netip.Prefix { return networks(c.HTTP.TrustedProxies) }
+
+// networks reads a list of networks, leaving out what parseNetwork
+// refuses, which Validate reports.
+func networks(list []string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
 		if p, err := parseNetwork(s); err == nil {
 			out = append(out, p)
 		}

@@ -56,6 +56,15 @@ func (c Config) Validate() error {
 	if sameTCPAddress(c) {
 		p.check("http.listen", fmt.Errorf("%q: sip.listen has the same address, and SIP listens on TCP there too", c.HTTP.Listen))
 	}
+	p.check("http.login_ttl", within(c.HTTP.LoginTTL, time.Minute, 30*24*time.Hour))
+	if t := c.HTTP.MetricsToken; t != "" && len(t) < 16 {
+		p.check("http.metrics_token", errors.New("shorter than 16 characters: anyone reaching the port could guess it"))
+	}
+	for _, s := range c.HTTP.TrustedProxies {
+		if _, err := parseNetwork(s); err != nil {
+			p.check("http.trusted_proxies", err)
+		}
+	}
 
 	if c.Bans.MaxFailures < 1 {
 		p.check("bans.max_failures", fmt.Errorf("%d: want at least 1", c.Bans.MaxFailures))
