@@ -58,7 +58,7 @@ var Categories = []appeal.Category{appeal.Emergency, appeal.Livelihood, appeal.G
 // AgentSpec is an agent as provisioned (config file or API). The password
 // is used once, to derive the digest hashes, and never stored.
 type AgentSpec struct {
-	ID         string            `json:"id" yaml:"id"`
+	ID         string            `json:"id,omitempty" yaml:"id"` // required, but in the path of a PUT
 	Name       string            `json:"name" yaml:"name"`
 	SIPUser    string            `json:"sip_user" yaml:"sip_user"`
 	Password   string            `json:"password,omitempty" yaml:"password"`

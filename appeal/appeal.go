@@ -42,7 +42,7 @@ type New struct {
 type Appeal struct {
 	ID          string    `json:"id"` // digits only, read out to the caller
 	CallID      string    `json:"call_id"`
-	Caller      string    `json:"caller"`
+	Caller      string    `json:"caller" pii:"phone"` // masked for roles that do not need it (web)
 	Category    Category  `json:"category"`
 	Consent     Consent   `json:"consent"`
 	Lang        string    `json:"lang"`

@@ -35,7 +35,7 @@ type Record struct {
 	ID         string     `json:"id"`
 	SIPCallID  string     `json:"sip_call_id,omitempty"`
 	Backend    string     `json:"backend"`
-	Caller     string     `json:"caller"`
+	Caller     string     `json:"caller" pii:"phone"` // masked for roles that do not need it (web)
 	Dialled    string     `json:"dialled"`
 	Codec      string     `json:"codec,omitempty"`
 	StartedAt  time.Time  `json:"started_at"`

@@ -13,7 +13,11 @@ import (
 
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/auth"
+	"github.com/hotline12345/hotline/ban"
+	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/evaluation"
+	"github.com/hotline12345/hotline/internal/zpage"
 )
 
 // AgentStore is what the API uses of the agents, the queue and their
@@ -40,10 +44,10 @@ type Distribution interface {
 // RatingStore is what the API uses of ratings and complaints;
 // *evaluation.Store has it.
 type RatingStore interface {
-	List(ctx context.Context, q evaluation.Query) ([]evaluation.Rating, error)
+	ListPage(ctx context.Context, q evaluation.Query) ([]evaluation.Rating, string, error)
 	AgentDay(ctx context.Context, agentID string, day time.Time) (evaluation.AgentDay, error)
 	Totals(ctx context.Context, day time.Time) (evaluation.AgentDay, error)
-	Complaints(ctx context.Context, status evaluation.ComplaintStatus, limit int) ([]evaluation.Complaint, error)
+	ComplaintsPage(ctx context.Context, status evaluation.ComplaintStatus, limit int, cursor string) ([]evaluation.Complaint, string, error)
 	Review(ctx context.Context, id string, status evaluation.ComplaintStatus, by, note string) (evaluation.Complaint, error)
 }
 
@@ -101,10 +105,11 @@ type pauseBody struct {
 	Reason string `json:"reason"`
 }
 
+// reviewBody is a supervisor's decision; who decided is the
+// authenticated user, never a name in the body.
 type reviewBody struct {
 	Status evaluation.ComplaintStatus `json:"status"`
-	By     string                     `json:"by"`
-	Note   string                     `json:"note"`
+	Note   string                     `json:"note,omitempty"`
 }
 
 // StateReply is an agent's state after a pause or resume.
@@ -127,38 +132,22 @@ func (a *api) location() *time.Location {
 	return appeal.DefaultLocation()
 }
 
-// agentInZone shows an agent's times in the hotline's zone, as appeals and
-// ratings show theirs: the store keeps instants and reads them back in the
-// zone of whichever node serves the request.
-func (a *api) agentInZone(ag acd.Agent) acd.Agent {
-	loc := a.location()
-	if !ag.Since.IsZero() {
-		ag.Since = ag.Since.In(loc)
-	}
-	if ag.IdleSince != nil {
-		t := ag.IdleSince.In(loc)
-		ag.IdleSince = &t
-	}
-	if ag.WrapUpUntil != nil {
-		t := ag.WrapUpUntil.In(loc)
-		ag.WrapUpUntil = &t
-	}
-	return ag
-}
-
 func (a *api) listAgents(w http.ResponseWriter, r *http.Request) {
+	limit, cursor, ok := pageQuery(w, r)
+	if !ok {
+		return
+	}
 	agents, err := a.opts.Agents.Agents(r.Context())
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	if agents == nil {
-		agents = []acd.Agent{}
+	page, err := pageOf(agents, limit, cursor, func(ag acd.Agent) string { return ag.ID })
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
-	for i := range agents {
-		agents[i] = a.agentInZone(agents[i])
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"agents": agents})
+	a.reply(w, r, http.StatusOK, page)
 }
 
 func (a *api) createAgent(w http.ResponseWriter, r *http.Request) {
@@ -172,7 +161,7 @@ func (a *api) createAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/agents/"+url.PathEscape(ag.ID))
-	writeJSON(w, http.StatusCreated, a.agentInZone(ag))
+	a.reply(w, r, http.StatusCreated, ag)
 }
 
 func (a *api) getAgent(w http.ResponseWriter, r *http.Request) {
@@ -188,18 +177,19 @@ func (a *api) getAgent(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	d := AgentDetail{Agent: a.agentInZone(ag), Today: AgentToday{Day: now.Format(time.DateOnly), Served: work.Served, TalkSec: work.TalkSec}}
-	if a.opts.Ratings != nil {
-		rt, err := a.opts.Ratings.AgentDay(ctx, id, now)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		d.Today.Praise, d.Today.BadReview, d.Today.NoRating, d.Today.Upheld = rt.Praise, rt.BadReview, rt.NoRating, rt.Upheld
+	rt, err := a.opts.Ratings.AgentDay(ctx, id, now)
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	a.reply(w, r, http.StatusOK, AgentDetail{Agent: ag, Today: AgentToday{
+		Day: now.Format(time.DateOnly), Served: work.Served, TalkSec: work.TalkSec,
+		Praise: rt.Praise, BadReview: rt.BadReview, NoRating: rt.NoRating, Upheld: rt.Upheld,
+	}})
 }
 
+// updateAgent replaces an agent's provisioning: every field but the
+// password, which is write-only and kept when absent.
 func (a *api) updateAgent(w http.ResponseWriter, r *http.Request) {
 	var spec acd.AgentSpec
 	if !decodeBody(w, r, &spec) {
@@ -211,12 +201,50 @@ func (a *api) updateAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	spec.ID = id
+	a.saveAgent(w, r, spec)
+}
+
+// AgentPatch changes some of an agent's fields: those present.
+type AgentPatch struct {
+	Name       *string            `json:"name,omitempty"`
+	SIPUser    *string            `json:"sip_user,omitempty"`
+	Password   *string            `json:"password,omitempty"`
+	Categories *[]appeal.Category `json:"categories,omitempty"`
+}
+
+func (a *api) patchAgent(w http.ResponseWriter, r *http.Request) {
+	var p AgentPatch
+	if !decodeBody(w, r, &p) {
+		return
+	}
+	cur, err := a.opts.Agents.Agent(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	spec := acd.AgentSpec{ID: cur.ID, Name: cur.Name, SIPUser: cur.SIPUser, Categories: cur.Categories}
+	if p.Name != nil {
+		spec.Name = *p.Name
+	}
+	if p.SIPUser != nil {
+		spec.SIPUser = *p.SIPUser
+	}
+	if p.Password != nil {
+		spec.Password = *p.Password
+	}
+	if p.Categories != nil {
+		spec.Categories = *p.Categories
+	}
+	a.saveAgent(w, r, spec)
+}
+
+func (a *api) saveAgent(w http.ResponseWriter, r *http.Request, spec acd.AgentSpec) {
 	ag, err := a.opts.Agents.Update(r.Context(), spec)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.agentInZone(ag))
+	a.reply(w, r, http.StatusOK, ag)
 }
 
 func (a *api) deleteAgent(w http.ResponseWriter, r *http.Request) {
@@ -237,7 +265,7 @@ func (a *api) pause(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, StateReply{State: st})
+	a.reply(w, r, http.StatusOK, StateReply{State: st})
 }
 
 // resume takes no body; one sent anyway is read and ignored, so that
@@ -248,7 +276,7 @@ func (a *api) resume(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, StateReply{State: st})
+	a.reply(w, r, http.StatusOK, StateReply{State: st})
 }
 
 func (a *api) queue(w http.ResponseWriter, r *http.Request) {
@@ -265,17 +293,16 @@ func (a *api) queue(w http.ResponseWriter, r *http.Request) {
 	if calls == nil {
 		calls = []acd.QueuedCall{}
 	}
-	for i := range calls {
-		if !calls[i].Since.IsZero() {
-			calls[i].Since = calls[i].Since.In(a.location())
-		}
-	}
-	writeJSON(w, http.StatusOK, QueueReport{Calls: calls, Today: day})
+	a.reply(w, r, http.StatusOK, QueueReport{Calls: calls, Today: day})
 }
 
 func (a *api) listRatings(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var query evaluation.Query
+	var ok bool
+	if query.Limit, query.Cursor, ok = pageQuery(w, r); !ok {
+		return
+	}
 	var err error
 	if query.From, err = queryTime(q.Get("from")); err != nil {
 		writeError(w, http.StatusBadRequest, "from: "+err.Error())
@@ -289,60 +316,50 @@ func (a *api) listRatings(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "to must be after from")
 		return
 	}
-	if query.Limit, err = queryLimit(q.Get("limit")); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
 	query.AgentID = q.Get("agent")
-	ratings, err := a.opts.Ratings.List(r.Context(), query)
+	ratings, next, err := a.opts.Ratings.ListPage(r.Context(), query)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	if ratings == nil {
-		ratings = []evaluation.Rating{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"ratings": ratings})
+	a.reply(w, r, http.StatusOK, Page[evaluation.Rating]{Items: ratings, NextCursor: next})
 }
 
 func (a *api) listComplaints(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	status := evaluation.ComplaintStatus(q.Get("status"))
+	limit, cursor, ok := pageQuery(w, r)
+	if !ok {
+		return
+	}
+	status := evaluation.ComplaintStatus(r.URL.Query().Get("status"))
 	switch status {
 	case "", evaluation.Pending, evaluation.Upheld, evaluation.Dismissed:
 	default:
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("status %q: want pending, upheld or dismissed", status))
 		return
 	}
-	limit, err := queryLimit(q.Get("limit"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	cs, err := a.opts.Ratings.Complaints(r.Context(), status, limit)
+	cs, next, err := a.opts.Ratings.ComplaintsPage(r.Context(), status, limit, cursor)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	if cs == nil {
-		cs = []evaluation.Complaint{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"complaints": cs})
+	a.reply(w, r, http.StatusOK, Page[evaluation.Complaint]{Items: cs, NextCursor: next})
 }
 
 // review answers 200 also for a repeated review with the same decision,
-// so that a supervisor's retry after a lost reply does no harm.
+// so that a supervisor's retry after a lost reply does no harm. The
+// decision is recorded as the authenticated user's.
 func (a *api) review(w http.ResponseWriter, r *http.Request) {
 	var b reviewBody
 	if !decodeBody(w, r, &b) {
 		return
 	}
-	c, err := a.opts.Ratings.Review(r.Context(), r.PathValue("id"), b.Status, b.By, b.Note)
+	p, _ := PrincipalOf(r.Context())
+	c, err := a.opts.Ratings.Review(r.Context(), r.PathValue("id"), b.Status, p.User, b.Note)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	a.reply(w, r, http.StatusOK, c)
 }
 
 func (a *api) stats(w http.ResponseWriter, r *http.Request) {
@@ -368,7 +385,7 @@ func (a *api) stats(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, Stats{Queue: queue, Ratings: ratings, Complaints: complaintRate(ratings.Upheld, queue.Answered)})
+	a.reply(w, r, http.StatusOK, Stats{Queue: queue, Ratings: ratings, Complaints: complaintRate(ratings.Upheld, queue.Answered)})
 }
 
 func complaintRate(upheld, served int64) ComplaintRate {
@@ -391,19 +408,6 @@ func queryTime(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time", s)
 	}
 	return t, nil
-}
-
-// queryLimit reads limit; 0 when absent, which the stores take as their
-// default page.
-func queryLimit(s string) (int, error) {
-	if s == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > MaxLimit {
-		return 0, errors.New("limit must be a whole number from 1 to " + strconv.Itoa(MaxLimit))
-	}
-	return n, nil
 }
 
 // decodeBody reads one JSON object of at most MaxBody bytes into v,
@@ -438,11 +442,14 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 // is the server's fault.
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, acd.ErrInvalid), errors.Is(err, evaluation.ErrInvalid):
+	case errors.Is(err, acd.ErrInvalid), errors.Is(err, evaluation.ErrInvalid), errors.Is(err, auth.ErrInvalid),
+		errors.Is(err, zpage.ErrCursor), errors.Is(err, errCursor):
 		return http.StatusBadRequest
-	case errors.Is(err, acd.ErrNotFound), errors.Is(err, evaluation.ErrNotFound):
+	case errors.Is(err, acd.ErrNotFound), errors.Is(err, evaluation.ErrNotFound), errors.Is(err, calllog.ErrNotFound),
+		errors.Is(err, appeal.ErrNotFound), errors.Is(err, auth.ErrNotFound), errors.Is(err, ban.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, acd.ErrConflict), errors.Is(err, acd.ErrState), errors.Is(err, evaluation.ErrAlreadyReviewed):
+	case errors.Is(err, acd.ErrConflict), errors.Is(err, acd.ErrState), errors.Is(err, evaluation.ErrAlreadyReviewed),
+		errors.Is(err, auth.ErrConflict):
 		return http.StatusConflict
 	}
 	return 0

@@ -353,11 +353,13 @@ func errorDescription(code int) string {
 
 // openAPIDocument is the document of Routes(), made on first request: the
 // table is fixed when the program is built.
-var openAPIDocument = sync.OnceValues(func() ([]byte, error) { return OpenAPI(Routes()) })
+func openAPIDocument() func() ([]byte, error) {
+	return sync.OnceValues(func() ([]byte, error) { return OpenAPI(Routes()) })
+}
 
 // openAPI serves the API's OpenAPI document.
 func (a *api) openAPI(w http.ResponseWriter, r *http.Request) {
-	doc, err := openAPIDocument()
+	doc, err := a.document()
 	if err != nil {
 		a.internal(w, r, err)
 		return

@@ -422,7 +422,7 @@ func TestOpenAPIHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/openapi.json", (&api{}).openAPI)
+	mux.HandleFunc("GET /api/v1/openapi.json", (&api{document: openAPIDocument()}).openAPI)
 	for range 2 {
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/openapi.json", nil))

@@ -1,12 +1,14 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 	"regexp"
 
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/auth"
+	"github.com/hotline12345/hotline/ban"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/evaluation"
 )
@@ -39,9 +41,11 @@ type Route struct {
 	Reply any
 	// Status answers success: 200, 201 or 204.
 	Status int
-	// Errors are the statuses the route may answer besides 401 and 403
-	// (and 400 for a route with a body or query, 404 for one with a path
-	// parameter, 429 for a banned source, which every route may give).
+	// Errors are the statuses the route may answer besides those every
+	// route may give: 401 and 403 (unless Public), 400 for a route with a
+	// body or query, 413 for one with a body, 404 for one with a path
+	// parameter, 429 for a banned source, 500 and 503 when the store
+	// fails.
 	Errors []int
 
 	handle http.HandlerFunc
@@ -108,6 +112,17 @@ var (
 func (a *api) routes() []Route {
 	staff := []auth.Role{auth.Supervisor, auth.Ops, auth.Admin}
 	return []Route{
+		{Method: "POST", Path: "/api/v1/login", Summary: "log in with an account's password: a token with the account's roles",
+			Public: true, Body: LoginRequest{}, Reply: TokenReply{}, Status: http.StatusCreated, Errors: []int{401}, handle: a.login},
+		{Method: "POST", Path: "/api/v1/logout", Summary: "revoke the token the request carries",
+			Roles: auth.Roles, Status: http.StatusNoContent, handle: a.logout},
+		{Method: "GET", Path: "/api/v1/me", Summary: "who the token acts as: account, roles, agent, expiry",
+			Roles: auth.Roles, Reply: Me{}, handle: a.me},
+		{Method: "PUT", Path: "/api/v1/me/password", Summary: "change one's own password, giving the current one",
+			Roles: auth.Roles, Body: PasswordChange{}, Status: http.StatusNoContent, handle: a.changeOwnPassword},
+		{Method: "GET", Path: "/api/v1/openapi.json", Summary: "this API's OpenAPI 3.1 description",
+			Public: true, Reply: json.RawMessage{}, handle: a.openAPI},
+
 		{Method: "GET", Path: "/api/v1/calls", Summary: "call records, newest first",
 			Roles: staff, Query: []Param{limitParam, cursorParam}, Reply: Page[calllog.Record]{}, handle: a.listCalls},
 		{Method: "GET", Path: "/api/v1/calls/{id}", Summary: "one call: times, end cause, the stage it ended in, prompts played and keys pressed",
@@ -121,8 +136,10 @@ func (a *api) routes() []Route {
 			Roles: admins, Body: acd.AgentSpec{}, Reply: acd.Agent{}, Status: http.StatusCreated, Errors: []int{409}, handle: a.createAgent},
 		{Method: "GET", Path: "/api/v1/agents/{id}", Summary: "one agent with its figures of the day",
 			Roles: []auth.Role{auth.Supervisor, auth.Admin, auth.Agent, auth.Visitor}, Own: true, Reply: AgentDetail{}, handle: a.getAgent},
-		{Method: "PUT", Path: "/api/v1/agents/{id}", Summary: "replace an agent's provisioning",
+		{Method: "PUT", Path: "/api/v1/agents/{id}", Summary: "replace an agent's provisioning (the password is write-only: absent keeps it)",
 			Roles: admins, Body: acd.AgentSpec{}, Reply: acd.Agent{}, Errors: []int{409}, handle: a.updateAgent},
+		{Method: "PATCH", Path: "/api/v1/agents/{id}", Summary: "change some of an agent's fields: those present",
+			Roles: admins, Body: AgentPatch{}, Reply: acd.Agent{}, Errors: []int{409}, handle: a.patchAgent},
 		{Method: "DELETE", Path: "/api/v1/agents/{id}", Summary: "delete an agent (not during a call)",
 			Roles: admins, Status: http.StatusNoContent, Errors: []int{409}, handle: a.deleteAgent},
 		{Method: "POST", Path: "/api/v1/agents/{id}/pause", Summary: "pause an agent with a reason (during a call: when it ends)",
@@ -149,5 +166,29 @@ func (a *api) routes() []Route {
 		{Method: "GET", Path: "/api/v1/stats", Summary: "a day's 15-second answer rate, abandoned calls, average wait, ratings, effective complaints per 10,000",
 			Roles: []auth.Role{auth.Supervisor, auth.Ops}, Query: []Param{{Name: "day", Type: "date", Description: "today when absent"}},
 			Reply: Stats{}, handle: a.stats},
+
+		{Method: "GET", Path: "/api/v1/users", Summary: "the accounts",
+			Roles: admins, Query: []Param{limitParam, cursorParam}, Reply: Page[auth.User]{}, handle: a.listUsers},
+		{Method: "POST", Path: "/api/v1/users", Summary: "create an account (its password is kept only as an argon2id hash)",
+			Roles: admins, Body: UserRequest{}, Reply: auth.User{}, Status: http.StatusCreated, Errors: []int{409}, handle: a.createUser},
+		{Method: "GET", Path: "/api/v1/users/{name}", Summary: "one account",
+			Roles: admins, Reply: auth.User{}, handle: a.getUser},
+		{Method: "PATCH", Path: "/api/v1/users/{name}", Summary: "change an account's roles, agent, or disable it (its tokens stop working)",
+			Roles: admins, Body: UserPatch{}, Reply: auth.User{}, handle: a.patchUser},
+		{Method: "PUT", Path: "/api/v1/users/{name}/password", Summary: "set an account's password",
+			Roles: admins, Body: PasswordSet{}, Status: http.StatusNoContent, handle: a.setUserPassword},
+		{Method: "GET", Path: "/api/v1/tokens", Summary: "the tokens, newest first: those in use, or all kept (all=true)",
+			Roles: admins, Query: []Param{{Name: "all", Type: "boolean", Description: "also expired and revoked tokens, kept for audit"}, limitParam, cursorParam},
+			Reply: Page[auth.Token]{}, handle: a.listTokens},
+		{Method: "POST", Path: "/api/v1/tokens", Summary: "make a token with roles and an expiry; its secret is answered once",
+			Roles: admins, Body: TokenRequest{}, Reply: TokenReply{}, Status: http.StatusCreated, handle: a.createToken},
+		{Method: "GET", Path: "/api/v1/tokens/{id}", Summary: "one token (never its secret)",
+			Roles: admins, Reply: auth.Token{}, handle: a.getToken},
+		{Method: "DELETE", Path: "/api/v1/tokens/{id}", Summary: "revoke a token",
+			Roles: admins, Reply: auth.Token{}, handle: a.revokeToken},
+		{Method: "GET", Path: "/api/v1/bans", Summary: "sources and users refused after failed logins, tokens or SIP registrations",
+			Roles: []auth.Role{auth.Ops, auth.Admin}, Query: []Param{limitParam, cursorParam}, Reply: Page[ban.Ban]{}, handle: a.listBans},
+		{Method: "DELETE", Path: "/api/v1/bans/{subject...}", Summary: "lift a ban (an address, an IPv6 /64, or user:SERVICE:NAME)",
+			Roles: []auth.Role{auth.Ops, auth.Admin}, Reply: ban.Ban{}, handle: a.liftBan},
 	}
 }

@@ -7,7 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,7 +22,7 @@ import (
 // CallStore is what the API reads of call records.
 type CallStore interface {
 	Get(ctx context.Context, id string) (calllog.Record, error)
-	List(ctx context.Context, limit int) ([]calllog.Record, error)
+	Page(ctx context.Context, limit int, cursor string) ([]calllog.Record, string, error)
 }
 
 // AppealStore is what the API reads of appeals.
@@ -37,22 +38,31 @@ type Check struct {
 
 // Options configure the HTTP handler.
 type Options struct {
-	Calls    CallStore
-	Appeals  AppealStore
+	Calls        CallStore
+	Appeals      AppealStore
+	Agents       AgentStore
+	Distribution Distribution
+	Ratings      RatingStore
+	Accounts     Accounts
+	// Bans throttles failed logins and tokens; nil throttles nothing.
+	Bans Bans
+
 	Checks   []Check
 	Gatherer prometheus.Gatherer
 	Logger   zerolog.Logger
 
-	// Agents serves the agents, the queue and their figures; nil leaves
-	// those routes out.
-	Agents AgentStore
-	// Distribution pauses and resumes agents; nil leaves those routes out.
-	Distribution Distribution
-	// Ratings serves ratings and complaints; nil leaves those routes out.
-	// The day's statistics need both Agents and Ratings.
-	Ratings RatingStore
-	// Location is the hotline's zone, where days begin. Nil means
-	// appeal.DefaultLocation (Asia/Shanghai).
+	// MetricsToken, when set, is the bearer token /metrics and /healthz
+	// ask for; empty leaves them open.
+	MetricsToken string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client: bans and logs need the client's address, not theirs.
+	TrustedProxies []netip.Prefix
+	// LoginTTL is how long a token made by logging in lasts; 12 h when 0.
+	LoginTTL time.Duration
+
+	// Location is the hotline's zone: days begin in it, and every time
+	// in every answer is given in it. Nil means appeal.DefaultLocation
+	// (Asia/Shanghai).
 	Location *time.Location
 	// Now is the clock for "today". Nil means time.Now.
 	Now func() time.Time
@@ -62,64 +72,73 @@ type Options struct {
 const MaxLimit = 500
 
 // NewHandler returns the HTTP handler for the API, /healthz and /metrics.
+// Every store of Options is required. State-changing requests from
+// another origin (a web page on another site, in a browser of this host)
+// are refused whatever they carry.
 func NewHandler(opts Options) http.Handler {
-	a := &api{opts: opts}
+	a := &api{opts: opts, document: openAPIDocument()}
 	mux := http.NewServeMux()
+	methods := map[string][]string{}
 	for _, rt := range a.routes() {
-		mux.HandleFunc(rt.Method+" "+rt.Path, rt.handle)
+		mux.HandleFunc(rt.Method+" "+rt.Path, a.guard(rt))
+		methods[rt.Path] = append(methods[rt.Path], rt.Method)
 	}
-	mux.HandleFunc("GET /healthz", a.health)
+	for path, ms := range methods {
+		allow := strings.Join(ms, ", ")
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeJSON(w, http.StatusMethodNotAllowed, Error{Error: r.Method + " is not served here; " + allow + " are", Path: r.URL.Path})
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, Error{Error: "no such route", Path: r.URL.Path})
+	})
+	mux.Handle("GET /healthz", openOrToken(opts.MetricsToken, http.HandlerFunc(a.health)))
 	if opts.Gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+		mux.Handle("GET /metrics", openOrToken(opts.MetricsToken, promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})))
 	}
-	return mux
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusForbidden, "cross-origin request refused: a state-changing request must come from the hotline's own origin or a client that is not a browser")
+	}))
+	return cop.Handler(mux)
 }
 
-type api struct{ opts Options }
+type api struct {
+	opts Options
+	// document is the OpenAPI document, made once.
+	document func() ([]byte, error)
+}
 
 func (a *api) listCalls(w http.ResponseWriter, r *http.Request) {
-	limit := 50
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxLimit {
-			writeError(w, http.StatusBadRequest, "limit must be a whole number from 1 to "+strconv.Itoa(MaxLimit))
-			return
-		}
-		limit = n
-	}
-	calls, err := a.opts.Calls.List(r.Context(), limit)
-	if err != nil {
-		a.internal(w, r, err)
+	limit, cursor, ok := pageQuery(w, r)
+	if !ok {
 		return
 	}
-	if calls == nil {
-		calls = []calllog.Record{}
+	calls, next, err := a.opts.Calls.Page(r.Context(), limit, cursor)
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"calls": calls})
+	a.reply(w, r, http.StatusOK, Page[calllog.Record]{Items: calls, NextCursor: next})
 }
 
 func (a *api) getCall(w http.ResponseWriter, r *http.Request) {
 	rec, err := a.opts.Calls.Get(r.Context(), r.PathValue("id"))
-	switch {
-	case errors.Is(err, calllog.ErrNotFound):
-		writeError(w, http.StatusNotFound, "no call "+strconv.Quote(r.PathValue("id")))
-	case err != nil:
-		a.internal(w, r, err)
-	default:
-		writeJSON(w, http.StatusOK, rec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
+	a.reply(w, r, http.StatusOK, rec)
 }
 
 func (a *api) getAppeal(w http.ResponseWriter, r *http.Request) {
 	ap, err := a.opts.Appeals.Get(r.Context(), r.PathValue("id"))
-	switch {
-	case errors.Is(err, appeal.ErrNotFound):
-		writeError(w, http.StatusNotFound, "no appeal "+strconv.Quote(r.PathValue("id")))
-	case err != nil:
-		a.internal(w, r, err)
-	default:
-		writeJSON(w, http.StatusOK, ap)
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
+	a.reply(w, r, http.StatusOK, ap)
 }
 
 // health runs every check with a short deadline; any failure makes the
@@ -147,6 +166,13 @@ func (a *api) internal(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	writeError(w, http.StatusInternalServerError, "internal error")
+}
+
+// reply answers v as JSON, shaped for who asked: times in the hotline's
+// zone, callers' numbers masked for roles that do not need them.
+func (a *api) reply(w http.ResponseWriter, r *http.Request, code int, v any) {
+	p, ok := PrincipalOf(r.Context())
+	writeJSON(w, code, presenter{loc: a.location(), mask: !ok || !p.HasAny(NumberRoles...)}.present(v))
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
