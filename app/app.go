@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/evaluation"
@@ -54,7 +56,13 @@ type Options struct {
 	Interrupt <-chan struct{}
 	// Records, when set, wraps the call-record store (tests watch it).
 	Records func(ivr.CallRecorder) ivr.CallRecorder
+	// Notice is where the first start tells the operator the first admin
+	// token, once; main gives stderr. Nil shows it nowhere.
+	Notice io.Writer
 }
+
+// FirstAdminTTL is how long the token the first start prints lasts.
+const FirstAdminTTL = 30 * 24 * time.Hour
 
 // Run runs hotline until ctx is done. A context cancelled with ErrDrain as
 // its cause drains calls first; any other cause ends them at once.
@@ -114,6 +122,10 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	ratings := evaluation.NewStore(store.Client, evaluation.StoreOptions{Location: cfg.Location()})
+	accounts := auth.NewStore(store.Client, auth.StoreOptions{})
+	if err := firstAdmin(ctx, accounts, opts.Notice, log); err != nil {
+		return err
+	}
 	reg.MustRegister(acd.NewCollector(agents.store), agents.bans)
 	agentsCtx, stopAgents := context.WithCancel(context.WithoutCancel(ctx))
 	waitAgents := agents.run(agentsCtx, log)
@@ -146,10 +158,15 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", cfg.HTTP.Listen, err)
 	}
+	if !loopback(cfg.HTTP.Listen) && cfg.HTTP.MetricsToken == "" {
+		log.Warn().Str("addr", cfg.HTTP.Listen).Msg("/metrics and /healthz are open to anyone who reaches this address: set http.metrics_token")
+	}
 	httpSrv := &http.Server{
 		Handler: web.NewHandler(web.Options{
 			Calls: calls, Appeals: appeals, Gatherer: reg, Logger: log,
 			Agents: agents.store, Distribution: agents.dist, Ratings: ratings, Location: cfg.Location(),
+			Accounts: accounts, Bans: agents.bans,
+			MetricsToken: cfg.HTTP.MetricsToken, TrustedProxies: cfg.TrustedProxies(), LoginTTL: time.Duration(cfg.HTTP.LoginTTL),
 			Checks: append([]web.Check{{Name: "redis", Check: store.Ping}}, tel.checks...),
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -214,6 +231,46 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	log.Info().Msg("stopped")
 	return runErr
+}
+
+// firstAdmin makes the first admin on a hotline's first start, on
+// whichever node gets there first, and tells the operator its token: the
+// zero-configuration start needs no other step to reach the API.
+func firstAdmin(ctx context.Context, accounts *auth.Store, notice io.Writer, log zerolog.Logger) error {
+	secret, created, err := accounts.Bootstrap(ctx, FirstAdminTTL)
+	if err != nil {
+		return fmt.Errorf("first admin: %w", err)
+	}
+	if !created {
+		return nil
+	}
+	log.Warn().Msg("first start: created the account admin and printed its token once")
+	if notice == nil {
+		return nil
+	}
+	_, err = fmt.Fprintf(notice, `
+First start: the account "admin" was created, with this token, valid for %d days.
+It is shown only now:
+
+    export HOTLINE_TOKEN=%s
+
+Then, from this host: hotline whoami; hotline users passwd admin (to log in with
+hotline login --user admin); hotline tokens create --role ROLE for others.
+A lost token: "hotline tokens create --role admin" on this host makes another.
+
+`, int(FirstAdminTTL.Hours()/24), secret)
+	return err
+}
+
+// loopback reports whether addr (host:port) is reached from this host
+// alone.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return host == "localhost" || err == nil && ip.IsLoopback()
 }
 
 func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, runner *ivr.Runner, registrar *sip.Registrar, log zerolog.Logger) (*sip.Server, error) {

@@ -19,6 +19,7 @@ import (
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/web"
+	"github.com/hotline12345/hotline/web/client"
 )
 
 const agentsUsage = `usage: hotline agents [--api URL] <command>
@@ -34,17 +35,18 @@ commands:
   pause ID --reason TEXT
   resume ID
 
---api is the hotline's HTTP address: $HOTLINE_API when set, else ` + defaultAPI + `.
-`
+` + apiHelp
 
 const queueUsage = `usage: hotline queue [--api URL]`
 
 // defaultAPI is where "hotline serve" listens for HTTP by default.
 const defaultAPI = "http://127.0.0.1:8080"
 
-// apiTimeout bounds one request to the API, so that a hung server does
-// not hang a script.
-const apiTimeout = 10 * time.Second
+// apiHelp ends the usage of every command that calls the API.
+const apiHelp = `
+--api is the hotline's HTTP address: $HOTLINE_API when set, else ` + defaultAPI + `.
+The token is $HOTLINE_TOKEN (hotline login, or hotline tokens create).
+`
 
 // maxPassword bounds what --password-stdin reads.
 const maxPassword = 1024
@@ -86,7 +88,7 @@ func agentsCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return exitError{2, agentsUsage}
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	a := &agentsCLI{api: *api, stdin: stdin, stdout: stdout, stderr: stderr}
+	a := &cli{api: *api, stdin: stdin, stdout: stdout, stderr: stderr}
 	switch cmd {
 	case "list":
 		return a.list(rest)
@@ -111,7 +113,7 @@ func agentsCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 
 // queueCmd runs "hotline queue": the calls waiting and today's figures.
 func queueCmd(args []string, stdout, stderr io.Writer) error {
-	a := &agentsCLI{api: apiDefault(), stdout: stdout, stderr: stderr}
+	a := &cli{api: apiDefault(), stdout: stdout, stderr: stderr}
 	fs := a.flags("queue")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -124,7 +126,7 @@ func queueCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var q web.QueueReport
-	if err := c.do(http.MethodGet, "/api/v1/queue", nil, &q); err != nil {
+	if err := c.Do(context.Background(), http.MethodGet, "/api/v1/queue", nil, &q); err != nil {
 		return err
 	}
 	var tb table
@@ -146,8 +148,8 @@ func queueCmd(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// agentsCLI is one run of an agents command.
-type agentsCLI struct {
+// cli is one run of a command that calls the API.
+type cli struct {
 	api            string
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -155,7 +157,7 @@ type agentsCLI struct {
 
 // flags returns a flag set for a command; every command takes --api, so
 // that it may also follow the command.
-func (a *agentsCLI) flags(name string) *flag.FlagSet {
+func (a *cli) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
 	fs.StringVar(&a.api, "api", a.api, "the hotline's HTTP address")
@@ -186,15 +188,16 @@ func parseWithID(fs *flag.FlagSet, args []string) (string, error) {
 	return id, nil
 }
 
-func (a *agentsCLI) client() (*apiClient, error) {
-	u, err := url.Parse(a.api)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usageError("--api %q: want http://host:port", a.api)
+// client is the API at --api with the token of $HOTLINE_TOKEN.
+func (a *cli) client() (*client.Client, error) {
+	c, err := client.New(a.api, os.Getenv("HOTLINE_TOKEN"))
+	if err != nil {
+		return nil, usageError("--api: %v", err)
 	}
-	return &apiClient{base: strings.TrimRight(u.String(), "/"), http: &http.Client{Timeout: apiTimeout}}, nil
+	return c, nil
 }
 
-func (a *agentsCLI) list(args []string) error {
+func (a *cli) list(args []string) error {
 	fs := a.flags("list")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -206,15 +209,13 @@ func (a *agentsCLI) list(args []string) error {
 	if err != nil {
 		return err
 	}
-	var l struct {
-		Agents []acd.Agent `json:"agents"`
-	}
-	if err := c.do(http.MethodGet, "/api/v1/agents", nil, &l); err != nil {
+	agents, err := client.All[acd.Agent](context.Background(), c, "/api/v1/agents?limit=500")
+	if err != nil {
 		return err
 	}
 	var tb table
 	tb.add("ID", "NAME", "SIP USER", "STATE", "REASON", "CATEGORIES", "REGISTERED")
-	for _, ag := range l.Agents {
+	for _, ag := range agents {
 		reason := ag.Reason
 		if reason == "" && ag.PauseNext != "" {
 			reason = "after this call: " + ag.PauseNext
@@ -228,7 +229,7 @@ func (a *agentsCLI) list(args []string) error {
 	return tb.write(a.stdout)
 }
 
-func (a *agentsCLI) show(args []string) error {
+func (a *cli) show(args []string) error {
 	id, err := parseWithID(a.flags("show"), args)
 	if err != nil {
 		return err
@@ -238,7 +239,7 @@ func (a *agentsCLI) show(args []string) error {
 		return err
 	}
 	var raw json.RawMessage
-	if err := c.do(http.MethodGet, "/api/v1/agents/"+url.PathEscape(id), nil, &raw); err != nil {
+	if err := c.Do(context.Background(), http.MethodGet, "/api/v1/agents/"+url.PathEscape(id), nil, &raw); err != nil {
 		return err
 	}
 	var out bytes.Buffer
@@ -260,7 +261,7 @@ type specFlags struct {
 	passwordStdin bool
 }
 
-func (a *agentsCLI) specFlags(name string) *specFlags {
+func (a *cli) specFlags(name string) *specFlags {
 	f := &specFlags{fs: a.flags(name)}
 	if name == "add" {
 		f.fs.StringVar(&f.id, "id", "", "the agent's id (letters, digits, '.', '_', '-')")
@@ -289,8 +290,14 @@ func (f *specFlags) readPassword(stdin io.Reader) (string, error) {
 	if f.set()["password"] {
 		return "", usageError("%s: --password and --password-stdin: give one", f.fs.Name())
 	}
+	return passwordLine(stdin, f.fs.Name())
+}
+
+// passwordLine reads a password from the first line of stdin, for
+// --password-stdin.
+func passwordLine(stdin io.Reader, cmd string) (string, error) {
 	if stdin == nil {
-		return "", usageError("%s: --password-stdin: no standard input", f.fs.Name())
+		return "", usageError("%s: --password-stdin: no standard input", cmd)
 	}
 	line, err := bufio.NewReaderSize(io.LimitReader(stdin, maxPassword), maxPassword).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -298,12 +305,12 @@ func (f *specFlags) readPassword(stdin io.Reader) (string, error) {
 	}
 	pw := strings.TrimRight(line, "\r\n")
 	if pw == "" {
-		return "", usageError("%s: --password-stdin: standard input holds no password", f.fs.Name())
+		return "", usageError("%s: --password-stdin: standard input holds no password", cmd)
 	}
 	return pw, nil
 }
 
-func (a *agentsCLI) add(args []string) error {
+func (a *cli) add(args []string) error {
 	f := a.specFlags("add")
 	if err := parseFlags(f.fs, args); err != nil {
 		return err
@@ -330,16 +337,15 @@ func (a *agentsCLI) add(args []string) error {
 	}
 	spec := acd.AgentSpec{ID: f.id, Name: f.name, SIPUser: f.sipUser, Password: pw, Categories: splitCategories(f.categories)}
 	var ag acd.Agent
-	if err := c.do(http.MethodPost, "/api/v1/agents", spec, &ag); err != nil {
+	if err := c.Do(context.Background(), http.MethodPost, "/api/v1/agents", spec, &ag); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(a.stdout, "agent %s added, %s\n", ag.ID, ag.State)
 	return err
 }
 
-// update changes only what its flags name: the agent is read first and
-// the rest kept, since the API replaces the whole agent.
-func (a *agentsCLI) update(args []string) error {
+// update changes only what its flags name (PATCH).
+func (a *cli) update(args []string) error {
 	f := a.specFlags("update")
 	id, err := parseWithID(f.fs, args)
 	if err != nil {
@@ -357,30 +363,29 @@ func (a *agentsCLI) update(args []string) error {
 	if err != nil {
 		return err
 	}
-	path := "/api/v1/agents/" + url.PathEscape(id)
-	var cur acd.Agent
-	if err := c.do(http.MethodGet, path, nil, &cur); err != nil {
-		return err
-	}
-	spec := acd.AgentSpec{ID: id, Name: cur.Name, SIPUser: cur.SIPUser, Categories: cur.Categories, Password: pw}
+	var patch web.AgentPatch
 	if set["name"] {
-		spec.Name = f.name
+		patch.Name = &f.name
 	}
 	if set["sip-user"] {
-		spec.SIPUser = f.sipUser
+		patch.SIPUser = &f.sipUser
 	}
 	if set["categories"] {
-		spec.Categories = splitCategories(f.categories)
+		cats := splitCategories(f.categories)
+		patch.Categories = &cats
+	}
+	if pw != "" {
+		patch.Password = &pw
 	}
 	var ag acd.Agent
-	if err := c.do(http.MethodPut, path, spec, &ag); err != nil {
+	if err := c.Do(context.Background(), http.MethodPatch, "/api/v1/agents/"+url.PathEscape(id), patch, &ag); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(a.stdout, "agent %s updated\n", ag.ID)
 	return err
 }
 
-func (a *agentsCLI) delete(args []string) error {
+func (a *cli) delete(args []string) error {
 	id, err := parseWithID(a.flags("delete"), args)
 	if err != nil {
 		return err
@@ -389,14 +394,14 @@ func (a *agentsCLI) delete(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.do(http.MethodDelete, "/api/v1/agents/"+url.PathEscape(id), nil, nil); err != nil {
+	if err := c.Do(context.Background(), http.MethodDelete, "/api/v1/agents/"+url.PathEscape(id), nil, nil); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(a.stdout, "agent %s deleted\n", id)
 	return err
 }
 
-func (a *agentsCLI) pause(args []string) error {
+func (a *cli) pause(args []string) error {
 	fs := a.flags("pause")
 	reason := fs.String("reason", "", "why the agent is away (lunch, training, ...)")
 	id, err := parseWithID(fs, args)
@@ -409,7 +414,7 @@ func (a *agentsCLI) pause(args []string) error {
 	return a.setState(id, "pause", map[string]string{"reason": *reason})
 }
 
-func (a *agentsCLI) resume(args []string) error {
+func (a *cli) resume(args []string) error {
 	id, err := parseWithID(a.flags("resume"), args)
 	if err != nil {
 		return err
@@ -417,7 +422,7 @@ func (a *agentsCLI) resume(args []string) error {
 	return a.setState(id, "resume", nil)
 }
 
-func (a *agentsCLI) setState(id, action string, body any) error {
+func (a *cli) setState(id, action string, body any) error {
 	c, err := a.client()
 	if err != nil {
 		return err
@@ -425,73 +430,11 @@ func (a *agentsCLI) setState(id, action string, body any) error {
 	var st struct {
 		State acd.State `json:"state"`
 	}
-	if err := c.do(http.MethodPost, "/api/v1/agents/"+url.PathEscape(id)+"/"+action, body, &st); err != nil {
+	if err := c.Do(context.Background(), http.MethodPost, "/api/v1/agents/"+url.PathEscape(id)+"/"+action, body, &st); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(a.stdout, "agent %s: %s\n", id, st.State)
 	return err
-}
-
-// apiClient talks to the hotline's HTTP API.
-type apiClient struct {
-	base string
-	http *http.Client
-}
-
-// apiError is an error the API answered; its text is the API's own, so
-// that the user reads what the server said.
-type apiError struct {
-	Status int
-	Msg    string
-}
-
-func (e *apiError) Error() string { return e.Msg }
-
-// do sends body as JSON (none when nil) and decodes a successful answer
-// into into (ignored when nil).
-func (c *apiClient) do(method, path string, body, into any) error {
-	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("the hotline API at %s: %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("the hotline API at %s: %w", c.base, err)
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
-		}
-		return &apiError{Status: resp.StatusCode, Msg: e.Error}
-	}
-	if into == nil {
-		return nil
-	}
-	if err := json.Unmarshal(data, into); err != nil {
-		return fmt.Errorf("%s %s: unreadable answer: %w", method, path, err)
-	}
-	return nil
 }
 
 func splitCategories(s string) []appeal.Category {

@@ -7,48 +7,51 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/appeal"
-	"github.com/hotline12345/hotline/evaluation"
-	"github.com/hotline12345/hotline/internal/redistest"
+	"github.com/hotline12345/hotline/auth"
+	"github.com/hotline12345/hotline/internal/hotlinetest"
 	"github.com/hotline12345/hotline/web"
 )
 
-// apiRig is the hotline's HTTP API on real stores on a real redis-server.
+// apiRig is a whole hotline served in-process on a real redis-server,
+// and $HOTLINE_TOKEN set to a token with every role.
 type apiRig struct {
 	t      *testing.T
 	ctx    context.Context
-	srv    *httptest.Server
+	h      *hotlinetest.Hotline
+	api    string
 	agents *acd.Store
 }
 
 func startAPI(t *testing.T) *apiRig {
 	t.Helper()
-	rdb := redistest.Start(t).Client(t)
-	r := &apiRig{t: t, ctx: t.Context(), agents: acd.NewStore(rdb, acd.StoreOptions{Realm: "hotline"})}
-	r.srv = httptest.NewServer(web.NewHandler(web.Options{
-		Agents:       r.agents,
-		Distribution: &acd.Distributor{Store: r.agents, Node: "node1"},
-		Ratings:      evaluation.NewStore(rdb, evaluation.StoreOptions{}),
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
+	h := hotlinetest.Start(t, nil)
+	t.Setenv("HOTLINE_API", h.API())
+	t.Setenv("HOTLINE_TOKEN", h.Token(t, auth.Roles...))
+	return &apiRig{t: t, ctx: t.Context(), h: h, api: h.API(), agents: acd.NewStore(h.Client, acd.StoreOptions{Realm: "hotline"})}
 }
 
 // hotline runs the command line and returns its exit code and output.
 func hotline(args ...string) (code int, stdout, stderr string) {
+	return hotlineIn("", args...)
+}
+
+// hotlineIn runs the command line with stdin as its standard input.
+func hotlineIn(stdin string, args ...string) (code int, stdout, stderr string) {
 	var out, errs bytes.Buffer
-	code = run(args, &out, &errs)
+	code = run(args, strings.NewReader(stdin), &out, &errs)
 	return code, out.String(), errs.String()
 }
 
 // ok runs "hotline agents --api <server> args..." and wants it to succeed.
 func (r *apiRig) ok(args ...string) string {
 	r.t.Helper()
-	code, out, errs := hotline(append([]string{"agents", "--api", r.srv.URL}, args...)...)
+	code, out, errs := hotline(append([]string{"agents", "--api", r.api}, args...)...)
 	if code != 0 {
 		r.t.Fatalf("hotline agents %q: exit %d, stderr %q", args, code, errs)
 	}
@@ -59,10 +62,11 @@ func (r *apiRig) ok(args ...string) string {
 // with what the command prints.
 func (r *apiRig) apiMessage(method, path string, want int) string {
 	r.t.Helper()
-	req, err := http.NewRequestWithContext(r.ctx, method, r.srv.URL+path, nil)
+	req, err := http.NewRequestWithContext(r.ctx, method, r.api+path, nil)
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+os.Getenv("HOTLINE_TOKEN"))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		r.t.Fatal(err)
@@ -112,7 +116,7 @@ func TestAgentsCommands(t *testing.T) {
 		t.Errorf("list row after pause %q", got)
 	}
 	// Flags may come before the id, and --api after the command.
-	code, out, errs := hotline("agents", "resume", "--api", r.srv.URL, "a1")
+	code, out, errs := hotline("agents", "resume", "--api", r.api, "a1")
 	if code != 0 || !strings.Contains(out, string(acd.Available)) {
 		t.Errorf("resume: exit %d, %q %q", code, out, errs)
 	}
@@ -147,7 +151,7 @@ func TestAgentsCommands(t *testing.T) {
 func TestAgentsPasswordStdin(t *testing.T) {
 	r := startAPI(t)
 	var out, errs bytes.Buffer
-	err := agentsCmd([]string{"--api", r.srv.URL, "add", "--id", "a2", "--sip-user", "li", "--categories", "livelihood", "--password-stdin"},
+	err := agentsCmd([]string{"--api", r.api, "add", "--id", "a2", "--sip-user", "li", "--categories", "livelihood", "--password-stdin"},
 		strings.NewReader("from-stdin-pw\r\nignored\n"), &out, &errs)
 	if err != nil {
 		t.Fatalf("add: %v (%s)", err, errs.String())
@@ -156,14 +160,14 @@ func TestAgentsPasswordStdin(t *testing.T) {
 	if md5hex, _ := acd.DigestHA1("li", "hotline", "from-stdin-pw"); err != nil || cred.HA1 != md5hex {
 		t.Errorf("credential %+v %v, want the hash of the first line", cred, err)
 	}
-	err = agentsCmd([]string{"--api", r.srv.URL, "update", "a2", "--password-stdin"}, strings.NewReader("newer-password\n"), &out, &errs)
+	err = agentsCmd([]string{"--api", r.api, "update", "a2", "--password-stdin"}, strings.NewReader("newer-password\n"), &out, &errs)
 	if err != nil {
 		t.Fatalf("update: %v", err)
 	}
 	if c, err := r.agents.Credential(r.ctx, "li"); err != nil || c == cred {
 		t.Errorf("credential after a new password %+v %v", c, err)
 	}
-	err = agentsCmd([]string{"--api", r.srv.URL, "update", "a2", "--password-stdin"}, strings.NewReader("\n"), &out, &errs)
+	err = agentsCmd([]string{"--api", r.api, "update", "a2", "--password-stdin"}, strings.NewReader("\n"), &out, &errs)
 	if e := (exitError{}); !errors.As(err, &e) || e.code != 2 {
 		t.Errorf("empty password on stdin: %v, want a usage error", err)
 	}
@@ -183,7 +187,7 @@ func TestAgentsAPIError(t *testing.T) {
 		{[]string{"resume", "nobody"}, "POST", "/api/v1/agents/nobody/resume", http.StatusNotFound},
 	} {
 		want := "hotline: " + r.apiMessage(c.method, c.path, c.status) + "\n"
-		code, out, errs := hotline(append([]string{"agents", "--api", r.srv.URL}, c.args...)...)
+		code, out, errs := hotline(append([]string{"agents", "--api", r.api}, c.args...)...)
 		if code != 1 || errs != want || out != "" {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 1 and %q", c.args, code, out, errs, want)
 		}
@@ -193,13 +197,13 @@ func TestAgentsAPIError(t *testing.T) {
 		{"add", "--id", "a1", "--sip-user", "u1", "--password", "short", "--categories", "general"},
 		{"add", "--id", "a1", "--sip-user", "u1", "--password", "long-enough", "--categories", "water"},
 	} {
-		code, _, errs := hotline(append([]string{"agents", "--api", r.srv.URL}, args...)...)
+		code, _, errs := hotline(append([]string{"agents", "--api", r.api}, args...)...)
 		if code != 1 || !strings.HasPrefix(errs, "hotline: ") {
 			t.Errorf("%q: exit %d, stderr %q, want 1 with the API's message", args, code, errs)
 		}
 	}
 	r.ok("add", "--id", "a1", "--sip-user", "u1", "--password", "long-enough", "--categories", "general")
-	if code, _, errs := hotline("agents", "--api", r.srv.URL, "add", "--id", "a1", "--sip-user", "u2", "--password", "long-enough", "--categories", "general"); code != 1 || errs == "" {
+	if code, _, errs := hotline("agents", "--api", r.api, "add", "--id", "a1", "--sip-user", "u2", "--password", "long-enough", "--categories", "general"); code != 1 || errs == "" {
 		t.Errorf("adding a taken id: exit %d, stderr %q", code, errs)
 	}
 	// A hotline that drops the connection without an answer.
@@ -212,7 +216,7 @@ func TestAgentsAPIError(t *testing.T) {
 
 func TestAgentsUsageErrors(t *testing.T) {
 	r := startAPI(t)
-	api := r.srv.URL
+	api := r.api
 	for _, args := range [][]string{
 		{"agents"},
 		{"agents", "--api", api},
@@ -244,7 +248,7 @@ func TestAgentsUsageErrors(t *testing.T) {
 
 func TestQueueCommand(t *testing.T) {
 	r := startAPI(t)
-	code, out, errs := hotline("queue", "--api", r.srv.URL)
+	code, out, errs := hotline("queue", "--api", r.api)
 	if code != 0 || !strings.Contains(out, "no calls waiting") || !strings.Contains(out, "0 queued") {
 		t.Errorf("empty queue: exit %d, %q %q", code, out, errs)
 	}
@@ -256,7 +260,7 @@ func TestQueueCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, out, errs = hotline("queue", "--api", r.srv.URL)
+	code, out, errs = hotline("queue", "--api", r.api)
 	if code != 0 {
 		t.Fatalf("queue: exit %d, %q", code, errs)
 	}
@@ -274,7 +278,7 @@ func TestQueueCommand(t *testing.T) {
 // not given.
 func TestAPIFromTheEnvironment(t *testing.T) {
 	r := startAPI(t)
-	t.Setenv("HOTLINE_API", r.srv.URL)
+	t.Setenv("HOTLINE_API", r.api)
 	if code, out, errs := hotline("agents", "list"); code != 0 || row(out, "ID") == nil {
 		t.Errorf("list with HOTLINE_API: exit %d, %q %q", code, out, errs)
 	}

@@ -6,6 +6,10 @@
 //	hotline prompts install --asterisk-sounds DIR
 //	hotline agents [--api URL] list|show|add|update|delete|pause|resume ...
 //	hotline queue [--api URL]
+//	hotline login --user NAME | logout | whoami
+//	hotline users list|add|update|passwd|disable|enable ...
+//	hotline tokens create|list|revoke ...
+//	hotline bans list|lift ...
 package main
 
 import (
@@ -37,6 +41,16 @@ commands:
   prompts install    write prompt audio for Asterisk (--asterisk-sounds DIR)
   agents COMMAND     list, show, add, update, delete, pause or resume agents (hotline agents help)
   queue              the calls waiting for an agent and today's figures
+  login --user NAME  log in with a password; prints a token for HOTLINE_TOKEN
+  logout             revoke HOTLINE_TOKEN
+  whoami             who HOTLINE_TOKEN acts as
+  users COMMAND      list, add, update, passwd, disable or enable accounts (hotline users help)
+  tokens COMMAND     create, list or revoke API tokens (hotline tokens help)
+  bans COMMAND       list or lift the bans of failing sources (hotline bans help)
+
+Commands that call the API send $HOTLINE_TOKEN. The first admin token is
+printed by the first "hotline serve"; "hotline tokens create --role admin"
+on the server's host makes another without one.
 `
 
 func main() {
@@ -46,10 +60,10 @@ func main() {
 	if _, ok := os.LookupEnv("GOGC"); !ok {
 		debug.SetGCPercent(400)
 	}
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -63,9 +77,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "prompts":
 		err = promptsCmd(args[1:], stdout)
 	case "agents":
-		err = agentsCmd(args[1:], os.Stdin, stdout, stderr)
+		err = agentsCmd(args[1:], stdin, stdout, stderr)
 	case "queue":
 		err = queueCmd(args[1:], stdout, stderr)
+	case "login":
+		err = loginCmd(args[1:], stdin, stdout, stderr)
+	case "logout":
+		err = logoutCmd(args[1:], stdout, stderr)
+	case "whoami":
+		err = whoamiCmd(args[1:], stdout, stderr)
+	case "users":
+		err = usersCmd(args[1:], stdin, stdout, stderr)
+	case "tokens":
+		err = tokensCmd(args[1:], stdin, stdout, stderr)
+	case "bans":
+		err = bansCmd(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -84,6 +110,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case err != nil:
 		fmt.Fprintln(stderr, "hotline:", err)
+		if hint := explain(err); hint != "" {
+			fmt.Fprintln(stderr, "hotline:", hint)
+		}
 		return 1
 	}
 	return 0
@@ -140,7 +169,7 @@ func serve(args []string, stderr io.Writer) error {
 		cancel(app.ErrInterrupt)
 		close(interrupt)
 	}()
-	return app.Run(ctx, app.Options{Config: cfg, Logger: log, Interrupt: interrupt})
+	return app.Run(ctx, app.Options{Config: cfg, Logger: log, Interrupt: interrupt, Notice: stderr})
 }
 
 // loadServeConfig loads the configuration with serve's flags overriding

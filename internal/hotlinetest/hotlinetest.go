@@ -16,6 +16,7 @@ import (
 
 	"github.com/hotline12345/hotline/app"
 	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/caller"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/config"
@@ -23,6 +24,7 @@ import (
 	"github.com/hotline12345/hotline/ivr"
 	"github.com/hotline12345/hotline/ivr/ivrtest"
 	"github.com/hotline12345/hotline/prompts"
+	"github.com/hotline12345/hotline/web/client"
 )
 
 // Hotline is a running hotline.
@@ -101,6 +103,30 @@ func (h *Hotline) Stop(t testing.TB, cause error) {
 	case <-time.After(2 * time.Minute):
 		t.Errorf("hotline did not stop")
 	}
+}
+
+// API is the hotline's HTTP address, "http://127.0.0.1:port".
+func (h *Hotline) API() string { return "http://" + h.HTTP.String() }
+
+// Token makes a token for the API with roles, acting for no account.
+func (h *Hotline) Token(t testing.TB, roles ...auth.Role) string {
+	t.Helper()
+	secret, _, err := auth.NewStore(h.Client, auth.StoreOptions{}).CreateToken(t.Context(),
+		auth.TokenSpec{Roles: roles, TTL: time.Hour, By: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+// APIClient is a client of the API with a token of roles.
+func (h *Hotline) APIClient(t testing.TB, roles ...auth.Role) *client.Client {
+	t.Helper()
+	c, err := client.New(h.API(), h.Token(t, roles...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // URI is the SIP URI of the hotline's number.

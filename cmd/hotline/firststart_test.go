@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// runMainEnv makes the test binary run main instead of the tests, so that
+// a test runs "hotline" as its own process, as an operator would.
+const runMainEnv = "HOTLINE_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// process is "hotline serve" running in dir.
+type process struct {
+	cmd    *exec.Cmd
+	notice string // the first start's notice, if any
+	api    string
+	done   chan error
+}
+
+// command is "hotline args..." as its own process in dir, with no
+// HOTLINE_ variable from the tests' environment.
+func command(t *testing.T, dir string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	cmd.Dir = dir
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "HOTLINE_") && !strings.HasPrefix(kv, "REDIS_URL=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, runMainEnv+"=1")
+	return cmd
+}
+
+// serveIn starts "hotline serve" on its embedded defaults in dir, with
+// free ports, and waits until it serves HTTP.
+func serveIn(t *testing.T, dir string) *process {
+	t.Helper()
+	p := &process{cmd: command(t, dir, "serve", "--sip-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"), done: make(chan error, 1)}
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	var notice strings.Builder
+	deadline := time.After(time.Minute)
+	for p.api == "" {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("hotline serve ended before serving: %s", notice.String())
+			}
+			var entry struct{ Message, Addr string }
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.Message != "" {
+				if entry.Message == "http listening" {
+					p.api = "http://" + entry.Addr
+				}
+				continue
+			}
+			notice.WriteString(line + "\n")
+		case <-deadline:
+			t.Fatalf("hotline serve did not serve HTTP within a minute: %s", notice.String())
+		}
+	}
+	p.notice = notice.String()
+	go func() {
+		for range lines { // the rest of the log, so the process never blocks on it
+		}
+	}()
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+// stop sends SIGTERM and waits for the drain to end.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		_ = p.cmd.Process.Kill()
+		t.Error("hotline serve did not stop on SIGTERM")
+	}
+}
+
+// tokenIn is the token a notice shows.
+func tokenIn(t *testing.T, notice string) string {
+	t.Helper()
+	_, after, ok := strings.Cut(notice, "export HOTLINE_TOKEN=")
+	if !ok {
+		t.Fatalf("no token in the first start's notice:\n%s", notice)
+	}
+	return strings.Fields(after)[0]
+}
+
+// whoami runs "hotline whoami" against api with token.
+func whoami(t *testing.T, api, token string) (int, string) {
+	t.Helper()
+	t.Setenv("HOTLINE_API", api)
+	t.Setenv("HOTLINE_TOKEN", token)
+	code, out, errs := hotline("whoami")
+	return code, out + errs
+}
+
+// TestFirstStart: the README's start on a fresh machine gives an admin
+// token once; an operator on the host mints another without a token, from
+// the running server's store or with no server running, and the tokens
+// outlive restarts.
+func TestFirstStart(t *testing.T) {
+	dir := t.TempDir()
+	p := serveIn(t, dir)
+	first := tokenIn(t, p.notice)
+	if code, out := whoami(t, p.api, first); code != 0 || !strings.HasPrefix(out, "admin: admin") {
+		t.Fatalf("whoami with the first token: %d %s", code, out)
+	}
+
+	// Beside the running server, without a token: the token alone on
+	// standard output.
+	mint := func() string {
+		t.Helper()
+		cmd := command(t, dir, "tokens", "create", "--role", "admin", "--expires", "1d")
+		var errs strings.Builder
+		cmd.Stderr = &errs
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("tokens create: %v: %s", err, errs.String())
+		}
+		tok := strings.TrimSpace(string(out))
+		if !strings.HasPrefix(tok, "hlt_") || strings.Count(string(out), "\n") != 1 {
+			t.Fatalf("tokens create printed %q, want the token alone", out)
+		}
+		return tok
+	}
+	beside := mint()
+	if code, out := whoami(t, p.api, beside); code != 0 || !strings.Contains(out, ": admin") {
+		t.Fatalf("whoami with the minted token: %d %s", code, out)
+	}
+	p.stop(t)
+
+	// With no server running, then a restart: no second notice, every
+	// token still good.
+	alone := mint()
+	p = serveIn(t, dir)
+	if strings.Contains(p.notice, "HOTLINE_TOKEN") {
+		t.Errorf("a second start printed a token again:\n%s", p.notice)
+	}
+	for _, tok := range []string{first, beside, alone} {
+		if code, out := whoami(t, p.api, tok); code != 0 {
+			t.Errorf("after a restart, whoami: %d %s", code, out)
+		}
+	}
+}
