@@ -1,12 +1,11 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/hotline12345/hotline/bench/internal/rig"
 	"github.com/hotline12345/hotline/internal/agentua"
+	"github.com/hotline12345/hotline/web/client"
 )
 
 // hotline is the server under test, a child process.
@@ -85,18 +85,14 @@ func startHotline(o options, dir string, agents []agentAccount) (*hotline, error
 	return &hotline{h}, nil
 }
 
+// api is hotline's API with the run's token.
+func (h *hotline) api() *client.Client {
+	return &client.Client{Base: "http://" + h.HTTP, Token: h.Token, HTTP: http.DefaultClient}
+}
+
 // getJSON reads one of hotline's API resources into v.
 func (h *hotline) getJSON(path string, v any) error {
-	resp, err := http.Get("http://" + h.HTTP + path)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, b)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	return h.api().Do(context.Background(), http.MethodGet, path, nil, v)
 }
 
 // renice lowers the priority of every thread of this process: on Linux

@@ -28,10 +28,14 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/bench/internal/measure"
 	"github.com/hotline12345/hotline/bench/internal/rig"
+	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/internal/agentua"
 	"github.com/hotline12345/hotline/internal/sipptest"
+	"github.com/hotline12345/hotline/web"
+	"github.com/hotline12345/hotline/web/client"
 )
 
 func main() {
@@ -181,14 +185,9 @@ func startFleet(o options, srv *hotline, agents []agentAccount) (*agentua.Fleet,
 func awaitAvailable(srv *hotline, n int) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
-		var list struct {
-			Agents []struct {
-				State string `json:"state"`
-			} `json:"agents"`
-		}
-		err := srv.getJSON("/api/v1/agents", &list)
+		agents, err := client.All[acd.Agent](context.Background(), srv.api(), "/api/v1/agents?limit=500")
 		avail := 0
-		for _, a := range list.Agents {
+		for _, a := range agents {
 			if a.State == "available" {
 				avail++
 			}
@@ -225,13 +224,9 @@ func watchCalls(srv *hotline) func() map[string]bool {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	poll := func() {
-		var list struct {
-			Calls []struct {
-				ID string `json:"id"`
-			} `json:"calls"`
-		}
+		var list web.Page[calllog.Record]
 		if err := srv.getJSON("/api/v1/calls?limit=500", &list); err == nil {
-			for _, c := range list.Calls {
+			for _, c := range list.Items {
 				ids[c.ID] = true
 			}
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/hotline12345/hotline/internal/agentua"
 	"github.com/hotline12345/hotline/prompts"
 	"github.com/hotline12345/hotline/web"
+	"github.com/hotline12345/hotline/web/client"
 )
 
 type results struct {
@@ -112,17 +114,12 @@ func collect(srv *hotline, fleet *agentua.Fleet, ids map[string]bool) (*results,
 	close(work)
 	wg.Wait()
 	for id := range agentIDs {
-		var list struct {
-			Ratings []evaluation.Rating `json:"ratings"`
-		}
-		if err := srv.getJSON("/api/v1/ratings?limit=500&agent="+url.QueryEscape(id), &list); err != nil {
+		ratings, err := client.All[evaluation.Rating](context.Background(), srv.api(), "/api/v1/ratings?limit=500&agent="+url.QueryEscape(id))
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if len(list.Ratings) == 500 {
-			errs = append(errs, fmt.Errorf("agent %s has 500 ratings or more: some were not read", id))
-		}
-		for _, rt := range list.Ratings {
+		for _, rt := range ratings {
 			r.ratings[rt.CallID] = rt
 		}
 	}

@@ -37,6 +37,7 @@ func Build(dir string) (string, error) {
 type Hotline struct {
 	Cmd       *exec.Cmd
 	SIP, HTTP string // host:port it listens on
+	Token     string // a supervisor's token for the API
 	done      chan error
 }
 
@@ -78,6 +79,10 @@ func StartHotline(binary, dir, logPath string, ready time.Duration, config func(
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
+				if h.Token, err = mintToken(binary, path); err != nil {
+					h.Stop(ready)
+					return nil, err
+				}
 				return h, nil
 			}
 		}
@@ -89,6 +94,18 @@ func StartHotline(binary, dir, logPath string, ready time.Duration, config func(
 	}
 	h.Stop(ready)
 	return nil, errors.New("hotline did not become healthy")
+}
+
+// mintToken makes a supervisor's token for the API the way an operator on
+// the server's host does: in the store of the configuration at path.
+func mintToken(binary, path string) (string, error) {
+	cmd := exec.Command(binary, "tokens", "create", "--role", "supervisor", "--expires", "1d", "--name", "bench", "--config", path)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("hotline tokens create: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // Stop interrupts hotline (its calls end at once) and waits up to grace
