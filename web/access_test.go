@@ -400,3 +400,30 @@ func checkTimes(t testing.TB, what string, body []byte) {
 	}
 	walk(v)
 }
+
+// TestUnknownIDsAre404: whatever a path names that is not there, however
+// it is spelled, is 404, not 400.
+func TestUnknownIDsAre404(t *testing.T) {
+	r := startRig(t, nil)
+	for _, id := range []string{"nobody", "a%202", "%E7%8E%8B", "0000000000", strings.Repeat("x", 300)} {
+		for _, q := range []struct{ method, path, body string }{
+			{"GET", "/api/v1/calls/" + id, ""},
+			{"GET", "/api/v1/appeals/" + id, ""},
+			{"GET", "/api/v1/agents/" + id, ""},
+			{"PUT", "/api/v1/agents/" + id, `{"sip_user":"ux","categories":["general"]}`},
+			{"PATCH", "/api/v1/agents/" + id, `{"name":"x"}`},
+			{"DELETE", "/api/v1/agents/" + id, ""},
+			{"POST", "/api/v1/agents/" + id + "/pause", `{"reason":"lunch"}`},
+			{"POST", "/api/v1/agents/" + id + "/resume", ""},
+			{"POST", "/api/v1/complaints/" + id + "/review", `{"status":"upheld"}`},
+			{"GET", "/api/v1/users/" + id, ""},
+			{"PATCH", "/api/v1/users/" + id, `{"disabled":true}`},
+			{"PUT", "/api/v1/users/" + id + "/password", `{"password":"long-enough-pw"}`},
+			{"GET", "/api/v1/tokens/" + id, ""},
+			{"DELETE", "/api/v1/tokens/" + id, ""},
+			{"DELETE", "/api/v1/bans/" + id, ""},
+		} {
+			r.fails(q.method, q.path, q.body, http.StatusNotFound)
+		}
+	}
+}

@@ -201,6 +201,12 @@ func (a *api) updateAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	spec.ID = id
+	// An agent that is not there is 404 however its id is spelled, before
+	// the body is judged.
+	if _, err := a.opts.Agents.Agent(r.Context(), id); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	a.saveAgent(w, r, spec)
 }
 

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -30,7 +31,13 @@ func (a *api) listBans(w http.ResponseWriter, r *http.Request) {
 
 // liftBan ends a ban at once, on every node.
 func (a *api) liftBan(w http.ResponseWriter, r *http.Request) {
-	b, err := a.opts.Bans.Lift(r.Context(), r.PathValue("subject"))
+	subject := r.PathValue("subject")
+	b, err := a.opts.Bans.Lift(r.Context(), subject)
+	if errors.Is(err, ban.ErrInvalid) {
+		// Not a subject at all is no ban either, as any unknown id is.
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no ban of %q: %v", subject, err))
+		return
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
