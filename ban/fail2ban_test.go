@@ -1,84 +1,24 @@
 package ban
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hotline12345/hotline/internal/fail2bantest"
 )
-
-// fail2banRegexps reads the failregex lines of a filter in
-// deploy/fail2ban/filter.d and turns them into Go regexps: <HOST> becomes
-// a named group for an IPv4 or IPv6 address, %% (configparser's escaped
-// %) becomes %.
-func fail2banRegexps(t testing.TB, filter string) []*regexp.Regexp {
-	t.Helper()
-	f, err := os.Open(filepath.Join("..", "deploy", "fail2ban", "filter.d", filter))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var res []*regexp.Regexp
-	in := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		var expr string
-		switch {
-		case strings.HasPrefix(line, "failregex"):
-			_, expr, _ = strings.Cut(line, "=")
-			in = true
-		case in && (strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")):
-			expr = line // a continuation line: one more regex
-		default:
-			in = false
-			continue
-		}
-		expr = strings.TrimSpace(expr)
-		if expr == "" {
-			continue
-		}
-		expr = strings.ReplaceAll(expr, "%%", "%")
-		expr = strings.ReplaceAll(expr, "<HOST>", `(?P<host>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]+)`)
-		re, err := regexp.Compile(expr)
-		if err != nil {
-			t.Fatalf("%s: failregex %q: %v", filter, expr, err)
-		}
-		res = append(res, re)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(res) == 0 {
-		t.Fatalf("no failregex in %s", filter)
-	}
-	return res
-}
-
-// hostOf returns the host the filter finds in line, "" when none matches.
-func hostOf(res []*regexp.Regexp, line string) string {
-	for _, re := range res {
-		if m := re.FindStringSubmatch(line); m != nil {
-			return m[re.SubexpIndex("host")]
-		}
-	}
-	return ""
-}
 
 // Each service's filter matches the failure lines Fail logs for that
 // service and finds the source's address in them, whatever the user name
 // holds; it matches no other line: not the other service's failures, not
 // bans, lifts, or failures from allowed sources.
 func TestFail2banFiltersMatchTheLog(t *testing.T) {
-	filters := map[string][]*regexp.Regexp{
-		"sip":  fail2banRegexps(t, "hotline-sip.conf"),
-		"http": fail2banRegexps(t, "hotline-http.conf"),
+	filters := map[string]fail2bantest.Filter{
+		"sip":  fail2bantest.Load(t, "hotline-sip.conf"),
+		"http": fail2bantest.Load(t, "hotline-http.conf"),
 	}
 	w := newWorld(t)
 	b, log := w.node(t, func(o *Options) {
@@ -127,7 +67,7 @@ func TestFail2banFiltersMatchTheLog(t *testing.T) {
 	}
 	for _, line := range lines {
 		for service, res := range filters {
-			got := hostOf(res, line)
+			got := res.Host(line)
 			wantService, wantHost, isFailure := strings.Cut(want[line], " ")
 			switch {
 			case isFailure && service == wantService && got != wantHost:

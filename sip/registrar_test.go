@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"bufio"
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +23,7 @@ import (
 	"github.com/icholy/digest"
 
 	"github.com/hotline12345/hotline/ban"
+	"github.com/hotline12345/hotline/internal/fail2bantest"
 	"github.com/hotline12345/hotline/internal/redistest"
 	"github.com/hotline12345/hotline/logging"
 )
@@ -942,68 +941,11 @@ func TestNewRegistrarChecksOptions(t *testing.T) {
 
 // --- fail2ban ---
 
-// fail2banRegexps reads the failregex lines of the filter and turns them
-// into Go regexps: <HOST> becomes a named group for an IPv4 or IPv6
-// address, %% (configparser's escaped %) becomes %.
-func fail2banRegexps(t testing.TB) []*regexp.Regexp {
-	t.Helper()
-	f, err := os.Open(filepath.Join("..", "deploy", "fail2ban", "filter.d", "hotline-sip.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var res []*regexp.Regexp
-	in := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		var expr string
-		switch {
-		case strings.HasPrefix(line, "failregex"):
-			_, expr, _ = strings.Cut(line, "=")
-			in = true
-		case in && (strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")):
-			expr = line // a continuation line: one more regex
-		default:
-			in = false
-			continue
-		}
-		expr = strings.TrimSpace(expr)
-		if expr == "" {
-			continue
-		}
-		expr = strings.ReplaceAll(expr, "%%", "%")
-		expr = strings.ReplaceAll(expr, "<HOST>", `(?P<host>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]+)`)
-		re, err := regexp.Compile(expr)
-		if err != nil {
-			t.Fatalf("failregex %q: %v", expr, err)
-		}
-		res = append(res, re)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(res) == 0 {
-		t.Fatal("no failregex in the filter")
-	}
-	return res
-}
-
-// hostOf returns the host the filter finds in line, "" when none matches.
-func hostOf(res []*regexp.Regexp, line string) string {
-	for _, re := range res {
-		if m := re.FindStringSubmatch(line); m != nil {
-			return m[re.SubexpIndex("host")]
-		}
-	}
-	return ""
-}
-
 // The fail2ban filter matches the line a failed REGISTER logs and finds
 // the source's address in it, even when the user name is made to look
 // like another address; it matches no other line.
 func TestFail2banFilterMatchesTheLog(t *testing.T) {
-	res := fail2banRegexps(t)
+	res := fail2bantest.Load(t, "hotline-sip.conf")
 	w := newWorld(t)
 	n := w.newNode(t, nil)
 	for _, user := range []string{"alice", `x","source_ip":"203.0.113.9","user":"y`} {
@@ -1018,7 +960,7 @@ func TestFail2banFilterMatchesTheLog(t *testing.T) {
 		t.Fatalf("%d failure lines, want 2", len(failures))
 	}
 	for _, line := range failures {
-		if got := hostOf(res, line); got != "127.0.0.1" {
+		if got := res.Host(line); got != "127.0.0.1" {
 			t.Errorf("the filter found %q in %s, want 127.0.0.1", got, line)
 		}
 	}
@@ -1028,7 +970,7 @@ func TestFail2banFilterMatchesTheLog(t *testing.T) {
 	lines := slices.Clone(n.log.lines)
 	n.log.mu.Unlock()
 	for _, line := range lines {
-		if !slices.Contains(failures, line) && hostOf(res, line) != "" {
+		if !slices.Contains(failures, line) && res.Host(line) != "" {
 			t.Errorf("the filter matches a line that is no failure: %s", line)
 		}
 	}
@@ -1038,8 +980,8 @@ func TestFail2banFilterMatchesTheLog(t *testing.T) {
 	req := newPhone(t, n.ts, "alice", "x").request(n.ts.Addr(), "600")
 	req.AppendHeader(sip.NewHeader("Via", "SIP/2.0/UDP [2001:db8::7]:5060;branch=z9hG4bKv6"))
 	r.failed(context.Background(), req, netip.MustParseAddr("2001:db8::7"), "alice", "wrong response", false)
-	if got := lines6.withMessage(t, "sip auth failed"); len(got) != 1 || hostOf(res, got[0]) != "2001:db8::7" {
-		t.Errorf("IPv6 line %v: the filter found %q", got, hostOf(res, strings.Join(got, "")))
+	if got := lines6.withMessage(t, "sip auth failed"); len(got) != 1 || res.Host(got[0]) != "2001:db8::7" {
+		t.Errorf("IPv6 line %v: the filter found %q", got, res.Host(strings.Join(got, "")))
 	}
 }
 
