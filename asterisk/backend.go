@@ -122,7 +122,7 @@ type Backend struct {
 	mu        sync.Mutex
 	channels  map[string]*channel  // by Asterisk channel id
 	playbacks map[string]*playItem // by playback id
-	entity    string               // Asterisk's entity id at the last connect
+	instance  instance             // the Asterisk of the last connect
 	connected bool
 	lastErr   error
 	since     time.Time // of the current state
@@ -353,7 +353,7 @@ func (b *Backend) ping(ctx context.Context, stop context.CancelCauseFunc, conn *
 // the event filter, Asterisk's identity (a restart loses every channel),
 // and the channels in Stasis compared with those hotline tracks.
 func (b *Backend) connectedNow(ctx context.Context) error {
-	entity, err := b.rest.entityID(ctx)
+	now, err := b.rest.instance(ctx)
 	if err != nil {
 		return err
 	}
@@ -363,11 +363,14 @@ func (b *Backend) connectedNow(ctx context.Context) error {
 		b.log.Warn().Err(err).Msg("ari event filter not set")
 	}
 	b.mu.Lock()
-	restarted := b.entity != "" && b.entity != entity
-	b.entity = entity
+	// Another Asterisk, or the same one started again: either way the
+	// channels hotline tracks are gone, agents' legs still ringing too,
+	// whose end no event will tell.
+	restarted := b.instance != (instance{}) && b.instance != now
+	b.instance = now
 	b.mu.Unlock()
 	if restarted {
-		b.log.Warn().Str("asterisk_id", entity).Msg("asterisk restarted: its calls are gone")
+		b.log.Warn().Str("asterisk_id", now.EntityID).Str("started", now.StartupTime).Msg("asterisk restarted: its calls are gone")
 		b.endAll(errAsteriskRestarted)
 	}
 	app, err := b.rest.application(ctx, b.opts.Application)
