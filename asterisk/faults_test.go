@@ -217,22 +217,17 @@ func awaitHealth(t testing.TB, h *hotlinetest.Hotline, code int) string {
 	}
 }
 
-// Asterisk restarts in the middle of a call (new entity id, the channel
+// Asterisk restarts in the middle of a call (a new start time, the channel
 // gone without a word): the call ends as the caller's hang-up, hotline
 // reconnects, and the next call works.
 func TestAsteriskRestart(t *testing.T) {
 	t.Parallel()
 	srv := newDouble(t)
 	h := startHotline(t, srv, nil)
-	old := srv.EntityID()
-	p, done := dial(t, srv, "13800000212", nil)
-	_ = p
+	_, done := dial(t, srv, "13800000212", nil)
 	h.Records.Started(t, "13800000212")
 	srv.Restart()
 	<-done
-	if srv.EntityID() == old {
-		t.Fatalf("entity id unchanged by the restart")
-	}
 	rec := h.Records.Final(t, "13800000212")
 	if rec.EndCause != calllog.CallerHangup {
 		t.Errorf("call across the restart ended %s (%s), want caller_hangup", rec.EndCause, rec.EndDetail)

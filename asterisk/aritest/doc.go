@@ -42,12 +42,13 @@
 // DropWebsockets closes every event socket (a close frame, or an abrupt TCP
 // close for 1006), Freeze stops a socket's traffic both ways without closing
 // it (a half-open connection: no pong, no close, events held back until
-// resume), Restart makes Asterisk restart (sockets dropped, every channel,
-// bridge and playback gone without events, a new entity id), and Emit writes
+// resume), Restart makes Asterisk restart as after a crash (sockets dropped,
+// every channel, bridge and playback gone without events, a new startup time
+// and the same entity id), and Emit writes
 // any frame to an application's socket (unknown event types, bursts).
 // Channels, Bridges, Playbacks and Connected expose the state for leak
 // checks after each test; AwaitConnected waits for an application's socket to
-// come or go, and EntityID gives the current entity id.
+// come or go, and EntityID gives the entity id.
 //
 // # What is faithful to Asterisk 22
 //
