@@ -206,16 +206,53 @@ func (s *Server) noAnswerLocked(ch *channel) {
 }
 
 // cancelDialLocked hangs up a channel that is still being dialled (DELETE
-// before the phone answered). Not in the recording; modelled on Asterisk's
-// dial: the hang-up request, Dial CANCEL, then ChannelDestroyed.
+// before the phone answered), as a real Asterisk 22 does: the hang-up
+// request, Dial with the status the cause maps to (16, normal, is
+// NOANSWER), then ChannelDestroyed with the cause and, for PJSIP, the SIP
+// status chan_pjsip cancels the INVITE with (486 for busy; none for
+// normal clearing).
 func (s *Server) cancelDialLocked(ch *channel, h hangup) {
 	ch.dialing = false
 	s.emitChannelLocked("ChannelHangupRequest", ch, []field{{"cause", 32}, {"soft", true}})
 	s.releaseLocked(ch)
-	s.emitDialLocked(ch, "CANCEL")
-	s.emitDestroyedLocked(ch, h.cause, 0)
+	s.emitDialLocked(ch, dialStatus(h.cause))
+	tech := 0
+	if strings.HasPrefix(ch.name, "PJSIP/") {
+		tech = sipStatusOf(h.cause)
+	}
+	s.emitDestroyedLocked(ch, h.cause, tech)
 	s.removeLocked(ch, Note{})
 }
+
+// dialStatus is the Dial status a dialled channel's hang-up cause gives
+// (ast_hangup_cause_to_dial_status).
+func dialStatus(cause int) string {
+	switch cause {
+	case 17:
+		return "BUSY"
+	case 34:
+		return "CONGESTION"
+	case 3, 20:
+		return "CHANUNAVAIL"
+	}
+	return "NOANSWER"
+}
+
+// sipStatus is the SIP status chan_pjsip ends a call with for a Q.850
+// cause (its hangup_cause2sip); causes it has none for, normal clearing
+// among them, are not there.
+var sipStatus = map[int]int{
+	1: 404, 2: 404, 3: 404, // unallocated, no route
+	17: 486, // user busy
+	18: 408, // no user responding
+	19: 480, 20: 480, 31: 480,
+	21: 403, 22: 410, 27: 502, 28: 484, 29: 501,
+	34: 503, 42: 503, 66: 503, // congestion, channel not implemented
+	38: 500, 127: 500, // failure, interworking
+	58: 488, // bearer capability not available: no common codec
+}
+
+func sipStatusOf(cause int) int { return sipStatus[cause] }
 
 // releaseLocked ends what the application started on a channel that is
 // still being dialled (its control exists from the originate): its
