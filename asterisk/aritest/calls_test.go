@@ -125,6 +125,25 @@ func TestOriginateToPhones(t *testing.T) {
 		t.Errorf("busy: %s", show(evs))
 	}
 
+	// An agent who declines: the phone rings, then 486. The channel has
+	// the endpoint's caller name with originate's number, and originate's
+	// caller id as its connected line (as on a real Asterisk 22).
+	s.SetEndpoint("PJSIP/1004", Phone{AnswerAfter: 100 * time.Millisecond, Declines: true, CallerID: `"Agent 1004" <1004>`})
+	ch = rc.call(t, http.MethodPost, "/ari/channels?endpoint=PJSIP/1004&app=hotline&callerId=13800000000", nil).want(t, http.StatusOK).json(t)
+	if got := show(ch["caller"]) + show(ch["connected"]); got != `{"name":"Agent 1004","number":"13800000000"}{"name":"","number":"13800000000"}` {
+		t.Errorf("caller and connected line %s", got)
+	}
+	evs = ws.expectSeq(t, "Dial", "ChannelStateChange", "Dial", "ChannelHangupRequest", "Dial", "ChannelDestroyed")
+	if evs[2]["dialstatus"] != "RINGING" || evs[3]["cause"] != 17.0 || evs[3]["tech_cause"] != 486.0 ||
+		evs[4]["dialstatus"] != "BUSY" || evs[5]["cause"] != 17.0 || evs[5]["tech_cause"] != 486.0 {
+		t.Errorf("declined: %s", show(evs))
+	}
+	ch = rc.call(t, http.MethodPost, "/ari/channels?endpoint=PJSIP/1004&app=hotline", nil).want(t, http.StatusOK).json(t)
+	if got := show(ch["caller"]) + show(ch["connected"]); got != `{"name":"Agent 1004","number":"1004"}{"name":"","number":""}` {
+		t.Errorf("without callerId: caller and connected line %s", got)
+	}
+	ws.expectSeq(t, "Dial", "ChannelStateChange", "Dial", "ChannelHangupRequest", "Dial", "ChannelDestroyed")
+
 	// No answer: only ChannelDestroyed when the timeout expires.
 	s.SetEndpoint("PJSIP/1003", Phone{NoAnswer: true})
 	rc.call(t, http.MethodPost, "/ari/channels?endpoint=PJSIP/1003&app=hotline&timeout=2", nil).want(t, http.StatusOK)

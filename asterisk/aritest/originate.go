@@ -121,7 +121,19 @@ func (s *Server) originatePhoneLocked(o origination, ph Phone) reply {
 	ch.endpoint = o.endpoint
 	ch.state = "Down"
 	ch.protocolID = uuid.NewString() // the Call-ID pjsip generates for its INVITE
-	ch.caller, ch.connected = o.callerID, o.callerID
+	// The endpoint's own caller id, with what originate's callerId gives
+	// in its place; the connected line is callerId as given (seen on a
+	// real Asterisk 22: callerId=13800000000 to an endpoint with callerid
+	// "Agent 5001" <5001> gives caller "Agent 5001" <13800000000> and
+	// connected "" <13800000000>).
+	ch.caller = parseCallerID(ph.CallerID)
+	if o.callerID.Name != "" {
+		ch.caller.Name = o.callerID.Name
+	}
+	if o.callerID.Number != "" {
+		ch.caller.Number = o.callerID.Number
+	}
+	ch.connected = o.callerID
 	context := ph.Context
 	if context == "" {
 		context = "from-trunk"
@@ -148,7 +160,10 @@ func (s *Server) originatePhoneLocked(o origination, ph Phone) reply {
 		ch.state = "Ringing"
 		s.emitStateLocked(ch)
 		s.emitDialLocked(ch, "RINGING")
-		if !ph.NoAnswer {
+		switch {
+		case ph.Declines:
+			ch.ring = s.afterLocked(ph.AnswerAfter, func() { s.busyLocked(ch) })
+		case !ph.NoAnswer:
 			ch.ring = s.afterLocked(ph.AnswerAfter, func() { s.phoneAnsweredLocked(ch) })
 		}
 	}
