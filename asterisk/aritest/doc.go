@@ -45,7 +45,8 @@
 // it (a half-open connection: no pong, no close, events held back until
 // resume), Restart makes Asterisk restart as after a crash (sockets dropped,
 // every channel, bridge and playback gone without events, a new startup time
-// and the same entity id), and Emit writes
+// and the same entity id), DropRequests leaves REST requests unanswered
+// (their connections closed) while the sockets stay up, and Emit writes
 // any frame to an application's socket (unknown event types, bursts).
 // Channels, Bridges, Playbacks and Connected expose the state for leak
 // checks after each test; AwaitConnected waits for an application's socket to

@@ -89,6 +89,7 @@ type Server struct {
 	sockets   map[*socket]struct{}
 	endpoints map[string]Phone
 	changed   chan struct{} // closed and replaced on every registration or idleness change
+	dropping  chan string   // set while DropRequests drops REST requests
 
 	tasks     taskHeap
 	taskSeq   uint64

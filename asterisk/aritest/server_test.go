@@ -300,6 +300,31 @@ func TestDropWebsockets(t *testing.T) {
 	}
 }
 
+// DropRequests leaves REST requests unanswered (their connection closed)
+// while the event socket stays up, until resumed.
+func TestDropRequests(t *testing.T) {
+	s := Start(t, Options{})
+	rc := newREST(s)
+	openEvents(t, s, "hotline")
+	dropped, resume := s.DropRequests()
+	if _, err := rc.send(http.MethodGet, "/ari/asterisk/info", nil, authBasic); err == nil {
+		t.Errorf("a request was answered while requests are dropped")
+	}
+	select {
+	case req := <-dropped:
+		if req != "GET /ari/asterisk/info" {
+			t.Errorf("dropped %q", req)
+		}
+	case <-testContext(t).Done():
+		t.Fatal("the dropped request was not reported")
+	}
+	if !s.Connected("hotline") {
+		t.Errorf("the event socket went with the requests")
+	}
+	resume()
+	rc.call(t, http.MethodGet, "/ari/asterisk/info", nil).want(t, http.StatusOK)
+}
+
 func TestRestart(t *testing.T) {
 	s := Start(t, Options{})
 	rc := newREST(s)
