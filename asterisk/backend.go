@@ -519,7 +519,7 @@ func (b *Backend) dispatch(data []byte) {
 		}
 	case *ari.PlaybackFinished:
 		if it := b.playItem(e.Playback.ID); it != nil {
-			it.finished(e.Playback.State)
+			it.finishedEvent(e.Playback.State)
 		}
 	case *ari.ApplicationReplaced:
 		// Another process registered the same application: events now go
@@ -629,6 +629,11 @@ func (b *Backend) endFlow(ch *channel) {
 	defer cancel()
 	if err := ch.Hangup(ctx); err != nil {
 		ch.log.Warn().Err(err).Msg("hangup after the handler returned")
+		if unanswered(err) {
+			// The channel may still be up, the caller on it with nobody
+			// to talk to: asked again until Asterisk answers.
+			b.flows.Go(func() { b.hangUpLater(ch) })
+		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -636,6 +641,29 @@ func (b *Backend) endFlow(ch *channel) {
 	if b.active == 0 && b.idle != nil {
 		close(b.idle)
 		b.idle = nil
+	}
+}
+
+// hangUpLater hangs up a channel whose hang-up Asterisk did not answer,
+// with backoff, until it does or the backend stops.
+func (b *Backend) hangUpLater(ch *channel) {
+	wait := b.opts.ReconnectMin
+	for {
+		select {
+		case <-b.baseCtx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = b.nextRetry(wait)
+		ctx, cancel := context.WithTimeout(b.baseCtx, b.opts.RequestTimeout)
+		err := b.rest.hangup(ctx, ch.id, "normal")
+		cancel()
+		if !unanswered(err) {
+			if err != nil {
+				ch.log.Warn().Err(err).Msg("hangup")
+			}
+			return
+		}
 	}
 }
 

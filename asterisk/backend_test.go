@@ -188,3 +188,35 @@ func TestRestartEndsAnOfferInFlight(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// The hang-up that ends a call goes unanswered (Asterisk's HTTP server
+// away): hotline asks again until Asterisk answers, rather than leave the
+// caller on a channel nobody handles.
+func TestHangupRetriedUntilAsteriskAnswers(t *testing.T) {
+	t.Parallel()
+	srv := newDouble(t)
+	release := make(chan struct{})
+	runBackend(t, srv, func(ctx context.Context, call ivr.Call) {
+		if err := call.Answer(ctx); err != nil {
+			t.Errorf("answer: %v", err)
+		}
+		<-release
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := srv.Inbound(ctx, "hotline", "13800000305", "12345")
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitNote(t, p, aritest.NoteAnswered)
+	dropped, resume := srv.DropRequests()
+	defer resume()
+	close(release)
+	awaitDropped(t, dropped, "DELETE /ari/channels/"+p.ID())
+	awaitDropped(t, dropped, "DELETE /ari/channels/"+p.ID())
+	resume()
+	if n := awaitNote(t, p, aritest.NoteHungUp); n.Cause != 16 {
+		t.Errorf("hung up with cause %d, want 16", n.Cause)
+	}
+	noLeftovers(t, srv)
+}
