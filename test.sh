@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Runs hotline's whole test suite, installing the real peers the tests use
-# (redis-server, sipp, baresip, sox, espeak-ng) when they are missing.
+# (redis-server, sipp, baresip, sox, espeak-ng, and Asterisk 22 from
+# third_party/asterisk) when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo=sudo
 need=()
 for pair in redis-server:redis-server sipp:sip-tester baresip:baresip-core sox:sox espeak-ng:espeak-ng; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
 	echo "installing ${need[*]}"
 	$sudo apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# Does nothing when Asterisk 22.10.1 is there already; seconds otherwise.
+$sudo third_party/asterisk/install.sh
 
 unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then

@@ -18,7 +18,7 @@ import (
 )
 
 // confFiles are the files of the set, all of which go to /etc/asterisk.
-var confFiles = []string{"http.conf", "ari.conf", "pjsip.conf", "extensions.conf", "modules.conf", "rtp.conf", "logger.conf"}
+var confFiles = []string{"http.conf", "ari.conf", "pjsip.conf", "extensions.conf", "modules.conf", "rtp.conf", "logger.conf", "cdr.conf"}
 
 // Problems the checks find; each is wrapped with where it is.
 var (
@@ -34,6 +34,7 @@ var (
 	errModules     = errors.New("modules not loaded as hotline needs")
 	errRTP         = errors.New("unsafe RTP settings")
 	errLogger      = errors.New("logs fail2ban cannot use")
+	errCDR         = errors.New("CDRs without the fallback's note")
 	errMissingFile = errors.New("file missing from the set")
 )
 
@@ -89,6 +90,7 @@ func checkSet(fsys fs.FS) error {
 		checkModules(set["modules.conf"]),
 		checkRTP(set["rtp.conf"]),
 		checkLogger(set["logger.conf"]),
+		checkCDR(set["cdr.conf"]),
 	)
 }
 
@@ -220,7 +222,7 @@ func checkLabel(d *dialplan, st step, label string) error {
 
 // fallbackDir is where the dialplan records callers' messages while hotline
 // is down; README.md tells operators to look there.
-const fallbackDir = "/var/spool/asterisk/hotline-fallback/"
+const fallbackDir = "${ASTSPOOLDIR}/hotline-fallback/"
 
 // checkFallback checks that every extension of from-trunk hands the call to
 // Stasis(app), that 12345 is one of them, and that when Stasis fails
@@ -525,6 +527,26 @@ func checkLogger(c *conf) error {
 	return errors.Join(errs...)
 }
 
+// checkCDR checks that cdr_csv writes CDRs with their uniqueid and
+// userfield: the fallback's note of a caller's message is the userfield,
+// and cdr_csv declines to load without cdr.conf at all.
+func checkCDR(c *conf) error {
+	var errs []error
+	if g := c.first("general"); g != nil && strings.EqualFold(valueOf(g, "enable"), "no") {
+		errs = append(errs, problem(errCDR, c.name, "[general] enable = no"))
+	}
+	csv := c.first("csv")
+	if csv == nil {
+		return errors.Join(append(errs, problem(errCDR, c.name, "no [csv]"))...)
+	}
+	for _, key := range []string{"loguserfield", "loguniqueid"} {
+		if v := valueOf(csv, key); v != "yes" {
+			errs = append(errs, problem(errCDR, c.name, "[csv] %s = %q: want yes", key, v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // shipped returns the files of this directory as a map the table tests can
 // change.
 func shipped(t *testing.T) fstest.MapFS {
@@ -603,7 +625,10 @@ func TestChecksFail(t *testing.T) {
 		{name: "a trunk extension without Stasis", file: "extensions.conf", old: "[hotline-fallback]", new: "exten => 110,1,Hangup()\n\n[hotline-fallback]", want: errFallback},
 		{name: "the fallback does not play the apology", file: "extensions.conf", old: "Playback(hotline/app_unavailable)", new: "Playback(hotline/service_closed)", want: errFallback},
 		{name: "the fallback does not record", file: "extensions.conf", old: " same => n,Record(", new: " same => n,NoOp(", want: errFallback},
-		{name: "the fallback records elsewhere", file: "extensions.conf", old: "Record(/var/spool/asterisk/hotline-fallback/${UNIQUEID}.wav", new: "Record(/tmp/${UNIQUEID}.wav", want: errFallback},
+		{name: "the fallback records elsewhere", file: "extensions.conf", old: "Record(${ASTSPOOLDIR}/hotline-fallback/${UNIQUEID}.wav", new: "Record(/tmp/${UNIQUEID}.wav", want: errFallback},
+		{name: "CDRs without the userfield", file: "cdr.conf", old: "loguserfield = yes", new: "loguserfield = no", want: errCDR},
+		{name: "CDRs off", file: "cdr.conf", old: "enable = yes", new: "enable = no", want: errCDR},
+		{name: "no cdr.conf", file: "cdr.conf", want: errMissingFile},
 		{name: "the fallback leaves no CDR note", file: "extensions.conf", old: "Set(CDR(userfield)=", new: "Set(NOTE=", want: errFallback},
 		{name: "the fallback does not answer", file: "extensions.conf", old: "Answer(500)", new: "Wait(0.5)", want: errFallback},
 		{name: "no fallback context", file: "extensions.conf", old: "[hotline-fallback]", new: "[hotline-fallback-old]", want: errReference},

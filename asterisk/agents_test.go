@@ -54,7 +54,7 @@ func noLeftovers(t testing.TB, srv *aritest.Server) {
 }
 
 // awaitNote reads p's notes until one of kind arrives.
-func awaitNote(t testing.TB, p *aritest.Party, kind aritest.NoteKind) aritest.Note {
+func awaitNote(t testing.TB, p farEnd, kind aritest.NoteKind) aritest.Note {
 	t.Helper()
 	timeout := time.After(30 * time.Second)
 	for {

@@ -122,7 +122,7 @@ type Backend struct {
 	mu        sync.Mutex
 	channels  map[string]*channel  // by Asterisk channel id
 	playbacks map[string]*playItem // by playback id
-	entity    string               // Asterisk's entity id at the last connect
+	instance  instance             // the Asterisk of the last connect
 	connected bool
 	lastErr   error
 	since     time.Time // of the current state
@@ -353,7 +353,7 @@ func (b *Backend) ping(ctx context.Context, stop context.CancelCauseFunc, conn *
 // the event filter, Asterisk's identity (a restart loses every channel),
 // and the channels in Stasis compared with those hotline tracks.
 func (b *Backend) connectedNow(ctx context.Context) error {
-	entity, err := b.rest.entityID(ctx)
+	now, err := b.rest.instance(ctx)
 	if err != nil {
 		return err
 	}
@@ -363,11 +363,14 @@ func (b *Backend) connectedNow(ctx context.Context) error {
 		b.log.Warn().Err(err).Msg("ari event filter not set")
 	}
 	b.mu.Lock()
-	restarted := b.entity != "" && b.entity != entity
-	b.entity = entity
+	// Another Asterisk, or the same one started again: either way the
+	// channels hotline tracks are gone, agents' legs still ringing too,
+	// whose end no event will tell.
+	restarted := b.instance != (instance{}) && b.instance != now
+	b.instance = now
 	b.mu.Unlock()
 	if restarted {
-		b.log.Warn().Str("asterisk_id", entity).Msg("asterisk restarted: its calls are gone")
+		b.log.Warn().Str("asterisk_id", now.EntityID).Str("started", now.StartupTime).Msg("asterisk restarted: its calls are gone")
 		b.endAll(errAsteriskRestarted)
 	}
 	app, err := b.rest.application(ctx, b.opts.Application)
@@ -516,7 +519,7 @@ func (b *Backend) dispatch(data []byte) {
 		}
 	case *ari.PlaybackFinished:
 		if it := b.playItem(e.Playback.ID); it != nil {
-			it.finished(e.Playback.State)
+			it.finishedEvent(e.Playback.State)
 		}
 	case *ari.ApplicationReplaced:
 		// Another process registered the same application: events now go
@@ -626,6 +629,11 @@ func (b *Backend) endFlow(ch *channel) {
 	defer cancel()
 	if err := ch.Hangup(ctx); err != nil {
 		ch.log.Warn().Err(err).Msg("hangup after the handler returned")
+		if unanswered(err) {
+			// The channel may still be up, the caller on it with nobody
+			// to talk to: asked again until Asterisk answers.
+			b.flows.Go(func() { b.hangUpLater(ch) })
+		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -633,6 +641,29 @@ func (b *Backend) endFlow(ch *channel) {
 	if b.active == 0 && b.idle != nil {
 		close(b.idle)
 		b.idle = nil
+	}
+}
+
+// hangUpLater hangs up a channel whose hang-up Asterisk did not answer,
+// with backoff, until it does or the backend stops.
+func (b *Backend) hangUpLater(ch *channel) {
+	wait := b.opts.ReconnectMin
+	for {
+		select {
+		case <-b.baseCtx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = b.nextRetry(wait)
+		ctx, cancel := context.WithTimeout(b.baseCtx, b.opts.RequestTimeout)
+		err := b.rest.hangup(ctx, ch.id, "normal")
+		cancel()
+		if !unanswered(err) {
+			if err != nil {
+				ch.log.Warn().Err(err).Msg("hangup")
+			}
+			return
+		}
 	}
 }
 

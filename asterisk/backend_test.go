@@ -3,6 +3,7 @@ package asterisk_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,6 +138,85 @@ func TestRequestsAfterTheCallerLeft(t *testing.T) {
 	resume()
 	if !errors.Is(call.Err(), ivr.ErrCallerHangup) {
 		t.Errorf("call ended with %v", call.Err())
+	}
+	noLeftovers(t, srv)
+}
+
+// Asterisk restarts (a crash: no event says so) while an agent's phone
+// rings for a caller. On reconnecting hotline sees Asterisk's new start
+// time: the offer ends at once rather than when a ring that no longer
+// exists would have timed out, and no channel of the old Asterisk stays
+// tracked.
+func TestRestartEndsAnOfferInFlight(t *testing.T) {
+	t.Parallel()
+	srv := newDouble(t)
+	srv.SetEndpoint("PJSIP/1001", aritest.Phone{NoAnswer: true})
+	var backend atomic.Pointer[asterisk.Backend]
+	dialled := make(chan error, 1)
+	b := runBackend(t, srv, func(ctx context.Context, call ivr.Call) {
+		if err := call.Answer(ctx); err != nil {
+			t.Errorf("answer: %v", err)
+		}
+		_, err := backend.Load().Dial(ctx, call, ivr.Target{AgentID: "a1", SIPUser: "1001"}, time.Minute)
+		dialled <- err
+	})
+	backend.Store(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := srv.Inbound(ctx, "hotline", "13800000304", "12345"); err != nil {
+		t.Fatal(err)
+	}
+	for len(srv.Channels()) < 2 {
+		if ctx.Err() != nil {
+			t.Fatalf("the agent's phone was never rung: channels %v", srv.Channels())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	srv.Restart()
+	select {
+	case err := <-dialled:
+		if err == nil {
+			t.Errorf("Dial across the restart answered")
+		}
+	case <-ctx.Done():
+		t.Fatalf("the offer still waits after the restart")
+	}
+	for b.Channels() != 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("hotline still tracks %d channels of the Asterisk that restarted", b.Channels())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The hang-up that ends a call goes unanswered (Asterisk's HTTP server
+// away): hotline asks again until Asterisk answers, rather than leave the
+// caller on a channel nobody handles.
+func TestHangupRetriedUntilAsteriskAnswers(t *testing.T) {
+	t.Parallel()
+	srv := newDouble(t)
+	release := make(chan struct{})
+	runBackend(t, srv, func(ctx context.Context, call ivr.Call) {
+		if err := call.Answer(ctx); err != nil {
+			t.Errorf("answer: %v", err)
+		}
+		<-release
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := srv.Inbound(ctx, "hotline", "13800000305", "12345")
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitNote(t, p, aritest.NoteAnswered)
+	dropped, resume := srv.DropRequests()
+	defer resume()
+	close(release)
+	awaitDropped(t, dropped, "DELETE /ari/channels/"+p.ID())
+	awaitDropped(t, dropped, "DELETE /ari/channels/"+p.ID())
+	resume()
+	if n := awaitNote(t, p, aritest.NoteHungUp); n.Cause != 16 {
+		t.Errorf("hung up with cause %d, want 16", n.Cause)
 	}
 	noLeftovers(t, srv)
 }

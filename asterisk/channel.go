@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -200,9 +202,12 @@ type playItem struct {
 	finishOnce  sync.Once
 	finishedCh  chan struct{}
 	finishState atomic.Value // Asterisk's final state: "done", "failed"
+	evented     atomic.Bool  // an event of it arrived: Asterisk started it
 }
 
+// started is PlaybackStarted.
 func (it *playItem) started() {
+	it.evented.Store(true)
 	it.startOnce.Do(func() {
 		it.pb.mu.Lock()
 		it.pb.played = append(it.pb.played, ivr.PlayedPrompt{
@@ -212,6 +217,14 @@ func (it *playItem) started() {
 	})
 }
 
+// finishedEvent is PlaybackFinished.
+func (it *playItem) finishedEvent(state string) {
+	it.evented.Store(true)
+	it.finished(state)
+}
+
+// finished ends the wait for the playback, by its event or because
+// Asterisk no longer has it.
 func (it *playItem) finished(state string) {
 	it.finishOnce.Do(func() {
 		it.finishState.Store(state)
@@ -221,6 +234,15 @@ func (it *playItem) finished(state string) {
 
 func (pb *playback) Done() <-chan struct{} { return pb.done }
 func (pb *playback) Stop()                 { pb.stopOnce.Do(func() { close(pb.stop) }) }
+
+func (pb *playback) stopped() bool {
+	select {
+	case <-pb.stop:
+		return true
+	default:
+		return false
+	}
+}
 
 func (pb *playback) Played() []ivr.PlayedPrompt {
 	pb.mu.Lock()
@@ -242,25 +264,14 @@ func (pb *playback) run() {
 			return
 		default:
 		}
-		it := &playItem{id: uuid.NewString(), pb: pb, prompt: p, finishedCh: make(chan struct{})}
-		b.mu.Lock()
-		b.playbacks[it.id] = it
-		b.mu.Unlock()
-		forget := func() {
-			b.mu.Lock()
-			delete(b.playbacks, it.id)
-			b.mu.Unlock()
-		}
-		ctx, cancel := context.WithTimeout(c.ctx, b.opts.RequestTimeout)
-		err := b.rest.play(ctx, c.id, it.id, "sound:"+prompts.AsteriskSoundName(p.ID), string(p.Lang))
-		cancel()
+		it, err := pb.start(p)
 		if err != nil {
-			forget()
-			if c.ctx.Err() == nil {
+			if c.ctx.Err() == nil && !pb.stopped() {
 				c.log.Warn().Err(err).Str("prompt", string(p.ID)).Msg("play")
 			}
 			return
 		}
+		forget := func() { b.forgetPlayback(it) }
 		select {
 		case <-it.finishedCh:
 			if st, _ := it.finishState.Load().(string); st == "failed" {
@@ -281,4 +292,97 @@ func (pb *playback) run() {
 			return
 		}
 	}
+}
+
+// newItem is a playback of p, tracked so that its events find it.
+func (pb *playback) newItem(p *prompts.Prompt) *playItem {
+	it := &playItem{id: uuid.NewString(), pb: pb, prompt: p, finishedCh: make(chan struct{})}
+	b := pb.ch.b
+	b.mu.Lock()
+	b.playbacks[it.id] = it
+	b.mu.Unlock()
+	return it
+}
+
+func (b *Backend) forgetPlayback(it *playItem) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.playbacks, it.id)
+}
+
+// start starts prompt p and returns its ARI playback. A request Asterisk
+// did not answer (the network, its HTTP server away, a timeout) may or may
+// not have started the prompt: it is asked again, with backoff, while the
+// call lasts. Once ARI answers, the playback's events or GET
+// /playbacks/{id} say whether it started, and one that did not is started
+// under a new id. The flow waits meanwhile: it must not run on past a
+// prompt the caller never heard.
+func (pb *playback) start(p *prompts.Prompt) (*playItem, error) {
+	c := pb.ch
+	b := c.b
+	post := func(it *playItem) error {
+		ctx, cancel := context.WithTimeout(c.ctx, b.opts.RequestTimeout)
+		defer cancel()
+		return b.rest.play(ctx, c.id, it.id, "sound:"+prompts.AsteriskSoundName(p.ID), string(p.Lang))
+	}
+	it := pb.newItem(p)
+	err := post(it)
+	if unanswered(err) && c.ctx.Err() == nil {
+		c.log.Warn().Err(err).Str("prompt", string(p.ID)).Msg("play: no answer from asterisk; the flow waits for it")
+	}
+	wait := b.opts.ReconnectMin
+	for unanswered(err) && c.ctx.Err() == nil {
+		select {
+		case <-time.After(wait):
+		case <-c.ctx.Done():
+		case <-pb.stop:
+		}
+		if c.ctx.Err() != nil || pb.stopped() {
+			break
+		}
+		wait = b.nextRetry(wait)
+		ctx, cancel := context.WithTimeout(c.ctx, b.opts.RequestTimeout)
+		err = b.rest.do(ctx, http.MethodGet, "/playbacks/"+url.PathEscape(it.id), nil, nil, nil)
+		cancel()
+		switch {
+		case it.evented.Load():
+			err = nil // its events arrived meanwhile: it started
+		case errors.Is(err, ErrNotFound):
+			// Never started: start it now.
+			b.forgetPlayback(it)
+			it = pb.newItem(p)
+			err = post(it)
+		}
+	}
+	if err == nil && c.ctx.Err() == nil && !pb.stopped() {
+		return it, nil
+	}
+	b.forgetPlayback(it)
+	if err == nil {
+		err = context.Cause(c.ctx)
+		if err == nil {
+			err = errPlaybackStopped
+		}
+	}
+	return nil, err
+}
+
+var errPlaybackStopped = errors.New("playback stopped")
+
+// maxRequestRetry bounds the wait between two tries of an unanswered
+// request: a caller in silence should hear the prompt soon after Asterisk
+// answers again.
+const maxRequestRetry = 2 * time.Second
+
+// nextRetry doubles the wait before trying an unanswered request again.
+func (b *Backend) nextRetry(wait time.Duration) time.Duration {
+	return min(2*wait, b.opts.ReconnectMax, maxRequestRetry)
+}
+
+// unanswered reports whether a request failed without an answer from
+// Asterisk (the network, its HTTP server gone, a timeout): it may or may not
+// have been carried out.
+func unanswered(err error) bool {
+	var re *RESTError
+	return err != nil && !errors.As(err, &re)
 }

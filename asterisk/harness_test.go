@@ -93,8 +93,21 @@ func inbound(t testing.TB, srv *aritest.Server, callerID string) *aritest.Party 
 	return p
 }
 
+// farEnd is the citizen's side of a call: a channel of the double, or a
+// caller of a real Asterisk (asterisktest.Party), whose notes say alike
+// what Asterisk played.
+type farEnd interface {
+	ID() string
+	Notes() <-chan aritest.Note
+	Press(key rune)
+	Hangup()
+}
+
+// callLimit bounds a call the harness plays.
+const callLimit = 4 * time.Minute
+
 // play is the citizen's side of a call in progress.
-func play(t testing.TB, p *aritest.Party, callerID string, script caller.Script) caller.Transcript {
+func play(t testing.TB, p farEnd, callerID string, script caller.Script) caller.Transcript {
 	var tr caller.Transcript
 	step := 0
 	heard := map[string]int{} // playback id → index in tr.Heard
@@ -114,7 +127,9 @@ func play(t testing.TB, p *aritest.Party, callerID string, script caller.Script)
 			tr.Pressed = append(tr.Pressed, string(k))
 		}
 	}
-	timeout := time.After(2 * time.Minute)
+	// The longest scenario, silence at every menu, runs about two minutes
+	// on a real Asterisk, which plays in real time.
+	timeout := time.After(callLimit)
 	for {
 		select {
 		case n, ok := <-p.Notes():
@@ -141,7 +156,7 @@ func play(t testing.TB, p *aritest.Party, callerID string, script caller.Script)
 				}
 			}
 		case <-timeout:
-			t.Errorf("call from %s still up after 2 minutes", callerID)
+			t.Errorf("call from %s still up after %s", callerID, callLimit)
 			p.Hangup()
 			return tr
 		}

@@ -130,18 +130,30 @@ func (r *rest) do(ctx context.Context, method, path string, query url.Values, bo
 	return nil
 }
 
-// info is the part of GET /asterisk/info hotline uses: the entity id
-// changes when Asterisk restarts.
-func (r *rest) entityID(ctx context.Context) (string, error) {
+// instance names one run of Asterisk: its entity id (asterisk_id), and
+// when it started. A restart keeps the entity id, which Asterisk derives
+// from asterisk.conf or the machine's MAC address, and changes the start.
+type instance struct {
+	EntityID    string
+	StartupTime string
+}
+
+// instance reads system.entity_id and status.startup_time of GET
+// /asterisk/info.
+func (r *rest) instance(ctx context.Context) (instance, error) {
 	var info struct {
-		SystemInfo struct {
+		System struct {
 			EntityID string `json:"entity_id"`
-		} `json:"system_info"`
+		} `json:"system"`
+		Status struct {
+			StartupTime string `json:"startup_time"`
+		} `json:"status"`
 	}
-	if err := r.do(ctx, http.MethodGet, "/asterisk/info", nil, nil, &info); err != nil {
-		return "", err
+	q := url.Values{"only": {"system,status"}}
+	if err := r.do(ctx, http.MethodGet, "/asterisk/info", q, nil, &info); err != nil {
+		return instance{}, err
 	}
-	return info.SystemInfo.EntityID, nil
+	return instance{EntityID: info.System.EntityID, StartupTime: info.Status.StartupTime}, nil
 }
 
 // application is GET /applications/{app}.

@@ -125,6 +125,25 @@ func TestOriginateToPhones(t *testing.T) {
 		t.Errorf("busy: %s", show(evs))
 	}
 
+	// An agent who declines: the phone rings, then 486. The channel has
+	// the endpoint's caller name with originate's number, and originate's
+	// caller id as its connected line (as on a real Asterisk 22).
+	s.SetEndpoint("PJSIP/1004", Phone{AnswerAfter: 100 * time.Millisecond, Declines: true, CallerID: `"Agent 1004" <1004>`})
+	ch = rc.call(t, http.MethodPost, "/ari/channels?endpoint=PJSIP/1004&app=hotline&callerId=13800000000", nil).want(t, http.StatusOK).json(t)
+	if got := show(ch["caller"]) + show(ch["connected"]); got != `{"name":"Agent 1004","number":"13800000000"}{"name":"","number":"13800000000"}` {
+		t.Errorf("caller and connected line %s", got)
+	}
+	evs = ws.expectSeq(t, "Dial", "ChannelStateChange", "Dial", "ChannelHangupRequest", "Dial", "ChannelDestroyed")
+	if evs[2]["dialstatus"] != "RINGING" || evs[3]["cause"] != 17.0 || evs[3]["tech_cause"] != 486.0 ||
+		evs[4]["dialstatus"] != "BUSY" || evs[5]["cause"] != 17.0 || evs[5]["tech_cause"] != 486.0 {
+		t.Errorf("declined: %s", show(evs))
+	}
+	ch = rc.call(t, http.MethodPost, "/ari/channels?endpoint=PJSIP/1004&app=hotline", nil).want(t, http.StatusOK).json(t)
+	if got := show(ch["caller"]) + show(ch["connected"]); got != `{"name":"Agent 1004","number":"1004"}{"name":"","number":""}` {
+		t.Errorf("without callerId: caller and connected line %s", got)
+	}
+	ws.expectSeq(t, "Dial", "ChannelStateChange", "Dial", "ChannelHangupRequest", "Dial", "ChannelDestroyed")
+
 	// No answer: only ChannelDestroyed when the timeout expires.
 	s.SetEndpoint("PJSIP/1003", Phone{NoAnswer: true})
 	rc.call(t, http.MethodPost, "/ari/channels?endpoint=PJSIP/1003&app=hotline&timeout=2", nil).want(t, http.StatusOK)
@@ -133,13 +152,27 @@ func TestOriginateToPhones(t *testing.T) {
 		t.Errorf("no answer: %s", show(evs[3]))
 	}
 
-	// Hung up by the application while it still rings.
-	id := rc.call(t, http.MethodPost, "/ari/channels?endpoint=PJSIP/1003&app=hotline", nil).want(t, http.StatusOK).json(t)["id"].(string)
-	ws.expectSeq(t, "Dial", "ChannelStateChange", "Dial")
-	rc.call(t, http.MethodDelete, "/ari/channels/"+id+"?reason=busy", nil).want(t, http.StatusNoContent)
-	evs = ws.expectSeq(t, "ChannelHangupRequest", "Dial", "ChannelDestroyed")
-	if evs[1]["dialstatus"] != "CANCEL" || evs[2]["cause"] != 17.0 {
-		t.Errorf("cancelled: %s", show(evs))
+	// Hung up by the application while it still rings, as a real
+	// Asterisk 22 reports it: the Dial status and the SIP status of the
+	// CANCEL follow the cause.
+	for _, c := range []struct {
+		reason string
+		status string
+		cause  float64
+		tech   any
+	}{
+		{"normal", "NOANSWER", 16, nil},
+		{"busy", "BUSY", 17, 486.0},
+		{"congestion", "CONGESTION", 34, 503.0},
+	} {
+		id := rc.call(t, http.MethodPost, "/ari/channels?endpoint=PJSIP/1003&app=hotline", nil).want(t, http.StatusOK).json(t)["id"].(string)
+		ws.expectSeq(t, "Dial", "ChannelStateChange", "Dial")
+		rc.call(t, http.MethodDelete, "/ari/channels/"+id+"?reason="+c.reason, nil).want(t, http.StatusNoContent)
+		evs = ws.expectSeq(t, "ChannelHangupRequest", "Dial", "ChannelDestroyed")
+		if evs[0]["cause"] != 32.0 || evs[0]["soft"] != true || evs[1]["dialstatus"] != c.status ||
+			evs[2]["cause"] != c.cause || evs[2]["tech_cause"] != c.tech {
+			t.Errorf("cancelled with %s: %s", c.reason, show(evs))
+		}
 	}
 
 	// An endpoint nobody set cannot be allocated.
@@ -212,6 +245,26 @@ func TestLocalChannel(t *testing.T) {
 	}
 	if got := s.Channels(); len(got) != 0 {
 		t.Errorf("channels left: %v", got)
+	}
+
+	// The application hangs up the ;2 half with a cause: the ;1 half,
+	// in Stasis, is hung up with that cause, as on a real Asterisk 22.
+	one = rc.call(t, http.MethodPost, "/ari/channels?endpoint=Local/s@local-test&app=hotline", nil).want(t, http.StatusOK).json(t)
+	evs = ws.expectSeq(t, "ChannelDialplan", "Dial", "ChannelStateChange", "ChannelStateChange", "Dial",
+		"ChannelVarset", "StasisStart", "ChannelDialplan")
+	id1, id2 = one["id"].(string), get(evs[0], "channel", "id").(string)
+	rc.call(t, http.MethodDelete, "/ari/channels/"+id2+"?reason=congestion", nil).want(t, http.StatusNoContent)
+	evs = ws.expectSeq(t, "ChannelHangupRequest", "ChannelHangupRequest", "StasisEnd", "ChannelVarset", "ChannelDestroyed", "ChannelDestroyed")
+	if get(evs[0], "channel", "id") != id2 || evs[0]["cause"] != 32.0 || evs[0]["soft"] != true {
+		t.Errorf("the ;2 half's hang-up request %s", show(evs[0]))
+	}
+	if get(evs[1], "channel", "id") != id1 || evs[1]["cause"] != 34.0 || evs[1]["soft"] != nil {
+		t.Errorf("the ;1 half's hang-up request %s, want cause 34", show(evs[1]))
+	}
+	for _, ev := range evs[4:] {
+		if ev["cause"] != 34.0 {
+			t.Errorf("destroyed %s, want cause 34", show(ev))
+		}
 	}
 }
 
@@ -339,14 +392,24 @@ func bridgeOf(t *testing.T, s *Server, rc *restClient, ws *eventSocket, typ stri
 // sets after what it checks, and returns the types before it.
 func untilMark(t *testing.T, s *Server, rc *restClient, ws *eventSocket, ch string) []string {
 	t.Helper()
-	rc.call(t, http.MethodPost, "/ari/channels/"+ch+"/variable?variable=MARK&value=1", nil).want(t, http.StatusNoContent)
 	var types []string
+	for _, ev := range eventsUntilMark(t, rc, ws, ch) {
+		types = append(types, fmt.Sprint(ev["type"]))
+	}
+	return types
+}
+
+// eventsUntilMark is untilMark returning the events.
+func eventsUntilMark(t *testing.T, rc *restClient, ws *eventSocket, ch string) []map[string]any {
+	t.Helper()
+	rc.call(t, http.MethodPost, "/ari/channels/"+ch+"/variable?variable=MARK&value=1", nil).want(t, http.StatusNoContent)
+	var evs []map[string]any
 	for {
 		ev := ws.nextEvent(t)
 		if ev["type"] == "ChannelVarset" && ev["variable"] == "MARK" {
-			return types
+			return evs
 		}
-		types = append(types, fmt.Sprint(ev["type"]))
+		evs = append(evs, ev)
 	}
 }
 
@@ -380,13 +443,30 @@ func TestTwoPartyBridge(t *testing.T) {
 		t.Errorf("events for a key: %v", types)
 	}
 
-	// The caller hangs up while bridged: the agent stays in the bridge.
+	// The caller hangs up while bridged: each RTP statistic is left on
+	// the caller and, suffixed BRIDGED, on the agent (as a real Asterisk
+	// 22 does), then the caller leaves; the agent stays in the bridge.
 	caller.Hangup()
-	types := untilMark(t, s, rc, ws, agent.ID())
-	want := []string{"ChannelVarset", "ChannelVarset", "ChannelVarset", "ChannelVarset", "ChannelVarset",
-		"ChannelHangupRequest", "ChannelVarset", "ChannelVarset", "ChannelLeftBridge", "StasisEnd"}
-	if !slices.Equal(types, want) {
-		t.Errorf("caller hang-up while bridged: %v", types)
+	var got []string
+	for _, ev := range eventsUntilMark(t, rc, ws, agent.ID()) {
+		who := "caller"
+		if get(ev, "channel", "id") == agent.ID() {
+			who = "agent"
+		}
+		if ev["type"] == "ChannelVarset" {
+			got = append(got, fmt.Sprintf("%s.%v", who, ev["variable"]))
+		} else {
+			got = append(got, fmt.Sprintf("%s.%v", who, ev["type"]))
+		}
+	}
+	want := []string{
+		"caller.RTPAUDIOQOS", "agent.RTPAUDIOQOSBRIDGED", "caller.RTPAUDIOQOSJITTER", "agent.RTPAUDIOQOSJITTERBRIDGED",
+		"caller.RTPAUDIOQOSLOSS", "agent.RTPAUDIOQOSLOSSBRIDGED", "caller.RTPAUDIOQOSRTT", "agent.RTPAUDIOQOSRTTBRIDGED",
+		"caller.RTPAUDIOQOSMES", "agent.RTPAUDIOQOSMESBRIDGED",
+		"caller.ChannelHangupRequest", "caller.BRIDGEPEER", "caller.BRIDGEPVTCALLID", "caller.ChannelLeftBridge", "caller.StasisEnd",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("caller hang-up while bridged:\n got %v\nwant %v", got, want)
 	}
 	br := rc.call(t, http.MethodGet, "/ari/bridges/"+bridgeID, nil).want(t, http.StatusOK).json(t)
 	if got := show(br["channels"]); got != `["`+agent.ID()+`"]` {

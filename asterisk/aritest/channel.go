@@ -139,12 +139,15 @@ func (s *Server) hangupLocked(ch *channel, h hangup) {
 	case ch.gone:
 	case ch.kind == kindLocalTwo:
 		// The ;2 half running the dialplan goes away: the ;1 half's far end
-		// has hung up.
-		s.localFarEndLocked(ch.other)
+		// has hung up, with the ;2 half's cause.
+		if !h.farEnd {
+			s.emitChannelLocked("ChannelHangupRequest", ch, []field{{"cause", 32}, {"soft", true}})
+		}
+		s.localFarEndLocked(ch.other, h.cause)
 	case ch.dialing:
 		s.cancelDialLocked(ch, h)
 	case ch.inStasis && ch.other != nil && h.farEnd:
-		s.localFarEndLocked(ch)
+		s.localFarEndLocked(ch, h.cause)
 	case ch.inStasis:
 		s.leaveStasisLocked(ch, h)
 	default:
@@ -209,20 +212,23 @@ func (s *Server) endStasisLocked(ch *channel) {
 }
 
 // localFarEndLocked ends a Local channel pair whose dialplan side went
-// away. Not in the recording; modelled on chan_local: the ;1 half is hung
-// up with Normal Clearing after its partner.
-func (s *Server) localFarEndLocked(one *channel) {
+// away with cause, as a real Asterisk 22 does when the ;2 half of a
+// Local channel whose ;1 half is in Stasis hangs up: the ;1 half's
+// hang-up request carries the ;2 half's cause (16 when the far end hung
+// up normally, 34 when it was refused with congestion), then StasisEnd,
+// STASISSTATUS, and both halves are destroyed with that cause.
+func (s *Server) localFarEndLocked(one *channel, cause int) {
 	two := one.other
 	if one.inStasis {
-		s.emitChannelLocked("ChannelHangupRequest", one, []field{{"cause", 16}})
+		s.emitChannelLocked("ChannelHangupRequest", one, []field{{"cause", cause}})
 		s.endStasisLocked(one)
 		s.setVarLocked(one, "STASISSTATUS", "SUCCESS")
 	}
 	two.dialplan.AppName, two.dialplan.AppData = "", ""
-	s.emitDestroyedLocked(two, 16, 0)
+	s.emitDestroyedLocked(two, cause, 0)
 	s.removeLocked(two, Note{})
 	one.dialplan = one.origin
-	s.emitDestroyedLocked(one, 16, 0)
+	s.emitDestroyedLocked(one, cause, 0)
 	s.removeLocked(one, Note{})
 }
 
@@ -250,19 +256,35 @@ func (s *Server) removeLocked(ch *channel, final Note) {
 }
 
 // qosVarsLocked sets the RTP statistics chan_pjsip leaves on a channel
-// when its media socket ends, in the recorded order and formats.
+// when its media socket ends, in the recorded order and formats. A channel
+// in a two-party bridge also leaves each on its peer, suffixed BRIDGED,
+// right after its own (ast_rtp_instance_set_stats_vars; seen on a real
+// Asterisk 22 when either side of a caller-agent bridge hangs up).
 func (s *Server) qosVarsLocked(ch *channel) {
+	var peer *channel
+	if b := ch.bridge; b != nil && len(b.members) == 2 {
+		peer = b.members[0]
+		if peer == ch {
+			peer = b.members[1]
+		}
+	}
+	set := func(name, value string) {
+		s.setVarLocked(ch, name, value)
+		if peer != nil {
+			s.setVarLocked(peer, name+"BRIDGED", value)
+		}
+	}
 	tx := 0
 	if !ch.answeredAt.IsZero() {
 		tx = int(time.Since(ch.answeredAt) / (20 * time.Millisecond)) // one packet per 20 ms
 	}
-	s.setVarLocked(ch, "RTPAUDIOQOS", fmt.Sprintf(
+	set("RTPAUDIOQOS", fmt.Sprintf(
 		"ssrc=%d;themssrc=%d;lp=0;rxjitter=0.000000;rxcount=0;txjitter=0.000000;txcount=%d;rlp=0;rtt=0.000000;rxmes=0.000000;txmes=0.000000",
 		ch.ssrc, ch.themssrc, tx))
-	s.setVarLocked(ch, "RTPAUDIOQOSJITTER", "minrxjitter=000.000000;maxrxjitter=000.000000;avgrxjitter=000.000000;stdevrxjitter=000.000000;mintxjitter=000.000000;maxtxjitter=000.000000;avgtxjitter=000.000000;stdevtxjitter=000.000000;")
-	s.setVarLocked(ch, "RTPAUDIOQOSLOSS", "  minrxlost=000.000000;  maxrxlost=000.000000;  avgrxlost=000.000000;  stdevrxlost=000.000000;  mintxlost=000.000000;  maxtxlost=000.000000;  avgtxlost=000.000000;  stdevtxlost=000.000000;")
-	s.setVarLocked(ch, "RTPAUDIOQOSRTT", "     minrtt=000.000000;     maxrtt=000.000000;     avgrtt=000.000000;     stdevrtt=000.000000;")
-	s.setVarLocked(ch, "RTPAUDIOQOSMES", "   minrxmes=000.000000;   maxrxmes=000.000000;   avgrxmes=000.000000;   stdevrxmes=000.000000;   mintxmes=000.000000;   maxtxmes=000.000000;   avgtxmes=000.000000;   stdevtxmes=000.000000;")
+	set("RTPAUDIOQOSJITTER", "minrxjitter=000.000000;maxrxjitter=000.000000;avgrxjitter=000.000000;stdevrxjitter=000.000000;mintxjitter=000.000000;maxtxjitter=000.000000;avgtxjitter=000.000000;stdevtxjitter=000.000000;")
+	set("RTPAUDIOQOSLOSS", "  minrxlost=000.000000;  maxrxlost=000.000000;  avgrxlost=000.000000;  stdevrxlost=000.000000;  mintxlost=000.000000;  maxtxlost=000.000000;  avgtxlost=000.000000;  stdevtxlost=000.000000;")
+	set("RTPAUDIOQOSRTT", "     minrtt=000.000000;     maxrtt=000.000000;     avgrtt=000.000000;     stdevrtt=000.000000;")
+	set("RTPAUDIOQOSMES", "   minrxmes=000.000000;   maxrxmes=000.000000;   avgrxmes=000.000000;   stdevrxmes=000.000000;   mintxmes=000.000000;   maxtxmes=000.000000;   avgtxmes=000.000000;   stdevtxmes=000.000000;")
 }
 
 func newSSRC() uint32 { return rand.Uint32() }

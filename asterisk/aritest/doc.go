@@ -30,11 +30,12 @@
 //
 // Agents' phones are endpoints reached by originate (POST /ari/channels with
 // endpoint=PJSIP/NAME): SetEndpoint says how each one answers (after a delay,
-// busy with 486, or never) and in which dialplan context it sits. An
-// endpoint that was never set cannot be allocated (500
-// {"error":"Allocation failed"}). Each originated channel that answers and enters
-// Stasis is handed to the test on Originated, as a Party the test hangs up as
-// the agent. Local/s@local-test, the recording's local channel, answers at
+// busy with 486, declining with 486 after ringing, or never), its caller id
+// and in which dialplan context it sits. An endpoint that was never set
+// cannot be allocated (500 {"error":"Allocation failed"}), as on a real
+// Asterisk an endpoint with no registered phone. Each originated channel that
+// answers and enters Stasis is handed to the test on Originated, as a Party
+// the test hangs up as the agent. Local/s@local-test, the recording's local channel, answers at
 // once and creates its ;2 half with that half's events.
 //
 // # Faults
@@ -42,12 +43,14 @@
 // DropWebsockets closes every event socket (a close frame, or an abrupt TCP
 // close for 1006), Freeze stops a socket's traffic both ways without closing
 // it (a half-open connection: no pong, no close, events held back until
-// resume), Restart makes Asterisk restart (sockets dropped, every channel,
-// bridge and playback gone without events, a new entity id), and Emit writes
+// resume), Restart makes Asterisk restart as after a crash (sockets dropped,
+// every channel, bridge and playback gone without events, a new startup time
+// and the same entity id), DropRequests leaves REST requests unanswered
+// (their connections closed) while the sockets stay up, and Emit writes
 // any frame to an application's socket (unknown event types, bursts).
 // Channels, Bridges, Playbacks and Connected expose the state for leak
 // checks after each test; AwaitConnected waits for an application's socket to
-// come or go, and EntityID gives the current entity id.
+// come or go, and EntityID gives the entity id.
 //
 // # What is faithful to Asterisk 22
 //
@@ -79,11 +82,15 @@
 //     (the application's subscription ends at StasisEnd); DELETE gives the
 //     same with {cause:32, soft:true}; originated channels stay subscribed and
 //     end with ChannelVarset STASISSTATUS=SUCCESS and ChannelDestroyed; a
-//     bridged agent's hang-up follows the nine recorded steps.
+//     bridged agent's hang-up follows the nine recorded steps. A PJSIP
+//     channel hanging up in a two-party bridge leaves each RTP statistic on
+//     its peer too, suffixed BRIDGED, right after its own.
 //   - Originate: Dial "" / Ringing / RINGING / Up / ANSWER / STASISSTATUS ""
 //     / StasisStart(Up, args); busy gives HangupRequest{17,486}, Dial BUSY and
 //     ChannelDestroyed{17}; no answer gives only ChannelDestroyed{19} when
-//     the timeout (default 30 s) expires.
+//     the timeout (default 30 s) expires. The channel's caller id is the
+//     endpoint's with callerId's name and number in place, its connected
+//     line callerId as given.
 //   - Bridges: ChannelEnteredBridge per channel, then BRIDGEPEER and
 //     BRIDGEPVTCALLID varsets and ChannelConnectedLine for a two-party bridge;
 //     a channel added twice leaves and enters again; bridges are never
@@ -116,9 +123,15 @@
 // Dialplan origination (extension/context without app), recordings,
 // snoop, external media, mute/hold/silence, bridge playback and MOH, and
 // channel functions in GET variable. Local/s@local-test's Wait(60) never
-// expires. Behaviour that the recording does not show is modelled on
-// Asterisk's sources and marked as such where it is implemented: hanging up
-// a channel that is still being dialled, a Local channel's far end hanging
-// up, and a caller hanging up while bridged. The channel-id counter keeps
-// counting across Restart, so ids from before a restart are never reused.
+// expires. A channel's language is "en", the recorded endpoints'. Restart
+// is a crash: `core restart now` would first hang up every channel with
+// cause 4 (AST_SOFTHANGUP_SHUTDOWN). The channel-id counter keeps counting
+// across Restart, so ids from before a restart are never reused.
+//
+// Behaviour the recordings do not show was checked against a real Asterisk
+// 22.10.1 (the ARI backend's tests run on one, internal/asterisktest) and is
+// marked as such where it is implemented: hanging up a channel that is still
+// being dialled, a Local channel's far end hanging up, a caller or agent
+// hanging up while bridged, an agent declining a ringing call, the caller id
+// of an originated channel, and a restart keeping the entity id.
 package aritest

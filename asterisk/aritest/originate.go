@@ -121,7 +121,19 @@ func (s *Server) originatePhoneLocked(o origination, ph Phone) reply {
 	ch.endpoint = o.endpoint
 	ch.state = "Down"
 	ch.protocolID = uuid.NewString() // the Call-ID pjsip generates for its INVITE
-	ch.caller, ch.connected = o.callerID, o.callerID
+	// The endpoint's own caller id, with what originate's callerId gives
+	// in its place; the connected line is callerId as given (seen on a
+	// real Asterisk 22: callerId=13800000000 to an endpoint with callerid
+	// "Agent 5001" <5001> gives caller "Agent 5001" <13800000000> and
+	// connected "" <13800000000>).
+	ch.caller = parseCallerID(ph.CallerID)
+	if o.callerID.Name != "" {
+		ch.caller.Name = o.callerID.Name
+	}
+	if o.callerID.Number != "" {
+		ch.caller.Number = o.callerID.Number
+	}
+	ch.connected = o.callerID
 	context := ph.Context
 	if context == "" {
 		context = "from-trunk"
@@ -148,7 +160,10 @@ func (s *Server) originatePhoneLocked(o origination, ph Phone) reply {
 		ch.state = "Ringing"
 		s.emitStateLocked(ch)
 		s.emitDialLocked(ch, "RINGING")
-		if !ph.NoAnswer {
+		switch {
+		case ph.Declines:
+			ch.ring = s.afterLocked(ph.AnswerAfter, func() { s.busyLocked(ch) })
+		case !ph.NoAnswer:
 			ch.ring = s.afterLocked(ph.AnswerAfter, func() { s.phoneAnsweredLocked(ch) })
 		}
 	}
@@ -206,16 +221,53 @@ func (s *Server) noAnswerLocked(ch *channel) {
 }
 
 // cancelDialLocked hangs up a channel that is still being dialled (DELETE
-// before the phone answered). Not in the recording; modelled on Asterisk's
-// dial: the hang-up request, Dial CANCEL, then ChannelDestroyed.
+// before the phone answered), as a real Asterisk 22 does: the hang-up
+// request, Dial with the status the cause maps to (16, normal, is
+// NOANSWER), then ChannelDestroyed with the cause and, for PJSIP, the SIP
+// status chan_pjsip cancels the INVITE with (486 for busy; none for
+// normal clearing).
 func (s *Server) cancelDialLocked(ch *channel, h hangup) {
 	ch.dialing = false
 	s.emitChannelLocked("ChannelHangupRequest", ch, []field{{"cause", 32}, {"soft", true}})
 	s.releaseLocked(ch)
-	s.emitDialLocked(ch, "CANCEL")
-	s.emitDestroyedLocked(ch, h.cause, 0)
+	s.emitDialLocked(ch, dialStatus(h.cause))
+	tech := 0
+	if strings.HasPrefix(ch.name, "PJSIP/") {
+		tech = sipStatusOf(h.cause)
+	}
+	s.emitDestroyedLocked(ch, h.cause, tech)
 	s.removeLocked(ch, Note{})
 }
+
+// dialStatus is the Dial status a dialled channel's hang-up cause gives
+// (ast_hangup_cause_to_dial_status).
+func dialStatus(cause int) string {
+	switch cause {
+	case 17:
+		return "BUSY"
+	case 34:
+		return "CONGESTION"
+	case 3, 20:
+		return "CHANUNAVAIL"
+	}
+	return "NOANSWER"
+}
+
+// sipStatus is the SIP status chan_pjsip ends a call with for a Q.850
+// cause (its hangup_cause2sip); causes it has none for, normal clearing
+// among them, are not there.
+var sipStatus = map[int]int{
+	1: 404, 2: 404, 3: 404, // unallocated, no route
+	17: 486, // user busy
+	18: 408, // no user responding
+	19: 480, 20: 480, 31: 480,
+	21: 403, 22: 410, 27: 502, 28: 484, 29: 501,
+	34: 503, 42: 503, 66: 503, // congestion, channel not implemented
+	38: 500, 127: 500, // failure, interworking
+	58: 488, // bearer capability not available: no common codec
+}
+
+func sipStatusOf(cause int) int { return sipStatus[cause] }
 
 // releaseLocked ends what the application started on a channel that is
 // still being dialled (its control exists from the originate): its

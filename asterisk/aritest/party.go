@@ -164,13 +164,22 @@ type Phone struct {
 	// AnswerAfter is how long it rings before it answers (or rejects the
 	// call, when Busy).
 	AnswerAfter time.Duration
-	// Busy rejects the call with 486 Busy Here after AnswerAfter.
+	// Busy rejects the call with 486 Busy Here after AnswerAfter, without
+	// ringing first (a phone already on a call).
 	Busy bool
+	// Declines rings (180) and after AnswerAfter rejects the call with 486
+	// Busy Here: an agent declining the offer, as a real Asterisk 22
+	// reports it for baresip's hang-up of a ringing call.
+	Declines bool
 	// NoAnswer rings until the originate's timeout.
 	NoAnswer bool
 	// Context is the endpoint's dialplan context; it defaults to
 	// "from-trunk", the recorded endpoint's.
 	Context string
+	// CallerID is the endpoint's callerid (pjsip.conf), such as
+	// `"Agent 1001" <1001>`: the originated channel's caller id where
+	// originate's callerId gives no name or number.
+	CallerID string
 }
 
 // Inbound places a call from the trunk (endpoint PJSIP/citizen) to exten;

@@ -130,6 +130,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveEvents(w, r)
 		return
 	}
+	if s.dropRequest(w, r) {
+		return
+	}
 	if r.URL.Path != "/ari" && !strings.HasPrefix(r.URL.Path, "/ari/") {
 		writeHTML(w, http.StatusNotFound, "Not Found", "The requested URL was not found on this server.")
 		return

@@ -77,12 +77,11 @@ type Server struct {
 	mu        sync.Mutex
 	closed    bool
 	entityID  string
-	restarts  int
-	startup   time.Time
-	chanSeq   uint64 // the unique-id counter after the dot of channel ids
-	pjsipSeq  uint32 // the hex counter of PJSIP channel names
-	localSeq  uint32 // the hex counter of Local channel names
-	objSeq    uint64 // creation order of bridges and playbacks
+	startup   time.Time // status.startup_time of GET /asterisk/info
+	chanSeq   uint64    // the unique-id counter after the dot of channel ids
+	pjsipSeq  uint32    // the hex counter of PJSIP channel names
+	localSeq  uint32    // the hex counter of Local channel names
+	objSeq    uint64    // creation order of bridges and playbacks
 	channels  map[string]*channel
 	bridges   map[string]*bridge
 	playbacks map[string]*playback
@@ -90,6 +89,7 @@ type Server struct {
 	sockets   map[*socket]struct{}
 	endpoints map[string]Phone
 	changed   chan struct{} // closed and replaced on every registration or idleness change
+	dropping  chan string   // set while DropRequests drops REST requests
 
 	tasks     taskHeap
 	taskSeq   uint64
@@ -194,10 +194,13 @@ func (s *Server) Close() {
 	})
 }
 
-// Restart makes Asterisk restart: every socket is dropped abruptly, every
-// channel, bridge, playback and application is gone without an event, far
-// ends see their calls dropped, and the entity id changes. The listener
-// keeps its port, as a restarted Asterisk binds the same one.
+// Restart makes Asterisk restart, as after a crash: every socket is dropped
+// abruptly, every channel, bridge, playback and application is gone
+// without an event, far ends see their calls dropped, and GET
+// /asterisk/info reports a new status.startup_time. The entity id stays:
+// Asterisk derives it from asterisk.conf or the machine's MAC address, and
+// a real Asterisk 22 keeps it across `core restart now`. The listener keeps
+// its port, as a restarted Asterisk binds the same one.
 func (s *Server) Restart() {
 	s.mu.Lock()
 	if s.closed {
@@ -206,9 +209,13 @@ func (s *Server) Restart() {
 	}
 	sockets := s.socketsLocked()
 	s.wipeLocked()
-	s.restarts++
-	s.entityID = nextEntityID(s.opts.EntityID, s.restarts)
+	// Reported to the millisecond: a restart within the same one would
+	// look like none.
+	prev := s.startup
 	s.startup = time.Now()
+	if s.startup.Before(prev.Add(time.Millisecond)) {
+		s.startup = prev.Add(time.Millisecond)
+	}
 	s.mu.Unlock()
 	for _, x := range sockets {
 		x.abort()
@@ -239,19 +246,7 @@ func (s *Server) wipeLocked() {
 	s.notifyLocked()
 }
 
-// nextEntityID gives a restarted Asterisk a new id: the MAC-like id plus n,
-// or the id with a suffix when it is not MAC-like.
-func nextEntityID(base string, n int) string {
-	var b [6]byte
-	if _, err := fmt.Sscanf(base, "%02x:%02x:%02x:%02x:%02x:%02x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]); err != nil {
-		return fmt.Sprintf("%s-%d", base, n)
-	}
-	v := uint64(b[0])<<40 | uint64(b[1])<<32 | uint64(b[2])<<24 | uint64(b[3])<<16 | uint64(b[4])<<8 | uint64(b[5])
-	v += uint64(n)
-	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
-}
-
-// EntityID is the current entity id (it changes on Restart).
+// EntityID is Asterisk's entity id, asterisk_id on every event.
 func (s *Server) EntityID() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -300,6 +300,31 @@ func TestDropWebsockets(t *testing.T) {
 	}
 }
 
+// DropRequests leaves REST requests unanswered (their connection closed)
+// while the event socket stays up, until resumed.
+func TestDropRequests(t *testing.T) {
+	s := Start(t, Options{})
+	rc := newREST(s)
+	openEvents(t, s, "hotline")
+	dropped, resume := s.DropRequests()
+	if _, err := rc.send(http.MethodGet, "/ari/asterisk/info", nil, authBasic); err == nil {
+		t.Errorf("a request was answered while requests are dropped")
+	}
+	select {
+	case req := <-dropped:
+		if req != "GET /ari/asterisk/info" {
+			t.Errorf("dropped %q", req)
+		}
+	case <-testContext(t).Done():
+		t.Fatal("the dropped request was not reported")
+	}
+	if !s.Connected("hotline") {
+		t.Errorf("the event socket went with the requests")
+	}
+	resume()
+	rc.call(t, http.MethodGet, "/ari/asterisk/info", nil).want(t, http.StatusOK)
+}
+
 func TestRestart(t *testing.T) {
 	s := Start(t, Options{})
 	rc := newREST(s)
@@ -310,7 +335,7 @@ func TestRestart(t *testing.T) {
 	rc.call(t, http.MethodPost, "/ari/bridges", nil).want(t, http.StatusOK)
 	rc.call(t, http.MethodPost, "/ari/channels/"+p.ID()+"/play?media=sound:hello-world", nil).want(t, http.StatusCreated)
 	ws.expect(t, "PlaybackStarted")
-	before := s.EntityID()
+	before := rc.call(t, http.MethodGet, "/ari/asterisk/info", nil).want(t, http.StatusOK).json(t)
 
 	s.Restart()
 	if err := ws.closeErr(); websocket.CloseStatus(err) != -1 {
@@ -333,10 +358,15 @@ func TestRestart(t *testing.T) {
 	if got := string(rc.call(t, http.MethodGet, "/ari/applications", nil).body); got != "[]" {
 		t.Errorf("applications after restart: %s", got)
 	}
+	// As a real Asterisk 22 after `core restart now`: the entity id
+	// stays, the startup time is new.
 	info := rc.call(t, http.MethodGet, "/ari/asterisk/info", nil).want(t, http.StatusOK).json(t)
 	after := get(info, "system", "entity_id")
-	if after == before || after != s.EntityID() {
-		t.Errorf("entity id %v after restart, was %s", after, before)
+	if after != get(before, "system", "entity_id") || after != s.EntityID() {
+		t.Errorf("entity id %v after restart, was %v", after, get(before, "system", "entity_id"))
+	}
+	if was, now := get(before, "status", "startup_time"), get(info, "status", "startup_time"); now == was {
+		t.Errorf("startup time %v unchanged by the restart", now)
 	}
 
 	ws = openEvents(t, s, "hotline")

@@ -455,3 +455,50 @@ func (w gatedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	return gc, bufio.NewReadWriter(bufio.NewReader(r), bufio.NewWriter(gc)), nil
 }
+
+// DropRequests makes every REST request from now on go unanswered: its
+// connection is closed before anything is read or written, as when
+// Asterisk's HTTP server goes away or the network between drops it. The
+// event sockets stay up. dropped reports each request dropped (its method
+// and path) and is not blocked on; resume answers requests again.
+func (s *Server) DropRequests() (dropped <-chan string, resume func()) {
+	ch := make(chan string, 64)
+	s.mu.Lock()
+	s.dropping = ch
+	s.mu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.dropping == ch {
+				s.dropping = nil
+			}
+			s.mu.Unlock()
+		})
+	}
+}
+
+// dropRequest drops r when DropRequests says so, and reports whether it
+// did.
+func (s *Server) dropRequest(w http.ResponseWriter, r *http.Request) bool {
+	s.mu.Lock()
+	ch := s.dropping
+	s.mu.Unlock()
+	if ch == nil {
+		return false
+	}
+	h, ok := w.(http.Hijacker)
+	if !ok {
+		return false
+	}
+	conn, _, err := h.Hijack()
+	if err != nil {
+		return false
+	}
+	_ = conn.Close()
+	select {
+	case ch <- r.Method + " " + r.URL.Path:
+	default:
+	}
+	return true
+}
