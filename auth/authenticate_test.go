@@ -226,3 +226,23 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAuthenticate is what every API request pays to know who asks:
+// one read-only script in a real redis-server and a SHA-256.
+func BenchmarkAuthenticate(b *testing.B) {
+	srv := redistest.Start(b)
+	s := NewStore(srv.Client(b), StoreOptions{})
+	ctx := b.Context()
+	if _, err := s.AddUser(ctx, UserSpec{Name: "alice", Roles: []Role{Supervisor}, By: "root"}); err != nil {
+		b.Fatal(err)
+	}
+	secret, _, err := s.CreateToken(ctx, TokenSpec{User: "alice", Roles: []Role{Supervisor}, TTL: time.Hour, By: "root"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.Authenticate(ctx, secret); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
