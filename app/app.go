@@ -307,6 +307,10 @@ func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, run
 		Logger:       log,
 		Registrar:    registrar,
 		Locator:      registrar,
+
+		TCPIdleTimeout:         time.Duration(cfg.SIP.TCP.IdleTimeout),
+		TCPFirstRequestTimeout: time.Duration(cfg.SIP.TCP.FirstRequestTimeout),
+		TCPMaxPerSource:        cfg.SIP.TCP.MaxPerSource,
 	})
 }
 

@@ -64,6 +64,8 @@ type Config struct {
 		// Codecs are the audio codecs accepted in an offer, by their RTP
 		// encoding names: PCMU, PCMA (G.711, RFC 3551 section 4.5.14).
 		Codecs []string `yaml:"codecs"`
+		// TCP bounds the connections peers hold open (see SIPTCP).
+		TCP SIPTCP `yaml:"tcp"`
 	} `yaml:"sip"`
 
 	// ARI is how the asterisk backend reaches Asterisk: the REST Interface
@@ -217,6 +219,7 @@ func Default() Config {
 	c.SIP.Codecs = []string{"PCMU", "PCMA"}
 	c.SIP.Realm = "hotline"
 	c.SIP.DigestAlgorithms = []string{"MD5"}
+	c.SIP.TCP = defaultSIPTCP()
 	c.ARI.URL = "http://127.0.0.1:8088/ari"
 	c.ARI.Username = "hotline"
 	c.ARI.Application = "hotline"

@@ -51,6 +51,7 @@ func (c Config) Validate() error {
 		p.check("sip.max_calls", fmt.Errorf("%d: want at least 1", c.SIP.MaxCalls))
 	}
 	p.check("sip.codecs", subsetOf(c.SIP.Codecs, "PCMU", "PCMA"))
+	c.SIP.TCP.validate(&p)
 
 	p.check("http.listen", checkAddress(c.HTTP.Listen))
 	if sameTCPAddress(c) {

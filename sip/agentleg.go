@@ -302,7 +302,7 @@ func (l *agentLeg) dial(ctx context.Context, req *sip.Request, ringTimeout time.
 		// not to its Contact, for the same reason as the INVITE.
 		RewriteContact: true,
 	}
-	inviteCtx, cancelInvite := context.WithTimeout(ctx, ringTimeout)
+	inviteCtx, cancelInvite := context.WithTimeout(mayDial(ctx), ringTimeout)
 	dlg, err := ua.WriteInvite(inviteCtx, req)
 	cancelInvite()
 	if err != nil {

@@ -55,6 +55,19 @@ type Options struct {
 	// ByeTimeout bounds a BYE that gets no answer; default Timer F (64*T1,
 	// 32 s), the life of its transaction (RFC 3261 §17.1.2.2).
 	ByeTimeout time.Duration
+
+	// TCPIdleTimeout closes a TCP connection silent this long after its
+	// first valid request (default DefaultTCPIdleTimeout);
+	// TCPFirstRequestTimeout closes one that sends no valid request this
+	// long after it opened (default DefaultTCPFirstRequestTimeout).
+	TCPIdleTimeout         time.Duration
+	TCPFirstRequestTimeout time.Duration
+	// TCPMaxPerSource caps the TCP connections open at once from one
+	// source address, an IPv6 one by its /64 (default
+	// DefaultTCPMaxPerSource; negative: no cap). Sources TCPExempt
+	// reports are not held to it.
+	TCPMaxPerSource int
+	TCPExempt       func(netip.Addr) bool
 }
 
 // Server is the embedded SIP server.
@@ -70,7 +83,7 @@ type Server struct {
 	clips    map[clipKey]*media.Clip
 
 	udp      net.PacketConn
-	tcp      net.Listener
+	tcp      *tcpListener
 	addr     netip.AddrPort
 	mediaIP  netip.Addr
 	draining atomic.Bool
@@ -83,6 +96,9 @@ type Server struct {
 	admitting int              // INVITEs admitted and not yet calls
 	idle      chan struct{}    // closed when the last call ends, made by waitIdle
 	agents    agentLegs        // calls to agents' phones
+
+	refusedDials atomic.Uint64  // connections not opened for a response (dialControl)
+	sampledLog   zerolog.Logger // for what a flood repeats
 
 	byes      sync.WaitGroup // BYE transactions still running
 	byeCtx    context.Context
@@ -115,16 +131,27 @@ func New(opts Options) (*Server, error) {
 	if opts.ByeTimeout <= 0 {
 		opts.ByeTimeout = sip.Timer_F
 	}
+	if opts.TCPIdleTimeout <= 0 {
+		opts.TCPIdleTimeout = DefaultTCPIdleTimeout
+	}
+	if opts.TCPFirstRequestTimeout <= 0 {
+		opts.TCPFirstRequestTimeout = DefaultTCPFirstRequestTimeout
+	}
+	if opts.TCPMaxPerSource == 0 {
+		opts.TCPMaxPerSource = DefaultTCPMaxPerSource
+	}
 	s := &Server{
-		opts:     opts,
-		log:      opts.Logger,
-		clips:    map[clipKey]*media.Clip{},
-		calls:    map[string]*call{},
-		dialogs:  map[string]*sipgo.DialogServerCache{},
-		contacts: map[string]*sip.ContactHeader{},
+		opts:       opts,
+		log:        opts.Logger,
+		sampledLog: opts.Logger.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Minute}),
+		clips:      map[clipKey]*media.Clip{},
+		calls:      map[string]*call{},
+		dialogs:    map[string]*sipgo.DialogServerCache{},
+		contacts:   map[string]*sip.ContactHeader{},
 	}
 	s.baseCtx, s.baseCancel = context.WithCancelCause(context.Background())
-	s.byeCtx, s.byeCancel = context.WithCancel(context.Background())
+	// Our BYEs may open a connection to the peer they end a call with.
+	s.byeCtx, s.byeCancel = context.WithCancel(mayDial(context.Background()))
 	for _, id := range opts.Catalog.IDs() {
 		for _, lang := range opts.Catalog.Langs() {
 			p, err := opts.Catalog.Get(id, lang)
@@ -176,7 +203,7 @@ func (s *Server) listenOn(ap netip.AddrPort) error {
 			s.closeListeners()
 			return fmt.Errorf("sip listen tcp %s: %w", ap, err)
 		}
-		s.tcp = tcp
+		s.tcp = newTCPListener(tcp, s.opts, s.log)
 		port = uint16(tcp.Addr().(*net.TCPAddr).Port)
 	}
 	s.addr = netip.AddrPortFrom(ap.Addr(), port)
@@ -221,7 +248,12 @@ func (s *Server) initStack() error {
 			sip.WithTransactionLayerUnhandledResponseHandler(func(res *sip.Response) {
 				s.log.Debug().Str("response", res.Short()).Msg("sip: response for no transaction dropped")
 			})),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slog)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slog),
+			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: &sip.TransportTCP{
+				DialerCreate: func(laddr net.Addr) net.Dialer {
+					return net.Dialer{Timeout: dialTimeout, LocalAddr: laddr, ControlContext: s.dialControl}
+				},
+			}})),
 	)
 	if err != nil {
 		return fmt.Errorf("sip: %w", err)
@@ -253,6 +285,9 @@ func (s *Server) initStack() error {
 	srv.OnRegister(s.guard(s.onRegister))
 	return nil
 }
+
+// dialTimeout bounds opening a TCP connection for a request of ours.
+const dialTimeout = 10 * time.Second
 
 // Addr is the address SIP listens on.
 func (s *Server) Addr() netip.AddrPort { return s.addr }
@@ -393,6 +428,9 @@ func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 				reject(tx, req, err)
 			}
 			return
+		}
+		if s.tcp != nil && strings.EqualFold(req.Transport(), "tcp") {
+			s.tcp.requestSeen(req.Source())
 		}
 		h(req, tx)
 	}

@@ -751,6 +751,9 @@ func (p *tcpPeer) reply() (*sip.Response, error) {
 			}
 			return nil, err
 		}
+		if head.Len() == 0 && line == "\r\n" {
+			continue // a keep-alive's pong (RFC 5626 §3.5.1)
+		}
 		head.WriteString(line)
 		if line == "\r\n" {
 			break
