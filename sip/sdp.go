@@ -227,3 +227,45 @@ func answerSDP(o offer, local netip.AddrPort, sessionID, version uint64) ([]byte
 	}
 	return sd.Marshal()
 }
+
+// telephoneEventPT is the payload type we offer telephone-event on; any
+// dynamic type would do (RFC 3551 §3), 101 is the one phones expect.
+const telephoneEventPT = 101
+
+// localOffer builds our offer, to an agent's phone or in the 200 to a
+// caller's INVITE that had none: the codecs in order and telephone-event,
+// sendrecv, 20 ms frames.
+func localOffer(codecs []media.Codec, local netip.AddrPort, sessionID, version uint64) ([]byte, error) {
+	ipType := "IP4"
+	if local.Addr().Is6() {
+		ipType = "IP6"
+	}
+	md := &sdp.MediaDescription{
+		MediaName: sdp.MediaName{
+			Media: "audio", Port: sdp.RangedPort{Value: int(local.Port())},
+			Protos: []string{"RTP", "AVP"},
+		},
+	}
+	for _, c := range codecs {
+		md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(int(c.PayloadType)))
+		md.WithValueAttribute("rtpmap", fmt.Sprintf("%d %s/8000", c.PayloadType, c.Name))
+	}
+	md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(telephoneEventPT))
+	md.WithValueAttribute("rtpmap", fmt.Sprintf("%d telephone-event/8000", telephoneEventPT))
+	md.WithValueAttribute("fmtp", fmt.Sprintf("%d 0-16", telephoneEventPT))
+	md.WithValueAttribute("ptime", "20")
+	md.WithPropertyAttribute("sendrecv")
+	sd := sdp.SessionDescription{
+		Origin: sdp.Origin{
+			Username: "hotline", SessionID: sessionID, SessionVersion: version,
+			NetworkType: "IN", AddressType: ipType, UnicastAddress: local.Addr().String(),
+		},
+		SessionName: "hotline",
+		ConnectionInformation: &sdp.ConnectionInformation{
+			NetworkType: "IN", AddressType: ipType, Address: &sdp.Address{Address: local.Addr().String()},
+		},
+		TimeDescriptions:  []sdp.TimeDescription{{}},
+		MediaDescriptions: []*sdp.MediaDescription{md},
+	}
+	return sd.Marshal()
+}

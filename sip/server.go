@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,6 +109,18 @@ type Server struct {
 type clipKey struct {
 	id   prompts.ID
 	lang prompts.Lang
+}
+
+// sipgo sends no UDP message over UDPMTUSize-200 bytes (1300): it follows
+// RFC 3261 §18.1.1, which has a request that large go over TCP, but it
+// refuses responses too, which §18.2.2 sends over the transport their
+// request came on whatever their size. A request through a few proxies
+// (its Vias copied into the response) or with long headers then goes
+// unanswered (RFC 4475 §3.1.1.6). The limit is a package variable of
+// sipgo, so it is set once, before any server or client of this process
+// runs; the largest UDP payload is the limit now.
+func init() {
+	sip.UDPMTUSize = 65507 + 200
 }
 
 // New prepares a server: the prompts encoded for every codec, the SIP stack,
@@ -240,6 +253,7 @@ func (s *Server) initStack() error {
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(s.opts.UserAgent),
 		sipgo.WithUserAgentHostname(s.mediaIP.String()),
+		sipgo.WithUserAgentParser(newParser()),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slog),
 			// A response that matches no transaction goes to the core (RFC
 			// 3261 §17.1.1.2), which has no use for it: a late
@@ -283,6 +297,13 @@ func (s *Server) initStack() error {
 	srv.OnOptions(s.guard(s.onOptions))
 	srv.OnInfo(s.guard(s.onInfo))
 	srv.OnRegister(s.guard(s.onRegister))
+	for _, m := range methods {
+		if !slices.Contains(handled, m) {
+			srv.OnRequest(m, s.guard(s.notAllowed))
+		}
+	}
+	// guard answers a method it does not recognise with 501.
+	srv.OnNoRoute(s.guard(s.notAllowed))
 	return nil
 }
 
@@ -421,11 +442,12 @@ func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 				}
 			}
 		}()
-		if err := validate(req); err != nil {
-			s.log.Warn().Err(err).Str("method", string(req.Method)).Str("source", req.Source()).Msg("sip: bad request")
+		if r := s.check(req); r != nil {
+			s.log.Warn().Int("status", r.code).Str("reason", r.reason).Str("method", string(req.Method)).
+				Str("source", req.Source()).Msg("sip: request refused")
 			// An ACK has no response of its own; a bad one is dropped.
 			if tx != nil && !req.IsAck() {
-				reject(tx, req, err)
+				refuse(tx, req, r)
 			}
 			return
 		}
@@ -444,48 +466,8 @@ func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string
 	_ = tx.Respond(res)
 }
 
-// validate checks what this server relies on; sipgo's parser is lenient and
-// lets many malformed messages through (RFC 4475).
-func validate(req *sip.Request) error {
-	switch {
-	case req.From() == nil:
-		return errors.New("missing From")
-	case req.To() == nil:
-		return errors.New("missing To")
-	case req.CallID() == nil || req.CallID().Value() == "":
-		return errors.New("missing Call-ID")
-	case req.CSeq() == nil:
-		return errors.New("missing CSeq")
-	case req.CSeq().MethodName != req.Method:
-		return fmt.Errorf("CSeq method %s does not match %s", req.CSeq().MethodName, req.Method)
-	case req.Via() == nil:
-		return errors.New("missing Via")
-	}
-	if _, ok := req.From().Params.Get("tag"); !ok {
-		return errors.New("missing From tag")
-	}
-	// A request that has used up its hops is refused as a proxy would
-	// (RFC 3261 §16.3 item 3), so a loop in the routing in front of us
-	// ends here; OPTIONS is answered, as that rule allows, since probing a
-	// next hop's reachability is what such an OPTIONS is for.
-	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 && req.Method != sip.OPTIONS {
-		return errTooManyHops
-	}
-	return nil
-}
-
-var errTooManyHops = errors.New("Max-Forwards is 0")
-
-func reject(tx sip.ServerTransaction, req *sip.Request, err error) {
-	if errors.Is(err, errTooManyHops) {
-		respond(tx, req, sip.StatusTooManyHops, "Too Many Hops")
-		return
-	}
-	respond(tx, req, sip.StatusBadRequest, "Bad Request - "+err.Error())
-}
-
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
-	if _, ok := req.To().Params.Get("tag"); ok {
+	if _, ok := tag(req.To().Params); ok {
 		s.onReInvite(req, tx)
 		return
 	}
@@ -495,6 +477,10 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if req.Contact() == nil {
 		reject(tx, req, errors.New("missing Contact"))
+		return
+	}
+	if r := sdpBodyRefusal(req); r != nil {
+		refuse(tx, req, r)
 		return
 	}
 	if !s.admit() {
@@ -510,12 +496,18 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}()
 	respond(tx, req, sip.StatusTrying, "Trying")
 
-	o, err := negotiate(req, s.opts.Codecs)
-	if err != nil {
-		s.log.Info().Err(err).Str("sip_call_id", req.CallID().Value()).Msg("sip: offer not acceptable")
-		respond(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here",
-			sip.NewHeader("Warning", `304 hotline "`+err.Error()+`"`))
-		return
+	// An INVITE without a body is a late offer (RFC 3261 §13.2.1): ours
+	// goes in the 200 and the answer comes in the ACK.
+	var o *offer
+	if len(req.Body()) > 0 {
+		x, err := parseOffer(req.Body(), s.opts.Codecs)
+		if err != nil {
+			s.log.Info().Err(err).Str("sip_call_id", req.CallID().Value()).Msg("sip: offer not acceptable")
+			respond(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here",
+				sip.NewHeader("Warning", `304 hotline "`+err.Error()+`"`))
+			return
+		}
+		o = &x
 	}
 	conn, err := s.opts.RTPPorts.Listen(s.mediaIP)
 	if err != nil {
@@ -586,50 +578,95 @@ func (s *Server) runHandler(c *call) (panicked bool) {
 	return false
 }
 
-// negotiate reads the SDP offer of an INVITE.
-func negotiate(req *sip.Request, accept []media.Codec) (offer, error) {
-	ct := req.ContentType()
-	if ct == nil || len(req.Body()) == 0 {
-		return offer{}, errors.New("an SDP offer is required")
+// number is the user a URI names: a SIP URI's user part, or a tel URI's
+// number (RFC 3966) without its parameters and visual separators, as a
+// trunk sends the number dialled.
+func number(u sip.Uri) string {
+	if !strings.EqualFold(u.Scheme, "tel") {
+		return u.User
 	}
-	if !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp") {
-		return offer{}, fmt.Errorf("content type %q is not application/sdp", ct.Value())
-	}
-	return parseOffer(req.Body(), accept)
+	n, _, _ := strings.Cut(u.Raw(), ";")
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune("-.()", r) {
+			return -1
+		}
+		return r
+	}, n)
 }
 
-func (s *Server) newCall(req *sip.Request, dlg *sipgo.DialogServerSession, o offer, conn *media.Socket) (*call, error) {
+// sdpBodyRefusal refuses an INVITE whose body this server cannot read
+// (415, with what it reads, RFC 3261 §21.4.13) or whose Accept leaves out
+// the SDP every 200 of ours carries (406, §21.4.7; RFC 4475 §3.3.6 and
+// §3.3.15).
+func sdpBodyRefusal(req *sip.Request) *refusal {
+	if len(req.Body()) > 0 {
+		ct := req.ContentType()
+		if ct == nil {
+			return badRequest("a body without Content-Type")
+		}
+		if mediaType(ct.Value()) != "application/sdp" {
+			return &refusal{code: sip.StatusUnsupportedMediaType, reason: "Unsupported Media Type",
+				headers: []sip.Header{sip.NewHeader("Accept", "application/sdp")}}
+		}
+	}
+	accepts := req.GetHeaders("Accept")
+	if len(accepts) == 0 {
+		return nil
+	}
+	for _, h := range accepts {
+		for v := range strings.SplitSeq(h.Value(), ",") {
+			switch mediaType(v) {
+			case "application/sdp", "application/*", "*/*":
+				return nil
+			}
+		}
+	}
+	return &refusal{code: sip.StatusNotAcceptable, reason: "Not Acceptable"}
+}
+
+// mediaType is the type/subtype of a Content-Type or Accept value, lower
+// case, without parameters.
+func mediaType(v string) string {
+	t, _, _ := strings.Cut(v, ";")
+	return strings.ToLower(strings.TrimSpace(t))
+}
+
+// newCall makes the call of an INVITE. With an offer (o) its stream starts
+// now; without one (a late offer) the stream starts with the answer in the
+// ACK, and conn waits for it.
+func (s *Server) newCall(req *sip.Request, dlg *sipgo.DialogServerSession, o *offer, conn *media.Socket) (*call, error) {
 	ctx, cancel := context.WithCancelCause(s.baseCtx)
 	c := &call{
 		id:      uuid.Must(uuid.NewV7()).String(),
 		srv:     s,
 		dlg:     dlg,
-		caller:  req.From().Address.User,
-		dialled: req.Recipient.User,
+		caller:  number(req.From().Address),
+		dialled: number(req.Recipient),
 		ctx:     ctx,
 		cancel:  cancel,
 		digits:  make(chan ivr.Digit, 32),
-		offer:   o,
 	}
 	c.log = logging.WithCall(s.log, c.id).With().Str("sip_call_id", req.CallID().Value()).Logger()
-	stream, err := s.opts.Pacer.Start(media.StreamConfig{
-		Conn:            conn,
-		Remote:          o.remote,
-		Codec:           o.codec,
-		DTMFPayloadType: o.dtmfPT,
-		MediaTimeout:    s.opts.MediaTimeout,
-		OnDigit:         func(key rune, method string) { c.digit(key, ivr.DTMFMethod(method)) },
-		OnTimeout:       func() { c.end(fmt.Errorf("%w for %s", ivr.ErrMediaTimeout, s.opts.MediaTimeout)) },
-	})
-	if err != nil {
-		cancel(err)
-		return nil, err
-	}
-	c.stream = stream
-	// No RTP is expected before the answer: the media timeout starts then.
-	c.stream.SetDirection(true, false)
 	c.sessionID = uint64(time.Now().UnixNano())
-	c.answerSDP, _ = answerSDP(o, c.stream.LocalAddr(), c.sessionID, c.sdpVersion)
+	if o == nil {
+		c.lateOffer, c.conn = true, conn
+		body, err := localOffer(s.opts.Codecs, conn.LocalAddr(), c.sessionID, c.sdpVersion)
+		if err != nil {
+			cancel(err)
+			return nil, err
+		}
+		c.localSDP = body
+	} else {
+		stream, err := c.startStream(conn, *o)
+		if err != nil {
+			cancel(err)
+			return nil, err
+		}
+		// No RTP is expected before the answer: the media timeout starts then.
+		stream.SetDirection(true, false)
+		c.offer, c.stream = *o, stream
+		c.localSDP, _ = answerSDP(*o, stream.LocalAddr(), c.sessionID, c.sdpVersion)
+	}
 	// When the dialog ends (BYE, CANCEL, a dead transaction) the caller is
 	// gone; a cause set earlier (our own hangup, a timeout) wins.
 	c.stopWatch = context.AfterFunc(dlg.Context(), func() { cancel(ivr.ErrCallerHangup) })
@@ -659,7 +696,7 @@ func (s *Server) endCall(c *call, panicked bool) {
 	cancel()
 	// A BYE still unanswered runs on its own; the call is over here.
 	c.stopWatch()
-	c.stream.Close()
+	c.closeMedia()
 	c.dlg.Close()
 	s.mu.Lock()
 	delete(s.calls, c.dlg.ID)
@@ -716,9 +753,18 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.stream == nil {
+		// Our offer in the 200 is still unanswered (RFC 3261 §14.2).
+		respond(tx, req, sip.StatusRequestPending, "Request Pending")
+		return
+	}
 	if len(req.Body()) > 0 {
+		if r := sdpBodyRefusal(req); r != nil {
+			refuse(tx, req, r)
+			return
+		}
 		current := c.stream.Codec()
-		o, err := negotiate(req, []media.Codec{current})
+		o, err := parseOffer(req.Body(), []media.Codec{current})
 		if err != nil {
 			c.log.Info().Err(err).Msg("re-INVITE not acceptable")
 			respond(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here")
@@ -726,19 +772,26 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		c.offer = o
 		c.sdpVersion++
-		c.answerSDP, _ = answerSDP(o, c.stream.LocalAddr(), c.sessionID, c.sdpVersion)
+		c.localSDP, _ = answerSDP(o, c.stream.LocalAddr(), c.sessionID, c.sdpVersion)
 		c.stream.SetRemote(o.remote)
 		if c.answered.Load() {
 			c.stream.SetDirection(o.send, o.recv)
 		}
 		c.log.Info().Bool("send", o.send).Bool("recv", o.recv).Str("remote", o.remote.String()).Msg("re-INVITE")
 	}
-	res := sip.NewSDPResponseFromRequest(req, c.answerSDP)
+	res := sip.NewSDPResponseFromRequest(req, c.localSDP)
 	res.AppendHeader(s.contactFor(req))
 	_ = tx.Respond(res)
 }
 
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	// The answer to a late offer comes in the ACK: it is the call's
+	// before the ACK confirms the dialog, so Answer finds it.
+	if len(req.Body()) > 0 {
+		if c := s.findCall(req); c != nil {
+			c.ackBody(req.Body())
+		}
+	}
 	if d := s.dialogFor(req); d != nil {
 		_ = d.ReadAck(req, tx)
 	}
@@ -758,6 +811,15 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 // matching one is answered by the transaction layer (200, then 487).
 func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 	respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+}
+
+// handled are the methods with handlers of their own.
+var handled = []sip.RequestMethod{sip.INVITE, sip.ACK, sip.BYE, sip.CANCEL, sip.OPTIONS, sip.INFO, sip.REGISTER}
+
+// notAllowed answers a method this server recognises but does not take
+// (RFC 3261 §8.2.1).
+func (s *Server) notAllowed(req *sip.Request, tx sip.ServerTransaction) {
+	respond(tx, req, sip.StatusMethodNotAllowed, "Method Not Allowed", s.allow())
 }
 
 var (
@@ -823,7 +885,9 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	respond(tx, req, sip.StatusOK, "OK")
 	c.digit(key, ivr.DTMFInfo)
 	// While bridged, the agent hears the key as RFC 4733 events.
-	_ = c.stream.RelayDigit(key)
+	if st := c.mediaStream(); st != nil {
+		_ = st.RelayDigit(key)
+	}
 }
 
 // clip returns the encoded prompt; a language the catalog lacks for this

@@ -590,6 +590,9 @@ type rawPeer struct {
 	conn *net.UDPConn
 	to   netip.AddrPort
 	seen []*sip.Response // replies read while awaiting another
+
+	invites []*sip.Request  // INVITEs sent by invite
+	answers []*sip.Response // their final responses
 }
 
 func newRawPeer(t testing.TB, to netip.AddrPort) *rawPeer {
