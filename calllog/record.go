@@ -15,6 +15,10 @@ const (
 	MediaTimeout EndCause = "media_timeout" // no RTP for the media timeout
 	Error        EndCause = "error"         // a failure inside hotline
 	Shutdown     EndCause = "shutdown"      // the server stopped before the call ended
+	// NoAck: our answer was never acknowledged (RFC 3261 §13.3.1.4): no
+	// caller was there to talk to, as with a flood of INVITEs from
+	// addresses that do not answer.
+	NoAck EndCause = "no_ack"
 )
 
 // Event is one step of a call, in order: a prompt played, a digit received,

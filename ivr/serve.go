@@ -74,7 +74,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, o := range []string{"answered", "no_answer", "rejected", "unreachable"} {
 		m.Offers.WithLabelValues(o)
 	}
-	for _, c := range []calllog.EndCause{calllog.CallerHangup, calllog.FlowFinished, calllog.MediaTimeout, calllog.Error, calllog.Shutdown} {
+	for _, c := range []calllog.EndCause{calllog.CallerHangup, calllog.FlowFinished, calllog.MediaTimeout, calllog.Error, calllog.Shutdown, calllog.NoAck} {
 		m.Ended.WithLabelValues(string(c))
 	}
 	for _, d := range []DTMFMethod{DTMFRFC4733, DTMFInfo, DTMFInband} {
@@ -195,6 +195,8 @@ func EndCause(callErr, flowErr error) (calllog.EndCause, string) {
 		return calllog.CallerHangup, ""
 	case errors.Is(callErr, ErrMediaTimeout):
 		return calllog.MediaTimeout, callErr.Error()
+	case errors.Is(callErr, ErrNoAck):
+		return calllog.NoAck, ""
 	case errors.Is(callErr, ErrShutdown):
 		return calllog.Shutdown, ""
 	case flowErr != nil && !errors.Is(flowErr, ErrHangup):

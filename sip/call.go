@@ -22,6 +22,7 @@ import (
 type call struct {
 	id      string
 	srv     *Server
+	tx      sip.ServerTransaction // the INVITE's
 	dlg     *sipgo.DialogServerSession
 	caller  string
 	dialled string
@@ -120,6 +121,21 @@ func (c *call) ackBody(body []byte) {
 	c.ackSDP = body
 }
 
+var errAckTimeout = errors.New("no ACK")
+
+// noAck ends a call whose 200 was never acknowledged: nobody is there (a
+// flood from addresses that do not answer looks just so). Its 200 is no
+// longer sent, and its media port is free at once rather than when the
+// flow has finished with the call. No BYE follows, though §13.3.1.4 says
+// the session should end with one: it would go to a Contact nobody
+// vouched for, a request to anywhere for anyone who sends an INVITE.
+func (c *call) noAck() {
+	c.cancel(ivr.ErrNoAck)
+	c.tx.Terminate()
+	c.closeMedia()
+	c.log.Info().Dur("waited", c.srv.opts.AckTimeout).Msg("the 200 was never acknowledged")
+}
+
 // errNoAnswer says the ACK to our offer carried no usable answer.
 var errNoAnswer = errors.New("no usable answer to our offer in the ACK")
 
@@ -176,8 +192,20 @@ func (c *call) Answer(ctx context.Context) error {
 	body := c.localSDP
 	o := c.offer
 	c.mu.Unlock()
-	// WriteResponse blocks until the ACK arrives (or 64*T1 passes).
-	if err := c.dlg.RespondSDP(body); err != nil {
+	// sipgo sends the 200, and again until the ACK comes (RFC 3261
+	// §13.3.1.4); its own wait for the ACK does not end while it
+	// retransmits, so the call keeps its own.
+	sent := make(chan error, 1)
+	go func() { sent <- c.dlg.RespondSDP(body) }()
+	ackWait := time.NewTimer(c.srv.opts.AckTimeout)
+	defer ackWait.Stop()
+	var err error
+	select {
+	case err = <-sent:
+	case <-ackWait.C:
+		err = errAckTimeout
+	}
+	if err != nil {
 		if c.dlg.Context().Err() != nil {
 			// The INVITE transaction ended before our 200 could go: the
 			// caller cancelled. The dialog's end reaches the call's own
@@ -185,6 +213,10 @@ func (c *call) Answer(ctx context.Context) error {
 			c.cancel(ivr.ErrCallerHangup)
 		}
 		if c.Err() != nil {
+			return c.Err()
+		}
+		if errors.Is(err, errAckTimeout) || errors.Is(err, sip.ErrTransactionTerminated) {
+			c.noAck()
 			return c.Err()
 		}
 		return fmt.Errorf("200 ok: %w", err)

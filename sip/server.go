@@ -56,6 +56,10 @@ type Options struct {
 	// ByeTimeout bounds a BYE that gets no answer; default Timer F (64*T1,
 	// 32 s), the life of its transaction (RFC 3261 §17.1.2.2).
 	ByeTimeout time.Duration
+	// AckTimeout is how long our 200 waits for its ACK before the call
+	// ends with ivr.ErrNoAck; default Timer H (64*T1, 32 s), the wait RFC
+	// 3261 §13.3.1.4 gives it.
+	AckTimeout time.Duration
 
 	// TCPIdleTimeout closes a TCP connection silent this long after its
 	// first valid request (default DefaultTCPIdleTimeout);
@@ -143,6 +147,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.ByeTimeout <= 0 {
 		opts.ByeTimeout = sip.Timer_F
+	}
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = sip.Timer_H
 	}
 	if opts.TCPIdleTimeout <= 0 {
 		opts.TCPIdleTimeout = DefaultTCPIdleTimeout
@@ -521,7 +528,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		reject(tx, req, err)
 		return
 	}
-	c, err := s.newCall(req, dlg, o, conn)
+	c, err := s.newCall(req, tx, dlg, o, conn)
 	if err != nil {
 		conn.Close()
 		s.log.Error().Err(err).Msg("sip: rtp stream")
@@ -634,11 +641,12 @@ func mediaType(v string) string {
 // newCall makes the call of an INVITE. With an offer (o) its stream starts
 // now; without one (a late offer) the stream starts with the answer in the
 // ACK, and conn waits for it.
-func (s *Server) newCall(req *sip.Request, dlg *sipgo.DialogServerSession, o *offer, conn *media.Socket) (*call, error) {
+func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction, dlg *sipgo.DialogServerSession, o *offer, conn *media.Socket) (*call, error) {
 	ctx, cancel := context.WithCancelCause(s.baseCtx)
 	c := &call{
 		id:      uuid.Must(uuid.NewV7()).String(),
 		srv:     s,
+		tx:      tx,
 		dlg:     dlg,
 		caller:  number(req.From().Address),
 		dialled: number(req.Recipient),
