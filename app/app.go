@@ -89,7 +89,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer store.Close()
 	log.Info().Str("mode", string(store.Mode)).Msg("redis")
 	appeals := appeal.NewStore(store.Client, appeal.StoreOptions{Location: cfg.Location()})
-	calls := calllog.NewStore(store.Client, calllog.StoreOptions{})
+	calls := calllog.NewStore(store.Client, calllog.StoreOptions{Retention: time.Duration(cfg.Calls.Retention)})
 	var records ivr.CallRecorder = calls
 	if opts.Records != nil {
 		records = opts.Records(calls)

@@ -189,6 +189,9 @@ type Config struct {
 	// natural days in it.
 	TimeZone string `yaml:"time_zone"`
 
+	// Calls are the call records (see CallsSettings).
+	Calls CallsSettings `yaml:"calls"`
+
 	Shutdown struct {
 		// Grace is how long calls in progress may go on after a stop is
 		// asked for, before they are hung up.
@@ -250,6 +253,7 @@ func Default() Config {
 	c.IVR.FirstDigitTimeout = Duration(5 * time.Second)
 	c.IVR.Tries = 3
 	c.TimeZone = "Asia/Shanghai"
+	c.Calls = defaultCalls()
 	c.Shutdown.Grace = Duration(60 * time.Second)
 	c.Log.Level = "info"
 	c.Log.Format = "auto"
