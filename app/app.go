@@ -308,6 +308,7 @@ func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, run
 		Registrar:    registrar,
 		Locator:      registrar,
 
+		Numbers:                cfg.SIP.Numbers,
 		TCPIdleTimeout:         time.Duration(cfg.SIP.TCP.IdleTimeout),
 		TCPFirstRequestTimeout: time.Duration(cfg.SIP.TCP.FirstRequestTimeout),
 		TCPMaxPerSource:        cfg.SIP.TCP.MaxPerSource,

@@ -66,6 +66,11 @@ type Config struct {
 		Codecs []string `yaml:"codecs"`
 		// TCP bounds the connections peers hold open (see SIPTCP).
 		TCP SIPTCP `yaml:"tcp"`
+		// Numbers are the numbers the hotline answers: a call's
+		// Request-URI user, or its tel: number (visual separators such as
+		// "-" aside). A call to any other number is refused with 404 Not
+		// Found before anything is made of it.
+		Numbers []string `yaml:"numbers"`
 	} `yaml:"sip"`
 
 	// ARI is how the asterisk backend reaches Asterisk: the REST Interface
@@ -223,6 +228,7 @@ func Default() Config {
 	c.SIP.Realm = "hotline"
 	c.SIP.DigestAlgorithms = []string{"MD5"}
 	c.SIP.TCP = defaultSIPTCP()
+	c.SIP.Numbers = []string{"12345"}
 	c.ARI.URL = "http://127.0.0.1:8088/ari"
 	c.ARI.Username = "hotline"
 	c.ARI.Application = "hotline"

@@ -56,6 +56,10 @@ type Options struct {
 	// ByeTimeout bounds a BYE that gets no answer; default Timer F (64*T1,
 	// 32 s), the life of its transaction (RFC 3261 §17.1.2.2).
 	ByeTimeout time.Duration
+	// Numbers are the numbers calls are taken for: a Request-URI's user,
+	// or its tel number, visual separators aside. A call to another gets
+	// 404 before anything is made of it. Empty takes every number.
+	Numbers []string
 	// AckTimeout is how long our 200 waits for its ACK before the call
 	// ends with ivr.ErrNoAck; default Timer H (64*T1, 32 s), the wait RFC
 	// 3261 §13.3.1.4 gives it.
@@ -486,6 +490,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		reject(tx, req, errors.New("missing Contact"))
 		return
 	}
+	if !s.serves(number(req.Recipient)) {
+		s.sampledLog.Info().Str("dialled", number(req.Recipient)).Str("source", req.Source()).Msg("sip: call to a number not served")
+		respond(tx, req, sip.StatusNotFound, "Not Found")
+		return
+	}
 	if r := sdpBodyRefusal(req); r != nil {
 		refuse(tx, req, r)
 		return
@@ -585,6 +594,31 @@ func (s *Server) runHandler(c *call) (panicked bool) {
 	return false
 }
 
+// serves reports whether calls to n are taken.
+func (s *Server) serves(n string) bool {
+	if len(s.opts.Numbers) == 0 {
+		return true
+	}
+	n = withoutSeparators(n)
+	for _, m := range s.opts.Numbers {
+		if n != "" && withoutSeparators(m) == n {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutSeparators drops the visual separators of a phone number (RFC
+// 3966 §5.1.1).
+func withoutSeparators(n string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune("-.()", r) {
+			return -1
+		}
+		return r
+	}, n)
+}
+
 // number is the user a URI names: a SIP URI's user part, or a tel URI's
 // number (RFC 3966) without its parameters and visual separators, as a
 // trunk sends the number dialled.
@@ -593,12 +627,7 @@ func number(u sip.Uri) string {
 		return u.User
 	}
 	n, _, _ := strings.Cut(u.Raw(), ";")
-	return strings.Map(func(r rune) rune {
-		if strings.ContainsRune("-.()", r) {
-			return -1
-		}
-		return r
-	}, n)
+	return withoutSeparators(n)
 }
 
 // sdpBodyRefusal refuses an INVITE whose body this server cannot read
