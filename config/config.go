@@ -71,6 +71,9 @@ type Config struct {
 		// "-" aside). A call to any other number is refused with 404 Not
 		// Found before anything is made of it.
 		Numbers []string `yaml:"numbers"`
+		// Limits bound the calls each source address may start (see
+		// SIPLimits).
+		Limits SIPLimits `yaml:"limits"`
 	} `yaml:"sip"`
 
 	// ARI is how the asterisk backend reaches Asterisk: the REST Interface
@@ -229,6 +232,7 @@ func Default() Config {
 	c.SIP.DigestAlgorithms = []string{"MD5"}
 	c.SIP.TCP = defaultSIPTCP()
 	c.SIP.Numbers = []string{"12345"}
+	c.SIP.Limits = defaultSIPLimits()
 	c.ARI.URL = "http://127.0.0.1:8088/ari"
 	c.ARI.Username = "hotline"
 	c.ARI.Application = "hotline"

@@ -53,6 +53,7 @@ func (c Config) Validate() error {
 	p.check("sip.codecs", subsetOf(c.SIP.Codecs, "PCMU", "PCMA"))
 	c.SIP.TCP.validate(&p)
 	p.check("sip.numbers", checkNumbers(c.SIP.Numbers))
+	c.SIP.Limits.validate(&p)
 
 	p.check("http.listen", checkAddress(c.HTTP.Listen))
 	if sameTCPAddress(c) {

@@ -50,6 +50,10 @@ type call struct {
 	hungUp    atomic.Bool // our side has ended the dialog, or tried to
 	dropped   atomic.Uint64
 
+	// untrusted: the call came from a source neither trusted nor an
+	// agent's, and holds one of Limits.MaxCalls.
+	untrusted bool
+
 	// stopWatch stops watching the dialog for the caller's hangup.
 	stopWatch func() bool
 }

@@ -56,6 +56,9 @@ type Options struct {
 	// ByeTimeout bounds a BYE that gets no answer; default Timer F (64*T1,
 	// 32 s), the life of its transaction (RFC 3261 §17.1.2.2).
 	ByeTimeout time.Duration
+	// Limits bound the calls each source may start; an INVITE over its
+	// source's limit is dropped unanswered. Zero limits nothing.
+	Limits Limits
 	// Numbers are the numbers calls are taken for: a Request-URI's user,
 	// or its tel number, visual separators aside. A call to another gets
 	// 404 before anything is made of it. Empty takes every number.
@@ -74,7 +77,8 @@ type Options struct {
 	// TCPMaxPerSource caps the TCP connections open at once from one
 	// source address, an IPv6 one by its /64 (default
 	// DefaultTCPMaxPerSource; negative: no cap). Sources TCPExempt
-	// reports are not held to it.
+	// reports are not held to it; without it, trusted networks and
+	// agents' addresses (Limits) are not.
 	TCPMaxPerSource int
 	TCPExempt       func(netip.Addr) bool
 }
@@ -108,6 +112,10 @@ type Server struct {
 
 	refusedDials atomic.Uint64  // connections not opened for a response (dialControl)
 	sampledLog   zerolog.Logger // for what a flood repeats
+
+	adm       *admission
+	untrusted int           // calls admitted from untrusted sources, in progress; guarded by mu
+	refused   refusalCounts // INVITEs dropped or refused by admission
 
 	byes      sync.WaitGroup // BYE transactions still running
 	byeCtx    context.Context
@@ -172,6 +180,14 @@ func New(opts Options) (*Server, error) {
 		calls:      map[string]*call{},
 		dialogs:    map[string]*sipgo.DialogServerCache{},
 		contacts:   map[string]*sip.ContactHeader{},
+	}
+	var isAgent func(netip.Addr) bool
+	if opts.Registrar != nil {
+		isAgent = opts.Registrar.AgentAt
+	}
+	s.adm = newAdmission(opts.Limits, isAgent)
+	if s.opts.TCPExempt == nil {
+		s.opts.TCPExempt = func(a netip.Addr) bool { return s.adm.classify(a) != untrusted }
 	}
 	s.baseCtx, s.baseCancel = context.WithCancelCause(context.Background())
 	// Our BYEs may open a connection to the peer they end a call with.
@@ -453,6 +469,12 @@ func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 				}
 			}
 		}()
+		if req.Method == sip.INVITE && !namesDialog(req) && !s.admitted(req) {
+			// Unanswered: an answer would keep a transaction for 32 s and
+			// send it again up to ten times (RFC 3261 §17.2.1), to an
+			// address a flood may have made up.
+			return
+		}
 		if r := s.check(req); r != nil {
 			s.log.Warn().Int("status", r.code).Str("reason", r.reason).Str("method", string(req.Method)).
 				Str("source", req.Source()).Msg("sip: request refused")
@@ -499,15 +521,23 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		refuse(tx, req, r)
 		return
 	}
-	if !s.admit() {
+	fromUntrusted := s.adm.classify(sourceAddr(req)) == untrusted
+	switch s.admit(fromUntrusted) {
+	case errCallLimit:
 		s.log.Warn().Int("max_calls", s.opts.MaxCalls).Msg("sip: call limit reached")
 		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		return
+	case errUntrustedLimit:
+		// As a flood over its rate: unanswered.
+		s.refused.untrustedCalls.Add(1)
+		s.sampledLog.Warn().Int("max_calls", s.opts.Limits.MaxCalls).Str("source", req.Source()).
+			Msg("sip: call dropped: calls from untrusted sources at their limit")
 		return
 	}
 	admitted := true // until newCall counts the call
 	defer func() {
 		if admitted {
-			s.unadmit()
+			s.unadmit(fromUntrusted)
 		}
 	}()
 	respond(tx, req, sip.StatusTrying, "Trying")
@@ -545,28 +575,98 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	admitted = false
+	c.untrusted = fromUntrusted
 	s.endCall(c, s.runHandler(c))
 }
 
-// admit takes a call slot for an INVITE. Checking the limit and taking the
-// slot are one step: INVITEs arriving together each run on their own
-// goroutine, and would all pass a check made apart from the counting.
-func (s *Server) admit() bool {
+var (
+	errCallLimit      = errors.New("call limit reached")
+	errUntrustedLimit = errors.New("calls from untrusted sources at their limit")
+)
+
+// admit takes a call slot for an INVITE, and one of the untrusted sources'
+// when it comes from one. Checking the limits and taking the slots are
+// one step: INVITEs arriving together each run on their own goroutine,
+// and would all pass a check made apart from the counting.
+func (s *Server) admit(fromUntrusted bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.calls)+s.admitting >= s.opts.MaxCalls {
-		return false
+		return errCallLimit
+	}
+	if fromUntrusted && s.opts.Limits.MaxCalls > 0 && s.untrusted >= s.opts.Limits.MaxCalls {
+		return errUntrustedLimit
 	}
 	s.admitting++
-	return true
+	if fromUntrusted {
+		s.untrusted++
+	}
+	return nil
 }
 
-// unadmit gives back the slot of an INVITE that did not become a call.
-func (s *Server) unadmit() {
+// unadmit gives back the slots of an INVITE that did not become a call.
+func (s *Server) unadmit(fromUntrusted bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.admitting--
+	if fromUntrusted {
+		s.untrusted--
+	}
 	s.notifyIdleLocked()
+}
+
+// admitted takes a token of the INVITE's source for a new call.
+func (s *Server) admitted(req *sip.Request) bool {
+	class, ok := s.adm.allow(sourceAddr(req))
+	if !ok {
+		s.refused.rate[class].Add(1)
+		s.sampledLog.Warn().Str("source", req.Source()).Str("class", class.String()).
+			Msg("sip: call dropped: its source is over its rate")
+	}
+	return ok
+}
+
+// namesDialog reports whether a request names a dialog: its To has a tag.
+func namesDialog(req *sip.Request) bool {
+	if to := req.To(); to != nil {
+		_, ok := tag(to.Params)
+		return ok
+	}
+	return false
+}
+
+// sourceAddr is the address a request came from.
+func sourceAddr(req *sip.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// refusalCounts are the INVITEs admission turned away.
+type refusalCounts struct {
+	rate           [sourceClasses]atomic.Uint64 // over their source's rate, by class
+	untrustedCalls atomic.Uint64                // over Limits.MaxCalls
+}
+
+// AdmissionStats count the INVITEs admission turned away.
+type AdmissionStats struct {
+	// OverRate are the INVITEs dropped because their source was over its
+	// rate, by kind of source: "untrusted", "agent", "trusted".
+	OverRate map[string]uint64
+	// UntrustedCalls are those dropped because the calls from untrusted
+	// sources were at Limits.MaxCalls.
+	UntrustedCalls uint64
+}
+
+// Admission returns the counts of INVITEs admission turned away.
+func (s *Server) Admission() AdmissionStats {
+	st := AdmissionStats{OverRate: map[string]uint64{}, UntrustedCalls: s.refused.untrustedCalls.Load()}
+	for c := range sourceClasses {
+		st.OverRate[c.String()] = s.refused.rate[c].Load()
+	}
+	return st
 }
 
 // notifyIdleLocked wakes waitIdle when nothing is in progress.
@@ -737,6 +837,9 @@ func (s *Server) endCall(c *call, panicked bool) {
 	c.dlg.Close()
 	s.mu.Lock()
 	delete(s.calls, c.dlg.ID)
+	if c.untrusted {
+		s.untrusted--
+	}
 	s.notifyIdleLocked()
 	s.mu.Unlock()
 }
