@@ -8,7 +8,8 @@ import (
 // SIPLimits bound the calls each source address of the embedded SIP
 // backend may start: a token bucket per address (an IPv6 one by its /64)
 // of new calls per minute and at once, by kind of source. An INVITE over
-// its source's limit is dropped unanswered.
+// its source's limit is dropped unanswered, or answered 503 when it comes
+// from a trusted network.
 type SIPLimits struct {
 	// CallsPerMinute and Burst are the limit of a source on none of the
 	// lists below: a citizen's own SIP phone, or anyone at all.

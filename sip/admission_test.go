@@ -148,6 +148,18 @@ func TestAdmissionPerSource(t *testing.T) {
 	if got := invites(t, ts, trunk, 10, overRate("trusted")); got != 10 {
 		t.Errorf("a trunk: %d of 10 answered", got)
 	}
+	// A trunk over its rate is told so, to send its calls elsewhere.
+	raw := rawPeerFrom(t, trunk, ts.Addr())
+	var last *sip.Response
+	for range 11 {
+		req := newRawRequest("INVITE", "UDP", raw.addr(), ts.Addr())
+		req.set("Content-Type", "Content-Type: application/sdp")
+		req.body = string(offerSDP(4000))
+		last = raw.invite(req)
+	}
+	if last.StatusCode != sip.StatusServiceUnavailable || last.GetHeader("Retry-After") == nil {
+		t.Errorf("a trunk over its rate: %d, want 503 with Retry-After", last.StatusCode)
+	}
 	if got := invites(t, ts, agentIP, 6, overRate("agent")); got != 5 {
 		t.Errorf("an agent's address with a burst of 5: %d of 6 answered", got)
 	}

@@ -57,7 +57,8 @@ type Options struct {
 	// 32 s), the life of its transaction (RFC 3261 §17.1.2.2).
 	ByeTimeout time.Duration
 	// Limits bound the calls each source may start; an INVITE over its
-	// source's limit is dropped unanswered. Zero limits nothing.
+	// source's limit is dropped unanswered, or answered 503 when it comes
+	// from a trusted network. Zero limits nothing.
 	Limits Limits
 	// Numbers are the numbers calls are taken for: a Request-URI's user,
 	// or its tel number, visual separators aside. A call to another gets
@@ -469,10 +470,7 @@ func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 				}
 			}
 		}()
-		if req.Method == sip.INVITE && !namesDialog(req) && !s.admitted(req) {
-			// Unanswered: an answer would keep a transaction for 32 s and
-			// send it again up to ten times (RFC 3261 §17.2.1), to an
-			// address a flood may have made up.
+		if req.Method == sip.INVITE && !namesDialog(req) && !s.admitted(req, tx) {
 			return
 		}
 		if r := s.check(req); r != nil {
@@ -615,15 +613,23 @@ func (s *Server) unadmit(fromUntrusted bool) {
 	s.notifyIdleLocked()
 }
 
-// admitted takes a token of the INVITE's source for a new call.
-func (s *Server) admitted(req *sip.Request) bool {
+// admitted takes a token of the INVITE's source for a new call. Without
+// one, a trunk is told 503 with Retry-After (RFC 3261 §21.5.4), so that it
+// sends its calls elsewhere meanwhile; any other source gets no answer: an
+// answer would keep a transaction for 32 s and be sent again up to ten
+// times (§17.2.1), to an address a flood may have made up.
+func (s *Server) admitted(req *sip.Request, tx sip.ServerTransaction) bool {
 	class, ok := s.adm.allow(sourceAddr(req))
-	if !ok {
-		s.refused.rate[class].Add(1)
-		s.sampledLog.Warn().Str("source", req.Source()).Str("class", class.String()).
-			Msg("sip: call dropped: its source is over its rate")
+	if ok {
+		return true
 	}
-	return ok
+	s.refused.rate[class].Add(1)
+	s.sampledLog.Warn().Str("source", req.Source()).Str("class", class.String()).
+		Msg("sip: new call refused: its source is over its rate")
+	if class == trustedSource && tx != nil {
+		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "1"))
+	}
+	return false
 }
 
 // namesDialog reports whether a request names a dialog: its To has a tag.
