@@ -205,7 +205,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if errors.Is(context.Cause(ctx), ErrDrain) {
 		grace := time.Duration(cfg.Shutdown.Grace)
-		log.Info().Int("calls", tel.ActiveCalls()).Dur("grace", grace).Msg("draining")
+		log.Info().Int("calls", tel.ActiveCalls()).Stringer("grace", grace).Msg("draining")
 		drainCtx, cancel := context.WithTimeout(context.Background(), grace)
 		go func() {
 			select {

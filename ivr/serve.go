@@ -233,7 +233,7 @@ func (r *Runner) saveFinal(log zerolog.Logger, rec calllog.Record) {
 		}
 		_, err := backoff.Retry(context.Background(), save, backoff.WithMaxElapsedTime(maxElapsed),
 			backoff.WithNotify(func(err error, next time.Duration) {
-				log.Warn().Err(err).Dur("retry_in", next).Msg("save call record")
+				log.Warn().Err(err).Stringer("retry_in", next).Msg("save call record")
 			}))
 		if err != nil {
 			log.Error().Err(err).Interface("record", rec).Msg("call record lost")

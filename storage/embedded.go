@@ -190,7 +190,7 @@ func (c *child) supervise(ctx context.Context, first chan<- error) {
 			if ctx.Err() != nil {
 				return
 			}
-			c.log.Error().Err(err).Dur("retry_in", backoff).Msg("storage: embedded redis-server did not start; retrying")
+			c.log.Error().Err(err).Stringer("retry_in", backoff).Msg("storage: embedded redis-server did not start; retrying")
 		} else {
 			pid := p.cmd.Process.Pid
 			c.log.Info().Int("pid", pid).Str("dir", c.dir).Msg("storage: embedded redis-server ready (append-only file on)")
@@ -208,7 +208,7 @@ func (c *child) supervise(ctx context.Context, first chan<- error) {
 				backoff = minBackoff
 			}
 			c.log.Error().Int("pid", pid).Str("exit", p.cmd.ProcessState.String()).
-				Str("log_tail", p.tail.String()).Dur("restart_in", backoff).
+				Str("log_tail", p.tail.String()).Stringer("restart_in", backoff).
 				Msg("storage: embedded redis-server exited unexpectedly; restarting it")
 		}
 		timer := time.NewTimer(backoff)
@@ -290,7 +290,7 @@ func (c *child) stop(p *process) {
 		return
 	case <-timer.C:
 	}
-	c.log.Error().Int("pid", p.cmd.Process.Pid).Dur("after", stopTimeout).Msg("storage: redis-server ignored SIGTERM; killing it")
+	c.log.Error().Int("pid", p.cmd.Process.Pid).Stringer("after", stopTimeout).Msg("storage: redis-server ignored SIGTERM; killing it")
 	_ = p.cmd.Process.Kill()
 	<-p.exited
 }
