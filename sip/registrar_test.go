@@ -699,6 +699,11 @@ func TestReRegisterRefreshes(t *testing.T) {
 	}
 	wantPresence(t, w, "+agent-alice")
 
+	// The phone coming is news in the log; its refreshes are not.
+	if got := n.log.withMessage(t, "sip register"); len(got) != 1 {
+		t.Errorf("%d info lines for a registration and its refresh, want 1: %q", len(got), got)
+	}
+
 	refreshed := b[0].Expires
 	p.cseq -= 2 // a delayed REGISTER from before the refresh
 	res = p.again(addr, "3600", p.contact)

@@ -323,11 +323,35 @@ func (p *process) follow(r io.ReadCloser, log zerolog.Logger) {
 // warnings; the rest is debug, as hotline logs the events that matter.
 func logLine(log zerolog.Logger, line string) {
 	f := strings.Fields(line)
-	if len(f) >= 6 && f[5] == "#" {
+	if len(f) >= 6 && f[5] == "#" && !ordinary(strings.Join(f[6:], " ")) {
 		log.Warn().Str("redis_log", line).Msg("redis-server")
 		return
 	}
 	log.Debug().Str("redis_log", line).Msg("redis-server")
+}
+
+// ordinaryLines are what redis-server logs at its warning level ("#") on
+// every start and stop: news, not warnings.
+var ordinaryLines = []string{
+	"oO0OoO0OoO0Oo Redis is starting",
+	"Redis version=",
+	"Configuration loaded",
+	"Server initialized",
+	"User requested shutdown",
+	"Redis is now ready to exit",
+	"Saving the final RDB snapshot",
+	"DB saved on disk",
+}
+
+// ordinary reports whether a "#" line of redis-server is one it writes on
+// every start or stop.
+func ordinary(msg string) bool {
+	for _, o := range ordinaryLines {
+		if strings.HasPrefix(msg, o) {
+			return true
+		}
+	}
+	return false
 }
 
 // logTail keeps the server's last log lines for error messages.

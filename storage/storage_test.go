@@ -735,3 +735,29 @@ func TestEmbeddedServerDiesWithHotline(t *testing.T) {
 		t.Fatalf("socket after the parent died: %v", err)
 	}
 }
+
+// TestEmbeddedStartIsQuiet: what redis-server says at its warning level on
+// every start and stop is not logged as a warning; its real warnings are.
+func TestEmbeddedStartIsQuiet(t *testing.T) {
+	log, buf := newLogger()
+	s, err := Open(context.Background(), Options{DataDir: shortDir(t), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, msg := range []string{"Redis is starting", "Redis version=", "Configuration loaded", "Server initialized", "User requested shutdown", "ready to exit"} {
+		if buf.contains(zerolog.WarnLevel, msg) {
+			t.Errorf("%q logged as a warning:\n%s", msg, buf.String())
+		}
+		if !buf.contains(zerolog.DebugLevel, msg) {
+			t.Errorf("%q not logged at debug:\n%s", msg, buf.String())
+		}
+	}
+	lw, lbuf := newLogger()
+	logLine(lw, "1:M 07 Dec 2026 07:20:00.224 # Can't open the append-only file: Permission denied")
+	if !lbuf.contains(zerolog.WarnLevel, "append-only") {
+		t.Errorf("a real warning of redis-server not logged as one: %s", lbuf.String())
+	}
+}
