@@ -793,3 +793,20 @@ bans:
 		t.Errorf("BanAllow %v", got)
 	}
 }
+
+// TestUnknownEnv: a variable with the settings' prefix that is no setting
+// is named, with the setting it probably meant.
+func TestUnknownEnv(t *testing.T) {
+	got := UnknownEnv([]string{
+		"HOTLINE_SIP_LISTN=127.0.0.1:5070", "HOTLINE_SIP_LISTEN=127.0.0.1:5060", "HOTLINE_TOKEN=x",
+		"HOTLINE_API=http://x", "HOTLINE_BANS_ALLOWED=10.0.0.0/8", "HOTLINE_NONSENSE_ENTIRELY_UNLIKE_ANY=1", "PATH=/bin",
+	})
+	want := []string{
+		"HOTLINE_BANS_ALLOWED is no setting; did you mean HOTLINE_BANS_ALLOW (bans.allow)?",
+		"HOTLINE_NONSENSE_ENTIRELY_UNLIKE_ANY is no setting",
+		"HOTLINE_SIP_LISTN is no setting; did you mean HOTLINE_SIP_LISTEN (sip.listen)?",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("UnknownEnv:\n%q\nwant\n%q", got, want)
+	}
+}

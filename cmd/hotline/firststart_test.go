@@ -13,7 +13,7 @@ import (
 
 // runMainEnv makes the test binary run main instead of the tests, so that
 // a test runs "hotline" as its own process, as an operator would.
-const runMainEnv = "HOTLINE_TEST_RUN_MAIN"
+const runMainEnv = "RUN_HOTLINE_MAIN_IN_TEST"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {

@@ -149,6 +149,9 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, msg := range config.UnknownEnv(os.Environ()) {
+		log.Warn().Msg(msg)
+	}
 
 	// SIGTERM drains (calls in progress finish, up to the grace); SIGINT,
 	// or a second signal, ends everything at once.
