@@ -151,24 +151,32 @@ func (d *Detector) combExcess() float64 {
 	usable := func(w float64) bool {
 		return w >= bandLow && w <= bandHigh && math.Abs(w-wr) >= toneGap && math.Abs(w-wc) >= toneGap
 	}
-	var comb float64
-	points := 0
-	for j := math.Ceil((bandLow - wr) / f0); ; j++ {
+	// The tones first, then the comb's points.
+	var ws, es [maxCombPoints + 2]float64
+	ws[0], ws[1] = wr, wc
+	n := 2
+	for j := math.Ceil((bandLow - wr) / f0); n < len(ws); j++ {
 		w := wr + j*f0
 		if w > bandHigh {
 			break
 		}
 		if usable(w) {
-			comb += power(&x, w)
-			points++
+			ws[n] = w
+			n++
 		}
 	}
-	toPair := (power(&x, wr) + power(&x, wc)) * dbToPower(combToPairDB)
+	powers(&x, ws[:n], es[:n])
+	var comb float64
+	for _, e := range es[2:n] {
+		comb += e
+	}
+	points := n - 2
+	toPair := (es[0] + es[1]) * dbToPower(combToPairDB)
 	if points == 0 || comb < toPair {
 		return comb / toPair
 	}
 	floor := spectrumFloor(&x, usable)
-	return comb / max(toPair, floor*combNoise[min(points, maxCombPoints)])
+	return comb / max(toPair, floor*combNoise[points])
 }
 
 // harmonicStep returns k if tones at wr and wc (radians per sample) are
@@ -192,26 +200,43 @@ func harmonicStep(wr, wc float64) int {
 // quartile over ln(4/3), where the lower quartile of an exponential
 // distribution, as a bin of white noise is, lies.
 func spectrumFloor(x *[pressSpan]float64, usable func(float64) bool) float64 {
-	var bins [floorBins]float64
+	var ws, es [floorBins]float64
 	n := 0
 	for i := range floorBins {
 		if w := bandLow + float64(i)*floorStep; usable(w) {
-			bins[n] = power(x, w)
+			ws[n] = w
 			n++
 		}
 	}
-	s := bins[:n]
+	s := es[:n]
+	powers(x, ws[:n], s)
 	slices.Sort(s)
 	return s[n/4] / math.Log(4.0/3)
 }
 
-// power returns |X(ω)|², the energy of x at ω radians per sample, by
-// Goertzel's recurrence.
-func power(x *[pressSpan]float64, w float64) float64 {
-	c := 2 * math.Cos(w)
-	var s1, s2 float64
-	for _, v := range x {
-		s1, s2 = v+c*s1-s2, s1
+// powers sets e[i] to |X(ω)|², the energy of x at ws[i] radians per sample,
+// by Goertzel's recurrence. It runs four frequencies side by side, as
+// accumulate runs eight, so that the processor overlaps their recurrences.
+func powers(x *[pressSpan]float64, ws, e []float64) {
+	for len(ws) > 0 {
+		var c [4]float64
+		for k := range c {
+			c[k] = 2 * math.Cos(ws[min(k, len(ws)-1)])
+		}
+		var a0, a1, a2, a3, b0, b1, b2, b3 float64
+		for _, v := range x {
+			a0, b0 = v+c[0]*a0-b0, a0
+			a1, b1 = v+c[1]*a1-b1, a1
+			a2, b2 = v+c[2]*a2-b2, a2
+			a3, b3 = v+c[3]*a3-b3, a3
+		}
+		out := [4]float64{
+			a0*a0 + b0*b0 - c[0]*a0*b0,
+			a1*a1 + b1*b1 - c[1]*a1*b1,
+			a2*a2 + b2*b2 - c[2]*a2*b2,
+			a3*a3 + b3*b3 - c[3]*a3*b3,
+		}
+		k := copy(e, out[:min(4, len(ws))])
+		ws, e = ws[k:], e[k:]
 	}
-	return s1*s1 + s2*s2 - c*s1*s2
 }

@@ -249,3 +249,31 @@ func BenchmarkDetectorHighVoice(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(pcm)/160), "ns/frame")
 }
+
+func TestPowers(t *testing.T) {
+	// Four at a time and the rest, each the energy of the DFT at its
+	// frequency.
+	rng := rand.New(rand.NewPCG(3, 3))
+	var x [pressSpan]float64
+	for i := range x {
+		x[i] = 1000 * rng.NormFloat64()
+	}
+	for n := range 10 {
+		ws := make([]float64, n)
+		for i := range ws {
+			ws[i] = hz(300 + 3100*rng.Float64())
+		}
+		got := make([]float64, n)
+		powers(&x, ws, got)
+		for i, w := range ws {
+			var re, im float64
+			for j, v := range x {
+				re += v * math.Cos(w*float64(j))
+				im -= v * math.Sin(w*float64(j))
+			}
+			if want := re*re + im*im; math.Abs(got[i]/want-1) > 1e-9 {
+				t.Errorf("%d frequencies, %.1f Hz: %v, want %v", n, w*SampleRate/2/math.Pi, got[i], want)
+			}
+		}
+	}
+}
