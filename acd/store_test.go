@@ -129,11 +129,7 @@ func testProvisioning(t *testing.T, rdb redis.UniversalClient) {
 		t.Errorf("credential %+v, want the hashes of the password", c)
 	}
 	// The password itself is nowhere in Redis.
-	keys, err := r.rdb.Keys(r.ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range keys {
+	for _, k := range redistest.Keys(t, r.rdb, "*") {
 		if typ := r.rdb.Type(r.ctx, k).Val(); typ == "hash" {
 			for f, v := range r.rdb.HGetAll(r.ctx, k).Val() {
 				if v == "s3cret-pass" {

@@ -85,21 +85,6 @@ func newWorldOn(t testing.TB, rdb redis.UniversalClient) *world {
 	return &world{rdb: rdb, clock: testclock.New(time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC))}
 }
 
-// server is the redis-server that holds key: on Cluster the master of its
-// slot, which alone can list the keys of that slot.
-func (w *world) server(t testing.TB, key string) redis.UniversalClient {
-	t.Helper()
-	cc, ok := w.rdb.(*redis.ClusterClient)
-	if !ok {
-		return w.rdb
-	}
-	m, err := cc.MasterForKey(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 // node is one hotline node's Bans on the world's Redis, logging with the
 // production logger (so the lines are those fail2ban reads); tune adjusts
 // the options first.
@@ -795,11 +780,7 @@ func testKeysShareOneHashTagAndExpire(t *testing.T, rdb redis.UniversalClient) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	keys, err := w.server(t, "hl:{ban}:").Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(keys)
+	keys := redistest.Keys(t, rdb, "*")
 	want := []string{
 		"hl:{ban}:ban:2001:db8::/64", "hl:{ban}:ban:203.0.113.60",
 		"hl:{ban}:fail:203.0.113.61", "hl:{ban}:fail:203.0.113.62",

@@ -3,6 +3,7 @@ package redistest
 import (
 	"context"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -170,4 +171,34 @@ func (s *sharedSet) use(t *testing.T, f func(t *testing.T, rdb redis.UniversalCl
 		t.Fatalf("redistest: emptying the shared %s: %v", s.name, err)
 	}
 	f(t, rdb)
+}
+
+// Keys lists the keys matching pattern in rdb's deployment, sorted. On
+// Cluster that is every master's: KEYS runs on one node only.
+func Keys(t testing.TB, rdb redis.UniversalClient, pattern string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var keys []string
+	cc, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		k, err := rdb.Keys(ctx, pattern).Result()
+		if err != nil {
+			t.Fatalf("redistest: KEYS %s: %v", pattern, err)
+		}
+		keys = k
+	} else {
+		var mu sync.Mutex
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			k, err := m.Keys(ctx, pattern).Result()
+			mu.Lock()
+			keys = append(keys, k...)
+			mu.Unlock()
+			return err
+		})
+		if err != nil {
+			t.Fatalf("redistest: KEYS %s on every master: %v", pattern, err)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
