@@ -17,7 +17,6 @@ package redistest
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -52,9 +51,19 @@ type Server struct {
 // ready when its log says it accepts connections.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	path, err := exec.LookPath("redis-server")
+	s := New(t)
+	s.Start(t)
+	return s
+}
+
+// New is Start without starting the server: its URL is known, and its
+// Start method starts it, for tests of what waits for a Redis that is not
+// there yet.
+func New(t testing.TB) *Server {
+	t.Helper()
+	path, err := redisServer()
 	if err != nil {
-		t.Fatalf("redistest: redis-server not found on PATH (%v): install the Debian package redis-server (apt-get install -y redis-server)", err)
+		t.Fatalf("redistest: %v", err)
 	}
 	dir := tempDir(t)
 	s := &Server{path: path, dir: dir, sock: filepath.Join(dir, "redis.sock")}
@@ -69,7 +78,6 @@ func Start(t testing.TB) *Server {
 			}
 		}
 	})
-	s.Start(t)
 	return s
 }
 
@@ -155,8 +163,8 @@ func (s *Server) halt(t testing.TB, sig syscall.Signal) {
 	}
 }
 
-// Start starts the server again after Kill, on the same socket and
-// directory, and waits until it accepts connections.
+// Start starts the server (again after Kill, on the same socket and
+// directory) and waits until it accepts connections.
 func (s *Server) Start(t testing.TB) {
 	t.Helper()
 	s.mu.Lock()
