@@ -149,6 +149,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	app.RouteLibraryLogs(log)
 
 	// SIGTERM drains (calls in progress finish, up to the grace); SIGINT,
 	// or a second signal, ends everything at once.
