@@ -845,3 +845,55 @@ func TestEmbeddedServerDiesWithHotline(t *testing.T) {
 		t.Fatalf("socket after the parent died: %v", err)
 	}
 }
+
+// The URLs of a real Sentinel set and a real Redis Cluster open clients of
+// their kinds, which follow a failover and route keys to every master.
+func TestOpenRealSentinelAndCluster(t *testing.T) {
+	ctx := context.Background()
+	t.Run("sentinel", func(t *testing.T) {
+		set := redistest.StartSentinel(t)
+		s, err := Open(ctx, Options{URL: set.URL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = s.Close() }()
+		if err := s.WaitReady(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Client.Set(ctx, "k", "before", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.Client.Do(ctx, "WAIT", 1, 10000).Int(); err != nil || n != 1 {
+			t.Fatalf("WAIT: %d replicas, %v", n, err)
+		}
+		set.Failover(t)
+		if got, err := s.Client.Get(ctx, "k").Result(); err != nil || got != "before" {
+			t.Fatalf("after the failover: %q, %v", got, err)
+		}
+		if err := s.Client.Set(ctx, "k", "after", 0).Err(); err != nil {
+			t.Fatalf("a write after the failover: %v", err)
+		}
+	})
+	t.Run("cluster", func(t *testing.T) {
+		c := redistest.StartCluster(t)
+		s, err := Open(ctx, Options{URL: c.URL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = s.Close() }()
+		if _, ok := s.Client.(*redis.ClusterClient); !ok {
+			t.Fatalf("a %T for %s", s.Client, c.URL())
+		}
+		if err := s.WaitReady(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 20 {
+			if err := s.Client.Set(ctx, fmt.Sprint("k", i), i, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if keys := redistest.Keys(t, s.Client, "k*"); len(keys) != 20 {
+			t.Fatalf("keys %v", keys)
+		}
+	})
+}
