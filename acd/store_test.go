@@ -23,13 +23,7 @@ type rig struct {
 	s     *Store
 }
 
-func newRig(t *testing.T) *rig {
-	t.Helper()
-	t.Parallel()
-	return newRigOn(t, redistest.Start(t).Client(t))
-}
-
-// newRigOn is newRig on rdb, for tests run by redistest.Backends.
+// newRigOn is a Store on rdb, for tests run by redistest.Backends.
 func newRigOn(t *testing.T, rdb redis.UniversalClient) *rig {
 	t.Helper()
 	r := &rig{t: t, ctx: t.Context(), rdb: rdb, clock: testclock.New(time.Date(2026, 11, 27, 9, 0, 0, 0, appeal.DefaultLocation()))}
