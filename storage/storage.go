@@ -203,7 +203,7 @@ func (s *Store) WaitReady(ctx context.Context) error {
 		if refused(err) {
 			return fmt.Errorf("storage: redis at %s: %w", s.where, err)
 		}
-		s.log.Warn().Err(err).Str("redis", s.where).Dur("retry_in", wait).Time("since", since).Int("attempt", attempt).
+		s.log.Warn().Err(err).Str("redis", s.where).Dur("retry_in", wait).Time("since", since.UTC()).Int("attempt", attempt).
 			Msgf("redis at %s unreachable: retrying in %s (since %s)", s.where, wait, since.Format(time.TimeOnly))
 		timer := time.NewTimer(wait)
 		select {
