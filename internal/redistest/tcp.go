@@ -18,7 +18,6 @@ type cleaner interface {
 // node is a redis-server, or a sentinel, on a TCP port of loopback.
 type node struct {
 	port int
-	dir  string
 
 	tail *logTail // kept after the process is gone
 
@@ -74,7 +73,7 @@ func startNode(c cleaner, dir, ready string, args func(port int) ([]string, erro
 		if err != nil {
 			return nil, fmt.Errorf("redis-server on port %d: %w", port, err)
 		}
-		n := &node{port: port, dir: dir, proc: p, tail: p.log}
+		n := &node{port: port, proc: p, tail: p.log}
 		c.Cleanup(func() { _ = n.kill() })
 		return n, nil
 	}
