@@ -88,6 +88,16 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer store.Close()
 	log.Info().Str("mode", string(store.Mode)).Msg("redis")
+	// Nothing works without Redis, and a node that exits while Redis is
+	// away only comes back if something restarts it: wait for it, saying
+	// so, until it answers or hotline is stopped.
+	if err := store.WaitReady(ctx); err != nil {
+		if ctx.Err() != nil {
+			log.Info().Err(err).Msg("stopped while waiting for redis")
+			return nil
+		}
+		return err
+	}
 	appeals := appeal.NewStore(store.Client, appeal.StoreOptions{Location: cfg.Location()})
 	calls := calllog.NewStore(store.Client, calllog.StoreOptions{})
 	var records ivr.CallRecorder = calls

@@ -129,8 +129,10 @@ type Config struct {
 	} `yaml:"bans"`
 
 	Redis struct {
-		// URL of the shared Redis (redis://, rediss:// or unix://); empty
-		// runs an embedded one for this node alone.
+		// URL of the shared Redis: one server (redis://, rediss://,
+		// unix://), Sentinel (redis-sentinel://) or Cluster
+		// (redis+cluster://), in the forms storage.AcceptedURLs lists;
+		// empty runs an embedded one for this node alone.
 		URL string `yaml:"url"`
 		// DataDir is where the embedded Redis keeps its data.
 		DataDir string `yaml:"data_dir"`

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/hotline12345/hotline/storage"
 )
 
 // writeFile writes a settings file in a temporary folder and returns its path.
@@ -536,6 +538,10 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"redis.url", func(c *Config) { c.Redis.URL = "localhost:6379" }},
 		{"redis.url", func(c *Config) { c.Redis.URL = "http://cache:6379" }},
 		{"redis.url", func(c *Config) { c.Redis.URL = "redis://cache:port" }},
+		{"redis.url", func(c *Config) { c.Redis.URL = "redis-sentinel://s1:26379" }},
+		{"redis.url", func(c *Config) { c.Redis.URL = "redis-sentinel://s1,,s2/hotline" }},
+		{"redis.url", func(c *Config) { c.Redis.URL = "redis+cluster://n1:7000/3" }},
+		{"redis.url", func(c *Config) { c.Redis.URL = "redis://cache:6379?no_such_option=1" }},
 		{"redis.data_dir", func(c *Config) { c.Redis.DataDir = " " }},
 		{"ivr.language", func(c *Config) { c.IVR.Language = "fr" }},
 		{"ivr.first_digit_timeout", func(c *Config) { c.IVR.FirstDigitTimeout = Duration(999 * time.Millisecond) }},
@@ -572,6 +578,45 @@ func TestValidateNamesTheKey(t *testing.T) {
 	}
 }
 
+// The configuration accepts a Redis URL exactly when storage.Open would:
+// one parser decides, and its refusal names the key without the password.
+func TestRedisURLIsReadByStorage(t *testing.T) {
+	for _, url := range []string{
+		"redis://:pw@cache:6379/2?dial_timeout=2s",
+		"redis://cache:6379?no_such_option=1",
+		"redis://cache:6379/x",
+		"unix:///run/redis/redis.sock?db=3",
+		"unix://",
+		"redis-sentinel://:pw@s1:26379,s2,[fd00::3]:26381/hotline?db=4",
+		"redis-sentinel://:pw@s1:26379",
+		"redis-sentinel://s1/m?master_name=other",
+		"rediss-sentinel://s1/hotline?sentinel_password=sp",
+		"redis+cluster://:pw@n1:7000,n2:7001,n3",
+		"redis+cluster://n1:7000/3",
+		"redis+cluster://n1:notaport",
+		"rediss+cluster://n1:7000",
+		"memcached://:pw@cache:11211",
+	} {
+		c := Default()
+		c.Redis.URL = url
+		err := c.Validate()
+		want := storage.CheckURL(url)
+		if (err == nil) != (want == nil) {
+			t.Errorf("%s: config says %v, storage says %v", url, err, want)
+			continue
+		}
+		if err == nil {
+			continue
+		}
+		if ke := onlyProblem(t, err); ke.Key != "redis.url" || !errors.Is(ke, storage.ErrBadURL) {
+			t.Errorf("%s: %+v, want redis.url wrapping storage.ErrBadURL", url, ke)
+		}
+		if strings.Contains(err.Error(), ":pw@") {
+			t.Errorf("%s: the error shows the password: %v", url, err)
+		}
+	}
+}
+
 func TestValidateAcceptsEdges(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -590,6 +635,12 @@ func TestValidateAcceptsEdges(t *testing.T) {
 		{"shared Redis", func(c *Config) { c.Redis.URL, c.Redis.DataDir = "redis://:secret@cache:6379/0", "" }},
 		{"Redis over TLS", func(c *Config) { c.Redis.URL = "rediss://cache:6380" }},
 		{"Redis socket", func(c *Config) { c.Redis.URL = "unix:///run/redis.sock" }},
+		{"Redis Sentinel", func(c *Config) {
+			c.Redis.URL = "redis-sentinel://:secret@s1:26379,s2:26380,s3/hotline?db=1&sentinel_password=sp"
+		}},
+		{"Redis Sentinel over TLS", func(c *Config) { c.Redis.URL = "rediss-sentinel://s1/hotline" }},
+		{"Redis Cluster", func(c *Config) { c.Redis.URL = "redis+cluster://:secret@n1:7000,n2:7001,n3:7002?read_timeout=2s" }},
+		{"Redis Cluster over TLS", func(c *Config) { c.Redis.URL = "rediss+cluster://n1:7000" }},
 		{"English", func(c *Config) { c.IVR.Language = "en" }},
 		{"digit timeout bounds", func(c *Config) { c.IVR.FirstDigitTimeout = Duration(time.Second) }},
 		{"digit timeout top", func(c *Config) { c.IVR.FirstDigitTimeout = Duration(time.Minute) }},

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hotline12345/hotline/logging"
+	"github.com/hotline12345/hotline/storage"
 )
 
 // Limits that Validate enforces.
@@ -295,17 +296,11 @@ func parseURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// checkRedisURL accepts the URL schemes go-redis reads.
+// checkRedisURL accepts every URL form storage.Open speaks (one node,
+// Sentinel, Cluster), read by storage's own parser. Its error never shows
+// the password, and wraps storage.ErrBadURL.
 func checkRedisURL(s string) error {
-	u, err := parseURL(s)
-	if err != nil {
-		return err
-	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix" {
-		// The URL may hold a password: name the scheme only.
-		return fmt.Errorf("scheme %q: want redis, rediss or unix", u.Scheme)
-	}
-	return nil
+	return storage.CheckURL(s)
 }
 
 // checkTimeZone accepts an IANA zone name. "Local" is refused: the appeal

@@ -149,6 +149,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	app.RouteLibraryLogs(log)
 	for _, msg := range config.UnknownEnv(os.Environ()) {
 		log.Warn().Msg(msg)
 	}
