@@ -192,7 +192,7 @@ func (s *Store) WaitReady(ctx context.Context) error {
 		err := s.ping(ctx)
 		if err == nil {
 			if attempt > 1 {
-				s.log.Info().Str("redis", s.where).Dur("down_for", time.Since(since).Round(time.Millisecond)).Int("attempts", attempt).
+				s.log.Info().Str("redis", s.where).Stringer("down_for", time.Since(since).Round(time.Millisecond)).Int("attempts", attempt).
 					Msgf("redis at %s answers", s.where)
 			}
 			return nil
@@ -203,7 +203,7 @@ func (s *Store) WaitReady(ctx context.Context) error {
 		if refused(err) {
 			return fmt.Errorf("storage: redis at %s: %w", s.where, err)
 		}
-		s.log.Warn().Err(err).Str("redis", s.where).Dur("retry_in", wait).Time("since", since.UTC()).Int("attempt", attempt).
+		s.log.Warn().Err(err).Str("redis", s.where).Stringer("retry_in", wait).Time("since", since.UTC()).Int("attempt", attempt).
 			Msgf("redis at %s unreachable: retrying in %s (since %s)", s.where, wait, since.Format(time.TimeOnly))
 		timer := time.NewTimer(wait)
 		select {
