@@ -67,6 +67,24 @@ end
 local function count(day, field, n)
   redis.call('HINCRBY', P .. 'day:' .. day, field, n or 1)
 end
+-- wrapup puts an agent whose conversation ended into wrap-up for wrap
+-- ms, or straight on with none (or without a phone).
+local function wrapup(id, now, wrap)
+  local k = akey(id)
+  if wrap > 0 and redis.call('HGET', k, 'reg') == '1' then
+    redis.call('HSET', k, 'until', now + wrap)
+    redis.call('HDEL', k, 'call')
+    setst(id, 'wrapup', now)
+    redis.call('ZADD', P .. 'wrapup', now + wrap, id)
+    return
+  end
+  rest(id, now, true)
+end
+-- unhold takes a call off the list of the node instance holding it.
+local function unhold(c)
+  local i = redis.call('HGET', ckey(c), 'inst')
+  if i then redis.call('SREM', P .. 'held:' .. i, c) end
+end
 `
 
 func script(body string) *redis.Script { return redis.NewScript(luaLib + body) }
@@ -165,14 +183,21 @@ rest(id, now, true)
 return redis.call('HGET', k, 'st')
 `)
 
-// enqueueScript puts a call in the queue, once.
+// enqueueScript puts a call in the queue, once. A call held by a node
+// instance is listed as the instance's until it leaves the queue or its
+// conversation ends, so that what a lost instance held can be found.
 //
-// ARGV: prefix, call, category, score, enqueued ms, node, day.
+// ARGV: prefix, call, category, score, enqueued ms, node, day, node
+// instance ("" for none).
 var enqueueScript = script(`
 local c = ARGV[2]
 local k = ckey(c)
 if redis.call('EXISTS', k) == 1 then return 0 end
 redis.call('HSET', k, 'cat', ARGV[3], 'score', ARGV[4], 'enq', ARGV[5], 'st', 'waiting', 'node', ARGV[6], 'day', ARGV[7])
+if ARGV[8] ~= '' then
+  redis.call('HSET', k, 'inst', ARGV[8])
+  redis.call('SADD', P .. 'held:' .. ARGV[8], c)
+end
 redis.call('ZADD', P .. 'waiting', ARGV[4], c)
 redis.call('ZADD', P .. 'queue', ARGV[4], c)
 count(ARGV[7], 'queued')
@@ -198,9 +223,11 @@ end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'ringing', '-inf', stale)) do
   local c = redis.call('HGET', akey(id), 'call')
   if c and redis.call('HGET', ckey(c), 'agent') == id and redis.call('HGET', ckey(c), 'st') == 'offering' then
-    redis.call('HSET', ckey(c), 'st', 'lost')
+    redis.call('HSET', ckey(c), 'st', 'lost', 'ended', now)
     redis.call('ZREM', P .. 'queue', c)
     redis.call('EXPIRE', ckey(c), 86400)
+    unhold(c)
+    count(redis.call('HGET', ckey(c), 'day'), 'lost')
   end
   if redis.call('HGET', akey(id), 'st') == 'ringing' then
     rest(id, now, false)
@@ -309,20 +336,14 @@ var endedScript = script(`
 local c, id, now, wrap = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local ck, ak = ckey(c), akey(id)
 if redis.call('HGET', ck, 'st') ~= 'connected' or redis.call('HGET', ck, 'agent') ~= id then return 'stale' end
+unhold(c)
 redis.call('HSET', ck, 'st', 'ended', 'ended', now)
 redis.call('EXPIRE', ck, 86400)
 redis.call('EXPIRE', P .. 'tried:' .. c, 86400)
 local talk = now - tonumber(redis.call('HGET', ck, 'answered'))
 redis.call('HINCRBY', P .. 'aday:' .. ARGV[6], 'talk_ms', talk)
 if redis.call('HGET', ak, 'call') ~= c or redis.call('HGET', ak, 'st') ~= 'talking' then return 'ok' end
-if wrap > 0 and redis.call('HGET', ak, 'reg') == '1' then
-  redis.call('HSET', ak, 'until', now + wrap)
-  redis.call('HDEL', ak, 'call')
-  setst(id, 'wrapup', now)
-  redis.call('ZADD', P .. 'wrapup', now + wrap, id)
-  return 'ok'
-end
-rest(id, now, true)
+wrapup(id, now, wrap)
 return 'ok'
 `)
 
@@ -336,6 +357,7 @@ local c, why, now = ARGV[2], ARGV[3], ARGV[4]
 local ck = ckey(c)
 local st = redis.call('HGET', ck, 'st')
 if st ~= 'waiting' and st ~= 'offering' then return st or 'notfound' end
+unhold(c)
 local id = redis.call('HGET', ck, 'agent')
 redis.call('HSET', ck, 'st', why, 'ended', now)
 redis.call('ZREM', P .. 'waiting', c)
