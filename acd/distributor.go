@@ -247,6 +247,16 @@ func (d *Distributor) Resume(ctx context.Context, agentID string) (State, error)
 	return st, err
 }
 
+// Force sets an agent's state on an operator's word (see Store.Force) and
+// lets distribution go on.
+func (d *Distributor) Force(ctx context.Context, agentID string, to State, reason, by string) (Agent, error) {
+	a, err := d.Store.Force(ctx, agentID, to, reason, by)
+	if err == nil {
+		d.Kick(ctx)
+	}
+	return a, err
+}
+
 // Position is the call's place in the queue (see Store.Position).
 func (d *Distributor) Position(ctx context.Context, callID string) (int, error) {
 	return d.Store.Position(ctx, callID)

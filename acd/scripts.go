@@ -120,7 +120,8 @@ end
 return exists and 'updated' or 'created'
 `)
 
-// deleteScript removes an agent not in a call.
+// deleteScript removes an agent not in a call; for one ringing or
+// talking it returns "busy:" and the state.
 //
 // ARGV: prefix, id.
 var deleteScript = script(`
@@ -128,7 +129,7 @@ local id = ARGV[2]
 local k = akey(id)
 local st = redis.call('HGET', k, 'st')
 if not st then return 'notfound' end
-if st == 'ringing' or st == 'talking' then return 'busy' end
+if st == 'ringing' or st == 'talking' then return 'busy:' .. st end
 unlist(id)
 redis.call('DEL', P .. 'user:' .. redis.call('HGET', k, 'user'))
 redis.call('DEL', k)
@@ -156,30 +157,77 @@ end
 return redis.call('HGET', k, 'st')
 `)
 
-// pauseScript pauses an agent (reason) or resumes one (reason "").
-// Pausing during a call waits for its end.
+// pauseScript pauses an agent (reason) or resumes one (reason ""). It
+// returns {"ok", state} when it did what was asked, {"refused", state}
+// when the state does not allow it, {"notfound", ""}.
+//
+// Pausing during a call (ringing, talking) is a pause taken when the call
+// ends: the state stays and pnext holds the reason. An offline agent
+// cannot be paused: it takes no calls anyway, and its phone registering
+// would bring it back as available.
+//
+// Resuming ends a pause, or cancels one waiting for a call's end (or for
+// the wrap-up after it). An available agent is left as it is: it takes
+// calls already, so a retried resume does no harm. Any other state is
+// refused: there is nothing to resume.
 //
 // ARGV: prefix, id, reason, now.
 var pauseScript = script(`
 local id, why, now = ARGV[2], ARGV[3], ARGV[4]
 local k = akey(id)
 local st = redis.call('HGET', k, 'st')
-if not st then return 'notfound' end
+if not st then return {'notfound', ''} end
 if why ~= '' then
-  if st == 'offline' then return 'offline' end
+  if st == 'offline' then return {'refused', st} end
   if st == 'ringing' or st == 'talking' then
     redis.call('HSET', k, 'pnext', why)
-    return st
+    return {'ok', st}
   end
   unlist(id)
-  redis.call('HDEL', k, 'until')
+  redis.call('HDEL', k, 'until', 'pnext')
   setst(id, 'paused', now, why)
-  return 'paused'
+  return {'ok', 'paused'}
 end
-redis.call('HDEL', k, 'pnext')
-if st ~= 'paused' then return st end
-redis.call('HSET', k, 'missed', 0)
-rest(id, now, true)
+if st == 'paused' then
+  redis.call('HSET', k, 'missed', 0)
+  rest(id, now, true)
+  return {'ok', redis.call('HGET', k, 'st')}
+end
+local pnext = redis.call('HGET', k, 'pnext')
+if pnext and pnext ~= '' then
+  redis.call('HDEL', k, 'pnext')
+  return {'ok', st}
+end
+if st == 'available' then return {'ok', st} end
+return {'refused', st}
+`)
+
+// forceScript sets an agent's state on an operator's word: available or
+// paused (with a phone registered), offline (without one). Whatever call
+// the agent was ringing or talking on no longer holds it: the call's own
+// end, or its node's reconciliation, leaves the agent alone once the
+// agent's call is another. Who forced what is kept on the agent.
+//
+// ARGV: prefix, id, state, reason, now, by.
+var forceScript = script(`
+local id, want, why, now, by = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local k = akey(id)
+local st = redis.call('HGET', k, 'st')
+if not st then return 'notfound' end
+local reg = redis.call('HGET', k, 'reg') == '1'
+if (want == 'available' or want == 'paused') and not reg then return 'nophone' end
+if want == 'offline' and reg then return 'phone' end
+local call = redis.call('HGET', k, 'call') or ''
+unlist(id)
+redis.call('HDEL', k, 'call', 'until', 'pnext')
+redis.call('HSET', k, 'missed', 0, 'fby', by, 'fat', now, 'ffrom', st, 'fto', want, 'fwhy', why, 'fcall', call)
+if want == 'available' then
+  rest(id, now, st ~= 'available')
+elseif want == 'paused' then
+  setst(id, 'paused', now, why)
+else
+  setst(id, 'offline', now)
+end
 return redis.call('HGET', k, 'st')
 `)
 
