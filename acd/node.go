@@ -107,6 +107,8 @@ type NodeLease struct {
 	store *Store
 	opts  NodeOptions
 	every time.Duration
+	// joined is when the lease was taken.
+	joined time.Time
 	// Predecessor is the previous instance of the name, taken over when
 	// this one joined; "" for none.
 	Predecessor string
@@ -144,6 +146,7 @@ func (s *Store) JoinNode(ctx context.Context, opts NodeOptions) (*NodeLease, err
 			return nil, err
 		}
 		if res[0] == "joined" {
+			n.joined = s.now()
 			n.Predecessor = res[1]
 			if n.Predecessor != "" {
 				calls, _ := strconv.Atoi(res[2])
@@ -230,6 +233,11 @@ func (n *NodeLease) Renew(ctx context.Context) error {
 	return fmt.Errorf("%w: instance %s of node %s is %s", ErrLeaseLost, n.opts.Instance, n.opts.Name, res)
 }
 
+// minQuiet is the least time a node that renewed again after a gap
+// leaves the others to do the same: a Redis client whose dials failed
+// tries again about every second.
+const minQuiet = 5 * time.Second
+
 // reconcileBatch bounds the instances one Reconcile or CloseLost takes on.
 const reconcileBatch = 16
 
@@ -294,9 +302,17 @@ func (n *NodeLease) CloseLost(ctx context.Context) ([]LostNode, error) {
 
 // Run renews the lease and, every time, reclaims lost nodes and ends their
 // calls, until ctx ends (nil) or the lease is lost (ErrLeaseLost).
+//
+// A node that could not renew for a while (Redis was out of reach) does
+// not reclaim others until it has renewed again for a whole lease (and
+// minQuiet at least): the others were most likely cut off as it was, and
+// their leases ran out for that reason alone. Without this, the first
+// node back after an outage longer than the lease would reclaim every
+// other live node.
 func (n *NodeLease) Run(ctx context.Context) error {
 	tick := time.NewTicker(n.every)
 	defer tick.Stop()
+	lastRenewed, quietUntil := n.joined, time.Time{}
 	for {
 		if err := n.Renew(ctx); err != nil {
 			if errors.Is(err, ErrLeaseLost) {
@@ -307,9 +323,19 @@ func (n *NodeLease) Run(ctx context.Context) error {
 			}
 			n.opts.Log.Warn().Err(err).Msg("node")
 		} else {
-			if _, err := n.Reconcile(ctx); err != nil && ctx.Err() == nil {
-				n.opts.Log.Warn().Err(err).Msg("node")
+			now := n.store.now()
+			if now.Sub(lastRenewed) > 2*n.every {
+				quietUntil = now.Add(max(n.opts.Lease, minQuiet))
+				n.opts.Log.Warn().Dur("unrenewed", now.Sub(lastRenewed)).Time("until", quietUntil).
+					Msg("node: renewed again after a gap; other nodes get a lease to renew theirs before they count as lost")
 			}
+			lastRenewed = now
+			if !now.Before(quietUntil) {
+				if _, err := n.Reconcile(ctx); err != nil && ctx.Err() == nil {
+					n.opts.Log.Warn().Err(err).Msg("node")
+				}
+			}
+			// The records of nodes already reclaimed need no wait.
 			if _, err := n.CloseLost(ctx); err != nil && ctx.Err() == nil {
 				n.opts.Log.Warn().Err(err).Msg("node")
 			}

@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/internal/redistest"
 )
 
 const testLease = time.Second
@@ -371,5 +374,55 @@ func TestRunEndsWhenTheLeaseIsLost(t *testing.T) {
 	defer cancel()
 	if err := stale.Run(ctx); !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("Run of a reclaimed node: %v, want ErrLeaseLost", err)
+	}
+}
+
+// TestRedisOutageLosesNoLiveNode: Redis is away for longer than the
+// lease; when it is back, the nodes renew and none reclaims another,
+// whichever reaches it first.
+func TestRedisOutageLosesNoLiveNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out an outage and the quiet time after it (10 s)")
+	}
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	s := NewStore(rdb, StoreOptions{})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	const lease = time.Second
+	var nodes []*NodeLease
+	errs := make(chan error, 3)
+	for _, name := range []string{"n1", "n2", "n3"} {
+		n, err := s.JoinNode(ctx, NodeOptions{Name: name, Lease: lease, Log: zerolog.New(zerolog.NewTestWriter(t))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+		go func() { errs <- n.Run(ctx) }()
+	}
+	srv.Kill(t)
+	// Away for two leases: every lease runs out.
+	select {
+	case err := <-errs:
+		t.Fatalf("a node stopped while Redis was away: %v", err)
+	case <-time.After(2 * lease):
+	}
+	srv.Start(t)
+	// Back for longer than the quiet time: time for any node to reclaim
+	// the others.
+	select {
+	case err := <-errs:
+		t.Fatalf("a node stopped after Redis came back: %v", err)
+	case <-time.After(minQuiet + 2*lease):
+	}
+	live, err := s.LiveNodes(ctx)
+	if err != nil || len(live) != 3 {
+		t.Fatalf("live nodes after the outage: %+v %v, want all three", live, err)
+	}
+	for _, n := range nodes {
+		if err := n.Renew(ctx); err != nil {
+			t.Errorf("%s: %v", n.Name(), err)
+		}
 	}
 }
