@@ -41,10 +41,11 @@ type StoreOptions struct {
 //	ringing         sorted set: agents offered a call, since when
 //	queue           sorted set: calls in the queue (waiting or offered), by rank
 //	waiting         sorted set: calls waiting for an offer, by rank
-//	c:<call>        hash: a queued call (cat, score, enq, st, agent, node, day, ...)
+//	c:<call>        hash: a queued call (cat, score, enq, st, agent, node, inst, day, ...)
 //	tried:<call>    hash: agent → the agent's seq when offered this call
 //	day:<date>      hash: the day's queue figures
 //	aday:<date>:<id> hash: an agent's day (served, talk_ms)
+//	nodes, names, node:<inst>, held:<inst>, unclosed: node leases (see node.go)
 //
 // A call's rank puts emergency calls first, then the longest waiting.
 type Store struct {
