@@ -4,19 +4,17 @@
 // the time is taken until the agent is available again and the call's
 // record is ended with node_lost, read straight from the shared Redis.
 //
-// Two scenarios, each run -runs times:
+//	go run ./bench/crash
+//	go run ./bench/crash -runs 5 -lease 3s -scenario survivor
 //
-//   - restart: one node, killed and started again under its name; the new
-//     run proves the old process gone and takes over at once;
-//   - survivor: two nodes, the one holding the call killed and left down;
-//     the other reconciles once the lease (-lease, cluster.lease) has run
-//     out: between four fifths of the lease and a fifth more than it after
-//     the kill, as the kill falls in the victim's renewal cycle (the
-//     benchmark kills at a random moment of it) and the survivor looks
-//     every fifth of the lease.
-//
-//     go run ./bench/crash
-//     go run ./bench/crash -runs 5 -lease 15s
+// Two scenarios, each run -runs times. In restart, one node is killed and
+// started again under its name; the new run proves the old process gone
+// and takes over at once. In survivor, of two nodes the one holding the
+// call is killed and left down; the other reconciles once the lease
+// (-lease, cluster.lease) has run out: between four fifths of the lease
+// and a fifth more than it after the kill, as the kill falls at a random
+// moment of the victim's renewal cycle and the survivor looks every fifth
+// of the lease.
 package main
 
 import (
