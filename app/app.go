@@ -137,6 +137,32 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	reg.MustRegister(acd.NewCollector(agents.store), agents.bans)
+	metrics := ivr.NewMetrics(reg)
+
+	// The node's lease before any call: a successor gives back what its
+	// previous run left before it takes calls of its own.
+	lease, err := joinCluster(ctx, cfg, agents.store, calls, metrics.Ended, log)
+	if err != nil {
+		return err
+	}
+	defer leaveCluster(lease, calls, log)
+	agents.dist.Instance = lease.Instance()
+	leaseCtx, stopLease := context.WithCancel(context.WithoutCancel(ctx))
+	leaseDone := make(chan struct{})
+	// Run fails only when the other nodes took the lease and gave back
+	// what this one held: it must stop, at once.
+	leaseLost := make(chan error, 1)
+	go func() {
+		defer close(leaseDone)
+		if err := lease.Run(leaseCtx); err != nil {
+			leaseLost <- err
+		}
+	}()
+	defer func() {
+		stopLease()
+		<-leaseDone
+	}()
+
 	agentsCtx, stopAgents := context.WithCancel(context.WithoutCancel(ctx))
 	waitAgents := agents.run(agentsCtx, log)
 	defer func() {
@@ -152,9 +178,11 @@ func Run(ctx context.Context, opts Options) error {
 			Tries:             cfg.IVR.Tries,
 			HandOff:           true,
 		}},
-		Lang:    lang,
-		Log:     log,
-		Metrics: ivr.NewMetrics(reg),
+		Lang:     lang,
+		Log:      log,
+		Metrics:  metrics,
+		Node:     lease.Name(),
+		Instance: lease.Instance(),
 	}
 	defer runner.Wait()
 
@@ -212,6 +240,8 @@ func Run(ctx context.Context, opts Options) error {
 		telDone <- runErr
 	case runErr = <-httpDone:
 		httpDone <- runErr
+	case runErr = <-leaseLost:
+		log.Error().Err(runErr).Msg("this node's lease was taken: another node has ended its calls and freed its agents; stopping")
 	}
 	if errors.Is(context.Cause(ctx), ErrDrain) {
 		grace := time.Duration(cfg.Shutdown.Grace)

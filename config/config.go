@@ -182,8 +182,21 @@ type Config struct {
 	Agents []Agent `yaml:"agents"`
 
 	// Node names this hotline node among those sharing Redis; empty means
-	// the host name.
+	// the host name. Each node needs its own: a process started under the
+	// name of a running node refuses to start, and the next run of a node
+	// takes over what the last one left (see Cluster).
 	Node string `yaml:"node"`
+
+	// Cluster is how the hotline nodes sharing Redis watch each other.
+	Cluster struct {
+		// Lease is how long a node's liveness lease lasts unrenewed. A
+		// node renews it every fifth of it; a node silent for a lease is
+		// lost, and what it held (its calls, the agents ringing or
+		// talking on them, its queue entries) is reconciled by another
+		// node within a fifth more, or at once by the node's next run on
+		// the same host.
+		Lease Duration `yaml:"lease"`
+	} `yaml:"cluster"`
 
 	// TimeZone is the hotline's zone, an IANA name: appeal clocks count
 	// natural days in it.
@@ -248,6 +261,7 @@ func Default() Config {
 	c.IVR.Language = "zh"
 	c.IVR.FirstDigitTimeout = Duration(5 * time.Second)
 	c.IVR.Tries = 3
+	c.Cluster.Lease = Duration(15 * time.Second)
 	c.TimeZone = "Asia/Shanghai"
 	c.Shutdown.Grace = Duration(60 * time.Second)
 	c.Log.Level = "info"

@@ -527,6 +527,8 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"agents[0].password", func(c *Config) { a := agentOK("a1", "u1"); a.Password = "short"; c.Agents = []Agent{a} }},
 		{"agents[0].categories", func(c *Config) { a := agentOK("a1", "u1"); a.Categories = []string{"water"}; c.Agents = []Agent{a} }},
 		{"node", func(c *Config) { c.Node = "node one" }},
+		{"cluster.lease", func(c *Config) { c.Cluster.Lease = Duration(500 * time.Millisecond) }},
+		{"cluster.lease", func(c *Config) { c.Cluster.Lease = Duration(time.Hour) }},
 		{"sip.rtp_priority", func(c *Config) { c.SIP.RTPPriority = 100 }},
 		{"sip.max_calls", func(c *Config) { c.SIP.MaxCalls = 0 }},
 		{"sip.codecs", func(c *Config) { c.SIP.Codecs = []string{} }},

@@ -141,6 +141,10 @@ func (c Config) Validate() error {
 		p.check("node", fmt.Errorf("%q: want 1-64 letters, digits, '.', '_' or '-'", c.Node))
 	}
 
+	// Below a second, a busy machine's pause looks like a lost node;
+	// above five minutes, agents wait that long for a crashed node.
+	p.check("cluster.lease", within(c.Cluster.Lease, time.Second, 5*time.Minute))
+
 	p.check("time_zone", checkTimeZone(c.TimeZone))
 	p.check("shutdown.grace", atLeast(c.Shutdown.Grace, 0))
 
