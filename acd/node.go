@@ -326,7 +326,7 @@ func (n *NodeLease) Run(ctx context.Context) error {
 			now := n.store.now()
 			if now.Sub(lastRenewed) > 2*n.every {
 				quietUntil = now.Add(max(n.opts.Lease, minQuiet))
-				n.opts.Log.Warn().Dur("unrenewed", now.Sub(lastRenewed)).Time("until", quietUntil).
+				n.opts.Log.Warn().Stringer("unrenewed", now.Sub(lastRenewed)).Time("until", quietUntil).
 					Msg("node: renewed again after a gap; other nodes get a lease to renew theirs before they count as lost")
 			}
 			lastRenewed = now

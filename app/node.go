@@ -48,7 +48,7 @@ func joinCluster(ctx context.Context, cfg config.Config, agents *acd.Store, call
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", nodeName(cfg), err)
 	}
-	log.Info().Str("node", lease.Name()).Str("instance", lease.Instance()).Dur("lease", time.Duration(cfg.Cluster.Lease)).Msg("node lease")
+	log.Info().Str("node", lease.Name()).Str("instance", lease.Instance()).Stringer("lease", time.Duration(cfg.Cluster.Lease)).Msg("node lease")
 	return lease, nil
 }
 

@@ -230,7 +230,7 @@ func TestWaitReady(t *testing.T) {
 		retries = retryLines(t, logs)
 	}
 	for i, r := range retries[:2] {
-		if want := (20 * time.Millisecond) << i; r.RetryIn != want.Milliseconds() || r.Since != retries[0].Since || r.Error == "" {
+		if want := (20 * time.Millisecond) << i; r.RetryIn != want.String() || r.Since != retries[0].Since || r.Error == "" {
 			t.Errorf("warning %d: %+v, want retry_in %v since %s", i, r, want, retries[0].Since)
 		}
 		if want := "redis at " + srv.URL() + " unreachable: retrying in " + ((20 * time.Millisecond) << i).String() + " (since "; !strings.HasPrefix(r.Message, want) {
@@ -279,7 +279,7 @@ func (w *stopAtWarning) String() string {
 type retryLine struct {
 	Message string
 	Error   string
-	RetryIn int64 `json:"retry_in"`
+	RetryIn string `json:"retry_in"` // with its unit: "20ms"
 	Since   string
 }
 
