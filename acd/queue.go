@@ -89,7 +89,7 @@ const staleRinging = 5 * time.Minute
 // offered call must ring the agent and report Answered or Declined.
 func (s *Store) Dispatch(ctx context.Context, most int) ([]Offer, error) {
 	now := s.now()
-	vals, err := s.run(ctx, dispatchScript, ms(now), most, ms(now.Add(-staleRinging))).StringSlice()
+	vals, err := s.run(ctx, dispatchScript, ms(now), most, ms(now.Add(-staleRinging)), s.reoffer.Milliseconds()).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("acd: dispatch: %w", err)
 	}

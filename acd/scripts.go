@@ -255,10 +255,12 @@ return 1
 // dispatchScript ends expired wrap-ups, takes back offers left ringing by
 // a node that died, then offers waiting calls, best first (emergency, then
 // longest waiting), each to the longest idle available agent who takes its
-// category and has not declined it since last becoming free. It returns
+// category and has not declined it since last becoming free, or, when all
+// have, to the one who had it longest ago, re-offer ms after. It returns
 // call, agent, agent's user, call's node, for each offer made.
 //
-// ARGV: prefix, now, most offers, stale ringing before this ms.
+// ARGV: prefix, now, most offers, stale ringing before this ms, re-offer
+// wait ms.
 var dispatchScript = script(`
 local now, most, stale = ARGV[2], tonumber(ARGV[3]), ARGV[4]
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'wrapup', '-inf', now)) do
@@ -289,6 +291,23 @@ for _, cat in ipairs({'emergency', 'livelihood', 'general', 'complex'}) do
   if redis.call('ZCARD', P .. 'avail:' .. cat) > 0 then any = true end
 end
 if not any then return out end
+local again = tonumber(ARGV[5])
+-- offer rings agent id for call c; tried remembers the agent's seq and
+-- when.
+local function offer(c, id, seq)
+  unlist(id)
+  redis.call('HSET', akey(id), 'call', c)
+  setst(id, 'ringing', now)
+  redis.call('ZADD', P .. 'ringing', now, id)
+  redis.call('HSET', ckey(c), 'st', 'offering', 'agent', id, 'offered', now)
+  redis.call('HSET', P .. 'tried:' .. c, id, seq .. ':' .. now)
+  redis.call('ZREM', P .. 'waiting', c)
+  count(redis.call('HGET', ckey(c), 'day'), 'offers')
+  out[#out+1] = c
+  out[#out+1] = id
+  out[#out+1] = redis.call('HGET', akey(id), 'user')
+  out[#out+1] = redis.call('HGET', ckey(c), 'node')
+end
 local empty = {}
 for _, c in ipairs(redis.call('ZRANGE', P .. 'waiting', 0, -1)) do
   if #out >= most * 4 then break end
@@ -296,24 +315,31 @@ for _, c in ipairs(redis.call('ZRANGE', P .. 'waiting', 0, -1)) do
   if cat and not empty[cat] then
     local found = false
     local cands = redis.call('ZRANGE', P .. 'avail:' .. cat, 0, -1)
+    -- The longest idle agent who has not had this call since last
+    -- becoming free; failing that, the one who had it longest ago, once
+    -- the re-offer wait has passed: a lone agent who let it ring out is
+    -- rung again rather than the caller left waiting for nobody.
+    local oldest, oldestAt = nil, nil
     for _, id in ipairs(cands) do
       local seq = redis.call('HGET', akey(id), 'seq')
-      if redis.call('HGET', P .. 'tried:' .. c, id) ~= seq then
-        unlist(id)
-        redis.call('HSET', akey(id), 'call', c)
-        setst(id, 'ringing', now)
-        redis.call('ZADD', P .. 'ringing', now, id)
-        redis.call('HSET', ckey(c), 'st', 'offering', 'agent', id, 'offered', now)
-        redis.call('HSET', P .. 'tried:' .. c, id, seq)
-        redis.call('ZREM', P .. 'waiting', c)
-        count(redis.call('HGET', ckey(c), 'day'), 'offers')
-        out[#out+1] = c
-        out[#out+1] = id
-        out[#out+1] = redis.call('HGET', akey(id), 'user')
-        out[#out+1] = redis.call('HGET', ckey(c), 'node')
+      local tried = redis.call('HGET', P .. 'tried:' .. c, id)
+      local tseq, tat = nil, 0
+      if tried then
+        tseq, tat = string.match(tried, '^([^:]*):?(%d*)$')
+        tat = tonumber(tat) or 0
+      end
+      if tseq ~= seq then
+        offer(c, id, seq)
         found = true
         break
       end
+      if tonumber(now) - tat >= again and (oldestAt == nil or tat < oldestAt) then
+        oldest, oldestAt = id, tat
+      end
+    end
+    if not found and oldest then
+      offer(c, oldest, redis.call('HGET', akey(oldest), 'seq'))
+      found = true
     end
     if not found and #cands == 0 then empty[cat] = true end
   end

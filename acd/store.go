@@ -26,7 +26,16 @@ type StoreOptions struct {
 	Location *time.Location
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// Reoffer is how long after an offer that came to nothing the same
+	// call may ring the same agent again, when no other agent is there
+	// to take it. 0 means DefaultReoffer.
+	Reoffer time.Duration
 }
+
+// DefaultReoffer is StoreOptions.Reoffer's default: long enough for an
+// agent who declined to see the next call come, short against a caller's
+// wait.
+const DefaultReoffer = 10 * time.Second
 
 // Store keeps agents, their states and the queue in Redis. All keys share
 // the hash tag {acd}.
@@ -42,7 +51,7 @@ type StoreOptions struct {
 //	queue           sorted set: calls in the queue (waiting or offered), by rank
 //	waiting         sorted set: calls waiting for an offer, by rank
 //	c:<call>        hash: a queued call (cat, score, enq, st, agent, node, inst, day, ...)
-//	tried:<call>    hash: agent → the agent's seq when offered this call
+//	tried:<call>    hash: agent → "<seq>:<ms>", the agent's seq when offered this call, and when
 //	day:<date>      hash: the day's queue figures
 //	aday:<date>:<id> hash: an agent's day (served, talk_ms)
 //	nodes, names, node:<inst>, held:<inst>, unclosed: node leases (see node.go)
@@ -54,6 +63,8 @@ type Store struct {
 	realm  string
 	loc    *time.Location
 	now    func() time.Time
+	// reoffer is StoreOptions.Reoffer.
+	reoffer time.Duration
 }
 
 // NewStore returns a Store on rdb.
@@ -70,7 +81,10 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{rdb: rdb, prefix: opts.Prefix + ":{acd}:", realm: opts.Realm, loc: opts.Location, now: opts.Now}
+	if opts.Reoffer <= 0 {
+		opts.Reoffer = DefaultReoffer
+	}
+	return &Store{rdb: rdb, prefix: opts.Prefix + ":{acd}:", realm: opts.Realm, loc: opts.Location, now: opts.Now, reoffer: opts.Reoffer}
 }
 
 func (s *Store) key(k string) string { return s.prefix + k }

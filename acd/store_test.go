@@ -247,6 +247,51 @@ func testCategoriesMatch(t *testing.T, rdb redis.UniversalClient) {
 	}
 }
 
+// A lone agent who lets a call ring out is offered it again once the
+// re-offer wait has passed, not never; missing it again pauses them as
+// any two misses do.
+func TestLoneAgentIsOfferedAgain(t *testing.T) {
+	t.Parallel()
+	redistest.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		r := newRigOn(t, rdb)
+		r.agent("a1", allCats...)
+		r.enqueue("c1", appeal.General)
+		wantOffers(t, r.dispatch(), "c1>a1")
+		if _, err := r.s.Declined(r.ctx, "c1", "a1", NoAnswer, 2); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.dispatch(); len(got) != 0 {
+			t.Fatalf("offered %v again at once", got)
+		}
+		r.clock.Add(DefaultReoffer - time.Millisecond)
+		if got := r.dispatch(); len(got) != 0 {
+			t.Fatalf("offered %v again before the re-offer wait", got)
+		}
+		r.clock.Add(time.Millisecond)
+		wantOffers(t, r.dispatch(), "c1>a1")
+		if st, err := r.s.Declined(r.ctx, "c1", "a1", NoAnswer, 2); err != nil || st != Paused {
+			t.Fatalf("after the second miss: %s %v, want paused", st, err)
+		}
+		r.clock.Add(time.Minute)
+		if got := r.dispatch(); len(got) != 0 {
+			t.Fatalf("offered %v to a paused agent", got)
+		}
+
+		// Another agent comes: it has the call first; one who declines
+		// it is rung again after the wait, a refusal pausing nobody.
+		r.agent("a2", allCats...)
+		wantOffers(t, r.dispatch(), "c1>a2")
+		if st, err := r.s.Declined(r.ctx, "c1", "a2", Rejected, 2); err != nil || st != Available {
+			t.Fatalf("after a refusal: %s %v", st, err)
+		}
+		if got := r.dispatch(); len(got) != 0 {
+			t.Fatalf("offered %v again at once after a refusal", got)
+		}
+		r.clock.Add(DefaultReoffer)
+		wantOffers(t, r.dispatch(), "c1>a2")
+	})
+}
+
 func TestNoAnswerMovesOnAndPausesTheAgent(t *testing.T) {
 	t.Parallel()
 	redistest.Backends(t, testNoAnswerMovesOnAndPausesTheAgent)

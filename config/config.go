@@ -160,6 +160,10 @@ type Config struct {
 		WrapUp Duration `yaml:"wrap_up"`
 		// MaxMissed offers missed in a row pause an agent (no-answer).
 		MaxMissed int `yaml:"max_missed"`
+		// Reoffer is how long after an offer that came to nothing (rang
+		// out, declined) the same call may ring the same agent again,
+		// when no other agent is free to take it.
+		Reoffer Duration `yaml:"reoffer"`
 		// MaxWait is the wait after which a caller who consented to a
 		// return visit may press 1 to leave the queue and be called back.
 		MaxWait Duration `yaml:"max_wait"`
@@ -250,6 +254,7 @@ func Default() Config {
 	c.ACD.WrapUp = Duration(10 * time.Second)
 	c.ACD.MaxMissed = 2
 	c.ACD.MaxWait = Duration(3 * time.Minute)
+	c.ACD.Reoffer = Duration(10 * time.Second)
 	c.ACD.PositionEvery = Duration(30 * time.Second)
 	c.Rating.PraiseKey = "1"
 	c.Rating.BadReviewKey = "2"

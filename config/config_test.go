@@ -513,6 +513,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"acd.wrap_up", func(c *Config) { c.ACD.WrapUp = Duration(-time.Second) }},
 		{"acd.max_missed", func(c *Config) { c.ACD.MaxMissed = 0 }},
 		{"acd.max_wait", func(c *Config) { c.ACD.MaxWait = Duration(2 * time.Hour) }},
+		{"acd.reoffer", func(c *Config) { c.ACD.Reoffer = Duration(time.Millisecond) }},
 		{"acd.position_every", func(c *Config) { c.ACD.PositionEvery = Duration(time.Second) }},
 		{"rating.praise_key", func(c *Config) { c.Rating.PraiseKey = "11" }},
 		{"rating.bad_review_key", func(c *Config) { c.Rating.BadReviewKey = "A" }},

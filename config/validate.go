@@ -100,6 +100,7 @@ func (c Config) Validate() error {
 		p.check("acd.max_missed", fmt.Errorf("%d: want 1 to 10", c.ACD.MaxMissed))
 	}
 	p.check("acd.max_wait", within(c.ACD.MaxWait, 10*time.Second, time.Hour))
+	p.check("acd.reoffer", within(c.ACD.Reoffer, time.Second, 10*time.Minute))
 	p.check("acd.position_every", within(c.ACD.PositionEvery, 10*time.Second, 10*time.Minute))
 	p.check("rating.praise_key", checkKey(c.Rating.PraiseKey))
 	p.check("rating.bad_review_key", checkKey(c.Rating.BadReviewKey))
