@@ -80,9 +80,17 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 
+	// main has found the state directory (Config.StateDir); a Config made
+	// in code names its own or none.
+	if dir := cfg.StateDir(nil); dir != "" {
+		log.Info().Str("dir", dir).Msg("state directory")
+	}
 	store, err := storage.Open(ctx, storage.Options{
-		URL: cfg.Redis.URL, DataDir: cfg.Redis.DataDir, RedisServerPath: cfg.Redis.ServerPath, Logger: log,
+		URL: cfg.Redis.URL, DataDir: cfg.RedisDataDir(nil), RedisServerPath: cfg.Redis.ServerPath, Logger: log,
 	})
+	if errors.Is(err, storage.ErrNoDataDir) {
+		return fmt.Errorf("%w: set storage.dir (there is no $STATE_DIRECTORY, $XDG_STATE_HOME or $HOME to keep state under)", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -128,13 +129,24 @@ type Config struct {
 		Allow []string `yaml:"allow"`
 	} `yaml:"bans"`
 
+	Storage struct {
+		// Dir is the node's state directory: the embedded Redis's data
+		// (unless redis.data_dir says otherwise). Empty means the
+		// directory StateDir finds: systemd's $STATE_DIRECTORY for a
+		// service (StateDirectory=hotline: /var/lib/hotline), else
+		// $XDG_STATE_HOME/hotline, else ~/.local/state/hotline — one
+		// place whatever folder the server is started from.
+		Dir string `yaml:"dir"`
+	} `yaml:"storage"`
+
 	Redis struct {
 		// URL of the shared Redis: one server (redis://, rediss://,
 		// unix://), Sentinel (redis-sentinel://) or Cluster
 		// (redis+cluster://), in the forms storage.AcceptedURLs lists;
 		// empty runs an embedded one for this node alone.
 		URL string `yaml:"url"`
-		// DataDir is where the embedded Redis keeps its data.
+		// DataDir is where the embedded Redis keeps its data; empty means
+		// redis under storage.dir.
 		DataDir string `yaml:"data_dir"`
 		// ServerPath is the redis-server binary the embedded Redis runs; a
 		// bare name is looked up on PATH.
@@ -261,7 +273,6 @@ func Default() Config {
 	c.Rating.Tries = 3
 	c.Rating.Timeout = Duration(5 * time.Second)
 	c.Agents = []Agent{}
-	c.Redis.DataDir = "./data/redis"
 	c.Redis.ServerPath = "redis-server"
 	c.IVR.Language = "zh"
 	c.IVR.FirstDigitTimeout = Duration(5 * time.Second)
@@ -403,4 +414,45 @@ func parsePortRange(s string) (low, high int, err error) {
 		return 0, 0, errPortRangeSyntax
 	}
 	return low, high, nil
+}
+
+// StateDir is the node's state directory: storage.dir when set, else
+// systemd's $STATE_DIRECTORY (its first entry), else
+// $XDG_STATE_HOME/hotline, else $HOME/.local/state/hotline, as the XDG
+// base directory specification places state. env is os.LookupEnv in main.
+// It is "" when none of them is set.
+func (c Config) StateDir(env func(string) (string, bool)) string {
+	if c.Storage.Dir != "" {
+		return c.Storage.Dir
+	}
+	get := func(name string) string {
+		if env == nil {
+			return ""
+		}
+		v, _ := env(name)
+		return v
+	}
+	if dirs := get("STATE_DIRECTORY"); dirs != "" {
+		first, _, _ := strings.Cut(dirs, ":")
+		return first
+	}
+	if x := get("XDG_STATE_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "hotline")
+	}
+	if home := get("HOME"); home != "" {
+		return filepath.Join(home, ".local", "state", "hotline")
+	}
+	return ""
+}
+
+// RedisDataDir is where the embedded Redis keeps its data: redis.data_dir,
+// or redis under the state directory (see StateDir).
+func (c Config) RedisDataDir(env func(string) (string, bool)) string {
+	if c.Redis.DataDir != "" {
+		return c.Redis.DataDir
+	}
+	if dir := c.StateDir(env); dir != "" {
+		return filepath.Join(dir, "redis")
+	}
+	return ""
 }

@@ -864,3 +864,40 @@ func TestUnknownEnv(t *testing.T) {
 		t.Errorf("UnknownEnv:\n%q\nwant\n%q", got, want)
 	}
 }
+
+// TestStateDir: one place for the node's state whatever folder it starts
+// from: storage.dir, else systemd's StateDirectory, else the XDG state
+// home, else ~/.local/state.
+func TestStateDir(t *testing.T) {
+	env := func(vars map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	}
+	for _, c := range []struct {
+		dir  string
+		vars map[string]string
+		want string
+	}{
+		{"/srv/hotline", map[string]string{"STATE_DIRECTORY": "/var/lib/hotline", "HOME": "/home/li"}, "/srv/hotline"},
+		{"", map[string]string{"STATE_DIRECTORY": "/var/lib/hotline:/var/lib/other", "XDG_STATE_HOME": "/x", "HOME": "/home/li"}, "/var/lib/hotline"},
+		{"", map[string]string{"XDG_STATE_HOME": "/home/li/.state", "HOME": "/home/li"}, "/home/li/.state/hotline"},
+		{"", map[string]string{"XDG_STATE_HOME": "relative", "HOME": "/home/li"}, "/home/li/.local/state/hotline"},
+		{"", map[string]string{"HOME": "/home/li"}, "/home/li/.local/state/hotline"},
+		{"", nil, ""},
+	} {
+		cfg := Default()
+		cfg.Storage.Dir = c.dir
+		if got := cfg.StateDir(env(c.vars)); got != c.want {
+			t.Errorf("storage.dir %q, %v: %q, want %q", c.dir, c.vars, got, c.want)
+		}
+		if c.want != "" {
+			if got := cfg.RedisDataDir(env(c.vars)); got != c.want+"/redis" {
+				t.Errorf("redis data dir %q, want %q", got, c.want+"/redis")
+			}
+		}
+	}
+	cfg := Default()
+	cfg.Redis.DataDir = "/data/redis"
+	if got := cfg.RedisDataDir(env(map[string]string{"HOME": "/home/li"})); got != "/data/redis" {
+		t.Errorf("redis.data_dir set: %q", got)
+	}
+}

@@ -80,8 +80,8 @@ func (c Config) Validate() error {
 
 	if c.Redis.URL != "" {
 		p.check("redis.url", checkRedisURL(c.Redis.URL))
-	} else if strings.TrimSpace(c.Redis.DataDir) == "" {
-		p.check("redis.data_dir", errors.New("empty: the embedded Redis (no redis.url) needs a folder for its data"))
+	} else if c.Redis.DataDir != "" && strings.TrimSpace(c.Redis.DataDir) == "" {
+		p.check("redis.data_dir", errors.New("blank: empty it to keep the embedded Redis's data under storage.dir, or name a folder"))
 	}
 
 	p.check("ivr.language", oneOf(c.IVR.Language, "zh", "en"))

@@ -28,7 +28,7 @@ func TestLogIsJSONOnly(t *testing.T) {
 	}
 	srv.Kill(t)
 
-	cmd := command(t, t.TempDir(), "serve", "--sip-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0")
+	cmd := command(t, t.TempDir(), t.TempDir(), "serve", "--sip-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0")
 	// At debug, sipgo's connection code logs every connection through its
 	// package-wide logger.
 	cmd.Env = append(cmd.Env, "REDIS_URL="+srv.URL(), "HOTLINE_LOG_LEVEL=debug")

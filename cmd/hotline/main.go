@@ -150,6 +150,9 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	app.RouteLibraryLogs(log)
+	// The state directory is found here, where the environment is read,
+	// so that the server and the commands beside it agree on it.
+	cfg.Storage.Dir = cfg.StateDir(os.LookupEnv)
 	for _, msg := range config.UnknownEnv(os.Environ()) {
 		log.Warn().Msg(msg)
 	}
