@@ -26,11 +26,11 @@ func TestMain(m *testing.M) {
 
 // process is "hotline serve" running in dir.
 type process struct {
-	cmd    *exec.Cmd
+	cmd      *exec.Cmd
 	notice   string // the first start's notice, if any
 	api      string
 	stateDir string // as the server says at start
-	done   chan error
+	done     chan error
 }
 
 // command is "hotline args..." as its own process in dir, with no
