@@ -85,6 +85,19 @@ type Agent struct {
 	PauseNext string `json:"pause_next,omitempty"`
 	// WrapUpUntil is when wrap-up ends.
 	WrapUpUntil *time.Time `json:"wrapup_until,omitempty"`
+	// Forced is the last time an operator forced the agent's state.
+	Forced *Forced `json:"forced,omitempty"`
+}
+
+// Forced is an operator's forcing of an agent's state (Store.Force).
+type Forced struct {
+	By     string    `json:"by"` // the account, or token, that forced it
+	At     time.Time `json:"at"`
+	From   State     `json:"from"`
+	To     State     `json:"to"`
+	Reason string    `json:"reason,omitempty"`
+	// CallID is the call the agent was ringing or talking on, let go.
+	CallID string `json:"call_id,omitempty"`
 }
 
 // Takes reports whether the agent takes calls of category c.

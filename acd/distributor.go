@@ -24,6 +24,10 @@ type Distributor struct {
 	// Node names this node; offers for calls held elsewhere are
 	// published for their node.
 	Node string
+	// Instance is this run of the node (see Node, JoinNode): the calls
+	// it queues are listed as its own, so that if it is lost they are
+	// dropped and their agents freed. Empty lists nothing.
+	Instance string
 	// Interval bounds the time between dispatches, and how soon a waiting
 	// call notices an offer whose message was lost. Zero means 1 s.
 	Interval time.Duration
@@ -128,7 +132,7 @@ func (d *Distributor) wake(callID string) {
 
 // Enqueue puts a call in the queue on this node.
 func (d *Distributor) Enqueue(ctx context.Context, callID string, c appeal.Category) error {
-	if err := d.Store.Enqueue(ctx, callID, c, d.Node); err != nil {
+	if err := d.Store.enqueue(ctx, callID, c, d.Node, d.Instance); err != nil {
 		return err
 	}
 	d.Kick(ctx)
@@ -241,6 +245,16 @@ func (d *Distributor) Resume(ctx context.Context, agentID string) (State, error)
 	st, err := d.Store.Resume(ctx, agentID)
 	d.Kick(ctx)
 	return st, err
+}
+
+// Force sets an agent's state on an operator's word (see Store.Force) and
+// lets distribution go on.
+func (d *Distributor) Force(ctx context.Context, agentID string, to State, reason, by string) (Agent, error) {
+	a, err := d.Store.Force(ctx, agentID, to, reason, by)
+	if err == nil {
+		d.Kick(ctx)
+	}
+	return a, err
 }
 
 // Position is the call's place in the queue (see Store.Position).

@@ -3,16 +3,20 @@ package acd
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/internal/redistest"
 )
+
+func TestMain(m *testing.M) { os.Exit(redistest.RunTests(m)) }
 
 func runDistributor(t *testing.T, d *Distributor) {
 	t.Helper()
@@ -34,11 +38,14 @@ func runDistributor(t *testing.T, d *Distributor) {
 // free on another: the offer reaches the call's node through Redis.
 func TestNextAcrossNodes(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
+	redistest.Backends(t, testNextAcrossNodes)
+}
+
+func testNextAcrossNodes(t *testing.T, rdb redis.UniversalClient) {
 	ctx := t.Context()
 	// A long interval: the offer must arrive by message, not by polling.
-	n1 := &Distributor{Store: NewStore(srv.Client(t), StoreOptions{}), Node: "n1", Interval: time.Hour}
-	n2 := &Distributor{Store: NewStore(srv.Client(t), StoreOptions{}), Node: "n2", Interval: time.Hour}
+	n1 := &Distributor{Store: NewStore(rdb, StoreOptions{}), Node: "n1", Interval: time.Hour}
+	n2 := &Distributor{Store: NewStore(rdb, StoreOptions{}), Node: "n2", Interval: time.Hour}
 	runDistributor(t, n1)
 	runDistributor(t, n2)
 	if _, err := n1.Store.Create(ctx, AgentSpec{ID: "a1", SIPUser: "u1", Password: "password-1", Categories: []appeal.Category{appeal.General}}); err != nil {
@@ -81,8 +88,11 @@ func TestNextAcrossNodes(t *testing.T) {
 // Next ends with the caller.
 func TestNextEndsWithTheContext(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	d := &Distributor{Store: NewStore(srv.Client(t), StoreOptions{}), Node: "n1"}
+	redistest.Backends(t, testNextEndsWithTheContext)
+}
+
+func testNextEndsWithTheContext(t *testing.T, rdb redis.UniversalClient) {
+	d := &Distributor{Store: NewStore(rdb, StoreOptions{}), Node: "n1"}
 	runDistributor(t, d)
 	if err := d.Enqueue(t.Context(), "c1", appeal.General); err != nil {
 		t.Fatal(err)
@@ -100,7 +110,12 @@ func TestNextEndsWithTheContext(t *testing.T) {
 }
 
 func TestCollector(t *testing.T) {
-	r := newRig(t)
+	t.Parallel()
+	redistest.Backends(t, testCollector)
+}
+
+func testCollector(t *testing.T, rdb redis.UniversalClient) {
+	r := newRigOn(t, rdb)
 	r.agent("a1", allCats...)
 	r.agent("a2", allCats...)
 	if _, err := r.s.Create(r.ctx, AgentSpec{ID: "a3", SIPUser: "u3", Password: "password-3", Categories: allCats}); err != nil {

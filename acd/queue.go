@@ -51,11 +51,19 @@ func rank(c appeal.Category, joined time.Time) float64 {
 // node holding the call, so that another node's dispatch can tell it.
 // Enqueueing a call twice changes nothing.
 func (s *Store) Enqueue(ctx context.Context, callID string, c appeal.Category, node string) error {
+	return s.enqueue(ctx, callID, c, node, "")
+}
+
+// enqueue is Enqueue for a call held by a node instance ("" for none):
+// the call is listed as the instance's until it leaves the queue or its
+// conversation ends, so that if the instance is lost the call is dropped
+// and its agent freed (Node).
+func (s *Store) enqueue(ctx context.Context, callID string, c appeal.Category, node, instance string) error {
 	if callID == "" || !c.Valid() {
 		return fmt.Errorf("%w: call %q category %q", ErrInvalid, callID, c)
 	}
 	now := s.now()
-	if err := s.run(ctx, enqueueScript, callID, string(c), rank(c, now), ms(now), node, s.day(now)).Err(); err != nil {
+	if err := s.run(ctx, enqueueScript, callID, string(c), rank(c, now), ms(now), node, s.day(now), instance).Err(); err != nil {
 		return fmt.Errorf("acd: enqueue %s: %w", callID, err)
 	}
 	return nil
@@ -81,7 +89,7 @@ const staleRinging = 5 * time.Minute
 // offered call must ring the agent and report Answered or Declined.
 func (s *Store) Dispatch(ctx context.Context, most int) ([]Offer, error) {
 	now := s.now()
-	vals, err := s.run(ctx, dispatchScript, ms(now), most, ms(now.Add(-staleRinging))).StringSlice()
+	vals, err := s.run(ctx, dispatchScript, ms(now), most, ms(now.Add(-staleRinging)), s.reoffer.Milliseconds()).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("acd: dispatch: %w", err)
 	}
@@ -224,9 +232,16 @@ type DayFigures struct {
 	Unanswered int64  `json:"unanswered"`  // offers that rang out
 	Rejected   int64  `json:"rejected"`    // offers the agent declined
 	WaitMillis int64  `json:"wait_ms_sum"` // total wait of answered calls
+	// Lost counts the calls dropped from the queue, waiting or offered,
+	// because the node holding them was lost (crashed, or cut off from
+	// Redis for longer than its lease). The caller did not abandon them,
+	// so they are not abandoned calls; they were not answered either,
+	// so they count against the answer rate.
+	Lost int64 `json:"lost"`
 	// AnswerRate15s is the 15-second answer rate: calls answered within
 	// 15 s of joining the queue over the calls whose wait is over
-	// (answered, abandoned or left for a call-back); 0 with none.
+	// (answered, abandoned, left for a call-back, or lost with their
+	// node); 0 with none.
 	AnswerRate15s float64 `json:"answer_rate_15s"`
 	AverageWait   float64 `json:"average_wait_seconds"`
 }
@@ -241,8 +256,8 @@ func (s *Store) Day(ctx context.Context, t time.Time) (DayFigures, error) {
 	n := func(k string) int64 { v, _ := strconv.ParseInt(h[k], 10, 64); return v }
 	f := DayFigures{Day: d, Queued: n("queued"), Answered: n("answered"), InTime: n("answered_in_time"),
 		Abandoned: n("abandoned"), Callback: n("callback"), Offers: n("offers"), Unanswered: n("unanswered"),
-		Rejected: n("rejected"), WaitMillis: n("wait_ms")}
-	if done := f.Answered + f.Abandoned + f.Callback; done > 0 {
+		Rejected: n("rejected"), WaitMillis: n("wait_ms"), Lost: n("lost")}
+	if done := f.Answered + f.Abandoned + f.Callback + f.Lost; done > 0 {
 		f.AnswerRate15s = float64(f.InTime) / float64(done)
 	}
 	if f.Answered > 0 {

@@ -67,6 +67,24 @@ end
 local function count(day, field, n)
   redis.call('HINCRBY', P .. 'day:' .. day, field, n or 1)
 end
+-- wrapup puts an agent whose conversation ended into wrap-up for wrap
+-- ms, or straight on with none (or without a phone).
+local function wrapup(id, now, wrap)
+  local k = akey(id)
+  if wrap > 0 and redis.call('HGET', k, 'reg') == '1' then
+    redis.call('HSET', k, 'until', now + wrap)
+    redis.call('HDEL', k, 'call')
+    setst(id, 'wrapup', now)
+    redis.call('ZADD', P .. 'wrapup', now + wrap, id)
+    return
+  end
+  rest(id, now, true)
+end
+-- unhold takes a call off the list of the node instance holding it.
+local function unhold(c)
+  local i = redis.call('HGET', ckey(c), 'inst')
+  if i then redis.call('SREM', P .. 'held:' .. i, c) end
+end
 `
 
 func script(body string) *redis.Script { return redis.NewScript(luaLib + body) }
@@ -102,7 +120,8 @@ end
 return exists and 'updated' or 'created'
 `)
 
-// deleteScript removes an agent not in a call.
+// deleteScript removes an agent not in a call; for one ringing or
+// talking it returns "busy:" and the state.
 //
 // ARGV: prefix, id.
 var deleteScript = script(`
@@ -110,7 +129,7 @@ local id = ARGV[2]
 local k = akey(id)
 local st = redis.call('HGET', k, 'st')
 if not st then return 'notfound' end
-if st == 'ringing' or st == 'talking' then return 'busy' end
+if st == 'ringing' or st == 'talking' then return 'busy:' .. st end
 unlist(id)
 redis.call('DEL', P .. 'user:' .. redis.call('HGET', k, 'user'))
 redis.call('DEL', k)
@@ -138,41 +157,95 @@ end
 return redis.call('HGET', k, 'st')
 `)
 
-// pauseScript pauses an agent (reason) or resumes one (reason "").
-// Pausing during a call waits for its end.
+// pauseScript pauses an agent (reason) or resumes one (reason ""). It
+// returns {"ok", state} when it did what was asked, {"refused", state}
+// when the state does not allow it, {"notfound", ""}.
+//
+// Pausing during a call (ringing, talking) is a pause taken when the call
+// ends: the state stays and pnext holds the reason. An offline agent
+// cannot be paused: it takes no calls anyway, and its phone registering
+// would bring it back as available.
+//
+// Resuming ends a pause, or cancels one waiting for a call's end (or for
+// the wrap-up after it). An available agent is left as it is: it takes
+// calls already, so a retried resume does no harm. Any other state is
+// refused: there is nothing to resume.
 //
 // ARGV: prefix, id, reason, now.
 var pauseScript = script(`
 local id, why, now = ARGV[2], ARGV[3], ARGV[4]
 local k = akey(id)
 local st = redis.call('HGET', k, 'st')
-if not st then return 'notfound' end
+if not st then return {'notfound', ''} end
 if why ~= '' then
-  if st == 'offline' then return 'offline' end
+  if st == 'offline' then return {'refused', st} end
   if st == 'ringing' or st == 'talking' then
     redis.call('HSET', k, 'pnext', why)
-    return st
+    return {'ok', st}
   end
   unlist(id)
-  redis.call('HDEL', k, 'until')
+  redis.call('HDEL', k, 'until', 'pnext')
   setst(id, 'paused', now, why)
-  return 'paused'
+  return {'ok', 'paused'}
 end
-redis.call('HDEL', k, 'pnext')
-if st ~= 'paused' then return st end
-redis.call('HSET', k, 'missed', 0)
-rest(id, now, true)
+if st == 'paused' then
+  redis.call('HSET', k, 'missed', 0)
+  rest(id, now, true)
+  return {'ok', redis.call('HGET', k, 'st')}
+end
+local pnext = redis.call('HGET', k, 'pnext')
+if pnext and pnext ~= '' then
+  redis.call('HDEL', k, 'pnext')
+  return {'ok', st}
+end
+if st == 'available' then return {'ok', st} end
+return {'refused', st}
+`)
+
+// forceScript sets an agent's state on an operator's word: available or
+// paused (with a phone registered), offline (without one). Whatever call
+// the agent was ringing or talking on no longer holds it: the call's own
+// end, or its node's reconciliation, leaves the agent alone once the
+// agent's call is another. Who forced what is kept on the agent.
+//
+// ARGV: prefix, id, state, reason, now, by.
+var forceScript = script(`
+local id, want, why, now, by = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local k = akey(id)
+local st = redis.call('HGET', k, 'st')
+if not st then return 'notfound' end
+local reg = redis.call('HGET', k, 'reg') == '1'
+if (want == 'available' or want == 'paused') and not reg then return 'nophone' end
+if want == 'offline' and reg then return 'phone' end
+local call = redis.call('HGET', k, 'call') or ''
+unlist(id)
+redis.call('HDEL', k, 'call', 'until', 'pnext')
+redis.call('HSET', k, 'missed', 0, 'fby', by, 'fat', now, 'ffrom', st, 'fto', want, 'fwhy', why, 'fcall', call)
+if want == 'available' then
+  rest(id, now, st ~= 'available')
+elseif want == 'paused' then
+  setst(id, 'paused', now, why)
+else
+  setst(id, 'offline', now)
+end
 return redis.call('HGET', k, 'st')
 `)
 
-// enqueueScript puts a call in the queue, once.
+// enqueueScript puts a call in the queue, once. A call held by a node
+// instance is listed as the instance's until it leaves the queue or its
+// conversation ends, so that what a lost instance held can be found.
 //
-// ARGV: prefix, call, category, score, enqueued ms, node, day.
+// ARGV: prefix, call, category, score, enqueued ms, node, day, node
+// instance ("" for none).
 var enqueueScript = script(`
 local c = ARGV[2]
 local k = ckey(c)
 if redis.call('EXISTS', k) == 1 then return 0 end
 redis.call('HSET', k, 'cat', ARGV[3], 'score', ARGV[4], 'enq', ARGV[5], 'st', 'waiting', 'node', ARGV[6], 'day', ARGV[7])
+if ARGV[8] ~= '' then
+  redis.call('HSET', k, 'inst', ARGV[8])
+  redis.call('SADD', P .. 'held:' .. ARGV[8], c)
+end
 redis.call('ZADD', P .. 'waiting', ARGV[4], c)
 redis.call('ZADD', P .. 'queue', ARGV[4], c)
 count(ARGV[7], 'queued')
@@ -182,10 +255,12 @@ return 1
 // dispatchScript ends expired wrap-ups, takes back offers left ringing by
 // a node that died, then offers waiting calls, best first (emergency, then
 // longest waiting), each to the longest idle available agent who takes its
-// category and has not declined it since last becoming free. It returns
+// category and has not declined it since last becoming free, or, when all
+// have, to the one who had it longest ago, re-offer ms after. It returns
 // call, agent, agent's user, call's node, for each offer made.
 //
-// ARGV: prefix, now, most offers, stale ringing before this ms.
+// ARGV: prefix, now, most offers, stale ringing before this ms, re-offer
+// wait ms.
 var dispatchScript = script(`
 local now, most, stale = ARGV[2], tonumber(ARGV[3]), ARGV[4]
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'wrapup', '-inf', now)) do
@@ -198,9 +273,11 @@ end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'ringing', '-inf', stale)) do
   local c = redis.call('HGET', akey(id), 'call')
   if c and redis.call('HGET', ckey(c), 'agent') == id and redis.call('HGET', ckey(c), 'st') == 'offering' then
-    redis.call('HSET', ckey(c), 'st', 'lost')
+    redis.call('HSET', ckey(c), 'st', 'lost', 'ended', now)
     redis.call('ZREM', P .. 'queue', c)
     redis.call('EXPIRE', ckey(c), 86400)
+    unhold(c)
+    count(redis.call('HGET', ckey(c), 'day'), 'lost')
   end
   if redis.call('HGET', akey(id), 'st') == 'ringing' then
     rest(id, now, false)
@@ -214,6 +291,23 @@ for _, cat in ipairs({'emergency', 'livelihood', 'general', 'complex'}) do
   if redis.call('ZCARD', P .. 'avail:' .. cat) > 0 then any = true end
 end
 if not any then return out end
+local again = tonumber(ARGV[5])
+-- offer rings agent id for call c; tried remembers the agent's seq and
+-- when.
+local function offer(c, id, seq)
+  unlist(id)
+  redis.call('HSET', akey(id), 'call', c)
+  setst(id, 'ringing', now)
+  redis.call('ZADD', P .. 'ringing', now, id)
+  redis.call('HSET', ckey(c), 'st', 'offering', 'agent', id, 'offered', now)
+  redis.call('HSET', P .. 'tried:' .. c, id, seq .. ':' .. now)
+  redis.call('ZREM', P .. 'waiting', c)
+  count(redis.call('HGET', ckey(c), 'day'), 'offers')
+  out[#out+1] = c
+  out[#out+1] = id
+  out[#out+1] = redis.call('HGET', akey(id), 'user')
+  out[#out+1] = redis.call('HGET', ckey(c), 'node')
+end
 local empty = {}
 for _, c in ipairs(redis.call('ZRANGE', P .. 'waiting', 0, -1)) do
   if #out >= most * 4 then break end
@@ -221,24 +315,31 @@ for _, c in ipairs(redis.call('ZRANGE', P .. 'waiting', 0, -1)) do
   if cat and not empty[cat] then
     local found = false
     local cands = redis.call('ZRANGE', P .. 'avail:' .. cat, 0, -1)
+    -- The longest idle agent who has not had this call since last
+    -- becoming free; failing that, the one who had it longest ago, once
+    -- the re-offer wait has passed: a lone agent who let it ring out is
+    -- rung again rather than the caller left waiting for nobody.
+    local oldest, oldestAt = nil, nil
     for _, id in ipairs(cands) do
       local seq = redis.call('HGET', akey(id), 'seq')
-      if redis.call('HGET', P .. 'tried:' .. c, id) ~= seq then
-        unlist(id)
-        redis.call('HSET', akey(id), 'call', c)
-        setst(id, 'ringing', now)
-        redis.call('ZADD', P .. 'ringing', now, id)
-        redis.call('HSET', ckey(c), 'st', 'offering', 'agent', id, 'offered', now)
-        redis.call('HSET', P .. 'tried:' .. c, id, seq)
-        redis.call('ZREM', P .. 'waiting', c)
-        count(redis.call('HGET', ckey(c), 'day'), 'offers')
-        out[#out+1] = c
-        out[#out+1] = id
-        out[#out+1] = redis.call('HGET', akey(id), 'user')
-        out[#out+1] = redis.call('HGET', ckey(c), 'node')
+      local tried = redis.call('HGET', P .. 'tried:' .. c, id)
+      local tseq, tat = nil, 0
+      if tried then
+        tseq, tat = string.match(tried, '^([^:]*):?(%d*)$')
+        tat = tonumber(tat) or 0
+      end
+      if tseq ~= seq then
+        offer(c, id, seq)
         found = true
         break
       end
+      if tonumber(now) - tat >= again and (oldestAt == nil or tat < oldestAt) then
+        oldest, oldestAt = id, tat
+      end
+    end
+    if not found and oldest then
+      offer(c, oldest, redis.call('HGET', akey(oldest), 'seq'))
+      found = true
     end
     if not found and #cands == 0 then empty[cat] = true end
   end
@@ -309,20 +410,14 @@ var endedScript = script(`
 local c, id, now, wrap = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local ck, ak = ckey(c), akey(id)
 if redis.call('HGET', ck, 'st') ~= 'connected' or redis.call('HGET', ck, 'agent') ~= id then return 'stale' end
+unhold(c)
 redis.call('HSET', ck, 'st', 'ended', 'ended', now)
 redis.call('EXPIRE', ck, 86400)
 redis.call('EXPIRE', P .. 'tried:' .. c, 86400)
 local talk = now - tonumber(redis.call('HGET', ck, 'answered'))
 redis.call('HINCRBY', P .. 'aday:' .. ARGV[6], 'talk_ms', talk)
 if redis.call('HGET', ak, 'call') ~= c or redis.call('HGET', ak, 'st') ~= 'talking' then return 'ok' end
-if wrap > 0 and redis.call('HGET', ak, 'reg') == '1' then
-  redis.call('HSET', ak, 'until', now + wrap)
-  redis.call('HDEL', ak, 'call')
-  setst(id, 'wrapup', now)
-  redis.call('ZADD', P .. 'wrapup', now + wrap, id)
-  return 'ok'
-end
-rest(id, now, true)
+wrapup(id, now, wrap)
 return 'ok'
 `)
 
@@ -336,6 +431,7 @@ local c, why, now = ARGV[2], ARGV[3], ARGV[4]
 local ck = ckey(c)
 local st = redis.call('HGET', ck, 'st')
 if st ~= 'waiting' and st ~= 'offering' then return st or 'notfound' end
+unhold(c)
 local id = redis.call('HGET', ck, 'agent')
 redis.call('HSET', ck, 'st', why, 'ended', now)
 redis.call('ZREM', P .. 'waiting', c)

@@ -26,7 +26,16 @@ type StoreOptions struct {
 	Location *time.Location
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// Reoffer is how long after an offer that came to nothing the same
+	// call may ring the same agent again, when no other agent is there
+	// to take it. 0 means DefaultReoffer.
+	Reoffer time.Duration
 }
+
+// DefaultReoffer is StoreOptions.Reoffer's default: long enough for an
+// agent who declined to see the next call come, short against a caller's
+// wait.
+const DefaultReoffer = 10 * time.Second
 
 // Store keeps agents, their states and the queue in Redis. All keys share
 // the hash tag {acd}.
@@ -41,10 +50,11 @@ type StoreOptions struct {
 //	ringing         sorted set: agents offered a call, since when
 //	queue           sorted set: calls in the queue (waiting or offered), by rank
 //	waiting         sorted set: calls waiting for an offer, by rank
-//	c:<call>        hash: a queued call (cat, score, enq, st, agent, node, day, ...)
-//	tried:<call>    hash: agent → the agent's seq when offered this call
+//	c:<call>        hash: a queued call (cat, score, enq, st, agent, node, inst, day, ...)
+//	tried:<call>    hash: agent → "<seq>:<ms>", the agent's seq when offered this call, and when
 //	day:<date>      hash: the day's queue figures
 //	aday:<date>:<id> hash: an agent's day (served, talk_ms)
+//	nodes, names, node:<inst>, held:<inst>, unclosed: node leases (see node.go)
 //
 // A call's rank puts emergency calls first, then the longest waiting.
 type Store struct {
@@ -53,6 +63,8 @@ type Store struct {
 	realm  string
 	loc    *time.Location
 	now    func() time.Time
+	// reoffer is StoreOptions.Reoffer.
+	reoffer time.Duration
 }
 
 // NewStore returns a Store on rdb.
@@ -69,7 +81,10 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{rdb: rdb, prefix: opts.Prefix + ":{acd}:", realm: opts.Realm, loc: opts.Location, now: opts.Now}
+	if opts.Reoffer <= 0 {
+		opts.Reoffer = DefaultReoffer
+	}
+	return &Store{rdb: rdb, prefix: opts.Prefix + ":{acd}:", realm: opts.Realm, loc: opts.Location, now: opts.Now, reoffer: opts.Reoffer}
 }
 
 func (s *Store) key(k string) string { return s.prefix + k }
@@ -145,11 +160,11 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("acd: delete agent %s: %w", id, err)
 	}
-	switch res {
-	case "notfound":
+	if res == "notfound" {
 		return fmt.Errorf("%w: agent %s", ErrNotFound, id)
-	case "busy":
-		return fmt.Errorf("%w: agent %s is in a call", ErrState, id)
+	}
+	if st, ok := strings.CutPrefix(res, "busy:"); ok {
+		return &StateError{AgentID: id, State: State(st), Why: "in a call: delete the agent once it ends (a call its node lost is ended by another node within the lease)"}
 	}
 	return nil
 }
@@ -225,6 +240,13 @@ func (s *Store) decode(h map[string]string) Agent {
 	if a.State == WrapUp {
 		a.WrapUpUntil = msTime(h["until"])
 	}
+	if h["fby"] != "" {
+		f := &Forced{By: h["fby"], From: State(h["ffrom"]), To: State(h["fto"]), Reason: h["fwhy"], CallID: h["fcall"]}
+		if t := msTime(h["fat"]); t != nil {
+			f.At = *t
+		}
+		a.Forced = f
+	}
 	return a
 }
 
@@ -290,25 +312,123 @@ func (s *Store) Unregistered(ctx context.Context, id string) (State, error) {
 	return s.state(res, err, id)
 }
 
-// Pause pauses an agent with a reason; during a call the pause starts when
-// the call ends. An offline agent cannot be paused.
+// Pause pauses an agent with a reason. During a call (ringing, talking)
+// the state stays and the pause is taken when the call ends: the agent's
+// PauseNext holds the reason. An offline agent cannot be paused: a
+// *StateError (ErrState) says so.
 func (s *Store) Pause(ctx context.Context, id, reason string) (State, error) {
-	reason = strings.TrimSpace(reason)
-	if reason == "" {
-		return "", fmt.Errorf("%w: pause reason: empty", ErrInvalid)
+	reason, err := checkReason(reason, true)
+	if err != nil {
+		return "", err
 	}
-	if len(reason) > 100 {
-		return "", fmt.Errorf("%w: pause reason: longer than 100 characters", ErrInvalid)
-	}
-	res, err := s.run(ctx, pauseScript, id, reason, ms(s.now())).Text()
-	if res == "offline" {
-		return "", fmt.Errorf("%w: agent %s is offline", ErrState, id)
-	}
-	return s.state(res, err, id)
+	return s.pause(ctx, id, reason)
 }
 
-// Resume ends an agent's pause (or cancels one waiting for a call's end).
+// Resume ends an agent's pause, or cancels a pause waiting for the end
+// of its call (or of the wrap-up after it). An available agent is left
+// as it is. Any other state (offline; ringing, talking or in wrap-up with
+// no pause waiting) has nothing to resume: a *StateError (ErrState) says
+// so, with the state.
 func (s *Store) Resume(ctx context.Context, id string) (State, error) {
-	res, err := s.run(ctx, pauseScript, id, "", ms(s.now())).Text()
-	return s.state(res, err, id)
+	return s.pause(ctx, id, "")
 }
+
+// reasons of a refused pause or resume, by state.
+var refusedWhy = map[State]string{
+	Offline: "no phone is registered: the agent becomes available when its phone registers",
+	Ringing: "not paused, and no pause waits for the end of its call",
+	Talking: "not paused, and no pause waits for the end of its call",
+	WrapUp:  "not paused: the agent takes calls when the wrap-up ends",
+}
+
+func (s *Store) pause(ctx context.Context, id, reason string) (State, error) {
+	res, err := s.run(ctx, pauseScript, id, reason, ms(s.now())).StringSlice()
+	if err != nil {
+		return "", fmt.Errorf("acd: agent %s: %w", id, err)
+	}
+	if len(res) != 2 {
+		return "", fmt.Errorf("acd: agent %s: pause answered %q", id, res)
+	}
+	st := State(res[1])
+	switch res[0] {
+	case "notfound":
+		return "", fmt.Errorf("%w: agent %s", ErrNotFound, id)
+	case "refused":
+		why := refusedWhy[st]
+		if reason != "" {
+			why = "an offline agent takes no calls: there is nothing to pause"
+		}
+		return "", &StateError{AgentID: id, State: st, Why: why}
+	}
+	return st, nil
+}
+
+// checkReason trims a pause or force reason and checks its length.
+func checkReason(reason string, required bool) (string, error) {
+	reason = strings.TrimSpace(reason)
+	if required && reason == "" {
+		return "", fmt.Errorf("%w: reason: empty", ErrInvalid)
+	}
+	if len(reason) > 100 {
+		return "", fmt.Errorf("%w: reason: longer than 100 characters", ErrInvalid)
+	}
+	return reason, nil
+}
+
+// ForceStates are the states an operator may force an agent into. The
+// others come only from calls: an agent is never forced to ring or talk
+// without one, or to wrap up after none.
+var ForceStates = []State{Available, Paused, Offline}
+
+// Force sets an agent's state on an operator's word, when the hotline's
+// own account of it is wrong: available or paused (with a reason), which
+// need the agent's phone registered, or offline, which needs it not
+// registered; a state that would be false is refused with a *StateError.
+// A call the agent was ringing or talking on no longer holds it. by names
+// who forced it; the agent keeps the last force (Agent.Forced).
+func (s *Store) Force(ctx context.Context, id string, to State, reason, by string) (Agent, error) {
+	if !slices.Contains(ForceStates, to) {
+		return Agent{}, fmt.Errorf("%w: state %q: want available, paused or offline (the others come from calls)", ErrInvalid, to)
+	}
+	reason, err := checkReason(reason, to == Paused)
+	if err != nil {
+		return Agent{}, err
+	}
+	if by == "" {
+		return Agent{}, fmt.Errorf("%w: force: who forces it is not known", ErrInvalid)
+	}
+	res, err := s.run(ctx, forceScript, id, string(to), reason, ms(s.now()), by).Text()
+	if err != nil {
+		return Agent{}, fmt.Errorf("acd: force agent %s: %w", id, err)
+	}
+	switch res {
+	case "notfound":
+		return Agent{}, fmt.Errorf("%w: agent %s", ErrNotFound, id)
+	case "nophone", "phone":
+		a, err := s.Agent(ctx, id)
+		if err != nil {
+			return Agent{}, err
+		}
+		why := "no phone is registered: it cannot take calls, so it can only be offline"
+		if res == "phone" {
+			why = "its phone is registered: it can only be offline once the phone unregisters (pause it instead)"
+		}
+		return Agent{}, &StateError{AgentID: id, State: a.State, Why: why}
+	}
+	return s.Agent(ctx, id)
+}
+
+// StateError is an ErrState that says the agent's state and why it does
+// not allow what was asked.
+type StateError struct {
+	AgentID string
+	State   State
+	Why     string
+}
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("%v: agent %s is %s: %s", ErrState, e.AgentID, e.State, e.Why)
+}
+
+// Unwrap makes errors.Is(err, ErrState) hold.
+func (e *StateError) Unwrap() error { return ErrState }

@@ -23,11 +23,10 @@ type rig struct {
 	s     *Store
 }
 
-func newRig(t *testing.T) *rig {
+// newRigOn is a Store on rdb, for tests run by redistest.Backends.
+func newRigOn(t *testing.T, rdb redis.UniversalClient) *rig {
 	t.Helper()
-	t.Parallel()
-	srv := redistest.Start(t)
-	r := &rig{t: t, ctx: t.Context(), rdb: srv.Client(t), clock: testclock.New(time.Date(2026, 11, 27, 9, 0, 0, 0, appeal.DefaultLocation()))}
+	r := &rig{t: t, ctx: t.Context(), rdb: rdb, clock: testclock.New(time.Date(2026, 11, 27, 9, 0, 0, 0, appeal.DefaultLocation()))}
 	r.s = NewStore(r.rdb, StoreOptions{Now: r.clock.Now, Realm: "hotline"})
 	return r
 }
@@ -93,7 +92,12 @@ func wantOffers(t *testing.T, got []string, want ...string) {
 var allCats = []appeal.Category{appeal.Emergency, appeal.Livelihood, appeal.General, appeal.Complex}
 
 func TestProvisioning(t *testing.T) {
-	r := newRig(t)
+	t.Parallel()
+	redistest.Backends(t, testProvisioning)
+}
+
+func testProvisioning(t *testing.T, rdb redis.UniversalClient) {
+	r := newRigOn(t, rdb)
 	spec := AgentSpec{ID: "a1", Name: "Wang Fang", SIPUser: "wang", Password: "s3cret-pass", Categories: []appeal.Category{appeal.General, appeal.Emergency}}
 	a, err := r.s.Create(r.ctx, spec)
 	if err != nil {
@@ -119,11 +123,7 @@ func TestProvisioning(t *testing.T) {
 		t.Errorf("credential %+v, want the hashes of the password", c)
 	}
 	// The password itself is nowhere in Redis.
-	keys, err := r.rdb.Keys(r.ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range keys {
+	for _, k := range redistest.Keys(t, r.rdb, "*") {
 		if typ := r.rdb.Type(r.ctx, k).Val(); typ == "hash" {
 			for f, v := range r.rdb.HGetAll(r.ctx, k).Val() {
 				if v == "s3cret-pass" {
@@ -187,7 +187,12 @@ func TestProvisioning(t *testing.T) {
 }
 
 func TestLongestIdleAgentIsOffered(t *testing.T) {
-	r := newRig(t)
+	t.Parallel()
+	redistest.Backends(t, testLongestIdleAgentIsOffered)
+}
+
+func testLongestIdleAgentIsOffered(t *testing.T, rdb redis.UniversalClient) {
+	r := newRigOn(t, rdb)
 	r.agent("a1", allCats...)
 	r.agent("a2", allCats...)
 	r.agent("a3", allCats...)
@@ -202,7 +207,12 @@ func TestLongestIdleAgentIsOffered(t *testing.T) {
 }
 
 func TestEmergencyGoesFirst(t *testing.T) {
-	r := newRig(t)
+	t.Parallel()
+	redistest.Backends(t, testEmergencyGoesFirst)
+}
+
+func testEmergencyGoesFirst(t *testing.T, rdb redis.UniversalClient) {
+	r := newRigOn(t, rdb)
 	for i := range 10 {
 		r.enqueue(fmt.Sprintf("g%d", i), appeal.General)
 	}
@@ -220,7 +230,12 @@ func TestEmergencyGoesFirst(t *testing.T) {
 }
 
 func TestCategoriesMatch(t *testing.T) {
-	r := newRig(t)
+	t.Parallel()
+	redistest.Backends(t, testCategoriesMatch)
+}
+
+func testCategoriesMatch(t *testing.T, rdb redis.UniversalClient) {
+	r := newRigOn(t, rdb)
 	r.agent("heat", appeal.Livelihood)
 	r.enqueue("g1", appeal.General)
 	r.enqueue("l1", appeal.Livelihood)
@@ -232,8 +247,58 @@ func TestCategoriesMatch(t *testing.T) {
 	}
 }
 
+// A lone agent who lets a call ring out is offered it again once the
+// re-offer wait has passed, not never; missing it again pauses them as
+// any two misses do.
+func TestLoneAgentIsOfferedAgain(t *testing.T) {
+	t.Parallel()
+	redistest.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		r := newRigOn(t, rdb)
+		r.agent("a1", allCats...)
+		r.enqueue("c1", appeal.General)
+		wantOffers(t, r.dispatch(), "c1>a1")
+		if _, err := r.s.Declined(r.ctx, "c1", "a1", NoAnswer, 2); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.dispatch(); len(got) != 0 {
+			t.Fatalf("offered %v again at once", got)
+		}
+		r.clock.Add(DefaultReoffer - time.Millisecond)
+		if got := r.dispatch(); len(got) != 0 {
+			t.Fatalf("offered %v again before the re-offer wait", got)
+		}
+		r.clock.Add(time.Millisecond)
+		wantOffers(t, r.dispatch(), "c1>a1")
+		if st, err := r.s.Declined(r.ctx, "c1", "a1", NoAnswer, 2); err != nil || st != Paused {
+			t.Fatalf("after the second miss: %s %v, want paused", st, err)
+		}
+		r.clock.Add(time.Minute)
+		if got := r.dispatch(); len(got) != 0 {
+			t.Fatalf("offered %v to a paused agent", got)
+		}
+
+		// Another agent comes: it has the call first; one who declines
+		// it is rung again after the wait, a refusal pausing nobody.
+		r.agent("a2", allCats...)
+		wantOffers(t, r.dispatch(), "c1>a2")
+		if st, err := r.s.Declined(r.ctx, "c1", "a2", Rejected, 2); err != nil || st != Available {
+			t.Fatalf("after a refusal: %s %v", st, err)
+		}
+		if got := r.dispatch(); len(got) != 0 {
+			t.Fatalf("offered %v again at once after a refusal", got)
+		}
+		r.clock.Add(DefaultReoffer)
+		wantOffers(t, r.dispatch(), "c1>a2")
+	})
+}
+
 func TestNoAnswerMovesOnAndPausesTheAgent(t *testing.T) {
-	r := newRig(t)
+	t.Parallel()
+	redistest.Backends(t, testNoAnswerMovesOnAndPausesTheAgent)
+}
+
+func testNoAnswerMovesOnAndPausesTheAgent(t *testing.T, rdb redis.UniversalClient) {
+	r := newRigOn(t, rdb)
 	r.agent("a1", allCats...)
 	r.agent("a2", allCats...)
 	r.enqueue("c1", appeal.General)
@@ -283,7 +348,12 @@ func TestNoAnswerMovesOnAndPausesTheAgent(t *testing.T) {
 }
 
 func TestConversationAndWrapUp(t *testing.T) {
-	r := newRig(t)
+	t.Parallel()
+	redistest.Backends(t, testConversationAndWrapUp)
+}
+
+func testConversationAndWrapUp(t *testing.T, rdb redis.UniversalClient) {
+	r := newRigOn(t, rdb)
 	r.agent("a1", allCats...)
 	r.agent("a2", allCats...)
 	r.enqueue("c1", appeal.General)
@@ -317,7 +387,12 @@ func TestConversationAndWrapUp(t *testing.T) {
 }
 
 func TestPauseDuringACallStartsAfterIt(t *testing.T) {
-	r := newRig(t)
+	t.Parallel()
+	redistest.Backends(t, testPauseDuringACallStartsAfterIt)
+}
+
+func testPauseDuringACallStartsAfterIt(t *testing.T, rdb redis.UniversalClient) {
+	r := newRigOn(t, rdb)
 	r.agent("a1", allCats...)
 	r.enqueue("c1", appeal.General)
 	wantOffers(t, r.dispatch(), "c1>a1")
@@ -347,7 +422,12 @@ func TestPauseDuringACallStartsAfterIt(t *testing.T) {
 }
 
 func TestCallerLeavesWhileTheAgentRings(t *testing.T) {
-	r := newRig(t)
+	t.Parallel()
+	redistest.Backends(t, testCallerLeavesWhileTheAgentRings)
+}
+
+func testCallerLeavesWhileTheAgentRings(t *testing.T, rdb redis.UniversalClient) {
+	r := newRigOn(t, rdb)
 	r.agent("a1", allCats...)
 	r.enqueue("c1", appeal.General)
 	wantOffers(t, r.dispatch(), "c1>a1")
@@ -371,7 +451,12 @@ func TestCallerLeavesWhileTheAgentRings(t *testing.T) {
 }
 
 func TestUnregisteredAgentsGetNoCalls(t *testing.T) {
-	r := newRig(t)
+	t.Parallel()
+	redistest.Backends(t, testUnregisteredAgentsGetNoCalls)
+}
+
+func testUnregisteredAgentsGetNoCalls(t *testing.T, rdb redis.UniversalClient) {
+	r := newRigOn(t, rdb)
 	r.agent("a1", allCats...)
 	if st, err := r.s.Unregistered(r.ctx, "a1"); err != nil || st != Offline {
 		t.Fatalf("unregister: %s %v", st, err)
@@ -409,7 +494,12 @@ func TestUnregisteredAgentsGetNoCalls(t *testing.T) {
 }
 
 func TestDayFigures(t *testing.T) {
-	r := newRig(t)
+	t.Parallel()
+	redistest.Backends(t, testDayFigures)
+}
+
+func testDayFigures(t *testing.T, rdb redis.UniversalClient) {
+	r := newRigOn(t, rdb)
 	r.agent("a1", allCats...)
 	r.enqueue("fast", appeal.General)
 	r.enqueue("slow", appeal.General)
@@ -454,7 +544,12 @@ func TestDayFigures(t *testing.T) {
 // Two nodes dispatching at once never offer one agent twice or one call
 // to two agents.
 func TestConcurrentDispatchFromTwoNodes(t *testing.T) {
-	r := newRig(t)
+	t.Parallel()
+	redistest.Backends(t, testConcurrentDispatchFromTwoNodes)
+}
+
+func testConcurrentDispatchFromTwoNodes(t *testing.T, rdb redis.UniversalClient) {
+	r := newRigOn(t, rdb)
 	other := NewStore(r.rdb, StoreOptions{Now: r.clock.Now})
 	const agents, calls = 30, 50
 	for i := range agents {

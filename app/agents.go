@@ -115,7 +115,7 @@ type agentsPart struct {
 }
 
 func newAgents(ctx context.Context, cfg config.Config, rdb redis.UniversalClient, log zerolog.Logger) (*agentsPart, error) {
-	store := acd.NewStore(rdb, acd.StoreOptions{Realm: cfg.SIP.Realm, Location: cfg.Location()})
+	store := acd.NewStore(rdb, acd.StoreOptions{Realm: cfg.SIP.Realm, Location: cfg.Location(), Reoffer: time.Duration(cfg.ACD.Reoffer)})
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := provision(pctx, store, cfg.Agents); err != nil {

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -170,10 +171,11 @@ func TestAgentUnregistersWhileACallWaits(t *testing.T) {
 	waitQueued(t, store, 1)
 	first.Stop()
 	agentState(t, store, "a1", acd.Offline)
-	// Resuming a phoneless agent leaves it offline: still no offer.
-	if st, err := store.Resume(t.Context(), "a1"); err != nil || st != acd.Offline {
-		t.Fatalf("resume without a phone: %s %v", st, err)
+	// Resuming a phoneless agent is refused: it stays offline, still no offer.
+	if st, err := store.Resume(t.Context(), "a1"); !errors.Is(err, acd.ErrState) {
+		t.Fatalf("resume without a phone: %s %v, want ErrState", st, err)
 	}
+	agentState(t, store, "a1", acd.Offline)
 	second := baresiptest.Start(t, baresiptest.Options{
 		User: "user-a2", Password: "password-a2", Registrar: h.SIP.String(), Tone: 440, IP: "127.0.0.7",
 	})

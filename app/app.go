@@ -80,14 +80,32 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 
+	// main has found the state directory (Config.StateDir); a Config made
+	// in code names its own or none.
+	if dir := cfg.StateDir(nil); dir != "" {
+		log.Info().Str("dir", dir).Msg("state directory")
+	}
 	store, err := storage.Open(ctx, storage.Options{
-		URL: cfg.Redis.URL, DataDir: cfg.Redis.DataDir, RedisServerPath: cfg.Redis.ServerPath, Logger: log,
+		URL: cfg.Redis.URL, DataDir: cfg.RedisDataDir(nil), RedisServerPath: cfg.Redis.ServerPath, Logger: log,
 	})
+	if errors.Is(err, storage.ErrNoDataDir) {
+		return fmt.Errorf("%w: set storage.dir (there is no $STATE_DIRECTORY, $XDG_STATE_HOME or $HOME to keep state under)", err)
+	}
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	log.Info().Str("mode", string(store.Mode)).Msg("redis")
+	// Nothing works without Redis, and a node that exits while Redis is
+	// away only comes back if something restarts it: wait for it, saying
+	// so, until it answers or hotline is stopped.
+	if err := store.WaitReady(ctx); err != nil {
+		if ctx.Err() != nil {
+			log.Info().Err(err).Msg("stopped while waiting for redis")
+			return nil
+		}
+		return err
+	}
 	appeals := appeal.NewStore(store.Client, appeal.StoreOptions{Location: cfg.Location()})
 	calls := calllog.NewStore(store.Client, calllog.StoreOptions{Retention: time.Duration(cfg.Calls.Retention)})
 	var records ivr.CallRecorder = calls
@@ -127,6 +145,32 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	reg.MustRegister(acd.NewCollector(agents.store), agents.bans)
+	metrics := ivr.NewMetrics(reg)
+
+	// The node's lease before any call: a successor gives back what its
+	// previous run left before it takes calls of its own.
+	lease, err := joinCluster(ctx, cfg, agents.store, calls, metrics.Ended, log)
+	if err != nil {
+		return err
+	}
+	defer leaveCluster(lease, calls, log)
+	agents.dist.Instance = lease.Instance()
+	leaseCtx, stopLease := context.WithCancel(context.WithoutCancel(ctx))
+	leaseDone := make(chan struct{})
+	// Run fails only when the other nodes took the lease and gave back
+	// what this one held: it must stop, at once.
+	leaseLost := make(chan error, 1)
+	go func() {
+		defer close(leaseDone)
+		if err := lease.Run(leaseCtx); err != nil {
+			leaseLost <- err
+		}
+	}()
+	defer func() {
+		stopLease()
+		<-leaseDone
+	}()
+
 	agentsCtx, stopAgents := context.WithCancel(context.WithoutCancel(ctx))
 	waitAgents := agents.run(agentsCtx, log)
 	defer func() {
@@ -142,9 +186,11 @@ func Run(ctx context.Context, opts Options) error {
 			Tries:             cfg.IVR.Tries,
 			HandOff:           true,
 		}},
-		Lang:    lang,
-		Log:     log,
-		Metrics: ivr.NewMetrics(reg),
+		Lang:     lang,
+		Log:      log,
+		Metrics:  metrics,
+		Node:     lease.Name(),
+		Instance: lease.Instance(),
 	}
 	defer runner.Wait()
 
@@ -202,10 +248,12 @@ func Run(ctx context.Context, opts Options) error {
 		telDone <- runErr
 	case runErr = <-httpDone:
 		httpDone <- runErr
+	case runErr = <-leaseLost:
+		log.Error().Err(runErr).Msg("this node's lease was taken: another node has ended its calls and freed its agents; stopping")
 	}
 	if errors.Is(context.Cause(ctx), ErrDrain) {
 		grace := time.Duration(cfg.Shutdown.Grace)
-		log.Info().Int("calls", tel.ActiveCalls()).Dur("grace", grace).Msg("draining")
+		log.Info().Int("calls", tel.ActiveCalls()).Stringer("grace", grace).Msg("draining")
 		drainCtx, cancel := context.WithTimeout(context.Background(), grace)
 		go func() {
 			select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -18,13 +19,13 @@ import (
 	"github.com/hotline12345/hotline/storage"
 )
 
-// backends runs f against a real redis-server and against the in-process
-// store that storage falls back to, so the fallback is proven to run the
-// same scripts.
+func TestMain(m *testing.M) { os.Exit(redistest.RunTests(m)) }
+
+// backends runs f against a real redis-server, Sentinel and Cluster (see
+// redistest.Backends) and against the in-process store that storage falls
+// back to, so the fallback is proven to run the same scripts.
 func backends(t *testing.T, f func(t *testing.T, rdb redis.UniversalClient)) {
-	t.Run("redis-server", func(t *testing.T) {
-		f(t, redistest.Start(t).Client(t))
-	})
+	redistest.Backends(t, f)
 	t.Run("in-process", func(t *testing.T) {
 		s, err := storage.Open(context.Background(), storage.Options{Mode: storage.InProcess})
 		if err != nil {

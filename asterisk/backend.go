@@ -253,7 +253,7 @@ func (b *Backend) Run(ctx context.Context) error {
 			bo.Reset() // it was up a good while: start again from the shortest wait
 		}
 		wait := bo.NextBackOff()
-		b.log.Warn().Err(err).Dur("retry_in", wait).Msg("ari connection lost")
+		b.log.Warn().Err(err).Stringer("retry_in", wait).Msg("ari connection lost")
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):

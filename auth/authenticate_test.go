@@ -7,13 +7,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/hotline12345/hotline/internal/redistest"
 	"github.com/hotline12345/hotline/internal/testclock"
 )
 
 func TestAuthenticate(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testAuthenticate)
+}
+
+func testAuthenticate(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	if _, err := r.s.AddUser(r.ctx, UserSpec{Name: "alice", Roles: []Role{Agent, Supervisor}, AgentID: "a1001", Password: goodPassword, By: "root"}); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +52,11 @@ func equalPrincipal(a, b Principal) bool {
 // and holds no role, and that failing writes nothing.
 func TestAuthenticateFailures(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testAuthenticateFailures)
+}
+
+func testAuthenticateFailures(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	r.user("alice", Agent, Supervisor)
 	r.user("bob", Agent)
 	r.user("carol", Agent, Supervisor)
@@ -137,7 +147,11 @@ func malformed(valid string) []string {
 
 func TestAuthenticateMalformed(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testAuthenticateMalformed)
+}
+
+func testAuthenticateMalformed(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	valid, _ := r.token(TokenSpec{Roles: []Role{Ops}})
 	for _, s := range malformed(valid) {
 		if s == valid {
@@ -158,7 +172,11 @@ func TestAuthenticateMalformed(t *testing.T) {
 
 func TestAuthenticateRecordsUseOnceAMinute(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testAuthenticateRecordsUseOnceAMinute)
+}
+
+func testAuthenticateRecordsUseOnceAMinute(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	secret, tok := r.token(TokenSpec{Roles: []Role{Ops}})
 	used := func() *time.Time {
 		t.Helper()

@@ -5,17 +5,25 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hotline12345/hotline/internal/redistest"
 )
 
 // TestBootstrapOnce starts eight nodes at once on one empty Redis, each
 // with its own connection: exactly one makes the admin token.
 func TestBootstrapOnce(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testBootstrapOnce)
+}
+
+func testBootstrapOnce(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	const nodes = 8
 	stores := make([]*Store, nodes)
 	for i := range stores {
-		stores[i] = NewStore(r.srv.Client(t), StoreOptions{Now: r.clock.Now, Password: cheap})
+		stores[i] = NewStore(r.rdb, StoreOptions{Now: r.clock.Now, Password: cheap})
 	}
 	type result struct {
 		secret  string
@@ -72,7 +80,11 @@ func TestBootstrapOnce(t *testing.T) {
 // the first made, so its secret is not lost.
 func TestBootstrapRetried(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testBootstrapRetried)
+}
+
+func testBootstrapRetried(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	id, _, sha := newSecret()
 	for i := range 2 {
 		res, err := r.s.run(r.ctx, bootstrapScript, id, sha, ms(start), ms(start.Add(time.Hour)), r.s.retention.Milliseconds(), BootstrapUser)
@@ -103,19 +115,21 @@ func TestBootstrapNotNeeded(t *testing.T) {
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			t.Parallel()
-			r := newRig(t)
-			tc.setup(r)
-			if ok, err := r.s.HasAdmin(r.ctx); err != nil || !ok {
-				t.Fatalf("HasAdmin = %v, %v", ok, err)
-			}
-			writes := r.writes()
-			secret, created, err := r.s.Bootstrap(r.ctx, time.Hour)
-			if err != nil || created || secret != "" {
-				t.Fatalf("Bootstrap = %q, %v, %v; want nothing made", secret, created, err)
-			}
-			if w := r.writes(); w != writes {
-				t.Fatalf("Bootstrap wrote %d changes", w-writes)
-			}
+			redistest.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+				r := newRig(t, rdb)
+				tc.setup(r)
+				if ok, err := r.s.HasAdmin(r.ctx); err != nil || !ok {
+					t.Fatalf("HasAdmin = %v, %v", ok, err)
+				}
+				writes := r.writes()
+				secret, created, err := r.s.Bootstrap(r.ctx, time.Hour)
+				if err != nil || created || secret != "" {
+					t.Fatalf("Bootstrap = %q, %v, %v; want nothing made", secret, created, err)
+				}
+				if w := r.writes(); w != writes {
+					t.Fatalf("Bootstrap wrote %d changes", w-writes)
+				}
+			})
 		})
 	}
 }
@@ -165,18 +179,20 @@ func TestBootstrapNeeded(t *testing.T) {
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			t.Parallel()
-			r := newRig(t)
-			tc.setup(r)
-			if ok, err := r.s.HasAdmin(r.ctx); err != nil || ok {
-				t.Fatalf("HasAdmin = %v, %v; want false", ok, err)
-			}
-			secret, created, err := r.s.Bootstrap(r.ctx, time.Hour)
-			if err != nil || !created {
-				t.Fatalf("Bootstrap = %v, %v; want an admin token", created, err)
-			}
-			if p, err := r.s.Authenticate(r.ctx, secret); err != nil || !p.Has(Admin) {
-				t.Fatalf("bootstrap token: %+v, %v", p, err)
-			}
+			redistest.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+				r := newRig(t, rdb)
+				tc.setup(r)
+				if ok, err := r.s.HasAdmin(r.ctx); err != nil || ok {
+					t.Fatalf("HasAdmin = %v, %v; want false", ok, err)
+				}
+				secret, created, err := r.s.Bootstrap(r.ctx, time.Hour)
+				if err != nil || !created {
+					t.Fatalf("Bootstrap = %v, %v; want an admin token", created, err)
+				}
+				if p, err := r.s.Authenticate(r.ctx, secret); err != nil || !p.Has(Admin) {
+					t.Fatalf("bootstrap token: %+v, %v", p, err)
+				}
+			})
 		})
 	}
 }
@@ -186,7 +202,11 @@ func TestBootstrapNeeded(t *testing.T) {
 // only the new token gets in.
 func TestBootstrapTakesBackDisabledAdmin(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testBootstrapTakesBackDisabledAdmin)
+}
+
+func testBootstrapTakesBackDisabledAdmin(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	r.user("admin", Ops, Admin)
 	old, _ := r.token(TokenSpec{User: "admin", Roles: []Role{Ops}})
 	off, ops := true, []Role{Ops}
@@ -218,7 +238,11 @@ func TestBootstrapTakesBackDisabledAdmin(t *testing.T) {
 // with it.
 func TestBootstrapResetsNonAdmin(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testBootstrapResetsNonAdmin)
+}
+
+func testBootstrapResetsNonAdmin(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	r.user("admin", Supervisor)
 	old, _ := r.token(TokenSpec{User: "admin", Roles: []Role{Supervisor}})
 	if _, created, err := r.s.Bootstrap(r.ctx, time.Hour); err != nil || !created {
@@ -237,7 +261,11 @@ func TestBootstrapResetsNonAdmin(t *testing.T) {
 // tokens when it gets a new one.
 func TestBootstrapKeepsAdminsTokens(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testBootstrapKeepsAdminsTokens)
+}
+
+func testBootstrapKeepsAdminsTokens(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	if _, err := r.s.AddUser(r.ctx, UserSpec{Name: "admin", Roles: []Role{Ops, Admin}, By: "root"}); err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +280,11 @@ func TestBootstrapKeepsAdminsTokens(t *testing.T) {
 
 func TestBootstrapRefusesBadTTL(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testBootstrapRefusesBadTTL)
+}
+
+func testBootstrapRefusesBadTTL(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	for _, ttl := range []time.Duration{0, -time.Hour, MaxTokenTTL + time.Hour} {
 		_, _, err := r.s.Bootstrap(r.ctx, ttl)
 		wantErr(t, err, ErrInvalid)

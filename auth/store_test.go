@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,24 +22,38 @@ var start = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 type rig struct {
 	t     *testing.T
 	ctx   context.Context
-	srv   *redistest.Server
 	rdb   redis.UniversalClient
 	clock *testclock.Clock
 	s     *Store
 }
 
-// newRig starts a redis-server and a Store on it with cheap password
-// hashing; opts may change the rest of the options.
-func newRig(t *testing.T, opts ...func(*StoreOptions)) *rig {
+// newRig makes a Store on rdb with cheap password hashing; opts may
+// change the rest of the options.
+func newRig(t *testing.T, rdb redis.UniversalClient, opts ...func(*StoreOptions)) *rig {
 	t.Helper()
-	srv := redistest.Start(t)
-	r := &rig{t: t, ctx: t.Context(), srv: srv, rdb: srv.Client(t), clock: testclock.New(start)}
+	r := &rig{t: t, ctx: t.Context(), rdb: rdb, clock: testclock.New(start)}
 	o := StoreOptions{Now: r.clock.Now, Password: cheap}
 	for _, f := range opts {
 		f(&o)
 	}
 	r.s = NewStore(r.rdb, o)
 	return r
+}
+
+// server is the redis-server that holds the store's keys: on Cluster the
+// master of the {auth} slot, which alone can say how many writes the
+// store made.
+func (r *rig) server() redis.UniversalClient {
+	r.t.Helper()
+	cc, ok := r.rdb.(*redis.ClusterClient)
+	if !ok {
+		return r.rdb
+	}
+	m, err := cc.MasterForKey(r.ctx, r.s.key("users"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return m
 }
 
 func (r *rig) user(name string, roles ...Role) User {
@@ -69,7 +84,7 @@ func (r *rig) token(spec TokenSpec) (string, Token) {
 // command that writes nothing leaves it as it is.
 func (r *rig) writes() int64 {
 	r.t.Helper()
-	info, err := r.rdb.Info(r.ctx, "persistence").Result()
+	info, err := r.server().Info(r.ctx, "persistence").Result()
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -113,6 +128,8 @@ func wantErr(t *testing.T, err, target error) {
 	}
 }
 
+func TestMain(m *testing.M) { os.Exit(redistest.RunTests(m)) }
+
 func TestNewStoreDefaults(t *testing.T) {
 	s := NewStore(nil, StoreOptions{Password: PasswordParams{Memory: 1024}})
 	if s.prefix != "hotline:{auth}:" || s.maxLogin != DefaultMaxLoginTokens || s.retention != DefaultRetention {
@@ -130,14 +147,15 @@ func TestNewStoreDefaults(t *testing.T) {
 // hash slot, which multi-key scripts need on Redis Cluster.
 func TestKeysShareOneSlot(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, func(o *StoreOptions) { o.Prefix = "hl" })
+	redistest.Backends(t, testKeysShareOneSlot)
+}
+
+func testKeysShareOneSlot(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb, func(o *StoreOptions) { o.Prefix = "hl" })
 	r.user("alice", Agent)
 	r.token(TokenSpec{User: "alice", Roles: []Role{Agent}, Login: true})
 	r.token(TokenSpec{Roles: []Role{Ops}})
-	keys, err := r.rdb.Keys(r.ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := redistest.Keys(t, r.rdb, "*")
 	if len(keys) < 5 {
 		t.Fatalf("keys = %v; want users, user, 2 tokens, index, login index", keys)
 	}

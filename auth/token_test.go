@@ -8,13 +8,21 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hotline12345/hotline/internal/redistest"
 )
 
 var secretPattern = regexp.MustCompile(`^hlt_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$`)
 
 func TestCreateToken(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testCreateToken)
+}
+
+func testCreateToken(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	r.user("alice", Agent, Supervisor)
 	secret, tok, err := r.s.CreateToken(r.ctx, TokenSpec{
 		User: "alice", Name: "laptop", Roles: []Role{Supervisor}, TTL: 8 * time.Hour, By: "root",
@@ -68,7 +76,11 @@ func equalToken(a, b Token) bool {
 
 func TestCreateTokenRefuses(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testCreateTokenRefuses)
+}
+
+func testCreateTokenRefuses(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	r.user("alice", Agent)
 	r.user("carol", Admin)
 	off := true
@@ -116,7 +128,11 @@ func TestCreateTokenRefuses(t *testing.T) {
 // login cap.
 func TestCreateTokenRetried(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, func(o *StoreOptions) { o.MaxLoginTokens = 1 })
+	redistest.Backends(t, testCreateTokenRetried)
+}
+
+func testCreateTokenRetried(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb, func(o *StoreOptions) { o.MaxLoginTokens = 1 })
 	r.user("alice", Agent)
 	id, _, sha := newSecret()
 	for i := range 2 {
@@ -139,7 +155,11 @@ func TestCreateTokenRetried(t *testing.T) {
 
 func TestTokensNewestFirst(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testTokensNewestFirst)
+}
+
+func testTokensNewestFirst(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	r.user("alice", Agent)
 	_, a := r.token(TokenSpec{User: "alice", Roles: []Role{Agent}, TTL: time.Hour})
 	r.clock.Add(time.Minute)
@@ -180,7 +200,11 @@ func TestTokensNewestFirst(t *testing.T) {
 
 func TestRevokeToken(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testRevokeToken)
+}
+
+func testRevokeToken(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	_, tok := r.token(TokenSpec{Roles: []Role{Ops}})
 	r.clock.Add(time.Minute)
 	got, err := r.s.RevokeToken(r.ctx, tok.ID, "boss")
@@ -204,7 +228,11 @@ func TestRevokeToken(t *testing.T) {
 
 func TestLoginTokenCap(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, func(o *StoreOptions) { o.MaxLoginTokens = 3 })
+	redistest.Backends(t, testLoginTokenCap)
+}
+
+func testLoginTokenCap(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb, func(o *StoreOptions) { o.MaxLoginTokens = 3 })
 	r.user("alice", Agent)
 	login := TokenSpec{User: "alice", Roles: []Role{Agent}, Login: true, By: "alice"}
 	var secrets []string
@@ -263,8 +291,12 @@ func TestLoginTokenCap(t *testing.T) {
 // end, expired or revoked, and that the index forgets it once it is gone.
 func TestTokenRetention(t *testing.T) {
 	t.Parallel()
+	redistest.Backends(t, testTokenRetention)
+}
+
+func testTokenRetention(t *testing.T, rdb redis.UniversalClient) {
 	const retention = 30 * 24 * time.Hour
-	r := newRig(t)
+	r := newRig(t, rdb)
 	_, live := r.token(TokenSpec{Roles: []Role{Ops}, TTL: 2 * time.Hour})
 	r.wantTTL(r.s.tokenKey(live.ID), 2*time.Hour+retention)
 

@@ -7,11 +7,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hotline12345/hotline/internal/redistest"
 )
 
 func TestAddAndListUsers(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testAddAndListUsers)
+}
+
+func testAddAndListUsers(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	u, err := r.s.AddUser(r.ctx, UserSpec{
 		Name: "zhang.wei", Roles: []Role{Visitor, Agent, Agent}, AgentID: "a1001", Password: goodPassword, By: "root",
 	})
@@ -65,7 +73,11 @@ func equalUser(a, b User) bool {
 // and finds each account only by its own spelling.
 func TestNamesAreUniqueInAnyCase(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testNamesAreUniqueInAnyCase)
+}
+
+func testNamesAreUniqueInAnyCase(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	r.user("alice", Agent)
 	for _, name := range []string{"alice", "ALICE", "Alice"} {
 		_, err := r.s.AddUser(r.ctx, UserSpec{Name: name, Roles: []Role{Admin}, By: "root"})
@@ -81,7 +93,11 @@ func TestNamesAreUniqueInAnyCase(t *testing.T) {
 
 func TestAddUserRefusesBadSpecs(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testAddUserRefusesBadSpecs)
+}
+
+func testAddUserRefusesBadSpecs(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	for _, spec := range []UserSpec{
 		{Name: "", Roles: []Role{Agent}},
 		{Name: ".alice", Roles: []Role{Agent}},
@@ -107,8 +123,8 @@ func TestAddUserRefusesBadSpecs(t *testing.T) {
 	}
 	_, err := r.s.AddUser(r.ctx, UserSpec{Name: "alice", Roles: []Role{Agent}})
 	wantErr(t, err, ErrInvalid) // no By
-	if n, _ := r.rdb.DBSize(r.ctx).Result(); n != 0 {
-		t.Fatalf("refused specs left %d keys", n)
+	if keys := redistest.Keys(t, r.rdb, "*"); len(keys) != 0 {
+		t.Fatalf("refused specs left keys %v", keys)
 	}
 	if longest := strings.Repeat("a", 64); r.user(longest, Agent).Name != longest {
 		t.Fatal("a 64-character name was not kept")
@@ -120,7 +136,11 @@ func TestAddUserRefusesBadSpecs(t *testing.T) {
 // conflict.
 func TestAddUserRetried(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testAddUserRetried)
+}
+
+func testAddUserRetried(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	for i := range 2 {
 		res, err := r.s.run(r.ctx, addUserScript, "alice", "agent", "", "", ms(start), "root", "op1")
 		if err != nil || status(res) != "ok" {
@@ -135,7 +155,11 @@ func TestAddUserRetried(t *testing.T) {
 
 func TestUpdateUser(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testUpdateUser)
+}
+
+func testUpdateUser(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	r.user("alice", Agent)
 	r.clock.Add(time.Hour)
 	roles, agent, off := []Role{Supervisor, Agent}, "a7", true
@@ -176,7 +200,11 @@ func TestUpdateUser(t *testing.T) {
 
 func TestSetPassword(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testSetPassword)
+}
+
+func testSetPassword(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	if _, err := r.s.AddUser(r.ctx, UserSpec{Name: "alice", Roles: []Role{Agent}, By: "root"}); err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +227,11 @@ func TestSetPassword(t *testing.T) {
 // costs one argon2id, as the right password does. Not parallel: it counts
 // the process's argon2id runs.
 func TestCheckPassword(t *testing.T) {
-	r := newRig(t)
+	redistest.Backends(t, testCheckPassword)
+}
+
+func testCheckPassword(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	r.user("alice", Agent)
 	r.user("carol", Agent)
 	off := true
@@ -251,7 +283,11 @@ func TestCheckPassword(t *testing.T) {
 // record.
 func TestStoredPasswordIsPHCOnly(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	redistest.Backends(t, testStoredPasswordIsPHCOnly)
+}
+
+func testStoredPasswordIsPHCOnly(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
 	u := r.user("alice", Agent)
 	h, err := r.rdb.HGetAll(r.ctx, r.s.userKey("alice")).Result()
 	if err != nil {
@@ -260,11 +296,7 @@ func TestStoredPasswordIsPHCOnly(t *testing.T) {
 	if !phcPattern.MatchString(h["pw"]) {
 		t.Fatalf("stored hash %q is not argon2id PHC", h["pw"])
 	}
-	dump, err := r.rdb.Keys(r.ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range dump {
+	for _, k := range redistest.Keys(t, r.rdb, "*") {
 		v, _ := r.rdb.Dump(r.ctx, k).Result()
 		if strings.Contains(v, goodPassword) || strings.Contains(k, goodPassword) {
 			t.Fatalf("key %s holds the password", k)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -61,18 +62,27 @@ func (l *logLines) withMessage(t testing.TB, msg string) []string {
 	return out
 }
 
-// world is what the nodes of a test share: Redis and the clock.
+func TestMain(m *testing.M) { os.Exit(redistest.RunTests(m)) }
+
+// world is what the nodes of a test share: Redis and the clock. redis
+// is set when the world has a redis-server of its own (newWorld).
 type world struct {
+	rdb   redis.UniversalClient
 	redis *redistest.Server
 	clock *testclock.Clock
 }
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	return &world{
-		redis: redistest.Start(t),
-		clock: testclock.New(time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)),
-	}
+	srv := redistest.Start(t)
+	w := newWorldOn(t, srv.Client(t))
+	w.redis = srv
+	return w
+}
+
+func newWorldOn(t testing.TB, rdb redis.UniversalClient) *world {
+	t.Helper()
+	return &world{rdb: rdb, clock: testclock.New(time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC))}
 }
 
 // node is one hotline node's Bans on the world's Redis, logging with the
@@ -85,7 +95,7 @@ func (w *world) node(t testing.TB, tune func(*Options)) (*Bans, *logLines) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Redis: w.redis.Client(t), Logger: logger, Now: w.clock.Now}
+	opts := Options{Redis: w.rdb, Logger: logger, Now: w.clock.Now}
 	if tune != nil {
 		tune(&opts)
 	}
@@ -163,7 +173,11 @@ func list(t testing.TB, b *Bans) []Ban {
 // service, until Duration has passed; the ban is logged once, and the
 // failures in the line fail2ban reads.
 func TestThresholdBansTheSource(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testThresholdBansTheSource)
+}
+
+func testThresholdBansTheSource(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	b, log := w.node(t, nil)
 	src := func() Failure { return sipFailure("203.0.113.9") }
 	failTimes(t, b, 4, src)
@@ -227,7 +241,11 @@ func TestThresholdBansTheSource(t *testing.T) {
 
 // Failures spread wider than the window do not add up to a ban.
 func TestWindowSlides(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testWindowSlides)
+}
+
+func testWindowSlides(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	b, log := w.node(t, func(o *Options) { o.MaxFailures = 3; o.Window = time.Minute })
 	for range 6 {
 		fail(t, b, sipFailure("198.51.100.4"))
@@ -250,7 +268,11 @@ func TestWindowSlides(t *testing.T) {
 // not in the line fail2ban reads, and not counted; a ban made before the
 // network was listed is not enforced.
 func TestAllowListNeverBanned(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testAllowListNeverBanned)
+}
+
+func testAllowListNeverBanned(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	plain, _ := w.node(t, func(o *Options) { o.MaxFailures = 2 })
 	failTimes(t, plain, 2, func() Failure { return sipFailure("10.1.2.3") })
 	wantBanned(t, plain, "10.1.2.3", "sip", "", true)
@@ -281,7 +303,11 @@ func TestAllowListNeverBanned(t *testing.T) {
 // password guessed at from many sources bans the user (of that service
 // only), while each source stays under the limit.
 func TestPerUserBans(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testPerUserBans)
+}
+
+func testPerUserBans(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	b, log := w.node(t, nil)
 	for i := range 5 {
 		f := Failure{Service: "http", Source: netip.MustParseAddr(fmt.Sprintf("203.0.113.%d", i+1)), User: "alice",
@@ -317,7 +343,11 @@ func TestPerUserBans(t *testing.T) {
 // A phone set up before its agent exists retries one unknown name: that
 // counts once per window, and never bans. Guessing names does.
 func TestUnknownUserCountsOncePerName(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testUnknownUserCountsOncePerName)
+}
+
+func testUnknownUserCountsOncePerName(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	b, log := w.node(t, nil)
 	unknown := func(src, user string) Failure {
 		f := sipFailure(src)
@@ -344,7 +374,11 @@ func TestUnknownUserCountsOncePerName(t *testing.T) {
 
 // A failure counts once by its ID, however often it is reported.
 func TestFailureCountsOncePerID(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testFailureCountsOncePerID)
+}
+
+func testFailureCountsOncePerID(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	b, _ := w.node(t, func(o *Options) { o.MaxFailures = 2 })
 	f := sipFailure("203.0.113.30")
 	failTimes(t, b, 10, func() Failure { return f })
@@ -357,10 +391,13 @@ func TestFailureCountsOncePerID(t *testing.T) {
 // a read timeout, change nothing more and answer the same: the failure
 // that made a ban reports it again, so the one line is still logged.
 func TestScriptsAnswerTheSameWhenSentAgain(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testScriptsAnswerTheSameWhenSentAgain)
+}
+
+func testScriptsAnswerTheSameWhenSentAgain(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	b, _ := w.node(t, func(o *Options) { o.MaxFailures = 1 })
 	ctx := context.Background()
-	rdb := w.redis.Client(t)
 	s := "203.0.113.31"
 	ks := []string{b.keys.window(s), b.keys.ban(s), b.keys.index(KindSource)}
 	args := []any{w.clock.Now().UnixMilli(), int64(60000), 1, int64(600000), "token-1", "sip", s, "id:x"}
@@ -419,7 +456,11 @@ func pairs(vals []string) map[string]string {
 // within Remember; it clears the failure window, and a subject not banned
 // is ErrNotFound.
 func TestLift(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testLift)
+}
+
+func testLift(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	a, log := w.node(t, nil)
 	b, _ := w.node(t, nil)
 	failTimes(t, a, 5, func() Failure { return sipFailure("203.0.113.40") })
@@ -478,7 +519,11 @@ func TestLift(t *testing.T) {
 // List shows the bans in force, soonest end first, sources and users
 // alike.
 func TestListOrder(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testListOrder)
+}
+
+func testListOrder(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	b, _ := w.node(t, func(o *Options) { o.MaxFailures = 1 })
 	start := w.clock.Now()
 	for _, src := range []string{"203.0.113.3", "2001:db8:aa:bb::9", "203.0.113.1"} {
@@ -511,7 +556,11 @@ func TestListOrder(t *testing.T) {
 // An IPv6 source is counted and banned by its /64, where one host picks
 // its addresses; an IPv4-mapped address is its IPv4 address.
 func TestIPv6BySlash64(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testIPv6BySlash64)
+}
+
+func testIPv6BySlash64(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	b, log := w.node(t, nil)
 	for i := range 5 {
 		fail(t, b, sipFailure(fmt.Sprintf("2001:db8:1:2::%x", i+1)))
@@ -576,7 +625,11 @@ func TestSubjects(t *testing.T) {
 }
 
 func TestInvalidFailureAndOptions(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testInvalidFailureAndOptions)
+}
+
+func testInvalidFailureAndOptions(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	b, _ := w.node(t, nil)
 	for _, f := range []Failure{
 		{Service: "sip"},
@@ -591,7 +644,6 @@ func TestInvalidFailureAndOptions(t *testing.T) {
 	if _, _, err := b.Banned(context.Background(), netip.Addr{}, "sip", ""); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Banned of no address: %v", err)
 	}
-	rdb := w.redis.Client(t)
 	for name, o := range map[string]Options{
 		"no redis":          {},
 		"negative window":   {Redis: rdb, Window: -time.Second},
@@ -611,7 +663,11 @@ func TestInvalidFailureAndOptions(t *testing.T) {
 // logged once, by the node whose failure made it, even when failures
 // arrive at both at once.
 func TestTwoNodesCountTogether(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testTwoNodesCountTogether)
+}
+
+func testTwoNodesCountTogether(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	a, logA := w.node(t, nil)
 	b, logB := w.node(t, nil)
 	for i := range 5 {
@@ -708,7 +764,11 @@ func TestMemory(t *testing.T) {
 // Every key is under <prefix>:{ban}: (one Cluster slot, as the scripts
 // need) and expires: nothing a peer sends stays for good.
 func TestKeysShareOneHashTagAndExpire(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testKeysShareOneHashTagAndExpire)
+}
+
+func testKeysShareOneHashTagAndExpire(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	b, _ := w.node(t, func(o *Options) { o.Prefix = "hl" })
 	failTimes(t, b, 5, func() Failure { return sipFailure("203.0.113.60") })
 	failTimes(t, b, 2, func() Failure { return sipFailure("203.0.113.61") })
@@ -720,12 +780,7 @@ func TestKeysShareOneHashTagAndExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	rdb := w.redis.Client(t)
-	keys, err := rdb.Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(keys)
+	keys := redistest.Keys(t, rdb, "*")
 	want := []string{
 		"hl:{ban}:ban:2001:db8::/64", "hl:{ban}:ban:203.0.113.60",
 		"hl:{ban}:fail:203.0.113.61", "hl:{ban}:fail:203.0.113.62",
@@ -782,7 +837,11 @@ func value(m *dto.Metric) float64 {
 }
 
 func TestMetrics(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testMetrics)
+}
+
+func testMetrics(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	a, _ := w.node(t, nil)
 	b, _ := w.node(t, nil)
 	failTimes(t, a, 5, func() Failure { return sipFailure("203.0.113.70") })

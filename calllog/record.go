@@ -19,7 +19,14 @@ const (
 	// caller was there to talk to, as with a flood of INVITEs from
 	// addresses that do not answer.
 	NoAck EndCause = "no_ack"
+	// NodeLost: the hotline node holding the call stopped renewing its
+	// liveness lease (it crashed, or lost Redis for longer than the
+	// lease); another node, or its successor, ended the record.
+	NodeLost EndCause = "node_lost"
 )
+
+// EndCauses lists every end cause, for metrics and the API's document.
+var EndCauses = []EndCause{CallerHangup, FlowFinished, MediaTimeout, Error, Shutdown, NoAck, NodeLost}
 
 // Event is one step of a call, in order: a prompt played, a digit received,
 // or the flow entering a stage.
@@ -62,4 +69,11 @@ type Record struct {
 	// bad_review, or none; empty when the caller was never asked.
 	Rating string  `json:"rating,omitempty"`
 	Events []Event `json:"events"`
+
+	// Node is the hotline node that held the call, Instance that node's
+	// run (each start of a node is a new instance). While the call is in
+	// progress its record is listed as the instance's, so that when the
+	// instance is lost another node ends it (node_lost).
+	Node     string `json:"node,omitempty"`
+	Instance string `json:"node_instance,omitempty"`
 }

@@ -45,6 +45,9 @@ type StoreOptions struct {
 //
 //	record:<id>  hash: doc (the record, JSON) and progress (see Save)
 //	started      sorted set of record ids by StartedAt (ms)
+//	open:<inst>  set: ids of the records not ended yet of the calls a node
+//	             instance holds (Record.Instance), so that what a lost
+//	             instance held can be found and ended (CloseLost)
 //
 // A Store is safe for concurrent use, also by several hotline nodes.
 type Store struct {
@@ -53,6 +56,7 @@ type Store struct {
 	now       func() time.Time
 	recordKey string
 	index     string
+	openKey   string
 }
 
 // NewStore returns a Store on rdb.
@@ -70,6 +74,7 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 		now:       opts.Now,
 		recordKey: base + "record:",
 		index:     base + "started",
+		openKey:   base + "open:",
 	}
 }
 
@@ -81,15 +86,25 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 // progress); an equal rank overwrites, so saving the same record twice
 // leaves it as it was.
 //
-// KEYS: record key, index. ARGV: document, progress, StartedAt in ms,
-// record id, expiry in unix ms ("" to keep), prune scores up to this ms
-// ("" to keep all).
+// A record saved with a node instance is listed in the instance's open
+// set until a version with an end is saved.
+//
+// KEYS: record key, index, and the instance's open set when the record
+// names one. ARGV: document, progress, StartedAt in ms, record id, expiry
+// in unix ms ("" to keep), prune scores up to this ms ("" to keep all).
 var saveScript = redis.NewScript(`
 local cur = tonumber(redis.call('HGET', KEYS[1], 'progress'))
 if cur and cur > tonumber(ARGV[2]) then
   return 0
 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'progress', ARGV[2])
+if KEYS[3] then
+  if tonumber(ARGV[2]) < ` + endedProgress + ` then
+    redis.call('SADD', KEYS[3], ARGV[4])
+  else
+    redis.call('SREM', KEYS[3], ARGV[4])
+  end
+end
 if ARGV[5] ~= '' then
   redis.call('PEXPIREAT', KEYS[1], ARGV[5])
 end
@@ -111,8 +126,15 @@ func progress(r Record) int64 {
 	case r.AnsweredAt != nil:
 		stage = 1
 	}
-	return stage*1_000_000 + int64(min(len(r.Events), 999_999))
+	return stage*progressStage + int64(min(len(r.Events), progressStage-1))
 }
+
+// progressStage is the weight of a stage in progress; a record with an
+// end has a progress of at least 2*progressStage.
+const (
+	progressStage = 1_000_000
+	endedProgress = "2000000"
+)
 
 // Save stores the whole record and indexes it by StartedAt. A call saves
 // its record at start, at answer and at end, each time whole; saving the
@@ -136,7 +158,11 @@ func (s *Store) Save(ctx context.Context, r Record) error {
 		expireAt = strconv.FormatInt(r.StartedAt.Add(s.retention).UnixMilli(), 10)
 		pruneTo = strconv.FormatInt(s.cutoff(), 10)
 	}
-	err = saveScript.Run(ctx, s.rdb, []string{s.recordKey + r.ID, s.index},
+	keys := []string{s.recordKey + r.ID, s.index}
+	if r.Instance != "" {
+		keys = append(keys, s.openKey+r.Instance)
+	}
+	err = saveScript.Run(ctx, s.rdb, keys,
 		doc, progress(r), r.StartedAt.UnixMilli(), r.ID, expireAt, pruneTo).Err()
 	if err != nil {
 		return fmt.Errorf("calllog: save %s: %w", r.ID, err)

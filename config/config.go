@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -138,11 +139,24 @@ type Config struct {
 		Allow []string `yaml:"allow"`
 	} `yaml:"bans"`
 
+	Storage struct {
+		// Dir is the node's state directory: the embedded Redis's data
+		// (unless redis.data_dir says otherwise). Empty means the
+		// directory StateDir finds: systemd's $STATE_DIRECTORY for a
+		// service (StateDirectory=hotline: /var/lib/hotline), else
+		// $XDG_STATE_HOME/hotline, else ~/.local/state/hotline — one
+		// place whatever folder the server is started from.
+		Dir string `yaml:"dir"`
+	} `yaml:"storage"`
+
 	Redis struct {
-		// URL of the shared Redis (redis://, rediss:// or unix://); empty
-		// runs an embedded one for this node alone.
+		// URL of the shared Redis: one server (redis://, rediss://,
+		// unix://), Sentinel (redis-sentinel://) or Cluster
+		// (redis+cluster://), in the forms storage.AcceptedURLs lists;
+		// empty runs an embedded one for this node alone.
 		URL string `yaml:"url"`
-		// DataDir is where the embedded Redis keeps its data.
+		// DataDir is where the embedded Redis keeps its data; empty means
+		// redis under storage.dir.
 		DataDir string `yaml:"data_dir"`
 		// ServerPath is the redis-server binary the embedded Redis runs; a
 		// bare name is looked up on PATH.
@@ -168,6 +182,10 @@ type Config struct {
 		WrapUp Duration `yaml:"wrap_up"`
 		// MaxMissed offers missed in a row pause an agent (no-answer).
 		MaxMissed int `yaml:"max_missed"`
+		// Reoffer is how long after an offer that came to nothing (rang
+		// out, declined) the same call may ring the same agent again,
+		// when no other agent is free to take it.
+		Reoffer Duration `yaml:"reoffer"`
 		// MaxWait is the wait after which a caller who consented to a
 		// return visit may press 1 to leave the queue and be called back.
 		MaxWait Duration `yaml:"max_wait"`
@@ -190,8 +208,21 @@ type Config struct {
 	Agents []Agent `yaml:"agents"`
 
 	// Node names this hotline node among those sharing Redis; empty means
-	// the host name.
+	// the host name. Each node needs its own: a process started under the
+	// name of a running node refuses to start, and the next run of a node
+	// takes over what the last one left (see Cluster).
 	Node string `yaml:"node"`
+
+	// Cluster is how the hotline nodes sharing Redis watch each other.
+	Cluster struct {
+		// Lease is how long a node's liveness lease lasts unrenewed. A
+		// node renews it every fifth of it; a node silent for a lease is
+		// lost, and what it held (its calls, the agents ringing or
+		// talking on them, its queue entries) is reconciled by another
+		// node within a fifth more, or at once by the node's next run on
+		// the same host.
+		Lease Duration `yaml:"lease"`
+	} `yaml:"cluster"`
 
 	// TimeZone is the hotline's zone, an IANA name: appeal clocks count
 	// natural days in it.
@@ -251,17 +282,18 @@ func Default() Config {
 	c.ACD.WrapUp = Duration(10 * time.Second)
 	c.ACD.MaxMissed = 2
 	c.ACD.MaxWait = Duration(3 * time.Minute)
+	c.ACD.Reoffer = Duration(10 * time.Second)
 	c.ACD.PositionEvery = Duration(30 * time.Second)
 	c.Rating.PraiseKey = "1"
 	c.Rating.BadReviewKey = "2"
 	c.Rating.Tries = 3
 	c.Rating.Timeout = Duration(5 * time.Second)
 	c.Agents = []Agent{}
-	c.Redis.DataDir = "./data/redis"
 	c.Redis.ServerPath = "redis-server"
 	c.IVR.Language = "zh"
 	c.IVR.FirstDigitTimeout = Duration(5 * time.Second)
 	c.IVR.Tries = 3
+	c.Cluster.Lease = Duration(15 * time.Second)
 	c.TimeZone = "Asia/Shanghai"
 	c.Calls = defaultCalls()
 	c.Shutdown.Grace = Duration(60 * time.Second)
@@ -399,4 +431,45 @@ func parsePortRange(s string) (low, high int, err error) {
 		return 0, 0, errPortRangeSyntax
 	}
 	return low, high, nil
+}
+
+// StateDir is the node's state directory: storage.dir when set, else
+// systemd's $STATE_DIRECTORY (its first entry), else
+// $XDG_STATE_HOME/hotline, else $HOME/.local/state/hotline, as the XDG
+// base directory specification places state. env is os.LookupEnv in main.
+// It is "" when none of them is set.
+func (c Config) StateDir(env func(string) (string, bool)) string {
+	if c.Storage.Dir != "" {
+		return c.Storage.Dir
+	}
+	get := func(name string) string {
+		if env == nil {
+			return ""
+		}
+		v, _ := env(name)
+		return v
+	}
+	if dirs := get("STATE_DIRECTORY"); dirs != "" {
+		first, _, _ := strings.Cut(dirs, ":")
+		return first
+	}
+	if x := get("XDG_STATE_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "hotline")
+	}
+	if home := get("HOME"); home != "" {
+		return filepath.Join(home, ".local", "state", "hotline")
+	}
+	return ""
+}
+
+// RedisDataDir is where the embedded Redis keeps its data: redis.data_dir,
+// or redis under the state directory (see StateDir).
+func (c Config) RedisDataDir(env func(string) (string, bool)) string {
+	if c.Redis.DataDir != "" {
+		return c.Redis.DataDir
+	}
+	if dir := c.StateDir(env); dir != "" {
+		return filepath.Join(dir, "redis")
+	}
+	return ""
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/hotline12345/hotline/storage"
 )
 
 // writeFile writes a settings file in a temporary folder and returns its path.
@@ -511,6 +513,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"acd.wrap_up", func(c *Config) { c.ACD.WrapUp = Duration(-time.Second) }},
 		{"acd.max_missed", func(c *Config) { c.ACD.MaxMissed = 0 }},
 		{"acd.max_wait", func(c *Config) { c.ACD.MaxWait = Duration(2 * time.Hour) }},
+		{"acd.reoffer", func(c *Config) { c.ACD.Reoffer = Duration(time.Millisecond) }},
 		{"acd.position_every", func(c *Config) { c.ACD.PositionEvery = Duration(time.Second) }},
 		{"rating.praise_key", func(c *Config) { c.Rating.PraiseKey = "11" }},
 		{"rating.bad_review_key", func(c *Config) { c.Rating.BadReviewKey = "A" }},
@@ -525,6 +528,8 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"agents[0].password", func(c *Config) { a := agentOK("a1", "u1"); a.Password = "short"; c.Agents = []Agent{a} }},
 		{"agents[0].categories", func(c *Config) { a := agentOK("a1", "u1"); a.Categories = []string{"water"}; c.Agents = []Agent{a} }},
 		{"node", func(c *Config) { c.Node = "node one" }},
+		{"cluster.lease", func(c *Config) { c.Cluster.Lease = Duration(500 * time.Millisecond) }},
+		{"cluster.lease", func(c *Config) { c.Cluster.Lease = Duration(time.Hour) }},
 		{"sip.rtp_priority", func(c *Config) { c.SIP.RTPPriority = 100 }},
 		{"sip.max_calls", func(c *Config) { c.SIP.MaxCalls = 0 }},
 		{"sip.codecs", func(c *Config) { c.SIP.Codecs = []string{} }},
@@ -536,6 +541,10 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"redis.url", func(c *Config) { c.Redis.URL = "localhost:6379" }},
 		{"redis.url", func(c *Config) { c.Redis.URL = "http://cache:6379" }},
 		{"redis.url", func(c *Config) { c.Redis.URL = "redis://cache:port" }},
+		{"redis.url", func(c *Config) { c.Redis.URL = "redis-sentinel://s1:26379" }},
+		{"redis.url", func(c *Config) { c.Redis.URL = "redis-sentinel://s1,,s2/hotline" }},
+		{"redis.url", func(c *Config) { c.Redis.URL = "redis+cluster://n1:7000/3" }},
+		{"redis.url", func(c *Config) { c.Redis.URL = "redis://cache:6379?no_such_option=1" }},
 		{"redis.data_dir", func(c *Config) { c.Redis.DataDir = " " }},
 		{"ivr.language", func(c *Config) { c.IVR.Language = "fr" }},
 		{"ivr.first_digit_timeout", func(c *Config) { c.IVR.FirstDigitTimeout = Duration(999 * time.Millisecond) }},
@@ -572,6 +581,45 @@ func TestValidateNamesTheKey(t *testing.T) {
 	}
 }
 
+// The configuration accepts a Redis URL exactly when storage.Open would:
+// one parser decides, and its refusal names the key without the password.
+func TestRedisURLIsReadByStorage(t *testing.T) {
+	for _, url := range []string{
+		"redis://:pw@cache:6379/2?dial_timeout=2s",
+		"redis://cache:6379?no_such_option=1",
+		"redis://cache:6379/x",
+		"unix:///run/redis/redis.sock?db=3",
+		"unix://",
+		"redis-sentinel://:pw@s1:26379,s2,[fd00::3]:26381/hotline?db=4",
+		"redis-sentinel://:pw@s1:26379",
+		"redis-sentinel://s1/m?master_name=other",
+		"rediss-sentinel://s1/hotline?sentinel_password=sp",
+		"redis+cluster://:pw@n1:7000,n2:7001,n3",
+		"redis+cluster://n1:7000/3",
+		"redis+cluster://n1:notaport",
+		"rediss+cluster://n1:7000",
+		"memcached://:pw@cache:11211",
+	} {
+		c := Default()
+		c.Redis.URL = url
+		err := c.Validate()
+		want := storage.CheckURL(url)
+		if (err == nil) != (want == nil) {
+			t.Errorf("%s: config says %v, storage says %v", url, err, want)
+			continue
+		}
+		if err == nil {
+			continue
+		}
+		if ke := onlyProblem(t, err); ke.Key != "redis.url" || !errors.Is(ke, storage.ErrBadURL) {
+			t.Errorf("%s: %+v, want redis.url wrapping storage.ErrBadURL", url, ke)
+		}
+		if strings.Contains(err.Error(), ":pw@") {
+			t.Errorf("%s: the error shows the password: %v", url, err)
+		}
+	}
+}
+
 func TestValidateAcceptsEdges(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -590,6 +638,12 @@ func TestValidateAcceptsEdges(t *testing.T) {
 		{"shared Redis", func(c *Config) { c.Redis.URL, c.Redis.DataDir = "redis://:secret@cache:6379/0", "" }},
 		{"Redis over TLS", func(c *Config) { c.Redis.URL = "rediss://cache:6380" }},
 		{"Redis socket", func(c *Config) { c.Redis.URL = "unix:///run/redis.sock" }},
+		{"Redis Sentinel", func(c *Config) {
+			c.Redis.URL = "redis-sentinel://:secret@s1:26379,s2:26380,s3/hotline?db=1&sentinel_password=sp"
+		}},
+		{"Redis Sentinel over TLS", func(c *Config) { c.Redis.URL = "rediss-sentinel://s1/hotline" }},
+		{"Redis Cluster", func(c *Config) { c.Redis.URL = "redis+cluster://:secret@n1:7000,n2:7001,n3:7002?read_timeout=2s" }},
+		{"Redis Cluster over TLS", func(c *Config) { c.Redis.URL = "rediss+cluster://n1:7000" }},
 		{"English", func(c *Config) { c.IVR.Language = "en" }},
 		{"digit timeout bounds", func(c *Config) { c.IVR.FirstDigitTimeout = Duration(time.Second) }},
 		{"digit timeout top", func(c *Config) { c.IVR.FirstDigitTimeout = Duration(time.Minute) }},
@@ -791,5 +845,59 @@ bans:
 	c.Bans.Allow = []string{" 10.1.0.0/16 ", "::1", "garbage"}
 	if got := c.BanAllow(); !reflect.DeepEqual(got, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("::1/128")}) {
 		t.Errorf("BanAllow %v", got)
+	}
+}
+
+// TestUnknownEnv: a variable with the settings' prefix that is no setting
+// is named, with the setting it probably meant.
+func TestUnknownEnv(t *testing.T) {
+	got := UnknownEnv([]string{
+		"HOTLINE_SIP_LISTN=127.0.0.1:5070", "HOTLINE_SIP_LISTEN=127.0.0.1:5060", "HOTLINE_TOKEN=x",
+		"HOTLINE_API=http://x", "HOTLINE_BANS_ALLOWED=10.0.0.0/8", "HOTLINE_NONSENSE_ENTIRELY_UNLIKE_ANY=1", "PATH=/bin",
+	})
+	want := []string{
+		"HOTLINE_BANS_ALLOWED is no setting; did you mean HOTLINE_BANS_ALLOW (bans.allow)?",
+		"HOTLINE_NONSENSE_ENTIRELY_UNLIKE_ANY is no setting",
+		"HOTLINE_SIP_LISTN is no setting; did you mean HOTLINE_SIP_LISTEN (sip.listen)?",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("UnknownEnv:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestStateDir: one place for the node's state whatever folder it starts
+// from: storage.dir, else systemd's StateDirectory, else the XDG state
+// home, else ~/.local/state.
+func TestStateDir(t *testing.T) {
+	env := func(vars map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	}
+	for _, c := range []struct {
+		dir  string
+		vars map[string]string
+		want string
+	}{
+		{"/srv/hotline", map[string]string{"STATE_DIRECTORY": "/var/lib/hotline", "HOME": "/home/li"}, "/srv/hotline"},
+		{"", map[string]string{"STATE_DIRECTORY": "/var/lib/hotline:/var/lib/other", "XDG_STATE_HOME": "/x", "HOME": "/home/li"}, "/var/lib/hotline"},
+		{"", map[string]string{"XDG_STATE_HOME": "/home/li/.state", "HOME": "/home/li"}, "/home/li/.state/hotline"},
+		{"", map[string]string{"XDG_STATE_HOME": "relative", "HOME": "/home/li"}, "/home/li/.local/state/hotline"},
+		{"", map[string]string{"HOME": "/home/li"}, "/home/li/.local/state/hotline"},
+		{"", nil, ""},
+	} {
+		cfg := Default()
+		cfg.Storage.Dir = c.dir
+		if got := cfg.StateDir(env(c.vars)); got != c.want {
+			t.Errorf("storage.dir %q, %v: %q, want %q", c.dir, c.vars, got, c.want)
+		}
+		if c.want != "" {
+			if got := cfg.RedisDataDir(env(c.vars)); got != c.want+"/redis" {
+				t.Errorf("redis data dir %q, want %q", got, c.want+"/redis")
+			}
+		}
+	}
+	cfg := Default()
+	cfg.Redis.DataDir = "/data/redis"
+	if got := cfg.RedisDataDir(env(map[string]string{"HOME": "/home/li"})); got != "/data/redis" {
+		t.Errorf("redis.data_dir set: %q", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hotline12345/hotline/logging"
+	"github.com/hotline12345/hotline/storage"
 )
 
 // Limits that Validate enforces.
@@ -82,8 +83,8 @@ func (c Config) Validate() error {
 
 	if c.Redis.URL != "" {
 		p.check("redis.url", checkRedisURL(c.Redis.URL))
-	} else if strings.TrimSpace(c.Redis.DataDir) == "" {
-		p.check("redis.data_dir", errors.New("empty: the embedded Redis (no redis.url) needs a folder for its data"))
+	} else if c.Redis.DataDir != "" && strings.TrimSpace(c.Redis.DataDir) == "" {
+		p.check("redis.data_dir", errors.New("blank: empty it to keep the embedded Redis's data under storage.dir, or name a folder"))
 	}
 
 	p.check("ivr.language", oneOf(c.IVR.Language, "zh", "en"))
@@ -102,6 +103,7 @@ func (c Config) Validate() error {
 		p.check("acd.max_missed", fmt.Errorf("%d: want 1 to 10", c.ACD.MaxMissed))
 	}
 	p.check("acd.max_wait", within(c.ACD.MaxWait, 10*time.Second, time.Hour))
+	p.check("acd.reoffer", within(c.ACD.Reoffer, time.Second, 10*time.Minute))
 	p.check("acd.position_every", within(c.ACD.PositionEvery, 10*time.Second, 10*time.Minute))
 	p.check("rating.praise_key", checkKey(c.Rating.PraiseKey))
 	p.check("rating.bad_review_key", checkKey(c.Rating.BadReviewKey))
@@ -142,6 +144,10 @@ func (c Config) Validate() error {
 	if c.Node != "" && !identPattern.MatchString(c.Node) {
 		p.check("node", fmt.Errorf("%q: want 1-64 letters, digits, '.', '_' or '-'", c.Node))
 	}
+
+	// Below a second, a busy machine's pause looks like a lost node;
+	// above five minutes, agents wait that long for a crashed node.
+	p.check("cluster.lease", within(c.Cluster.Lease, time.Second, 5*time.Minute))
 
 	p.check("time_zone", checkTimeZone(c.TimeZone))
 	c.Calls.validate(&p)
@@ -299,17 +305,11 @@ func parseURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// checkRedisURL accepts the URL schemes go-redis reads.
+// checkRedisURL accepts every URL form storage.Open speaks (one node,
+// Sentinel, Cluster), read by storage's own parser. Its error never shows
+// the password, and wraps storage.ErrBadURL.
 func checkRedisURL(s string) error {
-	u, err := parseURL(s)
-	if err != nil {
-		return err
-	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix" {
-		// The URL may hold a password: name the scheme only.
-		return fmt.Errorf("scheme %q: want redis, rediss or unix", u.Scheme)
-	}
-	return nil
+	return storage.CheckURL(s)
 }
 
 // checkTimeZone accepts an IANA zone name. "Local" is refused: the appeal

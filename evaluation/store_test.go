@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"sync"
 	"testing"
@@ -20,6 +21,8 @@ import (
 	"github.com/hotline12345/hotline/storage"
 )
 
+func TestMain(m *testing.M) { os.Exit(redistest.RunTests(m)) }
+
 func shanghai(t testing.TB) *time.Location {
 	t.Helper()
 	loc, err := time.LoadLocation("Asia/Shanghai")
@@ -29,7 +32,8 @@ func shanghai(t testing.TB) *time.Location {
 	return loc
 }
 
-// fixture is a Store on its own redis-server, days counted in Beijing time.
+// fixture is a Store, days counted in Beijing time; srv is set when the
+// Store has a redis-server of its own (newFixture).
 type fixture struct {
 	srv   *redistest.Server
 	rdb   redis.UniversalClient
@@ -41,11 +45,18 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	srv := redistest.Start(t)
-	rdb := srv.Client(t)
+	f := newFixtureOn(t, srv.Client(t))
+	f.srv = srv
+	return f
+}
+
+// newFixtureOn is a Store on rdb, days counted in Beijing time.
+func newFixtureOn(t *testing.T, rdb redis.UniversalClient) *fixture {
+	t.Helper()
 	loc := shanghai(t)
 	c := testclock.New(time.Date(2026, 11, 27, 12, 0, 0, 0, loc))
 	return &fixture{
-		srv: srv, rdb: rdb, clock: c, loc: loc,
+		rdb: rdb, clock: c, loc: loc,
 		store: evaluation.NewStore(rdb, evaluation.StoreOptions{Location: loc, Now: c.Now}),
 	}
 }
@@ -108,7 +119,11 @@ func wantCounts(t *testing.T, got evaluation.AgentDay, err error, want evaluatio
 
 func TestFirstRatingWins(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	redistest.Backends(t, testFirstRatingWins)
+}
+
+func testFirstRatingWins(t *testing.T, rdb redis.UniversalClient) {
+	f := newFixtureOn(t, rdb)
 	ctx := context.Background()
 	at := time.Date(2026, 11, 27, 10, 0, 0, 0, f.loc)
 	const calls, tries = 12, 16
@@ -194,7 +209,11 @@ func TestFirstRatingWins(t *testing.T) {
 
 func TestRecordAgainIsIdempotent(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	redistest.Backends(t, testRecordAgainIsIdempotent)
+}
+
+func testRecordAgainIsIdempotent(t *testing.T, rdb redis.UniversalClient) {
+	f := newFixtureOn(t, rdb)
 	ctx := context.Background()
 	at := time.Date(2026, 11, 27, 10, 0, 0, 0, f.loc)
 	first := rating("call-1", "agent-1", evaluation.BadReview, at)
@@ -243,7 +262,11 @@ func TestRecordAgainIsIdempotent(t *testing.T) {
 
 func TestRecordWithoutTimeUsesClock(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	redistest.Backends(t, testRecordWithoutTimeUsesClock)
+}
+
+func testRecordWithoutTimeUsesClock(t *testing.T, rdb redis.UniversalClient) {
+	f := newFixtureOn(t, rdb)
 	ctx := context.Background()
 	r := rating("call-1", "agent-1", evaluation.Praise, time.Time{})
 	got, err := f.store.Record(ctx, r)
@@ -254,7 +277,11 @@ func TestRecordWithoutTimeUsesClock(t *testing.T) {
 
 func TestDaysInShanghai(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	redistest.Backends(t, testDaysInShanghai)
+}
+
+func testDaysInShanghai(t *testing.T, rdb redis.UniversalClient) {
+	f := newFixtureOn(t, rdb)
 	ctx := context.Background()
 	lastSecond := time.Date(2026, 11, 27, 23, 59, 59, 0, f.loc)
 	midnight := time.Date(2026, 11, 28, 0, 0, 0, 0, f.loc)
@@ -297,7 +324,11 @@ func TestDaysInShanghai(t *testing.T) {
 
 func TestNoRatingKeepsReason(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	redistest.Backends(t, testNoRatingKeepsReason)
+}
+
+func testNoRatingKeepsReason(t *testing.T, rdb redis.UniversalClient) {
+	f := newFixtureOn(t, rdb)
 	ctx := context.Background()
 	at := time.Date(2026, 11, 27, 9, 0, 0, 0, f.loc)
 	reasons := []string{evaluation.ReasonNoInput, evaluation.ReasonInvalidKey, evaluation.ReasonCallerHangup}
@@ -324,7 +355,11 @@ func TestNoRatingKeepsReason(t *testing.T) {
 
 func TestListFiltersNewestFirst(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	redistest.Backends(t, testListFiltersNewestFirst)
+}
+
+func testListFiltersNewestFirst(t *testing.T, rdb redis.UniversalClient) {
+	f := newFixtureOn(t, rdb)
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, f.loc)
 	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Minute) }
@@ -368,7 +403,11 @@ func TestListFiltersNewestFirst(t *testing.T) {
 
 func TestListLimits(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	redistest.Backends(t, testListLimits)
+}
+
+func testListLimits(t *testing.T, rdb redis.UniversalClient) {
+	f := newFixtureOn(t, rdb)
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, f.loc)
 	n := evaluation.MaxListLimit + 1
@@ -391,7 +430,11 @@ func TestListLimits(t *testing.T) {
 
 func TestComplaintLifecycle(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	redistest.Backends(t, testComplaintLifecycle)
+}
+
+func testComplaintLifecycle(t *testing.T, rdb redis.UniversalClient) {
+	f := newFixtureOn(t, rdb)
 	ctx := context.Background()
 	day := time.Date(2026, 11, 27, 0, 0, 0, 0, f.loc)
 	opened := day.Add(22 * time.Hour)
@@ -506,7 +549,11 @@ func TestComplaintLifecycle(t *testing.T) {
 
 func TestConcurrentReviewsDecideOnce(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	redistest.Backends(t, testConcurrentReviewsDecideOnce)
+}
+
+func testConcurrentReviewsDecideOnce(t *testing.T, rdb redis.UniversalClient) {
+	f := newFixtureOn(t, rdb)
 	ctx := context.Background()
 	at := time.Date(2026, 11, 27, 10, 0, 0, 0, f.loc)
 	if _, err := f.store.Record(ctx, rating("c1", "agent-1", evaluation.BadReview, at)); err != nil {
@@ -569,7 +616,11 @@ func mustComplaints(t *testing.T, s *evaluation.Store, status evaluation.Complai
 
 func TestRecordValidates(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	redistest.Backends(t, testRecordValidates)
+}
+
+func testRecordValidates(t *testing.T, rdb redis.UniversalClient) {
+	f := newFixtureOn(t, rdb)
 	ctx := context.Background()
 	at := time.Date(2026, 11, 27, 10, 0, 0, 0, f.loc)
 	praise := func(change func(*evaluation.Rating)) evaluation.Rating {

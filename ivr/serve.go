@@ -74,7 +74,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, o := range []string{"answered", "no_answer", "rejected", "unreachable"} {
 		m.Offers.WithLabelValues(o)
 	}
-	for _, c := range []calllog.EndCause{calllog.CallerHangup, calllog.FlowFinished, calllog.MediaTimeout, calllog.Error, calllog.Shutdown, calllog.NoAck} {
+	for _, c := range calllog.EndCauses {
 		m.Ended.WithLabelValues(string(c))
 	}
 	for _, d := range []DTMFMethod{DTMFRFC4733, DTMFInfo, DTMFInband} {
@@ -99,6 +99,10 @@ type Runner struct {
 	// RecordRetry bounds how long the final record of a call is retried
 	// while Redis is unreachable.
 	RecordRetry time.Duration
+	// Node and Instance name the hotline node and its run in every
+	// record, so that another node can end the records of calls this
+	// one held when it is lost.
+	Node, Instance string
 
 	pending sync.WaitGroup // final record writes still retrying
 }
@@ -110,6 +114,8 @@ func (r *Runner) Serve(ctx context.Context, call Call) {
 	rec := calllog.Record{
 		ID:        call.ID(),
 		Backend:   r.Backend,
+		Node:      r.Node,
+		Instance:  r.Instance,
 		Caller:    call.Caller(),
 		Dialled:   call.Dialled(),
 		StartedAt: time.Now(),
@@ -235,7 +241,7 @@ func (r *Runner) saveFinal(log zerolog.Logger, rec calllog.Record) {
 		}
 		_, err := backoff.Retry(context.Background(), save, backoff.WithMaxElapsedTime(maxElapsed),
 			backoff.WithNotify(func(err error, next time.Duration) {
-				log.Warn().Err(err).Dur("retry_in", next).Msg("save call record")
+				log.Warn().Err(err).Stringer("retry_in", next).Msg("save call record")
 			}))
 		if err != nil {
 			log.Error().Err(err).Interface("record", rec).Msg("call record lost")

@@ -30,6 +30,10 @@ var asteriskLangs = map[Lang]string{
 // that has no Asterisk language folder.
 var ErrAsteriskLang = errors.New("prompts: no Asterisk language folder for the language")
 
+// ErrSoundsParent is wrapped by WriteAsteriskSounds when the sounds
+// folder's parent is not there.
+var ErrSoundsParent = errors.New("prompts: the sounds folder's parent is missing")
+
 // AsteriskSoundName is how Asterisk names prompt id: "hotline/<id>", as in an
 // ARI "sound:hotline/greeting" URI or the dialplan's
 // Playback(hotline/app_unavailable). Asterisk adds the channel's language
@@ -76,12 +80,18 @@ func encodeG711(pcm []int16, encode func(int16) uint8) []byte {
 // written there in the default language, as Catalog.Get plays it, so the
 // ARI backend and the embedded one say the same.
 //
-// Folders are created as needed. Each file is written to a temporary name
+// Folders under dir are created as needed, dir itself too, but not its
+// parent: a parent that is not there is a mistyped path (or Asterisk not
+// installed), and filling a new tree would hide it. Each file is written to a temporary name
 // and renamed, so Asterisk, which may be playing the old file, never reads
 // half a new one; a file that already holds the right bytes is left as it
 // is. written counts the files created or changed: running it again writes
 // none. Files of prompts that left the catalog are not removed.
 func WriteAsteriskSounds(c *Catalog, dir string) (written int, err error) {
+	parent := filepath.Dir(filepath.Clean(dir))
+	if st, err := os.Stat(parent); err != nil || !st.IsDir() {
+		return 0, fmt.Errorf("%w: %s does not exist or is no folder", ErrSoundsParent, parent)
+	}
 	// Every language is checked before any file is written, so a catalog
 	// Asterisk cannot take leaves the sounds folder as it was.
 	for _, lang := range c.Langs() {

@@ -7,12 +7,15 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/hotline12345/hotline/internal/redistest"
 )
 
 // TestMain fails the package's tests (the in-package ones and the sipp
-// ones of sip_test, which share the binary) when goroutines outlive them.
+// ones of sip_test, which share the binary) when goroutines outlive them,
+// and stops the Redis Sentinel and Cluster the registrar's tests share.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := redistest.RunTests(m)
 	if code == 0 {
 		if err := settled(leakWait); err != nil {
 			fmt.Fprintf(os.Stderr, "goroutines outlived the tests: %v\n", err)

@@ -476,17 +476,20 @@ func (r *Registrar) handle(req *sip.Request, tx sip.ServerTransaction, transport
 	}
 	// Presence first: once the phone has its 200, the agent's state says
 	// so already.
+	ev := r.log.Debug() // a refresh, every few minutes per phone: not news
 	switch res[1].(string) {
 	case "registered":
 		r.notify(true, cred.AgentID)
+		ev = r.log.Info()
 	case "unregistered":
 		r.notify(false, cred.AgentID)
+		ev = r.log.Info()
 	}
 	for _, rec := range recs {
 		r.sources.note(rec.Source.Addr(), rec.Expires)
 	}
 	respond(tx, req, sip.StatusOK, "OK", r.okHeaders(recs, now)...)
-	r.log.Info().Str("user", user).Str("source", source.String()).Int("bindings", len(recs)).Msg("sip register")
+	ev.Str("user", user).Str("source", source.String()).Int("bindings", len(recs)).Msg("sip register")
 }
 
 // okHeaders list the current bindings, each with the seconds it has left

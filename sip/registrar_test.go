@@ -21,6 +21,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/hotline12345/hotline/ban"
 	"github.com/hotline12345/hotline/internal/fail2bantest"
@@ -146,7 +147,8 @@ type registrarNode struct {
 // world is what the nodes of a test share: Redis, the agents, the clock,
 // and what Presence heard.
 type world struct {
-	redis    *redistest.Server
+	rdb      redis.UniversalClient
+	redis    *redistest.Server // set by newWorld, which starts it
 	agents   agentBook
 	clock    *testClock
 	presence *presenceLog
@@ -154,7 +156,16 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	w := &world{redis: redistest.Start(t), agents: agentBook{}, clock: newTestClock(), presence: &presenceLog{}}
+	srv := redistest.Start(t)
+	w := newWorldOn(t, srv.Client(t))
+	w.redis = srv
+	return w
+}
+
+// newWorldOn is a world on rdb, for tests run by redistest.Backends.
+func newWorldOn(t testing.TB, rdb redis.UniversalClient) *world {
+	t.Helper()
+	w := &world{rdb: rdb, agents: agentBook{}, clock: newTestClock(), presence: &presenceLog{}}
 	w.agents.addAgent("alice", "alice-secret", true)
 	w.agents.addAgent("bob", "bob-secret", false)
 	return w
@@ -173,7 +184,7 @@ func (w *world) newRegistrar(t testing.TB, tune func(*RegistrarOptions)) (*Regis
 	opts := RegistrarOptions{
 		Credentials: w.agents,
 		Presence:    w.presence,
-		Redis:       w.redis.Client(t),
+		Redis:       w.rdb,
 		Secret:      testSecret,
 		Logger:      logger,
 		Now:         w.clock.Now,
@@ -387,7 +398,11 @@ func wantPresence(t testing.TB, w *world, want ...string) {
 // --- the tests ---
 
 func TestRegisterChallengeThenBinding(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testRegisterChallengeThenBinding)
+}
+
+func testRegisterChallengeThenBinding(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	n := w.newNode(t, nil)
 	p := newPhone(t, n.ts, "alice", "alice-secret")
 	addr := n.ts.Addr()
@@ -435,7 +450,11 @@ func TestRegisterChallengeThenBinding(t *testing.T) {
 // phone that answers without qop (RFC 2069, RFC 2617 §3.2.2.1) still
 // registers.
 func TestRegisterMD5WithoutQop(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testRegisterMD5WithoutQop)
+}
+
+func testRegisterMD5WithoutQop(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	n := w.newNode(t, nil)
 	p := newPhone(t, n.ts, "bob", "bob-secret")
 	res := p.send(p.request(n.ts.Addr(), "", p.contact))
@@ -457,7 +476,11 @@ func TestRegisterMD5WithoutQop(t *testing.T) {
 // A registrar told to challenge with MD5 only does so for every agent, and
 // takes no SHA-256 answer.
 func TestAlgorithmsOption(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testAlgorithmsOption)
+}
+
+func testAlgorithmsOption(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	n := w.newNode(t, func(o *RegistrarOptions) { o.Algorithms = []string{"MD5"} })
 	p := newPhone(t, n.ts, "alice", "alice-secret")
 	res := p.send(p.request(n.ts.Addr(), "600", p.contact))
@@ -470,7 +493,7 @@ func TestAlgorithmsOption(t *testing.T) {
 	wantStatus(t, p.again(n.ts.Addr(), "600", p.contact), sip.StatusForbidden)
 	wantStatus(t, p.register(n.ts.Addr(), "600", p.contact), sip.StatusOK)
 
-	if _, err := NewRegistrar(RegistrarOptions{Credentials: w.agents, Redis: w.redis.Client(t), Secret: testSecret,
+	if _, err := NewRegistrar(RegistrarOptions{Credentials: w.agents, Redis: w.rdb, Secret: testSecret,
 		Algorithms: []string{"SHA-512-256"}}); err == nil {
 		t.Error("an algorithm the registrar can not check was taken")
 	}
@@ -479,7 +502,11 @@ func TestAlgorithmsOption(t *testing.T) {
 // A wrong password and an unknown user get the same answer: one can not
 // be told from the other by the response.
 func TestWrongPasswordAndUnknownUserAlike(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testWrongPasswordAndUnknownUserAlike)
+}
+
+func testWrongPasswordAndUnknownUserAlike(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	n := w.newNode(t, nil)
 	addr := n.ts.Addr()
 
@@ -529,7 +556,11 @@ func TestWrongPasswordAndUnknownUserAlike(t *testing.T) {
 // An agent registers its own phone: credentials of one agent do not bind
 // another's address of record.
 func TestRegisterForAnotherUserForbidden(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testRegisterForAnotherUserForbidden)
+}
+
+func testRegisterForAnotherUserForbidden(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	n := w.newNode(t, nil)
 	p := newPhone(t, n.ts, "alice", "alice-secret")
 	p.learn(p.send(p.request(n.ts.Addr(), "600", p.contact)), "")
@@ -545,7 +576,11 @@ func TestRegisterForAnotherUserForbidden(t *testing.T) {
 // A nonce past NonceTTL, with the right password, gets a new challenge
 // with stale=true (RFC 7616 §3.3); the phone retries with it.
 func TestStaleNonce(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testStaleNonce)
+}
+
+func testStaleNonce(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	n := w.newNode(t, func(o *RegistrarOptions) { o.NonceTTL = time.Minute })
 	p := newPhone(t, n.ts, "alice", "alice-secret")
 	addr := n.ts.Addr()
@@ -574,7 +609,11 @@ func TestStaleNonce(t *testing.T) {
 // A nonce count must grow: an Authorization sent again, as a replay
 // would, gets a new challenge rather than a binding.
 func TestReplayedNonceCount(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testReplayedNonceCount)
+}
+
+func testReplayedNonceCount(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	n := w.newNode(t, nil)
 	p := newPhone(t, n.ts, "alice", "alice-secret")
 	addr := n.ts.Addr()
@@ -595,7 +634,11 @@ func TestReplayedNonceCount(t *testing.T) {
 // and the binding one made is found by the other. A registrar with
 // another Secret takes neither node's nonces.
 func TestNonceFromAnotherNode(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testNonceFromAnotherNode)
+}
+
+func testNonceFromAnotherNode(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	a, b := w.newNode(t, nil), w.newNode(t, nil)
 	p := newPhone(t, a.ts, "alice", "alice-secret")
 	p.learn(p.send(p.request(a.ts.Addr(), "600", p.contact)), "")
@@ -620,7 +663,11 @@ func TestNonceFromAnotherNode(t *testing.T) {
 // and two nodes sweeping the same Redis together report the agent gone
 // exactly once.
 func TestExpirySweptOnceAcrossNodes(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testExpirySweptOnceAcrossNodes)
+}
+
+func testExpirySweptOnceAcrossNodes(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	a := w.newNode(t, nil)
 	b, _ := w.newRegistrar(t, nil)
 	p := newPhone(t, a.ts, "alice", "alice-secret")
@@ -648,7 +695,7 @@ func TestExpirySweptOnceAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantPresence(t, w, "+agent-alice", "+agent-bob", "-agent-alice")
-	if n, err := w.redis.Client(t).ZCard(context.Background(), "hotline:{reg}:expiry").Result(); err != nil || n != 1 {
+	if n, err := w.rdb.ZCard(context.Background(), "hotline:{reg}:expiry").Result(); err != nil || n != 1 {
 		t.Errorf("expiry set holds %d, %v; want bob's binding only", n, err)
 	}
 	lookup(t, b, "bob")
@@ -656,7 +703,11 @@ func TestExpirySweptOnceAcrossNodes(t *testing.T) {
 
 // Run sweeps by itself until its context ends.
 func TestRunSweeps(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testRunSweeps)
+}
+
+func testRunSweeps(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	n := w.newNode(t, func(o *RegistrarOptions) { o.SweepInterval = 10 * time.Millisecond })
 	p := newPhone(t, n.ts, "alice", "alice-secret")
 	wantStatus(t, p.register(n.ts.Addr(), "60", p.contact), sip.StatusOK)
@@ -676,7 +727,11 @@ func TestRunSweeps(t *testing.T) {
 // the agent is not reported registered twice. An older CSeq of the same
 // Call-ID changes nothing (RFC 3261 §10.3 step 7).
 func TestReRegisterRefreshes(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testReRegisterRefreshes)
+}
+
+func testReRegisterRefreshes(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	n := w.newNode(t, nil)
 	p := newPhone(t, n.ts, "alice", "alice-secret")
 	addr := n.ts.Addr()
@@ -699,6 +754,11 @@ func TestReRegisterRefreshes(t *testing.T) {
 	}
 	wantPresence(t, w, "+agent-alice")
 
+	// The phone coming is news in the log; its refreshes are not.
+	if got := n.log.withMessage(t, "sip register"); len(got) != 1 {
+		t.Errorf("%d info lines for a registration and its refresh, want 1: %q", len(got), got)
+	}
+
 	refreshed := b[0].Expires
 	p.cseq -= 2 // a delayed REGISTER from before the refresh
 	res = p.again(addr, "3600", p.contact)
@@ -711,7 +771,11 @@ func TestReRegisterRefreshes(t *testing.T) {
 // Expires: 0 on one Contact removes that binding; Contact: * with
 // Expires: 0 removes them all, and the agent is reported gone once.
 func TestUnregister(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testUnregister)
+}
+
+func testUnregister(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	n := w.newNode(t, nil)
 	p := newPhone(t, n.ts, "alice", "alice-secret")
 	addr := n.ts.Addr()
@@ -747,7 +811,11 @@ func TestUnregister(t *testing.T) {
 // A REGISTER without Contact asks for the current bindings (RFC 3261
 // §10.2.3) and changes nothing.
 func TestRegisterQueriesBindings(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testRegisterQueriesBindings)
+}
+
+func testRegisterQueriesBindings(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	n := w.newNode(t, nil)
 	p := newPhone(t, n.ts, "alice", "alice-secret")
 	wantStatus(t, p.register(n.ts.Addr(), "600", p.contact), sip.StatusOK)
@@ -762,7 +830,11 @@ func TestRegisterQueriesBindings(t *testing.T) {
 // Too short an interval gets 423 with Min-Expires (RFC 3261 §10.3 step
 // 7); too long a one is shortened to MaxExpires.
 func TestExpiresBounds(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testExpiresBounds)
+}
+
+func testExpiresBounds(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	n := w.newNode(t, nil)
 	p := newPhone(t, n.ts, "alice", "alice-secret")
 	addr := n.ts.Addr()
@@ -783,7 +855,11 @@ func TestExpiresBounds(t *testing.T) {
 // node: even the right password gets 403 unchecked, and the ban is logged
 // once. It lifts after BanDuration.
 func TestThrottleBansARepeatedlyFailingSource(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testThrottleBansARepeatedlyFailingSource)
+}
+
+func testThrottleBansARepeatedlyFailingSource(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	tune := func(o *RegistrarOptions) {
 		withBans(t, o, func(b *ban.Options) { b.MaxFailures = 3; b.Duration = 10 * time.Minute })
 	}
@@ -819,7 +895,11 @@ func TestThrottleBansARepeatedlyFailingSource(t *testing.T) {
 // A phone set up before its agent exists retries one unknown name: it is
 // refused each time but never banned. Trying names is banned.
 func TestThrottleUnknownUserRetrying(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testThrottleUnknownUserRetrying)
+}
+
+func testThrottleUnknownUserRetrying(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	n := w.newNode(t, nil)
 	p := newPhone(t, n.ts, "1001", "not-yet")
 	for range 12 {
@@ -844,7 +924,11 @@ func TestThrottleUnknownUserRetrying(t *testing.T) {
 
 // Failures spread wider than the window do not add up to a ban.
 func TestThrottleWindowSlides(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testThrottleWindowSlides)
+}
+
+func testThrottleWindowSlides(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	n := w.newNode(t, func(o *RegistrarOptions) {
 		withBans(t, o, func(b *ban.Options) { b.MaxFailures = 3; b.Window = time.Minute })
 	})
@@ -863,7 +947,11 @@ func TestThrottleWindowSlides(t *testing.T) {
 }
 
 func TestLookupUnknownUser(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testLookupUnknownUser)
+}
+
+func testLookupUnknownUser(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	r, _ := w.newRegistrar(t, nil)
 	notRegistered(t, r, "nobody")
 	var _ Locator = r
@@ -902,7 +990,11 @@ func TestRegisterWithoutRegistrar(t *testing.T) {
 
 // OPTIONS names REGISTER among the methods only where a registrar runs.
 func TestOptionsAllowsRegisterWithARegistrar(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testOptionsAllowsRegisterWithARegistrar)
+}
+
+func testOptionsAllowsRegisterWithARegistrar(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	n := w.newNode(t, nil)
 	p := newPhone(t, n.ts, "alice", "alice-secret")
 	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: n.ts.Addr().Addr().String(), Port: int(n.ts.Addr().Port())})
@@ -922,7 +1014,7 @@ func TestOptionsAllowsRegisterWithARegistrar(t *testing.T) {
 
 func TestNewRegistrarChecksOptions(t *testing.T) {
 	w := newWorld(t)
-	rdb := w.redis.Client(t)
+	rdb := w.rdb
 	for _, tc := range []struct {
 		name string
 		opts RegistrarOptions
@@ -1070,7 +1162,11 @@ func TestBaresipRegistersAndUnregisters(t *testing.T) {
 // theirs, so Redis Cluster can run the scripts (every key of a script in
 // one slot).
 func TestKeysShareOneHashTag(t *testing.T) {
-	w := newWorld(t)
+	redistest.Backends(t, testKeysShareOneHashTag)
+}
+
+func testKeysShareOneHashTag(t *testing.T, rdb redis.UniversalClient) {
+	w := newWorldOn(t, rdb)
 	n := w.newNode(t, func(o *RegistrarOptions) {
 		withBans(t, o, func(b *ban.Options) { b.MaxFailures = 1 })
 	})
@@ -1078,10 +1174,7 @@ func TestKeysShareOneHashTag(t *testing.T) {
 	wantStatus(t, p.register(n.ts.Addr(), "600", p.contact), sip.StatusOK)
 	q := newPhone(t, n.ts, "bob", "guess")
 	wantStatus(t, q.register(n.ts.Addr(), "600", q.contact), sip.StatusForbidden)
-	keys, err := w.redis.Client(t).Keys(context.Background(), "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := redistest.Keys(t, w.rdb, "*")
 	var reg, bans int
 	for _, k := range keys {
 		switch {

@@ -190,7 +190,7 @@ func (c *child) supervise(ctx context.Context, first chan<- error) {
 			if ctx.Err() != nil {
 				return
 			}
-			c.log.Error().Err(err).Dur("retry_in", backoff).Msg("storage: embedded redis-server did not start; retrying")
+			c.log.Error().Err(err).Stringer("retry_in", backoff).Msg("storage: embedded redis-server did not start; retrying")
 		} else {
 			pid := p.cmd.Process.Pid
 			c.log.Info().Int("pid", pid).Str("dir", c.dir).Msg("storage: embedded redis-server ready (append-only file on)")
@@ -208,7 +208,7 @@ func (c *child) supervise(ctx context.Context, first chan<- error) {
 				backoff = minBackoff
 			}
 			c.log.Error().Int("pid", pid).Str("exit", p.cmd.ProcessState.String()).
-				Str("log_tail", p.tail.String()).Dur("restart_in", backoff).
+				Str("log_tail", p.tail.String()).Stringer("restart_in", backoff).
 				Msg("storage: embedded redis-server exited unexpectedly; restarting it")
 		}
 		timer := time.NewTimer(backoff)
@@ -290,7 +290,7 @@ func (c *child) stop(p *process) {
 		return
 	case <-timer.C:
 	}
-	c.log.Error().Int("pid", p.cmd.Process.Pid).Dur("after", stopTimeout).Msg("storage: redis-server ignored SIGTERM; killing it")
+	c.log.Error().Int("pid", p.cmd.Process.Pid).Stringer("after", stopTimeout).Msg("storage: redis-server ignored SIGTERM; killing it")
 	_ = p.cmd.Process.Kill()
 	<-p.exited
 }
@@ -323,11 +323,35 @@ func (p *process) follow(r io.ReadCloser, log zerolog.Logger) {
 // warnings; the rest is debug, as hotline logs the events that matter.
 func logLine(log zerolog.Logger, line string) {
 	f := strings.Fields(line)
-	if len(f) >= 6 && f[5] == "#" {
+	if len(f) >= 6 && f[5] == "#" && !ordinary(strings.Join(f[6:], " ")) {
 		log.Warn().Str("redis_log", line).Msg("redis-server")
 		return
 	}
 	log.Debug().Str("redis_log", line).Msg("redis-server")
+}
+
+// ordinaryLines are what redis-server logs at its warning level ("#") on
+// every start and stop: news, not warnings.
+var ordinaryLines = []string{
+	"oO0OoO0OoO0Oo Redis is starting",
+	"Redis version=",
+	"Configuration loaded",
+	"Server initialized",
+	"User requested shutdown",
+	"Redis is now ready to exit",
+	"Saving the final RDB snapshot",
+	"DB saved on disk",
+}
+
+// ordinary reports whether a "#" line of redis-server is one it writes on
+// every start or stop.
+func ordinary(msg string) bool {
+	for _, o := range ordinaryLines {
+		if strings.HasPrefix(msg, o) {
+			return true
+		}
+	}
+	return false
 }
 
 // logTail keeps the server's last log lines for error messages.

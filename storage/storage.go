@@ -44,8 +44,16 @@ var (
 	ErrSocketPath    = errors.New("storage: data directory path too long for a unix socket")
 )
 
-// pingTimeout bounds the reachability check of an external Redis at Open.
+// pingTimeout bounds each reachability check of WaitReady.
 const pingTimeout = 3 * time.Second
+
+// WaitReady's waits between checks: doubling from the first to the last,
+// which then repeats, so that a Redis back after a long outage is seen
+// within half a minute and the log gets a line at most that often.
+const (
+	firstRetry = time.Second
+	lastRetry  = 30 * time.Second
+)
 
 // Options says which Redis to use.
 type Options struct {
@@ -73,6 +81,8 @@ type Options struct {
 	// childReady, when set, is told the pid of each embedded redis-server
 	// once it accepts connections (tests use it to see a restart).
 	childReady func(pid int)
+	// firstRetry, when set, replaces WaitReady's first wait (tests).
+	firstRetry time.Duration
 }
 
 // Store is an open Redis connection and, in Embedded and InProcess modes,
@@ -87,25 +97,41 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 	stop      func() error // stops what Open started besides the client
+
+	log        zerolog.Logger
+	where      string // the URL without passwords, or the mode
+	firstRetry time.Duration
 }
 
-// Open connects to the Redis the options name. An external server that
-// cannot be reached is not an error (the client keeps trying on each
-// command) but is logged as a warning; a bad URL is an error wrapping
-// ErrBadURL.
+// Open connects to the Redis the options name. It does not wait for an
+// external server to answer (the client dials on each command; WaitReady
+// waits); a bad URL is an error wrapping ErrBadURL. An embedded server is
+// started and answers when Open returns.
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	mode, serverPath, err := pickMode(opts)
 	if err != nil {
 		return nil, err
 	}
+	var s *Store
 	switch mode {
 	case External:
-		return openExternal(ctx, opts)
+		s, err = openExternal(opts)
 	case Embedded:
-		return openEmbedded(ctx, opts, serverPath)
+		s, err = openEmbedded(ctx, opts, serverPath)
 	default:
-		return openInProcess(opts), nil
+		s = openInProcess(opts)
 	}
+	if err != nil {
+		return nil, err
+	}
+	s.log, s.where, s.firstRetry = opts.Logger, string(s.Mode), opts.firstRetry
+	if mode == External {
+		s.where = redact(opts.URL)
+	}
+	if s.firstRetry <= 0 {
+		s.firstRetry = firstRetry
+	}
+	return s, nil
 }
 
 // pickMode decides the mode and, for Embedded, the redis-server binary.
@@ -142,19 +168,71 @@ func pickMode(opts Options) (Mode, string, error) {
 	}
 }
 
-func openExternal(ctx context.Context, opts Options) (*Store, error) {
+func openExternal(opts Options) (*Store, error) {
 	t, err := parseURL(opts.URL)
 	if err != nil {
 		return nil, err
 	}
-	client := t.client()
-	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
-	defer cancel()
-	if err := client.Ping(pctx).Err(); err != nil {
-		opts.Logger.Warn().Err(err).Str("redis_url", redact(opts.URL)).
-			Msg("storage: Redis does not answer yet; starting anyway, the client reconnects on its own")
+	return &Store{Client: t.client(), Mode: External, stop: func() error { return nil }}, nil
+}
+
+// WaitReady waits until the server answers a PING, or ctx is done. While
+// it does not, it logs a warning at each check, at growing intervals
+// (1 s, 2 s, 4 s … 30 s), saying since when and when it tries again:
+//
+//	redis at redis://10.0.0.5:6379 unreachable: retrying in 2s (since 10:00:01)
+//
+// An error that waiting cannot mend (the server refuses the password or
+// the user) ends the wait at once. The error when ctx ends says since
+// when the server has not answered, and wraps ctx's cause.
+func (s *Store) WaitReady(ctx context.Context) error {
+	since := time.Now()
+	wait := s.firstRetry
+	for attempt := 1; ; attempt++ {
+		err := s.ping(ctx)
+		if err == nil {
+			if attempt > 1 {
+				s.log.Info().Str("redis", s.where).Stringer("down_for", time.Since(since).Round(time.Millisecond)).Int("attempts", attempt).
+					Msgf("redis at %s answers", s.where)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("storage: redis at %s unreachable since %s: %w", s.where, since.Format(time.TimeOnly), context.Cause(ctx))
+		}
+		if refused(err) {
+			return fmt.Errorf("storage: redis at %s: %w", s.where, err)
+		}
+		s.log.Warn().Err(err).Str("redis", s.where).Stringer("retry_in", wait).Time("since", since.UTC()).Int("attempt", attempt).
+			Msgf("redis at %s unreachable: retrying in %s (since %s)", s.where, wait, since.Format(time.TimeOnly))
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("storage: redis at %s unreachable since %s: %w", s.where, since.Format(time.TimeOnly), context.Cause(ctx))
+		case <-timer.C:
+		}
+		wait = min(2*wait, lastRetry)
 	}
-	return &Store{Client: client, Mode: External, stop: func() error { return nil }}, nil
+}
+
+// ping is one PING, bounded by pingTimeout.
+func (s *Store) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	return s.Client.Ping(ctx).Err()
+}
+
+// refused reports whether err is Redis refusing the client (its password,
+// user or permissions), which no wait mends, rather than a server not
+// answering yet.
+func refused(err error) bool {
+	for _, prefix := range []string{"WRONGPASS", "NOAUTH", "NOPERM", "AUTH"} {
+		if redis.HasErrorPrefix(err, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // Ping checks that the server answers.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -196,19 +197,14 @@ func TestOpenExternal(t *testing.T) {
 	}
 }
 
-func TestOpenExternalUnreachableIsNotFatal(t *testing.T) {
+// Open does not wait for an external Redis; WaitReady does, saying at
+// growing intervals since when it has not answered, and returns once it
+// answers.
+func TestWaitReady(t *testing.T) {
 	ctx := context.Background()
-	// A port that was free a moment ago: nothing listens there.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	srv := redistest.New(t)
 	log, logs := newLogger()
-	s, err := Open(ctx, Options{URL: "redis://:topsecret@" + addr + "/0?max_retries=-1", Logger: log})
+	s, err := Open(ctx, Options{URL: srv.URL(), Logger: log, firstRetry: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("Open failed for an unreachable server: %v", err)
 	}
@@ -216,14 +212,128 @@ func TestOpenExternalUnreachableIsNotFatal(t *testing.T) {
 	if s.Mode != External {
 		t.Fatalf("mode %q", s.Mode)
 	}
-	if !logs.contains(zerolog.WarnLevel, "does not answer") {
-		t.Fatalf("no warning logged:\n%s", logs)
+	done := make(chan error, 1)
+	go func() { done <- s.WaitReady(ctx) }()
+
+	// Two checks: waits of 20 and 40 ms, both since one time.
+	var retries []retryLine
+	deadline := time.Now().Add(waitTimeout)
+	for len(retries) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not two warnings in %v:\n%s", waitTimeout, logs)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("WaitReady returned %v with nothing listening", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		retries = retryLines(t, logs)
 	}
-	if strings.Contains(logs.String(), "topsecret") {
-		t.Fatalf("the log shows the password:\n%s", logs)
+	for i, r := range retries[:2] {
+		if want := (20 * time.Millisecond) << i; r.RetryIn != want.String() || r.Since != retries[0].Since || r.Error == "" {
+			t.Errorf("warning %d: %+v, want retry_in %v since %s", i, r, want, retries[0].Since)
+		}
+		if want := "redis at " + srv.URL() + " unreachable: retrying in " + ((20 * time.Millisecond) << i).String() + " (since "; !strings.HasPrefix(r.Message, want) {
+			t.Errorf("message %q, want it to start %q", r.Message, want)
+		}
 	}
-	if err := s.Ping(ctx); err == nil {
-		t.Fatal("Ping succeeded with nothing listening")
+	srv.Start(t)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("WaitReady: %v", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("WaitReady still waits for a server that answers")
+	}
+	if !logs.contains(zerolog.InfoLevel, "redis at "+srv.URL()+" answers") {
+		t.Errorf("no line says Redis answers again:\n%s", logs)
+	}
+}
+
+// stopAtWarning is a log that calls stop at its first warning.
+type stopAtWarning struct {
+	once sync.Once
+	stop func()
+	mu   sync.Mutex
+	log  bytes.Buffer
+}
+
+func (w *stopAtWarning) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.log.Write(p)
+	w.mu.Unlock()
+	if bytes.Contains(p, []byte(`"level":"warn"`)) {
+		w.once.Do(w.stop)
+	}
+	return len(p), nil
+}
+
+func (w *stopAtWarning) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.log.String()
+}
+
+// retryLine is a warning of WaitReady.
+type retryLine struct {
+	Message string
+	Error   string
+	RetryIn string `json:"retry_in"` // with its unit: "20ms"
+	Since   string
+}
+
+func retryLines(t *testing.T, logs *logBuffer) []retryLine {
+	t.Helper()
+	var out []retryLine
+	sc := bufio.NewScanner(strings.NewReader(logs.String()))
+	for sc.Scan() {
+		var r retryLine
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		if strings.Contains(r.Message, "unreachable: retrying in") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// WaitReady ends at once for what no wait mends, a refused password, and
+// when its context ends, saying since when Redis has not answered.
+func TestWaitReadyEnds(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	if err := srv.Client(t).ConfigSet(ctx, "requirepass", "right-pw").Err(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, Options{URL: "unix://:wrong-pw@" + srv.Socket()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	wctx, cancel := context.WithTimeout(ctx, waitTimeout)
+	defer cancel()
+	if err := s.WaitReady(wctx); err == nil || wctx.Err() != nil || strings.Contains(err.Error(), "wrong-pw") {
+		t.Fatalf("a refused password: %v (context %v), want an error at once without the password", err, wctx.Err())
+	}
+
+	// Stopped while it waits, once it has said so; the warning does not
+	// show the password.
+	gone := redistest.New(t)
+	stopped := errors.New("stopped by the test")
+	cctx, stop := context.WithCancelCause(ctx)
+	warned := &stopAtWarning{stop: func() { stop(stopped) }}
+	s2, err := Open(ctx, Options{URL: "unix://:topsecret@" + gone.Socket(), Logger: zerolog.New(warned), firstRetry: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s2.Close() }()
+	if err := s2.WaitReady(cctx); !errors.Is(err, stopped) || !strings.Contains(err.Error(), "unreachable since") || strings.Contains(err.Error(), "topsecret") {
+		t.Fatalf("WaitReady after its context ended: %v", err)
+	}
+	if log := warned.String(); !strings.Contains(log, "unreachable: retrying in") || strings.Contains(log, "topsecret") {
+		t.Fatalf("the warnings, with no password:\n%s", log)
 	}
 }
 
@@ -734,4 +844,82 @@ func TestEmbeddedServerDiesWithHotline(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, socketName)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("socket after the parent died: %v", err)
 	}
+}
+
+// TestEmbeddedStartIsQuiet: what redis-server says at its warning level on
+// every start and stop is not logged as a warning; its real warnings are.
+func TestEmbeddedStartIsQuiet(t *testing.T) {
+	log, buf := newLogger()
+	s, err := Open(context.Background(), Options{DataDir: shortDir(t), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, msg := range []string{"Redis is starting", "Redis version=", "Configuration loaded", "Server initialized", "User requested shutdown", "ready to exit"} {
+		if buf.contains(zerolog.WarnLevel, msg) {
+			t.Errorf("%q logged as a warning:\n%s", msg, buf.String())
+		}
+		if !buf.contains(zerolog.DebugLevel, msg) {
+			t.Errorf("%q not logged at debug:\n%s", msg, buf.String())
+		}
+	}
+	lw, lbuf := newLogger()
+	logLine(lw, "1:M 07 Dec 2026 07:20:00.224 # Can't open the append-only file: Permission denied")
+	if !lbuf.contains(zerolog.WarnLevel, "append-only") {
+		t.Errorf("a real warning of redis-server not logged as one: %s", lbuf.String())
+	}
+}
+
+// The URLs of a real Sentinel set and a real Redis Cluster open clients of
+// their kinds, which follow a failover and route keys to every master.
+func TestOpenRealSentinelAndCluster(t *testing.T) {
+	ctx := context.Background()
+	t.Run("sentinel", func(t *testing.T) {
+		set := redistest.StartSentinel(t)
+		s, err := Open(ctx, Options{URL: set.URL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = s.Close() }()
+		if err := s.WaitReady(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Client.Set(ctx, "k", "before", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.Client.Do(ctx, "WAIT", 1, 10000).Int(); err != nil || n != 1 {
+			t.Fatalf("WAIT: %d replicas, %v", n, err)
+		}
+		set.Failover(t)
+		if got, err := s.Client.Get(ctx, "k").Result(); err != nil || got != "before" {
+			t.Fatalf("after the failover: %q, %v", got, err)
+		}
+		if err := s.Client.Set(ctx, "k", "after", 0).Err(); err != nil {
+			t.Fatalf("a write after the failover: %v", err)
+		}
+	})
+	t.Run("cluster", func(t *testing.T) {
+		c := redistest.StartCluster(t)
+		s, err := Open(ctx, Options{URL: c.URL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = s.Close() }()
+		if _, ok := s.Client.(*redis.ClusterClient); !ok {
+			t.Fatalf("a %T for %s", s.Client, c.URL())
+		}
+		if err := s.WaitReady(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 20 {
+			if err := s.Client.Set(ctx, fmt.Sprint("k", i), i, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if keys := redistest.Keys(t, s.Client, "k*"); len(keys) != 20 {
+			t.Fatalf("keys %v", keys)
+		}
+	})
 }

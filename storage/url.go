@@ -45,6 +45,15 @@ func (t target) client() redis.UniversalClient {
 	}
 }
 
+// CheckURL reports whether raw is a Redis URL that Open accepts, with the
+// same parser Open uses, so a configuration is refused at load exactly
+// when Open would refuse it. The error wraps ErrBadURL and never shows a
+// password.
+func CheckURL(raw string) error {
+	_, err := parseURL(raw)
+	return err
+}
+
 // parseURL reads Options.URL. Single servers use go-redis' own ParseURL.
 // go-redis has no URL of its own for Sentinel or Cluster that lists every
 // node in the authority, so those forms are rewritten into the URLs that

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hotline12345/hotline/acd"
@@ -39,6 +40,7 @@ type AgentStore interface {
 type Distribution interface {
 	Pause(ctx context.Context, agentID, reason string) (acd.State, error)
 	Resume(ctx context.Context, agentID string) (acd.State, error)
+	Force(ctx context.Context, agentID string, to acd.State, reason, by string) (acd.Agent, error)
 }
 
 // RatingStore is what the API uses of ratings and complaints;
@@ -112,9 +114,23 @@ type reviewBody struct {
 	Note   string                     `json:"note,omitempty"`
 }
 
-// StateReply is an agent's state after a pause or resume.
+// StateReply is an agent's state after a pause or resume: what was done.
 type StateReply struct {
 	State acd.State `json:"state"`
+	// PauseNext is the pause taken when the agent's call ends, when the
+	// pause was asked for during a call (ringing, talking).
+	PauseNext string `json:"pause_next,omitempty"`
+}
+
+// ForceRequest forces an agent's state. Who forces it is the
+// authenticated user, never a name in the body.
+type ForceRequest struct {
+	// State is available, paused or offline; the others come only from
+	// calls.
+	State acd.State `json:"state"`
+	// Reason is required for paused (it is the pause's reason), and kept
+	// with the force in every case.
+	Reason string `json:"reason,omitempty"`
 }
 
 func (a *api) now() time.Time {
@@ -271,7 +287,12 @@ func (a *api) pause(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.reply(w, r, http.StatusOK, StateReply{State: st})
+	reply := StateReply{State: st}
+	if st == acd.Ringing || st == acd.Talking {
+		// The pause waits for the call's end: the reply says so.
+		reply.PauseNext = strings.TrimSpace(b.Reason)
+	}
+	a.reply(w, r, http.StatusOK, reply)
 }
 
 // resume takes no body; one sent anyway is read and ignored, so that
@@ -283,6 +304,28 @@ func (a *api) resume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.reply(w, r, http.StatusOK, StateReply{State: st})
+}
+
+// forceState sets an agent's state on an operator's word, recorded as
+// the authenticated user's and logged.
+func (a *api) forceState(w http.ResponseWriter, r *http.Request) {
+	var b ForceRequest
+	if !decodeBody(w, r, &b) {
+		return
+	}
+	p, _ := PrincipalOf(r.Context())
+	id := r.PathValue("id")
+	ag, err := a.opts.Distribution.Force(r.Context(), id, b.State, b.Reason, p.User)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ev := a.opts.Logger.Warn().Str("agent_id", id).Str("by", p.User).Str("state", string(ag.State)).Str("reason", b.Reason)
+	if f := ag.Forced; f != nil {
+		ev = ev.Str("from", string(f.From)).Str("call_id", f.CallID)
+	}
+	ev.Msg("agent state forced")
+	a.reply(w, r, http.StatusOK, ag)
 }
 
 func (a *api) queue(w http.ResponseWriter, r *http.Request) {
@@ -464,6 +507,10 @@ func statusOf(err error) int {
 // fail answers a store's error: the client's mistakes with their message,
 // anything else as the server's.
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if se := (*acd.StateError)(nil); errors.As(err, &se) {
+		writeJSON(w, http.StatusConflict, Error{Error: err.Error(), State: se.State})
+		return
+	}
 	if code := statusOf(err); code != 0 {
 		writeError(w, code, err.Error())
 		return

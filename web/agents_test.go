@@ -142,15 +142,33 @@ func TestAgentInACall(t *testing.T) {
 	if err := r.agents.Answered(r.ctx, "c1", "a1"); err != nil {
 		t.Fatal(err)
 	}
-	r.fails("DELETE", "/api/v1/agents/a1", "", http.StatusConflict)
-	var st struct{ State acd.State }
+	var e web.Error
+	r.do("DELETE", "/api/v1/agents/a1", "", http.StatusConflict, &e)
+	if e.State != acd.Talking || e.Error == "" {
+		t.Errorf("delete during a call: %+v, want the state", e)
+	}
+	// Nothing to resume: the answer says the state, not that it resumed.
+	e = web.Error{}
+	r.do("POST", "/api/v1/agents/a1/resume", "", http.StatusConflict, &e)
+	if e.State != acd.Talking {
+		t.Errorf("resume during a call with no pause waiting: %+v", e)
+	}
+	// The pause waits for the call's end, and the answer says so.
+	var st web.StateReply
 	r.do("POST", "/api/v1/agents/a1/pause", `{"reason":"training"}`, http.StatusOK, &st)
-	if st.State != acd.Talking {
-		t.Errorf("pause during a call: state %q, want talking", st.State)
+	if st.State != acd.Talking || st.PauseNext != "training" {
+		t.Errorf("pause during a call: %+v, want talking with the pause next", st)
 	}
 	if d := r.agent("a1"); d.PauseNext != "training" || d.CallID != "c1" {
 		t.Errorf("agent during the call: %+v", d.Agent)
 	}
+	// Resuming cancels it; pausing again sets it again.
+	st = web.StateReply{}
+	r.do("POST", "/api/v1/agents/a1/resume", "", http.StatusOK, &st)
+	if st.State != acd.Talking || st.PauseNext != "" || r.agent("a1").PauseNext != "" {
+		t.Errorf("resume during a call: %+v", st)
+	}
+	r.do("POST", "/api/v1/agents/a1/pause", `{"reason":"training"}`, http.StatusOK, &st)
 	if err := r.agents.Ended(r.ctx, "c1", "a1", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -164,8 +182,14 @@ func TestPauseResume(t *testing.T) {
 	r := startRig(t, nil)
 	r.secret("ua1", "pw-a1-long")
 	r.do("POST", "/api/v1/agents", `{"id":"a1","name":"x","sip_user":"ua1","password":"pw-a1-long","categories":["general"]}`, http.StatusCreated, nil)
-	// An agent whose phone is not registered cannot be paused.
+	// An agent whose phone is not registered cannot be paused, nor
+	// resumed.
 	r.fails("POST", "/api/v1/agents/a1/pause", `{"reason":"lunch"}`, http.StatusConflict)
+	var e web.Error
+	r.do("POST", "/api/v1/agents/a1/resume", "", http.StatusConflict, &e)
+	if e.State != acd.Offline {
+		t.Errorf("resume of an offline agent: %+v", e)
+	}
 	if _, err := r.agents.Registered(r.ctx, "a1"); err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +210,64 @@ func TestPauseResume(t *testing.T) {
 	if d := r.agent("a1"); d.State != acd.Available || d.Reason != "" {
 		t.Errorf("resumed agent %+v", d.Agent)
 	}
+}
+
+// TestForceState: a supervisor or an admin forces an agent stuck in a
+// call back to work; the force is the authenticated user's; states that
+// would be false are refused.
+func TestForceState(t *testing.T) {
+	r := startRig(t, nil)
+	r.addAgent("a1", appeal.General)
+	if err := r.agents.Enqueue(r.ctx, "c1", appeal.General, "node1"); err != nil {
+		t.Fatal(err)
+	}
+	if offers, err := r.agents.Dispatch(r.ctx, 10); err != nil || len(offers) != 1 {
+		t.Fatalf("dispatch: %+v %v", offers, err)
+	}
+	if err := r.agents.Answered(r.ctx, "c1", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ body string }{
+		{`{"state":"talking"}`},
+		{`{"state":"wrapup"}`},
+		{`{"state":"paused"}`},
+		{`{"state":"available","by":"someone"}`},
+		{`{}`},
+	} {
+		r.fails("POST", "/api/v1/agents/a1/state", c.body, http.StatusBadRequest)
+	}
+	r.fails("POST", "/api/v1/agents/a9/state", `{"state":"available"}`, http.StatusNotFound)
+	var e web.Error
+	r.do("POST", "/api/v1/agents/a1/state", `{"state":"offline"}`, http.StatusConflict, &e)
+	if e.State != acd.Talking {
+		t.Errorf("force offline with a phone registered: %+v", e)
+	}
+	for _, role := range []auth.Role{auth.Agent, auth.Ops, auth.Visitor} {
+		tok := r.mint(auth.TokenSpec{Roles: []auth.Role{role}, TTL: time.Hour})
+		r.doAs(tok, "POST", "/api/v1/agents/a1/state", `{"state":"available"}`, http.StatusForbidden, nil)
+	}
+	if d := r.agent("a1"); d.State != acd.Talking || d.Forced != nil {
+		t.Fatalf("the refusals changed the agent: %+v", d.Agent)
+	}
+
+	if _, err := r.accounts.AddUser(r.ctx, auth.UserSpec{Name: "sup1", Roles: []auth.Role{auth.Supervisor}, By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	sup := r.mint(auth.TokenSpec{User: "sup1", Roles: []auth.Role{auth.Supervisor}, TTL: time.Hour})
+	var a acd.Agent
+	r.doAs(sup, "POST", "/api/v1/agents/a1/state", `{"state":"available","reason":"stuck after a crash"}`, http.StatusOK, &a)
+	if a.State != acd.Available || a.CallID != "" || a.Forced == nil || a.Forced.By != "sup1" ||
+		a.Forced.From != acd.Talking || a.Forced.CallID != "c1" || a.Forced.Reason != "stuck after a crash" {
+		t.Fatalf("forced: %+v (forced %+v)", a, a.Forced)
+	}
+	if !strings.Contains(r.log.String(), "agent state forced") || !strings.Contains(r.log.String(), `"by":"sup1"`) {
+		t.Errorf("the force is not in the log: %s", r.log.String())
+	}
+	r.do("POST", "/api/v1/agents/a1/state", `{"state":"paused","reason":"meeting"}`, http.StatusOK, &a)
+	if a.State != acd.Paused || a.Reason != "meeting" || a.Forced.From != acd.Available || !strings.HasPrefix(a.Forced.By, "token:") {
+		t.Fatalf("forced paused: %+v (forced %+v)", a, a.Forced)
+	}
+	r.do("DELETE", "/api/v1/agents/a1", "", http.StatusNoContent, nil)
 }
 
 // TestResumeOffersWaitingCalls: a resumed agent is offered the waiting

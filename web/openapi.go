@@ -26,7 +26,7 @@ var openAPIEnums = enumTable(
 	enumOf(evaluation.Praise, evaluation.BadReview, evaluation.NoRating),
 	enumOf(evaluation.Pending, evaluation.Upheld, evaluation.Dismissed),
 	enumOf(auth.Roles...),
-	enumOf(calllog.CallerHangup, calllog.FlowFinished, calllog.MediaTimeout, calllog.Error, calllog.Shutdown, calllog.NoAck),
+	enumOf(calllog.EndCauses...),
 )
 
 type namedEnum struct {

@@ -78,6 +78,9 @@ type Error struct {
 	Error string `json:"error"`
 	// Path is the request's path, on 404 and 405.
 	Path string `json:"path,omitempty"`
+	// State is the agent's state, on a 409 of an agent's state change
+	// (pause, resume, force, delete) that the state does not allow.
+	State acd.State `json:"state,omitempty"`
 }
 
 // Page is one page of a list: list endpoints take limit and cursor, and
@@ -142,10 +145,12 @@ func (a *api) routes() []Route {
 			Roles: admins, Body: AgentPatch{}, Reply: acd.Agent{}, Errors: []int{409}, handle: a.patchAgent},
 		{Method: "DELETE", Path: "/api/v1/agents/{id}", Summary: "delete an agent (not during a call)",
 			Roles: admins, Status: http.StatusNoContent, Errors: []int{409}, handle: a.deleteAgent},
-		{Method: "POST", Path: "/api/v1/agents/{id}/pause", Summary: "pause an agent with a reason (during a call: when it ends)",
+		{Method: "POST", Path: "/api/v1/agents/{id}/pause", Summary: "pause an agent with a reason (during a call: when it ends, answered as pause_next)",
 			Roles: []auth.Role{auth.Supervisor, auth.Agent, auth.Visitor}, Own: true, Body: pauseBody{}, Reply: StateReply{}, Errors: []int{409}, handle: a.pause},
-		{Method: "POST", Path: "/api/v1/agents/{id}/resume", Summary: "resume a paused agent",
+		{Method: "POST", Path: "/api/v1/agents/{id}/resume", Summary: "resume a paused agent, or cancel a pause waiting for the call's end (409 with the state when there is none)",
 			Roles: []auth.Role{auth.Supervisor, auth.Agent, auth.Visitor}, Own: true, Reply: StateReply{}, Errors: []int{409}, handle: a.resume},
+		{Method: "POST", Path: "/api/v1/agents/{id}/state", Summary: "force an agent's state (available, paused, offline) when the hotline's account of it is wrong; recorded with who did it",
+			Roles: []auth.Role{auth.Supervisor, auth.Admin}, Body: ForceRequest{}, Reply: acd.Agent{}, Errors: []int{409}, handle: a.forceState},
 		{Method: "GET", Path: "/api/v1/queue", Summary: "who waits for an agent, where and since when; today's queue figures",
 			Roles: []auth.Role{auth.Supervisor, auth.Agent, auth.Ops}, Reply: QueueReport{}, handle: a.queue},
 

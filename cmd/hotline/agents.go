@@ -32,8 +32,11 @@ commands:
   update ID [--name NAME] [--sip-user USER] [--categories LIST]
       [--password PASSWORD | --password-stdin]
   delete ID
-  pause ID --reason TEXT
-  resume ID
+  pause ID --reason TEXT  (during a call: when it ends)
+  resume ID              (also cancels a pause waiting for a call's end)
+  force ID --state available|paused|offline [--reason TEXT]
+                         set the state when the hotline's account of it is
+                         wrong (supervisor, admin); kept with who did it
 
 ` + apiHelp
 
@@ -104,6 +107,8 @@ func agentsCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return a.pause(rest)
 	case "resume":
 		return a.resume(rest)
+	case "force":
+		return a.force(rest)
 	case "help":
 		fmt.Fprint(stdout, agentsUsage)
 		return nil
@@ -427,13 +432,48 @@ func (a *cli) setState(id, action string, body any) error {
 	if err != nil {
 		return err
 	}
-	var st struct {
-		State acd.State `json:"state"`
-	}
+	var st web.StateReply
 	if err := c.Do(context.Background(), http.MethodPost, "/api/v1/agents/"+url.PathEscape(id)+"/"+action, body, &st); err != nil {
 		return err
 	}
+	if st.PauseNext != "" {
+		_, err = fmt.Fprintf(a.stdout, "agent %s: %s; paused (%s) when the call ends\n", id, st.State, st.PauseNext)
+		return err
+	}
 	_, err = fmt.Fprintf(a.stdout, "agent %s: %s\n", id, st.State)
+	return err
+}
+
+// force sets an agent's state on the operator's word.
+func (a *cli) force(args []string) error {
+	fs := a.flags("force")
+	state := fs.String("state", "", "available, paused or offline")
+	reason := fs.String("reason", "", "why (required with --state paused: the pause's reason)")
+	id, err := parseWithID(fs, args)
+	if err != nil {
+		return err
+	}
+	if *state == "" {
+		return usageError("force: --state is required: available, paused or offline")
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var ag acd.Agent
+	body := web.ForceRequest{State: acd.State(*state), Reason: *reason}
+	if err := c.Do(context.Background(), http.MethodPost, "/api/v1/agents/"+url.PathEscape(id)+"/state", body, &ag); err != nil {
+		return err
+	}
+	from := ""
+	if f := ag.Forced; f != nil {
+		from = " (was " + string(f.From)
+		if f.CallID != "" {
+			from += " on call " + f.CallID
+		}
+		from += ")"
+	}
+	_, err = fmt.Fprintf(a.stdout, "agent %s: %s%s\n", id, ag.State, from)
 	return err
 }
 

@@ -173,6 +173,49 @@ func TestAgentsPasswordStdin(t *testing.T) {
 	}
 }
 
+// TestAgentsForce: an agent stuck talking is forced back to work; the
+// pause asked for during a call says it waits for the call's end; a
+// resume with nothing to resume fails with the state.
+func TestAgentsForce(t *testing.T) {
+	r := startAPI(t)
+	r.ok("add", "--id", "a1", "--sip-user", "u1", "--password", "long-enough", "--categories", "general")
+	if _, err := r.agents.Registered(r.ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.agents.Enqueue(r.ctx, "c1", appeal.General, "node1"); err != nil {
+		t.Fatal(err)
+	}
+	if offers, err := r.agents.Dispatch(r.ctx, 1); err != nil || len(offers) != 1 {
+		t.Fatalf("dispatch: %+v %v", offers, err)
+	}
+	if err := r.agents.Answered(r.ctx, "c1", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if out := r.ok("pause", "a1", "--reason", "lunch"); out != "agent a1: talking; paused (lunch) when the call ends\n" {
+		t.Errorf("pause during a call said %q", out)
+	}
+	r.ok("resume", "a1")
+	code, out, errs := hotline("agents", "--api", r.api, "resume", "a1")
+	if code != 1 || out != "" || !strings.Contains(errs, "talking") {
+		t.Errorf("resume with nothing to resume: exit %d, %q %q", code, out, errs)
+	}
+	if out := r.ok("force", "a1", "--state", "available", "--reason", "stuck"); out != "agent a1: available (was talking on call c1)\n" {
+		t.Errorf("force said %q", out)
+	}
+	a, err := r.agents.Agent(r.ctx, "a1")
+	if err != nil || a.State != acd.Available || a.Forced == nil || a.Forced.Reason != "stuck" || !strings.HasPrefix(a.Forced.By, "token:") {
+		t.Fatalf("after force: %+v %v", a, err)
+	}
+	for _, args := range [][]string{{"force", "a1"}, {"force", "--state", "available"}} {
+		if code, _, errs := hotline(append([]string{"agents", "--api", r.api}, args...)...); code != 2 || errs == "" {
+			t.Errorf("%q: exit %d, %q; want a usage error", args, code, errs)
+		}
+	}
+	if code, _, errs := hotline("agents", "--api", r.api, "force", "a1", "--state", "talking"); code != 1 || !strings.Contains(errs, "talking") {
+		t.Errorf("force talking: exit %d, %q", code, errs)
+	}
+}
+
 // TestAgentsAPIError: the API's refusal is printed as the API put it, with
 // exit code 1.
 func TestAgentsAPIError(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,7 +14,7 @@ import (
 
 // runMainEnv makes the test binary run main instead of the tests, so that
 // a test runs "hotline" as its own process, as an operator would.
-const runMainEnv = "HOTLINE_TEST_RUN_MAIN"
+const runMainEnv = "RUN_HOTLINE_MAIN_IN_TEST"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
@@ -25,32 +26,35 @@ func TestMain(m *testing.M) {
 
 // process is "hotline serve" running in dir.
 type process struct {
-	cmd    *exec.Cmd
-	notice string // the first start's notice, if any
-	api    string
-	done   chan error
+	cmd      *exec.Cmd
+	notice   string // the first start's notice, if any
+	api      string
+	stateDir string // as the server says at start
+	done     chan error
 }
 
 // command is "hotline args..." as its own process in dir, with no
-// HOTLINE_ variable from the tests' environment.
-func command(t *testing.T, dir string, args ...string) *exec.Cmd {
+// HOTLINE_ variable from the tests' environment, and state kept under
+// state (as $XDG_STATE_HOME).
+func command(t *testing.T, dir, state string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
 	cmd.Dir = dir
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "HOTLINE_") && !strings.HasPrefix(kv, "REDIS_URL=") {
+		if !strings.HasPrefix(kv, "HOTLINE_") && !strings.HasPrefix(kv, "REDIS_URL=") &&
+			!strings.HasPrefix(kv, "XDG_STATE_HOME=") && !strings.HasPrefix(kv, "STATE_DIRECTORY=") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, runMainEnv+"=1")
+	cmd.Env = append(cmd.Env, runMainEnv+"=1", "XDG_STATE_HOME="+state)
 	return cmd
 }
 
-// serveIn starts "hotline serve" on its embedded defaults in dir, with
-// free ports, and waits until it serves HTTP.
-func serveIn(t *testing.T, dir string) *process {
+// serveIn starts "hotline serve" on its embedded defaults in dir, its
+// state under state, with free ports, and waits until it serves HTTP.
+func serveIn(t *testing.T, dir, state string) *process {
 	t.Helper()
-	p := &process{cmd: command(t, dir, "serve", "--sip-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"), done: make(chan error, 1)}
+	p := &process{cmd: command(t, dir, state, "serve", "--sip-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"), done: make(chan error, 1)}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -74,10 +78,13 @@ func serveIn(t *testing.T, dir string) *process {
 			if !ok {
 				t.Fatalf("hotline serve ended before serving: %s", notice.String())
 			}
-			var entry struct{ Message, Addr string }
+			var entry struct{ Message, Addr, Dir string }
 			if json.Unmarshal([]byte(line), &entry) == nil && entry.Message != "" {
-				if entry.Message == "http listening" {
+				switch entry.Message {
+				case "http listening":
 					p.api = "http://" + entry.Addr
+				case "state directory":
+					p.stateDir = entry.Dir
 				}
 				continue
 			}
@@ -135,8 +142,14 @@ func whoami(t *testing.T, api, token string) (int, string) {
 // the running server's store or with no server running, and the tokens
 // outlive restarts.
 func TestFirstStart(t *testing.T) {
-	dir := t.TempDir()
-	p := serveIn(t, dir)
+	dir, state := t.TempDir(), t.TempDir()
+	p := serveIn(t, dir, state)
+	if want := filepath.Join(state, "hotline"); p.stateDir != want {
+		t.Errorf("state directory %q, want %q ($XDG_STATE_HOME/hotline)", p.stateDir, want)
+	}
+	if _, err := os.Stat(filepath.Join(state, "hotline", "redis")); err != nil {
+		t.Errorf("the embedded Redis keeps no data under the state directory: %v", err)
+	}
 	first := tokenIn(t, p.notice)
 	if code, out := whoami(t, p.api, first); code != 0 || !strings.HasPrefix(out, "admin: admin") {
 		t.Fatalf("whoami with the first token: %d %s", code, out)
@@ -146,7 +159,7 @@ func TestFirstStart(t *testing.T) {
 	// standard output.
 	mint := func() string {
 		t.Helper()
-		cmd := command(t, dir, "tokens", "create", "--role", "admin", "--expires", "1d")
+		cmd := command(t, dir, state, "tokens", "create", "--role", "admin", "--expires", "1d")
 		var errs strings.Builder
 		cmd.Stderr = &errs
 		out, err := cmd.Output()
@@ -165,10 +178,10 @@ func TestFirstStart(t *testing.T) {
 	}
 	p.stop(t)
 
-	// With no server running, then a restart: no second notice, every
-	// token still good.
+	// With no server running, then a restart from another folder: the
+	// same state, so no second notice, and every token still good.
 	alone := mint()
-	p = serveIn(t, dir)
+	p = serveIn(t, t.TempDir(), state)
 	if strings.Contains(p.notice, "HOTLINE_TOKEN") {
 		t.Errorf("a second start printed a token again:\n%s", p.notice)
 	}

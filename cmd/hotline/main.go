@@ -4,7 +4,7 @@
 //	hotline call [--keys 1,1] [--dtmf rfc4733|info|inband] sip:12345@127.0.0.1:5060
 //	hotline prompts generate [--catalog prompts/catalog.yaml]
 //	hotline prompts install --asterisk-sounds DIR
-//	hotline agents [--api URL] list|show|add|update|delete|pause|resume ...
+//	hotline agents [--api URL] list|show|add|update|delete|pause|resume|force ...
 //	hotline queue [--api URL]
 //	hotline login --user NAME | logout | whoami
 //	hotline users list|add|update|passwd|disable|enable ...
@@ -39,7 +39,7 @@ commands:
   call URI           place a test call and report what was heard
   prompts generate   regenerate prompt audio from prompts/catalog.yaml
   prompts install    write prompt audio for Asterisk (--asterisk-sounds DIR)
-  agents COMMAND     list, show, add, update, delete, pause or resume agents (hotline agents help)
+  agents COMMAND     list, show, add, update, delete, pause, resume or force agents (hotline agents help)
   queue              the calls waiting for an agent and today's figures
   login --user NAME  log in with a password; prints a token for HOTLINE_TOKEN
   logout             revoke HOTLINE_TOKEN
@@ -148,6 +148,13 @@ func serve(args []string, stderr io.Writer) error {
 	log, err := logging.New(logging.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, Out: stderr})
 	if err != nil {
 		return err
+	}
+	app.RouteLibraryLogs(log)
+	// The state directory is found here, where the environment is read,
+	// so that the server and the commands beside it agree on it.
+	cfg.Storage.Dir = cfg.StateDir(os.LookupEnv)
+	for _, msg := range config.UnknownEnv(os.Environ()) {
+		log.Warn().Msg(msg)
 	}
 
 	// SIGTERM drains (calls in progress finish, up to the grace); SIGINT,

@@ -30,7 +30,7 @@ func mintLocal(path string, spec auth.TokenSpec) (string, auth.Token, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), mintTimeout)
 	defer cancel()
 	store, err := storage.Open(ctx, storage.Options{
-		URL: cfg.Redis.URL, DataDir: cfg.Redis.DataDir, RedisServerPath: cfg.Redis.ServerPath, Attach: true,
+		URL: cfg.Redis.URL, DataDir: cfg.RedisDataDir(os.LookupEnv), RedisServerPath: cfg.Redis.ServerPath, Attach: true,
 	})
 	if err != nil {
 		return "", auth.Token{}, err

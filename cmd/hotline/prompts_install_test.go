@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,7 +17,12 @@ func TestPromptsInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "var", "lib", "asterisk", "sounds") // created by the command
+	// Asterisk's data folder is there; its sounds folder is made.
+	lib := filepath.Join(t.TempDir(), "var", "lib", "asterisk")
+	if err := os.MkdirAll(lib, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(lib, "sounds")
 	code, out, errs := hotline("prompts", "install", "--asterisk-sounds", dir)
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errs)
@@ -84,6 +90,18 @@ func TestPromptsInstallUsage(t *testing.T) {
 		if code, out, _ := hotline(args...); code != 2 || out != "" {
 			t.Errorf("%s: exit %d, output %q; want usage error 2 and nothing written", name, code, out)
 		}
+	}
+}
+
+// TestPromptsInstallWantsTheParent: a sounds folder whose parent is not
+// there is a mistyped path, not a tree to make.
+func TestPromptsInstallWantsTheParent(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "var", "lib", "asterisk", "sounds")
+	if code, out, errs := hotline("prompts", "install", "--asterisk-sounds", dir); code != 1 || !strings.Contains(errs, "does not exist") || out != "" {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 naming the missing parent", code, out, errs)
+	}
+	if _, err := os.Stat(filepath.Dir(dir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the parent was made: %v", err)
 	}
 }
 

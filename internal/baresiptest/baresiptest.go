@@ -72,30 +72,59 @@ type Options struct {
 	IP string
 }
 
-// freePort returns a port the kernel just handed out on loopback, for a
+// freePort returns a TCP port the kernel just handed out on ip, for a
 // program that must be told its port.
-func freePort(t testing.TB, network, ip string) int {
+func freePort(t testing.TB, ip string) int {
 	t.Helper()
-	switch network {
-	case "udp":
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// freeSIPPort returns a port free on ip for both UDP and TCP: baresip's
+// sip_listen takes the port on both.
+func freeSIPPort(t testing.TB, ip string) int {
+	t.Helper()
+	for range 100 {
 		c, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	default:
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			t.Fatal(err)
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		c.Close()
+		if err == nil {
+			l.Close()
+			return port
 		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
 	}
+	t.Fatalf("baresiptest: no port free for both UDP and TCP on %s", ip)
+	return 0
 }
+
+// startTries bounds how often Start picks new ports when another process
+// took one between their choice and baresip's bind.
+const startTries = 3
 
 // Start runs baresip on loopback and stops it when the test ends.
 func Start(t testing.TB, opts Options) *Phone {
+	t.Helper()
+	for try := 1; ; try++ {
+		p, inUse := start(t, opts)
+		if !inUse {
+			return p
+		}
+		if try == startTries {
+			t.Fatalf("baresip: its ports were taken by others %d times", try)
+		}
+	}
+}
+
+// start runs baresip once; inUse reports that it found a port taken.
+func start(t testing.TB, opts Options) (*Phone, bool) {
 	t.Helper()
 	if opts.AnswerMode == "" {
 		opts.AnswerMode = "auto"
@@ -116,12 +145,12 @@ func Start(t testing.TB, opts Options) *Phone {
 	p := &Phone{
 		t:      t,
 		user:   opts.User,
-		sip:    netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(freePort(t, "udp", ip))),
+		sip:    netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(freeSIPPort(t, ip))),
 		dir:    dir,
 		events: make(chan Event, 64),
 		exited: make(chan struct{}),
 	}
-	ctrlPort := freePort(t, "tcp", "127.0.0.1")
+	ctrlPort := freePort(t, "127.0.0.1")
 	config := strings.Join([]string{
 		"poll_method epoll",
 		"sip_listen " + p.sip.String(),
@@ -195,7 +224,11 @@ func Start(t testing.TB, opts Options) *Phone {
 		}
 		select {
 		case <-p.exited:
-			t.Fatalf("baresip exited: %v\n%s", <-waited, log.String())
+			err := <-waited
+			if strings.Contains(log.String(), "Address already in use") {
+				return nil, true
+			}
+			t.Fatalf("baresip exited: %v\n%s", err, log.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -203,7 +236,7 @@ func Start(t testing.TB, opts Options) *Phone {
 		}
 	}
 	go p.readEvents()
-	return p
+	return p, false
 }
 
 // lockedBuffer collects a process's output.

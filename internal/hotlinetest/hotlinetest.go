@@ -29,9 +29,11 @@ import (
 
 // Hotline is a running hotline.
 type Hotline struct {
-	SIP     netip.AddrPort
-	HTTP    net.Addr
-	Redis   *redistest.Server
+	SIP  netip.AddrPort
+	HTTP net.Addr
+	// Redis is the redis-server Start started; nil after StartOn.
+	Redis *redistest.Server
+	// Client is a client of the hotline's Redis.
 	Client  redis.UniversalClient
 	Records *ivrtest.RecordWatch
 	Calls   *calllog.Store
@@ -47,18 +49,28 @@ type Hotline struct {
 // digit timeout).
 func Start(t testing.TB, tune func(*config.Config)) *Hotline {
 	t.Helper()
-	h := &Hotline{Redis: redistest.Start(t), done: make(chan error, 1)}
+	srv := redistest.Start(t)
+	h := StartOn(t, srv.URL(), srv.Client(t), tune)
+	h.Redis = srv
+	return h
+}
+
+// StartOn is Start on the Redis that redisURL names (a Sentinel set, a
+// cluster), which rdb is a client of.
+func StartOn(t testing.TB, redisURL string, rdb redis.UniversalClient, tune func(*config.Config)) *Hotline {
+	t.Helper()
+	h := &Hotline{done: make(chan error, 1)}
 	cfg := config.Default()
 	cfg.SIP.Listen = "127.0.0.1:0"
 	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Redis.URL = h.Redis.URL()
+	cfg.Redis.URL = redisURL
 	cfg.IVR.FirstDigitTimeout = config.Duration(time.Second)
 	cfg.Log.Format = "json"
 	if tune != nil {
 		tune(&cfg)
 	}
 	h.Config = cfg
-	h.Client = h.Redis.Client(t)
+	h.Client = rdb
 	h.Calls = calllog.NewStore(h.Client, calllog.StoreOptions{})
 	h.Appeals = appeal.NewStore(h.Client, appeal.StoreOptions{Location: cfg.Location()})
 

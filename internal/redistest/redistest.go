@@ -1,17 +1,23 @@
-// Package redistest runs a real, private redis-server for a test: its own
-// temporary directory, a unix socket instead of a TCP port (so parallel tests
-// never race for ports), and the append-only file turned on, so tests can
-// restart or crash it and check what survives.
+// Package redistest runs real Redis for tests, as production runs it:
+//
+//   - Start: a private redis-server with its own temporary directory, a unix
+//     socket instead of a TCP port (so parallel tests never race for ports),
+//     and the append-only file turned on, so tests can restart or crash it
+//     and check what survives;
+//   - StartSentinel: a master, a replica and three sentinels, with timings
+//     short enough that a failover (Sentinel.Failover) takes seconds;
+//   - StartCluster: a Redis Cluster of three masters made with
+//     redis-cli --cluster create;
+//   - Backends: a test's body run on each of the three, the Sentinel set and
+//     the cluster shared by the package's tests (see RunTests).
+//
+// Every process is a child of the test binary, on ports the kernel handed
+// out, stopped in cleanup and killed by the kernel if the test binary dies.
 package redistest
 
 import (
-	"bufio"
-	"errors"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -19,10 +25,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 )
-
-// readyTimeout bounds how long a test waits for redis-server to say it
-// accepts connections; a healthy server needs milliseconds.
-const readyTimeout = 30 * time.Second
 
 // stopTimeout bounds how long Restart and cleanup wait for a SIGTERMed
 // server to flush its append-only file and exit.
@@ -43,21 +45,25 @@ type Server struct {
 	proc *process // nil while stopped
 }
 
-type process struct {
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once Wait has returned
-	log    *logTail
-}
-
 // Start starts a redis-server for t and stops it in t.Cleanup. The server
 // listens only on a unix socket (--port 0), keeps its data in a private
 // temporary directory with --appendonly yes and no RDB snapshots, and is
 // ready when its log says it accepts connections.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	path, err := exec.LookPath("redis-server")
+	s := New(t)
+	s.Start(t)
+	return s
+}
+
+// New is Start without starting the server: its URL is known, and its
+// Start method starts it, for tests of what waits for a Redis that is not
+// there yet.
+func New(t testing.TB) *Server {
+	t.Helper()
+	path, err := redisServer()
 	if err != nil {
-		t.Fatalf("redistest: redis-server not found on PATH (%v): install the Debian package redis-server (apt-get install -y redis-server)", err)
+		t.Fatalf("redistest: %v", err)
 	}
 	dir := tempDir(t)
 	s := &Server{path: path, dir: dir, sock: filepath.Join(dir, "redis.sock")}
@@ -72,7 +78,6 @@ func Start(t testing.TB) *Server {
 			}
 		}
 	})
-	s.Start(t)
 	return s
 }
 
@@ -158,8 +163,8 @@ func (s *Server) halt(t testing.TB, sig syscall.Signal) {
 	}
 }
 
-// Start starts the server again after Kill, on the same socket and
-// directory, and waits until it accepts connections.
+// Start starts the server (again after Kill, on the same socket and
+// directory) and waits until it accepts connections.
 func (s *Server) Start(t testing.TB) {
 	t.Helper()
 	s.mu.Lock()
@@ -170,7 +175,7 @@ func (s *Server) Start(t testing.TB) {
 	}
 	// A SIGKILLed server leaves its socket file behind; redis-server
 	// unlinks it before binding, so nothing needs doing here.
-	cmd := exec.Command(s.path,
+	p, err := startProcess(s.path, []string{
 		"--port", "0",
 		"--unixsocket", s.sock,
 		"--unixsocketperm", "700",
@@ -179,94 +184,11 @@ func (s *Server) Start(t testing.TB) {
 		"--save", "",
 		"--daemonize", "no",
 		"--logfile", "",
-	)
-	r, w, err := os.Pipe()
+	}, readyLine)
 	if err != nil {
 		t.Fatalf("redistest: %v", err)
-	}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		_ = r.Close()
-		_ = w.Close()
-		t.Fatalf("redistest: starting %s: %v", s.path, err)
-	}
-	_ = w.Close()
-	p := &process{cmd: cmd, exited: make(chan struct{}), log: &logTail{}}
-	ready := make(chan struct{})
-	go p.log.follow(r, ready)
-	go func() {
-		_ = cmd.Wait()
-		close(p.exited)
-	}()
-
-	timer := time.NewTimer(readyTimeout)
-	defer timer.Stop()
-	select {
-	case <-ready:
-	case <-p.exited:
-		t.Fatalf("redistest: redis-server exited before it was ready: %v\n%s", cmd.ProcessState, p.log)
-	case <-timer.C:
-		_ = p.stop(syscall.SIGKILL, stopTimeout)
-		t.Fatalf("redistest: redis-server not ready after %v\n%s", readyTimeout, p.log)
 	}
 	s.mu.Lock()
 	s.proc = p
 	s.mu.Unlock()
-}
-
-// stop signals the process and waits for it to exit; a process that
-// ignores the signal past timeout is killed.
-func (p *process) stop(sig syscall.Signal, timeout time.Duration) error {
-	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return err
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-p.exited:
-		return nil
-	case <-timer.C:
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.exited
-	return errors.New("redis-server ignored " + sig.String() + " and was killed")
-}
-
-// logTail keeps the server's recent log lines for failure messages.
-type logTail struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-const tailLines = 40
-
-// follow reads the server's log until the pipe closes, closing ready at the
-// line that says it accepts connections. Redis 7.0 logs "The server is now
-// ready to accept connections", 7.2 and later "Ready to accept connections".
-func (l *logTail) follow(r io.ReadCloser, ready chan<- struct{}) {
-	defer func() { _ = r.Close() }()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	signalled := false
-	for sc.Scan() {
-		line := sc.Text()
-		l.mu.Lock()
-		l.lines = append(l.lines, line)
-		if len(l.lines) > tailLines {
-			l.lines = l.lines[len(l.lines)-tailLines:]
-		}
-		l.mu.Unlock()
-		if !signalled && strings.Contains(strings.ToLower(line), "ready to accept connections") {
-			signalled = true
-			close(ready)
-		}
-	}
-	// Drain to EOF so the server never blocks on a full pipe.
-	_, _ = io.Copy(io.Discard, r)
-}
-
-func (l *logTail) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
 }

@@ -33,6 +33,10 @@ const SampleRate = 8000
 //   - A column tone an octave above the row tone is a harmonic, not a key, and
 //     a press must be pure over its first windows as a whole (see
 //     octaveTolerance and pressToTotalEnergy).
+//   - Nor may a press hold the other harmonics of a voice whose harmonics fall
+//     on a key's tones (see voice.go): the second-harmonic test of Asterisk's
+//     older detector, widened to the whole comb of harmonics the two tones
+//     imply and measured against the noise between them.
 const (
 	halfBlock = 51            // samples between windows (6.375 ms)
 	block     = 2 * halfBlock // Asterisk's DTMF_GSIZE: 102 samples (12.75 ms)
@@ -157,9 +161,18 @@ type Detector struct {
 	current byte // key being pressed, 0 for none
 	misses  int
 
-	// The share of energy in the two tones of the last few windows.
-	purity     [pressWindows]float64
-	purityNext int
+	// What the last few windows' verdicts leave for the checks made over a
+	// press as a whole, and the audio of those windows.
+	recent     [pressWindows]verdict
+	recentNext int
+	halves     [pressWindows + 1][halfBlock]int16
+	halvesNext int // the half block being filled
+}
+
+// verdict is what judging a window leaves for the checks made over a press.
+type verdict struct {
+	purity float64 // share of the window's energy in the two tones; a pure pair scores block/2
+	wr, wc float64 // frequencies of the row and column tones, radians per sample
 }
 
 // NewDetector returns a detector for one call's received audio.
@@ -193,7 +206,8 @@ func (d *Detector) Reset() {
 	d.energy, d.fill = 0, 0
 	d.prev, d.prevEnergy, d.havePrev = [8]complex128{}, 0, false
 	d.run, d.runLen, d.current, d.misses = 0, 0, 0, 0
-	d.purity, d.purityNext = [pressWindows]float64{}, 0
+	d.recent, d.recentNext = [pressWindows]verdict{}, 0
+	d.halves, d.halvesNext = [pressWindows + 1][halfBlock]int16{}, 0
 }
 
 // Process feeds received audio to the detector and, before it returns, calls
@@ -202,6 +216,7 @@ func (d *Detector) Reset() {
 func (d *Detector) Process(pcm []int16, emit func(key rune)) {
 	for len(pcm) > 0 {
 		n := min(halfBlock-d.fill, len(pcm))
+		copy(d.halves[d.halvesNext][d.fill:], pcm[:n])
 		d.accumulate(pcm[:n])
 		d.fill += n
 		pcm = pcm[n:]
@@ -252,17 +267,18 @@ func (d *Detector) endHalfBlock(emit func(key rune)) {
 	d.energy, d.fill = 0, 0
 
 	if d.havePrev {
-		hit, purity := d.judge(&d.prev, &cur, d.prevEnergy+energy)
-		d.step(hit, purity, emit)
+		hit, v := d.judge(&d.prev, &cur, d.prevEnergy+energy)
+		d.step(hit, v, emit)
 	}
 	d.prev, d.prevEnergy, d.havePrev = cur, energy, true
+	d.halvesNext = (d.halvesNext + 1) % len(d.halves)
 }
 
 // step advances hits-to-begin and misses-to-end by one window's verdict: the
-// key it holds (0 for none) and the share of its energy in the two tones.
-func (d *Detector) step(hit byte, purity float64, emit func(key rune)) {
-	d.purity[d.purityNext] = purity
-	d.purityNext = (d.purityNext + 1) % len(d.purity)
+// key it holds (0 for none) and, for a key, what the press checks need.
+func (d *Detector) step(hit byte, v verdict, emit func(key rune)) {
+	d.recent[d.recentNext] = v
+	d.recentNext = (d.recentNext + 1) % len(d.recent)
 	if hit == d.run {
 		d.runLen++
 	} else {
@@ -275,7 +291,7 @@ func (d *Detector) step(hit byte, purity float64, emit func(key rune)) {
 			d.current = 0
 		}
 	}
-	if hit != 0 && hit != d.current && d.runLen >= hitsToBegin && d.pure() {
+	if hit != 0 && hit != d.current && d.runLen >= hitsToBegin && d.pure() && !d.voiced() {
 		d.current, d.misses = hit, 0
 		emit(rune(hit))
 	}
@@ -285,17 +301,17 @@ func (d *Detector) step(hit byte, purity float64, emit func(key rune)) {
 // average at least pressToTotalEnergy of their energy in the two tones.
 func (d *Detector) pure() bool {
 	var sum float64
-	for _, p := range d.purity {
-		sum += p
+	for _, v := range d.recent {
+		sum += v.purity
 	}
-	return sum >= pressToTotalEnergy*float64(len(d.purity))
+	return sum >= pressToTotalEnergy*float64(len(d.recent))
 }
 
 // judge returns the key that the window of halves a and b holds, or 0, and
-// for a key the share of the window's energy, total, in its two tones (in
-// Goertzel units: at most block/2). The tests run cheapest first, so most
-// windows (silence, speech, noise) cost little.
-func (d *Detector) judge(a, b *[8]complex128, total float64) (key byte, purity float64) {
+// for a key the share of the window's energy, total, in its two tones and
+// their frequencies. The tests run cheapest first, so most windows (silence,
+// speech, noise) cost little.
+func (d *Detector) judge(a, b *[8]complex128, total float64) (key byte, v verdict) {
 	var w [8]complex128
 	var p [8]float64
 	for k := range 8 {
@@ -307,7 +323,7 @@ func (d *Detector) judge(a, b *[8]complex128, total float64) (key byte, purity f
 	// 2.5 % off, 2.2 dB of leakage from a row tone 8 dB stronger), so 9 dB
 	// below the threshold is a safe first cut.
 	if p[r] < d.minToneEnergy/8 || p[c] < d.minToneEnergy/8 {
-		return 0, 0
+		return 0, verdict{}
 	}
 
 	// A rectangular window leaks: a row tone 8 dB above its column tone
@@ -322,11 +338,11 @@ func (d *Detector) judge(a, b *[8]complex128, total float64) (key byte, purity f
 	br, bc := resolve(b[r], b[c], hk)
 	rowOffset, colOffset := d.offset(r, ar, br), d.offset(c, ac, bc)
 	if math.Abs(rowOffset) > freqTolerance || math.Abs(colOffset) > freqTolerance {
-		return 0, 0
+		return 0, verdict{}
 	}
 	wr, wc := d.omega[r]*(1+rowOffset), d.omega[c]*(1+colOffset)
 	if math.Abs(wc/(2*wr)-1) < octaveTolerance {
-		return 0, 0
+		return 0, verdict{}
 	}
 
 	wk := d.pairKernels(r, c-4, wr, wc, block)
@@ -334,12 +350,12 @@ func (d *Detector) judge(a, b *[8]complex128, total float64) (key byte, purity f
 	er, ec := sq(rowTone), sq(colTone)
 	switch {
 	case er < d.minToneEnergy || ec < d.minToneEnergy:
-		return 0, 0
+		return 0, verdict{}
 	// Twist, as Asterisk: the column (high) tone against the row (low) tone.
 	case ec > er*d.reverseTwist || er > ec*d.normalTwist:
-		return 0, 0
+		return 0, verdict{}
 	case er+ec < toneToTotalEnergy*total:
-		return 0, 0
+		return 0, verdict{}
 	}
 
 	// Relative peaks: the other rows against the row tone, the other
@@ -356,10 +372,10 @@ func (d *Detector) judge(a, b *[8]complex128, total float64) (key byte, purity f
 			tone = ec
 		}
 		if p[i]*d.relativePeak > tone && d.residual(&w, i, rowTone, wr, colTone, wc)*d.relativePeak > tone {
-			return 0, 0
+			return 0, verdict{}
 		}
 	}
-	return keypad[4*r+c-4], (er + ec) / total
+	return keypad[4*r+c-4], verdict{purity: (er + ec) / total, wr: wr, wc: wc}
 }
 
 // offset returns the relative frequency offset of the tone whose half-block
