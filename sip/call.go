@@ -137,7 +137,7 @@ func (c *call) noAck() {
 	c.cancel(ivr.ErrNoAck)
 	c.tx.Terminate()
 	c.closeMedia()
-	c.log.Info().Dur("waited", c.srv.opts.AckTimeout).Msg("the 200 was never acknowledged")
+	c.log.Info().Stringer("waited", c.srv.opts.AckTimeout).Msg("the 200 was never acknowledged")
 }
 
 // errNoAnswer says the ACK to our offer carried no usable answer.

@@ -92,7 +92,7 @@ func (l *tcpListener) Accept() (net.Conn, error) {
 				return nil, err
 			}
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			l.log.Warn().Err(err).Dur("retry_in", backoff).Msg("sip: tcp accept")
+			l.log.Warn().Err(err).Stringer("retry_in", backoff).Msg("sip: tcp accept")
 			time.Sleep(backoff)
 			continue
 		}
