@@ -184,22 +184,7 @@ func answerDirection(send, recv bool) string {
 // answerSDP builds our answer: the chosen codec and telephone-event on the
 // audio line, every other offered line rejected with port 0.
 func answerSDP(o offer, local netip.AddrPort, sessionID, version uint64) ([]byte, error) {
-	ipType := "IP4"
-	if local.Addr().Is6() {
-		ipType = "IP6"
-	}
-	sd := sdp.SessionDescription{
-		Version: 0,
-		Origin: sdp.Origin{
-			Username: "hotline", SessionID: sessionID, SessionVersion: version,
-			NetworkType: "IN", AddressType: ipType, UnicastAddress: local.Addr().String(),
-		},
-		SessionName: "hotline",
-		ConnectionInformation: &sdp.ConnectionInformation{
-			NetworkType: "IN", AddressType: ipType, Address: &sdp.Address{Address: local.Addr().String()},
-		},
-		TimeDescriptions: []sdp.TimeDescription{{}},
-	}
+	sd := session(local, sessionID, version)
 	for i := range o.mlines {
 		if i != o.audioIndex {
 			mn := o.mnames[i]
@@ -236,10 +221,6 @@ const telephoneEventPT = 101
 // caller's INVITE that had none: the codecs in order and telephone-event,
 // sendrecv, 20 ms frames.
 func localOffer(codecs []media.Codec, local netip.AddrPort, sessionID, version uint64) ([]byte, error) {
-	ipType := "IP4"
-	if local.Addr().Is6() {
-		ipType = "IP6"
-	}
 	md := &sdp.MediaDescription{
 		MediaName: sdp.MediaName{
 			Media: "audio", Port: sdp.RangedPort{Value: int(local.Port())},
@@ -255,7 +236,19 @@ func localOffer(codecs []media.Codec, local netip.AddrPort, sessionID, version u
 	md.WithValueAttribute("fmtp", fmt.Sprintf("%d 0-16", telephoneEventPT))
 	md.WithValueAttribute("ptime", "20")
 	md.WithPropertyAttribute("sendrecv")
-	sd := sdp.SessionDescription{
+	sd := session(local, sessionID, version)
+	sd.MediaDescriptions = []*sdp.MediaDescription{md}
+	return sd.Marshal()
+}
+
+// session is the session part of our SDP, offer or answer: origin and
+// connection on local's address.
+func session(local netip.AddrPort, sessionID, version uint64) sdp.SessionDescription {
+	ipType := "IP4"
+	if local.Addr().Is6() {
+		ipType = "IP6"
+	}
+	return sdp.SessionDescription{
 		Origin: sdp.Origin{
 			Username: "hotline", SessionID: sessionID, SessionVersion: version,
 			NetworkType: "IN", AddressType: ipType, UnicastAddress: local.Addr().String(),
@@ -264,8 +257,6 @@ func localOffer(codecs []media.Codec, local netip.AddrPort, sessionID, version u
 		ConnectionInformation: &sdp.ConnectionInformation{
 			NetworkType: "IN", AddressType: ipType, Address: &sdp.Address{Address: local.Addr().String()},
 		},
-		TimeDescriptions:  []sdp.TimeDescription{{}},
-		MediaDescriptions: []*sdp.MediaDescription{md},
+		TimeDescriptions: []sdp.TimeDescription{{}},
 	}
-	return sd.Marshal()
 }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -317,25 +316,7 @@ func (r *rawPeer) bye() *sip.Response {
 // awaitCSeq reads replies until the final one with the CSeq cseq.
 func (r *rawPeer) awaitCSeq(cseq string) *sip.Response {
 	r.t.Helper()
-	if err := r.conn.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
-		r.t.Fatal(err)
-	}
-	buf := make([]byte, 65536)
-	for {
-		n, err := r.conn.Read(buf)
-		if err != nil {
-			r.t.Fatalf("no reply to %s: %v", cseq, err)
-		}
-		msg, err := sip.ParseMessage(bytes.Clone(buf[:n]))
-		if err != nil {
-			r.t.Fatalf("unparsable reply: %v\n%s", err, buf[:n])
-		}
-		res, ok := msg.(*sip.Response)
-		if !ok {
-			r.t.Fatalf("a request came back: %v", msg)
-		}
-		if !res.IsProvisional() && res.CSeq() != nil && res.CSeq().Value() == cseq {
-			return res
-		}
-	}
+	return r.awaitFinal(cseq, func(res *sip.Response) bool {
+		return res.CSeq() != nil && res.CSeq().Value() == cseq
+	})
 }

@@ -618,6 +618,19 @@ func (r *rawPeer) send(b []byte) {
 // keeping the other final replies in seen.
 func (r *rawPeer) await(branch string) *sip.Response {
 	r.t.Helper()
+	return r.awaitFinal(branch, func(res *sip.Response) bool {
+		if via := res.Via(); via != nil {
+			b, _ := via.Params.Get("branch")
+			return b == branch
+		}
+		return false
+	})
+}
+
+// awaitFinal reads replies until a final one that is, keeping the other
+// final replies in seen; what names the request in a failure.
+func (r *rawPeer) awaitFinal(what string, is func(*sip.Response) bool) *sip.Response {
+	r.t.Helper()
 	if err := r.conn.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
 		r.t.Fatal(err)
 	}
@@ -625,7 +638,7 @@ func (r *rawPeer) await(branch string) *sip.Response {
 	for {
 		n, err := r.conn.Read(buf)
 		if err != nil {
-			r.t.Fatalf("no reply to %s: %v", branch, err)
+			r.t.Fatalf("no reply to %s: %v", what, err)
 		}
 		msg, err := sip.ParseMessage(bytes.Clone(buf[:n]))
 		if err != nil {
@@ -638,10 +651,8 @@ func (r *rawPeer) await(branch string) *sip.Response {
 		if res.IsProvisional() {
 			continue
 		}
-		if via := res.Via(); via != nil {
-			if b, _ := via.Params.Get("branch"); b == branch {
-				return res
-			}
+		if is(res) {
+			return res
 		}
 		r.seen = append(r.seen, res)
 	}
