@@ -46,7 +46,7 @@ func dial(t *testing.T, h *hotlinetest.Hotline, who string, keys string) <-chan 
 func TestDrain(t *testing.T) {
 	h := hotlinetest.Start(t, func(c *config.Config) { c.Shutdown.Grace = config.Duration(2 * time.Minute) })
 	done := dial(t, h, "13700000001", "1,1")
-	h.Records.Started(t, "13700000001")
+	h.Records.Answered(t, "13700000001")
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -78,7 +78,7 @@ func TestDrain(t *testing.T) {
 func TestInterrupt(t *testing.T) {
 	h := hotlinetest.Start(t, nil)
 	done := dial(t, h, "13700000002", "")
-	h.Records.Started(t, "13700000002")
+	h.Records.Answered(t, "13700000002")
 	h.Stop(t, app.ErrInterrupt)
 	tr := <-done
 	if tr.HungUpBy != caller.HungUpByServer {

@@ -42,7 +42,7 @@ func TestCallsThroughASentinelFailover(t *testing.T) {
 	waitAppeals(t, h, 1)
 	// The second is in the greeting.
 	call("13700000202")
-	h.Records.Started(t, "13700000202")
+	h.Records.Answered(t, "13700000202")
 	old := set.KillMaster(t)
 	// The third arrives while no master answers.
 	call("13700000203")

@@ -43,19 +43,19 @@ type RecordWatch struct {
 	mu      sync.Mutex
 	finals  map[string]calllog.Record // by caller
 	wait    map[string]chan struct{}
-	started map[string]chan struct{} // closed at a call's first save
+	started  map[string]chan struct{} // closed at a call's first save
+	answered map[string]chan struct{} // closed at the first save once answered
 }
 
-// startedLocked returns the channel closed when callerID's call is first
-// saved.
-func (w *RecordWatch) startedLocked(callerID string) chan struct{} {
-	if w.started == nil {
-		w.started = map[string]chan struct{}{}
+// signal returns the channel of callerID in m, made on first use.
+func signal(m *map[string]chan struct{}, callerID string) chan struct{} {
+	if *m == nil {
+		*m = map[string]chan struct{}{}
 	}
-	ch, ok := w.started[callerID]
+	ch, ok := (*m)[callerID]
 	if !ok {
 		ch = make(chan struct{})
-		w.started[callerID] = ch
+		(*m)[callerID] = ch
 	}
 	return ch
 }
@@ -63,13 +63,24 @@ func (w *RecordWatch) startedLocked(callerID string) chan struct{} {
 // Started waits until the call from callerID has started.
 func (w *RecordWatch) Started(t testing.TB, callerID string) {
 	t.Helper()
+	w.await(t, &w.started, callerID, "started")
+}
+
+// Answered waits until the call from callerID has been answered.
+func (w *RecordWatch) Answered(t testing.TB, callerID string) {
+	t.Helper()
+	w.await(t, &w.answered, callerID, "answered")
+}
+
+func (w *RecordWatch) await(t testing.TB, m *map[string]chan struct{}, callerID, what string) {
+	t.Helper()
 	w.mu.Lock()
-	ch := w.startedLocked(callerID)
+	ch := signal(m, callerID)
 	w.mu.Unlock()
 	select {
 	case <-ch:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("no call from %s started", callerID)
+		t.Fatalf("no call from %s %s", callerID, what)
 	}
 }
 
@@ -80,7 +91,10 @@ func (w *RecordWatch) Save(ctx context.Context, r calllog.Record) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if ch := w.startedLocked(r.Caller); !isClosed(ch) {
+	if ch := signal(&w.started, r.Caller); !isClosed(ch) {
+		close(ch)
+	}
+	if ch := signal(&w.answered, r.Caller); r.AnsweredAt != nil && !isClosed(ch) {
 		close(ch)
 	}
 	if r.EndedAt == nil {
