@@ -40,9 +40,9 @@ type Harness struct {
 type RecordWatch struct {
 	Inner ivr.CallRecorder
 
-	mu      sync.Mutex
-	finals  map[string]calllog.Record // by caller
-	wait    map[string]chan struct{}
+	mu       sync.Mutex
+	finals   map[string]calllog.Record // by caller
+	wait     map[string]chan struct{}
 	started  map[string]chan struct{} // closed at a call's first save
 	answered map[string]chan struct{} // closed at the first save once answered
 }
