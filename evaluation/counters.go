@@ -481,28 +481,36 @@ func (s *Store) Line(ctx context.Context, w Window, sc Scope) (Line, error) {
 	return Evaluate(w, sc, c, s.limit), nil
 }
 
+// Ranking is every agent's line over one window, worst first.
+type Ranking struct {
+	Window
+	LimitPer10000 int `json:"limit_per_10000"`
+	// Agents are the agents with a call counted in the window: over the
+	// line first, then by rate, effective complaints and calls served,
+	// highest first; agents with no call served last.
+	Agents []Line `json:"agents"`
+}
+
 // AgentLines answers the window for every agent with a call counted in
-// it, worst first: over the line before within, then by rate, by
-// effective complaints and by calls served, highest first; agents with
-// no call served last.
-func (s *Store) AgentLines(ctx context.Context, w Window) ([]Line, error) {
+// it, worst first (see Ranking).
+func (s *Store) AgentLines(ctx context.Context, w Window) (Ranking, error) {
 	days := w.Days()
 	if len(days) == 0 {
-		return nil, fmt.Errorf("%w: window %s to %s", ErrInvalid, w.From, w.To)
+		return Ranking{}, fmt.Errorf("%w: window %s to %s", ErrInvalid, w.From, w.To)
 	}
 	rows, tables, err := s.tables(ctx, days)
 	if err != nil {
-		return nil, fmt.Errorf("evaluation: agents' lines: %w", err)
+		return Ranking{}, fmt.Errorf("evaluation: agents' lines: %w", err)
 	}
 	sums := sumRows(rows, tables)
-	var out []Line
+	out := []Line{}
 	for name, r := range rows {
 		if sc, ok := scopeOfRow(name); ok && sc.AgentID != "" && !sums[r].IsZero() {
 			out = append(out, Evaluate(w, sc, sums[r], s.limit))
 		}
 	}
 	slices.SortFunc(out, worstFirst)
-	return out, nil
+	return Ranking{Window: w, LimitPer10000: s.limit, Agents: out}, nil
 }
 
 // worstFirst orders lines for AgentLines.

@@ -36,6 +36,8 @@ func TestEvaluateBoundary(t *testing.T) {
 		{9999, 3, 0, evaluation.Over, -1, false}, // floor(2.9997) = 2
 		{100, 0, 0, evaluation.Within, 0, true},  // few calls: the first complaint crosses
 		{100, 1, 0, evaluation.Over, -1, false},
+		{3334, 1, 0, evaluation.Within, 0, true},
+		{3333, 1, 0, evaluation.Over, -1, false},
 		{0, 0, 0, evaluation.Within, 0, true},
 	} {
 		c := evaluation.Counts{Served: tc.served, BadReview: tc.upheld + tc.pending, Upheld: tc.upheld}
@@ -689,8 +691,9 @@ func testAgentLinesWorstFirst(t *testing.T, rdb redis.UniversalClient) {
 	add("two-in-ten", 10, 2)
 	add("one-in-five", 5, 1) // the same rate as two-in-ten, fewer complaints
 	add("last", 1, 0)        // the last row of the table: it ends after its served count
-	lines, err := f.store.AgentLines(f.ctx, f.window(t, evaluation.WindowSpec{Kind: "month", Month: "2026-11"}))
-	if err != nil {
+	rk, err := f.store.AgentLines(f.ctx, f.window(t, evaluation.WindowSpec{Kind: "month", Month: "2026-11"}))
+	lines := rk.Agents
+	if err != nil || rk.LimitPer10000 != 3 || rk.From != "2026-11-01" {
 		t.Fatal(err)
 	}
 	var got []string
@@ -704,9 +707,9 @@ func testAgentLinesWorstFirst(t *testing.T, rdb redis.UniversalClient) {
 	if lines[5].Served != 1 {
 		t.Fatalf("last: %+v", lines[5].Counts)
 	}
-	lines, err = f.store.AgentLines(f.ctx, f.window(t, evaluation.WindowSpec{Kind: "month", Month: "2026-12"}))
-	if err != nil || len(lines) != 0 {
-		t.Fatalf("December: %v, %v", lines, err)
+	rk, err = f.store.AgentLines(f.ctx, f.window(t, evaluation.WindowSpec{Kind: "month", Month: "2026-12"}))
+	if err != nil || rk.Agents == nil || len(rk.Agents) != 0 {
+		t.Fatalf("December: %#v, %v", rk.Agents, err)
 	}
 }
 
