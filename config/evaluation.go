@@ -14,7 +14,7 @@ type EvaluationSettings struct {
 	// in 10,000 is within the line, 4 is over.
 	ComplaintLimitPer10000 int `yaml:"complaint_limit_per_10000"`
 	// Retention is how long the line's daily counters and the calls they
-	// count are kept after the last call counted on their day; Redis
+	// count are kept from their day (the first call counted on it); Redis
 	// expires them then. The default, 400 days, keeps the same month of
 	// the year before to compare with. Ratings and reviews themselves are
 	// kept for ever.

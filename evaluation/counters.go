@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,8 +27,9 @@ const (
 )
 
 // A call's state on the line is kept in its line record, <prefix>:{eval}:
-// line:call:<callID>, a hash: day, at (ms), agent, category (the facts of
-// the call, fixed by its first event), verdict and decision. Each event
+// line:call:<callID>, a string "day|at|agent|category|verdict|decision":
+// the facts of the call (its day, its time in ms, agent and category),
+// fixed by its first event, and where its rating and review stand. Each event
 // moves the record to a new state and the counters of the call's day by the
 // difference between the new state's contribution and the old's, in one
 // script: a replayed event moves nothing, a reversal moves the count back,
@@ -110,20 +112,23 @@ local function callState()
   if ARGV[2] == '' then
     return {skip = true}
   end
-  local f = redis.call('HMGET', KEYS[1], 'day', 'agent', 'category', 'verdict', 'decision')
-  if f[1] then
-    if f[1] ~= ARGV[2] then
-      return nil, f[1]
+  local rec = redis.call('GET', KEYS[1])
+  if rec then
+    local day, at, agent, category, verdict, decision =
+      string.match(rec, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+    if day ~= ARGV[2] then
+      return nil, day
     end
-    return {agent = f[2], category = f[3], verdict = f[4] or '', decision = f[5] or ''}
+    return {day = day, at = at, agent = agent, category = category, verdict = verdict, decision = decision}
   end
-  return {fresh = true, agent = ARGV[4], category = ARGV[5], verdict = '', decision = ''}
+  return {fresh = true, day = ARGV[2], at = ARGV[3], agent = ARGV[4], category = ARGV[5], verdict = '', decision = ''}
 end
 
 -- moveCall moves the call to verdict and decision, and the counters of
--- its day by the difference. A fresh call's record, index entry and
--- expiries are written with its first count; the row index's expiry is
--- renewed with every fresh call, so it outlives every table it indexes.
+-- its day by the difference. A fresh call's record expires with the
+-- retention; the first call counted on a day sets the expiry of the day's
+-- table and set, and renews the row index's, so that the index outlives
+-- every table whose rows it names.
 local function moveCall(st, verdict, decision)
   if st.skip then
     return
@@ -149,19 +154,20 @@ local function moveCall(st, verdict, decision)
   if not st.fresh and verdict == st.verdict and decision == st.decision then
     return
   end
+  local rec = table.concat({st.day, st.at, st.agent, st.category, verdict, decision}, '|')
   if st.fresh then
-    redis.call('HSET', KEYS[1], 'day', ARGV[2], 'at', ARGV[3], 'agent', st.agent, 'category', st.category,
-      'verdict', verdict, 'decision', decision)
+    redis.call('SET', KEYS[1], rec, 'PX', ARGV[6])
   else
-    redis.call('HSET', KEYS[1], 'verdict', verdict, 'decision', decision)
+    redis.call('SET', KEYS[1], rec, 'KEEPTTL')
   end
   addRows(KEYS[4], rowsOf(KEYS[3], {'hotline', 'agent:' .. st.agent, 'category:' .. st.category}), d)
   if st.fresh then
     redis.call('SADD', KEYS[2], ARGV[1])
-    redis.call('PEXPIRE', KEYS[1], ARGV[6])
-    redis.call('PEXPIRE', KEYS[2], ARGV[6])
-    redis.call('PEXPIRE', KEYS[3], ARGV[6])
-    redis.call('PEXPIRE', KEYS[4], ARGV[6])
+    if redis.call('SCARD', KEYS[2]) == 1 then
+      redis.call('PEXPIRE', KEYS[2], ARGV[6])
+      redis.call('PEXPIRE', KEYS[3], ARGV[6])
+      redis.call('PEXPIRE', KEYS[4], ARGV[6])
+    end
   end
 end
 `
@@ -314,8 +320,8 @@ func (s *Store) Served(ctx context.Context, c ServedCall) error {
 	switch {
 	case c.CallID == "":
 		return fmt.Errorf("%w: served call without call id", ErrInvalid)
-	case c.AgentID == "":
-		return fmt.Errorf("%w: served call %s without agent id", ErrInvalid, c.CallID)
+	case c.AgentID == "" || strings.Contains(c.AgentID, "|"):
+		return fmt.Errorf("%w: served call %s: agent id %q", ErrInvalid, c.CallID, c.AgentID)
 	case !c.Category.Valid():
 		return fmt.Errorf("%w: served call %s: category %q", ErrInvalid, c.CallID, c.Category)
 	}

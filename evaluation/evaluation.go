@@ -90,6 +90,9 @@ func (r Rating) validate() error {
 		return fmt.Errorf("%w: rating without call id", ErrInvalid)
 	case r.AgentID == "":
 		return fmt.Errorf("%w: rating of call %s without agent id", ErrInvalid, r.CallID)
+	case strings.Contains(r.AgentID, "|"):
+		// The line's call records separate their fields with it.
+		return fmt.Errorf("%w: rating of call %s: agent id %q", ErrInvalid, r.CallID, r.AgentID)
 	case !r.Verdict.Valid():
 		return fmt.Errorf("%w: rating of call %s: verdict %q", ErrInvalid, r.CallID, r.Verdict)
 	case !r.Category.Valid():

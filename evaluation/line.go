@@ -29,8 +29,8 @@ const (
 	// per 10,000 calls served.
 	DefaultComplaintLimit = 3
 	// DefaultRetention is how long the line's counters and call records
-	// are kept after the last call counted in them: a year and a month, so
-	// that the same month of the year before is still there to compare.
+	// are kept from their day: a year and a month, so that the same month
+	// of the year before is still there to compare.
 	DefaultRetention = 400 * 24 * time.Hour
 )
 

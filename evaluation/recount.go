@@ -50,7 +50,7 @@ func (s *Store) Recount(ctx context.Context, w Window) (Table, error) {
 // recountCalls adds the calls' contributions to t.
 func (s *Store) recountCalls(ctx context.Context, ids []string, t Table) error {
 	type reads struct {
-		line      *redis.SliceCmd
+		line      *redis.StringCmd
 		rating    *redis.StringCmd
 		complaint *redis.StringCmd
 	}
@@ -58,7 +58,7 @@ func (s *Store) recountCalls(ctx context.Context, ids []string, t Table) error {
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			rs[i] = reads{
-				line:      p.HMGet(ctx, s.lineCall+id, "day", "agent", "category"),
+				line:      p.Get(ctx, s.lineCall+id),
 				rating:    p.Get(ctx, s.ratingKey+id),
 				complaint: p.HGet(ctx, s.complaintKey+id, "status"),
 			}
@@ -69,13 +69,11 @@ func (s *Store) recountCalls(ctx context.Context, ids []string, t Table) error {
 		return err
 	}
 	for _, r := range rs {
-		f := r.line.Val()
-		day, _ := f[0].(string)
-		agent, _ := f[1].(string)
-		category, _ := f[2].(string)
-		if day == "" {
+		f := strings.Split(r.line.Val(), "|")
+		if len(f) != 6 {
 			continue // expired since the index was read
 		}
+		day, agent, category := f[0], f[2], f[3]
 		c := Counts{Served: 1}
 		if doc, err := r.rating.Result(); err == nil {
 			rt, err := decodeRating(doc)

@@ -37,8 +37,9 @@ type StoreOptions struct {
 	// ComplaintLimitPer10000 is the line: effective complaints per 10,000
 	// calls served. Zero means DefaultComplaintLimit.
 	ComplaintLimitPer10000 int
-	// Retention is how long the line's counters and call records are kept
-	// after the last call counted in them. Zero means DefaultRetention.
+	// Retention is how long the line's counters and call records are kept:
+	// a day's counters from the first call counted on the day, a call's
+	// record from its first event. Zero means DefaultRetention.
 	Retention time.Duration
 }
 
@@ -55,7 +56,7 @@ type StoreOptions struct {
 //	                       of one row per scope (counters.go)
 //	line:rows              hash: scope (hotline, agent:<id>, category:<c>)
 //	                       → its row in every day's table
-//	line:call:<callID>     hash: the call's state on the line (counters.go)
+//	line:call:<callID>     the call's state on the line (counters.go)
 //	line:<day>:calls       set of the ids of the calls counted on day
 //	complaint:<callID>     hash: doc (the complaint, JSON), status
 //	complaints             sorted set of complaint ids by OpenedAt (ms)
@@ -64,9 +65,10 @@ type StoreOptions struct {
 //	complaints:dismissed   sorted set of dismissed ids by ReviewedAt (ms)
 //
 // Ratings and reviews never expire: they are the audit trail of the
-// complaint rate. The line:* keys expire Retention after the last call
-// counted in them; the row index's expiry is renewed with every call, so
-// it outlives every table whose rows it names.
+// complaint rate. The line:* keys expire Retention after they were made:
+// a day's table and set after the first call counted on the day, a call's
+// record after its first event; the row index's expiry is renewed with
+// every day's first call, so it outlives every table whose rows it names.
 //
 // A Store is safe for concurrent use, also by several hotline nodes.
 type Store struct {
@@ -138,8 +140,8 @@ func (s *Store) day(t time.Time) string { return t.In(s.loc).Format(dayLayout) }
 // line arguments, rating document, rating time in ms, verdict (the counter
 // field), complaint document ("" for no complaint).
 //
-// Returns {1, document} when stored, {0, stored document} when the call
-// was rated already, {-2, day} when the call counts on day.
+// Returns {1, ""} when stored, {0, stored document} when the call was
+// rated already, {-2, day} when the call counts on day.
 var recordScript = callScript(`
 local cur = redis.call('GET', KEYS[5])
 if cur then
@@ -160,7 +162,7 @@ if ARGV[10] ~= '' then
   decision = 'pending'
 end
 moveCall(st, ARGV[9], decision)
-return {1, ARGV[7]}
+return {1, ''}
 `)
 
 // Record stores the call's one rating: its counters, its index entries
@@ -247,11 +249,14 @@ func (s *Store) recorded(r Rating, stored string, fresh int64, err error) (Ratin
 	if err != nil {
 		return Rating{}, fmt.Errorf("evaluation: record rating of %s: %w", r.CallID, err)
 	}
+	if fresh == 1 {
+		return r, nil // stored as given
+	}
 	got, err := decodeRating(stored)
 	if err != nil {
 		return Rating{}, err
 	}
-	if fresh != 1 && !sameRating(got, r) {
+	if !sameRating(got, r) {
 		return got, fmt.Errorf("%w: call %s has %s, not %s", ErrAlreadyRated, r.CallID, got.Verdict, r.Verdict)
 	}
 	return got, nil
