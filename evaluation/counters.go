@@ -317,22 +317,40 @@ func (s *Store) runCalls(ctx context.Context, runs []callRun) []callReply {
 // often it is reported, by whichever node; a call already counted (its
 // rating came first) keeps the day and agent of its first event.
 func (s *Store) Served(ctx context.Context, c ServedCall) error {
-	switch {
-	case c.CallID == "":
-		return fmt.Errorf("%w: served call without call id", ErrInvalid)
-	case c.AgentID == "" || strings.Contains(c.AgentID, "|"):
-		return fmt.Errorf("%w: served call %s: agent id %q", ErrInvalid, c.CallID, c.AgentID)
-	case !c.Category.Valid():
-		return fmt.Errorf("%w: served call %s: category %q", ErrInvalid, c.CallID, c.Category)
+	return s.ServedAll(ctx, []ServedCall{c})[0]
+}
+
+// ServedAll counts calls served as Served does, each in a script of its
+// own, all in one round trip: for replaying many, as after an outage. It
+// answers each call's error in order.
+func (s *Store) ServedAll(ctx context.Context, cs []ServedCall) []error {
+	errs := make([]error, len(cs))
+	var runs []callRun
+	var at []int
+	for i, c := range cs {
+		switch {
+		case c.CallID == "":
+			errs[i] = fmt.Errorf("%w: served call without call id", ErrInvalid)
+			continue
+		case c.AgentID == "" || strings.Contains(c.AgentID, "|"):
+			errs[i] = fmt.Errorf("%w: served call %s: agent id %q", ErrInvalid, c.CallID, c.AgentID)
+			continue
+		case !c.Category.Valid():
+			errs[i] = fmt.Errorf("%w: served call %s: category %q", ErrInvalid, c.CallID, c.Category)
+			continue
+		}
+		if c.At.IsZero() {
+			c.At = s.now()
+		}
+		runs = append(runs, callRun{script: servedScript, facts: callFacts{callID: c.CallID, agentID: c.AgentID, category: c.Category, at: c.At}})
+		at = append(at, i)
 	}
-	if c.At.IsZero() {
-		c.At = s.now()
+	for j, reply := range s.runCalls(ctx, runs) {
+		if reply.err != nil {
+			errs[at[j]] = fmt.Errorf("evaluation: count call %s served: %w", cs[at[j]].CallID, reply.err)
+		}
 	}
-	f := callFacts{callID: c.CallID, agentID: c.AgentID, category: c.Category, at: c.At}
-	if _, _, err := s.runCall(ctx, callRun{script: servedScript, facts: f}); err != nil {
-		return fmt.Errorf("evaluation: count call %s served: %w", c.CallID, err)
-	}
-	return nil
+	return errs
 }
 
 // decodeRow reads a row of a day's table. The table ends after the last

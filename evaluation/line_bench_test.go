@@ -19,8 +19,10 @@ import (
 // category; the call counted served as well, no served event having come
 // first: the longer path) in one script per call. "single" has 32 calls
 // end at once, each a round trip of its own; "batch" records 200 ratings
-// per round trip (RecordAll, as a replay does) from 4 goroutines. The
-// calls/s figure is ratings stored per second.
+// per round trip (RecordAll, as a replay does) from 2 goroutines;
+// "batch-served-first" times both events of each call, the served event
+// (ServedAll) then the rating. The calls/s figure is calls whose events
+// were all stored, per second.
 func BenchmarkEndOfCall(b *testing.B) {
 	verdicts := []evaluation.Verdict{evaluation.Praise, evaluation.Praise, evaluation.NoRating, evaluation.BadReview}
 	setup := func(b *testing.B) (*evaluation.Store, func(i int64) evaluation.Rating) {
@@ -60,6 +62,38 @@ func BenchmarkEndOfCall(b *testing.B) {
 			for pb.Next() {
 				for i := range rs {
 					rs[i] = next(n.Add(1))
+				}
+				_, errs := s.RecordAll(ctx, rs)
+				for _, err := range errs {
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}
+		})
+		b.ReportMetric(float64(n.Load())/time.Since(start).Seconds(), "calls/s")
+	})
+	b.Run("batch-served-first", func(b *testing.B) {
+		const batch = 200
+		ctx := context.Background()
+		s, next := setup(b)
+		var n atomic.Int64
+		b.SetParallelism(2)
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			rs := make([]evaluation.Rating, batch)
+			cs := make([]evaluation.ServedCall, batch)
+			for pb.Next() {
+				for i := range rs {
+					rs[i] = next(n.Add(1))
+					cs[i] = evaluation.ServedCall{CallID: rs[i].CallID, AgentID: rs[i].AgentID, Category: rs[i].Category, At: rs[i].ServedAt}
+				}
+				for _, err := range s.ServedAll(ctx, cs) {
+					if err != nil {
+						b.Error(err)
+						return
+					}
 				}
 				_, errs := s.RecordAll(ctx, rs)
 				for _, err := range errs {
