@@ -192,7 +192,7 @@ end
 return {0, ''}
 `)
 
-// errOtherDay is a script's answer that the call counts on another day.
+// otherDay is a script's answer that the call counts on another day.
 const otherDay = -2
 
 // ServedCall is the event of a call served: the agent answered the offer.
