@@ -332,7 +332,7 @@ func wilsonUpper(k, n float64) float64 {
 
 func (l Line) message() string {
 	c := l.Counts
-	counts := fmt.Sprintf("%d effective complaints in %d calls served", c.Upheld, c.Served)
+	counts := fmt.Sprintf("%s in %s served", plural(c.Upheld, "effective complaint"), plural(c.Served, "call"))
 	var b strings.Builder
 	switch {
 	case c.Served == 0 && c.Upheld == 0:
@@ -346,10 +346,18 @@ func (l Line) message() string {
 		fmt.Fprintf(&b, "within the line: %s, room for %d more", counts, l.Budget)
 	}
 	if p := l.Pending; p > 0 {
-		fmt.Fprintf(&b, "; %d bad reviews pending", p)
+		fmt.Fprintf(&b, "; %s pending", plural(p, "bad review"))
 		if l.WorstCasePer10000 != nil {
 			fmt.Fprintf(&b, ", %.2f per 10,000 if all were upheld", *l.WorstCasePer10000)
 		}
 	}
 	return b.String()
+}
+
+// plural counts things in words: 1 call, 2 calls.
+func plural(n int64, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }

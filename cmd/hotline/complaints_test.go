@@ -36,7 +36,7 @@ func TestComplaintsLine(t *testing.T) {
 	code, out, errs := hotline("complaints", "line", "--window", "month")
 	if code != 0 || !strings.Contains(out, "the hotline, month") || !strings.Contains(out, ": over") ||
 		!strings.Contains(out, "served 3  bad reviews 1  upheld 1  dismissed 0  pending 0") ||
-		!strings.Contains(out, "1 effective complaints in 3 calls served") {
+		!strings.Contains(out, "1 effective complaint in 3 calls served") {
 		t.Errorf("month: exit %d, %q, %q", code, out, errs)
 	}
 	code, out, errs = hotline("complaints", "line", "--agent", "a2")
