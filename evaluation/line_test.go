@@ -756,3 +756,56 @@ func testLineKeys(t *testing.T, rdb redis.UniversalClient) {
 		t.Fatalf("an agent and a category at once: %v; want ErrInvalid", err)
 	}
 }
+
+// TestBatches: RecordAll and ServedAll answer each event on its own, as
+// one at a time would: an invalid one fails alone, the same call twice in
+// a batch counts once, a rating whose time says another day than its
+// served event counts on the served day, and a script Redis forgot (a
+// restart, a failover) is loaded again.
+func TestBatches(t *testing.T) {
+	t.Parallel()
+	redistest.Backends(t, testBatches)
+}
+
+func testBatches(t *testing.T, rdb redis.UniversalClient) {
+	f := newLine(t, rdb)
+	at := time.Date(2026, 11, 27, 23, 59, 0, 0, f.loc)
+	errs := f.store.ServedAll(f.ctx, []evaluation.ServedCall{
+		{CallID: "c1", AgentID: "a1", Category: appeal.General, At: at},
+		{CallID: "c2", AgentID: "a1", Category: "music", At: at},
+		{CallID: "c3", AgentID: "a2", Category: appeal.Emergency, At: at},
+		{CallID: "c1", AgentID: "a1", Category: appeal.General, At: at},
+		{CallID: "c4", AgentID: "a|b", Category: appeal.General, At: at},
+	})
+	for i, want := range []bool{true, false, true, true, false} {
+		if (errs[i] == nil) != want || (errs[i] != nil && !errors.Is(errs[i], evaluation.ErrInvalid)) {
+			t.Errorf("served %d: %v", i, errs[i])
+		}
+	}
+	if err := rdb.ScriptFlush(f.ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	late := at.Add(2 * time.Minute) // the next day, by another clock
+	r1 := rating("c1", "a1", evaluation.BadReview, late)
+	r1.ServedAt = late
+	r3 := rating("c3", "a2", evaluation.Praise, late)
+	r3.Category = appeal.Emergency
+	r5 := rating("c5", "a2", evaluation.NoRating, late) // its served event was lost
+	r1again := r1
+	r1again.Verdict, r1again.Key = evaluation.Praise, "1"
+	bad := rating("", "a1", evaluation.Praise, late)
+	got, errs := f.store.RecordAll(f.ctx, []evaluation.Rating{r1, r3, r5, r1again, bad})
+	if errs[0] != nil || errs[1] != nil || errs[2] != nil || !errors.Is(errs[3], evaluation.ErrAlreadyRated) || !errors.Is(errs[4], evaluation.ErrInvalid) {
+		t.Fatalf("errors %v", errs)
+	}
+	if got[3].Verdict != evaluation.BadReview || got[0].CallID != "c1" {
+		t.Fatalf("answers %+v", got)
+	}
+	wantLine(t, f.line(t, evaluation.WindowSpec{Day: "2026-11-27"}, evaluation.Hotline),
+		evaluation.Counts{Served: 2, BadReview: 1, Praise: 1})
+	wantLine(t, f.line(t, evaluation.WindowSpec{Day: "2026-11-28"}, evaluation.Hotline),
+		evaluation.Counts{Served: 1, NoRating: 1})
+	wantLine(t, f.line(t, evaluation.WindowSpec{Day: "2026-11-27"}, evaluation.Scope{Category: appeal.Emergency}),
+		evaluation.Counts{Served: 1, Praise: 1})
+	f.noDifference(t, f.store, evaluation.Window{Kind: evaluation.WindowRange, From: "2026-11-27", To: "2026-11-28"})
+}
