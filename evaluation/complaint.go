@@ -121,7 +121,7 @@ func (s *Store) decide(ctx context.Context, mode, id string, status ComplaintSta
 	}
 	keys := []string{s.complaintKey + id, s.byStatus + string(Pending), s.byStatus + string(status), s.byStatus + string(other)}
 	f := callFacts{callID: c.CallID, agentID: c.AgentID, category: c.Category, at: c.servedAt()}
-	stored, flag, err := s.runCall(ctx, callRun{script: reviewScript, facts: f, keys: keys,
+	stored, flag, err := s.runShared(ctx, callRun{script: reviewScript, facts: f, keys: keys,
 		args: []any{string(status), doc, at.UnixMilli(), mode}})
 	if err != nil {
 		return Complaint{}, 0, fmt.Errorf("evaluation: %s complaint %s: %w", mode, id, err)

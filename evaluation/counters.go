@@ -242,12 +242,6 @@ type callReply struct {
 	err  error
 }
 
-// runCall runs one call script; see runCalls.
-func (s *Store) runCall(ctx context.Context, run callRun) (string, int64, error) {
-	r := s.runCalls(ctx, []callRun{run})[0]
-	return r.doc, r.flag, r.err
-}
-
 // runCalls runs call scripts in one pipeline, each on the day of its
 // call's time, or again on the day the call already counts on when that
 // differs (its first event said another time). Each run is one script:
@@ -317,7 +311,14 @@ func (s *Store) runCalls(ctx context.Context, runs []callRun) []callReply {
 // often it is reported, by whichever node; a call already counted (its
 // rating came first) keeps the day and agent of its first event.
 func (s *Store) Served(ctx context.Context, c ServedCall) error {
-	return s.ServedAll(ctx, []ServedCall{c})[0]
+	run, err := s.servedRun(c)
+	if err != nil {
+		return err
+	}
+	if _, _, err := s.runShared(ctx, run); err != nil {
+		return fmt.Errorf("evaluation: count call %s served: %w", c.CallID, err)
+	}
+	return nil
 }
 
 // ServedAll counts calls served as Served does, each in a script of its
@@ -328,22 +329,12 @@ func (s *Store) ServedAll(ctx context.Context, cs []ServedCall) []error {
 	var runs []callRun
 	var at []int
 	for i, c := range cs {
-		switch {
-		case c.CallID == "":
-			errs[i] = fmt.Errorf("%w: served call without call id", ErrInvalid)
-			continue
-		case c.AgentID == "" || strings.Contains(c.AgentID, "|"):
-			errs[i] = fmt.Errorf("%w: served call %s: agent id %q", ErrInvalid, c.CallID, c.AgentID)
-			continue
-		case !c.Category.Valid():
-			errs[i] = fmt.Errorf("%w: served call %s: category %q", ErrInvalid, c.CallID, c.Category)
+		run, err := s.servedRun(c)
+		if err != nil {
+			errs[i] = err
 			continue
 		}
-		if c.At.IsZero() {
-			c.At = s.now()
-		}
-		runs = append(runs, callRun{script: servedScript, facts: callFacts{callID: c.CallID, agentID: c.AgentID, category: c.Category, at: c.At}})
-		at = append(at, i)
+		runs, at = append(runs, run), append(at, i)
 	}
 	for j, reply := range s.runCalls(ctx, runs) {
 		if reply.err != nil {
@@ -351,6 +342,22 @@ func (s *Store) ServedAll(ctx context.Context, cs []ServedCall) []error {
 		}
 	}
 	return errs
+}
+
+// servedRun checks c and makes its run of servedScript.
+func (s *Store) servedRun(c ServedCall) (callRun, error) {
+	switch {
+	case c.CallID == "":
+		return callRun{}, fmt.Errorf("%w: served call without call id", ErrInvalid)
+	case c.AgentID == "" || strings.Contains(c.AgentID, "|"):
+		return callRun{}, fmt.Errorf("%w: served call %s: agent id %q", ErrInvalid, c.CallID, c.AgentID)
+	case !c.Category.Valid():
+		return callRun{}, fmt.Errorf("%w: served call %s: category %q", ErrInvalid, c.CallID, c.Category)
+	}
+	if c.At.IsZero() {
+		c.At = s.now()
+	}
+	return callRun{script: servedScript, facts: callFacts{callID: c.CallID, agentID: c.AgentID, category: c.Category, at: c.At}}, nil
 }
 
 // decodeRow reads a row of a day's table. The table ends after the last

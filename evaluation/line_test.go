@@ -809,3 +809,21 @@ func testBatches(t *testing.T, rdb redis.UniversalClient) {
 		evaluation.Counts{Served: 1, Praise: 1})
 	f.noDifference(t, f.store, evaluation.Window{Kind: evaluation.WindowRange, From: "2026-11-27", To: "2026-11-28"})
 }
+
+// TestCallerGivesUp: a caller whose context ends before its event is
+// stored gets the context's error; sent again, the event counts once,
+// whether or not the first run reached Redis.
+func TestCallerGivesUp(t *testing.T) {
+	t.Parallel()
+	f := newLine(t, redistest.Start(t).Client(t))
+	at := time.Date(2026, 11, 27, 10, 0, 0, 0, f.loc)
+	ctx, cancel := context.WithCancel(f.ctx)
+	cancel()
+	err := f.store.Served(ctx, evaluation.ServedCall{CallID: "c1", AgentID: "a1", Category: appeal.General, At: at})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("served with an ended context: %v", err)
+	}
+	f.serve(t, f.store, "c1", "a1", at)
+	f.serve(t, f.store, "c1", "a1", at)
+	wantLine(t, f.line(t, evaluation.WindowSpec{Day: "2026-11-27"}, evaluation.Hotline), evaluation.Counts{Served: 1})
+}

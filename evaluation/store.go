@@ -87,6 +87,8 @@ type Store struct {
 	lineDay      string
 	lineRows     string
 	lineCall     string
+
+	batch coalescer
 }
 
 // NewStore returns a Store on rdb.
@@ -179,7 +181,7 @@ func (s *Store) Record(ctx context.Context, r Rating) (Rating, error) {
 	if err != nil {
 		return Rating{}, err
 	}
-	stored, fresh, err := s.runCall(ctx, run)
+	stored, fresh, err := s.runShared(ctx, run)
 	return s.recorded(r, stored, fresh, err)
 }
 
