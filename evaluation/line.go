@@ -200,7 +200,7 @@ func (spec WindowSpec) Resolve(now time.Time, loc *time.Location) (Window, error
 			return Window{}, &ParamError{Param: "to", Value: spec.To, Reason: "before from " + spec.From}
 		}
 		if to.Sub(from) >= MaxRangeDays*24*time.Hour {
-			return Window{}, &ParamError{Param: "to", Value: spec.To, Reason: fmt.Sprintf("more than %d days after from", MaxRangeDays)}
+			return Window{}, &ParamError{Param: "to", Value: spec.To, Reason: fmt.Sprintf("a range of more than %d days", MaxRangeDays)}
 		}
 		return Window{Kind: kind, From: spec.From, To: spec.To}, nil
 	}

@@ -116,7 +116,8 @@ func TestWindowResolve(t *testing.T) {
 		{spec: evaluation.WindowSpec{Kind: "range", From: "2026-12-02", To: "2026-12-01"}, param: "to"},
 		{spec: evaluation.WindowSpec{Kind: "range", From: "2026-12-02"}, param: "to"},
 		{spec: evaluation.WindowSpec{Kind: "range", To: "2026-12-02"}, param: "from"},
-		{spec: evaluation.WindowSpec{Kind: "range", From: "2025-01-01", To: "2026-12-02"}, param: "to"},
+		{spec: evaluation.WindowSpec{Kind: "range", From: "2025-01-01", To: "2026-02-04"}, from: "2025-01-01", to: "2026-02-04"}, // 400 days
+		{spec: evaluation.WindowSpec{Kind: "range", From: "2025-01-01", To: "2026-02-05"}, param: "to"},                          // 401
 		{spec: evaluation.WindowSpec{Kind: "range", From: "yesterday", To: "2026-12-02"}, param: "from"},
 	} {
 		w, err := tc.spec.Resolve(now, loc)
