@@ -64,6 +64,22 @@ func (a *api) complaintLineAgents(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	// Every agent: those provisioned who served no call in the window
+	// come last, with no rate.
+	agents, err := a.opts.Agents.Agents(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	counted := map[string]bool{}
+	for _, l := range rk.Agents {
+		counted[l.AgentID] = true
+	}
+	for _, ag := range agents {
+		if !counted[ag.ID] {
+			rk.Agents = append(rk.Agents, evaluation.Evaluate(win, evaluation.Scope{AgentID: ag.ID}, evaluation.Counts{}, rk.LimitPer10000))
+		}
+	}
 	a.reply(w, r, http.StatusOK, rk)
 }
 

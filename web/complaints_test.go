@@ -50,9 +50,11 @@ func TestComplaintLine(t *testing.T) {
 		t.Errorf("30 days: %+v", l)
 	}
 
+	r.addAgent("a3", appeal.General) // provisioned, no call yet
 	var rk evaluation.Ranking
 	r.do("GET", "/api/v1/complaint-line/agents?window=month", "", http.StatusOK, &rk)
-	if len(rk.Agents) != 2 || rk.Agents[0].AgentID != "a1" || rk.Agents[1].AgentID != "a2" || rk.LimitPer10000 != 3 || rk.From != "2026-11-01" {
+	if len(rk.Agents) != 3 || rk.Agents[0].AgentID != "a1" || rk.Agents[1].AgentID != "a2" || rk.Agents[2].AgentID != "a3" ||
+		rk.Agents[2].RatePer10000 != nil || rk.LimitPer10000 != 3 || rk.From != "2026-11-01" {
 		t.Errorf("ranking: %+v", rk)
 	}
 
