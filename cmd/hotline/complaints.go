@@ -19,7 +19,8 @@ commands:
        [--from YYYY-MM-DD --to YYYY-MM-DD] [--agent ID | --category C | --agents]
        [--json]
                      effective complaints (bad reviews upheld) against the
-                     line of 3 per 10,000 calls served, over a window of days
+                     line (evaluation.complaint_limit_per_10000, 3 per 10,000
+                     calls served by default), over a window of days
                      of the hotline's zone (today by default): the whole
                      hotline, one agent, one category, or every agent worst
                      first (--agents)
