@@ -191,10 +191,12 @@ func (s *Store) Record(ctx context.Context, r Rating) (Rating, error) {
 // order, with its error.
 func (s *Store) RecordAll(ctx context.Context, rs []Rating) ([]Rating, []error) {
 	out, errs := make([]Rating, len(rs)), make([]error, len(rs))
+	given := make([]Rating, len(rs)) // completed, leaving rs as it was
 	var runs []callRun
 	var at []int
 	for i := range rs {
-		run, err := s.recordRun(&rs[i])
+		given[i] = rs[i]
+		run, err := s.recordRun(&given[i])
 		if err != nil {
 			errs[i] = err
 			continue
@@ -203,7 +205,7 @@ func (s *Store) RecordAll(ctx context.Context, rs []Rating) ([]Rating, []error) 
 	}
 	for j, reply := range s.runCalls(ctx, runs) {
 		i := at[j]
-		out[i], errs[i] = s.recorded(rs[i], reply.doc, reply.flag, reply.err)
+		out[i], errs[i] = s.recorded(given[i], reply.doc, reply.flag, reply.err)
 	}
 	return out, errs
 }
