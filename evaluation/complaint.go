@@ -70,7 +70,13 @@ return {1, ARGV[8]}
 // changed by Reverse, on purpose). Another status, or no reviewer, is an
 // error wrapping ErrInvalid; an unknown id one wrapping ErrNotFound.
 func (s *Store) Review(ctx context.Context, id string, status ComplaintStatus, by, note string) (Complaint, error) {
-	c, flag, err := s.decide(ctx, "review", id, status, by, note)
+	return s.ReviewAt(ctx, id, status, by, note, s.now())
+}
+
+// ReviewAt is Review of a decision taken at a given time: one kept while
+// Redis did not answer, applied once it does. A zero at means now.
+func (s *Store) ReviewAt(ctx context.Context, id string, status ComplaintStatus, by, note string, at time.Time) (Complaint, error) {
+	c, flag, err := s.decide(ctx, "review", id, status, by, note, at)
 	if err != nil || flag == 1 {
 		return c, err
 	}
@@ -84,16 +90,16 @@ func (s *Store) Review(ctx context.Context, id string, status ComplaintStatus, b
 // complaint is an error wrapping ErrInvalid (it is reviewed, not
 // reversed); an unknown id one wrapping ErrNotFound.
 func (s *Store) Reverse(ctx context.Context, id string, status ComplaintStatus, by, note string) (Complaint, error) {
-	c, flag, err := s.decide(ctx, "reverse", id, status, by, note)
+	c, flag, err := s.decide(ctx, "reverse", id, status, by, note, s.now())
 	if err == nil && flag == -3 {
 		return c, fmt.Errorf("%w: complaint %s is pending: review it", ErrInvalid, id)
 	}
 	return c, err
 }
 
-// decide runs reviewScript in mode and answers its flag with the
-// complaint as stored.
-func (s *Store) decide(ctx context.Context, mode, id string, status ComplaintStatus, by, note string) (Complaint, int64, error) {
+// decide runs reviewScript in mode for a decision taken at at (zero:
+// now) and answers its flag with the complaint as stored.
+func (s *Store) decide(ctx context.Context, mode, id string, status ComplaintStatus, by, note string, at time.Time) (Complaint, int64, error) {
 	if status != Upheld && status != Dismissed {
 		return Complaint{}, 0, fmt.Errorf("%w: complaint %s: decision %q (want upheld or dismissed)", ErrInvalid, id, status)
 	}
@@ -109,7 +115,10 @@ func (s *Store) decide(ctx context.Context, mode, id string, status ComplaintSta
 	if err != nil {
 		return Complaint{}, 0, err
 	}
-	at := s.now().In(s.loc)
+	if at.IsZero() {
+		at = s.now()
+	}
+	at = at.In(s.loc)
 	c.Status, c.ReviewedAt, c.ReviewedBy, c.Note = status, &at, by, note
 	doc, err := json.Marshal(c)
 	if err != nil {

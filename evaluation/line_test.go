@@ -338,6 +338,18 @@ func testLateReviewCountsOnTheCallsDay(t *testing.T, rdb redis.UniversalClient) 
 	wantLine(t, f.line(t, evaluation.WindowSpec{Kind: "day"}, evaluation.Hotline), evaluation.Counts{})
 	// The rolling 30 days up to the 2nd reach back to the 31st.
 	wantLine(t, f.line(t, evaluation.WindowSpec{Kind: "30d"}, evaluation.Hotline), evaluation.Counts{Served: 1, BadReview: 1, Upheld: 1})
+
+	// A decision taken while Redis did not answer, applied later, keeps
+	// its time, and counts on its call's day too.
+	f.serve(t, f.store, "c2", "agent-1", served)
+	f.rate(t, f.store, "c2", "agent-1", evaluation.BadReview, served, served.Add(time.Minute))
+	decidedAt := time.Date(2027, 1, 1, 18, 0, 0, 0, f.loc)
+	c, err := f.store.ReviewAt(f.ctx, "c2", evaluation.Dismissed, "sup-1", "", decidedAt)
+	if err != nil || c.ReviewedAt == nil || !c.ReviewedAt.Equal(decidedAt) {
+		t.Fatalf("ReviewAt: %+v, %v", c, err)
+	}
+	wantLine(t, f.line(t, evaluation.WindowSpec{Kind: "day", Day: "2026-12-31"}, evaluation.Hotline),
+		evaluation.Counts{Served: 2, BadReview: 2, Upheld: 1, Dismissed: 1})
 }
 
 // TestReversal: upheld → dismissed takes the effective complaint back,

@@ -213,7 +213,7 @@ func (s *Store) RecordAll(ctx context.Context, rs []Rating) ([]Rating, []error) 
 // recordRun checks r, completes its times and makes its run of
 // recordScript.
 func (s *Store) recordRun(r *Rating) (callRun, error) {
-	if err := r.validate(); err != nil {
+	if err := r.Validate(); err != nil {
 		return callRun{}, err
 	}
 	if r.At.IsZero() {
