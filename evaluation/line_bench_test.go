@@ -18,8 +18,9 @@ import (
 // calls: each call's rating stored with its counters (hotline, agent,
 // category; the call counted served as well, no served event having come
 // first: the longer path) in one script per call. "single" has 32 calls
-// end at once, each a round trip of its own; "batch" records 200 ratings
-// per round trip (RecordAll, as a replay does) from 2 goroutines;
+// end at once (16 goroutines per CPU), each calling Record, whose
+// concurrent events share pipelines; "batch" records 200 ratings per
+// round trip (RecordAll, as a replay does) from 4 goroutines;
 // "batch-served-first" times both events of each call, the served event
 // (ServedAll) then the rating. The calls/s figure is calls whose events
 // were all stored, per second.
