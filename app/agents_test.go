@@ -3,10 +3,13 @@ package app_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/hotline12345/hotline/acd"
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/caller"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/config"
@@ -14,6 +17,7 @@ import (
 	"github.com/hotline12345/hotline/internal/baresiptest"
 	"github.com/hotline12345/hotline/internal/hotlinetest"
 	"github.com/hotline12345/hotline/prompts"
+	"github.com/hotline12345/hotline/web/client"
 )
 
 var allCategories = []string{"emergency", "livelihood", "general", "complex"}
@@ -193,6 +197,25 @@ func TestAgentUnregistersWhileACallWaits(t *testing.T) {
 	pending, err := ratings.Complaints(t.Context(), evaluation.Pending, 10)
 	if err != nil || len(pending) != 1 || pending[0].CallID != rec.ID || pending[0].AgentID != "a2" {
 		t.Fatalf("pending complaints %+v %v, want the bad review", pending, err)
+	}
+	// Upheld, the bad review puts the day over the line: 1 effective
+	// complaint of 1 call served, on the day the agent answered.
+	if _, err := ratings.Review(t.Context(), rec.ID, evaluation.Upheld, "sup-1", "rude"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(h.API(), h.Token(t, auth.Supervisor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := rec.AgentAnsweredAt.In(appeal.DefaultLocation()).Format(time.DateOnly)
+	for _, path := range []string{"/api/v1/complaint-line?day=" + day, "/api/v1/complaint-line?agent=a2&day=" + day} {
+		var l evaluation.Line
+		if err := c.Do(t.Context(), http.MethodGet, path, nil, &l); err != nil {
+			t.Fatal(err)
+		}
+		if l.Served != 1 || l.BadReview != 1 || l.Upheld != 1 || l.State != evaluation.Over {
+			t.Errorf("%s: %+v", path, l)
+		}
 	}
 }
 

@@ -139,7 +139,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	ratings := evaluation.NewStore(store.Client, evaluation.StoreOptions{Location: cfg.Location()})
+	ratings := evaluation.NewStore(store.Client, evaluation.StoreOptions{
+		Location: cfg.Location(), ComplaintLimitPer10000: cfg.Evaluation.ComplaintLimitPer10000,
+		Retention: time.Duration(cfg.Evaluation.Retention),
+	})
 	accounts := auth.NewStore(store.Client, auth.StoreOptions{})
 	if err := firstAdmin(ctx, accounts, opts.Notice, log); err != nil {
 		return err
@@ -198,7 +201,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	runner.Service = &ivr.Service{Queue: agents.dist, Connector: tel, Ratings: ratings, Options: serviceOptions(cfg), Metrics: runner.Metrics}
+	runner.Service = &ivr.Service{Queue: agents.dist, Connector: tel, Ratings: ratings, Served: ratings, Options: serviceOptions(cfg), Metrics: runner.Metrics}
 
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {

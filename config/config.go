@@ -231,6 +231,10 @@ type Config struct {
 	// Calls are the call records (see CallsSettings).
 	Calls CallsSettings `yaml:"calls"`
 
+	// Evaluation is the effective complaint rate's line (see
+	// EvaluationSettings).
+	Evaluation EvaluationSettings `yaml:"evaluation"`
+
 	Shutdown struct {
 		// Grace is how long calls in progress may go on after a stop is
 		// asked for, before they are hung up.
@@ -296,6 +300,7 @@ func Default() Config {
 	c.Cluster.Lease = Duration(15 * time.Second)
 	c.TimeZone = "Asia/Shanghai"
 	c.Calls = defaultCalls()
+	c.Evaluation = defaultEvaluation()
 	c.Shutdown.Grace = Duration(60 * time.Second)
 	c.Log.Level = "info"
 	c.Log.Format = "auto"

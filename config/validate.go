@@ -151,6 +151,7 @@ func (c Config) Validate() error {
 
 	p.check("time_zone", checkTimeZone(c.TimeZone))
 	c.Calls.validate(&p)
+	c.Evaluation.validate(&p)
 	p.check("shutdown.grace", atLeast(c.Shutdown.Grace, 0))
 
 	if _, err := logging.ParseLevel(c.Log.Level); err != nil {

@@ -5,89 +5,144 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hotline12345/hotline/internal/zpage"
 )
 
-// reviewScript moves a pending complaint to its decision, with the
-// counters of the call's day, or does nothing when it is not pending. A
-// later run, a go-redis retry or a second supervisor, finds the decision
-// and returns it, so a complaint counts once.
+// reviewScript records a decision on a complaint, with the counters of
+// the call's day, in one of two modes. "review" decides a pending
+// complaint and does nothing to a decided one: a later run, a go-redis
+// retry or a second supervisor, finds the decision and returns it, so a
+// complaint counts once. "reverse" changes a decided complaint to the
+// other decision and moves the count with it (upheld → dismissed takes an
+// effective complaint back); a complaint that has the decision already is
+// left as it is, so a retried reversal moves nothing twice.
 //
-// KEYS: complaint key, pending index, the decision's index, day counters,
-// agent's day counters. ARGV: decision (the status and counter field),
-// reviewed document, review time in ms, complaint id.
+// KEYS: the call's line keys (callPrelude), complaint key, pending index,
+// the decision's index, the other decision's index. ARGV: the call's line
+// arguments, decision (the status and counter field), reviewed document,
+// review time in ms, mode.
 //
-// Returns {1, document} when reviewed now, {0, stored document} when it was
-// reviewed already, {-1, ""} when there is no such complaint.
-var reviewScript = redis.NewScript(`
-local status = redis.call('HGET', KEYS[1], 'status')
+// Returns {1, document} when decided now, {0, stored document} when it
+// has the decision (review: any decision) already, {-1, ""} when there is
+// no such complaint, {-3, stored document} for a reversal of a pending
+// complaint, {-2, day} when the call counts on day.
+var reviewScript = callScript(`
+local status = redis.call('HGET', KEYS[5], 'status')
 if not status then
   return {-1, ''}
 end
-if status ~= 'pending' then
-  return {0, redis.call('HGET', KEYS[1], 'doc')}
+if ARGV[10] == 'review' then
+  if status ~= 'pending' then
+    return {0, redis.call('HGET', KEYS[5], 'doc')}
+  end
+elseif status == 'pending' then
+  return {-3, redis.call('HGET', KEYS[5], 'doc')}
+elseif status == ARGV[7] then
+  return {0, redis.call('HGET', KEYS[5], 'doc')}
 end
-redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'status', ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
-redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
-redis.call('HINCRBY', KEYS[5], ARGV[1], 1)
-return {1, ARGV[2]}
+local st, other = callState()
+if not st then
+  return {-2, other}
+end
+redis.call('HSET', KEYS[5], 'doc', ARGV[8], 'status', ARGV[7])
+redis.call('ZREM', KEYS[6], ARGV[1])
+redis.call('ZREM', KEYS[8], ARGV[1])
+redis.call('ZADD', KEYS[7], ARGV[9], ARGV[1])
+local verdict = st.verdict
+if verdict == nil or verdict == '' then
+  -- A complaint is a bad review; its call's record predates the line.
+  verdict = 'bad_review'
+end
+moveCall(st, verdict, ARGV[7])
+return {1, ARGV[8]}
 `)
 
 // Review records a supervisor's decision on a pending complaint: Upheld
 // (an effective complaint, 合理差评) or Dismissed. The decision counts on
-// the day of the rated call, for the hotline and for the agent. Reviewing
-// again with the same decision changes nothing and returns the complaint
-// as stored; a different decision changes nothing and returns it with an
-// error wrapping ErrAlreadyReviewed. Another status, or no reviewer, is an
+// the day the call was served, for the hotline, the agent and the
+// category. Reviewing again with the same decision changes nothing and
+// returns the complaint as stored; a different decision changes nothing
+// and returns it with an error wrapping ErrAlreadyReviewed (a decision is
+// changed by Reverse, on purpose). Another status, or no reviewer, is an
 // error wrapping ErrInvalid; an unknown id one wrapping ErrNotFound.
 func (s *Store) Review(ctx context.Context, id string, status ComplaintStatus, by, note string) (Complaint, error) {
+	return s.ReviewAt(ctx, id, status, by, note, s.now())
+}
+
+// ReviewAt is Review of a decision taken at a given time: one kept while
+// Redis did not answer, applied once it does. A zero at means now.
+func (s *Store) ReviewAt(ctx context.Context, id string, status ComplaintStatus, by, note string, at time.Time) (Complaint, error) {
+	c, flag, err := s.decide(ctx, "review", id, status, by, note, at)
+	if err != nil || flag == 1 {
+		return c, err
+	}
+	return decided(c, status)
+}
+
+// Reverse changes the decision on a reviewed complaint to status, the
+// other decision, recorded as by's with the note; the counts of the
+// call's day move with it. A complaint that has status already is
+// returned as stored, so a retried reversal changes nothing. A pending
+// complaint is an error wrapping ErrInvalid (it is reviewed, not
+// reversed); an unknown id one wrapping ErrNotFound.
+func (s *Store) Reverse(ctx context.Context, id string, status ComplaintStatus, by, note string) (Complaint, error) {
+	c, flag, err := s.decide(ctx, "reverse", id, status, by, note, s.now())
+	if err == nil && flag == -3 {
+		return c, fmt.Errorf("%w: complaint %s is pending: review it", ErrInvalid, id)
+	}
+	return c, err
+}
+
+// decide runs reviewScript in mode for a decision taken at at (zero:
+// now) and answers its flag with the complaint as stored.
+func (s *Store) decide(ctx context.Context, mode, id string, status ComplaintStatus, by, note string, at time.Time) (Complaint, int64, error) {
 	if status != Upheld && status != Dismissed {
-		return Complaint{}, fmt.Errorf("%w: complaint %s: decision %q (want upheld or dismissed)", ErrInvalid, id, status)
+		return Complaint{}, 0, fmt.Errorf("%w: complaint %s: decision %q (want upheld or dismissed)", ErrInvalid, id, status)
 	}
 	if by == "" {
 		// Who decided is part of the audit trail of the complaint rate.
-		return Complaint{}, fmt.Errorf("%w: complaint %s: no reviewer", ErrInvalid, id)
+		return Complaint{}, 0, fmt.Errorf("%w: complaint %s: no reviewer", ErrInvalid, id)
 	}
 	// The fields that name the counter keys never change after the
 	// complaint is opened, so reading them ahead of the script is safe.
-	// Only the script decides whether the complaint is still pending: a
-	// status read here may be stale by the time the script runs.
+	// Only the script decides whether the complaint may take the
+	// decision: a status read here may be stale by the time it runs.
 	c, err := s.Complaint(ctx, id)
 	if err != nil {
-		return Complaint{}, err
+		return Complaint{}, 0, err
 	}
-	at := s.now().In(s.loc)
+	if at.IsZero() {
+		at = s.now()
+	}
+	at = at.In(s.loc)
 	c.Status, c.ReviewedAt, c.ReviewedBy, c.Note = status, &at, by, note
 	doc, err := json.Marshal(c)
 	if err != nil {
-		return Complaint{}, fmt.Errorf("evaluation: encode complaint %s: %w", id, err)
+		return Complaint{}, 0, fmt.Errorf("evaluation: encode complaint %s: %w", id, err)
 	}
-	total, agent := s.counts(s.day(c.OpenedAt), c.AgentID)
-	keys := []string{s.complaintKey + id, s.byStatus + string(Pending), s.byStatus + string(status), total, agent}
-	res, err := reviewScript.Run(ctx, s.rdb, keys, string(status), doc, at.UnixMilli(), id).Slice()
+	other := Upheld
+	if status == Upheld {
+		other = Dismissed
+	}
+	keys := []string{s.complaintKey + id, s.byStatus + string(Pending), s.byStatus + string(status), s.byStatus + string(other)}
+	f := callFacts{callID: c.CallID, agentID: c.AgentID, category: c.Category, at: c.servedAt()}
+	stored, flag, err := s.runShared(ctx, callRun{script: reviewScript, facts: f, keys: keys,
+		args: []any{string(status), doc, at.UnixMilli(), mode}})
 	if err != nil {
-		return Complaint{}, fmt.Errorf("evaluation: review complaint %s: %w", id, err)
+		return Complaint{}, 0, fmt.Errorf("evaluation: %s complaint %s: %w", mode, id, err)
 	}
-	stored, flag, err := scriptReply(res)
-	if err != nil {
-		return Complaint{}, fmt.Errorf("evaluation: review complaint %s: %w", id, err)
-	}
-	if flag < 0 {
-		return Complaint{}, fmt.Errorf("%w: complaint %s", ErrNotFound, id)
+	if flag == -1 {
+		return Complaint{}, 0, fmt.Errorf("%w: complaint %s", ErrNotFound, id)
 	}
 	got, err := decodeComplaint(stored)
 	if err != nil {
-		return Complaint{}, err
+		return Complaint{}, 0, err
 	}
-	if flag == 0 {
-		return decided(got, status)
-	}
-	return got, nil
+	return got, flag, nil
 }
 
 // decided answers a review of a complaint that is decided already.
@@ -96,6 +151,14 @@ func decided(c Complaint, status ComplaintStatus) (Complaint, error) {
 		return c, fmt.Errorf("%w: complaint %s is %s, not %s", ErrAlreadyReviewed, c.ID, c.Status, status)
 	}
 	return c, nil
+}
+
+// servedAt is the time the complaint counts at.
+func (c Complaint) servedAt() time.Time {
+	if c.ServedAt.IsZero() {
+		return c.OpenedAt
+	}
+	return c.ServedAt
 }
 
 func decodeComplaint(doc string) (Complaint, error) {

@@ -64,29 +64,35 @@ func validReason(r string) bool {
 // Rating is the one rating of a call, with the key and the prompt as
 // evidence of what the caller was asked and answered.
 type Rating struct {
-	CallID        string          `json:"call_id"`
-	AppealID      string          `json:"appeal_id,omitempty"`
-	AgentID       string          `json:"agent_id"`
-	Category      appeal.Category `json:"category"`
-	Verdict       Verdict         `json:"verdict"`
-	Key           string          `json:"key,omitempty"`    // the key pressed; empty for none
-	Reason        string          `json:"reason,omitempty"` // why none: ReasonNoInput, ReasonInvalidKey, ReasonCallerHangup
-	At            time.Time       `json:"at"`
-	PromptID      string          `json:"prompt_id"`
-	PromptVersion string          `json:"prompt_version"`
+	CallID   string          `json:"call_id"`
+	AppealID string          `json:"appeal_id,omitempty"`
+	AgentID  string          `json:"agent_id"`
+	Category appeal.Category `json:"category"`
+	Verdict  Verdict         `json:"verdict"`
+	Key      string          `json:"key,omitempty"`    // the key pressed; empty for none
+	Reason   string          `json:"reason,omitempty"` // why none: ReasonNoInput, ReasonInvalidKey, ReasonCallerHangup
+	At       time.Time       `json:"at"`
+	// ServedAt is when the agent answered the call: the rating and its
+	// review count on its day. Zero counts the rating's time.
+	ServedAt      time.Time `json:"served_at,omitzero"`
+	PromptID      string    `json:"prompt_id"`
+	PromptVersion string    `json:"prompt_version"`
 }
 
 // dtmfKeys are the sixteen DTMF symbols (ITU-T Q.23; RFC 4733 events 0-15).
 const dtmfKeys = "0123456789*#ABCD"
 
-// validate checks what Record relies on. A rating is asked only after an
+// Validate checks what Record relies on. A rating is asked only after an
 // agent served the call, so the agent is always known.
-func (r Rating) validate() error {
+func (r Rating) Validate() error {
 	switch {
 	case r.CallID == "":
 		return fmt.Errorf("%w: rating without call id", ErrInvalid)
 	case r.AgentID == "":
 		return fmt.Errorf("%w: rating of call %s without agent id", ErrInvalid, r.CallID)
+	case strings.Contains(r.AgentID, "|"):
+		// The line's call records separate their fields with it.
+		return fmt.Errorf("%w: rating of call %s: agent id %q", ErrInvalid, r.CallID, r.AgentID)
 	case !r.Verdict.Valid():
 		return fmt.Errorf("%w: rating of call %s: verdict %q", ErrInvalid, r.CallID, r.Verdict)
 	case !r.Category.Valid():
@@ -112,26 +118,38 @@ func (r Rating) validate() error {
 	return nil
 }
 
-// sameRating reports whether b says what a says. The time is left out: a
-// key delivered twice by the media layer is recorded again with a later
+// sameRating reports whether b says what a says. The times are left out:
+// a key delivered twice by the media layer is recorded again with a later
 // time, and it is still the same rating.
 func sameRating(a, b Rating) bool {
 	a.At, b.At = time.Time{}, time.Time{}
+	a.ServedAt, b.ServedAt = time.Time{}, time.Time{}
 	return a == b
 }
 
-// AgentDay counts one day's ratings and reviewed complaints of one agent,
-// or of the whole hotline when AgentID is empty. Complaints count on the
-// day of the rated call, not of their review, so that a day's effective
-// complaints and its calls served cover the same calls.
+// servedAt is the time the rating counts at.
+func (r Rating) servedAt() time.Time {
+	if r.ServedAt.IsZero() {
+		return r.At
+	}
+	return r.ServedAt
+}
+
+// AgentDay counts one day's calls served, ratings and reviewed complaints
+// of one agent, or of the whole hotline when AgentID is empty. Ratings and
+// complaints count on the day the call was served, not of their rating or
+// review, so that a day's effective complaints and its calls served cover
+// the same calls.
 type AgentDay struct {
 	AgentID   string `json:"agent_id"`
 	Day       string `json:"day"` // 2026-11-27, in the store's Location
+	Served    int64  `json:"served"`
 	Praise    int64  `json:"praise"`
 	BadReview int64  `json:"bad_review"`
 	NoRating  int64  `json:"no_rating"`
 	Upheld    int64  `json:"upheld"`    // bad reviews confirmed as effective complaints (合理差评)
 	Dismissed int64  `json:"dismissed"` // bad reviews dismissed on review
+	Pending   int64  `json:"pending"`   // bad reviews not yet reviewed
 }
 
 // ComplaintStatus is where a complaint is in its review.
@@ -147,12 +165,15 @@ const (
 // Complaint is a bad review waiting for, or after, a supervisor's review.
 // Its ID is the id of the rated call: a call has at most one.
 type Complaint struct {
-	ID         string          `json:"id"`
-	CallID     string          `json:"call_id"`
-	AppealID   string          `json:"appeal_id,omitempty"`
-	AgentID    string          `json:"agent_id"`
-	Category   appeal.Category `json:"category"`
-	OpenedAt   time.Time       `json:"opened_at"` // the time of the bad review
+	ID       string          `json:"id"`
+	CallID   string          `json:"call_id"`
+	AppealID string          `json:"appeal_id,omitempty"`
+	AgentID  string          `json:"agent_id"`
+	Category appeal.Category `json:"category"`
+	OpenedAt time.Time       `json:"opened_at"` // the time of the bad review
+	// ServedAt is when the agent answered the call, the time the
+	// complaint counts at; zero for OpenedAt.
+	ServedAt   time.Time       `json:"served_at,omitzero"`
 	Status     ComplaintStatus `json:"status"`
 	ReviewedAt *time.Time      `json:"reviewed_at,omitempty"`
 	ReviewedBy string          `json:"reviewed_by,omitempty"`

@@ -34,6 +34,13 @@ type StoreOptions struct {
 	// Now is the clock for a Rating without At and for review times. Nil
 	// means time.Now.
 	Now func() time.Time
+	// ComplaintLimitPer10000 is the line: effective complaints per 10,000
+	// calls served. Zero means DefaultComplaintLimit.
+	ComplaintLimitPer10000 int
+	// Retention is how long the line's counters and call records are kept:
+	// a day's counters from the first call counted on the day, a call's
+	// record from its first event. Zero means DefaultRetention.
+	Retention time.Duration
 }
 
 // Store keeps ratings and complaints in Redis. All its keys share the hash
@@ -45,31 +52,43 @@ type StoreOptions struct {
 //	rating:<callID>        the call's rating, JSON; written once
 //	rated                  sorted set of rated call ids by rating time (ms)
 //	agent:<agentID>        the same, for one agent's calls
-//	count:<day>            hash: praise, bad_review, none, upheld, dismissed
-//	                       of the whole hotline on day (2026-11-27)
-//	count:<day>:<agentID>  the same, for one agent
+//	line:<day>             the line's counters of day (2026-11-27): a table
+//	                       of one row per scope (counters.go)
+//	line:rows              hash: scope (hotline, agent:<id>, category:<c>)
+//	                       → its row in every day's table
+//	line:call:<callID>     the call's state on the line (counters.go)
+//	line:<day>:calls       set of the ids of the calls counted on day
 //	complaint:<callID>     hash: doc (the complaint, JSON), status
 //	complaints             sorted set of complaint ids by OpenedAt (ms)
 //	complaints:pending     sorted set of pending ids by OpenedAt (ms)
 //	complaints:upheld      sorted set of upheld ids by ReviewedAt (ms)
 //	complaints:dismissed   sorted set of dismissed ids by ReviewedAt (ms)
 //
-// Nothing expires: ratings and reviews are the audit trail of the complaint
-// rate.
+// Ratings and reviews never expire: they are the audit trail of the
+// complaint rate. The line:* keys expire Retention after they were made:
+// a day's table and set after the first call counted on the day, a call's
+// record after its first event; the row index's expiry is renewed with
+// every day's first call, so it outlives every table whose rows it names.
 //
 // A Store is safe for concurrent use, also by several hotline nodes.
 type Store struct {
-	rdb redis.UniversalClient
-	loc *time.Location
-	now func() time.Time
+	rdb       redis.UniversalClient
+	loc       *time.Location
+	now       func() time.Time
+	limit     int
+	retention time.Duration
 
 	ratingKey    string
 	rated        string
 	agentKey     string
-	countKey     string
 	complaintKey string
 	complaints   string
 	byStatus     string
+	lineDay      string
+	lineRows     string
+	lineCall     string
+
+	batch coalescer
 }
 
 // NewStore returns a Store on rdb.
@@ -83,108 +102,165 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.ComplaintLimitPer10000 <= 0 {
+		opts.ComplaintLimitPer10000 = DefaultComplaintLimit
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
 	base := opts.Prefix + ":{eval}:"
 	return &Store{
 		rdb:          rdb,
 		loc:          opts.Location,
 		now:          opts.Now,
+		limit:        opts.ComplaintLimitPer10000,
+		retention:    opts.Retention,
 		ratingKey:    base + "rating:",
 		rated:        base + "rated",
 		agentKey:     base + "agent:",
-		countKey:     base + "count:",
 		complaintKey: base + "complaint:",
 		complaints:   base + "complaints",
 		byStatus:     base + "complaints:",
+		lineDay:      base + "line:",
+		lineRows:     base + "line:rows",
+		lineCall:     base + "line:call:",
 	}
 }
 
 // day names the day of t in the store's zone.
 func (s *Store) day(t time.Time) string { return t.In(s.loc).Format(dayLayout) }
 
-// counts returns the counter keys of a day: the hotline's and the agent's.
-func (s *Store) counts(day, agentID string) (total, agent string) {
-	total = s.countKey + day
-	return total, total + ":" + agentID
-}
-
 // recordScript stores the first rating of a call and everything that
 // follows from it, or nothing. A later run for the same call, a go-redis
 // retry after a read timeout or a key repeated by the media layer, finds
-// the rating and returns it, so counters move once per call (一次一评).
+// the rating and returns it, so counters move once per call (一次一评). A
+// rating counts its call served when no served event came before it: an
+// agent served every rated call.
 //
-// KEYS: rating key, rated index, agent index, day counters, agent's day
-// counters, complaint key, complaints index, pending index. ARGV: rating
-// document, rating time in ms, call id, verdict (the counter field),
-// complaint document ("" for no complaint).
+// KEYS: the call's line keys (callPrelude), rating key, rated index, agent
+// index, complaint key, complaints index, pending index. ARGV: the call's
+// line arguments, rating document, rating time in ms, verdict (the counter
+// field), complaint document ("" for no complaint).
 //
-// Returns {1, document} when stored, {0, stored document} when the call
-// was rated already.
-var recordScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
+// Returns {1, ""} when stored, {0, stored document} when the call was
+// rated already, {-2, day} when the call counts on day.
+var recordScript = callScript(`
+local cur = redis.call('GET', KEYS[5])
 if cur then
   return {0, cur}
 end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
-redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
-redis.call('HINCRBY', KEYS[5], ARGV[4], 1)
-if ARGV[5] ~= '' then
-  redis.call('HSET', KEYS[6], 'doc', ARGV[5], 'status', 'pending')
-  redis.call('ZADD', KEYS[7], ARGV[2], ARGV[3])
-  redis.call('ZADD', KEYS[8], ARGV[2], ARGV[3])
+local st, other = callState()
+if not st then
+  return {-2, other}
 end
-return {1, ARGV[1]}
+redis.call('SET', KEYS[5], ARGV[7])
+redis.call('ZADD', KEYS[6], ARGV[8], ARGV[1])
+redis.call('ZADD', KEYS[7], ARGV[8], ARGV[1])
+local decision = st.decision
+if ARGV[10] ~= '' then
+  redis.call('HSET', KEYS[8], 'doc', ARGV[10], 'status', 'pending')
+  redis.call('ZADD', KEYS[9], ARGV[8], ARGV[1])
+  redis.call('ZADD', KEYS[10], ARGV[8], ARGV[1])
+  decision = 'pending'
+end
+moveCall(st, ARGV[9], decision)
+return {1, ''}
 `)
 
 // Record stores the call's one rating: its counters, its index entries
 // and, for a bad review, a pending complaint. The first rating of a call
-// wins. Recording the same rating again (equal in all but At) changes
-// nothing and returns the stored rating; a different rating for a rated
-// call changes nothing and returns the stored rating with an error
-// wrapping ErrAlreadyRated. An incomplete or inconsistent rating is an
-// error wrapping ErrInvalid. A zero At means now.
+// wins. Recording the same rating again (equal in all but At and
+// ServedAt) changes nothing and returns the stored rating; a different
+// rating for a rated call changes nothing and returns the stored rating
+// with an error wrapping ErrAlreadyRated. An incomplete or inconsistent
+// rating is an error wrapping ErrInvalid. A zero At means now. The rating
+// counts on the day of ServedAt (At when zero), or of the call's served
+// event when that came first.
 func (s *Store) Record(ctx context.Context, r Rating) (Rating, error) {
-	if err := r.validate(); err != nil {
+	run, err := s.recordRun(&r)
+	if err != nil {
 		return Rating{}, err
+	}
+	stored, fresh, err := s.runShared(ctx, run)
+	return s.recorded(r, stored, fresh, err)
+}
+
+// RecordAll records ratings as Record does, each in a script of its own
+// (atomic and idempotent as Record is), all in one round trip: for
+// replaying many ratings, as after an outage. It answers each rating in
+// order, with its error.
+func (s *Store) RecordAll(ctx context.Context, rs []Rating) ([]Rating, []error) {
+	out, errs := make([]Rating, len(rs)), make([]error, len(rs))
+	given := make([]Rating, len(rs)) // completed, leaving rs as it was
+	var runs []callRun
+	var at []int
+	for i := range rs {
+		given[i] = rs[i]
+		run, err := s.recordRun(&given[i])
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		runs, at = append(runs, run), append(at, i)
+	}
+	for j, reply := range s.runCalls(ctx, runs) {
+		i := at[j]
+		out[i], errs[i] = s.recorded(given[i], reply.doc, reply.flag, reply.err)
+	}
+	return out, errs
+}
+
+// recordRun checks r, completes its times and makes its run of
+// recordScript.
+func (s *Store) recordRun(r *Rating) (callRun, error) {
+	if err := r.Validate(); err != nil {
+		return callRun{}, err
 	}
 	if r.At.IsZero() {
 		r.At = s.now()
 	}
 	r.At = r.At.In(s.loc)
+	if !r.ServedAt.IsZero() {
+		r.ServedAt = r.ServedAt.In(s.loc)
+	}
 	doc, err := json.Marshal(r)
 	if err != nil {
-		return Rating{}, fmt.Errorf("evaluation: encode rating of %s: %w", r.CallID, err)
+		return callRun{}, fmt.Errorf("evaluation: encode rating of %s: %w", r.CallID, err)
 	}
 	var complaint []byte
 	if r.Verdict == BadReview {
 		complaint, err = json.Marshal(Complaint{
 			ID: r.CallID, CallID: r.CallID, AppealID: r.AppealID, AgentID: r.AgentID,
-			Category: r.Category, OpenedAt: r.At, Status: Pending,
+			Category: r.Category, OpenedAt: r.At, ServedAt: r.ServedAt, Status: Pending,
 		})
 		if err != nil {
-			return Rating{}, fmt.Errorf("evaluation: encode complaint of %s: %w", r.CallID, err)
+			return callRun{}, fmt.Errorf("evaluation: encode complaint of %s: %w", r.CallID, err)
 		}
 	}
-	total, agent := s.counts(s.day(r.At), r.AgentID)
-	keys := []string{
-		s.ratingKey + r.CallID, s.rated, s.agentKey + r.AgentID, total, agent,
-		s.complaintKey + r.CallID, s.complaints, s.byStatus + string(Pending),
-	}
-	res, err := recordScript.Run(ctx, s.rdb, keys,
-		doc, r.At.UnixMilli(), r.CallID, string(r.Verdict), complaint).Slice()
+	return callRun{
+		script: recordScript,
+		facts:  callFacts{callID: r.CallID, agentID: r.AgentID, category: r.Category, at: r.servedAt()},
+		keys: []string{
+			s.ratingKey + r.CallID, s.rated, s.agentKey + r.AgentID,
+			s.complaintKey + r.CallID, s.complaints, s.byStatus + string(Pending),
+		},
+		args: []any{doc, r.At.UnixMilli(), string(r.Verdict), complaint},
+	}, nil
+}
+
+// recorded answers recordScript's reply to a run for r.
+func (s *Store) recorded(r Rating, stored string, fresh int64, err error) (Rating, error) {
 	if err != nil {
 		return Rating{}, fmt.Errorf("evaluation: record rating of %s: %w", r.CallID, err)
 	}
-	stored, fresh, err := scriptReply(res)
-	if err != nil {
-		return Rating{}, fmt.Errorf("evaluation: record rating of %s: %w", r.CallID, err)
+	if fresh == 1 {
+		return r, nil // stored as given
 	}
 	got, err := decodeRating(stored)
 	if err != nil {
 		return Rating{}, err
 	}
-	if fresh != 1 && !sameRating(got, r) {
+	if !sameRating(got, r) {
 		return got, fmt.Errorf("%w: call %s has %s, not %s", ErrAlreadyRated, r.CallID, got.Verdict, r.Verdict)
 	}
 	return got, nil
@@ -313,41 +389,29 @@ func clampLimit(n int) int {
 }
 
 // AgentDay returns one agent's counters on the day of day, in the store's
-// zone. A day without ratings counts zero.
+// zone. A day without calls counts zero.
 func (s *Store) AgentDay(ctx context.Context, agentID string, day time.Time) (AgentDay, error) {
 	if agentID == "" {
 		return AgentDay{}, fmt.Errorf("%w: no agent id", ErrInvalid)
 	}
-	d := s.day(day)
-	_, key := s.counts(d, agentID)
-	return s.readCounts(ctx, key, AgentDay{AgentID: agentID, Day: d})
+	return s.dayCounts(ctx, Scope{AgentID: agentID}, day)
 }
 
 // Totals returns the whole hotline's counters on the day of day, in the
 // store's zone; AgentID is empty.
 func (s *Store) Totals(ctx context.Context, day time.Time) (AgentDay, error) {
-	d := s.day(day)
-	key, _ := s.counts(d, "")
-	return s.readCounts(ctx, key, AgentDay{Day: d})
+	return s.dayCounts(ctx, Hotline, day)
 }
 
-func (s *Store) readCounts(ctx context.Context, key string, a AgentDay) (AgentDay, error) {
-	vals, err := s.rdb.HMGet(ctx, key,
-		string(Praise), string(BadReview), string(NoRating), string(Upheld), string(Dismissed)).Result()
+func (s *Store) dayCounts(ctx context.Context, sc Scope, day time.Time) (AgentDay, error) {
+	d := s.day(day)
+	per, err := s.scopeDays(ctx, sc, []string{d})
 	if err != nil {
-		return AgentDay{}, fmt.Errorf("evaluation: counts %s: %w", key, err)
+		return AgentDay{}, fmt.Errorf("evaluation: counts of %s on %s: %w", sc.row(), d, err)
 	}
-	fields := []*int64{&a.Praise, &a.BadReview, &a.NoRating, &a.Upheld, &a.Dismissed}
-	for i, v := range vals {
-		str, ok := v.(string)
-		if !ok {
-			continue // never counted
-		}
-		n, err := strconv.ParseInt(str, 10, 64)
-		if err != nil {
-			return AgentDay{}, fmt.Errorf("evaluation: counts %s: %w", key, err)
-		}
-		*fields[i] = n
-	}
-	return a, nil
+	c := per[0]
+	return AgentDay{
+		AgentID: sc.AgentID, Day: d, Served: c.Served, Praise: c.Praise, BadReview: c.BadReview,
+		NoRating: c.NoRating, Upheld: c.Upheld, Dismissed: c.Dismissed, Pending: c.Pending(),
+	}, nil
 }

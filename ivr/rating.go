@@ -51,6 +51,8 @@ func (o *RatingOptions) defaults() {
 type RatingSubject struct {
 	CallID, AppealID, AgentID string
 	Category                  appeal.Category
+	// ServedAt is when the agent answered: the rating counts on its day.
+	ServedAt time.Time
 }
 
 // RatingResult is the rating as recorded.
@@ -73,7 +75,7 @@ func (r *Rating) Run(ctx context.Context, s *Session, sub RatingSubject) (Rating
 	s.Stage(StageRating)
 	s.discardKeys()
 	rt := evaluation.Rating{
-		CallID: sub.CallID, AppealID: sub.AppealID, AgentID: sub.AgentID, Category: sub.Category,
+		CallID: sub.CallID, AppealID: sub.AppealID, AgentID: sub.AgentID, Category: sub.Category, ServedAt: sub.ServedAt,
 		Verdict: evaluation.NoRating, PromptID: string(prompts.Rating), PromptVersion: s.Version(prompts.Rating),
 	}
 	flowErr := r.ask(ctx, s, opts, &rt)

@@ -184,6 +184,9 @@ func (r *Runner) run(ctx context.Context, s *Session, rec *calllog.Record, log z
 	if sr.Rating != nil {
 		rec.Rating = string(sr.Rating.Verdict)
 	}
+	if sr.ServedErr != nil {
+		log.Warn().Err(sr.ServedErr).Msg("count call served")
+	}
 	return err
 }
 

@@ -7,8 +7,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/evaluation"
 	"github.com/hotline12345/hotline/prompts"
 )
 
@@ -36,6 +39,13 @@ type Queue interface {
 	Leave(ctx context.Context, callID string, why acd.LeaveReason) error
 }
 
+// ServedCounter counts a call served on the complaint line once its agent
+// answered; counting it again must change nothing. *evaluation.Store is
+// one.
+type ServedCounter interface {
+	Served(ctx context.Context, c evaluation.ServedCall) error
+}
+
 // ServiceOptions tune the service flow.
 type ServiceOptions struct {
 	RingTimeout   time.Duration // an offer not answered by then goes on; default 15 s
@@ -53,7 +63,10 @@ type Service struct {
 	Queue     Queue
 	Connector Connector
 	Ratings   RatingRecorder
-	Options   ServiceOptions
+	// Served, when set, counts each call an agent answered: the
+	// denominator of the effective complaint rate.
+	Served  ServedCounter
+	Options ServiceOptions
 	// Metrics, when set, count offers and ratings.
 	Metrics *Metrics
 }
@@ -72,6 +85,9 @@ type ServiceResult struct {
 	AnsweredAt *time.Time // by the agent
 	Callback   bool       // the caller left the queue asking for a call-back
 	Rating     *RatingResult
+	// ServedErr is why the call could not be counted served; its rating,
+	// when one was recorded, counts it.
+	ServedErr error
 }
 
 func (o *ServiceOptions) defaults() {
@@ -94,10 +110,9 @@ const keyLeaveQueue = '1'
 
 // Run runs the service flow for the appeal a's caller. It returns the
 // call's end cause when the caller hangs up; hanging up is the caller's.
-func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (ServiceResult, error) {
+func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (res ServiceResult, err error) {
 	opts := sv.Options
 	opts.defaults()
-	var res ServiceResult
 	call := s.Call
 	if ok, err := sv.Queue.Staffed(ctx, a.Category); err == nil && !ok {
 		// Nobody to talk to: the appeal is recorded and its number read
@@ -170,6 +185,8 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (Servic
 		sv.countOffer("answered")
 		answered := s.now()
 		res.AgentID, res.OfferedAt, res.AnsweredAt = o.AgentID, &offered, &answered
+		served := sv.countServed(ctx, evaluation.ServedCall{CallID: call.ID(), AgentID: o.AgentID, Category: a.Category, At: answered}, opts.Rating.RecordRetry)
+		defer func() { res.ServedErr = <-served }()
 		s.Stage(StageTalking)
 		end, berr := sv.Connector.Bridge(ctx, call, leg)
 		hungUp := time.Now()
@@ -184,7 +201,7 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (Servic
 			return res, s.callErr()
 		}
 		r := &Rating{Ratings: sv.Ratings, Options: opts.Rating}
-		rr, err := r.Run(ctx, s, RatingSubject{CallID: call.ID(), AppealID: a.ID, AgentID: o.AgentID, Category: a.Category})
+		rr, err := r.Run(ctx, s, RatingSubject{CallID: call.ID(), AppealID: a.ID, AgentID: o.AgentID, Category: a.Category, ServedAt: answered})
 		res.Rating = &rr
 		if sv.Metrics != nil && rr.Verdict != "" {
 			sv.Metrics.Ratings.WithLabelValues(string(rr.Verdict)).Inc()
@@ -194,6 +211,31 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (Servic
 		}
 		return res, err
 	}
+}
+
+// countServed counts the call served beside the conversation, retrying
+// for up to retry while the store is away, so that a slow store never
+// holds the bridge. The channel gives the outcome.
+func (sv *Service) countServed(ctx context.Context, c evaluation.ServedCall, retry time.Duration) <-chan error {
+	done := make(chan error, 1)
+	if sv.Served == nil {
+		done <- nil
+		return done
+	}
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		_, err := backoff.Retry(ctx, func() (struct{}, error) {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			err := sv.Served.Served(cctx, c)
+			if errors.Is(err, evaluation.ErrInvalid) {
+				return struct{}{}, backoff.Permanent(err)
+			}
+			return struct{}{}, err
+		}, backoff.WithMaxElapsedTime(retry))
+		done <- err
+	}()
+	return done
 }
 
 func hangupLeg(c Call) error {

@@ -105,7 +105,7 @@ func newServiceRig(t *testing.T, behave map[string]string) *serviceRig {
 		conn: &agents{catalog: catalog, behave: behave, hangupBy: "agent"}}
 	rig.runner = newRunner(t, rig.rec, &appeals{})
 	rig.runner.Intake.Options.HandOff = true
-	rig.runner.Service = &ivr.Service{Queue: d, Connector: rig.conn, Ratings: rig.ratings, Metrics: rig.runner.Metrics, Options: ivr.ServiceOptions{
+	rig.runner.Service = &ivr.Service{Queue: d, Connector: rig.conn, Ratings: rig.ratings, Served: rig.ratings, Metrics: rig.runner.Metrics, Options: ivr.ServiceOptions{
 		Rating: ivr.RatingOptions{Timeout: 50 * time.Millisecond},
 	}}
 	return rig
@@ -185,6 +185,18 @@ func TestServiceToAgentAndRating(t *testing.T) {
 	day, err := r.acd.AgentDay(t.Context(), "a2", time.Now())
 	if err != nil || day.Served != 1 {
 		t.Errorf("a2 served %+v %v", day, err)
+	}
+	// The complaint line counts the call served by a2, on the day a2
+	// answered, with its praise; a1, who let it ring out, served none.
+	line, err := r.ratings.AgentDay(t.Context(), "a2", *rec.AgentAnsweredAt)
+	if err != nil || line.Served != 1 || line.Praise != 1 {
+		t.Errorf("a2 on the line: %+v %v", line, err)
+	}
+	if line, err := r.ratings.AgentDay(t.Context(), "a1", *rec.AgentAnsweredAt); err != nil || line.Served != 0 {
+		t.Errorf("a1 on the line: %+v %v", line, err)
+	}
+	if !rt.ServedAt.Equal(*rec.AgentAnsweredAt) {
+		t.Errorf("rating served at %v; the agent answered at %v", rt.ServedAt, *rec.AgentAnsweredAt)
 	}
 }
 
@@ -352,6 +364,9 @@ func TestServiceAbandonedInQueue(t *testing.T) {
 	if err != nil || day.Abandoned != 1 {
 		t.Errorf("day %+v %v", day, err)
 	}
+	if line, err := r.ratings.Totals(t.Context(), time.Now()); err != nil || line.Served != 0 {
+		t.Errorf("a call nobody answered counted served: %+v %v", line, err)
+	}
 }
 
 // While nobody is free the caller hears the position; after the maximum
@@ -416,5 +431,28 @@ func TestServiceNoCallbackWithoutConsent(t *testing.T) {
 		if id == prompts.QueueLeaveOffer {
 			t.Fatalf("a caller without consent was offered a call-back: %v", tr.HeardIDs())
 		}
+	}
+}
+
+// A call whose caller hangs up while talking to the agent is not rated,
+// and still counts served: the citizen talked to an agent.
+func TestServiceServedWithoutRating(t *testing.T) {
+	t.Parallel()
+	r := newServiceRig(t, map[string]string{"a1": "answer", "a2": "answer"})
+	r.conn.hangupBy = "caller"
+	r.conn.bridged = make(chan struct{})
+	_, rec := r.callWrapped("13900000020", intakeKeys, func(c *ivrtest.FakeCall) ivr.Call {
+		go func() {
+			<-r.conn.bridged
+			_ = c.Hangup(context.Background())
+		}()
+		return c
+	})
+	if rec.AgentID == "" || rec.AgentAnsweredAt == nil || rec.Rating != "" {
+		t.Fatalf("record: agent %q answered %v rating %q", rec.AgentID, rec.AgentAnsweredAt, rec.Rating)
+	}
+	line, err := r.ratings.AgentDay(t.Context(), rec.AgentID, *rec.AgentAnsweredAt)
+	if err != nil || line.Served != 1 || line.Praise+line.BadReview+line.NoRating != 0 {
+		t.Fatalf("%s on the line: %+v %v", rec.AgentID, line, err)
 	}
 }

@@ -51,6 +51,8 @@ type RatingStore interface {
 	Totals(ctx context.Context, day time.Time) (evaluation.AgentDay, error)
 	ComplaintsPage(ctx context.Context, status evaluation.ComplaintStatus, limit int, cursor string) ([]evaluation.Complaint, string, error)
 	Review(ctx context.Context, id string, status evaluation.ComplaintStatus, by, note string) (evaluation.Complaint, error)
+	Line(ctx context.Context, w evaluation.Window, s evaluation.Scope) (evaluation.Line, error)
+	AgentLines(ctx context.Context, w evaluation.Window) (evaluation.Ranking, error)
 }
 
 // MaxBody caps a request body: an agent or a review is a few hundred
@@ -83,25 +85,12 @@ type QueueReport struct {
 
 // Stats are one day's figures of the whole hotline.
 type Stats struct {
-	Queue      acd.DayFigures      `json:"queue"`
-	Ratings    evaluation.AgentDay `json:"ratings"`
-	Complaints ComplaintRate       `json:"complaints"`
+	Queue   acd.DayFigures      `json:"queue"`
+	Ratings evaluation.AgentDay `json:"ratings"`
+	// Complaints is the day's effective complaint rate of the whole
+	// hotline against its line, as GET /api/v1/complaint-line answers it.
+	Complaints evaluation.Line `json:"complaints"`
 }
-
-// ComplaintRate is the effective complaint rate of service quality: upheld
-// bad reviews over calls served. The standard holds it to at most three
-// per ten thousand; with few calls one complaint crosses that line, so the
-// counts come with the ratio.
-type ComplaintRate struct {
-	Upheld       int64   `json:"upheld"`
-	Served       int64   `json:"served"`
-	Per10000     float64 `json:"per_10000"` // 0 with no call served
-	OverTheLimit bool    `json:"over_the_limit"`
-}
-
-// ComplaintLimitPer10000 is the standard's ceiling on the effective
-// complaint rate, in calls per ten thousand served.
-const ComplaintLimitPer10000 = 3
 
 type pauseBody struct {
 	Reason string `json:"reason"`
@@ -434,18 +423,13 @@ func (a *api) stats(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.reply(w, r, http.StatusOK, Stats{Queue: queue, Ratings: ratings, Complaints: complaintRate(ratings.Upheld, queue.Answered)})
-}
-
-func complaintRate(upheld, served int64) ComplaintRate {
-	c := ComplaintRate{Upheld: upheld, Served: served}
-	if served > 0 {
-		c.Per10000 = float64(upheld) * 10000 / float64(served)
+	d := day.In(a.location()).Format(time.DateOnly)
+	line, err := a.opts.Ratings.Line(r.Context(), evaluation.Window{Kind: evaluation.WindowDay, From: d, To: d}, evaluation.Hotline)
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
-	// Compared in whole counts, so that no rounding of the ratio moves a
-	// day across the line: upheld/served > 3/10000.
-	c.OverTheLimit = upheld*10000 > ComplaintLimitPer10000*served
-	return c
+	a.reply(w, r, http.StatusOK, Stats{Queue: queue, Ratings: ratings, Complaints: line})
 }
 
 func queryTime(s string) (time.Time, error) {

@@ -537,15 +537,16 @@ func TestStats(t *testing.T) {
 	if s.Ratings.Day != "2026-11-27" || s.Ratings.Praise != 1 || s.Ratings.BadReview != 1 || s.Ratings.Upheld != 1 {
 		t.Errorf("rating figures %+v", s.Ratings)
 	}
-	if s.Complaints != (web.ComplaintRate{Upheld: 1, Served: 2, Per10000: 5000, OverTheLimit: true}) {
+	if c := s.Complaints; c.Upheld != 1 || c.Served != 2 || c.RatePer10000 == nil || *c.RatePer10000 != 5000 ||
+		c.State != evaluation.Over || c.From != "2026-11-27" || c.LimitPer10000 != 3 {
 		t.Errorf("complaint rate %+v", s.Complaints)
 	}
 	r.do("GET", "/api/v1/stats?day=2026-11-26", "", http.StatusOK, &s)
 	if s.Queue.Day != "2026-11-26" || s.Queue.Queued != 0 || s.Ratings.Day != "2026-11-26" || s.Ratings.Praise != 1 || s.Ratings.BadReview != 0 {
 		t.Errorf("yesterday %+v", s)
 	}
-	if s.Complaints != (web.ComplaintRate{}) {
-		t.Errorf("complaint rate with no call served %+v", s.Complaints)
+	if c := s.Complaints; c.Upheld != 0 || c.Served != 1 || c.State != evaluation.Within || c.From != "2026-11-26" || !c.NextCrosses {
+		t.Errorf("complaint rate of the day before %+v", s.Complaints)
 	}
 	for _, d := range []string{"27.11.2026", "2026-11-31", "today"} {
 		r.fails("GET", "/api/v1/stats?day="+d, "", http.StatusBadRequest)

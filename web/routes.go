@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"slices"
 
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/appeal"
@@ -171,6 +172,15 @@ func (a *api) routes() []Route {
 		{Method: "GET", Path: "/api/v1/stats", Summary: "a day's 15-second answer rate, abandoned calls, average wait, ratings, effective complaints per 10,000",
 			Roles: []auth.Role{auth.Supervisor, auth.Ops}, Query: []Param{{Name: "day", Type: "date", Description: "today when absent"}},
 			Reply: Stats{}, handle: a.stats},
+		{Method: "GET", Path: "/api/v1/complaint-line", Summary: "effective complaints against the 3/10,000 line over a day, month, 30 days or range, for the hotline, an agent or a category: counts, rate, budget, worst case, 95 % upper bound",
+			Roles: []auth.Role{auth.Supervisor, auth.Admin}, Query: append(slices.Clone(windowParams),
+				Param{Name: "agent", Type: "string", Description: "one agent's calls"},
+				Param{Name: "category", Type: "string", Enum: categoryNames(), Description: "one category's calls (not with agent)"},
+			), Reply: evaluation.Line{}, handle: a.complaintLine},
+		{Method: "GET", Path: "/api/v1/complaint-line/agents", Summary: "every agent's line over a window, worst first",
+			Roles: []auth.Role{auth.Supervisor, auth.Admin}, Query: windowParams, Reply: evaluation.Ranking{}, handle: a.complaintLineAgents},
+		{Method: "GET", Path: "/api/v1/agents/{id}/complaint-line", Summary: "one agent's line over a window: an agent sees their own",
+			Roles: []auth.Role{auth.Supervisor, auth.Admin, auth.Agent}, Own: true, Query: windowParams, Reply: evaluation.Line{}, handle: a.agentComplaintLine},
 
 		{Method: "GET", Path: "/api/v1/users", Summary: "the accounts",
 			Roles: admins, Query: []Param{limitParam, cursorParam}, Reply: Page[auth.User]{}, handle: a.listUsers},

@@ -64,6 +64,9 @@ func TestCommandsWithRoles(t *testing.T) {
 		{"", []string{"tokens", "revoke", victim.ID}, auth.Admin, auth.Ops, "revoked"},
 		{"", []string{"bans", "list"}, auth.Ops, auth.Supervisor, "203.0.113.66"},
 		{"", []string{"bans", "lift", "203.0.113.66"}, auth.Ops, auth.Agent, "lifted"},
+		{"", []string{"complaints", "line"}, auth.Supervisor, auth.Ops, "the hotline, day"},
+		{"", []string{"complaints", "line", "--window", "month", "--agent", "a1"}, auth.Admin, auth.Agent, "agent a1, month"},
+		{"", []string{"complaints", "line", "--window", "30d", "--agents"}, auth.Supervisor, auth.Visitor, "agents, 30d"},
 		{"", []string{"whoami"}, auth.Visitor, "", "visitor"},
 		{"", []string{"logout"}, auth.Agent, "", "revoked"},
 	} {

@@ -47,6 +47,7 @@ commands:
   users COMMAND      list, add, update, passwd, disable or enable accounts (hotline users help)
   tokens COMMAND     create, list or revoke API tokens (hotline tokens help)
   bans COMMAND       list or lift the bans of failing sources (hotline bans help)
+  complaints line    effective complaints against the 3/10,000 line (hotline complaints help)
 
 Commands that call the API send $HOTLINE_TOKEN. The first admin token is
 printed by the first "hotline serve"; "hotline tokens create --role admin"
@@ -92,6 +93,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = tokensCmd(args[1:], stdin, stdout, stderr)
 	case "bans":
 		err = bansCmd(args[1:], stdout, stderr)
+	case "complaints":
+		err = complaintsCmd(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/hotline12345/hotline/evaluation"
+)
+
+const complaintsUsage = `usage: hotline complaints [--api URL] <command>
+
+commands:
+  line [--window day|month|30d|range] [--day YYYY-MM-DD] [--month YYYY-MM]
+       [--from YYYY-MM-DD --to YYYY-MM-DD] [--agent ID | --category C | --agents]
+       [--json]
+                     effective complaints (bad reviews upheld) against the
+                     line (evaluation.complaint_limit_per_10000, 3 per 10,000
+                     calls served by default), over a window of days
+                     of the hotline's zone (today by default): the whole
+                     hotline, one agent, one category, or every agent worst
+                     first (--agents)
+` + apiHelp
+
+// complaintsCmd runs "hotline complaints".
+func complaintsCmd(args []string, stdout, stderr io.Writer) error {
+	a := &cli{api: apiDefault(), stdout: stdout, stderr: stderr}
+	cmd, rest, err := a.command("complaints", complaintsUsage, args)
+	if err != nil || cmd == "" {
+		return err
+	}
+	switch cmd {
+	case "line":
+		return a.complaintLine(rest)
+	}
+	return usageError("complaints: unknown command %q\n%s", cmd, complaintsUsage)
+}
+
+func (a *cli) complaintLine(args []string) error {
+	fs := a.flags("line")
+	var window, day, month, from, to, agent, category string
+	var agents, asJSON bool
+	fs.StringVar(&window, "window", "day", "day, month, 30d (the 30 days ending with --day) or range (--from, --to)")
+	fs.StringVar(&day, "day", "", "window day and 30d: the (last) day, YYYY-MM-DD; today when absent")
+	fs.StringVar(&month, "month", "", "window month: YYYY-MM; this month when absent")
+	fs.StringVar(&from, "from", "", "window range: the first day")
+	fs.StringVar(&to, "to", "", "window range: the last day, included")
+	fs.StringVar(&agent, "agent", "", "one agent's calls")
+	fs.StringVar(&category, "category", "", "one category's calls: emergency, livelihood, general or complex")
+	fs.BoolVar(&agents, "agents", false, "every agent, worst first")
+	fs.BoolVar(&asJSON, "json", false, "the API's answer, as JSON")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	if agents && (agent != "" || category != "") {
+		return usageError("--agents lists every agent: not with --agent or --category")
+	}
+	q := url.Values{}
+	for k, v := range map[string]string{"window": window, "day": day, "month": month, "from": from, "to": to, "agent": agent, "category": category} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	path := "/api/v1/complaint-line"
+	if agents {
+		path += "/agents"
+	}
+	var reply any = &evaluation.Line{}
+	if agents {
+		reply = &evaluation.Ranking{}
+	}
+	if err := c.Do(context.Background(), http.MethodGet, path+"?"+q.Encode(), nil, reply); err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(reply)
+	}
+	if rk, ok := reply.(*evaluation.Ranking); ok {
+		return writeRanking(a.stdout, *rk)
+	}
+	return writeLine(a.stdout, *reply.(*evaluation.Line))
+}
+
+// per10000 shows a rate; "-" when there is none (no call served).
+func per10000(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*v, 'f', 2, 64)
+}
+
+func windowText(w evaluation.Window) string {
+	if w.From == w.To {
+		return fmt.Sprintf("%s %s", w.Kind, w.From)
+	}
+	return fmt.Sprintf("%s %s to %s", w.Kind, w.From, w.To)
+}
+
+func writeLine(w io.Writer, l evaluation.Line) error {
+	who := "the hotline"
+	switch {
+	case l.AgentID != "":
+		who = "agent " + l.AgentID
+	case l.Category != "":
+		who = "category " + string(l.Category)
+	}
+	_, err := fmt.Fprintf(w, `%s, %s: %s
+  served %d  bad reviews %d  upheld %d  dismissed %d  pending %d
+  rate %s per 10,000 (the line: %d)  if every pending were upheld %s  95%% upper bound %s
+  budget %d more effective complaints
+  %s
+`, who, windowText(l.Window), l.State,
+		l.Served, l.BadReview, l.Upheld, l.Dismissed, l.Pending,
+		per10000(l.RatePer10000), l.LimitPer10000, per10000(l.WorstCasePer10000), per10000(l.UpperBoundPer10000),
+		l.Budget, l.Message)
+	return err
+}
+
+func writeRanking(w io.Writer, rk evaluation.Ranking) error {
+	if _, err := fmt.Fprintf(w, "agents, %s, the line: %d per 10,000\n", windowText(rk.Window), rk.LimitPer10000); err != nil {
+		return err
+	}
+	if len(rk.Agents) == 0 {
+		_, err := fmt.Fprintln(w, "no call served")
+		return err
+	}
+	var tb table
+	tb.add("AGENT", "STATE", "SERVED", "UPHELD", "PENDING", "DISMISSED", "PER 10,000", "WORST", "UPPER 95%", "BUDGET")
+	for _, l := range rk.Agents {
+		tb.add(l.AgentID, string(l.State), fmt.Sprint(l.Served), fmt.Sprint(l.Upheld), fmt.Sprint(l.Pending), fmt.Sprint(l.Dismissed),
+			per10000(l.RatePer10000), per10000(l.WorstCasePer10000), per10000(l.UpperBoundPer10000), fmt.Sprint(l.Budget))
+	}
+	return tb.write(w)
+}

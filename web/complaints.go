@@ -1,0 +1,93 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/evaluation"
+)
+
+// The query parameters naming a window of the line.
+var windowParams = []Param{
+	{Name: "window", Type: "string", Enum: []string{"day", "month", "30d", "range"}, Description: "day (default), calendar month, the 30 days ending with day, or from..to; days of the hotline's zone"},
+	{Name: "day", Type: "date", Description: "window day and 30d: the (last) day; today when absent"},
+	{Name: "month", Type: "string", Description: "window month: YYYY-MM; this month when absent"},
+	{Name: "from", Type: "date", Description: "window range: the first day"},
+	{Name: "to", Type: "date", Description: "window range: the last day, included"},
+}
+
+// window reads the window parameters; a bad one is answered 400 naming it.
+func (a *api) window(w http.ResponseWriter, r *http.Request) (evaluation.Window, bool) {
+	q := r.URL.Query()
+	spec := evaluation.WindowSpec{Kind: q.Get("window"), Day: q.Get("day"), Month: q.Get("month"), From: q.Get("from"), To: q.Get("to")}
+	win, err := spec.Resolve(a.now(), a.location())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return evaluation.Window{}, false
+	}
+	return win, true
+}
+
+func (a *api) complaintLine(w http.ResponseWriter, r *http.Request) {
+	win, ok := a.window(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	a.lineOf(w, r, win, evaluation.Scope{AgentID: q.Get("agent"), Category: appeal.Category(q.Get("category"))})
+}
+
+func (a *api) agentComplaintLine(w http.ResponseWriter, r *http.Request) {
+	win, ok := a.window(w, r)
+	if !ok {
+		return
+	}
+	a.lineOf(w, r, win, evaluation.Scope{AgentID: r.PathValue("id")})
+}
+
+func (a *api) lineOf(w http.ResponseWriter, r *http.Request, win evaluation.Window, sc evaluation.Scope) {
+	l, err := a.opts.Ratings.Line(r.Context(), win, sc)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.reply(w, r, http.StatusOK, l)
+}
+
+func (a *api) complaintLineAgents(w http.ResponseWriter, r *http.Request) {
+	win, ok := a.window(w, r)
+	if !ok {
+		return
+	}
+	rk, err := a.opts.Ratings.AgentLines(r.Context(), win)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	// Every agent: those provisioned who served no call in the window
+	// come last, with no rate.
+	agents, err := a.opts.Agents.Agents(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	counted := map[string]bool{}
+	for _, l := range rk.Agents {
+		counted[l.AgentID] = true
+	}
+	for _, ag := range agents {
+		if !counted[ag.ID] {
+			rk.Agents = append(rk.Agents, evaluation.Evaluate(win, evaluation.Scope{AgentID: ag.ID}, evaluation.Counts{}, rk.LimitPer10000))
+		}
+	}
+	a.reply(w, r, http.StatusOK, rk)
+}
+
+// categoryNames are the appeal categories, for a parameter's enum.
+func categoryNames() []string {
+	var out []string
+	for _, c := range appeal.Categories() {
+		out = append(out, string(c))
+	}
+	return out
+}

@@ -1,0 +1,90 @@
+package web_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/auth"
+	"github.com/hotline12345/hotline/evaluation"
+	"github.com/hotline12345/hotline/web"
+)
+
+// TestComplaintLine: the line over windows and scopes, the ranking, an
+// agent's own line, and bad parameters answered 400 naming them.
+func TestComplaintLine(t *testing.T) {
+	r := startRig(t, nil)
+	now := r.clock.Now() // 2026-11-27 in Beijing
+	served := func(call, agent string, cat appeal.Category, at time.Time) {
+		t.Helper()
+		if err := r.ratings.Served(r.ctx, evaluation.ServedCall{CallID: call, AgentID: agent, Category: cat, At: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	served("c1", "a1", appeal.General, now)
+	served("c2", "a1", appeal.General, now)
+	served("c3", "a2", appeal.Emergency, now)
+	served("c4", "a2", appeal.General, time.Date(2026, 11, 1, 9, 0, 0, 0, beijing))
+	r.rate("c2", "a1", evaluation.BadReview, now)
+	r.rate("c3", "a2", evaluation.BadReview, now)
+	r.do("POST", "/api/v1/complaints/c2/review", `{"status":"upheld"}`, http.StatusOK, nil)
+
+	var l evaluation.Line
+	r.do("GET", "/api/v1/complaint-line", "", http.StatusOK, &l)
+	if l.Kind != evaluation.WindowDay || l.From != "2026-11-27" || l.Served != 3 || l.Upheld != 1 || l.Pending != 1 ||
+		l.State != evaluation.Over || l.Budget != -1 || l.Message == "" || l.WorstCasePer10000 == nil {
+		t.Errorf("today: %+v", l)
+	}
+	r.do("GET", "/api/v1/complaint-line?window=month&month=2026-11&agent=a2", "", http.StatusOK, &l)
+	if l.AgentID != "a2" || l.Served != 2 || l.Pending != 1 || l.Upheld != 0 || l.State != evaluation.Within || !l.NextCrosses {
+		t.Errorf("a2 in November: %+v", l)
+	}
+	r.do("GET", "/api/v1/complaint-line?window=range&from=2026-11-01&to=2026-11-26&category=general", "", http.StatusOK, &l)
+	if l.Category != appeal.General || l.Served != 1 || l.From != "2026-11-01" || l.To != "2026-11-26" {
+		t.Errorf("general before the 27th: %+v", l)
+	}
+	r.do("GET", "/api/v1/complaint-line?window=30d", "", http.StatusOK, &l)
+	if l.From != "2026-10-29" || l.Served != 4 {
+		t.Errorf("30 days: %+v", l)
+	}
+
+	r.addAgent("a3", appeal.General) // provisioned, no call yet
+	var rk evaluation.Ranking
+	r.do("GET", "/api/v1/complaint-line/agents?window=month", "", http.StatusOK, &rk)
+	if len(rk.Agents) != 3 || rk.Agents[0].AgentID != "a1" || rk.Agents[1].AgentID != "a2" || rk.Agents[2].AgentID != "a3" ||
+		rk.Agents[2].RatePer10000 != nil || rk.LimitPer10000 != 3 || rk.From != "2026-11-01" {
+		t.Errorf("ranking: %+v", rk)
+	}
+
+	for q, param := range map[string]string{
+		"?window=week":                                "window",
+		"?window=month&month=2026-13":                 "month",
+		"?window=range&from=2026-11-20&to=2026-11-19": "to",
+		"?window=range&from=2026-11-20":               "to",
+		"?window=day&day=yesterday":                   "day",
+		"?agent=a1&category=general":                  "category",
+		"?category=noise":                             "category",
+		"?window=month&from=2026-11-01":               "from",
+	} {
+		var e web.Error
+		r.do("GET", "/api/v1/complaint-line"+q, "", http.StatusBadRequest, &e)
+		if !strings.HasPrefix(e.Error, param+" ") {
+			t.Errorf("%s: %q does not name %s", q, e.Error, param)
+		}
+	}
+	r.fails("GET", "/api/v1/complaint-line/agents?window=month&month=2026-13", "", http.StatusBadRequest)
+
+	// An agent sees their own line, and no one else's.
+	if _, err := r.accounts.AddUser(r.ctx, auth.UserSpec{Name: "ag1", Roles: []auth.Role{auth.Agent}, AgentID: "a1", By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	ag := r.mint(auth.TokenSpec{User: "ag1", Roles: []auth.Role{auth.Agent}, TTL: time.Hour})
+	r.doAs(ag, "GET", "/api/v1/agents/a1/complaint-line?window=month", "", http.StatusOK, &l)
+	if l.AgentID != "a1" || l.Served != 2 || l.Upheld != 1 {
+		t.Errorf("a1's own line: %+v", l)
+	}
+	r.doAs(ag, "GET", "/api/v1/agents/a2/complaint-line", "", http.StatusForbidden, nil)
+	r.doAs(ag, "GET", "/api/v1/complaint-line", "", http.StatusForbidden, nil)
+}
