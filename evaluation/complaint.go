@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -46,6 +47,16 @@ return {1, ARGV[2]}
 // error wrapping ErrAlreadyReviewed. Another status, or no reviewer, is an
 // error wrapping ErrInvalid; an unknown id one wrapping ErrNotFound.
 func (s *Store) Review(ctx context.Context, id string, status ComplaintStatus, by, note string) (Complaint, error) {
+	return s.ReviewAt(ctx, id, status, by, note, s.now())
+}
+
+// ReviewAt is Review of a decision taken at a given time: one kept in a
+// node's journal while Redis did not answer, applied once it does. A
+// zero at means now.
+func (s *Store) ReviewAt(ctx context.Context, id string, status ComplaintStatus, by, note string, at time.Time) (Complaint, error) {
+	if at.IsZero() {
+		at = s.now()
+	}
 	if status != Upheld && status != Dismissed {
 		return Complaint{}, fmt.Errorf("%w: complaint %s: decision %q (want upheld or dismissed)", ErrInvalid, id, status)
 	}
@@ -61,7 +72,7 @@ func (s *Store) Review(ctx context.Context, id string, status ComplaintStatus, b
 	if err != nil {
 		return Complaint{}, err
 	}
-	at := s.now().In(s.loc)
+	at = at.In(s.loc)
 	c.Status, c.ReviewedAt, c.ReviewedBy, c.Note = status, &at, by, note
 	doc, err := json.Marshal(c)
 	if err != nil {

@@ -79,9 +79,9 @@ type Rating struct {
 // dtmfKeys are the sixteen DTMF symbols (ITU-T Q.23; RFC 4733 events 0-15).
 const dtmfKeys = "0123456789*#ABCD"
 
-// validate checks what Record relies on. A rating is asked only after an
+// Validate checks what Record relies on. A rating is asked only after an
 // agent served the call, so the agent is always known.
-func (r Rating) validate() error {
+func (r Rating) Validate() error {
 	switch {
 	case r.CallID == "":
 		return fmt.Errorf("%w: rating without call id", ErrInvalid)

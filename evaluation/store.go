@@ -145,7 +145,7 @@ return {1, ARGV[1]}
 // wrapping ErrAlreadyRated. An incomplete or inconsistent rating is an
 // error wrapping ErrInvalid. A zero At means now.
 func (s *Store) Record(ctx context.Context, r Rating) (Rating, error) {
-	if err := r.validate(); err != nil {
+	if err := r.Validate(); err != nil {
 		return Rating{}, err
 	}
 	if r.At.IsZero() {

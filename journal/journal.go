@@ -382,6 +382,14 @@ func (j *Journal) Entries() []Entry {
 
 func bySeq(a, b Entry) int { return cmp.Compare(a.Seq, b.Seq) }
 
+// Get returns the live entry of kind and key.
+func (j *Journal) Get(kind, key string) (Entry, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	l, ok := j.live[liveKey{kind, key}]
+	return l.e, ok
+}
+
 // Len is the number of live entries.
 func (j *Journal) Len() int {
 	j.mu.Lock()
@@ -418,6 +426,41 @@ func (j *Journal) Remove(entries ...Entry) error {
 		return nil
 	}
 	return j.Compact()
+}
+
+// rejected is a line of rejected.jsonl.
+type rejected struct {
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+	Entry  Entry     `json:"entry"`
+}
+
+// Reject sets aside an entry that can never be applied (the store refuses
+// it as invalid): it is appended, with the reason, to rejected.jsonl
+// beside the journal, fsynced, and then removed from the journal. Nothing
+// is dropped unseen: a person reads that file.
+func (j *Journal) Reject(e Entry, reason error) error {
+	if j.opts.Dir != "" {
+		line, err := json.Marshal(rejected{At: j.opts.Now(), Reason: reason.Error(), Entry: e})
+		if err != nil {
+			return fmt.Errorf("journal: reject: %w", err)
+		}
+		f, err := os.OpenFile(filepath.Join(j.opts.Dir, "rejected.jsonl"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("journal: reject: %w", err)
+		}
+		_, err = f.Write(append(line, '\n'))
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("journal: reject: %w", err)
+		}
+	}
+	return j.Remove(e)
 }
 
 // Compact rewrites the file with the live entries alone.
