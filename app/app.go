@@ -192,7 +192,6 @@ func Run(ctx context.Context, opts Options) error {
 		Node:     lease.Name(),
 		Instance: lease.Instance(),
 	}
-	defer runner.Wait()
 
 	tel, err := newBackend(cfg, catalog, pacer, runner, agents, reg, log)
 	if err != nil {

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
@@ -96,15 +94,16 @@ type Runner struct {
 	Backend string       // "sip", "asterisk"
 	Log     zerolog.Logger
 	Metrics *Metrics
-	// RecordRetry bounds how long the final record of a call is retried
-	// while Redis is unreachable.
-	RecordRetry time.Duration
+	// Outage, when set, says whether Redis is taken not to answer. A call
+	// that starts then is answered with an apology and the promise of a
+	// call-back (OutageCallback), and ends there; a call already past
+	// intake when it holds is not queued for an agent but told the same.
+	// Its record, kept in the journal (Records), says Callback.
+	Outage func() bool
 	// Node and Instance name the hotline node and its run in every
 	// record, so that another node can end the records of calls this
 	// one held when it is lost.
 	Node, Instance string
-
-	pending sync.WaitGroup // final record writes still retrying
 }
 
 // Serve runs one call to its end. It never panics: a panic in the flow is
@@ -173,10 +172,18 @@ func (r *Runner) run(ctx context.Context, s *Session, rec *calllog.Record, log z
 	at := time.Now()
 	rec.AnsweredAt = &at
 	r.saveNow(ctx, log, *rec)
+	if r.outage() {
+		log.Warn().Msg("redis does not answer: the caller is told they will be called back")
+		return r.callBack(ctx, s, rec)
+	}
 	res, err := r.Intake.Run(ctx, s)
 	rec.AppealID = res.Appeal.ID
 	if err != nil || r.Service == nil {
 		return err
+	}
+	if r.outage() || res.Appeal.Journaled {
+		// The queue and the agents' states live in Redis.
+		return r.callBack(ctx, s, rec)
 	}
 	sr, err := r.Service.Run(ctx, s, res.Appeal)
 	rec.QueuedAt, rec.OfferedAt, rec.AgentAnsweredAt = sr.QueuedAt, sr.OfferedAt, sr.AnsweredAt
@@ -185,6 +192,16 @@ func (r *Runner) run(ctx context.Context, s *Session, rec *calllog.Record, log z
 		rec.Rating = string(sr.Rating.Verdict)
 	}
 	return err
+}
+
+func (r *Runner) outage() bool { return r.Outage != nil && r.Outage() }
+
+// callBack tells the caller that nobody can take the call now and that
+// they will be called back, and marks the record for the call-back.
+func (r *Runner) callBack(ctx context.Context, s *Session, rec *calllog.Record) error {
+	rec.Callback = true
+	s.Stage(StageOutage)
+	return s.Play(ctx, prompts.OutageCallback)
 }
 
 func hangup(call Call) error {
@@ -221,31 +238,15 @@ func (r *Runner) saveNow(ctx context.Context, log zerolog.Logger, rec calllog.Re
 	}
 }
 
-// saveFinal writes the final record, retrying with backoff in the background
-// while Redis is unreachable.
+// saveFinal writes the final record once, within a bounded time. Nothing
+// retries it here: Records (a journal.Keeper's in hotline) keeps it in the
+// node's journal when Redis does not answer and replays it when Redis
+// does, so a stop is never held up by a record. A record neither could
+// keep is logged whole, at error level.
 func (r *Runner) saveFinal(log zerolog.Logger, rec calllog.Record) {
-	save := func() (struct{}, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		return struct{}{}, r.Records.Save(ctx, rec)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := r.Records.Save(ctx, rec); err != nil {
+		log.Error().Err(err).Interface("record", rec).Msg("call record lost")
 	}
-	if _, err := save(); err == nil {
-		return
-	}
-	r.pending.Go(func() {
-		maxElapsed := r.RecordRetry
-		if maxElapsed <= 0 {
-			maxElapsed = 10 * time.Minute
-		}
-		_, err := backoff.Retry(context.Background(), save, backoff.WithMaxElapsedTime(maxElapsed),
-			backoff.WithNotify(func(err error, next time.Duration) {
-				log.Warn().Err(err).Stringer("retry_in", next).Msg("save call record")
-			}))
-		if err != nil {
-			log.Error().Err(err).Interface("record", rec).Msg("call record lost")
-		}
-	})
 }
-
-// Wait blocks until records still being retried are written or given up.
-func (r *Runner) Wait() { r.pending.Wait() }
