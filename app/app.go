@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -108,12 +109,19 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	appeals := appeal.NewStore(store.Client, appeal.StoreOptions{Location: cfg.Location()})
 	calls := calllog.NewStore(store.Client, calllog.StoreOptions{})
-	var records ivr.CallRecorder = calls
-	if opts.Records != nil {
-		records = opts.Records(calls)
-	}
+	ratings := evaluation.NewStore(store.Client, evaluation.StoreOptions{Location: cfg.Location()})
 
 	reg := prometheus.NewRegistry()
+	keeper, closeJournal, err := openJournal(cfg, appeals, calls, ratings, store.Ping, reg, log)
+	if err != nil {
+		return err
+	}
+	defer closeJournal()
+	var records ivr.CallRecorder = keeper.Calls()
+	if opts.Records != nil {
+		records = opts.Records(records)
+	}
+
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	pacerStats := newPacerStats(reg)
 	pacer := media.NewPacer(0, pacerStats)
@@ -139,7 +147,6 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	ratings := evaluation.NewStore(store.Client, evaluation.StoreOptions{Location: cfg.Location()})
 	accounts := auth.NewStore(store.Client, auth.StoreOptions{})
 	if err := firstAdmin(ctx, accounts, opts.Notice, log); err != nil {
 		return err
@@ -178,10 +185,24 @@ func Run(ctx context.Context, opts Options) error {
 		waitAgents()
 	}()
 
+	// The journal is replayed, and numbers reserved, until the calls
+	// have ended and their records are written (deferred in that order).
+	keeperCtx, stopKeeper := context.WithCancel(context.WithoutCancel(ctx))
+	keeperDone := make(chan struct{})
+	go func() {
+		defer close(keeperDone)
+		keeper.Run(keeperCtx)
+	}()
+	defer func() {
+		stopKeeper()
+		<-keeperDone
+	}()
+
 	runner := &ivr.Runner{
 		Catalog: catalog,
 		Records: records,
-		Intake: &ivr.Intake{Appeals: appeals, Options: ivr.IntakeOptions{
+		Redis:   keeper,
+		Intake: &ivr.Intake{Appeals: keeper.Appeals(), Options: ivr.IntakeOptions{
 			FirstDigitTimeout: time.Duration(cfg.IVR.FirstDigitTimeout),
 			Tries:             cfg.IVR.Tries,
 			HandOff:           true,
@@ -197,8 +218,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	runner.Service = &ivr.Service{Queue: agents.dist, Connector: tel, Ratings: ratings, Options: serviceOptions(cfg), Metrics: runner.Metrics}
+	runner.Service = &ivr.Service{Queue: agents.dist, Connector: tel, Ratings: keeper.Ratings(), Options: serviceOptions(cfg), Metrics: runner.Metrics}
 
+	// draining is set once a drain begins: /healthz answers 503 so that
+	// balancers stop sending calls.
+	var draining atomic.Bool
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", cfg.HTTP.Listen, err)
@@ -212,7 +236,11 @@ func Run(ctx context.Context, opts Options) error {
 			Agents: agents.store, Distribution: agents.dist, Ratings: ratings, Location: cfg.Location(),
 			Accounts: accounts, Bans: agents.bans,
 			MetricsToken: cfg.HTTP.MetricsToken, TrustedProxies: cfg.TrustedProxies(), LoginTTL: time.Duration(cfg.HTTP.LoginTTL),
-			Checks: append([]web.Check{{Name: "redis", Check: store.Ping}}, tel.checks...),
+			Checks: append([]web.Check{
+				{Name: "redis", Check: keeper.RedisCheck, Degraded: outageMode},
+				{Name: "journal", Check: keeper.Check},
+			}, tel.checks...),
+			Draining: draining.Load,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
@@ -251,6 +279,7 @@ func Run(ctx context.Context, opts Options) error {
 		log.Error().Err(runErr).Msg("this node's lease was taken: another node has ended its calls and freed its agents; stopping")
 	}
 	if errors.Is(context.Cause(ctx), ErrDrain) {
+		draining.Store(true)
 		grace := time.Duration(cfg.Shutdown.Grace)
 		log.Info().Int("calls", tel.ActiveCalls()).Stringer("grace", grace).Msg("draining")
 		drainCtx, cancel := context.WithTimeout(context.Background(), grace)

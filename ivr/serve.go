@@ -19,6 +19,20 @@ type CallRecorder interface {
 	Save(ctx context.Context, r calllog.Record) error
 }
 
+// Outage tells the flows whether Redis answers. A call that starts
+// during an outage is answered with an apology and the promise of a
+// call-back (prompts.OutageCallback), and ends there; a call past intake
+// waits out a short break (a Sentinel failover), and is told the same if
+// it becomes an outage, rather than queued for an agent, whose states
+// live in Redis. The record, kept in the journal, says Callback.
+type Outage interface {
+	// Outage reports whether Redis has been away too long to wait for.
+	Outage() bool
+	// RideOut waits while Redis is away for a short break; it reports
+	// whether Redis answers.
+	RideOut(ctx context.Context) bool
+}
+
 // Describer is implemented by calls that know more about themselves than the
 // port says (SIP Call-ID, codec); it fills those fields of the record.
 type Describer interface {
@@ -94,12 +108,9 @@ type Runner struct {
 	Backend string       // "sip", "asterisk"
 	Log     zerolog.Logger
 	Metrics *Metrics
-	// Outage, when set, says whether Redis is taken not to answer. A call
-	// that starts then is answered with an apology and the promise of a
-	// call-back (OutageCallback), and ends there; a call already past
-	// intake when it holds is not queued for an agent but told the same.
-	// Its record, kept in the journal (Records), says Callback.
-	Outage func() bool
+	// Redis, when set, says whether Redis answers; *journal.Keeper is
+	// one.
+	Redis Outage
 	// Node and Instance name the hotline node and its run in every
 	// record, so that another node can end the records of calls this
 	// one held when it is lost.
@@ -172,7 +183,7 @@ func (r *Runner) run(ctx context.Context, s *Session, rec *calllog.Record, log z
 	at := time.Now()
 	rec.AnsweredAt = &at
 	r.saveNow(ctx, log, *rec)
-	if r.outage() {
+	if r.Redis != nil && r.Redis.Outage() {
 		log.Warn().Msg("redis does not answer: the caller is told they will be called back")
 		return r.callBack(ctx, s, rec)
 	}
@@ -181,8 +192,9 @@ func (r *Runner) run(ctx context.Context, s *Session, rec *calllog.Record, log z
 	if err != nil || r.Service == nil {
 		return err
 	}
-	if r.outage() || res.Appeal.Journaled {
+	if r.Redis != nil && !r.Redis.RideOut(ctx) {
 		// The queue and the agents' states live in Redis.
+		log.Warn().Str("appeal_id", rec.AppealID).Msg("redis does not answer: the caller is told they will be called back")
 		return r.callBack(ctx, s, rec)
 	}
 	sr, err := r.Service.Run(ctx, s, res.Appeal)
@@ -193,8 +205,6 @@ func (r *Runner) run(ctx context.Context, s *Session, rec *calllog.Record, log z
 	}
 	return err
 }
-
-func (r *Runner) outage() bool { return r.Outage != nil && r.Outage() }
 
 // callBack tells the caller that nobody can take the call now and that
 // they will be called back, and marks the record for the call-back.

@@ -75,6 +75,13 @@ func (a *appeals) Create(ctx context.Context, n appeal.New) (appeal.Appeal, erro
 	return out, nil
 }
 
+// redisAway is Redis as a runner sees it: away for good (outage), or
+// away, past a short break, once intake is over (lost).
+type redisAway struct{ outage, lost bool }
+
+func (r redisAway) Outage() bool                 { return r.outage }
+func (r redisAway) RideOut(context.Context) bool { return !r.lost && !r.outage }
+
 func newRunner(t *testing.T, rec ivr.CallRecorder, ap ivr.AppealRecorder) *ivr.Runner {
 	catalog, err := prompts.Default()
 	if err != nil {
@@ -143,7 +150,7 @@ func TestOutageCallBack(t *testing.T) {
 	rec := &memRecords{}
 	ap := &appeals{}
 	r := newRunner(t, rec, ap)
-	r.Outage = func() bool { return true }
+	r.Redis = redisAway{outage: true}
 	tr := call(t, r, "13900000003")
 	if got := tr.HeardIDs(); !slices.Equal(got, []prompts.ID{prompts.OutageCallback}) {
 		t.Errorf("heard %v, want only %s", got, prompts.OutageCallback)

@@ -289,13 +289,15 @@ func TestServiceWithoutAgents(t *testing.T) {
 	}
 }
 
-// A caller whose appeal went to the journal (Redis did not answer) is not
-// queued for an agent, whose states live in Redis: they hear their number
-// and that they will be called back, and the record says so.
+// A caller whose appeal went to the journal, Redis not answering for
+// longer than a short break, is not queued for an agent, whose states
+// live in Redis: they hear their number and that they will be called
+// back, and the record says so.
 func TestServiceJournaledAppealCalledBack(t *testing.T) {
 	t.Parallel()
 	r := newServiceRig(t, map[string]string{})
 	r.runner.Intake.Appeals = &appeals{journaled: true}
+	r.runner.Redis = redisAway{lost: true}
 	tr, rec := r.call("13900000015", intakeKeys)
 	if rec.EndCause != calllog.FlowFinished || rec.QueuedAt != nil || !rec.Callback || rec.Stage != ivr.StageOutage {
 		t.Fatalf("record: cause %s, queued %v, callback %v, stage %q", rec.EndCause, rec.QueuedAt, rec.Callback, rec.Stage)

@@ -61,7 +61,11 @@ type KeeperOptions struct {
 	Every time.Duration
 	// Block is how many appeal numbers of each day the node holds in
 	// reserve for when Redis does not answer; default 100.
-	Block      int64
+	Block int64
+	// OutageAfter is how long Redis must have been away before it is an
+	// outage (Outage) rather than a break to ride through (a Sentinel
+	// failover): 0 makes every break an outage.
+	OutageAfter time.Duration
 	Registerer prometheus.Registerer
 	Log        zerolog.Logger
 	// Now is the clock; nil means time.Now.
@@ -96,6 +100,9 @@ type Keeper struct {
 	full      atomic.Bool // the last append was refused: the journal is full
 
 	numMu sync.Mutex // guards the numbers entries: read, advance, append
+
+	upMu sync.Mutex
+	upCh chan struct{} // closed when Redis answers again; nil while it does
 
 	replayMu sync.Mutex
 
@@ -178,6 +185,50 @@ func NewKeeper(opts KeeperOptions) *Keeper {
 // failed, and no ping has succeeded since.
 func (k *Keeper) Down() bool { return k.down.Load() }
 
+// downFor is how long Redis has been taken not to answer, 0 while it
+// answers, and the channel closed when it answers again.
+func (k *Keeper) downFor() (time.Duration, <-chan struct{}) {
+	k.upMu.Lock()
+	defer k.upMu.Unlock()
+	if !k.down.Load() {
+		return 0, nil
+	}
+	return k.opts.Now().Sub(time.Unix(0, k.downSince.Load())), k.upCh
+}
+
+// Outage reports whether Redis has been away for OutageAfter or longer:
+// too long to keep a caller waiting for it. New callers are then told
+// they will be called back (ivr.Runner).
+func (k *Keeper) Outage() bool {
+	d, _ := k.downFor()
+	return k.Down() && d >= k.opts.OutageAfter
+}
+
+// RideOut waits while Redis is away for less than OutageAfter, until it
+// answers again (true) or the break becomes an outage or ctx ends
+// (false). It returns true at once while Redis answers.
+func (k *Keeper) RideOut(ctx context.Context) bool {
+	for {
+		d, up := k.downFor()
+		if up == nil {
+			return true
+		}
+		left := k.opts.OutageAfter - d
+		if left <= 0 {
+			return false
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-up:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+		t.Stop()
+	}
+}
+
 // Pending is the number of entries waiting to be replayed.
 func (k *Keeper) Pending() int {
 	n := 0
@@ -214,14 +265,21 @@ func (k *Keeper) RedisCheck(ctx context.Context) error {
 func (k *Keeper) markDown(err error) {
 	msg := err.Error()
 	k.lastErr.Store(&msg)
+	k.upMu.Lock()
+	defer k.upMu.Unlock()
 	if k.down.CompareAndSwap(false, true) {
 		k.downSince.Store(k.opts.Now().UnixNano())
+		k.upCh = make(chan struct{})
 		k.log.Error().Err(err).Msg("redis does not answer: calls are journaled locally until it does")
 	}
 }
 
 func (k *Keeper) markUp() {
+	k.upMu.Lock()
+	defer k.upMu.Unlock()
 	if k.down.CompareAndSwap(true, false) {
+		close(k.upCh)
+		k.upCh = nil
 		since := time.Unix(0, k.downSince.Load())
 		k.log.Warn().Stringer("down_for", k.opts.Now().Sub(since).Round(time.Millisecond)).Int("pending", k.Pending()).
 			Msg("redis answers again: replaying the journal")

@@ -31,6 +31,8 @@ type rig struct {
 	calls   *calllog.Store
 	ratings *evaluation.Store
 	block   int64
+	// outageAfter is the keepers' OutageAfter.
+	outageAfter time.Duration
 }
 
 func newRig(t *testing.T, block int64) *rig {
@@ -60,7 +62,7 @@ func (r *rig) reopen(t *testing.T) {
 	r.k = journal.NewKeeper(journal.KeeperOptions{
 		Journal: j, Appeals: r.appeals, Calls: r.calls, Ratings: r.ratings,
 		Ping:     func(ctx context.Context) error { return r.rdb.Ping(ctx).Err() },
-		Deadline: 500 * time.Millisecond, Every: 200 * time.Millisecond, Block: r.block, Log: log,
+		Deadline: 500 * time.Millisecond, Every: 200 * time.Millisecond, Block: r.block, OutageAfter: r.outageAfter, Log: log,
 	})
 }
 
@@ -328,5 +330,41 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("not in a minute: %s", what)
 		}
 		<-tick.C
+	}
+}
+
+// A break shorter than OutageAfter is ridden out: RideOut returns once
+// Redis answers again; past OutageAfter it is an outage.
+func TestRideOut(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 10)
+	r.outageAfter = time.Minute
+	r.reopen(t)
+	if !r.k.RideOut(ctx) || r.k.Outage() {
+		t.Fatal("Redis answers: RideOut false or Outage true")
+	}
+	r.srv.Kill(t)
+	if err := r.k.Refresh(ctx); err == nil || !r.k.Down() {
+		t.Fatal("not down with Redis killed")
+	}
+	if r.k.Outage() {
+		t.Error("an outage at once, with a minute to ride out")
+	}
+	back := make(chan bool)
+	go func() { back <- r.k.RideOut(ctx) }()
+	r.srv.Start(t)
+	if err := r.k.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !<-back {
+		t.Error("RideOut false, Redis answers again")
+	}
+
+	r.outageAfter = 0
+	r.reopen(t)
+	r.srv.Kill(t)
+	_ = r.k.Refresh(ctx)
+	if !r.k.Outage() || r.k.RideOut(ctx) {
+		t.Error("with no break to ride out: not an outage, or RideOut true")
 	}
 }
