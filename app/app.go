@@ -57,6 +57,9 @@ type Options struct {
 	Interrupt <-chan struct{}
 	// Records, when set, wraps the call-record store (tests watch it).
 	Records func(ivr.CallRecorder) ivr.CallRecorder
+	// Appeals, when set, wraps the appeal recorder of intake (tests hold
+	// calls at the appeal step).
+	Appeals func(ivr.AppealRecorder) ivr.AppealRecorder
 	// Notice is where the first start tells the operator the first admin
 	// token, once; main gives stderr. Nil shows it nowhere.
 	Notice io.Writer
@@ -160,7 +163,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	defer leaveCluster(lease, calls, log)
+	// stopBy, once a drain begins, is when Run must have returned: the
+	// drain's start and the grace.
+	var stopBy time.Time
+	defer func() { leaveCluster(lease, calls, keeper, stopBy, log) }()
 	agents.dist.Instance = lease.Instance()
 	leaseCtx, stopLease := context.WithCancel(context.WithoutCancel(ctx))
 	leaseDone := make(chan struct{})
@@ -198,11 +204,15 @@ func Run(ctx context.Context, opts Options) error {
 		<-keeperDone
 	}()
 
+	var appealRecorder ivr.AppealRecorder = keeper.Appeals()
+	if opts.Appeals != nil {
+		appealRecorder = opts.Appeals(appealRecorder)
+	}
 	runner := &ivr.Runner{
 		Catalog: catalog,
 		Records: records,
 		Redis:   keeper,
-		Intake: &ivr.Intake{Appeals: keeper.Appeals(), Options: ivr.IntakeOptions{
+		Intake: &ivr.Intake{Appeals: appealRecorder, Options: ivr.IntakeOptions{
 			FirstDigitTimeout: time.Duration(cfg.IVR.FirstDigitTimeout),
 			Tries:             cfg.IVR.Tries,
 			HandOff:           true,
@@ -281,8 +291,11 @@ func Run(ctx context.Context, opts Options) error {
 	if errors.Is(context.Cause(ctx), ErrDrain) {
 		draining.Store(true)
 		grace := time.Duration(cfg.Shutdown.Grace)
+		stopBy = time.Now().Add(grace)
 		log.Info().Int("calls", tel.ActiveCalls()).Stringer("grace", grace).Msg("draining")
-		drainCtx, cancel := context.WithTimeout(context.Background(), grace)
+		// The calls left at the end are hung up, and their records
+		// written, within the grace too.
+		drainCtx, cancel := context.WithDeadline(context.Background(), stopBy.Add(-stopReserve(grace)))
 		go func() {
 			select {
 			case <-opts.Interrupt:
@@ -300,6 +313,9 @@ func Run(ctx context.Context, opts Options) error {
 		runErr = err
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if !stopBy.IsZero() {
+		shutCtx, cancel = context.WithDeadline(context.Background(), earliest(stopBy, time.Now().Add(5*time.Second)))
+	}
 	defer cancel()
 	_ = httpSrv.Shutdown(shutCtx)
 	if err := <-httpDone; err != nil && !errors.Is(err, http.ErrServerClosed) && runErr == nil {
@@ -307,6 +323,18 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	log.Info().Msg("stopped")
 	return runErr
+}
+
+// stopReserve is the part of a drain's grace kept for what follows the
+// drain: hanging up the calls left, writing their records, leaving the
+// cluster.
+func stopReserve(grace time.Duration) time.Duration { return min(grace/4, 5*time.Second) }
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // firstAdmin makes the first admin on a hotline's first start, on
