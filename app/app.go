@@ -243,7 +243,7 @@ func Run(ctx context.Context, opts Options) error {
 	httpSrv := &http.Server{
 		Handler: web.NewHandler(web.Options{
 			Calls: calls, Appeals: appeals, Gatherer: reg, Logger: log,
-			Agents: agents.store, Distribution: agents.dist, Ratings: ratings, Location: cfg.Location(),
+			Agents: agents.store, Distribution: agents.dist, Ratings: reviewsThroughJournal{ratings, keeper.Ratings()}, Location: cfg.Location(),
 			Accounts: accounts, Bans: agents.bans,
 			MetricsToken: cfg.HTTP.MetricsToken, TrustedProxies: cfg.TrustedProxies(), LoginTTL: time.Duration(cfg.HTTP.LoginTTL),
 			Checks: append([]web.Check{

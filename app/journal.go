@@ -53,3 +53,15 @@ func openJournal(cfg config.Config, appeals *appeal.Store, calls *calllog.Store,
 		}
 	}, nil
 }
+
+// reviewsThroughJournal is the rating store as the API uses it, its
+// reviews written through the keeper: a supervisor's decision taken while
+// Redis does not answer is journaled (the API answers 202).
+type reviewsThroughJournal struct {
+	*evaluation.Store
+	keeper *journal.Ratings
+}
+
+func (r reviewsThroughJournal) Review(ctx context.Context, id string, status evaluation.ComplaintStatus, by, note string) (evaluation.Complaint, error) {
+	return r.keeper.Review(ctx, id, status, by, note)
+}
