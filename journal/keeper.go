@@ -66,8 +66,8 @@ type KeeperOptions struct {
 	// outage (Outage) rather than a break to ride through (a Sentinel
 	// failover): 0 makes every break an outage.
 	OutageAfter time.Duration
-	Registerer prometheus.Registerer
-	Log        zerolog.Logger
+	Registerer  prometheus.Registerer
+	Log         zerolog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
