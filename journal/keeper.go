@@ -259,7 +259,29 @@ func (k *Keeper) RedisCheck(ctx context.Context) error {
 		since := time.Unix(0, k.downSince.Load())
 		return fmt.Errorf("%s (since %s): writes go to the journal", msg, since.Format(time.RFC3339))
 	}
-	return k.opts.Ping(ctx)
+	return k.ping(ctx, k.opts.Deadline)
+}
+
+// ping pings Redis, giving up after d whatever go-redis does (see
+// tryRedis).
+func (k *Keeper) ping(ctx context.Context, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	out := make(chan error, 1)
+	go func() {
+		defer cancel()
+		out <- k.opts.Ping(ctx)
+	}()
+	select {
+	case err := <-out:
+		return err
+	case <-ctx.Done():
+		select {
+		case err := <-out: // the ping's own end cancels ctx too, after sending
+			return err
+		default:
+			return fmt.Errorf("redis did not answer a ping within %s: %w", d, ctx.Err())
+		}
+	}
 }
 
 func (k *Keeper) markDown(err error) {
@@ -301,19 +323,46 @@ func (k *Keeper) append(kind, key string, v any) error {
 
 // tryRedis runs write within the deadline unless Redis is known down. It
 // returns whether write ran and succeeded, or failed in a way the journal
-// cannot help with (permanent).
-func (k *Keeper) tryRedis(ctx context.Context, write func(ctx context.Context) error, permanent func(error) bool) (done bool, err error) {
+// cannot help with (permanent), and write's value then.
+//
+// The deadline is kept here, not left to go-redis: without
+// ContextTimeoutEnabled it bounds reads by its own read timeout and
+// retries, seconds on end for a Redis that takes connections but answers
+// nothing (frozen, or a half-open socket). A write still waiting at the
+// deadline goes on in the background and may land after the journal has
+// taken it: every write here is idempotent, so the replay then changes
+// nothing (an appeal's told number wins over one nobody heard).
+func tryRedis[T any](k *Keeper, ctx context.Context, write func(ctx context.Context) (T, error), permanent func(error) bool) (v T, done bool, err error) {
 	if k.Down() {
-		return false, nil
+		return v, false, nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), k.opts.Deadline)
-	defer cancel()
-	err = write(ctx)
-	if err == nil || permanent(err) {
-		return true, err
+	type result struct {
+		v   T
+		err error
 	}
-	k.markDown(err)
-	return false, nil
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), k.opts.Deadline)
+	out := make(chan result, 1)
+	go func() {
+		defer cancel()
+		v, err := write(wctx)
+		out <- result{v, err}
+	}()
+	var r result
+	select {
+	case r = <-out:
+	case <-wctx.Done():
+		// The write's own end cancels wctx too, after sending.
+		select {
+		case r = <-out:
+		default:
+			r.err = fmt.Errorf("redis did not answer within %s: %w", k.opts.Deadline, context.DeadlineExceeded)
+		}
+	}
+	if r.err == nil || permanent(r.err) {
+		return r.v, true, r.err
+	}
+	k.markDown(r.err)
+	return v, false, nil
 }
 
 // Appeals is the keeper's appeal recorder (ivr.AppealRecorder).
@@ -339,11 +388,9 @@ func (a *Appeals) Create(ctx context.Context, n appeal.New) (appeal.Appeal, erro
 			return journaledAppeal(ae), nil
 		}
 	}
-	var stored appeal.Appeal
-	done, err := k.tryRedis(ctx, func(ctx context.Context) error {
-		var err error
-		stored, err = k.opts.Appeals.Create(ctx, n)
-		return err
+	asked := n // the write may outlive this call, which changes n below
+	stored, done, err := tryRedis(k, ctx, func(ctx context.Context) (appeal.Appeal, error) {
+		return k.opts.Appeals.Create(ctx, asked)
 	}, appealPermanent)
 	if done {
 		return stored, err
@@ -452,7 +499,7 @@ type Calls struct{ k *Keeper }
 // call's record.
 func (c *Calls) Save(ctx context.Context, r calllog.Record) error {
 	k := c.k
-	done, err := k.tryRedis(ctx, func(ctx context.Context) error { return k.opts.Calls.Save(ctx, r) },
+	_, done, err := tryRedis(k, ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, k.opts.Calls.Save(ctx, r) },
 		func(err error) bool { return errors.Is(err, calllog.ErrInvalidRecord) })
 	if done {
 		return err
@@ -475,11 +522,9 @@ type Ratings struct{ k *Keeper }
 // Redis).
 func (rs *Ratings) Record(ctx context.Context, r evaluation.Rating) (evaluation.Rating, error) {
 	k := rs.k
-	var stored evaluation.Rating
-	done, err := k.tryRedis(ctx, func(ctx context.Context) error {
-		var err error
-		stored, err = k.opts.Ratings.Record(ctx, r)
-		return err
+	asked := r // the write may outlive this call, which changes r below
+	stored, done, err := tryRedis(k, ctx, func(ctx context.Context) (evaluation.Rating, error) {
+		return k.opts.Ratings.Record(ctx, asked)
 	}, ratingPermanent)
 	if done {
 		return stored, err
@@ -518,11 +563,8 @@ var ErrJournaled = errors.New("journaled: redis does not answer; applied when it
 func (rs *Ratings) Review(ctx context.Context, id string, status evaluation.ComplaintStatus, by, note string) (evaluation.Complaint, error) {
 	k := rs.k
 	at := k.opts.Now()
-	var stored evaluation.Complaint
-	done, err := k.tryRedis(ctx, func(ctx context.Context) error {
-		var err error
-		stored, err = k.opts.Ratings.ReviewAt(ctx, id, status, by, note, at)
-		return err
+	stored, done, err := tryRedis(k, ctx, func(ctx context.Context) (evaluation.Complaint, error) {
+		return k.opts.Ratings.ReviewAt(ctx, id, status, by, note, at)
 	}, ratingPermanent)
 	if done {
 		return stored, err
@@ -557,10 +599,7 @@ func (k *Keeper) Run(ctx context.Context) {
 // answers, the journal is replayed and the blocks of numbers filled. It
 // returns why Redis was found not to answer, or nil.
 func (k *Keeper) Refresh(ctx context.Context) error {
-	pctx, cancel := context.WithTimeout(ctx, k.opts.Every)
-	err := k.opts.Ping(pctx)
-	cancel()
-	if err != nil {
+	if err := k.ping(ctx, k.opts.Every); err != nil {
 		if ctx.Err() == nil {
 			k.markDown(err)
 		}

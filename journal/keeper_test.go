@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -366,5 +367,38 @@ func TestRideOut(t *testing.T) {
 	_ = r.k.Refresh(ctx)
 	if !r.k.Outage() || r.k.RideOut(ctx) {
 		t.Error("with no break to ride out: not an outage, or RideOut true")
+	}
+}
+
+// A Redis that takes connections but answers nothing (frozen) costs a
+// write the deadline, not go-redis's read timeouts and retries.
+func TestFrozenRedisCostsTheDeadline(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 10)
+	if err := r.k.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pid := r.srv.PID()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(pid, syscall.SIGCONT) }()
+	start := time.Now()
+	a, err := r.k.Appeals().Create(ctx, newAppeal("c1"))
+	took := time.Since(start)
+	if err != nil || !a.Journaled || a.ID == "" {
+		t.Fatalf("appeal with Redis frozen: %+v, %v", a, err)
+	}
+	if took > 2*500*time.Millisecond {
+		t.Errorf("the appeal took %s with a deadline of 500ms", took)
+	}
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.k.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.appeals.ByCall(ctx, "c1"); err != nil || got.ID != a.ID {
+		t.Errorf("stored %+v, %v; want %s", got, err, a.ID)
 	}
 }
