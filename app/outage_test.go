@@ -62,6 +62,7 @@ func health(t *testing.T, h *hotlinetest.Hotline) (int, web.Health) {
 // stored under the numbers the callers heard, once, and every call's
 // final record is there, marked for the call-back.
 func TestAppealsSurviveARedisOutage(t *testing.T) {
+	t.Parallel()
 	gate := &appealGate{arrived: make(chan string, 10), release: make(chan struct{})}
 	h := hotlinetest.StartWith(t, hotlinetest.Options{
 		Tune: func(c *config.Config) { c.Journal.OutageAfter = config.Duration(time.Second) },
@@ -167,6 +168,7 @@ func errString(err error) string {
 // progress ends within shutdown.grace, /healthz says draining meanwhile,
 // and the call's final record is kept in the journal for the next start.
 func TestDrainWithRedisDown(t *testing.T) {
+	t.Parallel()
 	const grace = 4 * time.Second
 	h := hotlinetest.Start(t, func(c *config.Config) { c.Shutdown.Grace = config.Duration(grace) })
 	const who = "13700000405"

@@ -632,10 +632,15 @@ func (k *Keeper) Replay(ctx context.Context) error {
 	defer k.replayMu.Unlock()
 	var applied []Entry
 	flush := func() {
+		if len(applied) == 0 {
+			return
+		}
 		if err := k.j.Remove(applied...); err != nil {
 			k.log.Error().Err(err).Msg("journal: removing applied entries (they will be applied again, harmlessly)")
 		}
 		applied = applied[:0]
+		// There is room again; the next append says if not.
+		k.full.Store(false)
 	}
 	defer flush()
 	start, n := k.opts.Now(), 0
