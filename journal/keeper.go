@@ -30,6 +30,7 @@ type AppealStore interface {
 	Create(ctx context.Context, n appeal.New) (appeal.Appeal, error)
 	CreateAs(ctx context.Context, n appeal.New, id string) (appeal.Appeal, error)
 	Reserve(ctx context.Context, day string, n int64) (appeal.Block, error)
+	ByCall(ctx context.Context, callID string) (appeal.Appeal, error)
 	Day(t time.Time) string
 }
 
@@ -712,6 +713,14 @@ func (k *Keeper) apply(ctx context.Context, e Entry) error {
 		var r calllog.Record
 		if err := e.Decode(&r); err != nil {
 			return &invalidError{err}
+		}
+		if r.AppealID == "" && r.EndedAt != nil {
+			// An appeal journaled without a number has one now.
+			if a, err := k.opts.Appeals.ByCall(ctx, r.ID); err == nil {
+				r.AppealID = a.ID
+			} else if !errors.Is(err, appeal.ErrNotFound) {
+				return err
+			}
 		}
 		err := k.opts.Calls.Save(ctx, r)
 		if errors.Is(err, calllog.ErrInvalidRecord) {

@@ -215,6 +215,9 @@ func TestRestartDuringOutage(t *testing.T) {
 	if err != nil || third.ID != "" || !third.NumberUntold || !third.Journaled {
 		t.Fatalf("with the block used up: %+v, %v; want journaled, no number", third, err)
 	}
+	if err := r.k.Calls().Save(ctx, record("c3", true)); err != nil {
+		t.Fatal(err)
+	}
 	r.reopen(t)
 	r.srv.Start(t)
 	if err := r.k.Refresh(ctx); err != nil {
@@ -231,6 +234,11 @@ func TestRestartDuringOutage(t *testing.T) {
 		}
 		if want == "" && !a.NumberUntold {
 			t.Errorf("%s: %+v, want marked number_untold for the call-back", c, a)
+		}
+		if want == "" {
+			if rec, err := r.calls.Get(ctx, c); err != nil || rec.AppealID != a.ID {
+				t.Errorf("%s: record's appeal %q (%v), want the number given at replay, %s", c, rec.AppealID, err, a.ID)
+			}
 		}
 		if ids[a.ID] {
 			t.Errorf("number %s given twice", a.ID)
