@@ -111,7 +111,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	appeals := appeal.NewStore(store.Client, appeal.StoreOptions{Location: cfg.Location()})
-	calls := calllog.NewStore(store.Client, calllog.StoreOptions{})
+	calls := calllog.NewStore(store.Client, calllog.StoreOptions{Retention: time.Duration(cfg.Calls.Retention)})
 	ratings := evaluation.NewStore(store.Client, evaluation.StoreOptions{Location: cfg.Location()})
 
 	reg := prometheus.NewRegistry()
@@ -411,7 +411,39 @@ func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, run
 		Logger:       log,
 		Registrar:    registrar,
 		Locator:      registrar,
+
+		Numbers:                cfg.SIP.Numbers,
+		Limits:                 sipLimits(cfg.SIP.Limits),
+		TCPIdleTimeout:         time.Duration(cfg.SIP.TCP.IdleTimeout),
+		TCPFirstRequestTimeout: time.Duration(cfg.SIP.TCP.FirstRequestTimeout),
+		TCPMaxPerSource:        cfg.SIP.TCP.MaxPerSource,
 	})
+}
+
+// sipLimits is sip.limits as the SIP server takes them.
+func sipLimits(l config.SIPLimits) sip.Limits {
+	return sip.Limits{
+		Calls:        sip.Rate{PerMinute: l.CallsPerMinute, Burst: l.Burst},
+		MaxCalls:     l.MaxCalls,
+		Trusted:      l.TrustedNetworks(),
+		TrustedCalls: sip.Rate{PerMinute: l.TrustedCallsPerMinute, Burst: l.TrustedBurst},
+		AgentCalls:   sip.Rate{PerMinute: l.AgentCallsPerMinute, Burst: l.AgentBurst},
+		Sources:      l.Sources,
+	}
+}
+
+// registerAdmission counts the INVITEs the SIP server's admission turned
+// away, by why.
+func registerAdmission(reg prometheus.Registerer, s *sip.Server) {
+	const name, help = "hotline_sip_invites_dropped_total", "New calls' INVITEs dropped unanswered by admission, by reason: over_rate (their source's, by source kind) or untrusted_max_calls."
+	for _, kind := range []string{"untrusted", "agent", "trusted"} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: name, Help: help, ConstLabels: prometheus.Labels{"reason": "over_rate", "source": kind},
+		}, func() float64 { return float64(s.Admission().OverRate[kind]) }))
+	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: name, Help: help, ConstLabels: prometheus.Labels{"reason": "untrusted_max_calls", "source": "untrusted"},
+	}, func() float64 { return float64(s.Admission().UntrustedCalls) }))
 }
 
 func newPacerStats(reg prometheus.Registerer) *media.PacerStats {

@@ -84,6 +84,7 @@ func newBackend(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer,
 		if err != nil {
 			return nil, err
 		}
+		registerAdmission(reg, s)
 		return &backend{telephony: s, sipAddr: s.Addr()}, nil
 	}
 	return nil, fmt.Errorf("backend %q: want sip or asterisk", cfg.Backend)

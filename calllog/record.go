@@ -15,6 +15,10 @@ const (
 	MediaTimeout EndCause = "media_timeout" // no RTP for the media timeout
 	Error        EndCause = "error"         // a failure inside hotline
 	Shutdown     EndCause = "shutdown"      // the server stopped before the call ended
+	// NoAck: our answer was never acknowledged (RFC 3261 §13.3.1.4): no
+	// caller was there to talk to, as with a flood of INVITEs from
+	// addresses that do not answer.
+	NoAck EndCause = "no_ack"
 	// NodeLost: the hotline node holding the call stopped renewing its
 	// liveness lease (it crashed, or lost Redis for longer than the
 	// lease); another node, or its successor, ended the record.
@@ -22,7 +26,7 @@ const (
 )
 
 // EndCauses lists every end cause, for metrics and the API's document.
-var EndCauses = []EndCause{CallerHangup, FlowFinished, MediaTimeout, Error, Shutdown, NodeLost}
+var EndCauses = []EndCause{CallerHangup, FlowFinished, MediaTimeout, Error, Shutdown, NoAck, NodeLost}
 
 // Event is one step of a call, in order: a prompt played, a digit received,
 // or the flow entering a stage.

@@ -65,6 +65,16 @@ type Config struct {
 		// Codecs are the audio codecs accepted in an offer, by their RTP
 		// encoding names: PCMU, PCMA (G.711, RFC 3551 section 4.5.14).
 		Codecs []string `yaml:"codecs"`
+		// TCP bounds the connections peers hold open (see SIPTCP).
+		TCP SIPTCP `yaml:"tcp"`
+		// Numbers are the numbers the hotline answers: a call's
+		// Request-URI user, or its tel: number (visual separators such as
+		// "-" aside). A call to any other number is refused with 404 Not
+		// Found before anything is made of it.
+		Numbers []string `yaml:"numbers"`
+		// Limits bound the calls each source address may start (see
+		// SIPLimits).
+		Limits SIPLimits `yaml:"limits"`
 	} `yaml:"sip"`
 
 	// ARI is how the asterisk backend reaches Asterisk: the REST Interface
@@ -241,6 +251,9 @@ type Config struct {
 		MaxSizeMB int `yaml:"max_size_mb"`
 	} `yaml:"journal"`
 
+	// Calls are the call records (see CallsSettings).
+	Calls CallsSettings `yaml:"calls"`
+
 	Shutdown struct {
 		// Grace is how long calls in progress may go on after a stop is
 		// asked for, before they are hung up.
@@ -271,6 +284,9 @@ func Default() Config {
 	c.SIP.Codecs = []string{"PCMU", "PCMA"}
 	c.SIP.Realm = "hotline"
 	c.SIP.DigestAlgorithms = []string{"MD5"}
+	c.SIP.TCP = defaultSIPTCP()
+	c.SIP.Numbers = []string{"12345"}
+	c.SIP.Limits = defaultSIPLimits()
 	c.ARI.URL = "http://127.0.0.1:8088/ari"
 	c.ARI.Username = "hotline"
 	c.ARI.Application = "hotline"
@@ -302,6 +318,7 @@ func Default() Config {
 	c.IVR.Tries = 3
 	c.Cluster.Lease = Duration(15 * time.Second)
 	c.TimeZone = "Asia/Shanghai"
+	c.Calls = defaultCalls()
 	c.Shutdown.Grace = Duration(60 * time.Second)
 	c.Journal.Deadline = Duration(time.Second)
 	c.Journal.AppealNumbers = 100

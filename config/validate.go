@@ -52,6 +52,9 @@ func (c Config) Validate() error {
 		p.check("sip.max_calls", fmt.Errorf("%d: want at least 1", c.SIP.MaxCalls))
 	}
 	p.check("sip.codecs", subsetOf(c.SIP.Codecs, "PCMU", "PCMA"))
+	c.SIP.TCP.validate(&p)
+	p.check("sip.numbers", checkNumbers(c.SIP.Numbers))
+	c.SIP.Limits.validate(&p)
 
 	p.check("http.listen", checkAddress(c.HTTP.Listen))
 	if sameTCPAddress(c) {
@@ -147,6 +150,7 @@ func (c Config) Validate() error {
 	p.check("cluster.lease", within(c.Cluster.Lease, time.Second, 5*time.Minute))
 
 	p.check("time_zone", checkTimeZone(c.TimeZone))
+	c.Calls.validate(&p)
 	p.check("shutdown.grace", atLeast(c.Shutdown.Grace, 0))
 	// Below 100 ms a busy Redis looks down; above 10 s a caller waits in
 	// silence that long.

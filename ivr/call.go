@@ -36,6 +36,9 @@ var (
 	ErrMediaTimeout = errors.New("no media received")
 	ErrShutdown     = errors.New("server shutting down")
 	ErrHangup       = errors.New("hung up by the flow")
+	// ErrNoAck: the call was answered, and the answer never acknowledged
+	// (RFC 3261 §13.3.1.4).
+	ErrNoAck = errors.New("the answer was never acknowledged")
 )
 
 // Call is one citizen's call as the flows see it. Implementations must be safe

@@ -228,6 +228,8 @@ func EndCause(callErr, flowErr error) (calllog.EndCause, string) {
 		return calllog.CallerHangup, ""
 	case errors.Is(callErr, ErrMediaTimeout):
 		return calllog.MediaTimeout, callErr.Error()
+	case errors.Is(callErr, ErrNoAck):
+		return calllog.NoAck, ""
 	case errors.Is(callErr, ErrShutdown):
 		return calllog.Shutdown, ""
 	case flowErr != nil && !errors.Is(flowErr, ErrHangup):

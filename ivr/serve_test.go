@@ -188,6 +188,7 @@ func TestEndCause(t *testing.T) {
 		{fmt.Errorf("wrapped: %w", ivr.ErrCallerHangup), errors.New("play failed"), calllog.CallerHangup},
 		{fmt.Errorf("%w for 30s", ivr.ErrMediaTimeout), nil, calllog.MediaTimeout},
 		{ivr.ErrShutdown, nil, calllog.Shutdown},
+		{ivr.ErrNoAck, fmt.Errorf("answer: %w", ivr.ErrNoAck), calllog.NoAck},
 		{ivr.ErrHangup, nil, calllog.FlowFinished},
 		{ivr.ErrHangup, errors.New("record appeal: down"), calllog.Error},
 		// The flow learnt of the caller's hang-up before the backend's

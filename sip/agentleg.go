@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,7 +14,6 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/google/uuid"
-	"github.com/pion/sdp/v3"
 	"github.com/rs/zerolog"
 
 	"github.com/hotline12345/hotline/ivr"
@@ -78,10 +76,6 @@ type agentHangup struct{}
 
 func (agentHangup) Error() string        { return "agent hung up" }
 func (agentHangup) Is(target error) bool { return target == ivr.ErrCallerHangup }
-
-// telephoneEventPT is the payload type we offer telephone-event on; any
-// dynamic type would do (RFC 3551 §3), 101 is the one phones expect.
-const telephoneEventPT = 101
 
 // agentLegs are the server's calls to agents' phones; guarded by Server.mu.
 type agentLegs struct {
@@ -208,7 +202,7 @@ func (s *Server) newAgentLeg(c ivr.Call, target ivr.Target, b Binding) (*agentLe
 		l.stopWatch = context.AfterFunc(ic.ctx, func() { l.cancel(context.Cause(ic.ctx)) })
 	}
 
-	offer, err := agentOfferSDP(s.offerCodecs(c), conn.LocalAddr(), l.sessionID, l.sdpVersion)
+	offer, err := localOffer(s.offerCodecs(c), conn.LocalAddr(), l.sessionID, l.sdpVersion)
 	if err != nil {
 		l.stopWatch()
 		conn.Close()
@@ -302,7 +296,7 @@ func (l *agentLeg) dial(ctx context.Context, req *sip.Request, ringTimeout time.
 		// not to its Contact, for the same reason as the INVITE.
 		RewriteContact: true,
 	}
-	inviteCtx, cancelInvite := context.WithTimeout(ctx, ringTimeout)
+	inviteCtx, cancelInvite := context.WithTimeout(mayDial(ctx), ringTimeout)
 	dlg, err := ua.WriteInvite(inviteCtx, req)
 	cancelInvite()
 	if err != nil {
@@ -630,8 +624,12 @@ func (l *agentLeg) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	o := l.answer
 	if len(req.Body()) > 0 {
+		if r := sdpBodyRefusal(req); r != nil {
+			refuse(tx, req, r)
+			return
+		}
 		var err error
-		o, err = negotiate(req, []media.Codec{l.stream.Codec()})
+		o, err = parseOffer(req.Body(), []media.Codec{l.stream.Codec()})
 		if err != nil {
 			l.log.Info().Err(err).Msg("agent's re-INVITE not acceptable")
 			respond(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here")
@@ -651,43 +649,6 @@ func (l *agentLeg) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewSDPResponseFromRequest(req, body)
 	res.AppendHeader(l.srv.contactFor(req))
 	_ = tx.Respond(res)
-}
-
-// agentOfferSDP builds our offer to an agent's phone: the codecs in order and
-// telephone-event, sendrecv, 20 ms frames.
-func agentOfferSDP(codecs []media.Codec, local netip.AddrPort, sessionID, version uint64) ([]byte, error) {
-	ipType := "IP4"
-	if local.Addr().Is6() {
-		ipType = "IP6"
-	}
-	md := &sdp.MediaDescription{
-		MediaName: sdp.MediaName{
-			Media: "audio", Port: sdp.RangedPort{Value: int(local.Port())},
-			Protos: []string{"RTP", "AVP"},
-		},
-	}
-	for _, c := range codecs {
-		md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(int(c.PayloadType)))
-		md.WithValueAttribute("rtpmap", fmt.Sprintf("%d %s/8000", c.PayloadType, c.Name))
-	}
-	md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(telephoneEventPT))
-	md.WithValueAttribute("rtpmap", fmt.Sprintf("%d telephone-event/8000", telephoneEventPT))
-	md.WithValueAttribute("fmtp", fmt.Sprintf("%d 0-16", telephoneEventPT))
-	md.WithValueAttribute("ptime", "20")
-	md.WithPropertyAttribute("sendrecv")
-	sd := sdp.SessionDescription{
-		Origin: sdp.Origin{
-			Username: "hotline", SessionID: sessionID, SessionVersion: version,
-			NetworkType: "IN", AddressType: ipType, UnicastAddress: local.Addr().String(),
-		},
-		SessionName: "hotline",
-		ConnectionInformation: &sdp.ConnectionInformation{
-			NetworkType: "IN", AddressType: ipType, Address: &sdp.Address{Address: local.Addr().String()},
-		},
-		TimeDescriptions:  []sdp.TimeDescription{{}},
-		MediaDescriptions: []*sdp.MediaDescription{md},
-	}
-	return sd.Marshal()
 }
 
 // ctxError is ctx's error, wrapping its cause too when it has one (the

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 type call struct {
 	id      string
 	srv     *Server
+	tx      sip.ServerTransaction // the INVITE's
 	dlg     *sipgo.DialogServerSession
 	caller  string
 	dialled string
@@ -30,17 +32,27 @@ type call struct {
 	cancel context.CancelCauseFunc
 	digits chan ivr.Digit
 
-	mu         sync.Mutex // guards offer, sdpVersion and answerSDP
-	offer      offer
-	answerSDP  []byte
+	mu         sync.Mutex // guards offer, sdpVersion, localSDP, ackSDP, and stream while it may be nil
+	offer      offer      // the caller's side of the session: its offer, or its answer to ours
+	localSDP   []byte     // our SDP: the answer to the caller's offer, or our offer in the 200
+	ackSDP     []byte     // the ACK's body: the answer to our offer
 	sessionID  uint64
 	sdpVersion uint64
 
-	stream   *media.Stream
-	answered atomic.Bool
-	answerMu sync.Mutex  // serialises Answer
-	hungUp   atomic.Bool // our side has ended the dialog, or tried to
-	dropped  atomic.Uint64
+	// lateOffer says the INVITE had no offer: ours went in the 200 and the
+	// answer comes in the ACK (RFC 3261 §13.2.1). Until then conn, our RTP
+	// socket, waits for the stream to start, and stream is nil.
+	lateOffer bool
+	conn      *media.Socket
+	stream    *media.Stream
+	answered  atomic.Bool
+	answerMu  sync.Mutex  // serialises Answer
+	hungUp    atomic.Bool // our side has ended the dialog, or tried to
+	dropped   atomic.Uint64
+
+	// untrusted: the call came from a source neither trusted nor an
+	// agent's, and holds one of Limits.MaxCalls.
+	untrusted bool
 
 	// stopWatch stops watching the dialog for the caller's hangup.
 	stopWatch func() bool
@@ -65,7 +77,92 @@ func (c *call) Err() error {
 // Describe fills the SIP details of the call record.
 func (c *call) Describe(r *calllog.Record) {
 	r.SIPCallID = c.dlg.InviteRequest.CallID().Value()
-	r.Codec = c.stream.Codec().Name
+	if st := c.mediaStream(); st != nil {
+		r.Codec = st.Codec().Name
+	}
+}
+
+// mediaStream is the call's stream, nil while a late offer's answer has
+// not come.
+func (c *call) mediaStream() *media.Stream {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stream
+}
+
+// startStream starts the call's RTP on conn as the negotiated session o
+// says.
+func (c *call) startStream(conn *media.Socket, o offer) (*media.Stream, error) {
+	s := c.srv
+	return s.opts.Pacer.Start(media.StreamConfig{
+		Conn:            conn,
+		Remote:          o.remote,
+		Codec:           o.codec,
+		DTMFPayloadType: o.dtmfPT,
+		MediaTimeout:    s.opts.MediaTimeout,
+		OnDigit:         func(key rune, method string) { c.digit(key, ivr.DTMFMethod(method)) },
+		OnTimeout:       func() { c.end(fmt.Errorf("%w for %s", ivr.ErrMediaTimeout, s.opts.MediaTimeout)) },
+	})
+}
+
+// closeMedia stops the call's RTP and frees its port.
+func (c *call) closeMedia() {
+	c.mu.Lock()
+	st, conn := c.stream, c.conn
+	c.stream, c.conn = nil, nil
+	c.mu.Unlock()
+	if st != nil {
+		st.Close()
+	} else if conn != nil {
+		conn.Close()
+	}
+}
+
+// ackBody keeps the body of the caller's ACK: the answer to our offer.
+func (c *call) ackBody(body []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ackSDP = body
+}
+
+var errAckTimeout = errors.New("no ACK")
+
+// noAck ends a call whose 200 was never acknowledged: nobody is there (a
+// flood from addresses that do not answer looks just so). Its 200 is no
+// longer sent, and its media port is free at once rather than when the
+// flow has finished with the call. No BYE follows, though §13.3.1.4 says
+// the session should end with one: it would go to a Contact nobody
+// vouched for, a request to anywhere for anyone who sends an INVITE.
+func (c *call) noAck() {
+	c.cancel(ivr.ErrNoAck)
+	c.tx.Terminate()
+	c.closeMedia()
+	c.log.Info().Stringer("waited", c.srv.opts.AckTimeout).Msg("the 200 was never acknowledged")
+}
+
+// errNoAnswer says the ACK to our offer carried no usable answer.
+var errNoAnswer = errors.New("no usable answer to our offer in the ACK")
+
+// startLateOffer starts the stream the ACK's answer describes. The dialog
+// is confirmed by then: a call that cannot go on is ended with a BYE.
+func (c *call) startLateOffer() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.ackSDP) == 0 {
+		return errNoAnswer
+	}
+	o, err := parseOffer(c.ackSDP, c.srv.opts.Codecs)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errNoAnswer, err)
+	}
+	stream, err := c.startStream(c.conn, o)
+	if err != nil {
+		return err
+	}
+	c.offer, c.stream, c.conn = o, stream, nil
+	stream.SetDirection(o.send, o.recv)
+	c.log.Info().Str("codec", o.codec.Name).Str("remote", o.remote.String()).Msg("late offer answered in the ACK")
+	return nil
 }
 
 // Answer sends 200 OK with our SDP answer (after the configured ring time,
@@ -75,6 +172,11 @@ func (c *call) Answer(ctx context.Context) error {
 	defer c.answerMu.Unlock()
 	if c.answered.Load() {
 		return nil
+	}
+	// A call that has ended (hung up, its caller gone) is not answered:
+	// a 200 after our final response would open a dialog nobody has.
+	if err := c.Err(); err != nil {
+		return err
 	}
 	if ring := c.srv.opts.RingTime; ring > 0 {
 		if err := c.dlg.Respond(sip.StatusRinging, "Ringing", nil); err != nil {
@@ -91,11 +193,23 @@ func (c *call) Answer(ctx context.Context) error {
 		}
 	}
 	c.mu.Lock()
-	body := c.answerSDP
+	body := c.localSDP
 	o := c.offer
 	c.mu.Unlock()
-	// WriteResponse blocks until the ACK arrives (or 64*T1 passes).
-	if err := c.dlg.RespondSDP(body); err != nil {
+	// sipgo sends the 200, and again until the ACK comes (RFC 3261
+	// §13.3.1.4); its own wait for the ACK does not end while it
+	// retransmits, so the call keeps its own.
+	sent := make(chan error, 1)
+	go func() { sent <- c.dlg.RespondSDP(body) }()
+	ackWait := time.NewTimer(c.srv.opts.AckTimeout)
+	defer ackWait.Stop()
+	var err error
+	select {
+	case err = <-sent:
+	case <-ackWait.C:
+		err = errAckTimeout
+	}
+	if err != nil {
 		if c.dlg.Context().Err() != nil {
 			// The INVITE transaction ended before our 200 could go: the
 			// caller cancelled. The dialog's end reaches the call's own
@@ -105,9 +219,20 @@ func (c *call) Answer(ctx context.Context) error {
 		if c.Err() != nil {
 			return c.Err()
 		}
+		if errors.Is(err, errAckTimeout) || errors.Is(err, sip.ErrTransactionTerminated) {
+			c.noAck()
+			return c.Err()
+		}
 		return fmt.Errorf("200 ok: %w", err)
 	}
 	c.answered.Store(true)
+	if c.lateOffer {
+		if err := c.startLateOffer(); err != nil {
+			c.log.Warn().Err(err).Msg("late offer")
+			return err
+		}
+		return nil
+	}
 	c.stream.SetDirection(o.send, o.recv)
 	return nil
 }
@@ -125,7 +250,11 @@ func (c *call) Play(ctx context.Context, lang prompts.Lang, ids ...prompts.ID) (
 	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	return playback{c.stream.Play(clips...)}, nil
+	st := c.mediaStream()
+	if st == nil {
+		return nil, errNoMedia
+	}
+	return playback{st.Play(clips...)}, nil
 }
 
 // Hangup ends the call from our side: 480 before the answer, a BYE after
@@ -173,6 +302,10 @@ func (c *call) digit(key rune, method ivr.DTMFMethod) {
 		c.log.Warn().Str("digit", string(key)).Msg("dtmf dropped: the flow is not reading keys")
 	}
 }
+
+// errNoMedia says a prompt was played before the call had media: before a
+// late offer was answered.
+var errNoMedia = errors.New("sip: the call has no media yet")
 
 // playback adapts a media playback to the ivr port.
 type playback struct{ *media.Playback }

@@ -113,9 +113,10 @@ type RegistrarOptions struct {
 // agent, and throttling (package ban) of sources that keep failing. It
 // implements Locator. Its methods are safe for concurrent use.
 type Registrar struct {
-	opts RegistrarOptions
-	log  zerolog.Logger
-	keys registrarKeys
+	opts    RegistrarOptions
+	log     zerolog.Logger
+	keys    registrarKeys
+	sources agentSources // where agents' phones register from
 }
 
 type registrarKeys struct{ base string }
@@ -302,6 +303,9 @@ func (r *Registrar) Run(ctx context.Context) error {
 		if err := r.sweep(ctx); err != nil && ctx.Err() == nil {
 			r.log.Warn().Err(err).Msg("sip registrar: sweep")
 		}
+		if err := r.refreshSources(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn().Err(err).Msg("sip registrar: agents' addresses")
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -480,6 +484,9 @@ func (r *Registrar) handle(req *sip.Request, tx sip.ServerTransaction, transport
 	case "unregistered":
 		r.notify(false, cred.AgentID)
 		ev = r.log.Info()
+	}
+	for _, rec := range recs {
+		r.sources.note(rec.Source.Addr(), rec.Expires)
 	}
 	respond(tx, req, sip.StatusOK, "OK", r.okHeaders(recs, now)...)
 	ev.Str("user", user).Str("source", source.String()).Int("bindings", len(recs)).Msg("sip register")

@@ -184,22 +184,7 @@ func answerDirection(send, recv bool) string {
 // answerSDP builds our answer: the chosen codec and telephone-event on the
 // audio line, every other offered line rejected with port 0.
 func answerSDP(o offer, local netip.AddrPort, sessionID, version uint64) ([]byte, error) {
-	ipType := "IP4"
-	if local.Addr().Is6() {
-		ipType = "IP6"
-	}
-	sd := sdp.SessionDescription{
-		Version: 0,
-		Origin: sdp.Origin{
-			Username: "hotline", SessionID: sessionID, SessionVersion: version,
-			NetworkType: "IN", AddressType: ipType, UnicastAddress: local.Addr().String(),
-		},
-		SessionName: "hotline",
-		ConnectionInformation: &sdp.ConnectionInformation{
-			NetworkType: "IN", AddressType: ipType, Address: &sdp.Address{Address: local.Addr().String()},
-		},
-		TimeDescriptions: []sdp.TimeDescription{{}},
-	}
+	sd := session(local, sessionID, version)
 	for i := range o.mlines {
 		if i != o.audioIndex {
 			mn := o.mnames[i]
@@ -226,4 +211,52 @@ func answerSDP(o offer, local netip.AddrPort, sessionID, version uint64) ([]byte
 		sd.MediaDescriptions = append(sd.MediaDescriptions, md)
 	}
 	return sd.Marshal()
+}
+
+// telephoneEventPT is the payload type we offer telephone-event on; any
+// dynamic type would do (RFC 3551 §3), 101 is the one phones expect.
+const telephoneEventPT = 101
+
+// localOffer builds our offer, to an agent's phone or in the 200 to a
+// caller's INVITE that had none: the codecs in order and telephone-event,
+// sendrecv, 20 ms frames.
+func localOffer(codecs []media.Codec, local netip.AddrPort, sessionID, version uint64) ([]byte, error) {
+	md := &sdp.MediaDescription{
+		MediaName: sdp.MediaName{
+			Media: "audio", Port: sdp.RangedPort{Value: int(local.Port())},
+			Protos: []string{"RTP", "AVP"},
+		},
+	}
+	for _, c := range codecs {
+		md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(int(c.PayloadType)))
+		md.WithValueAttribute("rtpmap", fmt.Sprintf("%d %s/8000", c.PayloadType, c.Name))
+	}
+	md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(telephoneEventPT))
+	md.WithValueAttribute("rtpmap", fmt.Sprintf("%d telephone-event/8000", telephoneEventPT))
+	md.WithValueAttribute("fmtp", fmt.Sprintf("%d 0-16", telephoneEventPT))
+	md.WithValueAttribute("ptime", "20")
+	md.WithPropertyAttribute("sendrecv")
+	sd := session(local, sessionID, version)
+	sd.MediaDescriptions = []*sdp.MediaDescription{md}
+	return sd.Marshal()
+}
+
+// session is the session part of our SDP, offer or answer: origin and
+// connection on local's address.
+func session(local netip.AddrPort, sessionID, version uint64) sdp.SessionDescription {
+	ipType := "IP4"
+	if local.Addr().Is6() {
+		ipType = "IP6"
+	}
+	return sdp.SessionDescription{
+		Origin: sdp.Origin{
+			Username: "hotline", SessionID: sessionID, SessionVersion: version,
+			NetworkType: "IN", AddressType: ipType, UnicastAddress: local.Addr().String(),
+		},
+		SessionName: "hotline",
+		ConnectionInformation: &sdp.ConnectionInformation{
+			NetworkType: "IN", AddressType: ipType, Address: &sdp.Address{Address: local.Addr().String()},
+		},
+		TimeDescriptions: []sdp.TimeDescription{{}},
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +56,32 @@ type Options struct {
 	// ByeTimeout bounds a BYE that gets no answer; default Timer F (64*T1,
 	// 32 s), the life of its transaction (RFC 3261 §17.1.2.2).
 	ByeTimeout time.Duration
+	// Limits bound the calls each source may start; an INVITE over its
+	// source's limit is dropped unanswered, or answered 503 when it comes
+	// from a trusted network. Zero limits nothing.
+	Limits Limits
+	// Numbers are the numbers calls are taken for: a Request-URI's user,
+	// or its tel number, visual separators aside. A call to another gets
+	// 404 before anything is made of it. Empty takes every number.
+	Numbers []string
+	// AckTimeout is how long our 200 waits for its ACK before the call
+	// ends with ivr.ErrNoAck; default Timer H (64*T1, 32 s), the wait RFC
+	// 3261 §13.3.1.4 gives it.
+	AckTimeout time.Duration
+
+	// TCPIdleTimeout closes a TCP connection silent this long after its
+	// first valid request (default DefaultTCPIdleTimeout);
+	// TCPFirstRequestTimeout closes one that sends no valid request this
+	// long after it opened (default DefaultTCPFirstRequestTimeout).
+	TCPIdleTimeout         time.Duration
+	TCPFirstRequestTimeout time.Duration
+	// TCPMaxPerSource caps the TCP connections open at once from one
+	// source address, an IPv6 one by its /64 (default
+	// DefaultTCPMaxPerSource; negative: no cap). Sources TCPExempt
+	// reports are not held to it; without it, trusted networks and
+	// agents' addresses (Limits) are not.
+	TCPMaxPerSource int
+	TCPExempt       func(netip.Addr) bool
 }
 
 // Server is the embedded SIP server.
@@ -70,7 +97,7 @@ type Server struct {
 	clips    map[clipKey]*media.Clip
 
 	udp      net.PacketConn
-	tcp      net.Listener
+	tcp      *tcpListener
 	addr     netip.AddrPort
 	mediaIP  netip.Addr
 	draining atomic.Bool
@@ -84,6 +111,13 @@ type Server struct {
 	idle      chan struct{}    // closed when the last call ends, made by waitIdle
 	agents    agentLegs        // calls to agents' phones
 
+	refusedDials atomic.Uint64  // connections not opened for a response (dialControl)
+	sampledLog   zerolog.Logger // for what a flood repeats
+
+	adm       *admission
+	untrusted int           // calls admitted from untrusted sources, in progress; guarded by mu
+	refused   refusalCounts // INVITEs dropped or refused by admission
+
 	byes      sync.WaitGroup // BYE transactions still running
 	byeCtx    context.Context
 	byeCancel context.CancelFunc // gives up on BYEs still unanswered at shutdown
@@ -92,6 +126,18 @@ type Server struct {
 type clipKey struct {
 	id   prompts.ID
 	lang prompts.Lang
+}
+
+// sipgo sends no UDP message over UDPMTUSize-200 bytes (1300): it follows
+// RFC 3261 §18.1.1, which has a request that large go over TCP, but it
+// refuses responses too, which §18.2.2 sends over the transport their
+// request came on whatever their size. A request through a few proxies
+// (its Vias copied into the response) or with long headers then goes
+// unanswered (RFC 4475 §3.1.1.6). The limit is a package variable of
+// sipgo, so it is set once, before any server or client of this process
+// runs; the largest UDP payload is the limit now.
+func init() {
+	sip.UDPMTUSize = 65507 + 200
 }
 
 // New prepares a server: the prompts encoded for every codec, the SIP stack,
@@ -115,16 +161,38 @@ func New(opts Options) (*Server, error) {
 	if opts.ByeTimeout <= 0 {
 		opts.ByeTimeout = sip.Timer_F
 	}
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = sip.Timer_H
+	}
+	if opts.TCPIdleTimeout <= 0 {
+		opts.TCPIdleTimeout = DefaultTCPIdleTimeout
+	}
+	if opts.TCPFirstRequestTimeout <= 0 {
+		opts.TCPFirstRequestTimeout = DefaultTCPFirstRequestTimeout
+	}
+	if opts.TCPMaxPerSource == 0 {
+		opts.TCPMaxPerSource = DefaultTCPMaxPerSource
+	}
 	s := &Server{
-		opts:     opts,
-		log:      opts.Logger,
-		clips:    map[clipKey]*media.Clip{},
-		calls:    map[string]*call{},
-		dialogs:  map[string]*sipgo.DialogServerCache{},
-		contacts: map[string]*sip.ContactHeader{},
+		opts:       opts,
+		log:        opts.Logger,
+		sampledLog: opts.Logger.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Minute}),
+		clips:      map[clipKey]*media.Clip{},
+		calls:      map[string]*call{},
+		dialogs:    map[string]*sipgo.DialogServerCache{},
+		contacts:   map[string]*sip.ContactHeader{},
+	}
+	var isAgent func(netip.Addr) bool
+	if opts.Registrar != nil {
+		isAgent = opts.Registrar.AgentAt
+	}
+	s.adm = newAdmission(opts.Limits, isAgent)
+	if s.opts.TCPExempt == nil {
+		s.opts.TCPExempt = func(a netip.Addr) bool { return s.adm.classify(a) != untrusted }
 	}
 	s.baseCtx, s.baseCancel = context.WithCancelCause(context.Background())
-	s.byeCtx, s.byeCancel = context.WithCancel(context.Background())
+	// Our BYEs may open a connection to the peer they end a call with.
+	s.byeCtx, s.byeCancel = context.WithCancel(mayDial(context.Background()))
 	for _, id := range opts.Catalog.IDs() {
 		for _, lang := range opts.Catalog.Langs() {
 			p, err := opts.Catalog.Get(id, lang)
@@ -176,7 +244,7 @@ func (s *Server) listenOn(ap netip.AddrPort) error {
 			s.closeListeners()
 			return fmt.Errorf("sip listen tcp %s: %w", ap, err)
 		}
-		s.tcp = tcp
+		s.tcp = newTCPListener(tcp, s.opts, s.log)
 		port = uint16(tcp.Addr().(*net.TCPAddr).Port)
 	}
 	s.addr = netip.AddrPortFrom(ap.Addr(), port)
@@ -213,6 +281,7 @@ func (s *Server) initStack() error {
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(s.opts.UserAgent),
 		sipgo.WithUserAgentHostname(s.mediaIP.String()),
+		sipgo.WithUserAgentParser(newParser()),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slog),
 			// A response that matches no transaction goes to the core (RFC
 			// 3261 §17.1.1.2), which has no use for it: a late
@@ -221,7 +290,12 @@ func (s *Server) initStack() error {
 			sip.WithTransactionLayerUnhandledResponseHandler(func(res *sip.Response) {
 				s.log.Debug().Str("response", res.Short()).Msg("sip: response for no transaction dropped")
 			})),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slog)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slog),
+			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: &sip.TransportTCP{
+				DialerCreate: func(laddr net.Addr) net.Dialer {
+					return net.Dialer{Timeout: dialTimeout, LocalAddr: laddr, ControlContext: s.dialControl}
+				},
+			}})),
 	)
 	if err != nil {
 		return fmt.Errorf("sip: %w", err)
@@ -251,8 +325,18 @@ func (s *Server) initStack() error {
 	srv.OnOptions(s.guard(s.onOptions))
 	srv.OnInfo(s.guard(s.onInfo))
 	srv.OnRegister(s.guard(s.onRegister))
+	for _, m := range methods {
+		if !slices.Contains(handled, m) {
+			srv.OnRequest(m, s.guard(s.notAllowed))
+		}
+	}
+	// guard answers a method it does not recognise with 501.
+	srv.OnNoRoute(s.guard(s.notAllowed))
 	return nil
 }
+
+// dialTimeout bounds opening a TCP connection for a request of ours.
+const dialTimeout = 10 * time.Second
 
 // Addr is the address SIP listens on.
 func (s *Server) Addr() netip.AddrPort { return s.addr }
@@ -386,13 +470,20 @@ func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 				}
 			}
 		}()
-		if err := validate(req); err != nil {
-			s.log.Warn().Err(err).Str("method", string(req.Method)).Str("source", req.Source()).Msg("sip: bad request")
+		if req.Method == sip.INVITE && !namesDialog(req) && !s.admitted(req, tx) {
+			return
+		}
+		if r := s.check(req); r != nil {
+			s.log.Warn().Int("status", r.code).Str("reason", r.reason).Str("method", string(req.Method)).
+				Str("source", req.Source()).Msg("sip: request refused")
 			// An ACK has no response of its own; a bad one is dropped.
 			if tx != nil && !req.IsAck() {
-				reject(tx, req, err)
+				refuse(tx, req, r)
 			}
 			return
+		}
+		if s.tcp != nil && strings.EqualFold(req.Transport(), "tcp") {
+			s.tcp.requestSeen(req.Source())
 		}
 		h(req, tx)
 	}
@@ -406,48 +497,8 @@ func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string
 	_ = tx.Respond(res)
 }
 
-// validate checks what this server relies on; sipgo's parser is lenient and
-// lets many malformed messages through (RFC 4475).
-func validate(req *sip.Request) error {
-	switch {
-	case req.From() == nil:
-		return errors.New("missing From")
-	case req.To() == nil:
-		return errors.New("missing To")
-	case req.CallID() == nil || req.CallID().Value() == "":
-		return errors.New("missing Call-ID")
-	case req.CSeq() == nil:
-		return errors.New("missing CSeq")
-	case req.CSeq().MethodName != req.Method:
-		return fmt.Errorf("CSeq method %s does not match %s", req.CSeq().MethodName, req.Method)
-	case req.Via() == nil:
-		return errors.New("missing Via")
-	}
-	if _, ok := req.From().Params.Get("tag"); !ok {
-		return errors.New("missing From tag")
-	}
-	// A request that has used up its hops is refused as a proxy would
-	// (RFC 3261 §16.3 item 3), so a loop in the routing in front of us
-	// ends here; OPTIONS is answered, as that rule allows, since probing a
-	// next hop's reachability is what such an OPTIONS is for.
-	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 && req.Method != sip.OPTIONS {
-		return errTooManyHops
-	}
-	return nil
-}
-
-var errTooManyHops = errors.New("Max-Forwards is 0")
-
-func reject(tx sip.ServerTransaction, req *sip.Request, err error) {
-	if errors.Is(err, errTooManyHops) {
-		respond(tx, req, sip.StatusTooManyHops, "Too Many Hops")
-		return
-	}
-	respond(tx, req, sip.StatusBadRequest, "Bad Request - "+err.Error())
-}
-
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
-	if _, ok := req.To().Params.Get("tag"); ok {
+	if _, ok := tag(req.To().Params); ok {
 		s.onReInvite(req, tx)
 		return
 	}
@@ -459,25 +510,48 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		reject(tx, req, errors.New("missing Contact"))
 		return
 	}
-	if !s.admit() {
+	if !s.serves(number(req.Recipient)) {
+		s.sampledLog.Info().Str("dialled", number(req.Recipient)).Str("source", req.Source()).Msg("sip: call to a number not served")
+		respond(tx, req, sip.StatusNotFound, "Not Found")
+		return
+	}
+	if r := sdpBodyRefusal(req); r != nil {
+		refuse(tx, req, r)
+		return
+	}
+	fromUntrusted := s.adm.classify(sourceAddr(req)) == untrusted
+	switch s.admit(fromUntrusted) {
+	case errCallLimit:
 		s.log.Warn().Int("max_calls", s.opts.MaxCalls).Msg("sip: call limit reached")
 		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		return
+	case errUntrustedLimit:
+		// As a flood over its rate: unanswered.
+		s.refused.untrustedCalls.Add(1)
+		s.sampledLog.Warn().Int("max_calls", s.opts.Limits.MaxCalls).Str("source", req.Source()).
+			Msg("sip: call dropped: calls from untrusted sources at their limit")
 		return
 	}
 	admitted := true // until newCall counts the call
 	defer func() {
 		if admitted {
-			s.unadmit()
+			s.unadmit(fromUntrusted)
 		}
 	}()
 	respond(tx, req, sip.StatusTrying, "Trying")
 
-	o, err := negotiate(req, s.opts.Codecs)
-	if err != nil {
-		s.log.Info().Err(err).Str("sip_call_id", req.CallID().Value()).Msg("sip: offer not acceptable")
-		respond(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here",
-			sip.NewHeader("Warning", `304 hotline "`+err.Error()+`"`))
-		return
+	// An INVITE without a body is a late offer (RFC 3261 §13.2.1): ours
+	// goes in the 200 and the answer comes in the ACK.
+	var o *offer
+	if len(req.Body()) > 0 {
+		x, err := parseOffer(req.Body(), s.opts.Codecs)
+		if err != nil {
+			s.log.Info().Err(err).Str("sip_call_id", req.CallID().Value()).Msg("sip: offer not acceptable")
+			respond(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here",
+				sip.NewHeader("Warning", `304 hotline "`+err.Error()+`"`))
+			return
+		}
+		o = &x
 	}
 	conn, err := s.opts.RTPPorts.Listen(s.mediaIP)
 	if err != nil {
@@ -491,7 +565,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		reject(tx, req, err)
 		return
 	}
-	c, err := s.newCall(req, dlg, o, conn)
+	c, err := s.newCall(req, tx, dlg, o, conn)
 	if err != nil {
 		conn.Close()
 		s.log.Error().Err(err).Msg("sip: rtp stream")
@@ -499,28 +573,106 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	admitted = false
+	c.untrusted = fromUntrusted
 	s.endCall(c, s.runHandler(c))
 }
 
-// admit takes a call slot for an INVITE. Checking the limit and taking the
-// slot are one step: INVITEs arriving together each run on their own
-// goroutine, and would all pass a check made apart from the counting.
-func (s *Server) admit() bool {
+var (
+	errCallLimit      = errors.New("call limit reached")
+	errUntrustedLimit = errors.New("calls from untrusted sources at their limit")
+)
+
+// admit takes a call slot for an INVITE, and one of the untrusted sources'
+// when it comes from one. Checking the limits and taking the slots are
+// one step: INVITEs arriving together each run on their own goroutine,
+// and would all pass a check made apart from the counting.
+func (s *Server) admit(fromUntrusted bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.calls)+s.admitting >= s.opts.MaxCalls {
-		return false
+		return errCallLimit
+	}
+	if fromUntrusted && s.opts.Limits.MaxCalls > 0 && s.untrusted >= s.opts.Limits.MaxCalls {
+		return errUntrustedLimit
 	}
 	s.admitting++
-	return true
+	if fromUntrusted {
+		s.untrusted++
+	}
+	return nil
 }
 
-// unadmit gives back the slot of an INVITE that did not become a call.
-func (s *Server) unadmit() {
+// unadmit gives back the slots of an INVITE that did not become a call.
+func (s *Server) unadmit(fromUntrusted bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.admitting--
+	if fromUntrusted {
+		s.untrusted--
+	}
 	s.notifyIdleLocked()
+}
+
+// admitted takes a token of the INVITE's source for a new call. Without
+// one, a trunk is told 503 with Retry-After (RFC 3261 §21.5.4), so that it
+// sends its calls elsewhere meanwhile; any other source gets no answer: an
+// answer would keep a transaction for 32 s and be sent again up to ten
+// times (§17.2.1), to an address a flood may have made up.
+func (s *Server) admitted(req *sip.Request, tx sip.ServerTransaction) bool {
+	class, ok := s.adm.allow(sourceAddr(req))
+	if ok {
+		return true
+	}
+	s.refused.rate[class].Add(1)
+	s.sampledLog.Warn().Str("source", req.Source()).Str("class", class.String()).
+		Msg("sip: new call refused: its source is over its rate")
+	if class == trustedSource && tx != nil {
+		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "1"))
+	}
+	return false
+}
+
+// namesDialog reports whether a request names a dialog: its To has a tag.
+func namesDialog(req *sip.Request) bool {
+	if to := req.To(); to != nil {
+		_, ok := tag(to.Params)
+		return ok
+	}
+	return false
+}
+
+// sourceAddr is the address a request came from.
+func sourceAddr(req *sip.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// refusalCounts are the INVITEs admission turned away.
+type refusalCounts struct {
+	rate           [sourceClasses]atomic.Uint64 // over their source's rate, by class
+	untrustedCalls atomic.Uint64                // over Limits.MaxCalls
+}
+
+// AdmissionStats count the INVITEs admission turned away.
+type AdmissionStats struct {
+	// OverRate are the INVITEs dropped because their source was over its
+	// rate, by kind of source: "untrusted", "agent", "trusted".
+	OverRate map[string]uint64
+	// UntrustedCalls are those dropped because the calls from untrusted
+	// sources were at Limits.MaxCalls.
+	UntrustedCalls uint64
+}
+
+// Admission returns the counts of INVITEs admission turned away.
+func (s *Server) Admission() AdmissionStats {
+	st := AdmissionStats{OverRate: map[string]uint64{}, UntrustedCalls: s.refused.untrustedCalls.Load()}
+	for c := range sourceClasses {
+		st.OverRate[c.String()] = s.refused.rate[c].Load()
+	}
+	return st
 }
 
 // notifyIdleLocked wakes waitIdle when nothing is in progress.
@@ -548,50 +700,116 @@ func (s *Server) runHandler(c *call) (panicked bool) {
 	return false
 }
 
-// negotiate reads the SDP offer of an INVITE.
-func negotiate(req *sip.Request, accept []media.Codec) (offer, error) {
-	ct := req.ContentType()
-	if ct == nil || len(req.Body()) == 0 {
-		return offer{}, errors.New("an SDP offer is required")
+// serves reports whether calls to n are taken.
+func (s *Server) serves(n string) bool {
+	if len(s.opts.Numbers) == 0 {
+		return true
 	}
-	if !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp") {
-		return offer{}, fmt.Errorf("content type %q is not application/sdp", ct.Value())
+	n = withoutSeparators(n)
+	for _, m := range s.opts.Numbers {
+		if n != "" && withoutSeparators(m) == n {
+			return true
+		}
 	}
-	return parseOffer(req.Body(), accept)
+	return false
 }
 
-func (s *Server) newCall(req *sip.Request, dlg *sipgo.DialogServerSession, o offer, conn *media.Socket) (*call, error) {
+// withoutSeparators drops the visual separators of a phone number (RFC
+// 3966 §5.1.1).
+func withoutSeparators(n string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune("-.()", r) {
+			return -1
+		}
+		return r
+	}, n)
+}
+
+// number is the user a URI names: a SIP URI's user part, or a tel URI's
+// number (RFC 3966) without its parameters and visual separators, as a
+// trunk sends the number dialled.
+func number(u sip.Uri) string {
+	if !strings.EqualFold(u.Scheme, "tel") {
+		return u.User
+	}
+	n, _, _ := strings.Cut(u.Raw(), ";")
+	return withoutSeparators(n)
+}
+
+// sdpBodyRefusal refuses an INVITE whose body this server cannot read
+// (415, with what it reads, RFC 3261 §21.4.13) or whose Accept leaves out
+// the SDP every 200 of ours carries (406, §21.4.7; RFC 4475 §3.3.6 and
+// §3.3.15).
+func sdpBodyRefusal(req *sip.Request) *refusal {
+	if len(req.Body()) > 0 {
+		ct := req.ContentType()
+		if ct == nil {
+			return badRequest("a body without Content-Type")
+		}
+		if mediaType(ct.Value()) != "application/sdp" {
+			return &refusal{code: sip.StatusUnsupportedMediaType, reason: "Unsupported Media Type",
+				headers: []sip.Header{sip.NewHeader("Accept", "application/sdp")}}
+		}
+	}
+	accepts := req.GetHeaders("Accept")
+	if len(accepts) == 0 {
+		return nil
+	}
+	for _, h := range accepts {
+		for v := range strings.SplitSeq(h.Value(), ",") {
+			switch mediaType(v) {
+			case "application/sdp", "application/*", "*/*":
+				return nil
+			}
+		}
+	}
+	return &refusal{code: sip.StatusNotAcceptable, reason: "Not Acceptable"}
+}
+
+// mediaType is the type/subtype of a Content-Type or Accept value, lower
+// case, without parameters.
+func mediaType(v string) string {
+	t, _, _ := strings.Cut(v, ";")
+	return strings.ToLower(strings.TrimSpace(t))
+}
+
+// newCall makes the call of an INVITE. With an offer (o) its stream starts
+// now; without one (a late offer) the stream starts with the answer in the
+// ACK, and conn waits for it.
+func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction, dlg *sipgo.DialogServerSession, o *offer, conn *media.Socket) (*call, error) {
 	ctx, cancel := context.WithCancelCause(s.baseCtx)
 	c := &call{
 		id:      uuid.Must(uuid.NewV7()).String(),
 		srv:     s,
+		tx:      tx,
 		dlg:     dlg,
-		caller:  req.From().Address.User,
-		dialled: req.Recipient.User,
+		caller:  number(req.From().Address),
+		dialled: number(req.Recipient),
 		ctx:     ctx,
 		cancel:  cancel,
 		digits:  make(chan ivr.Digit, 32),
-		offer:   o,
 	}
 	c.log = logging.WithCall(s.log, c.id).With().Str("sip_call_id", req.CallID().Value()).Logger()
-	stream, err := s.opts.Pacer.Start(media.StreamConfig{
-		Conn:            conn,
-		Remote:          o.remote,
-		Codec:           o.codec,
-		DTMFPayloadType: o.dtmfPT,
-		MediaTimeout:    s.opts.MediaTimeout,
-		OnDigit:         func(key rune, method string) { c.digit(key, ivr.DTMFMethod(method)) },
-		OnTimeout:       func() { c.end(fmt.Errorf("%w for %s", ivr.ErrMediaTimeout, s.opts.MediaTimeout)) },
-	})
-	if err != nil {
-		cancel(err)
-		return nil, err
-	}
-	c.stream = stream
-	// No RTP is expected before the answer: the media timeout starts then.
-	c.stream.SetDirection(true, false)
 	c.sessionID = uint64(time.Now().UnixNano())
-	c.answerSDP, _ = answerSDP(o, c.stream.LocalAddr(), c.sessionID, c.sdpVersion)
+	if o == nil {
+		c.lateOffer, c.conn = true, conn
+		body, err := localOffer(s.opts.Codecs, conn.LocalAddr(), c.sessionID, c.sdpVersion)
+		if err != nil {
+			cancel(err)
+			return nil, err
+		}
+		c.localSDP = body
+	} else {
+		stream, err := c.startStream(conn, *o)
+		if err != nil {
+			cancel(err)
+			return nil, err
+		}
+		// No RTP is expected before the answer: the media timeout starts then.
+		stream.SetDirection(true, false)
+		c.offer, c.stream = *o, stream
+		c.localSDP, _ = answerSDP(*o, stream.LocalAddr(), c.sessionID, c.sdpVersion)
+	}
 	// When the dialog ends (BYE, CANCEL, a dead transaction) the caller is
 	// gone; a cause set earlier (our own hangup, a timeout) wins.
 	c.stopWatch = context.AfterFunc(dlg.Context(), func() { cancel(ivr.ErrCallerHangup) })
@@ -621,10 +839,13 @@ func (s *Server) endCall(c *call, panicked bool) {
 	cancel()
 	// A BYE still unanswered runs on its own; the call is over here.
 	c.stopWatch()
-	c.stream.Close()
+	c.closeMedia()
 	c.dlg.Close()
 	s.mu.Lock()
 	delete(s.calls, c.dlg.ID)
+	if c.untrusted {
+		s.untrusted--
+	}
 	s.notifyIdleLocked()
 	s.mu.Unlock()
 }
@@ -678,9 +899,18 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.stream == nil {
+		// Our offer in the 200 is still unanswered (RFC 3261 §14.2).
+		respond(tx, req, sip.StatusRequestPending, "Request Pending")
+		return
+	}
 	if len(req.Body()) > 0 {
+		if r := sdpBodyRefusal(req); r != nil {
+			refuse(tx, req, r)
+			return
+		}
 		current := c.stream.Codec()
-		o, err := negotiate(req, []media.Codec{current})
+		o, err := parseOffer(req.Body(), []media.Codec{current})
 		if err != nil {
 			c.log.Info().Err(err).Msg("re-INVITE not acceptable")
 			respond(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here")
@@ -688,19 +918,26 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		c.offer = o
 		c.sdpVersion++
-		c.answerSDP, _ = answerSDP(o, c.stream.LocalAddr(), c.sessionID, c.sdpVersion)
+		c.localSDP, _ = answerSDP(o, c.stream.LocalAddr(), c.sessionID, c.sdpVersion)
 		c.stream.SetRemote(o.remote)
 		if c.answered.Load() {
 			c.stream.SetDirection(o.send, o.recv)
 		}
 		c.log.Info().Bool("send", o.send).Bool("recv", o.recv).Str("remote", o.remote.String()).Msg("re-INVITE")
 	}
-	res := sip.NewSDPResponseFromRequest(req, c.answerSDP)
+	res := sip.NewSDPResponseFromRequest(req, c.localSDP)
 	res.AppendHeader(s.contactFor(req))
 	_ = tx.Respond(res)
 }
 
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	// The answer to a late offer comes in the ACK: it is the call's
+	// before the ACK confirms the dialog, so Answer finds it.
+	if len(req.Body()) > 0 {
+		if c := s.findCall(req); c != nil {
+			c.ackBody(req.Body())
+		}
+	}
 	if d := s.dialogFor(req); d != nil {
 		_ = d.ReadAck(req, tx)
 	}
@@ -720,6 +957,15 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 // matching one is answered by the transaction layer (200, then 487).
 func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 	respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+}
+
+// handled are the methods with handlers of their own.
+var handled = []sip.RequestMethod{sip.INVITE, sip.ACK, sip.BYE, sip.CANCEL, sip.OPTIONS, sip.INFO, sip.REGISTER}
+
+// notAllowed answers a method this server recognises but does not take
+// (RFC 3261 §8.2.1).
+func (s *Server) notAllowed(req *sip.Request, tx sip.ServerTransaction) {
+	respond(tx, req, sip.StatusMethodNotAllowed, "Method Not Allowed", s.allow())
 }
 
 var (
@@ -785,7 +1031,9 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	respond(tx, req, sip.StatusOK, "OK")
 	c.digit(key, ivr.DTMFInfo)
 	// While bridged, the agent hears the key as RFC 4733 events.
-	_ = c.stream.RelayDigit(key)
+	if st := c.mediaStream(); st != nil {
+		_ = st.RelayDigit(key)
+	}
 }
 
 // clip returns the encoded prompt; a language the catalog lacks for this

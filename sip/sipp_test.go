@@ -65,6 +65,32 @@ func TestSippIntake(t *testing.T) {
 	}
 }
 
+// TestSippLateOffer: a carrier's late offer, an INVITE without SDP (the
+// answer comes in the ACK), goes through intake like any call: sipp's
+// keys reach the flow over the RTP our offer named, and the appeal is
+// recorded.
+func TestSippLateOffer(t *testing.T) {
+	t.Parallel()
+	h := hotlinetest.Start(t, nil)
+	who := newCaller()
+	res := sipptest.Run(t, h.SIP, sipptest.Scenario{
+		Caller:    who,
+		LateOffer: true,
+		Formats:   []sipptest.Format{{PT: 8, RTPMap: "PCMA/8000"}, {PT: 101, RTPMap: "telephone-event/8000"}},
+		Actions:   sipptest.Keys(time.Second, 500*time.Millisecond, "21"),
+	}, sipptest.Options{})
+	if res.Successful != 1 || res.Failed != 0 {
+		t.Fatalf("sipp: %s", res)
+	}
+	rec := h.Records.Final(t, who+"1")
+	if rec.EndCause != calllog.FlowFinished || rec.Codec != "PCMA" || rec.AppealID == "" {
+		t.Errorf("record %s %s codec %s appeal %q", rec.EndCause, rec.EndDetail, rec.Codec, rec.AppealID)
+	}
+	if got := digits(rec); got != "21" {
+		t.Errorf("digits %q, want 21", got)
+	}
+}
+
 // TestSippSilence: a caller who presses nothing gets every question three
 // times, then the fallbacks: a general appeal without consent.
 func TestSippSilence(t *testing.T) {

@@ -590,6 +590,9 @@ type rawPeer struct {
 	conn *net.UDPConn
 	to   netip.AddrPort
 	seen []*sip.Response // replies read while awaiting another
+
+	invites []*sip.Request  // INVITEs sent by invite
+	answers []*sip.Response // their final responses
 }
 
 func newRawPeer(t testing.TB, to netip.AddrPort) *rawPeer {
@@ -615,6 +618,19 @@ func (r *rawPeer) send(b []byte) {
 // keeping the other final replies in seen.
 func (r *rawPeer) await(branch string) *sip.Response {
 	r.t.Helper()
+	return r.awaitFinal(branch, func(res *sip.Response) bool {
+		if via := res.Via(); via != nil {
+			b, _ := via.Params.Get("branch")
+			return b == branch
+		}
+		return false
+	})
+}
+
+// awaitFinal reads replies until a final one that is, keeping the other
+// final replies in seen; what names the request in a failure.
+func (r *rawPeer) awaitFinal(what string, is func(*sip.Response) bool) *sip.Response {
+	r.t.Helper()
 	if err := r.conn.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
 		r.t.Fatal(err)
 	}
@@ -622,7 +638,7 @@ func (r *rawPeer) await(branch string) *sip.Response {
 	for {
 		n, err := r.conn.Read(buf)
 		if err != nil {
-			r.t.Fatalf("no reply to %s: %v", branch, err)
+			r.t.Fatalf("no reply to %s: %v", what, err)
 		}
 		msg, err := sip.ParseMessage(bytes.Clone(buf[:n]))
 		if err != nil {
@@ -635,10 +651,8 @@ func (r *rawPeer) await(branch string) *sip.Response {
 		if res.IsProvisional() {
 			continue
 		}
-		if via := res.Via(); via != nil {
-			if b, _ := via.Params.Get("branch"); b == branch {
-				return res
-			}
+		if is(res) {
+			return res
 		}
 		r.seen = append(r.seen, res)
 	}
@@ -750,6 +764,9 @@ func (p *tcpPeer) reply() (*sip.Response, error) {
 				return nil, io.EOF
 			}
 			return nil, err
+		}
+		if head.Len() == 0 && line == "\r\n" {
+			continue // a keep-alive's pong (RFC 5626 §3.5.1)
 		}
 		head.WriteString(line)
 		if line == "\r\n" {

@@ -40,6 +40,10 @@ type Scenario struct {
 	Formats []Format
 	// Expect is the final response expected to the INVITE (default 200).
 	Expect int
+	// LateOffer sends the INVITE without SDP, as carriers often do: the
+	// offer comes in the 200 and the answer, Formats, goes in the ACK
+	// (RFC 3261 section 13.2.1).
+	LateOffer bool
 	// Actions run after the ACK, while silence streams.
 	Actions []Action
 	// Hangup ends the call from sipp's side after the actions; otherwise
@@ -238,19 +242,13 @@ var scenarioTmpl = template.Must(template.New("uac").Funcs(template.FuncMap{
       CSeq: 1 INVITE
       Contact: <sip:{{.Caller}}[call_number]@[local_ip]:[local_port];transport=[transport]>
       Max-Forwards: 70
+{{- if .LateOffer}}
+      Content-Length: 0
+{{- else}}
       Content-Type: application/sdp
       Content-Length: [len]
-
-      v=0
-      o=citizen 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP{{range .Formats}} {{.PT}}{{end}}
-{{- range .Formats}}{{if .RTPMap}}
-      a=rtpmap:{{.PT}} {{.RTPMap}}{{end}}{{end}}
-      a=ptime:20
-      a=sendrecv
+{{template "sdp" .}}
+{{- end}}
 
     ]]>
   </send>
@@ -273,7 +271,13 @@ var scenarioTmpl = template.Must(template.New("uac").Funcs(template.FuncMap{
       CSeq: 1 ACK
       Contact: <sip:{{.Caller}}[call_number]@[local_ip]:[local_port];transport=[transport]>
       Max-Forwards: 70
+{{- if .LateOffer}}
+      Content-Type: application/sdp
+      Content-Length: [len]
+{{template "sdp" .}}
+{{- else}}
       Content-Length: 0
+{{- end}}
 
     ]]>
   </send>
@@ -343,6 +347,18 @@ var scenarioTmpl = template.Must(template.New("uac").Funcs(template.FuncMap{
   </send>
 {{- end}}
 </scenario>
+{{- define "sdp"}}
+      v=0
+      o=citizen 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP{{range .Formats}} {{.PT}}{{end}}
+{{- range .Formats}}{{if .RTPMap}}
+      a=rtpmap:{{.PT}} {{.RTPMap}}{{end}}{{end}}
+      a=ptime:20
+      a=sendrecv
+{{- end}}
 `))
 
 // Render returns the scenario XML, streaming wav as the caller's audio.
