@@ -3,6 +3,7 @@ package journal_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -408,5 +409,40 @@ func TestFrozenRedisCostsTheDeadline(t *testing.T) {
 	}
 	if got, err := r.appeals.ByCall(ctx, "c1"); err != nil || got.ID != a.ID {
 		t.Errorf("stored %+v, %v; want %s", got, err, a.ID)
+	}
+}
+
+// A full journal refuses what it cannot keep and says so in Check (and so
+// /healthz); once Redis is back and the journal replayed, it is healthy.
+func TestFullJournalSaysSo(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 10)
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	j, err := journal.Open(journal.Options{Dir: t.TempDir(), MaxSize: 4096, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	k := journal.NewKeeper(journal.KeeperOptions{
+		Journal: j, Appeals: r.appeals, Calls: r.calls, Ratings: r.ratings,
+		Ping: func(ctx context.Context) error { return r.rdb.Ping(ctx).Err() }, Deadline: 300 * time.Millisecond, Log: log,
+	})
+	r.srv.Kill(t)
+	var refused error
+	for i := 0; i < 100 && refused == nil; i++ {
+		refused = k.Calls().Save(ctx, record(fmt.Sprintf("c%d", i), true))
+	}
+	if !errors.Is(refused, journal.ErrFull) {
+		t.Fatalf("saves into a 4 KiB journal: %v, want ErrFull at last", refused)
+	}
+	if err := k.Check(ctx); err == nil {
+		t.Error("Check healthy with the journal full")
+	}
+	r.srv.Start(t)
+	if err := k.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Check(ctx); err != nil || k.Pending() != 0 {
+		t.Errorf("after the replay: Check %v, %d pending", err, k.Pending())
 	}
 }
