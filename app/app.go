@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +57,9 @@ type Options struct {
 	Interrupt <-chan struct{}
 	// Records, when set, wraps the call-record store (tests watch it).
 	Records func(ivr.CallRecorder) ivr.CallRecorder
+	// Appeals, when set, wraps the appeal recorder of intake (tests hold
+	// calls at the appeal step).
+	Appeals func(ivr.AppealRecorder) ivr.AppealRecorder
 	// Notice is where the first start tells the operator the first admin
 	// token, once; main gives stderr. Nil shows it nowhere.
 	Notice io.Writer
@@ -108,12 +112,22 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	appeals := appeal.NewStore(store.Client, appeal.StoreOptions{Location: cfg.Location()})
 	calls := calllog.NewStore(store.Client, calllog.StoreOptions{Retention: time.Duration(cfg.Calls.Retention)})
-	var records ivr.CallRecorder = calls
-	if opts.Records != nil {
-		records = opts.Records(calls)
-	}
+	ratings := evaluation.NewStore(store.Client, evaluation.StoreOptions{
+		Location: cfg.Location(), ComplaintLimitPer10000: cfg.Evaluation.ComplaintLimitPer10000,
+		Retention: time.Duration(cfg.Evaluation.Retention),
+	})
 
 	reg := prometheus.NewRegistry()
+	keeper, closeJournal, err := openJournal(cfg, appeals, calls, ratings, store.Ping, reg, log)
+	if err != nil {
+		return err
+	}
+	defer closeJournal()
+	var records ivr.CallRecorder = keeper.Calls()
+	if opts.Records != nil {
+		records = opts.Records(records)
+	}
+
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	pacerStats := newPacerStats(reg)
 	pacer := media.NewPacer(0, pacerStats)
@@ -139,10 +153,6 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	ratings := evaluation.NewStore(store.Client, evaluation.StoreOptions{
-		Location: cfg.Location(), ComplaintLimitPer10000: cfg.Evaluation.ComplaintLimitPer10000,
-		Retention: time.Duration(cfg.Evaluation.Retention),
-	})
 	accounts := auth.NewStore(store.Client, auth.StoreOptions{})
 	if err := firstAdmin(ctx, accounts, opts.Notice, log); err != nil {
 		return err
@@ -156,7 +166,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	defer leaveCluster(lease, calls, log)
+	// stopBy, once a drain begins, is when Run must have returned: the
+	// drain's start and the grace.
+	var stopBy time.Time
+	defer func() { leaveCluster(lease, calls, keeper, stopBy, log) }()
 	agents.dist.Instance = lease.Instance()
 	leaseCtx, stopLease := context.WithCancel(context.WithoutCancel(ctx))
 	leaseDone := make(chan struct{})
@@ -181,10 +194,28 @@ func Run(ctx context.Context, opts Options) error {
 		waitAgents()
 	}()
 
+	// The journal is replayed, and numbers reserved, until the calls
+	// have ended and their records are written (deferred in that order).
+	keeperCtx, stopKeeper := context.WithCancel(context.WithoutCancel(ctx))
+	keeperDone := make(chan struct{})
+	go func() {
+		defer close(keeperDone)
+		keeper.Run(keeperCtx)
+	}()
+	defer func() {
+		stopKeeper()
+		<-keeperDone
+	}()
+
+	var appealRecorder ivr.AppealRecorder = keeper.Appeals()
+	if opts.Appeals != nil {
+		appealRecorder = opts.Appeals(appealRecorder)
+	}
 	runner := &ivr.Runner{
 		Catalog: catalog,
 		Records: records,
-		Intake: &ivr.Intake{Appeals: appeals, Options: ivr.IntakeOptions{
+		Redis:   keeper,
+		Intake: &ivr.Intake{Appeals: appealRecorder, Options: ivr.IntakeOptions{
 			FirstDigitTimeout: time.Duration(cfg.IVR.FirstDigitTimeout),
 			Tries:             cfg.IVR.Tries,
 			HandOff:           true,
@@ -195,14 +226,16 @@ func Run(ctx context.Context, opts Options) error {
 		Node:     lease.Name(),
 		Instance: lease.Instance(),
 	}
-	defer runner.Wait()
 
 	tel, err := newBackend(cfg, catalog, pacer, runner, agents, reg, log)
 	if err != nil {
 		return err
 	}
-	runner.Service = &ivr.Service{Queue: agents.dist, Connector: tel, Ratings: ratings, Served: ratings, Options: serviceOptions(cfg), Metrics: runner.Metrics}
+	runner.Service = &ivr.Service{Queue: agents.dist, Connector: tel, Ratings: keeper.Ratings(), Served: ratings, Options: serviceOptions(cfg), Metrics: runner.Metrics}
 
+	// draining is set once a drain begins: /healthz answers 503 so that
+	// balancers stop sending calls.
+	var draining atomic.Bool
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", cfg.HTTP.Listen, err)
@@ -213,10 +246,14 @@ func Run(ctx context.Context, opts Options) error {
 	httpSrv := &http.Server{
 		Handler: web.NewHandler(web.Options{
 			Calls: calls, Appeals: appeals, Gatherer: reg, Logger: log,
-			Agents: agents.store, Distribution: agents.dist, Ratings: ratings, Location: cfg.Location(),
+			Agents: agents.store, Distribution: agents.dist, Ratings: reviewsThroughJournal{ratings, keeper.Ratings()}, Location: cfg.Location(),
 			Accounts: accounts, Bans: agents.bans,
 			MetricsToken: cfg.HTTP.MetricsToken, TrustedProxies: cfg.TrustedProxies(), LoginTTL: time.Duration(cfg.HTTP.LoginTTL),
-			Checks: append([]web.Check{{Name: "redis", Check: store.Ping}}, tel.checks...),
+			Checks: append([]web.Check{
+				{Name: "redis", Check: keeper.RedisCheck, Degraded: outageMode},
+				{Name: "journal", Check: keeper.Check},
+			}, tel.checks...),
+			Draining: draining.Load,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
@@ -255,9 +292,13 @@ func Run(ctx context.Context, opts Options) error {
 		log.Error().Err(runErr).Msg("this node's lease was taken: another node has ended its calls and freed its agents; stopping")
 	}
 	if errors.Is(context.Cause(ctx), ErrDrain) {
+		draining.Store(true)
 		grace := time.Duration(cfg.Shutdown.Grace)
+		stopBy = time.Now().Add(grace)
 		log.Info().Int("calls", tel.ActiveCalls()).Stringer("grace", grace).Msg("draining")
-		drainCtx, cancel := context.WithTimeout(context.Background(), grace)
+		// The calls left at the end are hung up, and their records
+		// written, within the grace too.
+		drainCtx, cancel := context.WithDeadline(context.Background(), stopBy.Add(-stopReserve(grace)))
 		go func() {
 			select {
 			case <-opts.Interrupt:
@@ -275,6 +316,9 @@ func Run(ctx context.Context, opts Options) error {
 		runErr = err
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if !stopBy.IsZero() {
+		shutCtx, cancel = context.WithDeadline(context.Background(), earliest(stopBy, time.Now().Add(5*time.Second)))
+	}
 	defer cancel()
 	_ = httpSrv.Shutdown(shutCtx)
 	if err := <-httpDone; err != nil && !errors.Is(err, http.ErrServerClosed) && runErr == nil {
@@ -282,6 +326,18 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	log.Info().Msg("stopped")
 	return runErr
+}
+
+// stopReserve is the part of a drain's grace kept for what follows the
+// drain: hanging up the calls left, writing their records, leaving the
+// cluster.
+func stopReserve(grace time.Duration) time.Duration { return min(grace/4, 5*time.Second) }
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // firstAdmin makes the first admin on a hotline's first start, on

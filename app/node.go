@@ -15,6 +15,7 @@ import (
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/config"
+	"github.com/hotline12345/hotline/journal"
 )
 
 // joinCluster takes this node's liveness lease: as the successor of the
@@ -54,10 +55,26 @@ func joinCluster(ctx context.Context, cfg config.Config, agents *acd.Store, call
 
 // leaveCluster ends the lease once every call has ended: a record left
 // open (its final save never reached Redis) is ended as the shutdown's,
-// and the name is free for the next run at once.
-func leaveCluster(lease *acd.NodeLease, calls *calllog.Store, log zerolog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// and the name is free for the next run at once. It gives up by stopBy
+// (when not zero), and does not try while Redis does not answer: the
+// final records are in the journal then, and the lease runs out.
+func leaveCluster(lease *acd.NodeLease, calls *calllog.Store, keeper *journal.Keeper, stopBy time.Time, log zerolog.Logger) {
+	if keeper.Down() {
+		log.Warn().Int("journaled", keeper.Pending()).Msg("node: redis does not answer at the stop: the lease runs out, and the journal is replayed at the next start")
+		return
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	if !stopBy.IsZero() && stopBy.Before(deadline) {
+		deadline = stopBy
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	// Final records still in the journal go first, or they would be
+	// ended below as cut short by the stop.
+	if err := keeper.Replay(ctx); err != nil {
+		log.Warn().Err(err).Int("journaled", keeper.Pending()).Msg("node: replaying the journal at the stop; the next start does")
+		return
+	}
 	if n, err := calls.CloseOpen(ctx, lease.Instance(), time.Now(), calllog.Shutdown, "the node stopped before the call's record was saved"); err != nil {
 		log.Warn().Err(err).Msg("node: ending the calls left open; the other nodes will, once the lease runs out")
 		return

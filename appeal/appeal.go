@@ -36,6 +36,13 @@ type New struct {
 	Consent  Consent
 	Lang     string
 	At       time.Time // when the appeal was taken; clocks start here
+	// Journaled says the appeal was kept in a node's journal while Redis
+	// did not answer, and stored when it answered again.
+	Journaled bool
+	// NumberUntold says the caller could not be told the appeal's number
+	// (Redis did not answer and the node had no number of its own left):
+	// they were told they would be called back with it.
+	NumberUntold bool
 }
 
 // Appeal is a recorded appeal.
@@ -51,4 +58,10 @@ type Appeal struct {
 	DispatchDue time.Time `json:"dispatch_due"`
 	SignDue     time.Time `json:"sign_due"`
 	FeedbackDue time.Time `json:"feedback_due"`
+	// Journaled: taken while Redis did not answer, kept in the node's
+	// journal and stored once Redis answered again.
+	Journaled bool `json:"journaled,omitempty"`
+	// NumberUntold: the caller was not told this number, and was
+	// promised a call-back with it.
+	NumberUntold bool `json:"number_untold,omitempty"`
 }

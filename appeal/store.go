@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -149,27 +150,151 @@ func (s *Store) Create(ctx context.Context, n New) (Appeal, error) {
 	}
 	created = created.In(s.loc)
 
-	a := Appeal{
-		CallID:    n.CallID,
-		Caller:    n.Caller,
-		Category:  n.Category,
-		Consent:   n.Consent,
-		Lang:      n.Lang,
-		CreatedAt: created,
-	}
-	normal, err := s.document(a, false)
+	normal, peak, err := s.documents(n, created)
 	if err != nil {
 		return Appeal{}, err
 	}
-	peak, err := s.document(a, true)
-	if err != nil {
-		return Appeal{}, err
-	}
-	day := created.Format("060102")
+	day := created.Format(dayLayout)
 	keys := []string{s.callKey + n.CallID, s.peak, s.seqKey + day, s.created, s.appeals}
 	doc, err := createScript.Run(ctx, s.rdb, keys, day, normal, peak, created.UnixMilli()).Text()
 	if err != nil {
 		return Appeal{}, fmt.Errorf("appeal: create for call %s: %w", n.CallID, err)
+	}
+	return decode(doc)
+}
+
+// dayLayout is the date part of an appeal id.
+const dayLayout = "060102"
+
+// documents are the appeal's JSON under both peak modes, with the empty
+// id in front that the scripts fill in.
+func (s *Store) documents(n New, created time.Time) (normal, peak []byte, err error) {
+	a := Appeal{
+		CallID:       n.CallID,
+		Caller:       n.Caller,
+		Category:     n.Category,
+		Consent:      n.Consent,
+		Lang:         n.Lang,
+		CreatedAt:    created,
+		Journaled:    n.Journaled,
+		NumberUntold: n.NumberUntold,
+	}
+	if normal, err = s.document(a, false); err != nil {
+		return nil, nil, err
+	}
+	if peak, err = s.document(a, true); err != nil {
+		return nil, nil, err
+	}
+	return normal, peak, nil
+}
+
+// Block is a run of a day's appeal numbers reserved by one node, which
+// hands them out alone while Redis does not answer: Day is YYMMDD, and
+// the sequence numbers First to Last (both included) are the node's.
+type Block struct {
+	Day   string `json:"day"`
+	First int64  `json:"first"`
+	Last  int64  `json:"last"`
+}
+
+// ID is the appeal id of sequence number seq of the block's day.
+func (b Block) ID(seq int64) string { return FormatID(b.Day, seq) }
+
+// FormatID is the appeal id of a day (YYMMDD) and a sequence number:
+// zero-padded to four digits, growing past 9999.
+func FormatID(day string, seq int64) string { return fmt.Sprintf("%s%04d", day, seq) }
+
+// Day is the date part (YYMMDD) of the ids of appeals created at t, in
+// the hotline's zone.
+func (s *Store) Day(t time.Time) string { return t.In(s.loc).Format(dayLayout) }
+
+// Reserve takes n numbers of day's sequence (day as Day gives it) for one
+// node, in one INCRBY on the counter Create takes its numbers from, so no
+// appeal created by Create or by another node's block ever gets one of
+// them. A go-redis retry of the INCRBY after a lost reply reserves a
+// second block and leaves the first unused: a gap in the day's numbers,
+// never a number given twice.
+func (s *Store) Reserve(ctx context.Context, day string, n int64) (Block, error) {
+	if n < 1 {
+		return Block{}, fmt.Errorf("appeal: reserve %d numbers: want at least one", n)
+	}
+	last, err := s.rdb.IncrBy(ctx, s.seqKey+day, n).Result()
+	if err != nil {
+		return Block{}, fmt.Errorf("appeal: reserve numbers of %s: %w", day, err)
+	}
+	return Block{Day: day, First: last - n + 1, Last: last}, nil
+}
+
+// ErrIDTaken: CreateAs was given an id another call's appeal has.
+var ErrIDTaken = errors.New("appeal: id taken by another call")
+
+// createAsScript records an appeal under an id chosen ahead (from a
+// reserved Block), once per call. The id is the one the caller was told,
+// so it wins: when the call already has an appeal under another id — a
+// Create whose reply never arrived, so whose number nobody heard — that
+// one is renamed to the id given. Running it again returns the appeal
+// stored.
+//
+// KEYS: call key, peak key, the created index, the appeals hash. ARGV:
+// id, document (normal), document (peak), creation time in ms.
+var createAsScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
+  local doc = redis.call('HGET', KEYS[4], cur)
+  if doc then
+    return doc
+  end
+end
+if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 then
+  return redis.error_reply('TAKEN appeal id ' .. ARGV[1] .. ' belongs to another call')
+end
+if cur then
+  redis.call('HDEL', KEYS[4], cur)
+  redis.call('ZREM', KEYS[3], cur)
+end
+local doc = ARGV[2]
+if redis.call('GET', KEYS[2]) == '1' then
+  doc = ARGV[3]
+end
+doc = '{"id":"' .. ARGV[1] .. '"' .. string.sub(doc, 9)
+redis.call('HSET', KEYS[4], ARGV[1], doc)
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+return doc
+`)
+
+// CreateAs records the appeal of a call under id, a number of a Block the
+// node reserved, and returns it. It is idempotent per call, and the id
+// given wins over one a Create of the same call made: the caller was
+// told this one. Peak mode is the one in force when it runs. An id that
+// another call's appeal has is an error wrapping ErrIDTaken (blocks make
+// it impossible; the check keeps a fault from overwriting an appeal).
+func (s *Store) CreateAs(ctx context.Context, n New, id string) (Appeal, error) {
+	if n.CallID == "" {
+		return Appeal{}, ErrNoCallID
+	}
+	if !n.Category.Valid() {
+		return Appeal{}, fmt.Errorf("%w: %q", ErrUnknownCategory, n.Category)
+	}
+	if !validID(id) {
+		return Appeal{}, fmt.Errorf("appeal: create for call %s: %q is no appeal id", n.CallID, id)
+	}
+	created := n.At
+	if created.IsZero() {
+		created = s.now()
+	}
+	created = created.In(s.loc)
+	normal, peak, err := s.documents(n, created)
+	if err != nil {
+		return Appeal{}, err
+	}
+	keys := []string{s.callKey + n.CallID, s.peak, s.created, s.appeals}
+	doc, err := createAsScript.Run(ctx, s.rdb, keys, id, normal, peak, created.UnixMilli()).Text()
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "TAKEN ") {
+			return Appeal{}, fmt.Errorf("%w: %s (call %s)", ErrIDTaken, id, n.CallID)
+		}
+		return Appeal{}, fmt.Errorf("appeal: create %s for call %s: %w", id, n.CallID, err)
 	}
 	return decode(doc)
 }

@@ -228,6 +228,29 @@ type Config struct {
 	// natural days in it.
 	TimeZone string `yaml:"time_zone"`
 
+	// Journal keeps, under <storage.dir>/journal, what callers say and
+	// are told while Redis does not answer — appeals with their consent
+	// evidence, call records, ratings, reviews — appended and fsynced,
+	// and replays it into Redis once it answers again.
+	Journal struct {
+		// Deadline is how long a write waits for Redis before the journal
+		// takes it; a caller at the appeal step waits that long at most.
+		Deadline Duration `yaml:"deadline"`
+		// AppealNumbers is how many appeal numbers of each day (today's
+		// and tomorrow's) the node holds in reserve, to read to callers
+		// while Redis does not answer. Beyond them a caller is told the
+		// number will be called back.
+		AppealNumbers int `yaml:"appeal_numbers"`
+		// OutageAfter is how long Redis must have been away before new
+		// callers are answered with an apology and the promise of a
+		// call-back; a shorter break (a Sentinel failover) is ridden
+		// through, the caller's appeal journaled if need be.
+		OutageAfter Duration `yaml:"outage_after"`
+		// MaxSizeMB bounds the journal file, in MiB: past it the journal
+		// refuses entries (and /healthz says so) rather than fill the disk.
+		MaxSizeMB int `yaml:"max_size_mb"`
+	} `yaml:"journal"`
+
 	// Calls are the call records (see CallsSettings).
 	Calls CallsSettings `yaml:"calls"`
 
@@ -302,6 +325,10 @@ func Default() Config {
 	c.Calls = defaultCalls()
 	c.Evaluation = defaultEvaluation()
 	c.Shutdown.Grace = Duration(60 * time.Second)
+	c.Journal.Deadline = Duration(time.Second)
+	c.Journal.AppealNumbers = 100
+	c.Journal.OutageAfter = Duration(10 * time.Second)
+	c.Journal.MaxSizeMB = 256
 	c.Log.Level = "info"
 	c.Log.Format = "auto"
 	return c
@@ -463,6 +490,15 @@ func (c Config) StateDir(env func(string) (string, bool)) string {
 	}
 	if home := get("HOME"); home != "" {
 		return filepath.Join(home, ".local", "state", "hotline")
+	}
+	return ""
+}
+
+// JournalDir is where the journal lives: journal under the state
+// directory (see StateDir); "" when there is none.
+func (c Config) JournalDir(env func(string) (string, bool)) string {
+	if dir := c.StateDir(env); dir != "" {
+		return filepath.Join(dir, "journal")
 	}
 	return ""
 }

@@ -153,6 +153,16 @@ func (c Config) Validate() error {
 	c.Calls.validate(&p)
 	c.Evaluation.validate(&p)
 	p.check("shutdown.grace", atLeast(c.Shutdown.Grace, 0))
+	// Below 100 ms a busy Redis looks down; above 10 s a caller waits in
+	// silence that long.
+	p.check("journal.deadline", within(c.Journal.Deadline, 100*time.Millisecond, 10*time.Second))
+	p.check("journal.outage_after", within(c.Journal.OutageAfter, 0, 10*time.Minute))
+	if c.Journal.AppealNumbers < 1 || c.Journal.AppealNumbers > 10000 {
+		p.check("journal.appeal_numbers", fmt.Errorf("%d: want 1 to 10000", c.Journal.AppealNumbers))
+	}
+	if c.Journal.MaxSizeMB < 1 || c.Journal.MaxSizeMB > 1<<20 {
+		p.check("journal.max_size_mb", fmt.Errorf("%d: want 1 to %d", c.Journal.MaxSizeMB, 1<<20))
+	}
 
 	if _, err := logging.ParseLevel(c.Log.Level); err != nil {
 		p.check("log.level", err)

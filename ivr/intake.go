@@ -21,6 +21,9 @@ const (
 	StageAppeal       = "appeal"
 	StageAppealNumber = "appeal_number"
 	StageGoodbye      = "goodbye"
+	// StageOutage: Redis did not answer; the caller was told they will be
+	// called back.
+	StageOutage = "outage"
 )
 
 // Keys of the intake menus.
@@ -37,7 +40,10 @@ var categoryKeys = map[rune]appeal.Category{
 }
 
 // AppealRecorder records an appeal; recording the same call twice must return
-// the first appeal (the intake retries after a failure).
+// the first appeal (the intake retries after a failure). An appeal
+// recorded without a number yet (NumberUntold: kept while Redis did not
+// answer, numbered later) makes intake apologise and promise a call-back
+// with the number instead of reading it.
 type AppealRecorder interface {
 	Create(ctx context.Context, a appeal.New) (appeal.Appeal, error)
 }
@@ -139,6 +145,9 @@ func (in *Intake) Run(ctx context.Context, s *Session) (IntakeResult, error) {
 	readout := []prompts.ID{prompts.AppealNumber}
 	for _, r := range a.ID {
 		readout = append(readout, prompts.Digit(r))
+	}
+	if a.ID == "" {
+		readout = []prompts.ID{prompts.AppealNumberLater}
 	}
 	if err := s.Play(ctx, readout...); err != nil {
 		return res, err

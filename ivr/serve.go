@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
@@ -19,6 +17,20 @@ import (
 // CallRecorder stores call records; saving the same record again replaces it.
 type CallRecorder interface {
 	Save(ctx context.Context, r calllog.Record) error
+}
+
+// Outage tells the flows whether Redis answers. A call that starts
+// during an outage is answered with an apology and the promise of a
+// call-back (prompts.OutageCallback), and ends there; a call past intake
+// waits out a short break (a Sentinel failover), and is told the same if
+// it becomes an outage, rather than queued for an agent, whose states
+// live in Redis. The record, kept in the journal, says Callback.
+type Outage interface {
+	// Outage reports whether Redis has been away too long to wait for.
+	Outage() bool
+	// RideOut waits while Redis is away for a short break; it reports
+	// whether Redis answers.
+	RideOut(ctx context.Context) bool
 }
 
 // Describer is implemented by calls that know more about themselves than the
@@ -96,15 +108,13 @@ type Runner struct {
 	Backend string       // "sip", "asterisk"
 	Log     zerolog.Logger
 	Metrics *Metrics
-	// RecordRetry bounds how long the final record of a call is retried
-	// while Redis is unreachable.
-	RecordRetry time.Duration
+	// Redis, when set, says whether Redis answers; *journal.Keeper is
+	// one.
+	Redis Outage
 	// Node and Instance name the hotline node and its run in every
 	// record, so that another node can end the records of calls this
 	// one held when it is lost.
 	Node, Instance string
-
-	pending sync.WaitGroup // final record writes still retrying
 }
 
 // Serve runs one call to its end. It never panics: a panic in the flow is
@@ -173,10 +183,19 @@ func (r *Runner) run(ctx context.Context, s *Session, rec *calllog.Record, log z
 	at := time.Now()
 	rec.AnsweredAt = &at
 	r.saveNow(ctx, log, *rec)
+	if r.Redis != nil && r.Redis.Outage() {
+		log.Warn().Msg("redis does not answer: the caller is told they will be called back")
+		return r.callBack(ctx, s, rec)
+	}
 	res, err := r.Intake.Run(ctx, s)
 	rec.AppealID = res.Appeal.ID
 	if err != nil || r.Service == nil {
 		return err
+	}
+	if r.Redis != nil && !r.Redis.RideOut(ctx) {
+		// The queue and the agents' states live in Redis.
+		log.Warn().Str("appeal_id", rec.AppealID).Msg("redis does not answer: the caller is told they will be called back")
+		return r.callBack(ctx, s, rec)
 	}
 	sr, err := r.Service.Run(ctx, s, res.Appeal)
 	rec.QueuedAt, rec.OfferedAt, rec.AgentAnsweredAt = sr.QueuedAt, sr.OfferedAt, sr.AnsweredAt
@@ -188,6 +207,14 @@ func (r *Runner) run(ctx context.Context, s *Session, rec *calllog.Record, log z
 		log.Warn().Err(sr.ServedErr).Msg("count call served")
 	}
 	return err
+}
+
+// callBack tells the caller that nobody can take the call now and that
+// they will be called back, and marks the record for the call-back.
+func (r *Runner) callBack(ctx context.Context, s *Session, rec *calllog.Record) error {
+	rec.Callback = true
+	s.Stage(StageOutage)
+	return s.Play(ctx, prompts.OutageCallback)
 }
 
 func hangup(call Call) error {
@@ -226,31 +253,15 @@ func (r *Runner) saveNow(ctx context.Context, log zerolog.Logger, rec calllog.Re
 	}
 }
 
-// saveFinal writes the final record, retrying with backoff in the background
-// while Redis is unreachable.
+// saveFinal writes the final record once, within a bounded time. Nothing
+// retries it here: Records (a journal.Keeper's in hotline) keeps it in the
+// node's journal when Redis does not answer and replays it when Redis
+// does, so a stop is never held up by a record. A record neither could
+// keep is logged whole, at error level.
 func (r *Runner) saveFinal(log zerolog.Logger, rec calllog.Record) {
-	save := func() (struct{}, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		return struct{}{}, r.Records.Save(ctx, rec)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := r.Records.Save(ctx, rec); err != nil {
+		log.Error().Err(err).Interface("record", rec).Msg("call record lost")
 	}
-	if _, err := save(); err == nil {
-		return
-	}
-	r.pending.Go(func() {
-		maxElapsed := r.RecordRetry
-		if maxElapsed <= 0 {
-			maxElapsed = 10 * time.Minute
-		}
-		_, err := backoff.Retry(context.Background(), save, backoff.WithMaxElapsedTime(maxElapsed),
-			backoff.WithNotify(func(err error, next time.Duration) {
-				log.Warn().Err(err).Stringer("retry_in", next).Msg("save call record")
-			}))
-		if err != nil {
-			log.Error().Err(err).Interface("record", rec).Msg("call record lost")
-		}
-	})
 }
-
-// Wait blocks until records still being retried are written or given up.
-func (r *Runner) Wait() { r.pending.Wait() }

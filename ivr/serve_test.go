@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -46,12 +47,14 @@ func (m *memRecords) Save(ctx context.Context, r calllog.Record) error {
 }
 
 // appeals records appeals in memory; Create panics for one caller and fails
-// the first failures calls.
+// the first failures calls. With journaled set, appeals come back as kept
+// in the journal; with untold as well, without a number.
 type appeals struct {
-	mu       sync.Mutex
-	panicFor string
-	failures int
-	calls    atomic.Int64
+	mu                sync.Mutex
+	panicFor          string
+	failures          int
+	calls             atomic.Int64
+	journaled, untold bool
 }
 
 func (a *appeals) Create(ctx context.Context, n appeal.New) (appeal.Appeal, error) {
@@ -65,8 +68,19 @@ func (a *appeals) Create(ctx context.Context, n appeal.New) (appeal.Appeal, erro
 		a.failures--
 		return appeal.Appeal{}, errors.New("store down")
 	}
-	return appeal.Appeal{ID: "2611270001", CallID: n.CallID, Category: n.Category, Consent: n.Consent}, nil
+	out := appeal.Appeal{ID: "2611270001", CallID: n.CallID, Category: n.Category, Consent: n.Consent, Journaled: a.journaled}
+	if a.untold {
+		out.ID, out.NumberUntold = "", true
+	}
+	return out, nil
 }
+
+// redisAway is Redis as a runner sees it: away for good (outage), or
+// away, past a short break, once intake is over (lost).
+type redisAway struct{ outage, lost bool }
+
+func (r redisAway) Outage() bool                 { return r.outage }
+func (r redisAway) RideOut(context.Context) bool { return !r.lost && !r.outage }
 
 func newRunner(t *testing.T, rec ivr.CallRecorder, ap ivr.AppealRecorder) *ivr.Runner {
 	catalog, err := prompts.Default()
@@ -77,7 +91,6 @@ func newRunner(t *testing.T, rec ivr.CallRecorder, ap ivr.AppealRecorder) *ivr.R
 		Catalog: catalog, Records: rec,
 		Intake: &ivr.Intake{Appeals: ap, Options: ivr.IntakeOptions{FirstDigitTimeout: 50 * time.Millisecond, Tries: 3, AppealRetry: 2 * time.Second}},
 		Lang:   prompts.Mandarin, Backend: "fake", Log: zerolog.Nop(), Metrics: ivr.NewMetrics(nil),
-		RecordRetry: 5 * time.Second,
 	}
 }
 
@@ -104,7 +117,6 @@ func TestPanicEndsOnlyThatCall(t *testing.T) {
 		wg.Go(func() { call(t, r, who) })
 	}
 	wg.Wait()
-	r.Wait()
 	if got := rec.saved["bad"]; got.EndCause != calllog.Error || got.Stage != ivr.StageAppeal {
 		t.Errorf("panicking call ended %s in %s, want error in appeal", got.EndCause, got.Stage)
 	}
@@ -120,7 +132,6 @@ func TestAppealRetried(t *testing.T) {
 	ap := &appeals{failures: 3}
 	r := newRunner(t, rec, ap)
 	tr := call(t, r, "13900000001")
-	r.Wait()
 	if got := rec.saved["13900000001"]; got.EndCause != calllog.FlowFinished || got.AppealID == "" {
 		t.Errorf("call ended %s (%s) with appeal %q", got.EndCause, got.EndDetail, got.AppealID)
 	}
@@ -132,15 +143,39 @@ func TestAppealRetried(t *testing.T) {
 	}
 }
 
-// TestFinalRecordRetried: a record that cannot be saved at the end of the
-// call is retried in the background until the store is back.
-func TestFinalRecordRetried(t *testing.T) {
-	rec := &memRecords{failures: 6}
-	r := newRunner(t, rec, &appeals{})
-	call(t, r, "13900000002")
-	r.Wait()
-	if got, ok := rec.saved["13900000002"]; !ok || got.EndedAt == nil {
-		t.Fatalf("final record not saved after %d attempts", rec.attempts)
+// A call that starts while Redis does not answer hears that it will be
+// called back, and nothing else; its record says so, and no appeal is
+// taken.
+func TestOutageCallBack(t *testing.T) {
+	rec := &memRecords{}
+	ap := &appeals{}
+	r := newRunner(t, rec, ap)
+	r.Redis = redisAway{outage: true}
+	tr := call(t, r, "13900000003")
+	if got := tr.HeardIDs(); !slices.Equal(got, []prompts.ID{prompts.OutageCallback}) {
+		t.Errorf("heard %v, want only %s", got, prompts.OutageCallback)
+	}
+	got := rec.saved["13900000003"]
+	if !got.Callback || got.Stage != ivr.StageOutage || got.EndCause != calllog.FlowFinished || got.AnsweredAt == nil {
+		t.Errorf("record: callback %v, stage %q, cause %s; want a call-back, in outage, finished", got.Callback, got.Stage, got.EndCause)
+	}
+	if n := ap.calls.Load(); n != 0 {
+		t.Errorf("%d appeals taken, want none", n)
+	}
+}
+
+// An appeal recorded without a number: the caller hears an apology and
+// that they will be called back with it, not a number.
+func TestAppealNumberUntold(t *testing.T) {
+	rec := &memRecords{}
+	r := newRunner(t, rec, &appeals{journaled: true, untold: true})
+	tr := call(t, r, "13900000004")
+	ids := tr.HeardIDs()
+	if slices.Contains(ids, prompts.AppealNumber) || !slices.Contains(ids, prompts.AppealNumberLater) || ids[len(ids)-1] != prompts.Goodbye {
+		t.Errorf("heard %v, want %s and goodbye, no number", ids, prompts.AppealNumberLater)
+	}
+	if got := rec.saved["13900000004"]; got.EndCause != calllog.FlowFinished || got.AppealID != "" {
+		t.Errorf("record ended %s with appeal %q", got.EndCause, got.AppealID)
 	}
 }
 

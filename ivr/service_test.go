@@ -146,7 +146,6 @@ func (r *serviceRig) callWrapped(who string, script caller.Script, wrap func(*iv
 	}()
 	tr := c.PlayScript(ivr.DTMFRFC4733, script)
 	<-done
-	r.runner.Wait()
 	r.rec.mu.Lock()
 	defer r.rec.mu.Unlock()
 	return tr, r.rec.saved[who]
@@ -299,6 +298,28 @@ func TestServiceWithoutAgents(t *testing.T) {
 	}
 	if ids := tr.HeardIDs(); ids[len(ids)-1] != prompts.Goodbye {
 		t.Errorf("heard %v, want goodbye last", ids)
+	}
+}
+
+// A caller whose appeal went to the journal, Redis not answering for
+// longer than a short break, is not queued for an agent, whose states
+// live in Redis: they hear their number and that they will be called
+// back, and the record says so.
+func TestServiceJournaledAppealCalledBack(t *testing.T) {
+	t.Parallel()
+	r := newServiceRig(t, map[string]string{})
+	r.runner.Intake.Appeals = &appeals{journaled: true}
+	r.runner.Redis = redisAway{lost: true}
+	tr, rec := r.call("13900000015", intakeKeys)
+	if rec.EndCause != calllog.FlowFinished || rec.QueuedAt != nil || !rec.Callback || rec.Stage != ivr.StageOutage {
+		t.Fatalf("record: cause %s, queued %v, callback %v, stage %q", rec.EndCause, rec.QueuedAt, rec.Callback, rec.Stage)
+	}
+	ids := tr.HeardIDs()
+	if !slices.Contains(ids, prompts.AppealNumber) || ids[len(ids)-1] != prompts.OutageCallback {
+		t.Errorf("heard %v, want the number and %s last", ids, prompts.OutageCallback)
+	}
+	if q, err := r.acd.Queue(t.Context()); err != nil || len(q) != 0 {
+		t.Errorf("queue %v, %v; want empty", q, err)
 	}
 }
 

@@ -23,6 +23,12 @@ const (
 	AppealNumber  ID = "appeal_number"  // "your appeal number is", digits follow
 	Goodbye       ID = "goodbye"        // thanks and goodbye
 	ServiceClosed ID = "service_closed" // apology when the service cannot take the call
+	// AppealNumberLater: the appeal is recorded but its number cannot be
+	// told now; a call-back will tell it.
+	AppealNumberLater ID = "appeal_number_later"
+	// OutageCallback: no agent can be reached (Redis does not answer);
+	// the call is recorded and will be called back; goodbye.
+	OutageCallback ID = "outage_callback"
 )
 
 // Prompts of the queue and the rating.

@@ -19,6 +19,7 @@ import (
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/evaluation"
 	"github.com/hotline12345/hotline/internal/zpage"
+	"github.com/hotline12345/hotline/journal"
 )
 
 // AgentStore is what the API uses of the agents, the queue and their
@@ -393,6 +394,10 @@ func (a *api) review(w http.ResponseWriter, r *http.Request) {
 	}
 	p, _ := PrincipalOf(r.Context())
 	c, err := a.opts.Ratings.Review(r.Context(), r.PathValue("id"), b.Status, p.User, b.Note)
+	if errors.Is(err, journal.ErrJournaled) {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -14,6 +14,7 @@ import (
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/evaluation"
+	"github.com/hotline12345/hotline/journal"
 	"github.com/hotline12345/hotline/web"
 )
 
@@ -577,5 +578,23 @@ func TestAgentHasNoSecret(t *testing.T) {
 				t.Errorf("%s has the field %s", typ, typ.Field(i).Name)
 			}
 		}
+	}
+}
+
+// journaledReviews is a rating store whose reviews Redis did not take
+// but the node's journal did.
+type journaledReviews struct{ *evaluation.Store }
+
+func (journaledReviews) Review(ctx context.Context, id string, status evaluation.ComplaintStatus, by, note string) (evaluation.Complaint, error) {
+	at := time.Date(2026, 11, 27, 10, 0, 0, 0, beijing)
+	return evaluation.Complaint{ID: id, Status: status, ReviewedBy: by, Note: note, ReviewedAt: &at}, journal.ErrJournaled
+}
+
+// A review the journal took, Redis not answering, is answered 202 with
+// no content, as the OpenAPI document says.
+func TestComplaintReviewJournaled(t *testing.T) {
+	r := startRig(t, func(o *web.Options, _ *acd.Distributor) { o.Ratings = journaledReviews{o.Ratings.(*evaluation.Store)} })
+	if body := r.do("POST", "/api/v1/complaints/c1/review", `{"status":"upheld","note":"rude"}`, http.StatusAccepted, nil); body != "" {
+		t.Errorf("answered %q, want no content", body)
 	}
 }

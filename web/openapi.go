@@ -249,6 +249,9 @@ func openAPIOperation(s *schemas, rt Route) (map[string]any, error) {
 		success["content"] = jsonContent(reply)
 	}
 	responses := map[string]any{strconv.Itoa(status): success}
+	if rt.Accepted != "" {
+		responses[strconv.Itoa(http.StatusAccepted)] = map[string]any{"description": rt.Accepted}
+	}
 	for _, code := range errorStatuses(rt) {
 		if errorDescription(code) == "" || code < 400 {
 			return nil, fmt.Errorf("error status %d", code)

@@ -42,6 +42,9 @@ type Route struct {
 	Reply any
 	// Status answers success: 200, 201 or 204.
 	Status int
+	// Accepted, when set, says why the route may also answer 202, with
+	// no content: the change is taken but not applied yet.
+	Accepted string
 	// Errors are the statuses the route may answer besides those every
 	// route may give: 401 and 403 (unless Public), 400 for a route with a
 	// body or query, 413 for one with a body, 404 for one with a path
@@ -168,7 +171,8 @@ func (a *api) routes() []Route {
 				limitParam, cursorParam,
 			}, Reply: Page[evaluation.Complaint]{}, handle: a.listComplaints},
 		{Method: "POST", Path: "/api/v1/complaints/{id}/review", Summary: "uphold a bad review as an effective complaint, or dismiss it",
-			Roles: supervisors, Body: reviewBody{}, Reply: evaluation.Complaint{}, Errors: []int{409}, handle: a.review},
+			Roles: supervisors, Body: reviewBody{}, Reply: evaluation.Complaint{}, Errors: []int{409}, handle: a.review,
+			Accepted: "Redis did not answer: the decision is kept in the node's journal and applied when it answers again"},
 		{Method: "GET", Path: "/api/v1/stats", Summary: "a day's 15-second answer rate, abandoned calls, average wait, ratings, effective complaints per 10,000",
 			Roles: []auth.Role{auth.Supervisor, auth.Ops}, Query: []Param{{Name: "day", Type: "date", Description: "today when absent"}},
 			Reply: Stats{}, handle: a.stats},

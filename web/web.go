@@ -34,6 +34,12 @@ type AppealStore interface {
 type Check struct {
 	Name  string
 	Check func(ctx context.Context) error
+	// Degraded, when set, names how the node still serves while this
+	// check fails ("journal": Redis is down and the journal keeps what
+	// callers say): the answer is then 200, status degraded, with this
+	// mode, so that balancers keep sending calls. Without it a failure
+	// makes the node unavailable (503).
+	Degraded string
 }
 
 // Options configure the HTTP handler.
@@ -47,7 +53,10 @@ type Options struct {
 	// Bans throttles failed logins and tokens; nil throttles nothing.
 	Bans Bans
 
-	Checks   []Check
+	Checks []Check
+	// Draining, when set and true, makes /healthz answer 503 draining:
+	// the node is stopping and takes no new calls.
+	Draining func() bool
 	Gatherer prometheus.Gatherer
 	Logger   zerolog.Logger
 
@@ -141,22 +150,42 @@ func (a *api) getAppeal(w http.ResponseWriter, r *http.Request) {
 	a.reply(w, r, http.StatusOK, ap)
 }
 
-// health runs every check with a short deadline; any failure makes the
-// answer 503 so that a load balancer takes the node out.
+// Health is the answer of /healthz.
+type Health struct {
+	// Status is ok, degraded (serving in Mode), unavailable (a check
+	// failed) or draining (stopping).
+	Status string `json:"status"`
+	// Mode names how a degraded node serves ("journal").
+	Mode   string            `json:"mode,omitempty"`
+	Checks map[string]string `json:"checks"`
+}
+
+// health runs every check with a short deadline. A failure makes the
+// answer 503 unavailable so that a load balancer takes the node out,
+// unless the check names a mode the node serves in without it: then 200
+// degraded with that mode. A draining node answers 503 draining.
 func (a *api) health(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	status, code := "ok", http.StatusOK
-	checks := map[string]string{}
+	h := Health{Status: "ok", Checks: map[string]string{}}
+	code := http.StatusOK
 	for _, c := range a.opts.Checks {
-		if err := c.Check(ctx); err != nil {
-			checks[c.Name] = err.Error()
-			status, code = "unavailable", http.StatusServiceUnavailable
+		err := c.Check(ctx)
+		switch {
+		case err == nil:
+			h.Checks[c.Name] = "ok"
 			continue
+		case c.Degraded != "" && code == http.StatusOK:
+			h.Status, h.Mode = "degraded", c.Degraded
+		default:
+			h.Status, h.Mode, code = "unavailable", "", http.StatusServiceUnavailable
 		}
-		checks[c.Name] = "ok"
+		h.Checks[c.Name] = err.Error()
 	}
-	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+	if a.opts.Draining != nil && a.opts.Draining() {
+		h.Status, h.Mode, code = "draining", "", http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, h)
 }
 
 func (a *api) internal(w http.ResponseWriter, r *http.Request, err error) {

@@ -2,9 +2,15 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/calllog"
@@ -107,5 +113,53 @@ func TestStoreDown(t *testing.T) {
 	code, _, body := r.send(request{method: "GET", path: "/api/v1/calls", token: r.token})
 	if code < 500 {
 		t.Errorf("status %d with Redis down, want 5xx: %s", code, body)
+	}
+}
+
+// TestHealthModes: a failing check that names a mode leaves the node
+// serving, degraded in that mode (200); another failing check makes it
+// unavailable (503); a draining node answers 503 draining whatever its
+// checks say.
+func TestHealthModes(t *testing.T) {
+	var redisDown, journalFull, draining bool
+	fails := func(b *bool, msg string) func(context.Context) error {
+		return func(context.Context) error {
+			if *b {
+				return errors.New(msg)
+			}
+			return nil
+		}
+	}
+	h := web.NewHandler(web.Options{
+		Checks: []web.Check{
+			{Name: "redis", Check: fails(&redisDown, "does not answer"), Degraded: "journal"},
+			{Name: "journal", Check: fails(&journalFull, "full")},
+		},
+		Draining: func() bool { return draining },
+		Logger:   zerolog.Nop(),
+	})
+	for _, tc := range []struct {
+		redisDown, journalFull, draining bool
+		code                             int
+		want                             web.Health
+	}{
+		{false, false, false, 200, web.Health{Status: "ok", Checks: map[string]string{"redis": "ok", "journal": "ok"}}},
+		{true, false, false, 200, web.Health{Status: "degraded", Mode: "journal", Checks: map[string]string{"redis": "does not answer", "journal": "ok"}}},
+		{true, true, false, 503, web.Health{Status: "unavailable", Checks: map[string]string{"redis": "does not answer", "journal": "full"}}},
+		{false, true, false, 503, web.Health{Status: "unavailable", Checks: map[string]string{"redis": "ok", "journal": "full"}}},
+		{true, false, true, 503, web.Health{Status: "draining", Checks: map[string]string{"redis": "does not answer", "journal": "ok"}}},
+		{false, false, true, 503, web.Health{Status: "draining", Checks: map[string]string{"redis": "ok", "journal": "ok"}}},
+	} {
+		redisDown, journalFull, draining = tc.redisDown, tc.journalFull, tc.draining
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+		var got web.Health
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Code != tc.code || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("redis down %v, journal full %v, draining %v: %d %+v; want %d %+v",
+				tc.redisDown, tc.journalFull, tc.draining, rec.Code, got, tc.code, tc.want)
+		}
 	}
 }

@@ -46,11 +46,25 @@ type Hotline struct {
 
 // Start runs hotline until the test ends. tune adjusts the configuration
 // (it starts from the defaults, on free loopback ports, with a 1 s first
-// digit timeout).
+// digit timeout and a state directory of the test's).
 func Start(t testing.TB, tune func(*config.Config)) *Hotline {
 	t.Helper()
+	return StartWith(t, Options{Tune: tune})
+}
+
+// Options are what StartWith changes of a hotline.
+type Options struct {
+	// Tune adjusts the configuration.
+	Tune func(*config.Config)
+	// Appeals wraps the appeal recorder of intake.
+	Appeals func(ivr.AppealRecorder) ivr.AppealRecorder
+}
+
+// StartWith is Start with more to change.
+func StartWith(t testing.TB, o Options) *Hotline {
+	t.Helper()
 	srv := redistest.Start(t)
-	h := StartOn(t, srv.URL(), srv.Client(t), tune)
+	h := start(t, srv.URL(), srv.Client(t), o)
 	h.Redis = srv
 	return h
 }
@@ -59,10 +73,17 @@ func Start(t testing.TB, tune func(*config.Config)) *Hotline {
 // cluster), which rdb is a client of.
 func StartOn(t testing.TB, redisURL string, rdb redis.UniversalClient, tune func(*config.Config)) *Hotline {
 	t.Helper()
+	return start(t, redisURL, rdb, Options{Tune: tune})
+}
+
+func start(t testing.TB, redisURL string, rdb redis.UniversalClient, o Options) *Hotline {
+	t.Helper()
+	tune := o.Tune
 	h := &Hotline{done: make(chan error, 1)}
 	cfg := config.Default()
 	cfg.SIP.Listen = "127.0.0.1:0"
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Storage.Dir = t.TempDir()
 	cfg.Redis.URL = redisURL
 	cfg.IVR.FirstDigitTimeout = config.Duration(time.Second)
 	cfg.Log.Format = "json"
@@ -86,6 +107,7 @@ func StartOn(t testing.TB, redisURL string, rdb redis.UniversalClient, tune func
 				h.Records = &ivrtest.RecordWatch{Inner: inner}
 				return h.Records
 			},
+			Appeals: o.Appeals,
 		})
 	}()
 	select {
