@@ -60,7 +60,7 @@ var errorAnswers = map[int]string{
 	http.StatusRequestEntityTooLarge: "the body is larger than " + strconv.Itoa(MaxBody>>10) + " KiB",
 	http.StatusTooManyRequests:       "the request's source is banned",
 	http.StatusInternalServerError:   "the server failed",
-	http.StatusServiceUnavailable:    "the store did not answer in time",
+	http.StatusServiceUnavailable:    "the store did not answer, or not in time: nothing was done; try again (Retry-After)",
 }
 
 // errorStatuses are the error statuses rt may answer: its own, those that

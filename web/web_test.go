@@ -106,16 +106,6 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-// TestStoreDown: with Redis gone the API answers an error, not a hang.
-func TestStoreDown(t *testing.T) {
-	r := startRig(t, nil)
-	r.redis.Kill(t)
-	code, _, body := r.send(request{method: "GET", path: "/api/v1/calls", token: r.token})
-	if code < 500 {
-		t.Errorf("status %d with Redis down, want 5xx: %s", code, body)
-	}
-}
-
 // TestHealthModes: a failing check that names a mode leaves the node
 // serving, degraded in that mode (200); another failing check makes it
 // unavailable (503); a draining node answers 503 draining whatever its
