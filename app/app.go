@@ -231,7 +231,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	runner.Service = &ivr.Service{Queue: agents.dist, Connector: tel, Ratings: keeper.Ratings(), Served: ratings, Options: serviceOptions(cfg), Metrics: runner.Metrics}
+	runner.Service = &ivr.Service{Queue: agents.dist, Connector: tel, Ratings: keeper.Ratings(), Served: keeper.Ratings(), Options: serviceOptions(cfg), Metrics: runner.Metrics}
 
 	// draining is set once a drain begins: /healthz answers 503 so that
 	// balancers stop sending calls.

@@ -21,6 +21,7 @@ const (
 	KindAppeal  = "appeal"  // an appeal with its consent evidence [call id]
 	KindCall    = "call"    // a call record, its latest version [call id]
 	KindRating  = "rating"  // a call's rating [call id]
+	KindServed  = "served"  // a call an agent answered, for the complaint line [call id]
 	KindReview  = "review"  // a supervisor's decision on a complaint [complaint id]
 	KindNumbers = "numbers" // the node's block of a day's appeal numbers [YYMMDD]
 )
@@ -43,6 +44,7 @@ type CallStore interface {
 type RatingStore interface {
 	Record(ctx context.Context, r evaluation.Rating) (evaluation.Rating, error)
 	ReviewAt(ctx context.Context, id string, status evaluation.ComplaintStatus, by, note string, at time.Time) (evaluation.Complaint, error)
+	Served(ctx context.Context, c evaluation.ServedCall) error
 }
 
 // KeeperOptions configure a Keeper.
@@ -157,7 +159,7 @@ func NewKeeper(opts KeeperOptions) *Keeper {
 	k.failed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hotline_journal_failed_total", Help: "Journal entries Redis refused as invalid, set aside in rejected.jsonl, by kind.",
 	}, []string{"kind"})
-	for _, kind := range []string{KindAppeal, KindCall, KindRating, KindReview} {
+	for _, kind := range []string{KindAppeal, KindCall, KindRating, KindServed, KindReview} {
 		k.appended.WithLabelValues(kind)
 		k.replayed.WithLabelValues(kind)
 		k.failed.WithLabelValues(kind)
@@ -548,6 +550,29 @@ func (rs *Ratings) Record(ctx context.Context, r evaluation.Rating) (evaluation.
 	return r, nil
 }
 
+// Served counts a call an agent answered as served on the complaint line,
+// in Redis, or in the journal when Redis does not answer within the
+// deadline: a call whose caller hangs up before rating still counts.
+func (rs *Ratings) Served(ctx context.Context, c evaluation.ServedCall) error {
+	k := rs.k
+	_, done, err := tryRedis(k, ctx, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, k.opts.Ratings.Served(ctx, c)
+	}, ratingPermanent)
+	if done {
+		return err
+	}
+	if c.CallID == "" {
+		return fmt.Errorf("%w: served call without call id", evaluation.ErrInvalid)
+	}
+	if c.At.IsZero() {
+		c.At = k.opts.Now()
+	}
+	if err := k.append(KindServed, c.CallID, c); err != nil {
+		return fmt.Errorf("served call %s: neither Redis nor the journal took it: %w", c.CallID, err)
+	}
+	return nil
+}
+
 func ratingPermanent(err error) bool {
 	return errors.Is(err, evaluation.ErrInvalid) || errors.Is(err, evaluation.ErrAlreadyRated) ||
 		errors.Is(err, evaluation.ErrNotFound) || errors.Is(err, evaluation.ErrAlreadyReviewed)
@@ -738,6 +763,16 @@ func (k *Keeper) apply(ctx context.Context, e Entry) error {
 			k.log.Warn().Err(err).Str("call_id", r.CallID).Msg("journaled rating: the call was rated already")
 			return nil
 		}
+		if errors.Is(err, evaluation.ErrInvalid) {
+			return &invalidError{err}
+		}
+		return err
+	case KindServed:
+		var c evaluation.ServedCall
+		if err := e.Decode(&c); err != nil {
+			return &invalidError{err}
+		}
+		err := k.opts.Ratings.Served(ctx, c)
 		if errors.Is(err, evaluation.ErrInvalid) {
 			return &invalidError{err}
 		}

@@ -92,7 +92,11 @@ func rating(callID string) evaluation.Rating {
 	}
 }
 
-// Appeals, their consent, call records and ratings taken while Redis is
+func served(callID string) evaluation.ServedCall {
+	return evaluation.ServedCall{CallID: callID, AgentID: "a1", Category: appeal.Emergency, At: time.Now()}
+}
+
+// Appeals, their consent, call records, served calls and ratings taken while Redis is
 // killed are journaled, the appeals under numbers of the node's block;
 // once Redis is back they are stored, once, the appeals under the
 // numbers given out.
@@ -131,9 +135,17 @@ func TestOutageJournaledAndReplayed(t *testing.T) {
 		if err := r.k.Calls().Save(ctx, record(c, true)); err != nil {
 			t.Fatal(err)
 		}
+		if err := r.k.Ratings().Served(ctx, served(c)); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := r.k.Ratings().Record(ctx, rating(c)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A caller who hung up before the rating question: served all the
+	// same, on the complaint line's count.
+	if err := r.k.Ratings().Served(ctx, served("c9")); err != nil {
+		t.Fatal(err)
 	}
 	if !r.k.Down() {
 		t.Error("not down after writes failed")
@@ -144,8 +156,8 @@ func TestOutageJournaledAndReplayed(t *testing.T) {
 	if err := r.k.Refresh(ctx); err == nil {
 		t.Error("Refresh found Redis answering while it is killed")
 	}
-	if n := r.k.Pending(); n != 9 {
-		t.Errorf("%d entries pending, want 9 (3 appeals, 3 records, 3 ratings)", n)
+	if n := r.k.Pending(); n != 13 {
+		t.Errorf("%d entries pending, want 13 (3 appeals, 3 records, 4 served calls, 3 ratings)", n)
 	}
 
 	r.srv.Start(t)
@@ -178,8 +190,8 @@ func TestOutageJournaledAndReplayed(t *testing.T) {
 		t.Errorf("%d appeals stored, want 4", len(list))
 	}
 	day, err := r.ratings.Totals(ctx, time.Now())
-	if err != nil || day.BadReview != 3 {
-		t.Errorf("bad reviews counted %d (%v), want 3: each rating once", day.BadReview, err)
+	if err != nil || day.BadReview != 3 || day.Served != 4 {
+		t.Errorf("bad reviews counted %d and calls served %d (%v), want 3 and 4: each event once", day.BadReview, day.Served, err)
 	}
 	// A new appeal with Redis back takes a number after the block.
 	after, err := r.k.Appeals().Create(ctx, newAppeal("c4"))
