@@ -206,6 +206,12 @@ func (r *Runner) run(ctx context.Context, s *Session, rec *calllog.Record, log z
 	if sr.ServedErr != nil {
 		log.Warn().Err(sr.ServedErr).Msg("count call served")
 	}
+	if err != nil && sr.AnsweredAt == nil && s.callErr() == nil && r.Redis != nil && !r.Redis.RideOut(ctx) {
+		// Redis went away while the caller waited for an agent: the queue
+		// is gone with it, and the caller is still there to be told.
+		log.Warn().Err(err).Str("appeal_id", rec.AppealID).Msg("redis does not answer while the caller waits: the caller is told they will be called back")
+		return r.callBack(ctx, s, rec)
+	}
 	return err
 }
 
