@@ -54,6 +54,7 @@ type RatingStore interface {
 	Review(ctx context.Context, id string, status evaluation.ComplaintStatus, by, note string) (evaluation.Complaint, error)
 	Line(ctx context.Context, w evaluation.Window, s evaluation.Scope) (evaluation.Line, error)
 	AgentLines(ctx context.Context, w evaluation.Window) (evaluation.Ranking, error)
+	Audit(ctx context.Context, w evaluation.Window) ([]evaluation.Difference, error)
 }
 
 // MaxBody caps a request body: an agent or a review is a few hundred

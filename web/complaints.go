@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/evaluation"
@@ -90,4 +91,51 @@ func categoryNames() []string {
 		out = append(out, string(c))
 	}
 	return out
+}
+
+// The query parameters of an audit.
+var auditParams = []Param{
+	{Name: "from", Type: "date", Description: "the first day; the 30 days ending with to when absent"},
+	{Name: "to", Type: "date", Description: "the last day, included; today when absent"},
+}
+
+// LineAudit is the line's counters of a range of days checked against a
+// recount from the records they follow.
+type LineAudit struct {
+	evaluation.Window
+	// Differences are the days and scopes whose counters differ from the
+	// recount, by day and scope; empty when the counters are right.
+	Differences []evaluation.Difference `json:"differences"`
+}
+
+// complaintLineAudit recounts the range. A day still being served may
+// show a call counted between the two reads: audit days that are over.
+func (a *api) complaintLineAudit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from, to := q.Get("from"), q.Get("to")
+	if to == "" {
+		to = a.now().Format(time.DateOnly)
+	}
+	if from == "" {
+		last, err := time.Parse(time.DateOnly, to)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, (&evaluation.ParamError{Param: "to", Value: to, Reason: "want a day, YYYY-MM-DD"}).Error())
+			return
+		}
+		from = last.AddDate(0, 0, -(evaluation.RollingDays - 1)).Format(time.DateOnly)
+	}
+	win, err := evaluation.WindowSpec{Kind: string(evaluation.WindowRange), From: from, To: to}.Resolve(a.now(), a.location())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	diffs, err := a.opts.Ratings.Audit(r.Context(), win)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if diffs == nil {
+		diffs = []evaluation.Difference{}
+	}
+	a.reply(w, r, http.StatusOK, LineAudit{Window: win, Differences: diffs})
 }

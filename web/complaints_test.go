@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -87,4 +88,63 @@ func TestComplaintLine(t *testing.T) {
 	}
 	r.doAs(ag, "GET", "/api/v1/agents/a2/complaint-line", "", http.StatusForbidden, nil)
 	r.doAs(ag, "GET", "/api/v1/complaint-line", "", http.StatusForbidden, nil)
+}
+
+// TestComplaintLineAudit: counters moved only by events audit clean; a
+// counter changed behind the store's back is reported, with the day, the
+// scope and both counts; bad days are answered 400 naming the parameter.
+func TestComplaintLineAudit(t *testing.T) {
+	r := startRig(t, nil)
+	now := r.clock.Now() // 2026-11-27 in Beijing
+	for _, c := range []string{"c1", "c2", "c3"} {
+		if err := r.ratings.Served(r.ctx, evaluation.ServedCall{CallID: c, AgentID: "a1", Category: appeal.General, At: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.rate("c1", "a1", evaluation.BadReview, now)
+	r.rate("c2", "a1", evaluation.BadReview, now.Add(-24*time.Hour)) // served today: counts today
+	r.rate("c3", "a1", evaluation.Praise, now)
+	r.do("POST", "/api/v1/complaints/c1/review", `{"status":"upheld"}`, http.StatusOK, nil)
+	r.do("POST", "/api/v1/complaints/c2/review", `{"status":"dismissed"}`, http.StatusOK, nil)
+
+	var au web.LineAudit
+	r.do("GET", "/api/v1/complaint-line/audit", "", http.StatusOK, &au)
+	if au.From != "2026-10-29" || au.To != "2026-11-27" || au.Differences == nil || len(au.Differences) != 0 {
+		t.Errorf("clean: %+v", au)
+	}
+
+	// One more effective complaint for the hotline, written into the
+	// day's table directly.
+	row, err := r.rdb.HGet(r.ctx, "hotline:{eval}:line:rows", "hotline").Int()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.rdb.BitField(r.ctx, "hotline:{eval}:line:2026-11-27", "INCRBY", "i32", fmt.Sprintf("#%d", row*6+4), 1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r.do("GET", "/api/v1/complaint-line/audit?from=2026-11-27&to=2026-11-27", "", http.StatusOK, &au)
+	want := evaluation.Counts{Served: 3, Praise: 1, BadReview: 2, Upheld: 1, Dismissed: 1}
+	if len(au.Differences) != 1 {
+		t.Fatalf("tampered: %+v", au)
+	}
+	if d := au.Differences[0]; d.Day != "2026-11-27" || d.Scope != evaluation.Hotline || d.Recounted != want || d.Counted.Upheld != 2 {
+		t.Errorf("tampered: %+v", d)
+	}
+	r.do("GET", "/api/v1/complaint-line/audit?from=2026-11-26&to=2026-11-26", "", http.StatusOK, &au)
+	if len(au.Differences) != 0 {
+		t.Errorf("the day before: %+v", au)
+	}
+
+	for q, param := range map[string]string{
+		"?from=2026-11-20&to=2026-11-19": "to",
+		"?to=2026-13-01":                 "to",
+		"?from=yesterday":                "from",
+		"?from=2024-01-01":               "to",
+	} {
+		var e web.Error
+		r.do("GET", "/api/v1/complaint-line/audit"+q, "", http.StatusBadRequest, &e)
+		if !strings.HasPrefix(e.Error, param+" ") {
+			t.Errorf("%s: %q does not name %s", q, e.Error, param)
+		}
+	}
 }

@@ -183,6 +183,8 @@ func (a *api) routes() []Route {
 			), Reply: evaluation.Line{}, handle: a.complaintLine},
 		{Method: "GET", Path: "/api/v1/complaint-line/agents", Summary: "every agent's line over a window, worst first",
 			Roles: []auth.Role{auth.Supervisor, auth.Admin}, Query: windowParams, Reply: evaluation.Ranking{}, handle: a.complaintLineAgents},
+		{Method: "GET", Path: "/api/v1/complaint-line/audit", Summary: "recount the line's counters of a range of days from the stored calls, ratings and reviews, and list every day and scope where they differ",
+			Roles: []auth.Role{auth.Supervisor, auth.Admin}, Query: auditParams, Reply: LineAudit{}, handle: a.complaintLineAudit},
 		{Method: "GET", Path: "/api/v1/agents/{id}/complaint-line", Summary: "one agent's line over a window: an agent sees their own",
 			Roles: []auth.Role{auth.Supervisor, auth.Admin, auth.Agent}, Own: true, Query: windowParams, Reply: evaluation.Line{}, handle: a.agentComplaintLine},
 

@@ -67,6 +67,7 @@ func TestCommandsWithRoles(t *testing.T) {
 		{"", []string{"complaints", "line"}, auth.Supervisor, auth.Ops, "the hotline, day"},
 		{"", []string{"complaints", "line", "--window", "month", "--agent", "a1"}, auth.Admin, auth.Agent, "agent a1, month"},
 		{"", []string{"complaints", "line", "--window", "30d", "--agents"}, auth.Supervisor, auth.Visitor, "agents, 30d"},
+		{"", []string{"complaints", "audit"}, auth.Admin, auth.Ops, "the counters agree"},
 		{"", []string{"whoami"}, auth.Visitor, "", "visitor"},
 		{"", []string{"logout"}, auth.Agent, "", "revoked"},
 	} {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/hotline12345/hotline/evaluation"
+	"github.com/hotline12345/hotline/web"
 )
 
 const complaintsUsage = `usage: hotline complaints [--api URL] <command>
@@ -24,6 +25,13 @@ commands:
                      of the hotline's zone (today by default): the whole
                      hotline, one agent, one category, or every agent worst
                      first (--agents)
+  audit [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json]
+                     recount the line's counters of the days from --from to
+                     --to (the 30 days ending today by default) from the
+                     stored calls, ratings and reviews, and print every day
+                     and scope where they differ; exit status 3 when one does.
+                     Audit days that are over: a call served meanwhile may
+                     count between the two reads
 ` + apiHelp
 
 // complaintsCmd runs "hotline complaints".
@@ -36,6 +44,8 @@ func complaintsCmd(args []string, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "line":
 		return a.complaintLine(rest)
+	case "audit":
+		return a.complaintAudit(rest)
 	}
 	return usageError("complaints: unknown command %q\n%s", cmd, complaintsUsage)
 }
@@ -139,6 +149,87 @@ func writeRanking(w io.Writer, rk evaluation.Ranking) error {
 	for _, l := range rk.Agents {
 		tb.add(l.AgentID, string(l.State), fmt.Sprint(l.Served), fmt.Sprint(l.Upheld), fmt.Sprint(l.Pending), fmt.Sprint(l.Dismissed),
 			per10000(l.RatePer10000), per10000(l.WorstCasePer10000), per10000(l.UpperBoundPer10000), fmt.Sprint(l.Budget))
+	}
+	return tb.write(w)
+}
+
+// auditDiffers is the exit status of an audit that found a difference.
+const auditDiffers = 3
+
+func (a *cli) complaintAudit(args []string) error {
+	fs := a.flags("audit")
+	var from, to string
+	var asJSON bool
+	fs.StringVar(&from, "from", "", "the first day, YYYY-MM-DD; the 30 days ending with --to when absent")
+	fs.StringVar(&to, "to", "", "the last day, included; today when absent")
+	fs.BoolVar(&asJSON, "json", false, "the API's answer, as JSON")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	q := url.Values{}
+	if from != "" {
+		q.Set("from", from)
+	}
+	if to != "" {
+		q.Set("to", to)
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var au web.LineAudit
+	if err := c.Do(context.Background(), http.MethodGet, "/api/v1/complaint-line/audit?"+q.Encode(), nil, &au); err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(au); err != nil {
+			return err
+		}
+	} else if err := writeAudit(a.stdout, au); err != nil {
+		return err
+	}
+	if n := len(au.Differences); n > 0 {
+		return exitError{auditDiffers, fmt.Sprintf("audit: the counters differ from the records on %d days and scopes", n)}
+	}
+	return nil
+}
+
+// writeAudit prints each difference a line per count that differs.
+func writeAudit(w io.Writer, au web.LineAudit) error {
+	if len(au.Differences) == 0 {
+		_, err := fmt.Fprintf(w, "%s to %s: the counters agree with the stored calls, ratings and reviews\n", au.From, au.To)
+		return err
+	}
+	if _, err := fmt.Fprintf(w, "%s to %s: the counters differ from the stored calls, ratings and reviews on %d days and scopes\n", au.From, au.To, len(au.Differences)); err != nil {
+		return err
+	}
+	var tb table
+	tb.add("DAY", "SCOPE", "COUNT", "COUNTED", "RECOUNTED")
+	for _, d := range au.Differences {
+		scope := "hotline"
+		switch {
+		case d.Scope.AgentID != "":
+			scope = "agent " + d.Scope.AgentID
+		case d.Scope.Category != "":
+			scope = "category " + string(d.Scope.Category)
+		}
+		for _, f := range []struct {
+			name string
+			a, b int64
+		}{
+			{"served", d.Counted.Served, d.Recounted.Served},
+			{"praise", d.Counted.Praise, d.Recounted.Praise},
+			{"bad_review", d.Counted.BadReview, d.Recounted.BadReview},
+			{"no_rating", d.Counted.NoRating, d.Recounted.NoRating},
+			{"upheld", d.Counted.Upheld, d.Recounted.Upheld},
+			{"dismissed", d.Counted.Dismissed, d.Recounted.Dismissed},
+		} {
+			if f.a != f.b {
+				tb.add(d.Day, scope, f.name, fmt.Sprint(f.a), fmt.Sprint(f.b))
+			}
+		}
 	}
 	return tb.write(w)
 }

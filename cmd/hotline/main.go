@@ -48,6 +48,7 @@ commands:
   tokens COMMAND     create, list or revoke API tokens (hotline tokens help)
   bans COMMAND       list or lift the bans of failing sources (hotline bans help)
   complaints line    effective complaints against the 3/10,000 line (hotline complaints help)
+  complaints audit   recount the line's counters from the records; exit 3 on a difference
 
 Commands that call the API send $HOTLINE_TOKEN. The first admin token is
 printed by the first "hotline serve"; "hotline tokens create --role admin"
