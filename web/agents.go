@@ -52,6 +52,7 @@ type RatingStore interface {
 	Totals(ctx context.Context, day time.Time) (evaluation.AgentDay, error)
 	ComplaintsPage(ctx context.Context, status evaluation.ComplaintStatus, limit int, cursor string) ([]evaluation.Complaint, string, error)
 	Review(ctx context.Context, id string, status evaluation.ComplaintStatus, by, note string) (evaluation.Complaint, error)
+	Reverse(ctx context.Context, id string, status evaluation.ComplaintStatus, by, note string) (evaluation.Complaint, error)
 	Line(ctx context.Context, w evaluation.Window, s evaluation.Scope) (evaluation.Line, error)
 	AgentLines(ctx context.Context, w evaluation.Window) (evaluation.Ranking, error)
 	Audit(ctx context.Context, w evaluation.Window) ([]evaluation.Difference, error)
@@ -399,6 +400,33 @@ func (a *api) review(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
+	if errors.Is(err, evaluation.ErrAlreadyReviewed) {
+		writeError(w, http.StatusConflict, err.Error()+": a decision is changed by POST /api/v1/complaints/"+r.PathValue("id")+"/reverse")
+		return
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.reply(w, r, http.StatusOK, c)
+}
+
+// reverse changes the decision on a reviewed complaint, recorded as the
+// authenticated user's, with the reason, which a reversal must give. A
+// retried reversal changes nothing and answers the complaint as stored.
+// It is not journaled: while Redis does not answer it fails, and is
+// asked again.
+func (a *api) reverse(w http.ResponseWriter, r *http.Request) {
+	var b reviewBody
+	if !decodeBody(w, r, &b) {
+		return
+	}
+	if strings.TrimSpace(b.Note) == "" {
+		writeError(w, http.StatusBadRequest, "note: a reversal says why")
+		return
+	}
+	p, _ := PrincipalOf(r.Context())
+	c, err := a.opts.Ratings.Reverse(r.Context(), r.PathValue("id"), b.Status, p.User, b.Note)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -148,3 +148,61 @@ func TestComplaintLineAudit(t *testing.T) {
 		}
 	}
 }
+
+// TestComplaintReverse: a reviewed complaint's decision is changed by a
+// reversal, which gives its reason, is recorded as the authenticated
+// user's and moves the line's counts; a second review cannot change it.
+func TestComplaintReverse(t *testing.T) {
+	r := startRig(t, nil)
+	now := r.clock.Now()
+	for _, c := range []string{"c1", "c2"} {
+		if err := r.ratings.Served(r.ctx, evaluation.ServedCall{CallID: c, AgentID: "a1", Category: appeal.General, At: now}); err != nil {
+			t.Fatal(err)
+		}
+		r.rate(c, "a1", evaluation.BadReview, now)
+	}
+	if _, err := r.accounts.AddUser(r.ctx, auth.UserSpec{Name: "li", Roles: []auth.Role{auth.Supervisor}, By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	li := r.mint(auth.TokenSpec{User: "li", Roles: []auth.Role{auth.Supervisor}, TTL: time.Hour})
+	r.do("POST", "/api/v1/complaints/c1/review", `{"status":"upheld","note":"rude"}`, http.StatusOK, nil)
+
+	var e web.Error
+	r.do("POST", "/api/v1/complaints/c1/review", `{"status":"dismissed"}`, http.StatusConflict, &e)
+	if !strings.Contains(e.Error, "/api/v1/complaints/c1/reverse") {
+		t.Errorf("a second review: %q does not say how to change the decision", e.Error)
+	}
+	r.do("POST", "/api/v1/complaints/c1/reverse", `{"status":"dismissed"}`, http.StatusBadRequest, &e)
+	if !strings.HasPrefix(e.Error, "note:") {
+		t.Errorf("a reversal without a note: %q", e.Error)
+	}
+	var c evaluation.Complaint
+	for range 2 { // a retry changes nothing
+		r.doAs(li, "POST", "/api/v1/complaints/c1/reverse", `{"status":"dismissed","note":"the recording shows no rudeness"}`, http.StatusOK, &c)
+		if c.Status != evaluation.Dismissed || c.ReviewedBy != "li" || c.Note != "the recording shows no rudeness" || c.ReviewedAt == nil {
+			t.Errorf("reversed: %+v", c)
+		}
+	}
+	var l evaluation.Line
+	r.do("GET", "/api/v1/complaint-line", "", http.StatusOK, &l)
+	if l.Served != 2 || l.Upheld != 0 || l.Dismissed != 1 || l.Pending != 1 {
+		t.Errorf("after the reversal: %+v", l)
+	}
+	r.doAs(li, "POST", "/api/v1/complaints/c1/reverse", `{"status":"upheld","note":"rude after all"}`, http.StatusOK, &c)
+	r.do("GET", "/api/v1/complaint-line", "", http.StatusOK, &l)
+	if c.Status != evaluation.Upheld || l.Upheld != 1 || l.Dismissed != 0 {
+		t.Errorf("reversed back: %+v, %+v", c, l)
+	}
+
+	r.do("POST", "/api/v1/complaints/c2/reverse", `{"status":"upheld","note":"x"}`, http.StatusBadRequest, &e)
+	if !strings.Contains(e.Error, "pending") {
+		t.Errorf("reversing a pending complaint: %q", e.Error)
+	}
+	r.fails("POST", "/api/v1/complaints/c2/reverse", `{"status":"maybe","note":"x"}`, http.StatusBadRequest)
+	r.fails("POST", "/api/v1/complaints/nothing/reverse", `{"status":"upheld","note":"x"}`, http.StatusNotFound)
+	var au web.LineAudit
+	r.do("GET", "/api/v1/complaint-line/audit?from=2026-11-27&to=2026-11-27", "", http.StatusOK, &au)
+	if len(au.Differences) != 0 {
+		t.Errorf("audit after the reversals: %+v", au)
+	}
+}

@@ -173,6 +173,8 @@ func (a *api) routes() []Route {
 		{Method: "POST", Path: "/api/v1/complaints/{id}/review", Summary: "uphold a bad review as an effective complaint, or dismiss it",
 			Roles: supervisors, Body: reviewBody{}, Reply: evaluation.Complaint{}, Errors: []int{409}, handle: a.review,
 			Accepted: "Redis did not answer: the decision is kept in the node's journal and applied when it answers again"},
+		{Method: "POST", Path: "/api/v1/complaints/{id}/reverse", Summary: "change the decision on a reviewed complaint (upheld to dismissed or back), saying why in the note; the counts of the call's day follow",
+			Roles: supervisors, Body: reviewBody{}, Reply: evaluation.Complaint{}, handle: a.reverse},
 		{Method: "GET", Path: "/api/v1/stats", Summary: "a day's 15-second answer rate, abandoned calls, average wait, ratings, effective complaints per 10,000",
 			Roles: []auth.Role{auth.Supervisor, auth.Ops}, Query: []Param{{Name: "day", Type: "date", Description: "today when absent"}},
 			Reply: Stats{}, handle: a.stats},
