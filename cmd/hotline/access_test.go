@@ -10,6 +10,7 @@ import (
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/ban"
+	"github.com/hotline12345/hotline/evaluation"
 )
 
 // TestCommandsWithRoles: every command that calls the API works with a
@@ -32,6 +33,13 @@ func TestCommandsWithRoles(t *testing.T) {
 		if err := bans.Fail(r.ctx, ban.Failure{Service: "sip", Source: src, User: "x", Reason: "test", ID: string(rune('a' + i))}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A bad review waiting for review.
+	ratings := evaluation.NewStore(r.h.Client, evaluation.StoreOptions{})
+	now := time.Now()
+	if _, err := ratings.Record(r.ctx, evaluation.Rating{CallID: "r1", AgentID: "a1", Category: appeal.General, Verdict: evaluation.BadReview, Key: "2",
+		At: now, ServedAt: now, PromptID: "rating", PromptVersion: "1"}); err != nil {
+		t.Fatal(err)
 	}
 	accounts := auth.NewStore(r.h.Client, auth.StoreOptions{})
 	_, victim, err := accounts.CreateToken(r.ctx, auth.TokenSpec{Roles: []auth.Role{auth.Ops}, TTL: time.Hour, By: "test"})
@@ -68,6 +76,9 @@ func TestCommandsWithRoles(t *testing.T) {
 		{"", []string{"complaints", "line", "--window", "month", "--agent", "a1"}, auth.Admin, auth.Agent, "agent a1, month"},
 		{"", []string{"complaints", "line", "--window", "30d", "--agents"}, auth.Supervisor, auth.Visitor, "agents, 30d"},
 		{"", []string{"complaints", "audit"}, auth.Admin, auth.Ops, "the counters agree"},
+		{"", []string{"complaints", "pending"}, auth.Supervisor, auth.Admin, "r1 "},
+		{"", []string{"complaints", "review", "r1", "--upheld", "--note", "rude"}, auth.Supervisor, auth.Admin, "complaint r1 reviewed: upheld"},
+		{"", []string{"complaints", "review", "r1", "--dismissed", "--reverse", "--note", "not rude"}, auth.Supervisor, auth.Ops, "complaint r1 reversed: dismissed"},
 		{"", []string{"whoami"}, auth.Visitor, "", "visitor"},
 		{"", []string{"logout"}, auth.Agent, "", "revoked"},
 	} {

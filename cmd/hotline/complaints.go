@@ -3,14 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/hotline12345/hotline/evaluation"
 	"github.com/hotline12345/hotline/web"
+	"github.com/hotline12345/hotline/web/client"
 )
 
 const complaintsUsage = `usage: hotline complaints [--api URL] <command>
@@ -25,6 +29,13 @@ commands:
                      of the hotline's zone (today by default): the whole
                      hotline, one agent, one category, or every agent worst
                      first (--agents)
+  pending [--json]   bad reviews waiting for a supervisor's review, oldest
+                     first, with their age
+  review ID --upheld|--dismissed --note TEXT [--reverse]
+                     decide a pending bad review, as the user the token acts
+                     for: upheld is an effective complaint, counted on the
+                     day the call was served. --reverse changes the decision
+                     on a reviewed one
   audit [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json]
                      recount the line's counters of the days from --from to
                      --to (the 30 days ending today by default) from the
@@ -46,6 +57,10 @@ func complaintsCmd(args []string, stdout, stderr io.Writer) error {
 		return a.complaintLine(rest)
 	case "audit":
 		return a.complaintAudit(rest)
+	case "pending":
+		return a.pendingComplaints(rest)
+	case "review":
+		return a.reviewComplaint(rest)
 	}
 	return usageError("complaints: unknown command %q\n%s", cmd, complaintsUsage)
 }
@@ -232,4 +247,125 @@ func writeAudit(w io.Writer, au web.LineAudit) error {
 		}
 	}
 	return tb.write(w)
+}
+
+func (a *cli) pendingComplaints(args []string) error {
+	fs := a.flags("pending")
+	asJSON := fs.Bool("json", false, "the API's answer, as JSON")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	cs, err := client.All[evaluation.Complaint](context.Background(), c, "/api/v1/complaints?status=pending&limit=500")
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(append([]evaluation.Complaint{}, cs...))
+	}
+	if len(cs) == 0 {
+		_, err := fmt.Fprintln(a.stdout, "no bad review waiting for review")
+		return err
+	}
+	now := time.Now()
+	var tb table
+	tb.add("ID", "AGENT", "CATEGORY", "SERVED", "RATED", "AGE")
+	for _, c := range cs {
+		served := "-"
+		if !c.ServedAt.IsZero() {
+			served = c.ServedAt.Format("2006-01-02 15:04")
+		}
+		tb.add(c.ID, c.AgentID, string(c.Category), served, c.OpenedAt.Format("2006-01-02 15:04"), age(now.Sub(c.OpenedAt)))
+	}
+	return tb.write(a.stdout)
+}
+
+// age shows how long a review has waited: 3d4h, 5h12m, 7m.
+func age(d time.Duration) string {
+	d = max(d, 0).Truncate(time.Minute)
+	days, hours, minutes := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour), int(d%time.Hour/time.Minute)
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd%dh", days, hours)
+	case hours > 0:
+		return fmt.Sprintf("%dh%dm", hours, minutes)
+	}
+	return fmt.Sprintf("%dm", minutes)
+}
+
+func (a *cli) reviewComplaint(args []string) error {
+	fs := a.flags("review")
+	var upheld, dismissed, reverse bool
+	var note string
+	fs.BoolVar(&upheld, "upheld", false, "uphold the bad review: an effective complaint")
+	fs.BoolVar(&dismissed, "dismissed", false, "dismiss the bad review")
+	fs.StringVar(&note, "note", "", "why: kept with the decision")
+	fs.BoolVar(&reverse, "reverse", false, "change the decision on a reviewed complaint")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	// The id may come before the flags or after them.
+	id := ""
+	if fs.NArg() > 0 {
+		id = fs.Arg(0)
+		if err := parseFlags(fs, fs.Args()[1:]); err != nil {
+			return err
+		}
+	}
+	switch {
+	case id == "":
+		return usageError("review: which complaint? hotline complaints review ID --upheld|--dismissed --note TEXT")
+	case fs.NArg() > 0:
+		return usageError("review: one complaint at a time, not %q", fs.Args())
+	case upheld == dismissed:
+		return usageError("review: --upheld or --dismissed, one of them")
+	case strings.TrimSpace(note) == "":
+		return usageError("review: --note says why")
+	}
+	status := evaluation.Upheld
+	if dismissed {
+		status = evaluation.Dismissed
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	path := "/api/v1/complaints/" + url.PathEscape(id) + "/review"
+	if reverse {
+		path = "/api/v1/complaints/" + url.PathEscape(id) + "/reverse"
+	}
+	var got evaluation.Complaint
+	err = c.Do(context.Background(), http.MethodPost, path, map[string]string{"status": string(status), "note": note}, &got)
+	var ae *client.Error
+	if errors.As(err, &ae) && ae.Status == http.StatusConflict && !reverse {
+		return fmt.Errorf("%w\nhotline: to change the decision: hotline complaints review %s --%s --reverse --note TEXT", err, id, status)
+	}
+	if err != nil {
+		return err
+	}
+	if got.ID == "" {
+		// 202: the server's Redis did not answer.
+		_, err := fmt.Fprintf(a.stdout, "complaint %s %s: taken; the server keeps it in its journal and applies it when its store answers again\n", id, status)
+		return err
+	}
+	verb := "reviewed"
+	if reverse {
+		verb = "reversed"
+	}
+	at := ""
+	if got.ReviewedAt != nil {
+		at = " at " + got.ReviewedAt.Format(time.RFC3339)
+	}
+	served := got.ServedAt
+	if served.IsZero() {
+		served = got.OpenedAt
+	}
+	_, err = fmt.Fprintf(a.stdout, "complaint %s %s: %s by %s%s (agent %s, call served %s)\n", got.ID, verb, got.Status, got.ReviewedBy, at,
+		got.AgentID, served.Format("2006-01-02 15:04"))
+	return err
 }

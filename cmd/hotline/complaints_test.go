@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/evaluation"
 	"github.com/hotline12345/hotline/web"
 )
@@ -137,6 +138,85 @@ func TestComplaintsAudit(t *testing.T) {
 		{[]string{"extra"}, 2, "no arguments"},
 	} {
 		code, out, errs := hotline(append([]string{"complaints", "audit"}, c.args...)...)
+		if code != c.code || out != "" || !strings.Contains(errs, c.names) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %d naming %s", c.args, code, out, errs, c.code, c.names)
+		}
+	}
+}
+
+// TestComplaintsReview: the pending bad reviews oldest first with their
+// age; a review recorded as the user the token acts for; a second review
+// refused, saying how to reverse; a reversal moving the line back.
+func TestComplaintsReview(t *testing.T) {
+	r := startAPI(t)
+	s := evaluation.NewStore(r.h.Client, evaluation.StoreOptions{})
+	now := time.Now()
+	for i, call := range []string{"c0", "c1", "c2"} {
+		at := now.Add(time.Duration(i-3) * time.Hour) // c0 is the oldest, 3 hours ago
+		if err := s.Served(r.ctx, evaluation.ServedCall{CallID: call, AgentID: "a1", Category: appeal.General, At: at}); err != nil {
+			t.Fatal(err)
+		}
+		rt := evaluation.Rating{CallID: call, AgentID: "a1", Category: appeal.General, Verdict: evaluation.BadReview, Key: "2",
+			At: at, ServedAt: at, PromptID: "rating", PromptVersion: "1"}
+		if _, err := s.Record(r.ctx, rt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	accounts := auth.NewStore(r.h.Client, auth.StoreOptions{})
+	if _, err := accounts.AddUser(r.ctx, auth.UserSpec{Name: "li", Roles: []auth.Role{auth.Supervisor}, By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := accounts.CreateToken(r.ctx, auth.TokenSpec{User: "li", Roles: []auth.Role{auth.Supervisor}, TTL: time.Hour, By: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOTLINE_TOKEN", tok)
+
+	code, out, errs := hotline("complaints", "pending")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 4 || !strings.HasPrefix(lines[0], "ID ") || !strings.HasPrefix(lines[1], "c0 ") ||
+		!strings.HasSuffix(lines[1], " 3h0m") && !strings.HasSuffix(lines[1], " 2h59m") || !strings.HasPrefix(lines[3], "c2 ") {
+		t.Errorf("pending: exit %d, %q, %q", code, out, errs)
+	}
+
+	code, out, errs = hotline("complaints", "review", "c0", "--upheld", "--note", "rude to the caller")
+	if code != 0 || !strings.HasPrefix(out, "complaint c0 reviewed: upheld by li at ") {
+		t.Errorf("review: exit %d, %q, %q", code, out, errs)
+	}
+	c, err := s.Complaint(r.ctx, "c0")
+	if err != nil || c.Status != evaluation.Upheld || c.ReviewedBy != "li" || c.Note != "rude to the caller" {
+		t.Errorf("stored: %+v, %v", c, err)
+	}
+	if code, out, _ := hotline("complaints", "pending", "--json"); code != 0 || strings.Contains(out, `"c0"`) || !strings.Contains(out, `"c1"`) {
+		t.Errorf("pending after the review: exit %d, %q", code, out)
+	}
+	code, out, errs = hotline("complaints", "review", "--dismissed", "--note", "no", "c0")
+	if code != 1 || out != "" || !strings.Contains(errs, "is upheld, not dismissed") || !strings.Contains(errs, "hotline complaints review c0 --dismissed --reverse") {
+		t.Errorf("a second review: exit %d, %q, %q", code, out, errs)
+	}
+	code, out, errs = hotline("complaints", "review", "c0", "--dismissed", "--reverse", "--note", "the recording shows no rudeness")
+	if code != 0 || !strings.HasPrefix(out, "complaint c0 reversed: dismissed by li at ") {
+		t.Errorf("reversal: exit %d, %q, %q", code, out, errs)
+	}
+	if l, err := s.Line(r.ctx, evaluation.Window{Kind: evaluation.WindowRange, From: now.Add(-3 * time.Hour).In(appeal.DefaultLocation()).Format(time.DateOnly),
+		To: now.In(appeal.DefaultLocation()).Format(time.DateOnly)}, evaluation.Hotline); err != nil || l.Upheld != 0 || l.Dismissed != 1 || l.Pending != 2 {
+		t.Errorf("the line after the reversal: %+v, %v", l, err)
+	}
+
+	for _, c := range []struct {
+		args  []string
+		code  int
+		names string
+	}{
+		{[]string{"c1", "--note", "x"}, 2, "--upheld or --dismissed"},
+		{[]string{"c1", "--upheld", "--dismissed", "--note", "x"}, 2, "--upheld or --dismissed"},
+		{[]string{"c1", "--upheld"}, 2, "--note"},
+		{[]string{"--upheld", "--note", "x"}, 2, "which complaint"},
+		{[]string{"c1", "c2", "--upheld", "--note", "x"}, 2, "one complaint at a time"},
+		{[]string{"c9", "--upheld", "--note", "x"}, 1, "c9"},
+		{[]string{"c1", "--upheld", "--reverse", "--note", "x"}, 1, "pending"},
+	} {
+		code, out, errs := hotline(append([]string{"complaints", "review"}, c.args...)...)
 		if code != c.code || out != "" || !strings.Contains(errs, c.names) {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %d naming %s", c.args, code, out, errs, c.code, c.names)
 		}

@@ -48,6 +48,9 @@ commands:
   tokens COMMAND     create, list or revoke API tokens (hotline tokens help)
   bans COMMAND       list or lift the bans of failing sources (hotline bans help)
   complaints line    effective complaints against the 3/10,000 line (hotline complaints help)
+  complaints pending bad reviews waiting for review, oldest first, with their age
+  complaints review ID --upheld|--dismissed --note TEXT [--reverse]
+                     decide a bad review as the token's user, or change a decision
   complaints audit   recount the line's counters from the records; exit 3 on a difference
 
 Commands that call the API send $HOTLINE_TOKEN. The first admin token is

@@ -53,7 +53,8 @@ type Error struct {
 func (e *Error) Error() string { return e.Msg }
 
 // Do sends body as JSON (none when nil) and decodes a successful answer
-// into into (ignored when nil). An answer of 300 or more is an *Error.
+// into into (ignored when nil; left as it was by a 202 or 204 without
+// content). An answer of 300 or more is an *Error.
 func (c *Client) Do(ctx context.Context, method, path string, body, into any) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -98,7 +99,8 @@ func (c *Client) Do(ctx context.Context, method, path string, body, into any) er
 		}
 		return &Error{Method: method, Path: path, Status: resp.StatusCode, Msg: e.Error}
 	}
-	if into == nil {
+	if into == nil || len(data) == 0 && (resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusNoContent) {
+		// 202 and 204 carry nothing: into is left as it was.
 		return nil
 	}
 	if err := json.Unmarshal(data, into); err != nil {
