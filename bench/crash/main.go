@@ -18,16 +18,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -112,18 +109,18 @@ func once(o options, sc, dir string, i int) (result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return result{}, err
 	}
-	srv, err := startRedis(dir)
+	srv, err := rig.StartRedis(dir, "--appendonly", "no")
 	if err != nil {
 		return result{}, err
 	}
-	defer srv.stop()
-	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.sock})
+	defer srv.Stop()
+	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Sock})
 	defer rdb.Close()
 	agents := acd.NewStore(rdb, acd.StoreOptions{})
 	calls := calllog.NewStore(rdb, calllog.StoreOptions{})
 
 	logName := func(node string) string { return filepath.Join(o.out, fmt.Sprintf("%s-%d-%s.log", sc, i+1, node)) }
-	victim, err := startNode(o, dir, "n1", srv.sock, logName("n1"))
+	victim, err := startNode(o, dir, "n1", srv.Sock, logName("n1"))
 	if err != nil {
 		return result{}, err
 	}
@@ -135,7 +132,7 @@ func once(o options, sc, dir string, i int) (result, error) {
 	}()
 	registrar := victim
 	if sc == "survivor" {
-		survivor, err := startNode(o, dir, "n2", srv.sock, logName("n2"))
+		survivor, err := startNode(o, dir, "n2", srv.Sock, logName("n2"))
 		if err != nil {
 			return result{}, err
 		}
@@ -172,7 +169,7 @@ func once(o options, sc, dir string, i int) (result, error) {
 	restarted := make(chan *rig.Hotline, 1)
 	if sc == "restart" {
 		go func() {
-			next, err := startNode(o, dir, "n1", srv.sock, logName("n1-restarted"))
+			next, err := startNode(o, dir, "n1", srv.Sock, logName("n1-restarted"))
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "crash: restart:", err)
 			}
@@ -296,54 +293,6 @@ func await(d time.Duration, cond func() bool) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return nil
-}
-
-// redisServer is a private redis-server on a unix socket.
-type redisServer struct {
-	cmd  *exec.Cmd
-	sock string
-}
-
-func startRedis(dir string) (*redisServer, error) {
-	s := &redisServer{sock: filepath.Join(dir, "redis.sock")}
-	s.cmd = exec.Command("redis-server", "--port", "0", "--unixsocket", s.sock, "--unixsocketperm", "700",
-		"--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no")
-	out, err := s.cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("redis-server: %w (apt-get install -y redis-server)", err)
-	}
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		ok := false
-		for sc.Scan() {
-			if !ok && strings.Contains(strings.ToLower(sc.Text()), "ready to accept connections") {
-				ok = true
-				ready <- true
-			}
-		}
-		if !ok {
-			ready <- false
-		}
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			return nil, errors.New("redis-server exited before it was ready")
-		}
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		return nil, errors.New("redis-server not ready after 30 s")
-	}
-	return s, nil
-}
-
-func (s *redisServer) stop() {
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
 }
 
 // row is one scenario's figures.

@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -92,8 +91,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer func() { srv.stop() }()
-	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.sock})
+	defer func() { srv.Stop() }()
+	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Sock})
 	defer rdb.Close()
 	calls := calllog.NewStore(rdb, calllog.StoreOptions{})
 	appeals := appeal.NewStore(rdb, appeal.StoreOptions{})
@@ -112,7 +111,7 @@ redis:
   url: unix://%s
 log:
   format: json
-`, sip, http, filepath.Join(dir, "node"), srv.sock)
+`, sip, http, filepath.Join(dir, "node"), srv.Sock)
 		if o.outageAfter > 0 {
 			conf += fmt.Sprintf("journal:\n  outage_after: %s\n", o.outageAfter)
 		}
@@ -123,7 +122,7 @@ log:
 	}
 	defer h.Stop(time.Minute)
 	fmt.Printf("hotline %s on redis-server %s; outage %s by %s; %d callers in the consent menu at its start, %d more every %s during it\n",
-		o.binary, srv.sock, o.outage, o.stop, o.calls, o.during, o.every)
+		o.binary, srv.Sock, o.outage, o.stop, o.calls, o.during, o.every)
 
 	var mu sync.Mutex
 	var placed []*placedCall
@@ -373,64 +372,32 @@ func toldNumber(tr caller.Transcript) string {
 	return ""
 }
 
-// redisServer is a private redis-server on a unix socket, its append-only
-// file fsynced at every write.
-type redisServer struct {
-	cmd  *exec.Cmd
-	sock string
-}
+// redisServer is the benchmark's redis-server, its append-only file
+// fsynced at every write.
+type redisServer struct{ *rig.Redis }
 
 func startRedis(dir string) (*redisServer, error) {
-	s := &redisServer{sock: filepath.Join(dir, "redis.sock")}
-	s.cmd = exec.Command("redis-server", "--port", "0", "--unixsocket", s.sock, "--unixsocketperm", "700",
-		"--dir", dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no")
-	out, err := s.cmd.StdoutPipe()
+	r, err := rig.StartRedis(dir, "--appendonly", "yes", "--appendfsync", "always")
 	if err != nil {
 		return nil, err
 	}
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("redis-server: %w (apt-get install -y redis-server)", err)
-	}
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		ok := false
-		for sc.Scan() {
-			if !ok && strings.Contains(strings.ToLower(sc.Text()), "ready to accept connections") {
-				ok = true
-				ready <- true
-			}
-		}
-		if !ok {
-			ready <- false
-		}
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			return nil, errors.New("redis-server exited before it was ready")
-		}
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		return nil, errors.New("redis-server not ready after 30 s")
-	}
-	return s, nil
+	return &redisServer{r}, nil
 }
 
 // down kills the server, or freezes it.
 func (s *redisServer) down(how string) error {
 	if how == "pause" {
-		return s.cmd.Process.Signal(syscall.SIGSTOP)
+		return s.Cmd.Process.Signal(syscall.SIGSTOP)
 	}
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
+	_ = s.Cmd.Process.Kill()
+	_ = s.Cmd.Wait()
 	return nil
 }
 
 // up starts the server again on its files, or thaws it.
 func (s *redisServer) up(how, dir string) error {
 	if how == "pause" {
-		return s.cmd.Process.Signal(syscall.SIGCONT)
+		return s.Cmd.Process.Signal(syscall.SIGCONT)
 	}
 	next, err := startRedis(dir)
 	if err != nil {
@@ -438,10 +405,4 @@ func (s *redisServer) up(how, dir string) error {
 	}
 	*s = *next
 	return nil
-}
-
-func (s *redisServer) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGCONT)
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
 }

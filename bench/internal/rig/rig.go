@@ -44,7 +44,9 @@ type Hotline struct {
 // StartHotline runs binary with the configuration config returns for the
 // SIP and HTTP addresses it is given (free loopback ports), written to
 // dir/hotline.yaml, its output going to logPath; it returns once /healthz
-// answers 200, or fails after ready.
+// answers 200, or fails after ready. Its state directory is dir/state
+// unless the configuration names one: a benchmark's nodes never share one
+// with each other, nor with a hotline of the machine's user.
 func StartHotline(binary, dir, logPath string, ready time.Duration, config func(sip, http string) string) (*Hotline, error) {
 	sipPort, err := sipptest.FreeMediaPort()
 	if err != nil {
@@ -68,6 +70,7 @@ func StartHotline(binary, dir, logPath string, ready time.Duration, config func(
 		return nil, err
 	}
 	h.Cmd = exec.Command(binary, "serve", "--config", path)
+	h.Cmd.Env = append(os.Environ(), "STATE_DIRECTORY="+filepath.Join(dir, "state"))
 	h.Cmd.Stdout, h.Cmd.Stderr = logf, logf
 	if err := h.Cmd.Start(); err != nil {
 		return nil, err
