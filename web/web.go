@@ -6,21 +6,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/calllog"
+	"github.com/hotline12345/hotline/storage"
 )
 
 // CallStore is what the API reads of call records.
@@ -198,7 +195,7 @@ func (a *api) internal(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusServiceUnavailable, "the store did not answer in time")
 		return
 	}
-	if unreachable(err) {
+	if storage.Unreachable(err) {
 		// Redis is down or failing over: nothing was done, and asking again
 		// shortly may work.
 		w.Header().Set("Retry-After", "5")
@@ -206,17 +203,6 @@ func (a *api) internal(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	writeError(w, http.StatusInternalServerError, "internal error")
-}
-
-// unreachable reports whether err says the store could not be reached,
-// rather than that it refused what was asked.
-func unreachable(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrClosed) ||
-		redis.HasErrorPrefix(err, "LOADING") || redis.HasErrorPrefix(err, "MASTERDOWN") ||
-		redis.HasErrorPrefix(err, "CLUSTERDOWN") || redis.HasErrorPrefix(err, "TRYAGAIN")
 }
 
 // reply answers v as JSON, shaped for who asked: times in the hotline's
