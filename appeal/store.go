@@ -138,19 +138,7 @@ var emptyIDPrefix = []byte(`{"id":""`)
 // 2611270001 is the first appeal of 27 November 2026. Ids are digits only
 // because they are read out to the caller digit by digit.
 func (s *Store) Create(ctx context.Context, n New) (Appeal, error) {
-	if n.CallID == "" {
-		return Appeal{}, ErrNoCallID
-	}
-	if !n.Category.Valid() {
-		return Appeal{}, fmt.Errorf("%w: %q", ErrUnknownCategory, n.Category)
-	}
-	created := n.At
-	if created.IsZero() {
-		created = s.now()
-	}
-	created = created.In(s.loc)
-
-	normal, peak, err := s.documents(n, created)
+	created, normal, peak, err := s.prepare(n)
 	if err != nil {
 		return Appeal{}, err
 	}
@@ -270,23 +258,12 @@ return doc
 // another call's appeal has is an error wrapping ErrIDTaken (blocks make
 // it impossible; the check keeps a fault from overwriting an appeal).
 func (s *Store) CreateAs(ctx context.Context, n New, id string) (Appeal, error) {
-	if n.CallID == "" {
-		return Appeal{}, ErrNoCallID
-	}
-	if !n.Category.Valid() {
-		return Appeal{}, fmt.Errorf("%w: %q", ErrUnknownCategory, n.Category)
+	created, normal, peak, err := s.prepare(n)
+	if err != nil {
+		return Appeal{}, err
 	}
 	if !validID(id) {
 		return Appeal{}, fmt.Errorf("appeal: create for call %s: %q is no appeal id", n.CallID, id)
-	}
-	created := n.At
-	if created.IsZero() {
-		created = s.now()
-	}
-	created = created.In(s.loc)
-	normal, peak, err := s.documents(n, created)
-	if err != nil {
-		return Appeal{}, err
 	}
 	keys := []string{s.callKey + n.CallID, s.peak, s.created, s.appeals}
 	doc, err := createAsScript.Run(ctx, s.rdb, keys, id, normal, peak, created.UnixMilli()).Text()
@@ -297,6 +274,25 @@ func (s *Store) CreateAs(ctx context.Context, n New, id string) (Appeal, error) 
 		return Appeal{}, fmt.Errorf("appeal: create %s for call %s: %w", id, n.CallID, err)
 	}
 	return decode(doc)
+}
+
+// prepare checks n and makes its documents under both peak modes, with
+// its creation time: n.At, or the store's clock when zero, in the
+// hotline's zone.
+func (s *Store) prepare(n New) (created time.Time, normal, peak []byte, err error) {
+	if n.CallID == "" {
+		return created, nil, nil, ErrNoCallID
+	}
+	if !n.Category.Valid() {
+		return created, nil, nil, fmt.Errorf("%w: %q", ErrUnknownCategory, n.Category)
+	}
+	created = n.At
+	if created.IsZero() {
+		created = s.now()
+	}
+	created = created.In(s.loc)
+	normal, peak, err = s.documents(n, created)
+	return created, normal, peak, err
 }
 
 // document is a's JSON under one peak mode, with the empty id in front
