@@ -77,6 +77,13 @@ func (d *Distributor) Run(ctx context.Context) error {
 	d.init()
 	sub := d.Store.rdb.Subscribe(ctx, d.channel())
 	defer sub.Close()
+	// An offer published for this node before the subscription took is
+	// lost to it: once it has taken, every waiting call reads its offer
+	// from the store again. Redis away or slow now, the channel
+	// subscribes when it is back, and the ticks carry on meanwhile.
+	if _, err := sub.ReceiveTimeout(ctx, 5*time.Second); err == nil {
+		d.wakeAll()
+	}
 	msgs := sub.Channel()
 	tick := time.NewTicker(d.Interval)
 	defer tick.Stop()
@@ -114,6 +121,18 @@ func (d *Distributor) dispatch(ctx context.Context) {
 		}
 		if len(offers) < 64 {
 			return
+		}
+	}
+}
+
+// wakeAll wakes every call waiting for an offer on this node.
+func (d *Distributor) wakeAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, ch := range d.waiters {
+		select {
+		case ch <- struct{}{}:
+		default:
 		}
 	}
 }
