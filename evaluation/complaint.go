@@ -22,9 +22,10 @@ import (
 // left as it is, so a retried reversal moves nothing twice.
 //
 // KEYS: the call's line keys (callPrelude), complaint key, pending index,
-// the decision's index, the other decision's index. ARGV: the call's line
-// arguments, decision (the status and counter field), reviewed document,
-// review time in ms, mode.
+// the decision's index, the other decision's index, the complaint's
+// decisions. ARGV: the call's line arguments, decision (the status and
+// counter field), reviewed document, review time in ms, mode, the
+// decision's document, appended to the complaint's decisions.
 //
 // Returns {1, document} when decided now, {0, stored document} when it
 // has the decision (review: any decision) already, {-1, ""} when there is
@@ -52,6 +53,7 @@ redis.call('HSET', KEYS[5], 'doc', ARGV[8], 'status', ARGV[7])
 redis.call('ZREM', KEYS[6], ARGV[1])
 redis.call('ZREM', KEYS[8], ARGV[1])
 redis.call('ZADD', KEYS[7], ARGV[9], ARGV[1])
+redis.call('RPUSH', KEYS[9], ARGV[11])
 local verdict = st.verdict
 if verdict == nil or verdict == '' then
   -- A complaint is a bad review; its call's record predates the line.
@@ -115,6 +117,7 @@ func (s *Store) decide(ctx context.Context, mode, id string, status ComplaintSta
 	if err != nil {
 		return Complaint{}, 0, err
 	}
+	c.History = nil // kept apart, in the decisions list
 	if at.IsZero() {
 		at = s.now()
 	}
@@ -128,10 +131,18 @@ func (s *Store) decide(ctx context.Context, mode, id string, status ComplaintSta
 	if status == Upheld {
 		other = Dismissed
 	}
-	keys := []string{s.complaintKey + id, s.byStatus + string(Pending), s.byStatus + string(status), s.byStatus + string(other)}
+	from := Pending
+	if mode == "reverse" {
+		from = other
+	}
+	dec, err := json.Marshal(Decision{Status: status, From: from, By: by, At: at, Note: note})
+	if err != nil {
+		return Complaint{}, 0, fmt.Errorf("evaluation: encode decision on %s: %w", id, err)
+	}
+	keys := []string{s.complaintKey + id, s.byStatus + string(Pending), s.byStatus + string(status), s.byStatus + string(other), s.decisions + id}
 	f := callFacts{callID: c.CallID, agentID: c.AgentID, category: c.Category, at: c.servedAt()}
 	stored, flag, err := s.runShared(ctx, callRun{script: reviewScript, facts: f, keys: keys,
-		args: []any{string(status), doc, at.UnixMilli(), mode}})
+		args: []any{string(status), doc, at.UnixMilli(), mode, dec}})
 	if err != nil {
 		return Complaint{}, 0, fmt.Errorf("evaluation: %s complaint %s: %w", mode, id, err)
 	}
@@ -142,8 +153,54 @@ func (s *Store) decide(ctx context.Context, mode, id string, status ComplaintSta
 	if err != nil {
 		return Complaint{}, 0, err
 	}
+	if flag == 1 {
+		s.signalChange()
+	}
+	if got.History, err = s.history(ctx, id); err != nil {
+		return Complaint{}, 0, err
+	}
 	return got, flag, nil
 }
+
+// Decision is one review or reversal of a complaint: the history of a
+// complaint's decisions is kept whole, so a rate that moved can be
+// explained.
+type Decision struct {
+	Status ComplaintStatus `json:"status"` // upheld or dismissed
+	From   ComplaintStatus `json:"from"`   // pending for a review; the decision reversed for a reversal
+	By     string          `json:"by"`
+	At     time.Time       `json:"at"`
+	Note   string          `json:"note,omitempty"`
+}
+
+// history reads the decisions on complaint id, oldest first.
+func (s *Store) history(ctx context.Context, id string) ([]Decision, error) {
+	docs, err := s.rdb.LRange(ctx, s.decisions+id, 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("evaluation: decisions on complaint %s: %w", id, err)
+	}
+	var out []Decision
+	for _, doc := range docs {
+		var d Decision
+		if err := json.Unmarshal([]byte(doc), &d); err != nil {
+			return nil, fmt.Errorf("evaluation: decode decision on complaint %s: %w", id, err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// signalChange tells an Alarm waiting on Changes that the line moved.
+func (s *Store) signalChange() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Changes is signalled when a review or reversal moved the line's
+// counts. Bursts are merged: one signal may stand for many changes.
+func (s *Store) Changes() <-chan struct{} { return s.changed }
 
 // decided answers a review of a complaint that is decided already.
 func decided(c Complaint, status ComplaintStatus) (Complaint, error) {
@@ -169,8 +226,8 @@ func decodeComplaint(doc string) (Complaint, error) {
 	return c, nil
 }
 
-// Complaint returns the complaint with the given id (the id of its call),
-// or an error wrapping ErrNotFound.
+// Complaint returns the complaint with the given id (the id of its call)
+// and the history of its decisions, or an error wrapping ErrNotFound.
 func (s *Store) Complaint(ctx context.Context, id string) (Complaint, error) {
 	doc, err := s.rdb.HGet(ctx, s.complaintKey+id, "doc").Result()
 	if errors.Is(err, redis.Nil) {
@@ -179,7 +236,14 @@ func (s *Store) Complaint(ctx context.Context, id string) (Complaint, error) {
 	if err != nil {
 		return Complaint{}, fmt.Errorf("evaluation: get complaint %s: %w", id, err)
 	}
-	return decodeComplaint(doc)
+	c, err := decodeComplaint(doc)
+	if err != nil {
+		return Complaint{}, err
+	}
+	if c.History, err = s.history(ctx, id); err != nil {
+		return Complaint{}, err
+	}
+	return c, nil
 }
 
 // Complaints lists complaints by status: the first page of
@@ -253,8 +317,15 @@ func (s *Store) ComplaintsPage(ctx context.Context, status ComplaintStatus, limi
 		return nil, "", fmt.Errorf("evaluation: list complaints: %w", err)
 	}
 	out := make([]Complaint, 0, len(zs))
+	now := s.now()
 	for _, z := range zs {
-		out = append(out, found[z.Member.(string)])
+		c := found[z.Member.(string)]
+		if c.Status == Pending {
+			age := max(now.Sub(c.OpenedAt), 0)
+			secs := age.Seconds()
+			c.AgeSeconds, c.Overdue = &secs, age > s.reviewSLA
+		}
+		out = append(out, c)
 	}
 	return out, cursorText(next), nil
 }

@@ -178,4 +178,13 @@ type Complaint struct {
 	ReviewedAt *time.Time      `json:"reviewed_at,omitempty"`
 	ReviewedBy string          `json:"reviewed_by,omitempty"`
 	Note       string          `json:"note,omitempty"`
+	// History is every decision on the complaint, oldest first: its
+	// review and any reversals. It is kept beside the complaint and
+	// filled in where one complaint is read; lists leave it out.
+	History []Decision `json:"history,omitempty"`
+	// AgeSeconds, for a pending complaint in a list, is how long it has
+	// waited for its review; Overdue says it waited longer than the
+	// review SLA.
+	AgeSeconds *float64 `json:"age_seconds,omitempty"`
+	Overdue    bool     `json:"overdue,omitempty"`
 }

@@ -41,7 +41,14 @@ type StoreOptions struct {
 	// a day's counters from the first call counted on the day, a call's
 	// record from its first event. Zero means DefaultRetention.
 	Retention time.Duration
+	// ReviewSLA is how long a bad review may wait for its review before
+	// it is flagged overdue. Zero means DefaultReviewSLA.
+	ReviewSLA time.Duration
 }
+
+// DefaultReviewSLA is how long a bad review may wait for its review: a
+// working day and night.
+const DefaultReviewSLA = 24 * time.Hour
 
 // Store keeps ratings and complaints in Redis. All its keys share the hash
 // tag {eval}, so a rating, its counters, its index entries and its
@@ -63,6 +70,12 @@ type StoreOptions struct {
 //	complaints:pending     sorted set of pending ids by OpenedAt (ms)
 //	complaints:upheld      sorted set of upheld ids by ReviewedAt (ms)
 //	complaints:dismissed   sorted set of dismissed ids by ReviewedAt (ms)
+//	decisions:<callID>     list of the complaint's decisions, JSON, oldest
+//	                       first: every review and reversal
+//	line:over              hash: "<scope>|<window>" → over, for each watched
+//	                       window over the line (alarm.go)
+//	line:events            stream of the line's alert events (alarm.go)
+//	line:watcher           the lease of the node that raises them
 //
 // Ratings and reviews never expire: they are the audit trail of the
 // complaint rate. The line:* keys expire Retention after they were made:
@@ -77,6 +90,7 @@ type Store struct {
 	now       func() time.Time
 	limit     int
 	retention time.Duration
+	reviewSLA time.Duration
 
 	ratingKey    string
 	rated        string
@@ -87,8 +101,15 @@ type Store struct {
 	lineDay      string
 	lineRows     string
 	lineCall     string
+	lineStates   string
+	lineEvents   string
+	lineWatcher  string
+	decisions    string
 
 	batch coalescer
+	// changed is signalled, without blocking, when a review decision
+	// changes the line: an Alarm looks at the windows again at once.
+	changed chan struct{}
 }
 
 // NewStore returns a Store on rdb.
@@ -108,6 +129,9 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 	if opts.Retention <= 0 {
 		opts.Retention = DefaultRetention
 	}
+	if opts.ReviewSLA <= 0 {
+		opts.ReviewSLA = DefaultReviewSLA
+	}
 	base := opts.Prefix + ":{eval}:"
 	return &Store{
 		rdb:          rdb,
@@ -115,6 +139,7 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 		now:          opts.Now,
 		limit:        opts.ComplaintLimitPer10000,
 		retention:    opts.Retention,
+		reviewSLA:    opts.ReviewSLA,
 		ratingKey:    base + "rating:",
 		rated:        base + "rated",
 		agentKey:     base + "agent:",
@@ -124,6 +149,11 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 		lineDay:      base + "line:",
 		lineRows:     base + "line:rows",
 		lineCall:     base + "line:call:",
+		lineStates:   base + "line:over",
+		lineEvents:   base + "line:events",
+		lineWatcher:  base + "line:watcher",
+		decisions:    base + "decisions:",
+		changed:      make(chan struct{}, 1),
 	}
 }
 
