@@ -114,7 +114,7 @@ func Run(ctx context.Context, opts Options) error {
 	calls := calllog.NewStore(store.Client, calllog.StoreOptions{Retention: time.Duration(cfg.Calls.Retention)})
 	ratings := evaluation.NewStore(store.Client, evaluation.StoreOptions{
 		Location: cfg.Location(), ComplaintLimitPer10000: cfg.Evaluation.ComplaintLimitPer10000,
-		Retention: time.Duration(cfg.Evaluation.Retention),
+		Retention: time.Duration(cfg.Evaluation.Retention), ReviewSLA: time.Duration(cfg.Evaluation.ReviewSLA),
 	})
 
 	reg := prometheus.NewRegistry()
@@ -187,6 +187,9 @@ func Run(ctx context.Context, opts Options) error {
 		<-leaseDone
 	}()
 
+	alarm, stopAlarm := runAlarm(cfg, ratings, lease, reg, log)
+	defer stopAlarm()
+
 	agentsCtx, stopAgents := context.WithCancel(context.WithoutCancel(ctx))
 	waitAgents := agents.run(agentsCtx, log)
 	defer func() {
@@ -254,6 +257,14 @@ func Run(ctx context.Context, opts Options) error {
 				{Name: "journal", Check: keeper.Check},
 			}, tel.checks...),
 			Draining: draining.Load,
+			// A decision is measured against the line before the API
+			// answers it: its alert event is there when the reviewer
+			// looks.
+			LineChanged: func(ctx context.Context) {
+				if _, err := alarm.Check(ctx); err != nil {
+					log.Warn().Err(err).Msg("complaint line: looking at the windows after a review")
+				}
+			},
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}

@@ -130,6 +130,11 @@ type Alarm struct {
 	s    *Store
 	opts AlarmOptions
 
+	// checking keeps this node's looks in order: a look that read the
+	// counts before a reversal never changes a state after the look
+	// that read them after it.
+	checking sync.Mutex
+
 	mu   sync.Mutex
 	last snapshot
 }
@@ -184,6 +189,8 @@ func (a *Alarm) Run(ctx context.Context) {
 // watcher holds the lease, raises the events of the windows that crossed
 // the line, which it returns.
 func (a *Alarm) Check(ctx context.Context) ([]Event, error) {
+	a.checking.Lock()
+	defer a.checking.Unlock()
 	now := a.s.now()
 	lines, err := a.look(ctx, now)
 	if err != nil {
@@ -324,7 +331,7 @@ func (a *Alarm) transition(ctx context.Context, w watched, now time.Time) (Event
 	e.Str("event", id).Str("kind", string(ev.Kind)).Str("scope", l.Scope.row()).Str("window", string(w.kind)).
 		Str("from", l.From).Str("to", l.To).Int64("upheld", l.Upheld).Int64("served", l.Served).
 		Int64("pending", l.Pending).Int("limit_per_10000", l.LimitPer10000).Int64("budget", l.Budget).
-		Msg("complaint line " + string(ev.Kind) + ": " + l.Message)
+		Str("line", l.Message).Msg("complaint line " + string(ev.Kind))
 	if a.opts.OnEvent != nil {
 		a.opts.OnEvent(ev)
 	}

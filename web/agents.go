@@ -56,6 +56,9 @@ type RatingStore interface {
 	Line(ctx context.Context, w evaluation.Window, s evaluation.Scope) (evaluation.Line, error)
 	AgentLines(ctx context.Context, w evaluation.Window) (evaluation.Ranking, error)
 	Audit(ctx context.Context, w evaluation.Window) ([]evaluation.Difference, error)
+	Report(ctx context.Context, w evaluation.Window, sc evaluation.Scope, each func(evaluation.CountedCall) error) error
+	Events(ctx context.Context, limit int, cursor string) ([]evaluation.Event, string, error)
+	Complaint(ctx context.Context, id string) (evaluation.Complaint, error)
 }
 
 // MaxBody caps a request body: an agent or a review is a few hundred
@@ -408,7 +411,15 @@ func (a *api) review(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	a.lineChanged(r.Context())
 	a.reply(w, r, http.StatusOK, c)
+}
+
+// lineChanged tells of a decision that moved the line.
+func (a *api) lineChanged(ctx context.Context) {
+	if a.opts.LineChanged != nil {
+		a.opts.LineChanged(ctx)
+	}
 }
 
 // reverse changes the decision on a reviewed complaint, recorded as the
@@ -431,6 +442,7 @@ func (a *api) reverse(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	a.lineChanged(r.Context())
 	a.reply(w, r, http.StatusOK, c)
 }
 

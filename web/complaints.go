@@ -1,7 +1,10 @@
 package web
 
 import (
+	"encoding/csv"
+	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/hotline12345/hotline/appeal"
@@ -138,4 +141,103 @@ func (a *api) complaintLineAudit(w http.ResponseWriter, r *http.Request) {
 		diffs = []evaluation.Difference{}
 	}
 	a.reply(w, r, http.StatusOK, LineAudit{Window: win, Differences: diffs})
+}
+
+// LineReport is a window's line and every call it counts.
+type LineReport struct {
+	Line  evaluation.Line          `json:"line"`
+	Calls []evaluation.CountedCall `json:"calls"`
+}
+
+// reportColumns are the CSV report's columns.
+var reportColumns = []string{"day", "call_id", "served_at", "agent_id", "category", "rating", "decision", "decided_by", "decided_at", "reversals", "effective"}
+
+// complaintLineReport streams the window's calls: a month of a busy
+// hotline is too many to hold. A store error after the first call was
+// written aborts the answer, so that a cut report never looks whole.
+func (a *api) complaintLineReport(w http.ResponseWriter, r *http.Request) {
+	win, ok := a.window(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	sc := evaluation.Scope{AgentID: q.Get("agent"), Category: appeal.Category(q.Get("category"))}
+	format := q.Get("format")
+	if format != "" && format != "json" && format != "csv" {
+		writeError(w, http.StatusBadRequest, "format "+strconv.Quote(format)+": want json or csv")
+		return
+	}
+	line, err := a.opts.Ratings.Line(r.Context(), win, sc)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	started := false
+	var each func(evaluation.CountedCall) error
+	var finish func()
+	if format == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="complaint-line-`+win.From+`-`+win.To+`.csv"`)
+		cw := csv.NewWriter(w)
+		_ = cw.Write(reportColumns)
+		each = func(c evaluation.CountedCall) error {
+			started = true
+			decided := ""
+			if c.DecidedAt != nil {
+				decided = c.DecidedAt.In(a.location()).Format(time.RFC3339)
+			}
+			cw.Write([]string{c.Day, c.CallID, c.ServedAt.In(a.location()).Format(time.RFC3339Nano), c.AgentID, string(c.Category),
+				string(c.Rating), string(c.Decision), c.DecidedBy, decided, strconv.Itoa(c.Reversals), strconv.FormatBool(c.Effective)})
+			return cw.Error()
+		}
+		finish = func() { cw.Flush() }
+	} else {
+		w.Header().Set("Content-Type", "application/json")
+		head, _ := json.Marshal(presenter{loc: a.location(), mask: true}.present(line))
+		_, _ = w.Write([]byte(`{"line":`))
+		_, _ = w.Write(head)
+		_, _ = w.Write([]byte(`,"calls":[`))
+		first := true
+		each = func(c evaluation.CountedCall) error {
+			started = true
+			doc, err := json.Marshal(c)
+			if err != nil {
+				return err
+			}
+			if !first {
+				_, _ = w.Write([]byte{','})
+			}
+			first = false
+			_, err = w.Write(doc)
+			return err
+		}
+		finish = func() { _, _ = w.Write([]byte("]}\n")) }
+	}
+	if err := a.opts.Ratings.Report(r.Context(), win, sc, each); err != nil {
+		a.opts.Logger.Warn().Err(err).Bool("started", started).Str("path", r.URL.Path).Msg("complaint line report cut short")
+		panic(http.ErrAbortHandler)
+	}
+	finish()
+}
+
+func (a *api) complaintLineEvents(w http.ResponseWriter, r *http.Request) {
+	limit, cursor, ok := pageQuery(w, r)
+	if !ok {
+		return
+	}
+	evs, next, err := a.opts.Ratings.Events(r.Context(), limit, cursor)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.reply(w, r, http.StatusOK, Page[evaluation.Event]{Items: evs, NextCursor: next})
+}
+
+func (a *api) getComplaint(w http.ResponseWriter, r *http.Request) {
+	c, err := a.opts.Ratings.Complaint(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.reply(w, r, http.StatusOK, c)
 }

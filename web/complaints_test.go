@@ -205,4 +205,85 @@ func TestComplaintReverse(t *testing.T) {
 	if len(au.Differences) != 0 {
 		t.Errorf("audit after the reversals: %+v", au)
 	}
+
+	// The history of the decisions is kept: the review and both reversals.
+	r.do("GET", "/api/v1/complaints/c1", "", http.StatusOK, &c)
+	var h []string
+	for _, d := range c.History {
+		by, _, _ := strings.Cut(d.By, ":") // the rig's token has no user: token:<id>
+		h = append(h, fmt.Sprintf("%s>%s by %s: %s", d.From, d.Status, by, d.Note))
+	}
+	if want := []string{"pending>upheld by token: rude", "upheld>dismissed by li: the recording shows no rudeness", "dismissed>upheld by li: rude after all"}; strings.Join(h, "; ") != strings.Join(want, "; ") {
+		t.Errorf("history %q; want %q", h, want)
+	}
+	r.fails("GET", "/api/v1/complaints/nothing", "", http.StatusNotFound)
+}
+
+// TestComplaintLineReport lists every call a window counts, as JSON and
+// CSV, with the counts of the line beside them; the events of the alarm
+// are listed newest first.
+func TestComplaintLineReport(t *testing.T) {
+	r := startRig(t, nil)
+	now := r.clock.Now() // 2026-11-27 in Beijing
+	lastMonth := time.Date(2026, 10, 31, 23, 30, 0, 0, beijing)
+	for i, at := range []time.Time{now.Add(-2 * time.Hour), now.Add(-time.Hour), now, lastMonth} {
+		agent := []string{"a1", "a2", "a1", "a1"}[i]
+		if err := r.ratings.Served(r.ctx, evaluation.ServedCall{CallID: fmt.Sprintf("c%d", i+1), AgentID: agent, Category: appeal.General, At: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.rate("c1", "a1", evaluation.BadReview, now)
+	r.rate("c2", "a2", evaluation.Praise, now)
+	r.rate("c3", "a1", evaluation.BadReview, now)
+	r.rate("c4", "a1", evaluation.BadReview, now) // a late review lands on the 31st
+	r.do("POST", "/api/v1/complaints/c1/review", `{"status":"upheld","note":"rude"}`, http.StatusOK, nil)
+	r.do("POST", "/api/v1/complaints/c4/review", `{"status":"dismissed"}`, http.StatusOK, nil)
+
+	var rep web.LineReport
+	r.do("GET", "/api/v1/complaint-line/report?window=month&month=2026-11", "", http.StatusOK, &rep)
+	var rows []string
+	for _, c := range rep.Calls {
+		by, _, _ := strings.Cut(c.DecidedBy, ":") // the rig's token has no user: token:<id>
+		rows = append(rows, fmt.Sprintf("%s %s %s %s %s %v", c.CallID, c.AgentID, c.Rating, c.Decision, by, c.Effective))
+	}
+	want := []string{"c1 a1 bad_review upheld token true", "c2 a2 praise   false", "c3 a1 bad_review pending  false"}
+	if strings.Join(rows, "; ") != strings.Join(want, "; ") {
+		t.Errorf("November's calls %q; want %q", rows, want)
+	}
+	if l := rep.Line; l.Served != 3 || l.Upheld != 1 || l.Pending != 1 || l.State != evaluation.Over {
+		t.Errorf("November's line %+v", l)
+	}
+	r.do("GET", "/api/v1/complaint-line/report?window=month&month=2026-10&agent=a1", "", http.StatusOK, &rep)
+	if len(rep.Calls) != 1 || rep.Calls[0].Day != "2026-10-31" || rep.Calls[0].Decision != evaluation.Dismissed || rep.Line.Dismissed != 1 {
+		t.Errorf("October: %+v", rep)
+	}
+
+	_, hdr, body := r.send(request{method: "GET", path: "/api/v1/complaint-line/report?window=month&month=2026-11&agent=a1&format=csv", token: r.token})
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	if len(lines) != 3 || lines[0] != "day,call_id,served_at,agent_id,category,rating,decision,decided_by,decided_at,reversals,effective" ||
+		!strings.HasPrefix(lines[1], "2026-11-27,c1,2026-11-27T08:00:00+08:00,a1,general,bad_review,upheld,token:") || !strings.HasSuffix(lines[1], ",0,true") ||
+		!strings.HasSuffix(lines[2], ",pending,,,0,false") {
+		t.Errorf("CSV:\n%s", body)
+	}
+	if !strings.Contains(hdr.Get("Content-Disposition"), "complaint-line-2026-11-01-2026-11-30.csv") {
+		t.Errorf("Content-Disposition %q", hdr.Get("Content-Disposition"))
+	}
+	r.fails("GET", "/api/v1/complaint-line/report?format=xml", "", http.StatusBadRequest)
+	r.fails("GET", "/api/v1/complaint-line/report?window=month&month=2026-13", "", http.StatusBadRequest)
+
+	// The alarm's events, newest first.
+	alarm := evaluation.NewAlarm(r.ratings, evaluation.AlarmOptions{Owner: "n/1", Node: "n"})
+	if _, err := alarm.Check(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var evs web.Page[evaluation.Event]
+	r.do("GET", "/api/v1/complaint-line/events?limit=2", "", http.StatusOK, &evs)
+	if len(evs.Items) != 2 || evs.NextCursor == "" || evs.Items[0].Kind != evaluation.EventOver || evs.Items[0].ID <= evs.Items[1].ID {
+		t.Fatalf("events: %+v", evs)
+	}
+	r.do("GET", "/api/v1/complaint-line/events?limit=2&cursor="+evs.NextCursor, "", http.StatusOK, &evs)
+	if len(evs.Items) == 0 {
+		t.Errorf("no second page")
+	}
+	r.fails("GET", "/api/v1/complaint-line/events?cursor=nonsense", "", http.StatusBadRequest)
 }

@@ -247,6 +247,11 @@ func openAPIOperation(s *schemas, rt Route) (map[string]any, error) {
 			return nil, fmt.Errorf("reply: %w", err)
 		}
 		success["content"] = jsonContent(reply)
+		if rt.CSV != "" {
+			success["content"].(map[string]any)["text/csv"] = map[string]any{
+				"schema": map[string]any{"type": "string", "description": "format=csv: a header row, " + rt.CSV + ", then a row per item"},
+			}
+		}
 	}
 	responses := map[string]any{strconv.Itoa(status): success}
 	if rt.Accepted != "" {

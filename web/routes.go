@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/appeal"
@@ -42,6 +43,9 @@ type Route struct {
 	Reply any
 	// Status answers success: 200, 201 or 204.
 	Status int
+	// CSV, when set, says the route also answers text/csv (format=csv),
+	// with these columns.
+	CSV string
 	// Accepted, when set, says why the route may also answer 202, with
 	// no content: the change is taken but not applied yet.
 	Accepted string
@@ -187,6 +191,17 @@ func (a *api) routes() []Route {
 			Roles: []auth.Role{auth.Supervisor, auth.Admin}, Query: windowParams, Reply: evaluation.Ranking{}, handle: a.complaintLineAgents},
 		{Method: "GET", Path: "/api/v1/complaint-line/audit", Summary: "recount the line's counters of a range of days from the stored calls, ratings and reviews, and list every day and scope where they differ",
 			Roles: []auth.Role{auth.Supervisor, auth.Admin}, Query: auditParams, Reply: LineAudit{}, handle: a.complaintLineAudit},
+		{Method: "GET", Path: "/api/v1/complaint-line/report", Summary: "every call a window counts, with its rating and decision, and the window's line: a rate recomputed by hand",
+			Roles: []auth.Role{auth.Supervisor, auth.Admin}, Query: append(slices.Clone(windowParams),
+				Param{Name: "agent", Type: "string", Description: "one agent's calls"},
+				Param{Name: "category", Type: "string", Enum: categoryNames(), Description: "one category's calls (not with agent)"},
+				Param{Name: "format", Type: "string", Enum: []string{"json", "csv"}, Description: "json (default) or csv"},
+			), Reply: LineReport{}, CSV: strings.Join(reportColumns, ","), handle: a.complaintLineReport},
+		{Method: "GET", Path: "/api/v1/complaint-line/events", Summary: "the line's alert events, newest first: a watched window going over the line or back within it",
+			Roles: []auth.Role{auth.Supervisor, auth.Admin, auth.Ops}, Query: []Param{limitParam, cursorParam},
+			Reply: Page[evaluation.Event]{}, handle: a.complaintLineEvents},
+		{Method: "GET", Path: "/api/v1/complaints/{id}", Summary: "one complaint with the history of its decisions",
+			Roles: supervisors, Reply: evaluation.Complaint{}, handle: a.getComplaint},
 		{Method: "GET", Path: "/api/v1/agents/{id}/complaint-line", Summary: "one agent's line over a window: an agent sees their own",
 			Roles: []auth.Role{auth.Supervisor, auth.Admin, auth.Agent}, Own: true, Query: windowParams, Reply: evaluation.Line{}, handle: a.agentComplaintLine},
 

@@ -76,6 +76,9 @@ type Options struct {
 	Location *time.Location
 	// Now is the clock for "today". Nil means time.Now.
 	Now func() time.Time
+	// LineChanged, when set, is called after a review or reversal moved
+	// the complaint line, before the API answers.
+	LineChanged func(ctx context.Context)
 }
 
 // MaxLimit caps how many records one list request returns.

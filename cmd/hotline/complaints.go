@@ -30,12 +30,21 @@ commands:
                      hotline, one agent, one category, or every agent worst
                      first (--agents)
   pending [--json]   bad reviews waiting for a supervisor's review, oldest
-                     first, with their age
+                     first, with their age; OVERDUE past evaluation.review_sla
+  show ID [--json]   one complaint and every decision on it
   review ID --upheld|--dismissed --note TEXT [--reverse]
                      decide a pending bad review, as the user the token acts
                      for: upheld is an effective complaint, counted on the
                      day the call was served. --reverse changes the decision
                      on a reviewed one
+  report [--window ...] [--agent ID | --category C] [--csv]
+                     every call the window counts (this month by default),
+                     with its rating and decision, after the window's line:
+                     the rate recomputed by hand. --csv writes the rows as
+                     CSV, for a spreadsheet
+  events [--json]    the line's alert events, newest first: a watched window
+                     (the hotline's day, month and 30 days, an agent's 30
+                     days) going over the line or back within it
   audit [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json]
                      recount the line's counters of the days from --from to
                      --to (the 30 days ending today by default) from the
@@ -59,6 +68,12 @@ func complaintsCmd(args []string, stdout, stderr io.Writer) error {
 		return a.complaintAudit(rest)
 	case "pending":
 		return a.pendingComplaints(rest)
+	case "show":
+		return a.showComplaint(rest)
+	case "report":
+		return a.complaintReport(rest)
+	case "events":
+		return a.complaintEvents(rest)
 	case "review":
 		return a.reviewComplaint(rest)
 	}
@@ -274,13 +289,17 @@ func (a *cli) pendingComplaints(args []string) error {
 	}
 	now := time.Now()
 	var tb table
-	tb.add("ID", "AGENT", "CATEGORY", "SERVED", "RATED", "AGE")
+	tb.add("ID", "AGENT", "CATEGORY", "SERVED", "RATED", "AGE", "")
 	for _, c := range cs {
 		served := "-"
 		if !c.ServedAt.IsZero() {
 			served = c.ServedAt.Format("2006-01-02 15:04")
 		}
-		tb.add(c.ID, c.AgentID, string(c.Category), served, c.OpenedAt.Format("2006-01-02 15:04"), age(now.Sub(c.OpenedAt)))
+		overdue := ""
+		if c.Overdue {
+			overdue = "OVERDUE"
+		}
+		tb.add(c.ID, c.AgentID, string(c.Category), served, c.OpenedAt.Format("2006-01-02 15:04"), age(now.Sub(c.OpenedAt)), overdue)
 	}
 	return tb.write(a.stdout)
 }
@@ -368,4 +387,126 @@ func (a *cli) reviewComplaint(args []string) error {
 	_, err = fmt.Fprintf(a.stdout, "complaint %s %s: %s by %s%s (agent %s, call served %s)\n", got.ID, verb, got.Status, got.ReviewedBy, at,
 		got.AgentID, served.Format("2006-01-02 15:04"))
 	return err
+}
+
+func (a *cli) showComplaint(args []string) error {
+	fs := a.flags("show")
+	asJSON := fs.Bool("json", false, "the API's answer, as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError("show: one complaint: hotline complaints show ID")
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var got evaluation.Complaint
+	if err := c.Do(context.Background(), http.MethodGet, "/api/v1/complaints/"+url.PathEscape(fs.Arg(0)), nil, &got); err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(got)
+	}
+	fmt.Fprintf(a.stdout, "complaint %s: %s\nagent %s, %s, served %s, bad review at %s\n", got.ID, got.Status, got.AgentID, got.Category,
+		got.ServedAt.Format("2006-01-02 15:04"), got.OpenedAt.Format("2006-01-02 15:04"))
+	if len(got.History) == 0 {
+		_, err := fmt.Fprintln(a.stdout, "no decision yet")
+		return err
+	}
+	var tb table
+	tb.add("DECIDED", "FROM", "TO", "BY", "NOTE")
+	for _, d := range got.History {
+		tb.add(d.At.Format("2006-01-02 15:04"), string(d.From), string(d.Status), d.By, d.Note)
+	}
+	return tb.write(a.stdout)
+}
+
+func (a *cli) complaintReport(args []string) error {
+	fs := a.flags("report")
+	var window, day, month, from, to, agent, category string
+	var asCSV bool
+	fs.StringVar(&window, "window", "month", "day, month, 30d (the 30 days ending with --day) or range (--from, --to)")
+	fs.StringVar(&day, "day", "", "window day and 30d: the (last) day, YYYY-MM-DD; today when absent")
+	fs.StringVar(&month, "month", "", "window month: YYYY-MM; this month when absent")
+	fs.StringVar(&from, "from", "", "window range: the first day")
+	fs.StringVar(&to, "to", "", "window range: the last day, included")
+	fs.StringVar(&agent, "agent", "", "one agent's calls")
+	fs.StringVar(&category, "category", "", "one category's calls")
+	fs.BoolVar(&asCSV, "csv", false, "the calls as CSV")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	q := url.Values{}
+	for k, v := range map[string]string{"window": window, "day": day, "month": month, "from": from, "to": to, "agent": agent, "category": category} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	if asCSV {
+		q.Set("format", "csv")
+		return c.Copy(context.Background(), "/api/v1/complaint-line/report?"+q.Encode(), a.stdout)
+	}
+	var rep web.LineReport
+	if err := c.Do(context.Background(), http.MethodGet, "/api/v1/complaint-line/report?"+q.Encode(), nil, &rep); err != nil {
+		return err
+	}
+	if err := writeLine(a.stdout, rep.Line); err != nil {
+		return err
+	}
+	var tb table
+	tb.add("DAY", "CALL", "SERVED", "AGENT", "CATEGORY", "RATING", "DECISION", "BY", "EFFECTIVE")
+	for _, cc := range rep.Calls {
+		eff := ""
+		if cc.Effective {
+			eff = "yes"
+		}
+		tb.add(cc.Day, cc.CallID, cc.ServedAt.Format("15:04:05"), cc.AgentID, string(cc.Category), dash(string(cc.Rating)),
+			dash(string(cc.Decision)), dash(cc.DecidedBy), eff)
+	}
+	fmt.Fprintln(a.stdout)
+	return tb.write(a.stdout)
+}
+
+func (a *cli) complaintEvents(args []string) error {
+	fs := a.flags("events")
+	asJSON := fs.Bool("json", false, "the API's answer, as JSON")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var page web.Page[evaluation.Event]
+	if err := c.Do(context.Background(), http.MethodGet, "/api/v1/complaint-line/events?limit=100", nil, &page); err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(page.Items)
+	}
+	if len(page.Items) == 0 {
+		_, err := fmt.Fprintln(a.stdout, "no event: no watched window has crossed the line")
+		return err
+	}
+	var tb table
+	tb.add("AT", "EVENT", "SCOPE", "WINDOW", "DAYS", "UPHELD", "SERVED", "MESSAGE")
+	for _, ev := range page.Items {
+		scope := "hotline"
+		if ev.Line.AgentID != "" {
+			scope = "agent " + ev.Line.AgentID
+		}
+		tb.add(ev.At.Format("2006-01-02 15:04:05"), string(ev.Kind), scope, string(ev.Watch), windowText(ev.Line.Window),
+			strconv.FormatInt(ev.Line.Upheld, 10), strconv.FormatInt(ev.Line.Served, 10), ev.Line.Message)
+	}
+	return tb.write(a.stdout)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -174,6 +175,9 @@ func TestComplaintsReview(t *testing.T) {
 
 	code, out, errs := hotline("complaints", "pending")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimRight(lines[i], " ")
+	}
 	if code != 0 || len(lines) != 4 || !strings.HasPrefix(lines[0], "ID ") || !strings.HasPrefix(lines[1], "c0 ") ||
 		!strings.HasSuffix(lines[1], " 3h0m") && !strings.HasSuffix(lines[1], " 2h59m") || !strings.HasPrefix(lines[3], "c2 ") {
 		t.Errorf("pending: exit %d, %q, %q", code, out, errs)
@@ -201,6 +205,31 @@ func TestComplaintsReview(t *testing.T) {
 	if l, err := s.Line(r.ctx, evaluation.Window{Kind: evaluation.WindowRange, From: now.Add(-3 * time.Hour).In(appeal.DefaultLocation()).Format(time.DateOnly),
 		To: now.In(appeal.DefaultLocation()).Format(time.DateOnly)}, evaluation.Hotline); err != nil || l.Upheld != 0 || l.Dismissed != 1 || l.Pending != 2 {
 		t.Errorf("the line after the reversal: %+v, %v", l, err)
+	}
+
+	code, out, errs = hotline("complaints", "show", "c0")
+	if code != 0 || !strings.Contains(out, "complaint c0: dismissed") ||
+		!regexp.MustCompile(`(?m)^\S+ \S+ +pending +upheld +li +rude to the caller$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^\S+ \S+ +upheld +dismissed +li +the recording shows no rudeness$`).MatchString(out) {
+		t.Errorf("show: exit %d, %q, %q", code, out, errs)
+	}
+	code, out, errs = hotline("complaints", "report", "--window", "30d", "--csv")
+	rows := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(rows) != 4 || !strings.HasPrefix(rows[0], "day,call_id,") || !strings.Contains(rows[1], ",c0,") ||
+		!strings.Contains(rows[1], ",bad_review,dismissed,li,") || !strings.HasSuffix(rows[1], ",1,false") {
+		t.Errorf("report: exit %d, %q, %q", code, out, errs)
+	}
+	code, out, errs = hotline("complaints", "report", "--window", "30d")
+	if code != 0 || !strings.Contains(out, "served 3  bad reviews 3  upheld 0  dismissed 1  pending 2") ||
+		!regexp.MustCompile(`(?m)^\S+ +c0 +\S+ +a1 +general +bad_review +dismissed +li *$`).MatchString(out) {
+		t.Errorf("report as a table: exit %d, %q, %q", code, out, errs)
+	}
+	// The server's alarm saw the review cross the line and the reversal
+	// clear it: four windows each way.
+	code, out, errs = hotline("complaints", "events")
+	if code != 0 || strings.Count(out, "  over  ") != 4 || strings.Count(out, "  cleared  ") != 4 ||
+		!regexp.MustCompile(`(?m)^\S+ \S+ +over +hotline +day .* 1 +3 +over the line: 1 effective complaint in 3 calls served`).MatchString(out) {
+		t.Errorf("events: exit %d, %q, %q", code, out, errs)
 	}
 
 	for _, c := range []struct {

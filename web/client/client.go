@@ -109,6 +109,48 @@ func (c *Client) Do(ctx context.Context, method, path string, body, into any) er
 	return nil
 }
 
+// CopyTimeout bounds Copy: a month's report of a busy hotline is large.
+const CopyTimeout = 10 * time.Minute
+
+// Copy GETs path and copies a successful answer's body to w as it comes,
+// whatever its size or type (a CSV report). An answer of 300 or more is
+// an *Error.
+func (c *Client) Copy(ctx context.Context, path string, w io.Writer) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, CopyTimeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+path, nil)
+	if err != nil {
+		return err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("the hotline API at %s: %w", c.Base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxReply))
+		var e web.Error
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("GET %s: %s", path, resp.Status)
+		}
+		return &Error{Method: http.MethodGet, Path: path, Status: resp.StatusCode, Msg: e.Error}
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("GET %s: the answer was cut short: %w", path, err)
+	}
+	return nil
+}
+
 // All reads every page of a list endpoint (path with its query, without
 // cursor).
 func All[T any](ctx context.Context, c *Client, path string) ([]T, error) {
