@@ -15,6 +15,7 @@ import (
 
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/evaluation"
+	"github.com/hotline12345/hotline/internal/evaltest"
 	"github.com/hotline12345/hotline/internal/redistest"
 	"github.com/hotline12345/hotline/internal/testclock"
 )
@@ -531,124 +532,12 @@ func testRandomEventsMatchRecount(t *testing.T, rdb redis.UniversalClient) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 11))
-	start := time.Date(2026, 11, 29, 20, 0, 0, 0, f.loc)
-	categories := []appeal.Category{appeal.Emergency, appeal.Livelihood, appeal.General, appeal.Complex}
-
-	type call struct {
-		id, agent string
-		category  appeal.Category
-		at        time.Time
-		served    bool // counted: served, or rated
-		verdict   evaluation.Verdict
-		decision  evaluation.ComplaintStatus
+	start := time.Date(2026, 11, 29, 20, 0, 0, 0, f.loc) // three days and a month's end
+	model, err := evaltest.Random(f.ctx, stores, rng, 10000, start, f.loc)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var calls []*call
-	var last func() error // the last event, for a retry
-	for range 10000 {
-		s := stores[rng.IntN(2)]
-		var ev func() error
-		switch n := rng.IntN(100); {
-		case n < 10 && last != nil:
-			ev = last // a retry, or a replay from another node
-		case n < 35 || len(calls) == 0:
-			c := &call{
-				id: fmt.Sprintf("c%05d", len(calls)), agent: fmt.Sprintf("agent-%d", rng.IntN(7)),
-				category: categories[rng.IntN(4)],
-				at:       start.Add(time.Duration(rng.IntN(72*60)) * time.Minute), // three days and a month's end
-			}
-			calls = append(calls, c)
-			ev = func() error {
-				c.served = true
-				return s.Served(f.ctx, evaluation.ServedCall{CallID: c.id, AgentID: c.agent, Category: c.category, At: c.at})
-			}
-		case n < 65:
-			c := calls[rng.IntN(len(calls))]
-			v := []evaluation.Verdict{evaluation.Praise, evaluation.BadReview, evaluation.BadReview, evaluation.NoRating}[rng.IntN(4)]
-			ev = func() error {
-				r := rating(c.id, c.agent, v, c.at.Add(time.Duration(rng.IntN(600))*time.Second))
-				r.Category, r.ServedAt = c.category, c.at
-				_, err := s.Record(f.ctx, r)
-				if errors.Is(err, evaluation.ErrAlreadyRated) && c.verdict != "" && c.verdict != v {
-					return nil
-				}
-				if err == nil && c.verdict == "" {
-					c.served, c.verdict = true, v
-					if v == evaluation.BadReview {
-						c.decision = evaluation.Pending
-					}
-				}
-				return err
-			}
-		case n < 85:
-			c := calls[rng.IntN(len(calls))]
-			d := []evaluation.ComplaintStatus{evaluation.Upheld, evaluation.Dismissed}[rng.IntN(2)]
-			ev = func() error {
-				_, err := s.Review(f.ctx, c.id, d, "sup-1", "")
-				switch {
-				case c.decision == "" && errors.Is(err, evaluation.ErrNotFound):
-					return nil
-				case c.decision == evaluation.Pending && err == nil:
-					c.decision = d
-					return nil
-				case c.decision != "" && c.decision != evaluation.Pending && c.decision != d && errors.Is(err, evaluation.ErrAlreadyReviewed):
-					return nil
-				case c.decision == d:
-					return err
-				}
-				return fmt.Errorf("review of %s (%q) as %s: %v", c.id, c.decision, d, err)
-			}
-		default:
-			c := calls[rng.IntN(len(calls))]
-			d := []evaluation.ComplaintStatus{evaluation.Upheld, evaluation.Dismissed}[rng.IntN(2)]
-			ev = func() error {
-				_, err := s.Reverse(f.ctx, c.id, d, "sup-2", "")
-				switch {
-				case c.decision == "" && errors.Is(err, evaluation.ErrNotFound):
-					return nil
-				case c.decision == evaluation.Pending && errors.Is(err, evaluation.ErrInvalid):
-					return nil
-				case c.decision != "" && c.decision != evaluation.Pending && err == nil:
-					c.decision = d
-					return nil
-				}
-				return fmt.Errorf("reversal of %s (%q) to %s: %v", c.id, c.decision, d, err)
-			}
-		}
-		if err := ev(); err != nil {
-			t.Fatal(err)
-		}
-		last = ev
-	}
-
 	w := evaluation.Window{Kind: evaluation.WindowRange, From: "2026-11-29", To: "2026-12-02"}
-	model := evaluation.Table{}
-	for _, c := range calls {
-		if !c.served {
-			continue
-		}
-		n := evaluation.Counts{Served: 1}
-		switch c.verdict {
-		case evaluation.Praise:
-			n.Praise = 1
-		case evaluation.BadReview:
-			n.BadReview = 1
-		case evaluation.NoRating:
-			n.NoRating = 1
-		}
-		switch c.decision {
-		case evaluation.Upheld:
-			n.Upheld = 1
-		case evaluation.Dismissed:
-			n.Dismissed = 1
-		}
-		day := c.at.In(f.loc).Format(time.DateOnly)
-		for _, sc := range []evaluation.Scope{evaluation.Hotline, {AgentID: c.agent}, {Category: c.category}} {
-			if model[day] == nil {
-				model[day] = map[evaluation.Scope]evaluation.Counts{}
-			}
-			model[day][sc] = model[day][sc].Add(n)
-		}
-	}
 	counted, err := f.store.Counters(f.ctx, w.Days())
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/evaluation"
+	"github.com/hotline12345/hotline/internal/evaltest"
 	"github.com/hotline12345/hotline/web"
 )
 
@@ -142,6 +144,38 @@ func TestComplaintsAudit(t *testing.T) {
 		if code != c.code || out != "" || !strings.Contains(errs, c.names) {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %d naming %s", c.args, code, out, errs, c.code, c.names)
 		}
+	}
+}
+
+// TestComplaintsAuditAfterRandomEvents: 10,000 random events (calls
+// served, ratings, reviews, reversals, retries and replays) sent through
+// two stores, as two nodes would, leave counters that equal the model of
+// the events, and "hotline complaints audit" finds no difference.
+func TestComplaintsAuditAfterRandomEvents(t *testing.T) {
+	r := startAPI(t)
+	loc := appeal.DefaultLocation()
+	stores := []*evaluation.Store{evaluation.NewStore(r.h.Client, evaluation.StoreOptions{}), evaluation.NewStore(r.h.Client, evaluation.StoreOptions{})}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	first := time.Now().In(loc).AddDate(0, 0, -5)
+	start := time.Date(first.Year(), first.Month(), first.Day(), 0, 0, 0, 0, loc)
+	model, err := evaltest.Random(r.ctx, stores, rand.New(rand.NewPCG(seed, 12)), 10000, start, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := start.Format(time.DateOnly), start.AddDate(0, 0, 2).Format(time.DateOnly)
+	var sum evaluation.Counts
+	for _, scopes := range model {
+		sum = sum.Add(scopes[evaluation.Hotline])
+	}
+	code, out, errs := hotline("complaints", "line", "--json", "--window", "range", "--from", from, "--to", to)
+	var l evaluation.Line
+	if err := json.Unmarshal([]byte(out), &l); code != 0 || err != nil || l.Counts != sum {
+		t.Errorf("line: exit %d, %+v, %v, %q; the model says %+v", code, l.Counts, err, errs, sum)
+	}
+	code, out, errs = hotline("complaints", "audit", "--from", from, "--to", to)
+	if code != 0 || !strings.Contains(out, "the counters agree") || errs != "" {
+		t.Errorf("audit: exit %d, %q, %q", code, out, errs)
 	}
 }
 
