@@ -34,7 +34,9 @@ func TestEvaluationSettings(t *testing.T) {
 		{"evaluation.webhook_url", func(c *Config) {
 			c.Evaluation.WebhookURL, c.Evaluation.WebhookSecret = "ftp://example.net/x", "0123456789abcdef"
 		}},
-		{"evaluation.webhook_secret", func(c *Config) { c.Evaluation.WebhookURL, c.Evaluation.WebhookSecret = "https://example.net/x", "short" }},
+		{"evaluation.webhook_secret", func(c *Config) {
+			c.Evaluation.WebhookURL, c.Evaluation.WebhookSecret = "https://example.net/x", "short"
+		}},
 	} {
 		c := Default()
 		tc.set(&c)

@@ -263,7 +263,9 @@ func (h *webhook) keep(ctx context.Context, id string) (bool, error) {
 // refusedError is a 4xx answer that a retry will not change.
 type refusedError struct{ status int }
 
-func (e *refusedError) Error() string { return "refused: " + http.StatusText(e.status) + " " + strconv.Itoa(e.status) }
+func (e *refusedError) Error() string {
+	return "refused: " + http.StatusText(e.status) + " " + strconv.Itoa(e.status)
+}
 
 // post sends the event once.
 func (h *webhook) post(ctx context.Context, id string, body []byte) error {
