@@ -206,6 +206,9 @@ func (r *Runner) run(ctx context.Context, s *Session, rec *calllog.Record, log z
 	if sr.ServedErr != nil {
 		log.Warn().Err(sr.ServedErr).Msg("count call served")
 	}
+	if sr.TurnedAwayErr != nil {
+		log.Warn().Err(sr.TurnedAwayErr).Msg("count call turned away")
+	}
 	if err != nil && sr.AnsweredAt == nil && s.callErr() == nil && r.Redis != nil && !r.Redis.RideOut(ctx) {
 		// Redis went away while the caller waited for an agent: the queue
 		// is gone with it, and the caller is still there to be told.

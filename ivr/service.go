@@ -30,6 +30,10 @@ type Queue interface {
 	// Staffed reports whether any agent taking the category has a phone
 	// registered; with none, the caller is not queued.
 	Staffed(ctx context.Context, c appeal.Category) (bool, error)
+	// TurnedAway counts a call not queued because Staffed said no: it
+	// counts in the day's figures and against the answer rate all the
+	// same. Counting it again must change nothing.
+	TurnedAway(ctx context.Context, callID string, c appeal.Category) error
 	Enqueue(ctx context.Context, callID string, c appeal.Category) error
 	Next(ctx context.Context, callID string) (acd.Offer, error)
 	Position(ctx context.Context, callID string) (int, error)
@@ -88,6 +92,9 @@ type ServiceResult struct {
 	// ServedErr is why the call could not be counted served; its rating,
 	// when one was recorded, counts it.
 	ServedErr error
+	// TurnedAwayErr is why a call turned away with no agent registered
+	// could not be counted in the day's figures.
+	TurnedAwayErr error
 }
 
 func (o *ServiceOptions) defaults() {
@@ -116,7 +123,10 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (res Se
 	call := s.Call
 	if ok, err := sv.Queue.Staffed(ctx, a.Category); err == nil && !ok {
 		// Nobody to talk to: the appeal is recorded and its number read
-		// out; the call ends as intake alone would end it.
+		// out; the call ends as intake alone would end it. The caller
+		// asked for an agent and got none: the call counts against the
+		// answer rate.
+		res.TurnedAwayErr = sv.Queue.TurnedAway(ctx, call.ID(), a.Category)
 		s.Stage(StageGoodbye)
 		return res, s.Play(ctx, prompts.Goodbye)
 	}

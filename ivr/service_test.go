@@ -299,6 +299,15 @@ func TestServiceWithoutAgents(t *testing.T) {
 	if ids := tr.HeardIDs(); ids[len(ids)-1] != prompts.Goodbye {
 		t.Errorf("heard %v, want goodbye last", ids)
 	}
+	// The caller asked for an agent and got none: the call counts in the
+	// day's figures, turned away, and against the answer rate.
+	d, err := r.acd.Day(t.Context(), time.Now())
+	if err != nil || d.TurnedAway != 1 || d.Queued != 0 {
+		t.Fatalf("day %+v %v, want 1 call turned away, none queued", d, err)
+	}
+	if a := d.AnswerRate15s; a.Calls != 1 || a.AnsweredIn15s != 0 || a.Rate == nil || *a.Rate != 0 {
+		t.Errorf("answer rate %+v, want 0 of 1", a)
+	}
 }
 
 // A caller whose appeal went to the journal, Redis not answering for
