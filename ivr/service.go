@@ -71,13 +71,22 @@ type Service struct {
 	// denominator of the effective complaint rate.
 	Served  ServedCounter
 	Options ServiceOptions
-	// Metrics, when set, count offers and ratings.
+	// Metrics, when set, count offers, ratings, calls turned away and
+	// the waits in the queue.
 	Metrics *Metrics
 }
 
 func (sv *Service) countOffer(outcome string) {
 	if sv.Metrics != nil {
 		sv.Metrics.Offers.WithLabelValues(outcome).Inc()
+	}
+}
+
+// observeWait records how long a call waited in the queue once its wait
+// ended, by how it ended.
+func (sv *Service) observeWait(outcome acd.Outcome, wait time.Duration) {
+	if sv.Metrics != nil {
+		sv.Metrics.QueueWait.WithLabelValues(string(outcome)).Observe(wait.Seconds())
 	}
 }
 
@@ -127,6 +136,9 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (res Se
 		// asked for an agent and got none: the call counts against the
 		// answer rate.
 		res.TurnedAwayErr = sv.Queue.TurnedAway(ctx, call.ID(), a.Category)
+		if sv.Metrics != nil {
+			sv.Metrics.TurnedAway.WithLabelValues(string(a.Category)).Inc()
+		}
 		s.Stage(StageGoodbye)
 		return res, s.Play(ctx, prompts.Goodbye)
 	}
@@ -146,6 +158,7 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (res Se
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = sv.Queue.Leave(lctx, call.ID(), acd.Abandoned)
+		sv.observeWait(acd.OutcomeAbandoned, s.now().Sub(queued))
 	}()
 
 	w := &waiter{sv: sv, s: s, opts: opts, appeal: a}
@@ -156,6 +169,7 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (res Se
 		}
 		if o.AgentID == "" { // left for a call-back
 			res.Callback = true
+			sv.observeWait(acd.OutcomeCallback, w.leftAt.Sub(queued))
 			return res, nil
 		}
 		s.Stage(StageRinging)
@@ -194,6 +208,7 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (res Se
 		connected = true
 		sv.countOffer("answered")
 		answered := s.now()
+		sv.observeWait(acd.OutcomeAnswered, answered.Sub(queued))
 		res.AgentID, res.OfferedAt, res.AnsweredAt = o.AgentID, &offered, &answered
 		served := sv.countServed(ctx, evaluation.ServedCall{CallID: call.ID(), AgentID: o.AgentID, Category: a.Category, At: answered}, opts.Rating.RecordRetry)
 		defer func() { res.ServedErr = <-served }()
@@ -266,11 +281,12 @@ type waiter struct {
 	appeal appeal.Appeal
 
 	started   time.Time
-	announced bool     // the hold message was played
-	hold      Playback // what plays now
-	music     bool     // hold is music, which announcements may cut
-	canLeave  bool     // the call-back offer stands
-	offerDue  bool     // the call-back offer waits for the current message
+	announced bool      // the hold message was played
+	hold      Playback  // what plays now
+	music     bool      // hold is music, which announcements may cut
+	canLeave  bool      // the call-back offer stands
+	offerDue  bool      // the call-back offer waits for the current message
+	leftAt    time.Time // when the caller left the queue for a call-back
 }
 
 func (w *waiter) stopHold() {
@@ -402,6 +418,7 @@ func (w *waiter) leave(ctx context.Context) error {
 	if err := w.sv.Queue.Leave(ctx, w.s.Call.ID(), acd.Callback); err != nil {
 		return fmt.Errorf("leave for a call-back: %w", err)
 	}
+	w.leftAt = w.s.now()
 	if err := w.s.Play(ctx, prompts.CallbackNoted); err != nil {
 		return err
 	}
