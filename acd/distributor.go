@@ -285,3 +285,9 @@ func (d *Distributor) Position(ctx context.Context, callID string) (int, error) 
 func (d *Distributor) Staffed(ctx context.Context, c appeal.Category) (bool, error) {
 	return d.Store.Staffed(ctx, c)
 }
+
+// TurnedAway counts a call turned away with no agent of its category
+// registered (see Store.TurnedAway).
+func (d *Distributor) TurnedAway(ctx context.Context, callID string, c appeal.Category) error {
+	return d.Store.TurnedAway(ctx, callID, c)
+}

@@ -3,6 +3,7 @@ package acd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -144,6 +145,74 @@ hotline_queue_length{category="general"} 2
 hotline_queue_length{category="livelihood"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "hotline_agents", "hotline_queue_length"); err != nil {
+		t.Error(err)
+	}
+}
+
+// The day's figures are metrics too, read from Redis at each scrape:
+// the calls by outcome, the numerator, and the rate once there is one.
+func TestCollectorAnswerRate(t *testing.T) {
+	t.Parallel()
+	redistest.Backends(t, testCollectorAnswerRate)
+}
+
+func testCollectorAnswerRate(t *testing.T, rdb redis.UniversalClient) {
+	r := newRigOn(t, rdb)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(r.s))
+	names := []string{"hotline_calls_today", "hotline_answered_in_15s_today", "hotline_answer_rate_15s", "hotline_acd_scrape_ok"}
+	const calls = `
+# HELP hotline_calls_today Today's calls that asked for an agent, the whole hotline's, by how their wait ended (answered, abandoned, callback, lost, turned_away: no agent of the category registered); they start again at midnight in the hotline's zone.
+# TYPE hotline_calls_today gauge
+hotline_calls_today{outcome="abandoned"} %d
+hotline_calls_today{outcome="answered"} %d
+hotline_calls_today{outcome="callback"} 0
+hotline_calls_today{outcome="lost"} 0
+hotline_calls_today{outcome="turned_away"} %d
+# HELP hotline_answered_in_15s_today Today's calls answered by an agent within 15 s of joining the queue, the whole hotline's: the 15-second answer rate's numerator.
+# TYPE hotline_answered_in_15s_today gauge
+hotline_answered_in_15s_today %d
+# HELP hotline_acd_scrape_ok 1 when the agent, queue and day figures could be read from Redis.
+# TYPE hotline_acd_scrape_ok gauge
+hotline_acd_scrape_ok 1
+`
+	const rate = `
+# HELP hotline_answer_rate_15s Today's 15-second answer rate of the whole hotline: hotline_answered_in_15s_today over the sum of hotline_calls_today, turned-away calls included; absent before the day's first call ends its wait.
+# TYPE hotline_answer_rate_15s gauge
+hotline_answer_rate_15s %g
+`
+	// No calls yet: the counts are 0 and there is no rate.
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(calls, 0, 0, 0, 0)), names...); err != nil {
+		t.Error(err)
+	}
+
+	r.agent("a1", appeal.General)
+	r.enqueue("fast", appeal.General)
+	r.enqueue("slow", appeal.General)
+	wantOffers(t, r.dispatch(), "fast>a1")
+	// fast joined 2 ms ago (the rig's clock moves 1 ms a call queued)
+	// and is answered exactly 15 s after joining: within 15 s.
+	r.clock.Add(AnswerTarget - 2*time.Millisecond)
+	if err := r.s.Answered(r.ctx, "fast", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.s.Ended(r.ctx, "fast", "a1", 0); err != nil {
+		t.Fatal(err)
+	}
+	wantOffers(t, r.dispatch(), "slow>a1")
+	r.clock.Add(5 * time.Second) // slow waited 20 s
+	if err := r.s.Answered(r.ctx, "slow", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	r.enqueue("gone", appeal.General)
+	if err := r.s.Leave(r.ctx, "gone", Abandoned); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.s.TurnedAway(r.ctx, "alone", appeal.Emergency); err != nil {
+		t.Fatal(err)
+	}
+	// One of four within 15 s.
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(calls, 1, 2, 1, 1)+fmt.Sprintf(rate, 0.25)), names...); err != nil {
 		t.Error(err)
 	}
 }

@@ -69,6 +69,23 @@ func (s *Store) enqueue(ctx context.Context, callID string, c appeal.Category, n
 	return nil
 }
 
+// TurnedAway counts a call of category c that asked for an agent when no
+// agent taking c had a phone registered (Staffed said so): it is not
+// queued, yet the service was offered it and answered it with no agent,
+// so it counts in the day's figures (DayFigures.TurnedAway) and against
+// the 15-second answer rate. Counting a call twice changes nothing, and a
+// call that was queued is not counted.
+func (s *Store) TurnedAway(ctx context.Context, callID string, c appeal.Category) error {
+	if callID == "" || !c.Valid() {
+		return fmt.Errorf("%w: call %q category %q", ErrInvalid, callID, c)
+	}
+	now := s.now()
+	if err := s.run(ctx, turnedAwayScript, callID, string(c), ms(now), s.day(now)).Err(); err != nil {
+		return fmt.Errorf("acd: turned away %s: %w", callID, err)
+	}
+	return nil
+}
+
 // Offer is a call offered to an agent by Dispatch.
 type Offer struct {
 	CallID  string
@@ -221,6 +238,12 @@ func (s *Store) Lengths(ctx context.Context) (map[appeal.Category]int, error) {
 }
 
 // DayFigures are a day's service-level figures for the whole hotline.
+//
+// Every call that asked for an agent counts once, on the day it asked, by
+// how its wait ended: answered, abandoned, left for a call-back, lost with
+// its node, or turned away because no agent taking its category had a
+// phone registered. A call still waiting counts in Queued alone until
+// then.
 type DayFigures struct {
 	Day        string `json:"day"`
 	Queued     int64  `json:"queued"`   // calls that joined the queue
@@ -238,12 +261,100 @@ type DayFigures struct {
 	// so they are not abandoned calls; they were not answered either,
 	// so they count against the answer rate.
 	Lost int64 `json:"lost"`
-	// AnswerRate15s is the 15-second answer rate: calls answered within
-	// 15 s of joining the queue over the calls whose wait is over
-	// (answered, abandoned, left for a call-back, or lost with their
-	// node); 0 with none.
-	AnswerRate15s float64 `json:"answer_rate_15s"`
-	AverageWait   float64 `json:"average_wait_seconds"`
+	// TurnedAway counts the calls that asked for an agent when no agent
+	// taking their category had a phone registered: they were never
+	// queued, and they count against the answer rate.
+	TurnedAway int64 `json:"turned_away"`
+	// AnswerRate15s is the 15-second answer rate with the counts it is
+	// made of.
+	AnswerRate15s AnswerRate `json:"answer_rate_15s"`
+	// AverageWait is the average wait of the answered calls.
+	AverageWait AverageWait `json:"average_wait"`
+}
+
+// AnswerRate is the 15-second answer rate of a day: the calls an agent
+// answered within AnswerTarget of their joining the queue, over every
+// call offered to the service whose wait is over — answered, abandoned,
+// left for a call-back, lost with its node, or turned away with no agent
+// of its category registered. A call centre's service level counts every
+// call offered: a citizen turned away asked for an agent and got none,
+// and leaving those calls out would make a day without agents look well
+// served.
+type AnswerRate struct {
+	// AnsweredIn15s is the numerator.
+	AnsweredIn15s int64 `json:"answered_in_15s"`
+	// Calls is the denominator: the sum of the day's counts named in
+	// Over.
+	Calls int64 `json:"calls"`
+	// Over names the day's counts (fields of DayFigures) Calls adds up.
+	Over []Outcome `json:"over"`
+	// Rate is AnsweredIn15s / Calls, from 0 to 1; absent with no calls:
+	// no calls, no rate.
+	Rate *float64 `json:"rate,omitempty"`
+}
+
+// AverageWait is the average time the answered calls of a day waited in
+// the queue, from joining it to the agent answering. Calls that left
+// unanswered are not in it: their wait ended without an agent.
+type AverageWait struct {
+	// TotalSeconds is the numerator: the answered calls' waits, summed.
+	TotalSeconds float64 `json:"total_seconds"`
+	// Calls is the denominator: the sum of the day's counts named in
+	// Over.
+	Calls int64 `json:"calls"`
+	// Over names the day's counts (fields of DayFigures) Calls adds up.
+	Over []Outcome `json:"over"`
+	// Seconds is TotalSeconds / Calls; absent with no call answered.
+	Seconds *float64 `json:"seconds,omitempty"`
+}
+
+// Outcome is how a call's wait for an agent ended, as the day's figures
+// count it; each is the name of a count of DayFigures.
+type Outcome string
+
+// Outcomes of a call's wait.
+const (
+	OutcomeAnswered   Outcome = "answered"    // an agent answered
+	OutcomeAbandoned  Outcome = "abandoned"   // the caller hung up waiting
+	OutcomeCallback   Outcome = "callback"    // the caller left asking for a call-back
+	OutcomeLost       Outcome = "lost"        // dropped with its node
+	OutcomeTurnedAway Outcome = "turned_away" // never queued: no agent of its category registered
+)
+
+// Outcomes are every outcome, in the order the figures list them.
+var Outcomes = []Outcome{OutcomeAnswered, OutcomeAbandoned, OutcomeCallback, OutcomeLost, OutcomeTurnedAway}
+
+// outcomeCount is a count of the day's calls that ended their wait one
+// way.
+type outcomeCount struct {
+	outcome Outcome
+	n       int64
+}
+
+// ended are the day's calls whose wait is over, by how it ended: the
+// 15-second answer rate's denominator, part by part, in Outcomes' order.
+func (f *DayFigures) ended() []outcomeCount {
+	return []outcomeCount{{OutcomeAnswered, f.Answered}, {OutcomeAbandoned, f.Abandoned}, {OutcomeCallback, f.Callback},
+		{OutcomeLost, f.Lost}, {OutcomeTurnedAway, f.TurnedAway}}
+}
+
+// figures computes the rate and the average from the counts.
+func (f *DayFigures) figures() {
+	r := AnswerRate{AnsweredIn15s: f.InTime, Over: []Outcome{}}
+	for _, o := range f.ended() {
+		r.Calls += o.n
+		r.Over = append(r.Over, o.outcome)
+	}
+	if r.Calls > 0 {
+		v := float64(f.InTime) / float64(r.Calls)
+		r.Rate = &v
+	}
+	w := AverageWait{TotalSeconds: float64(f.WaitMillis) / 1000, Calls: f.Answered, Over: []Outcome{OutcomeAnswered}}
+	if f.Answered > 0 {
+		v := w.TotalSeconds / float64(f.Answered)
+		w.Seconds = &v
+	}
+	f.AnswerRate15s, f.AverageWait = r, w
 }
 
 // Day returns the figures of the day holding t.
@@ -256,13 +367,8 @@ func (s *Store) Day(ctx context.Context, t time.Time) (DayFigures, error) {
 	n := func(k string) int64 { v, _ := strconv.ParseInt(h[k], 10, 64); return v }
 	f := DayFigures{Day: d, Queued: n("queued"), Answered: n("answered"), InTime: n("answered_in_time"),
 		Abandoned: n("abandoned"), Callback: n("callback"), Offers: n("offers"), Unanswered: n("unanswered"),
-		Rejected: n("rejected"), WaitMillis: n("wait_ms"), Lost: n("lost")}
-	if done := f.Answered + f.Abandoned + f.Callback + f.Lost; done > 0 {
-		f.AnswerRate15s = float64(f.InTime) / float64(done)
-	}
-	if f.Answered > 0 {
-		f.AverageWait = float64(f.WaitMillis) / float64(f.Answered) / 1000
-	}
+		Rejected: n("rejected"), WaitMillis: n("wait_ms"), Lost: n("lost"), TurnedAway: n("turned_away")}
+	f.figures()
 	return f, nil
 }
 

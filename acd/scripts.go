@@ -252,6 +252,22 @@ count(ARGV[7], 'queued')
 return 1
 `)
 
+// turnedAwayScript counts a call turned away with no agent of its
+// category registered, once: the call's hash, kept a day like those of
+// the calls that left the queue, says it was counted, as enqueueScript's
+// says a call was queued.
+//
+// ARGV: prefix, call, category, now ms, day.
+var turnedAwayScript = script(`
+local c = ARGV[2]
+local k = ckey(c)
+if redis.call('EXISTS', k) == 1 then return 0 end
+redis.call('HSET', k, 'cat', ARGV[3], 'st', 'turned_away', 'ended', ARGV[4], 'day', ARGV[5])
+redis.call('EXPIRE', k, 86400)
+count(ARGV[5], 'turned_away')
+return 1
+`)
+
 // dispatchScript ends expired wrap-ups, takes back offers left ringing by
 // a node that died, then offers waiting calls, best first (emergency, then
 // longest waiting), each to the longest idle available agent who takes its

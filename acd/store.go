@@ -50,7 +50,7 @@ const DefaultReoffer = 10 * time.Second
 //	ringing         sorted set: agents offered a call, since when
 //	queue           sorted set: calls in the queue (waiting or offered), by rank
 //	waiting         sorted set: calls waiting for an offer, by rank
-//	c:<call>        hash: a queued call (cat, score, enq, st, agent, node, inst, day, ...)
+//	c:<call>        hash: a queued call (cat, score, enq, st, agent, node, inst, day, ...), or one turned away (st turned_away)
 //	tried:<call>    hash: agent → "<seq>:<ms>", the agent's seq when offered this call, and when
 //	day:<date>      hash: the day's queue figures
 //	aday:<date>:<id> hash: an agent's day (served, talk_ms)

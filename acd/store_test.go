@@ -532,8 +532,11 @@ func testDayFigures(t *testing.T, rdb redis.UniversalClient) {
 	if d.Queued != 4 || d.Answered != 2 || d.InTime != 1 || d.Abandoned != 1 || d.Callback != 1 {
 		t.Fatalf("day %+v", d)
 	}
-	if d.AnswerRate15s != 0.25 || d.AverageWait < 14.9 || d.AverageWait > 15.1 {
-		t.Errorf("rate %v, average wait %v s", d.AnswerRate15s, d.AverageWait)
+	if a := d.AnswerRate15s; a.AnsweredIn15s != 1 || a.Calls != 4 || a.Rate == nil || *a.Rate != 0.25 {
+		t.Errorf("answer rate %+v, want 1 of 4", a)
+	}
+	if w := d.AverageWait; w.Calls != 2 || w.TotalSeconds < 29.9 || w.TotalSeconds > 30.1 || w.Seconds == nil || *w.Seconds < 14.9 || *w.Seconds > 15.1 {
+		t.Errorf("average wait %+v, want 30 s over 2 answered calls", w)
 	}
 	q, err := r.s.Queue(r.ctx)
 	if err != nil || len(q) != 0 {

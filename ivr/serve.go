@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/prompts"
 )
@@ -51,7 +52,19 @@ type Metrics struct {
 	// RatingDelay observes the time from the agent's hang-up to the
 	// rating question starting to play.
 	RatingDelay prometheus.Histogram
+	// QueueWait observes each call's wait in the queue when it ends, by
+	// how it ended (answered, abandoned, callback): its le="15" bucket of
+	// answered calls is this node's numerator of the 15-second answer
+	// rate.
+	QueueWait *prometheus.HistogramVec
+	// TurnedAway counts the calls not queued because no agent of their
+	// category had a phone registered, by category.
+	TurnedAway *prometheus.CounterVec
 }
+
+// queueWaitBuckets are the queue wait histogram's bounds in seconds,
+// close around the 15 s of the answer rate.
+var queueWaitBuckets = []float64{1, 2, 5, 10, 15, 20, 30, 60, 120, 300}
 
 // NewMetrics registers the call metrics with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -76,9 +89,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from the agent's hang-up to the rating question starting to play.",
 			Buckets: []float64{0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2},
 		}),
+		QueueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hotline_queue_wait_seconds",
+			Help:    "Time from joining the queue to the end of the wait, by how it ended (answered by an agent, abandoned by the caller, callback: left asking for one); calls of this node.",
+			Buckets: queueWaitBuckets,
+		}, []string{"outcome"}),
+		TurnedAway: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_calls_turned_away_total", Help: "Calls that asked for an agent when no agent taking their category had a phone registered, so were not queued, by category; calls of this node.",
+		}, []string{"category"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Active, m.Ended, m.Digits, m.Ratings, m.Offers, m.RatingDelay)
+		reg.MustRegister(m.Active, m.Ended, m.Digits, m.Ratings, m.Offers, m.RatingDelay, m.QueueWait, m.TurnedAway)
+	}
+	for _, o := range []acd.Outcome{acd.OutcomeAnswered, acd.OutcomeAbandoned, acd.OutcomeCallback} {
+		m.QueueWait.WithLabelValues(string(o))
+	}
+	for _, c := range acd.Categories {
+		m.TurnedAway.WithLabelValues(string(c))
 	}
 	for _, v := range []string{"praise", "bad_review", "none"} {
 		m.Ratings.WithLabelValues(v)
@@ -205,6 +232,9 @@ func (r *Runner) run(ctx context.Context, s *Session, rec *calllog.Record, log z
 	}
 	if sr.ServedErr != nil {
 		log.Warn().Err(sr.ServedErr).Msg("count call served")
+	}
+	if sr.TurnedAwayErr != nil {
+		log.Warn().Err(sr.TurnedAwayErr).Msg("count call turned away")
 	}
 	if err != nil && sr.AnsweredAt == nil && s.callErr() == nil && r.Redis != nil && !r.Redis.RideOut(ctx) {
 		// Redis went away while the caller waited for an agent: the queue

@@ -30,6 +30,10 @@ type Queue interface {
 	// Staffed reports whether any agent taking the category has a phone
 	// registered; with none, the caller is not queued.
 	Staffed(ctx context.Context, c appeal.Category) (bool, error)
+	// TurnedAway counts a call not queued because Staffed said no: it
+	// counts in the day's figures and against the answer rate all the
+	// same. Counting it again must change nothing.
+	TurnedAway(ctx context.Context, callID string, c appeal.Category) error
 	Enqueue(ctx context.Context, callID string, c appeal.Category) error
 	Next(ctx context.Context, callID string) (acd.Offer, error)
 	Position(ctx context.Context, callID string) (int, error)
@@ -67,13 +71,22 @@ type Service struct {
 	// denominator of the effective complaint rate.
 	Served  ServedCounter
 	Options ServiceOptions
-	// Metrics, when set, count offers and ratings.
+	// Metrics, when set, count offers, ratings, calls turned away and
+	// the waits in the queue.
 	Metrics *Metrics
 }
 
 func (sv *Service) countOffer(outcome string) {
 	if sv.Metrics != nil {
 		sv.Metrics.Offers.WithLabelValues(outcome).Inc()
+	}
+}
+
+// observeWait records how long a call waited in the queue once its wait
+// ended, by how it ended.
+func (sv *Service) observeWait(outcome acd.Outcome, wait time.Duration) {
+	if sv.Metrics != nil {
+		sv.Metrics.QueueWait.WithLabelValues(string(outcome)).Observe(wait.Seconds())
 	}
 }
 
@@ -88,6 +101,9 @@ type ServiceResult struct {
 	// ServedErr is why the call could not be counted served; its rating,
 	// when one was recorded, counts it.
 	ServedErr error
+	// TurnedAwayErr is why a call turned away with no agent registered
+	// could not be counted in the day's figures.
+	TurnedAwayErr error
 }
 
 func (o *ServiceOptions) defaults() {
@@ -116,7 +132,13 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (res Se
 	call := s.Call
 	if ok, err := sv.Queue.Staffed(ctx, a.Category); err == nil && !ok {
 		// Nobody to talk to: the appeal is recorded and its number read
-		// out; the call ends as intake alone would end it.
+		// out; the call ends as intake alone would end it. The caller
+		// asked for an agent and got none: the call counts against the
+		// answer rate.
+		res.TurnedAwayErr = sv.Queue.TurnedAway(ctx, call.ID(), a.Category)
+		if sv.Metrics != nil {
+			sv.Metrics.TurnedAway.WithLabelValues(string(a.Category)).Inc()
+		}
 		s.Stage(StageGoodbye)
 		return res, s.Play(ctx, prompts.Goodbye)
 	}
@@ -136,6 +158,7 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (res Se
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = sv.Queue.Leave(lctx, call.ID(), acd.Abandoned)
+		sv.observeWait(acd.OutcomeAbandoned, s.now().Sub(queued))
 	}()
 
 	w := &waiter{sv: sv, s: s, opts: opts, appeal: a}
@@ -146,6 +169,7 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (res Se
 		}
 		if o.AgentID == "" { // left for a call-back
 			res.Callback = true
+			sv.observeWait(acd.OutcomeCallback, w.leftAt.Sub(queued))
 			return res, nil
 		}
 		s.Stage(StageRinging)
@@ -184,6 +208,7 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (res Se
 		connected = true
 		sv.countOffer("answered")
 		answered := s.now()
+		sv.observeWait(acd.OutcomeAnswered, answered.Sub(queued))
 		res.AgentID, res.OfferedAt, res.AnsweredAt = o.AgentID, &offered, &answered
 		served := sv.countServed(ctx, evaluation.ServedCall{CallID: call.ID(), AgentID: o.AgentID, Category: a.Category, At: answered}, opts.Rating.RecordRetry)
 		defer func() { res.ServedErr = <-served }()
@@ -256,11 +281,12 @@ type waiter struct {
 	appeal appeal.Appeal
 
 	started   time.Time
-	announced bool     // the hold message was played
-	hold      Playback // what plays now
-	music     bool     // hold is music, which announcements may cut
-	canLeave  bool     // the call-back offer stands
-	offerDue  bool     // the call-back offer waits for the current message
+	announced bool      // the hold message was played
+	hold      Playback  // what plays now
+	music     bool      // hold is music, which announcements may cut
+	canLeave  bool      // the call-back offer stands
+	offerDue  bool      // the call-back offer waits for the current message
+	leftAt    time.Time // when the caller left the queue for a call-back
 }
 
 func (w *waiter) stopHold() {
@@ -392,6 +418,7 @@ func (w *waiter) leave(ctx context.Context) error {
 	if err := w.sv.Queue.Leave(ctx, w.s.Call.ID(), acd.Callback); err != nil {
 		return fmt.Errorf("leave for a call-back: %w", err)
 	}
+	w.leftAt = w.s.now()
 	if err := w.s.Play(ctx, prompts.CallbackNoted); err != nil {
 		return err
 	}

@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/hotline12345/hotline/acd"
+	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/caller"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/evaluation"
@@ -127,6 +130,32 @@ func (r *serviceRig) waitQueued(n int) {
 	}
 }
 
+// waits is the queue wait histogram of the calls whose wait ended with
+// outcome.
+func (r *serviceRig) waits(outcome acd.Outcome) *dto.Histogram {
+	r.t.Helper()
+	var m dto.Metric
+	if err := r.runner.Metrics.QueueWait.WithLabelValues(string(outcome)).(prometheus.Metric).Write(&m); err != nil {
+		r.t.Fatal(err)
+	}
+	return m.GetHistogram()
+}
+
+// wantWaits checks that only the calls ending their wait with outcome were
+// observed, n of them.
+func (r *serviceRig) wantWaits(outcome acd.Outcome, n uint64) {
+	r.t.Helper()
+	for _, o := range []acd.Outcome{acd.OutcomeAnswered, acd.OutcomeAbandoned, acd.OutcomeCallback} {
+		want := uint64(0)
+		if o == outcome {
+			want = n
+		}
+		if got := r.waits(o).GetSampleCount(); got != want {
+			r.t.Errorf("%s waits observed %d times, want %d", o, got, want)
+		}
+	}
+}
+
 func (r *serviceRig) call(who string, script caller.Script) (caller.Transcript, calllog.Record) {
 	return r.callWrapped(who, script, nil)
 }
@@ -196,6 +225,15 @@ func TestServiceToAgentAndRating(t *testing.T) {
 	}
 	if !rt.ServedAt.Equal(*rec.AgentAnsweredAt) {
 		t.Errorf("rating served at %v; the agent answered at %v", rt.ServedAt, *rec.AgentAnsweredAt)
+	}
+	// The wait, from joining the queue to a2 answering, is observed
+	// once, as the record has it.
+	r.wantWaits(acd.OutcomeAnswered, 1)
+	if got, want := r.waits(acd.OutcomeAnswered).GetSampleSum(), rec.AgentAnsweredAt.Sub(*rec.QueuedAt).Seconds(); got != want {
+		t.Errorf("answered wait observed %v s, the record says %v s", got, want)
+	}
+	if d, err := r.acd.Day(t.Context(), time.Now()); err != nil || d.Answered != 1 || d.AnswerRate15s.Calls != 1 {
+		t.Errorf("day %+v %v, want 1 call answered", d, err)
 	}
 }
 
@@ -299,6 +337,19 @@ func TestServiceWithoutAgents(t *testing.T) {
 	if ids := tr.HeardIDs(); ids[len(ids)-1] != prompts.Goodbye {
 		t.Errorf("heard %v, want goodbye last", ids)
 	}
+	// The caller asked for an agent and got none: the call counts in the
+	// day's figures, turned away, and against the answer rate.
+	d, err := r.acd.Day(t.Context(), time.Now())
+	if err != nil || d.TurnedAway != 1 || d.Queued != 0 {
+		t.Fatalf("day %+v %v, want 1 call turned away, none queued", d, err)
+	}
+	if a := d.AnswerRate15s; a.Calls != 1 || a.AnsweredIn15s != 0 || a.Rate == nil || *a.Rate != 0 {
+		t.Errorf("answer rate %+v, want 0 of 1", a)
+	}
+	if n := testutil.ToFloat64(r.runner.Metrics.TurnedAway.WithLabelValues(string(appeal.General))); n != 1 {
+		t.Errorf("hotline_calls_turned_away_total{category=general} %v, want 1", n)
+	}
+	r.wantWaits("", 0)
 }
 
 // A caller whose appeal went to the journal, Redis not answering for
@@ -382,9 +433,10 @@ func TestServiceAbandonedInQueue(t *testing.T) {
 		t.Errorf("rating of a caller who never reached an agent: %v", err)
 	}
 	day, err := r.acd.Day(t.Context(), time.Now())
-	if err != nil || day.Abandoned != 1 {
+	if err != nil || day.Abandoned != 1 || day.AnswerRate15s.Calls != 1 || day.AnswerRate15s.AnsweredIn15s != 0 {
 		t.Errorf("day %+v %v", day, err)
 	}
+	r.wantWaits(acd.OutcomeAbandoned, 1)
 	if line, err := r.ratings.Totals(t.Context(), time.Now()); err != nil || line.Served != 0 {
 		t.Errorf("a call nobody answered counted served: %+v %v", line, err)
 	}
@@ -424,6 +476,11 @@ func TestServiceCallbackAfterTheMaximumWait(t *testing.T) {
 	day, err := r.acd.Day(t.Context(), time.Now())
 	if err != nil || day.Callback != 1 || day.Abandoned != 0 {
 		t.Errorf("day %+v %v", day, err)
+	}
+	// The caller waited at least the maximum wait before leaving.
+	r.wantWaits(acd.OutcomeCallback, 1)
+	if w := r.waits(acd.OutcomeCallback).GetSampleSum(); w < 0.3 {
+		t.Errorf("call-back wait observed %v s, want at least the maximum wait", w)
 	}
 }
 

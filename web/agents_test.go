@@ -529,11 +529,31 @@ func TestStats(t *testing.T) {
 	r.rate("c2", "a1", evaluation.BadReview, r.clock.Now())
 	r.rate("old", "a1", evaluation.Praise, time.Date(2026, 11, 26, 12, 0, 0, 0, beijing))
 	r.do("POST", "/api/v1/complaints/c2/review", `{"status":"upheld"}`, http.StatusOK, nil)
+	// Nobody takes emergency calls: c3 is turned away; c4 hangs up
+	// waiting.
+	if err := r.agents.TurnedAway(r.ctx, "c3", appeal.Emergency); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.agents.Enqueue(r.ctx, "c4", appeal.General, "node1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.agents.Leave(r.ctx, "c4", acd.Abandoned); err != nil {
+		t.Fatal(err)
+	}
 
 	var s web.Stats
 	r.do("GET", "/api/v1/stats", "", http.StatusOK, &s)
-	if s.Queue.Day != "2026-11-27" || s.Queue.Queued != 2 || s.Queue.Answered != 2 || s.Queue.InTime != 1 || s.Queue.AnswerRate15s != 0.5 {
+	if q := s.Queue; q.Day != "2026-11-27" || q.Queued != 3 || q.Answered != 2 || q.InTime != 1 || q.Abandoned != 1 || q.TurnedAway != 1 {
 		t.Errorf("queue figures %+v", s.Queue)
+	}
+	// c1 was answered in 5 s, c2 in 20 s; c3 was turned away and c4
+	// abandoned: 1 of 4 within 15 s. The answered calls waited 25 s.
+	if a := s.Queue.AnswerRate15s; a.AnsweredIn15s != 1 || a.Calls != 4 || a.Rate == nil || *a.Rate != 0.25 ||
+		!slices.Equal(a.Over, []acd.Outcome{"answered", "abandoned", "callback", "lost", "turned_away"}) {
+		t.Errorf("answer rate %+v, want 1 of 4 calls, turned-away ones included", a)
+	}
+	if w := s.Queue.AverageWait; w.Calls != 2 || w.TotalSeconds != 25 || w.Seconds == nil || *w.Seconds != 12.5 || !slices.Equal(w.Over, []acd.Outcome{"answered"}) {
+		t.Errorf("average wait %+v, want 25 s over 2 answered calls", w)
 	}
 	if s.Ratings.Day != "2026-11-27" || s.Ratings.Praise != 1 || s.Ratings.BadReview != 1 || s.Ratings.Upheld != 1 {
 		t.Errorf("rating figures %+v", s.Ratings)
@@ -542,9 +562,24 @@ func TestStats(t *testing.T) {
 		c.State != evaluation.Over || c.From != "2026-11-27" || c.LimitPer10000 != 3 {
 		t.Errorf("complaint rate %+v", s.Complaints)
 	}
+	s = web.Stats{}
 	r.do("GET", "/api/v1/stats?day=2026-11-26", "", http.StatusOK, &s)
 	if s.Queue.Day != "2026-11-26" || s.Queue.Queued != 0 || s.Ratings.Day != "2026-11-26" || s.Ratings.Praise != 1 || s.Ratings.BadReview != 0 {
 		t.Errorf("yesterday %+v", s)
+	}
+	// A day without calls has the counts and no rate, not 0 %.
+	var raw struct {
+		Queue struct {
+			Rate map[string]any `json:"answer_rate_15s"`
+			Wait map[string]any `json:"average_wait"`
+		} `json:"queue"`
+	}
+	r.do("GET", "/api/v1/stats?day=2026-11-26", "", http.StatusOK, &raw)
+	if q := raw.Queue; q.Rate == nil || q.Rate["calls"] != 0.0 || q.Rate["answered_in_15s"] != 0.0 || q.Rate["rate"] != nil {
+		t.Errorf("answer rate of a day without calls %v, want 0 of 0 and no rate", q.Rate)
+	}
+	if q := raw.Queue; q.Wait == nil || q.Wait["calls"] != 0.0 || q.Wait["seconds"] != nil {
+		t.Errorf("average wait of a day without calls %v, want 0 calls and no average", q.Wait)
 	}
 	if c := s.Complaints; c.Upheld != 0 || c.Served != 1 || c.State != evaluation.Within || c.From != "2026-11-26" || !c.NextCrosses {
 		t.Errorf("complaint rate of the day before %+v", s.Complaints)

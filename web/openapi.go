@@ -22,6 +22,7 @@ import (
 // reflection cannot list.
 var openAPIEnums = enumTable(
 	enumOf(acd.States...),
+	enumOf(acd.Outcomes...),
 	enumOf(appeal.Categories()...),
 	enumOf(evaluation.Praise, evaluation.BadReview, evaluation.NoRating),
 	enumOf(evaluation.Pending, evaluation.Upheld, evaluation.Dismissed),

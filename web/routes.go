@@ -179,7 +179,7 @@ func (a *api) routes() []Route {
 			Accepted: "Redis did not answer: the decision is kept in the node's journal and applied when it answers again"},
 		{Method: "POST", Path: "/api/v1/complaints/{id}/reverse", Summary: "change the decision on a reviewed complaint (upheld to dismissed or back), saying why in the note; the counts of the call's day follow",
 			Roles: supervisors, Body: reviewBody{}, Reply: evaluation.Complaint{}, handle: a.reverse},
-		{Method: "GET", Path: "/api/v1/stats", Summary: "a day's 15-second answer rate, abandoned calls, average wait, ratings, effective complaints per 10,000",
+		{Method: "GET", Path: "/api/v1/stats", Summary: "a day's calls by how their wait ended (turned away with no agent registered included), the 15-second answer rate and average wait each with the counts it is over (no rate without calls), ratings, effective complaints per 10,000",
 			Roles: []auth.Role{auth.Supervisor, auth.Ops}, Query: []Param{{Name: "day", Type: "date", Description: "today when absent"}},
 			Reply: Stats{}, handle: a.stats},
 		{Method: "GET", Path: "/api/v1/complaint-line", Summary: "effective complaints against the 3/10,000 line over a day, month, 30 days or range, for the hotline, an agent or a category: counts, rate, budget, worst case, 95 % upper bound",

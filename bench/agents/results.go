@@ -249,8 +249,8 @@ func (r *results) report(w io.Writer, o options) {
 		ms(percentile(r.intake, 0.5)), ms(percentile(r.wait, 0.5)), ms(percentile(r.wait, 0.99)), ms(percentile(r.wait, 1)),
 		ms(percentile(r.keyAfter, 0.5)), ms(percentile(r.keyAfter, 1)))
 	q := r.stats.Queue
-	fmt.Fprintf(w, "  queue (today): queued %d, answered %d, in 15 s %d (rate %.3f), average wait %.2f s, abandoned %d, offers %d, rang out %d, rejected %d\n",
-		q.Queued, q.Answered, q.InTime, q.AnswerRate15s, q.AverageWait, q.Abandoned, q.Offers, q.Unanswered, q.Rejected)
+	fmt.Fprintf(w, "  queue (today): queued %d, answered %d, in 15 s %d (rate %.3f of %d calls), average wait %.2f s, abandoned %d, turned away %d, offers %d, rang out %d, rejected %d\n",
+		q.Queued, q.Answered, q.InTime, orZero(q.AnswerRate15s.Rate), q.AnswerRate15s.Calls, orZero(q.AverageWait.Seconds), q.Abandoned, q.TurnedAway, q.Offers, q.Unanswered, q.Rejected)
 	cycle := r.agentCycle(o.wrapUp)
 	bound := 0.0
 	if cycle > 0 {
@@ -321,7 +321,7 @@ func (r *results) save(path string, o options) error {
 		"e2e_delay_p50_ms": percentile(r.e2e, 0.5).Milliseconds(), "e2e_delay_p99_ms": percentile(r.e2e, 0.99).Milliseconds(),
 		"e2e_delay_max_ms": percentile(r.e2e, 1).Milliseconds(),
 		"bye_rtt_p99_ms":   percentile(r.byeRTT, 0.99).Milliseconds(), "after_bye_p99_ms": percentile(r.afterBye, 0.99).Milliseconds(),
-		"answer_rate_15s": r.stats.Queue.AnswerRate15s, "average_wait_s": r.stats.Queue.AverageWait,
+		"answer_rate_15s": r.stats.Queue.AnswerRate15s.Rate, "average_wait_s": r.stats.Queue.AverageWait.Seconds,
 		"agent_cycle_ms": cycle.Milliseconds(), "cpu_mean": r.cpu.Mean, "cpu_peak": r.cpu.Peak, "peak_calls": r.cpu.PeakCalls,
 		"elapsed_s":   r.elapsed.Seconds(),
 		"wait_p50_ms": percentile(r.wait, 0.5).Milliseconds(), "wait_p99_ms": percentile(r.wait, 0.99).Milliseconds(),
@@ -338,4 +338,13 @@ func (r *results) save(path string, o options) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// orZero is a figure absent for want of calls as 0, for a line of
+// results.
+func orZero(v *float64) float64 {
+	if v == nil {
+		return 0
+	}
+	return *v
 }

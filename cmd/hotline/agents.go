@@ -147,10 +147,25 @@ func queueCmd(args []string, stdout, stderr io.Writer) error {
 	if len(q.Calls) == 0 {
 		fmt.Fprintln(stdout, "no calls waiting")
 	}
-	d := q.Today
-	_, err = fmt.Fprintf(stdout, "\ntoday %s: %d queued, %d answered (%d within 15 s, 15-second answer rate %.1f%%), %d abandoned, %d left for a call-back, average wait %.1f s\n",
-		d.Day, d.Queued, d.Answered, d.InTime, d.AnswerRate15s*100, d.Abandoned, d.Callback, d.AverageWait)
+	_, err = fmt.Fprint(stdout, "\n"+dayFigures(q.Today))
 	return err
+}
+
+// dayFigures says a day's figures in two lines, each rate with the counts
+// it is made of; a day without calls has no rate, not 0 %.
+func dayFigures(d acd.DayFigures) string {
+	r, w := d.AnswerRate15s, d.AverageWait
+	rate := "none (no calls)"
+	if r.Rate != nil {
+		rate = fmt.Sprintf("%.1f%% (%d of %d calls, turned-away ones included)", *r.Rate*100, r.AnsweredIn15s, r.Calls)
+	}
+	wait := "none (no call answered)"
+	if w.Seconds != nil {
+		wait = fmt.Sprintf("%.1f s (over %d answered calls)", *w.Seconds, w.Calls)
+	}
+	return fmt.Sprintf("today %s: %d queued; %d answered (%d within 15 s), %d abandoned, %d left for a call-back, %d lost with their node, %d turned away with no agent registered\n"+
+		"15-second answer rate %s; average wait %s\n",
+		d.Day, d.Queued, d.Answered, d.InTime, d.Abandoned, d.Callback, d.Lost, d.TurnedAway, rate, wait)
 }
 
 // cli is one run of a command that calls the API.

@@ -292,7 +292,8 @@ func TestAgentsUsageErrors(t *testing.T) {
 func TestQueueCommand(t *testing.T) {
 	r := startAPI(t)
 	code, out, errs := hotline("queue", "--api", r.api)
-	if code != 0 || !strings.Contains(out, "no calls waiting") || !strings.Contains(out, "0 queued") {
+	if code != 0 || !strings.Contains(out, "no calls waiting") || !strings.Contains(out, "0 queued") ||
+		!strings.Contains(out, "15-second answer rate none (no calls)") || !strings.Contains(out, "average wait none (no call answered)") {
 		t.Errorf("empty queue: exit %d, %q %q", code, out, errs)
 	}
 	for _, c := range []struct {
@@ -314,6 +315,15 @@ func TestQueueCommand(t *testing.T) {
 	}
 	if !strings.Contains(out, "2 queued") {
 		t.Errorf("queue without today's figures:\n%s", out)
+	}
+	// A call turned away with nobody registered to take it counts
+	// against the answer rate; the rate says what it is over.
+	if err := r.agents.TurnedAway(r.ctx, "c-alone", appeal.Complex); err != nil {
+		t.Fatal(err)
+	}
+	_, out, _ = hotline("queue", "--api", r.api)
+	if !strings.Contains(out, "1 turned away with no agent registered") || !strings.Contains(out, "15-second answer rate 0.0% (0 of 1 calls, turned-away ones included)") {
+		t.Errorf("queue with a call turned away:\n%s", out)
 	}
 }
 
