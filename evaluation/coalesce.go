@@ -11,17 +11,22 @@ import (
 const batchTimeout = 30 * time.Second
 
 // coalescer lets concurrent callers share round trips to Redis. A caller
-// that finds no pipeline in flight sends its run at once, with whatever
-// others queued; while a pipeline is in flight, runs queue and go
-// together in the next one. Each run is still its own script, atomic on
-// its own. Under light load every run goes alone; when many calls end at
-// once, they share pipelines, and Redis rather than round trips sets the
-// pace.
+// that finds fewer than maxFlushers pipelines in flight sends its run at
+// once, with whatever others queued; otherwise runs queue and go together
+// in the next pipeline. Two pipelines in flight keep Redis busy while the
+// answers of the one before are read and the next is written. Each run is
+// still its own script, atomic on its own: runs of different callers may
+// be applied in any order, as those of two nodes are. Under light load
+// every run goes alone; when many calls end at once, they share
+// pipelines, and Redis rather than round trips sets the pace.
 type coalescer struct {
-	mu    sync.Mutex
-	busy  bool // a pipeline is in flight, or about to be
-	queue []*queuedRun
+	mu       sync.Mutex
+	flushers int // pipelines in flight, or about to be
+	queue    []*queuedRun
 }
+
+// maxFlushers is how many shared pipelines may be in flight at once.
+const maxFlushers = 2
 
 type queuedRun struct {
 	run   callRun
@@ -37,8 +42,10 @@ func (s *Store) runShared(ctx context.Context, run callRun) (string, int64, erro
 	c := &s.batch
 	c.mu.Lock()
 	c.queue = append(c.queue, q)
-	lead := !c.busy
-	c.busy = true
+	lead := c.flushers < maxFlushers
+	if lead {
+		c.flushers++
+	}
 	c.mu.Unlock()
 	if lead {
 		// This caller's own run is in the batch it sends; the runs that
@@ -62,8 +69,8 @@ func (s *Store) flush() {
 }
 
 // flushOnce sends the queued runs in one pipeline and answers them. It
-// reports whether more runs queued meanwhile; when none did, the
-// coalescer is idle again.
+// reports whether more runs queued meanwhile; when none did, this
+// flusher stops.
 func (s *Store) flushOnce() (more bool) {
 	c := &s.batch
 	c.mu.Lock()
@@ -85,7 +92,7 @@ func (s *Store) flushOnce() (more bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.queue) == 0 {
-		c.busy = false
+		c.flushers--
 		return false
 	}
 	return true

@@ -45,7 +45,7 @@ elseif status == 'pending' then
 elseif status == ARGV[7] then
   return {0, redis.call('HGET', KEYS[5], 'doc')}
 end
-local st, other = callState()
+local st, other = callState(redis.call('GET', KEYS[1]))
 if not st then
   return {-2, other}
 end

@@ -63,18 +63,16 @@ end
 -- command; the in-process store has none, and gets the same bytes by
 -- GETRANGE and SETRANGE.
 local function addRows(tbl, rows, d)
-  local ops = {}
+  local ops, n = {}, 0
   for _, r in ipairs(rows) do
     for i = 1, 6 do
       if d[i] ~= 0 then
-        table.insert(ops, 'INCRBY')
-        table.insert(ops, 'i32')
-        table.insert(ops, '#' .. (r * 6 + i - 1))
-        table.insert(ops, d[i])
+        ops[n + 1], ops[n + 2], ops[n + 3], ops[n + 4] = 'INCRBY', 'i32', '#' .. (r * 6 + i - 1), d[i]
+        n = n + 4
       end
     end
   end
-  if #ops == 0 then
+  if n == 0 then
     return
   end
   local res = redis.pcall('BITFIELD', tbl, unpack(ops))
@@ -104,15 +102,14 @@ local function addRows(tbl, rows, d)
   end
 end
 
--- callState reads the call's line record, or takes the facts in ARGV for
--- a call not seen before (fresh). It returns nil and the record's day
--- when the call counts on another day than ARGV's: the caller asks again
--- with that day's table.
-local function callState()
+-- callState reads the call's line record rec (KEYS[1], false when there
+-- is none), or takes the facts in ARGV for a call not seen before
+-- (fresh). It returns nil and the record's day when the call counts on
+-- another day than ARGV's: the caller asks again with that day's table.
+local function callState(rec)
   if ARGV[2] == '' then
     return {skip = true}
   end
-  local rec = redis.call('GET', KEYS[1])
   if rec then
     local day, at, agent, category, verdict, decision =
       string.match(rec, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
@@ -181,7 +178,7 @@ func callScript(body string) *redis.Script { return redis.NewScript(callPrelude 
 // Returns {1, ""} when counted now, {0, ""} when counted already,
 // {-2, day} when the call counts on day.
 var servedScript = callScript(`
-local st, other = callState()
+local st, other = callState(redis.call('GET', KEYS[1]))
 if not st then
   return {-2, other}
 end

@@ -175,11 +175,11 @@ func (s *Store) day(t time.Time) string { return t.In(s.loc).Format(dayLayout) }
 // Returns {1, ""} when stored, {0, stored document} when the call was
 // rated already, {-2, day} when the call counts on day.
 var recordScript = callScript(`
-local cur = redis.call('GET', KEYS[5])
-if cur then
-  return {0, cur}
+local got = redis.call('MGET', KEYS[5], KEYS[1])
+if got[1] then
+  return {0, got[1]}
 end
-local st, other = callState()
+local st, other = callState(got[2])
 if not st then
   return {-2, other}
 end
