@@ -215,26 +215,31 @@ func Run(ctx context.Context, opts Options) error {
 		appealRecorder = opts.Appeals(appealRecorder)
 	}
 	runner := &ivr.Runner{
-		Catalog: catalog,
-		Records: records,
-		Redis:   keeper,
-		Intake: &ivr.Intake{Appeals: appealRecorder, Options: ivr.IntakeOptions{
-			FirstDigitTimeout: time.Duration(cfg.IVR.FirstDigitTimeout),
-			Tries:             cfg.IVR.Tries,
-			HandOff:           true,
-		}},
+		Catalog:  catalog,
+		Records:  records,
 		Lang:     lang,
+		Backend:  cfg.Backend,
 		Log:      log,
 		Metrics:  metrics,
 		Node:     lease.Name(),
 		Instance: lease.Instance(),
 	}
-
-	tel, err := newBackend(cfg, catalog, pacer, runner, agents, reg, log)
+	intake := &ivr.Intake{Appeals: appealRecorder, Options: ivr.IntakeOptions{
+		FirstDigitTimeout: time.Duration(cfg.IVR.FirstDigitTimeout),
+		Tries:             cfg.IVR.Tries,
+	}}
+	// A citizen's call: intake, then an agent and the rating. The
+	// service needs the backend (it rings agents through it), the
+	// backend the flow its calls run: the flow is set before the backend
+	// runs.
+	var citizen ivr.Flow
+	incoming := func(ctx context.Context, call ivr.Call) { runner.Serve(ctx, call, citizen) }
+	tel, err := newBackend(cfg, catalog, pacer, incoming, agents, reg, log)
 	if err != nil {
 		return err
 	}
-	runner.Service = &ivr.Service{Queue: agents.dist, Connector: tel, Ratings: keeper.Ratings(), Served: keeper.Ratings(), Options: serviceOptions(cfg), Metrics: runner.Metrics}
+	service := &ivr.Service{Queue: agents.dist, Connector: tel, Ratings: keeper.Ratings(), Served: keeper.Ratings(), Options: serviceOptions(cfg), Metrics: runner.Metrics}
+	citizen = ivr.TakeToAgent(intake, service, keeper)
 
 	// draining is set once a drain begins: /healthz answers 503 so that
 	// balancers stop sending calls.
@@ -391,7 +396,7 @@ func loopback(addr string) bool {
 	return host == "localhost" || err == nil && ip.IsLoopback()
 }
 
-func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, runner *ivr.Runner, registrar *sip.Registrar, log zerolog.Logger) (*sip.Server, error) {
+func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, incoming func(context.Context, ivr.Call), registrar *sip.Registrar, log zerolog.Logger) (*sip.Server, error) {
 	var codecs []media.Codec
 	for _, name := range cfg.SIP.Codecs {
 		c, err := media.CodecByName(name)
@@ -421,7 +426,7 @@ func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, run
 		Codecs:       codecs,
 		Catalog:      catalog,
 		Pacer:        pacer,
-		Handler:      func(ctx context.Context, call ivr.Call) { runner.Serve(ctx, call) },
+		Handler:      incoming,
 		Logger:       log,
 		Registrar:    registrar,
 		Locator:      registrar,

@@ -39,8 +39,7 @@ type backend struct {
 // endpointPoll is how often agents' endpoints are read from Asterisk.
 const endpointPoll = 5 * time.Second
 
-func newBackend(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, runner *ivr.Runner, agents *agentsPart, reg prometheus.Registerer, log zerolog.Logger) (*backend, error) {
-	runner.Backend = cfg.Backend
+func newBackend(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, incoming func(context.Context, ivr.Call), agents *agentsPart, reg prometheus.Registerer, log zerolog.Logger) (*backend, error) {
 	switch cfg.Backend {
 	case "asterisk":
 		b, err := asterisk.New(asterisk.Options{
@@ -53,7 +52,7 @@ func newBackend(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer,
 			PingInterval: time.Duration(cfg.ARI.PingInterval),
 			PingTimeout:  time.Duration(cfg.ARI.PingTimeout),
 			Catalog:      catalog,
-			Handler:      func(ctx context.Context, call ivr.Call) { runner.Serve(ctx, call) },
+			Handler:      incoming,
 			Logger:       log,
 			Metrics:      reg,
 		})
@@ -80,7 +79,7 @@ func newBackend(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer,
 			},
 		}, nil
 	case "sip":
-		s, err := newSIP(cfg, catalog, pacer, runner, agents.registrar, log)
+		s, err := newSIP(cfg, catalog, pacer, incoming, agents.registrar, log)
 		if err != nil {
 			return nil, err
 		}

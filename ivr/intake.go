@@ -55,13 +55,11 @@ type IntakeOptions struct {
 	// AppealRetry bounds how long recording the appeal is retried while
 	// the store is unreachable (a Redis restart); default 10 s.
 	AppealRetry time.Duration
-	// HandOff says the call goes on to an agent after the appeal number:
-	// no goodbye.
-	HandOff bool
 }
 
 // Intake is the intake flow: greeting (9 for English), category menu, consent
-// to a return visit, the appeal recorded and its number read out, goodbye.
+// to a return visit, the appeal recorded and its number read out. What
+// follows (Goodbye, or an agent) is the next step of the flow.
 type Intake struct {
 	Appeals AppealRecorder
 	Options IntakeOptions
@@ -149,15 +147,7 @@ func (in *Intake) Run(ctx context.Context, s *Session) (IntakeResult, error) {
 	if a.ID == "" {
 		readout = []prompts.ID{prompts.AppealNumberLater}
 	}
-	if err := s.Play(ctx, readout...); err != nil {
-		return res, err
-	}
-
-	if in.Options.HandOff {
-		return res, nil
-	}
-	s.Stage(StageGoodbye)
-	return res, s.Play(ctx, prompts.Goodbye)
+	return res, s.Play(ctx, readout...)
 }
 
 // record records the appeal, retrying with backoff: recording is idempotent

@@ -122,31 +122,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// Runner runs the intake flow on every call a backend hands it, one goroutine
-// per call (the backend's), and keeps the call's record.
+// Runner runs a flow on each call a backend hands it, or a dialer
+// places, one goroutine per call (the backend's), and keeps the call's
+// record.
 type Runner struct {
 	Catalog *prompts.Catalog
 	Records CallRecorder
-	Intake  *Intake
-	// Service, when set, takes each caller on from intake to an agent
-	// and the rating; Intake.Options.HandOff must be set with it.
-	Service *Service
 	Lang    prompts.Lang // the language a call starts in
 	Backend string       // "sip", "asterisk"
 	Log     zerolog.Logger
 	Metrics *Metrics
-	// Redis, when set, says whether Redis answers; *journal.Keeper is
-	// one.
-	Redis Outage
 	// Node and Instance name the hotline node and its run in every
 	// record, so that another node can end the records of calls this
 	// one held when it is lost.
 	Node, Instance string
 }
 
-// Serve runs one call to its end. It never panics: a panic in the flow is
+// Serve runs flow on call to its end and keeps the call's record: saved
+// when the call starts, as the flow goes (Session.Checkpoint) and at the
+// end, with the end's cause. It never panics: a panic in the flow is
 // recovered, logged with its stack and ends only this call.
-func (r *Runner) Serve(ctx context.Context, call Call) {
+func (r *Runner) Serve(ctx context.Context, call Call, flow Flow) {
 	log := r.Log.With().Str("call_id", call.ID()).Logger()
 	rec := calllog.Record{
 		ID:        call.ID(),
@@ -166,10 +162,12 @@ func (r *Runner) Serve(ctx context.Context, call Call) {
 	r.saveNow(ctx, log, rec)
 
 	s := NewSession(call, r.Catalog, r.Lang)
+	s.Record, s.Log = &rec, log
+	s.checkpoint = func(ctx context.Context) { r.saveNow(ctx, log, rec) }
 	s.OnDigit(func(d Digit) { r.Metrics.Digits.WithLabelValues(string(d.Method)).Inc() })
 	log.Info().Str("caller", rec.Caller).Str("dialled", rec.Dialled).Msg("call started")
 
-	flowErr := r.run(ctx, s, &rec, log)
+	flowErr := r.run(ctx, s, flow, log)
 
 	// The far end may have hung up while the flow was finishing; the
 	// backend's cause wins over the flow's error then.
@@ -195,62 +193,20 @@ func (r *Runner) Serve(ctx context.Context, call Call) {
 	r.saveFinal(log, rec)
 }
 
-// run answers the call and runs intake, turning a panic into an error.
-func (r *Runner) run(ctx context.Context, s *Session, rec *calllog.Record, log zerolog.Logger) (err error) {
+// run runs the flow, turning a panic into an error and ErrFlowDone into
+// success.
+func (r *Runner) run(ctx context.Context, s *Session, flow Flow, log zerolog.Logger) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			log.Error().Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("flow panicked")
 			err = fmt.Errorf("flow panicked: %v", p)
 		}
 	}()
-	s.Stage(StageAnswer)
-	if err := s.Call.Answer(ctx); err != nil {
-		return fmt.Errorf("answer: %w", err)
-	}
-	at := time.Now()
-	rec.AnsweredAt = &at
-	r.saveNow(ctx, log, *rec)
-	if r.Redis != nil && r.Redis.Outage() {
-		log.Warn().Msg("redis does not answer: the caller is told they will be called back")
-		return r.callBack(ctx, s, rec)
-	}
-	res, err := r.Intake.Run(ctx, s)
-	rec.AppealID = res.Appeal.ID
-	if err != nil || r.Service == nil {
-		return err
-	}
-	if r.Redis != nil && !r.Redis.RideOut(ctx) {
-		// The queue and the agents' states live in Redis.
-		log.Warn().Str("appeal_id", rec.AppealID).Msg("redis does not answer: the caller is told they will be called back")
-		return r.callBack(ctx, s, rec)
-	}
-	sr, err := r.Service.Run(ctx, s, res.Appeal)
-	rec.QueuedAt, rec.OfferedAt, rec.AgentAnsweredAt = sr.QueuedAt, sr.OfferedAt, sr.AnsweredAt
-	rec.AgentID, rec.Callback = sr.AgentID, sr.Callback
-	if sr.Rating != nil {
-		rec.Rating = string(sr.Rating.Verdict)
-	}
-	if sr.ServedErr != nil {
-		log.Warn().Err(sr.ServedErr).Msg("count call served")
-	}
-	if sr.TurnedAwayErr != nil {
-		log.Warn().Err(sr.TurnedAwayErr).Msg("count call turned away")
-	}
-	if err != nil && sr.AnsweredAt == nil && s.callErr() == nil && r.Redis != nil && !r.Redis.RideOut(ctx) {
-		// Redis went away while the caller waited for an agent: the queue
-		// is gone with it, and the caller is still there to be told.
-		log.Warn().Err(err).Str("appeal_id", rec.AppealID).Msg("redis does not answer while the caller waits: the caller is told they will be called back")
-		return r.callBack(ctx, s, rec)
+	err = flow(ctx, s)
+	if errors.Is(err, ErrFlowDone) {
+		return nil
 	}
 	return err
-}
-
-// callBack tells the caller that nobody can take the call now and that
-// they will be called back, and marks the record for the call-back.
-func (r *Runner) callBack(ctx context.Context, s *Session, rec *calllog.Record) error {
-	rec.Callback = true
-	s.Stage(StageOutage)
-	return s.Play(ctx, prompts.OutageCallback)
 }
 
 func hangup(call Call) error {

@@ -82,19 +82,37 @@ type redisAway struct{ outage, lost bool }
 func (r redisAway) Outage() bool                 { return r.outage }
 func (r redisAway) RideOut(context.Context) bool { return !r.lost && !r.outage }
 
-func newRunner(t *testing.T, rec ivr.CallRecorder, ap ivr.AppealRecorder) *ivr.Runner {
+// citizens is a Runner with the parts of a citizen's call, composed into
+// its flow when a call comes: intake alone, or with a Service, on to an
+// agent.
+type citizens struct {
+	*ivr.Runner
+	Intake  *ivr.Intake
+	Service *ivr.Service
+	Redis   ivr.Outage
+}
+
+// Serve runs the citizen's flow on call.
+func (r *citizens) Serve(ctx context.Context, call ivr.Call) {
+	flow := ivr.TakeAppeal(r.Intake, r.Redis)
+	if r.Service != nil {
+		flow = ivr.TakeToAgent(r.Intake, r.Service, r.Redis)
+	}
+	r.Runner.Serve(ctx, call, flow)
+}
+
+func newRunner(t *testing.T, rec ivr.CallRecorder, ap ivr.AppealRecorder) *citizens {
 	catalog, err := prompts.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &ivr.Runner{
-		Catalog: catalog, Records: rec,
+	return &citizens{
+		Runner: &ivr.Runner{Catalog: catalog, Records: rec, Lang: prompts.Mandarin, Backend: "fake", Log: zerolog.Nop(), Metrics: ivr.NewMetrics(nil)},
 		Intake: &ivr.Intake{Appeals: ap, Options: ivr.IntakeOptions{FirstDigitTimeout: 50 * time.Millisecond, Tries: 3, AppealRetry: 2 * time.Second}},
-		Lang:   prompts.Mandarin, Backend: "fake", Log: zerolog.Nop(), Metrics: ivr.NewMetrics(nil),
 	}
 }
 
-func call(t *testing.T, r *ivr.Runner, who string) caller.Transcript {
+func call(t *testing.T, r *citizens, who string) caller.Transcript {
 	catalog, _ := prompts.Default()
 	c := ivrtest.NewFakeCall(catalog, who, 100)
 	done := make(chan struct{})

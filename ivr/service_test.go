@@ -69,7 +69,7 @@ func (a *agents) Bridge(ctx context.Context, call, agent ivr.Call) (ivr.BridgeEn
 
 type serviceRig struct {
 	t       *testing.T
-	runner  *ivr.Runner
+	runner  *citizens
 	rec     *memRecords
 	acd     *acd.Store
 	ratings *evaluation.Store
@@ -107,7 +107,6 @@ func newServiceRig(t *testing.T, behave map[string]string) *serviceRig {
 	rig := &serviceRig{t: t, rec: &memRecords{}, acd: store, ratings: evaluation.NewStore(rdb, evaluation.StoreOptions{}),
 		conn: &agents{catalog: catalog, behave: behave, hangupBy: "agent"}}
 	rig.runner = newRunner(t, rig.rec, &appeals{})
-	rig.runner.Intake.Options.HandOff = true
 	rig.runner.Service = &ivr.Service{Queue: d, Connector: rig.conn, Ratings: rig.ratings, Served: rig.ratings, Metrics: rig.runner.Metrics, Options: ivr.ServiceOptions{
 		Rating: ivr.RatingOptions{Timeout: 50 * time.Millisecond},
 	}}

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/prompts"
 )
@@ -20,6 +23,15 @@ type Session struct {
 	Call    Call
 	Lang    prompts.Lang
 	Catalog *prompts.Catalog
+	// Record is the call's record; flows write what happened into it.
+	Record *calllog.Record
+	// Appeal is the appeal the call's intake recorded, for the steps that
+	// follow it.
+	Appeal appeal.Appeal
+	// Log carries the call's id.
+	Log zerolog.Logger
+
+	checkpoint func(context.Context)
 
 	now     func() time.Time
 	stage   string
@@ -30,7 +42,7 @@ type Session struct {
 
 // NewSession starts a session for call in lang.
 func NewSession(call Call, catalog *prompts.Catalog, lang prompts.Lang) *Session {
-	return &Session{Call: call, Catalog: catalog, Lang: lang, now: time.Now}
+	return &Session{Call: call, Catalog: catalog, Lang: lang, now: time.Now, Record: &calllog.Record{ID: call.ID()}, Log: zerolog.Nop()}
 }
 
 // Stage records that the flow entered a named step; a call that ends is

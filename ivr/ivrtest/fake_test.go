@@ -30,12 +30,12 @@ func TestFakeConformance(t *testing.T) {
 	calls := calllog.NewStore(rdb, calllog.StoreOptions{})
 	appeals := appeal.NewStore(rdb, appeal.StoreOptions{})
 	watch := &ivrtest.RecordWatch{Inner: calls}
+	intake := &ivr.Intake{Appeals: appeals, Options: ivr.IntakeOptions{
+		FirstDigitTimeout: 100 * time.Millisecond, Tries: 3,
+	}}
 	runner := &ivr.Runner{
 		Catalog: catalog,
 		Records: watch,
-		Intake: &ivr.Intake{Appeals: appeals, Options: ivr.IntakeOptions{
-			FirstDigitTimeout: 100 * time.Millisecond, Tries: 3,
-		}},
 		Lang:    prompts.Mandarin,
 		Backend: "fake",
 		Log:     zerolog.New(zerolog.NewTestWriter(t)),
@@ -47,7 +47,7 @@ func TestFakeConformance(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				runner.Serve(context.Background(), call)
+				runner.Serve(context.Background(), call, ivr.TakeAppeal(intake, nil))
 			}()
 			tr := call.PlayScript(m, script)
 			<-done
