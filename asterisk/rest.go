@@ -97,6 +97,14 @@ func (r *rest) do(ctx context.Context, method, path string, query url.Values, bo
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if method == http.MethodDelete {
+		// Hanging up a channel or deleting a bridge twice does no harm:
+		// marked idempotent, the request is sent again on a fresh
+		// connection when a kept-alive one turns out closed as it was
+		// sent (EOF), rather than failing and leaving a channel up. The
+		// header has no value and is not sent.
+		req.Header["Idempotency-Key"] = nil
+	}
 	req.SetBasicAuth(r.user, r.pass)
 	res, err := r.http.Do(req)
 	if err != nil {
