@@ -157,7 +157,7 @@ func TestRestartEndsAnOfferInFlight(t *testing.T) {
 		if err := call.Answer(ctx); err != nil {
 			t.Errorf("answer: %v", err)
 		}
-		_, err := backend.Load().Dial(ctx, call, ivr.Target{AgentID: "a1", SIPUser: "1001"}, time.Minute)
+		_, err := backend.Load().Dial(ctx, ivr.Agent{AgentID: "a1", SIPUser: "1001"}, ivr.DialOptions{Parent: call, RingTimeout: time.Minute})
 		dialled <- err
 	})
 	backend.Store(b)
