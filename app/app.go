@@ -238,7 +238,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	service := &ivr.Service{Queue: agents.dist, Connector: tel, Ratings: keeper.Ratings(), Served: keeper.Ratings(), Options: serviceOptions(cfg), Metrics: runner.Metrics}
+	// Each kind of destination has its dialer; a new kind of endpoint
+	// is one more entry.
+	dialers := ivr.Dialers{"agent": tel, "number": tel}
+	service := &ivr.Service{Queue: agents.dist, Dialer: dialers, Bridger: tel, Ratings: keeper.Ratings(), Served: keeper.Ratings(), Options: serviceOptions(cfg), Metrics: runner.Metrics}
 	citizen = ivr.TakeToAgent(intake, service, keeper)
 
 	// draining is set once a drain begins: /healthz answers 503 so that

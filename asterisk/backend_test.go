@@ -3,6 +3,7 @@ package asterisk_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -157,7 +158,7 @@ func TestRestartEndsAnOfferInFlight(t *testing.T) {
 		if err := call.Answer(ctx); err != nil {
 			t.Errorf("answer: %v", err)
 		}
-		_, err := backend.Load().Dial(ctx, call, ivr.Target{AgentID: "a1", SIPUser: "1001"}, time.Minute)
+		_, err := backend.Load().Dial(ctx, ivr.Agent{AgentID: "a1", SIPUser: "1001"}, ivr.DialOptions{Parent: call, RingTimeout: time.Minute})
 		dialled <- err
 	})
 	backend.Store(b)
@@ -217,6 +218,52 @@ func TestHangupRetriedUntilAsteriskAnswers(t *testing.T) {
 	resume()
 	if n := awaitNote(t, p, aritest.NoteHungUp); n.Cause != 16 {
 		t.Errorf("hung up with cause %d, want 16", n.Cause)
+	}
+	noLeftovers(t, srv)
+}
+
+// A call of its own (no parent) to a number through a trunk is an
+// originate to PJSIP/<number>@<the trunk's endpoint> presenting the
+// trunk's caller id; the carrier's answer, busy and no answer are told
+// apart, and an endpoint Asterisk does not have is unreachable.
+func TestDialNumberThroughATrunk(t *testing.T) {
+	t.Parallel()
+	srv := newDouble(t)
+	srv.SetEndpoint("PJSIP/carrier-a", aritest.Phone{AnswerAfter: 50 * time.Millisecond})
+	srv.SetEndpoint("PJSIP/carrier-busy", aritest.Phone{AnswerAfter: 50 * time.Millisecond, Busy: true})
+	srv.SetEndpoint("PJSIP/carrier-mute", aritest.Phone{NoAnswer: true})
+	b := runBackend(t, srv, func(context.Context, ivr.Call) {})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	route := func(endpoint string) ivr.TrunkRoute {
+		return ivr.TrunkRoute{Name: endpoint, Endpoint: endpoint, CallerID: "12345"}
+	}
+
+	leg, err := b.Dial(ctx, ivr.Number{Number: "13900000041", Trunk: route("carrier-a")}, ivr.DialOptions{RingTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leg.Caller() != "13900000041" {
+		t.Errorf("the leg's caller %q, want the number", leg.Caller())
+	}
+	var p *aritest.Party
+	select {
+	case p = <-srv.Originated():
+	case <-ctx.Done():
+		t.Fatal("no originated channel")
+	}
+	if name := srv.ChannelName(p.ID()); !strings.HasPrefix(name, "PJSIP/carrier-a-") {
+		t.Errorf("channel %q, want one of the trunk's endpoint", name)
+	}
+	if err := leg.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	for endpoint, want := range map[string]error{"carrier-busy": ivr.ErrBusy, "carrier-mute": ivr.ErrRangOut, "no-such-trunk": ivr.ErrUnreachable} {
+		_, err := b.Dial(ctx, ivr.Number{Number: "13900000042", Trunk: route(endpoint)}, ivr.DialOptions{RingTimeout: time.Second})
+		if !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", endpoint, err, want)
+		}
 	}
 	noLeftovers(t, srv)
 }

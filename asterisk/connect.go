@@ -19,36 +19,90 @@ var ErrForeignCall = errors.New("asterisk: not a channel of this backend")
 
 // Q.850 causes an unanswered originate ends with (ChannelDestroyed).
 const (
-	causeUserBusy     = 17
-	causeNoUserAnswer = 18
-	causeNoAnswer     = 19 // "User alerting, no answer": the originate's timeout
-	causeCallRejected = 21
-	ringTimeoutLeeway = 2 * time.Second
-	bridgeNamePrefix  = "hotline-"
-	originateCallerID = "12345"
+	causeUnallocated       = 1
+	causeNoRoute           = 3
+	causeUserBusy          = 17
+	causeNoUserAnswer      = 18
+	causeNoAnswer          = 19 // "User alerting, no answer": the originate's timeout
+	causeSubscriberAbsent  = 20
+	causeCallRejected      = 21
+	causeNoCircuit         = 34
+	causeNetworkOutOfOrder = 38
+	causeTemporaryFailure  = 41
+	causeCongestion        = 42
+	ringTimeoutLeeway      = 2 * time.Second
+	bridgeNamePrefix       = "hotline-"
+	originateCallerID      = "12345"
 )
 
-// Dial rings the agent's phone: an originate to its endpoint that enters
-// the application when answered (StasisStart), or ends with
-// ChannelDestroyed whose cause says why: busy or rejected, no answer. The
-// citizen hanging up or ctx ending withdraws the offer.
-func (b *Backend) Dial(ctx context.Context, call ivr.Call, t ivr.Target, ring time.Duration) (ivr.Call, error) {
-	citizen, ok := call.(*channel)
-	if !ok {
-		return nil, ErrForeignCall
+// failure maps the Q.850 cause an unanswered originate ended with to why
+// the call failed, each distinct: busy, declined, no answer, congestion,
+// and anything else unreachable.
+func failure(cause int) error {
+	switch cause {
+	case causeUserBusy:
+		return ivr.ErrBusy
+	case causeCallRejected:
+		return ivr.ErrRejected
+	case causeNoAnswer, causeNoUserAnswer:
+		return ivr.ErrRangOut
+	case causeNoCircuit, causeNetworkOutOfOrder, causeTemporaryFailure, causeCongestion:
+		return ivr.ErrCongestion
 	}
+	return ivr.ErrUnreachable
+}
+
+// Dial places a call (ivr.Dialer): to an agent's phone (ivr.Agent: the
+// PJSIP endpoint of the agent's SIP user) or to a number through a trunk
+// (ivr.Number: PJSIP/<number>@<the trunk's endpoint>). It is an
+// originate that enters the application when answered (StasisStart), or
+// ends with ChannelDestroyed whose cause says why. The parent call ending
+// or ctx ending withdraws it.
+func (b *Backend) Dial(ctx context.Context, to ivr.Destination, opts ivr.DialOptions) (ivr.Call, error) {
+	var parent *channel
+	if opts.Parent != nil {
+		p, ok := opts.Parent.(*channel)
+		if !ok {
+			return nil, ErrForeignCall
+		}
+		parent = p
+	}
+	switch to := to.(type) {
+	case ivr.Agent:
+		caller := originateCallerID
+		if parent != nil && parent.caller != "" {
+			caller = parent.caller
+		}
+		return b.originateLeg(ctx, b.opts.AgentEndpoint(to.SIPUser), to.SIPUser, caller, parent, opts.RingTimeout, "agent", to.AgentID)
+	case ivr.Number:
+		endpoint := to.Trunk.Endpoint
+		if endpoint == "" {
+			endpoint = to.Trunk.Name
+		}
+		caller := to.Trunk.CallerID
+		if caller == "" {
+			caller = originateCallerID
+		}
+		return b.originateLeg(ctx, "PJSIP/"+to.Number+"@"+endpoint, to.Number, caller, parent, opts.RingTimeout, "number", to.Number)
+	}
+	return nil, fmt.Errorf("%w: the asterisk backend does not dial %s", ivr.ErrUnreachable, to)
+}
+
+// originateLeg originates a channel to endpoint presenting callerID, and
+// waits for its answer; who names the far end on the leg (its Caller),
+// and logKey and logValue in its logs.
+func (b *Backend) originateLeg(ctx context.Context, endpoint, who, callerID string, parent *channel, ring time.Duration, logKey, logValue string) (ivr.Call, error) {
 	leg := b.newChannel(uuid.NewString(), true)
-	leg.caller = t.SIPUser
-	leg.log = leg.log.With().Str("agent", t.AgentID).Str("citizen_call", citizen.callID).Logger()
+	leg.caller = who
+	lc := leg.log.With().Str(logKey, logValue)
+	if parent != nil {
+		lc = lc.Str("citizen_call", parent.callID)
+	}
+	leg.log = lc.Logger()
 	b.mu.Lock()
 	b.channels[leg.id] = leg
 	b.mu.Unlock()
-	endpoint := b.opts.AgentEndpoint(t.SIPUser)
-	caller := citizen.caller
-	if caller == "" {
-		caller = originateCallerID
-	}
-	if err := b.rest.originate(ctx, leg.id, endpoint, b.opts.Application, argAgent, caller, ring); err != nil {
+	if err := b.rest.originate(ctx, leg.id, endpoint, b.opts.Application, argAgent, callerID, ring); err != nil {
 		b.forget(leg)
 		leg.cancel(ivr.ErrHangup)
 		var re *RESTError
@@ -61,26 +115,24 @@ func (b *Backend) Dial(ctx context.Context, call ivr.Call, t ivr.Target, ring ti
 	}
 	timer := time.NewTimer(ring + ringTimeoutLeeway)
 	defer timer.Stop()
+	var parentDone <-chan struct{}
+	if parent != nil {
+		parentDone = parent.Done()
+	}
 	select {
 	case <-leg.answered:
-		leg.log.Info().Msg("agent answered")
+		leg.log.Info().Msg("answered")
 		return leg, nil
 	case <-leg.ctx.Done():
-		switch cause := leg.hangupCause.Load(); cause {
-		case causeUserBusy, causeCallRejected:
-			return nil, fmt.Errorf("%w: cause %d", ivr.ErrRejected, cause)
-		case causeNoAnswer, causeNoUserAnswer:
-			return nil, fmt.Errorf("%w: cause %d", ivr.ErrRangOut, cause)
-		default:
-			return nil, fmt.Errorf("%w: cause %d", ivr.ErrUnreachable, cause)
-		}
+		cause := int(leg.hangupCause.Load())
+		return nil, fmt.Errorf("%w: %s: cause %d", failure(cause), endpoint, cause)
 	case <-timer.C:
 		// Asterisk ends an originate at its timeout; this is the backstop.
 		leg.hangupSoon(ctx)
 		return nil, ivr.ErrRangOut
-	case <-citizen.Done():
+	case <-parentDone:
 		leg.hangupSoon(ctx)
-		return nil, citizen.Err()
+		return nil, parent.Err()
 	case <-ctx.Done():
 		leg.hangupSoon(ctx)
 		return nil, context.Cause(ctx)

@@ -75,6 +75,12 @@ type Config struct {
 		// Limits bound the calls each source address may start (see
 		// SIPLimits).
 		Limits SIPLimits `yaml:"limits"`
+		// AllowUnknownSources takes INVITEs from any address. Off, an
+		// INVITE from an address that is no trunk's (trunks[].sources)
+		// and no registered phone's is refused with 403 Forbidden. On by
+		// default, so that a softphone can call the hotline on a fresh
+		// install; turn it off once the trunks are configured.
+		AllowUnknownSources bool `yaml:"allow_unknown_sources"`
 	} `yaml:"sip"`
 
 	// ARI is how the asterisk backend reaches Asterisk: the REST Interface
@@ -207,6 +213,9 @@ type Config struct {
 	// agents added through the API live on beside them.
 	Agents []Agent `yaml:"agents"`
 
+	// Trunks are the carriers' SIP trunks (see Trunk).
+	Trunks []Trunk `yaml:"trunks"`
+
 	// Node names this hotline node among those sharing Redis; empty means
 	// the host name. Each node needs its own: a process started under the
 	// name of a running node refuses to start, and the next run of a node
@@ -290,6 +299,7 @@ func Default() Config {
 	c.SIP.DigestAlgorithms = []string{"MD5"}
 	c.SIP.TCP = defaultSIPTCP()
 	c.SIP.Numbers = []string{"12345"}
+	c.SIP.AllowUnknownSources = true
 	c.SIP.Limits = defaultSIPLimits()
 	c.ARI.URL = "http://127.0.0.1:8088/ari"
 	c.ARI.Username = "hotline"
@@ -316,6 +326,7 @@ func Default() Config {
 	c.Rating.Tries = 3
 	c.Rating.Timeout = Duration(5 * time.Second)
 	c.Agents = []Agent{}
+	c.Trunks = []Trunk{}
 	c.Redis.ServerPath = "redis-server"
 	c.IVR.Language = "zh"
 	c.IVR.FirstDigitTimeout = Duration(5 * time.Second)

@@ -68,6 +68,16 @@ func Load(path string, env func(string) (string, bool)) (Config, error) {
 	if env != nil {
 		errs = append(errs, c.applyEnv(env, origins)...)
 	}
+	for i, t := range c.Trunks {
+		t = t.withDefaults()
+		if env != nil {
+			if v, ok := env(TrunkPasswordEnv(t.Name)); ok && v != "" {
+				t.Password = v
+				origins[fmt.Sprintf("trunks[%d].password", i)] = origin{source: TrunkPasswordEnv(t.Name)}
+			}
+		}
+		c.Trunks[i] = t
+	}
 	if err := c.Validate(); err != nil {
 		for _, ke := range keyErrors(err) {
 			if o, ok := origins[ke.Key]; ok && ke.Source == "" {

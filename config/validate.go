@@ -141,6 +141,7 @@ func (c Config) Validate() error {
 		}
 		p.check(key+".categories", subsetOf(a.Categories, "emergency", "livelihood", "general", "complex"))
 	}
+	c.validateTrunks(&p)
 	if c.Node != "" && !identPattern.MatchString(c.Node) {
 		p.check("node", fmt.Errorf("%q: want 1-64 letters, digits, '.', '_' or '-'", c.Node))
 	}

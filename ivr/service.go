@@ -64,9 +64,12 @@ type ServiceOptions struct {
 // up, to the rating: queue with hold audio and position, offers to agents
 // until one answers, the conversation, the rating.
 type Service struct {
-	Queue     Queue
-	Connector Connector
-	Ratings   RatingRecorder
+	Queue Queue
+	// Dialer rings agents (an Agent destination); Bridger joins the
+	// caller with the agent who answered.
+	Dialer  Dialer
+	Bridger Bridger
+	Ratings RatingRecorder
 	// Served, when set, counts each call an agent answered: the
 	// denominator of the effective complaint rate.
 	Served  ServedCounter
@@ -174,7 +177,7 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (res Se
 		}
 		s.Stage(StageRinging)
 		offered := s.now()
-		leg, err := sv.Connector.Dial(ctx, call, Target{AgentID: o.AgentID, SIPUser: o.SIPUser}, opts.RingTimeout)
+		leg, err := sv.Dialer.Dial(ctx, Agent{AgentID: o.AgentID, SIPUser: o.SIPUser}, DialOptions{Parent: call, RingTimeout: opts.RingTimeout})
 		if err != nil {
 			if cerr := s.callErr(); cerr != nil {
 				return res, cerr
@@ -186,7 +189,7 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (res Se
 			switch {
 			case errors.Is(err, ErrRangOut):
 				why = acd.NoAnswer
-			case errors.Is(err, ErrRejected):
+			case errors.Is(err, ErrRejected), errors.Is(err, ErrBusy):
 				why = acd.Rejected
 			}
 			sv.countOffer(string(why))
@@ -213,7 +216,7 @@ func (sv *Service) Run(ctx context.Context, s *Session, a appeal.Appeal) (res Se
 		served := sv.countServed(ctx, evaluation.ServedCall{CallID: call.ID(), AgentID: o.AgentID, Category: a.Category, At: answered}, opts.Rating.RecordRetry)
 		defer func() { res.ServedErr = <-served }()
 		s.Stage(StageTalking)
-		end, berr := sv.Connector.Bridge(ctx, call, leg)
+		end, berr := sv.Bridger.Bridge(ctx, call, leg)
 		hungUp := time.Now()
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_ = sv.Queue.Ended(ectx, o, opts.WrapUp)

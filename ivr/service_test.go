@@ -36,10 +36,11 @@ type agents struct {
 	hangupBy string // "agent" ends the bridge from the agent's side at once
 }
 
-func (a *agents) Dial(ctx context.Context, call ivr.Call, t ivr.Target, ring time.Duration) (ivr.Call, error) {
+func (a *agents) Dial(ctx context.Context, to ivr.Destination, opts ivr.DialOptions) (ivr.Call, error) {
+	t := to.(ivr.Agent)
 	a.mu.Lock()
 	a.dialled = append(a.dialled, t.AgentID)
-	a.callers = append(a.callers, call.Caller())
+	a.callers = append(a.callers, opts.Parent.Caller())
 	a.mu.Unlock()
 	switch a.behave[t.AgentID] {
 	case "answer":
@@ -107,7 +108,7 @@ func newServiceRig(t *testing.T, behave map[string]string) *serviceRig {
 	rig := &serviceRig{t: t, rec: &memRecords{}, acd: store, ratings: evaluation.NewStore(rdb, evaluation.StoreOptions{}),
 		conn: &agents{catalog: catalog, behave: behave, hangupBy: "agent"}}
 	rig.runner = newRunner(t, rig.rec, &appeals{})
-	rig.runner.Service = &ivr.Service{Queue: d, Connector: rig.conn, Ratings: rig.ratings, Served: rig.ratings, Metrics: rig.runner.Metrics, Options: ivr.ServiceOptions{
+	rig.runner.Service = &ivr.Service{Queue: d, Dialer: rig.conn, Bridger: rig.conn, Ratings: rig.ratings, Served: rig.ratings, Metrics: rig.runner.Metrics, Options: ivr.ServiceOptions{
 		Rating: ivr.RatingOptions{Timeout: 50 * time.Millisecond},
 	}}
 	return rig

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,16 +55,22 @@ func (e *OfferError) Unwrap() []error {
 	return []error{e.Err, e.Cause}
 }
 
-// offerFailure maps a phone's final response to an INVITE to why the offer
-// failed (RFC 3261 §21): busy or declined is a rejection, 487 is an offer
-// withdrawn (by our CANCEL or a forking proxy's), and anything else (404,
-// 408, 480, 5xx, a redirect we do not follow) leaves the agent unreachable.
+// offerFailure maps the far end's final response to an INVITE to why the
+// call failed (RFC 3261 §21): busy (486, 600), declined (603, 403), no
+// answer (487 for an offer withdrawn by our CANCEL or a forking proxy's,
+// 408, 480), congestion (500, 502, 503, 504: the network could not take
+// it now), and anything else (404, 484, a redirect we do not follow)
+// unreachable.
 func offerFailure(status int) error {
 	switch status {
-	case sip.StatusBusyHere, sip.StatusGlobalBusyEverywhere, sip.StatusGlobalDecline:
+	case sip.StatusBusyHere, sip.StatusGlobalBusyEverywhere:
+		return ivr.ErrBusy
+	case sip.StatusGlobalDecline, sip.StatusForbidden:
 		return ivr.ErrRejected
-	case sip.StatusRequestTerminated:
+	case sip.StatusRequestTerminated, sip.StatusRequestTimeout, sip.StatusTemporarilyUnavailable:
 		return ivr.ErrRangOut
+	case sip.StatusInternalServerError, sip.StatusBadGateway, sip.StatusServiceUnavailable, sip.StatusGatewayTimeout:
+		return ivr.ErrCongestion
 	}
 	return ivr.ErrUnreachable
 }
@@ -110,25 +117,43 @@ type agentLeg struct {
 	once      sync.Once     // ends the leg: release or teardown
 	finished  chan struct{} // closed once the leg has ended
 	stopWatch func() bool   // stops watching the citizen's call
+
+	username, password string // answer the far end's digest challenge
 }
 
 var _ ivr.Call = (*agentLeg)(nil)
 
-// Dial rings the agent's phone for a citizen's call (ivr.Connector): the
-// newest of the agent's bindings from Options.Locator gets an INVITE with
-// our codecs, the citizen's first so that the bridge rarely transcodes,
-// and the citizen's number as the caller the phone shows. Ringing every
-// binding at once (parallel forking, RFC 3261 §16.7) is left for later.
-//
-// The INVITE goes to the address the phone registered from rather than to
-// its Contact, which may be a private address behind NAT (RFC 5626 §5.3's
-// flow reuse). Dial returns once the phone answered and the leg's media
-// runs; a withdrawn offer (CANCEL) is completed in the background, and a
-// 200 that crosses the CANCEL is acknowledged and hung up (RFC 3261 §9.1).
-func (s *Server) Dial(ctx context.Context, c ivr.Call, target ivr.Target, ringTimeout time.Duration) (ivr.Call, error) {
+// Dial places a call (ivr.Dialer): to an agent's phone (ivr.Agent) or to
+// a number through a carrier's trunk (ivr.Number). It returns once the far
+// end answered and the leg's media runs; provisional responses and early
+// media are ignored. A call withdrawn before an answer (ring timeout, ctx
+// ended, the parent call ended) is cancelled (CANCEL) in the background,
+// and a 200 that crosses the CANCEL is acknowledged and hung up (RFC 3261
+// §9.1).
+func (s *Server) Dial(ctx context.Context, to ivr.Destination, opts ivr.DialOptions) (ivr.Call, error) {
 	if ctx.Err() != nil {
 		return nil, ctxError(ctx)
 	}
+	switch to := to.(type) {
+	case ivr.Agent:
+		return s.dialAgent(ctx, to, opts)
+	case ivr.Number:
+		return s.dialNumber(ctx, to, opts)
+	}
+	return nil, fmt.Errorf("%w: the embedded backend does not dial %s", ivr.ErrUnreachable, to)
+}
+
+// dialAgent rings the agent's phone, for a citizen's call when opts has
+// a parent: the newest of the agent's bindings from Options.Locator gets
+// an INVITE with our codecs, the citizen's first so that the bridge
+// rarely transcodes, and the citizen's number as the caller the phone
+// shows. Ringing every binding at once (parallel forking, RFC 3261 §16.7)
+// is left for later.
+//
+// The INVITE goes to the address the phone registered from rather than to
+// its Contact, which may be a private address behind NAT (RFC 5626 §5.3's
+// flow reuse).
+func (s *Server) dialAgent(ctx context.Context, target ivr.Agent, opts ivr.DialOptions) (ivr.Call, error) {
 	if s.opts.Locator == nil {
 		return nil, &OfferError{User: target.SIPUser, Err: ivr.ErrUnreachable, Cause: ErrNotRegistered}
 	}
@@ -142,38 +167,139 @@ func (s *Server) Dial(ctx context.Context, c ivr.Call, target ivr.Target, ringTi
 		}
 		return nil, &OfferError{User: target.SIPUser, Err: ivr.ErrUnreachable, Cause: err}
 	}
-	l, req, err := s.newAgentLeg(c, target, bindings[0])
+	plan, err := s.agentPlan(opts.Parent, target, bindings[0])
 	if err != nil {
 		return nil, &OfferError{User: target.SIPUser, Err: ivr.ErrUnreachable, Cause: err}
 	}
-	return l.dial(ctx, req, ringTimeout)
+	l, req, err := s.newLeg(opts.Parent, plan)
+	if err != nil {
+		return nil, &OfferError{User: target.SIPUser, Err: ivr.ErrUnreachable, Cause: err}
+	}
+	return l.dial(ctx, req, opts.RingTimeout)
 }
 
-// newAgentLeg prepares the leg and its INVITE, and counts it as in
-// progress: Run waits for it to be torn down.
-func (s *Server) newAgentLeg(c ivr.Call, target ivr.Target, b Binding) (*agentLeg, *sip.Request, error) {
+// legPlan is what an outbound leg's INVITE is made of.
+type legPlan struct {
+	user      string // the far end: an agent's SIP user, a number
+	log       func(zerolog.Context) zerolog.Context
+	recipient sip.Uri // the Request-URI
+	to        sip.Uri
+	dest      string // where the INVITE is sent, host:port
+	transport string
+	// fromUser and fromName are the caller we present; pai, when set, is
+	// the P-Asserted-Identity.
+	fromUser, fromName, pai string
+	codecs                  []media.Codec
+	username, password      string // the far end's digest challenge
+}
+
+// agentPlan is the INVITE to an agent's phone at binding b.
+func (s *Server) agentPlan(parent ivr.Call, target ivr.Agent, b Binding) (legPlan, error) {
 	transport := strings.ToLower(b.Transport)
 	if transport == "" {
 		transport = "udp"
 	}
-	if _, ok := s.contacts[transport]; !ok || !s.has(transport) {
-		return nil, nil, fmt.Errorf("the phone registered over %q, which this server does not serve", b.Transport)
-	}
 	var contact sip.Uri
 	if err := sip.ParseUri(strings.Trim(strings.TrimSpace(b.Contact), "<>"), &contact); err != nil {
-		return nil, nil, fmt.Errorf("binding contact %q: %w", b.Contact, err)
+		return legPlan{}, fmt.Errorf("binding contact %q: %w", b.Contact, err)
 	}
 	dest := b.Source
 	if !dest.IsValid() {
 		addr, err := netip.ParseAddr(strings.Trim(contact.Host, "[]"))
 		if err != nil {
-			return nil, nil, fmt.Errorf("binding contact %q: no source and no address to send to", b.Contact)
+			return legPlan{}, fmt.Errorf("binding contact %q: no source and no address to send to", b.Contact)
 		}
 		port := contact.Port
 		if port == 0 {
 			port = sip.DefaultPort(transport)
 		}
 		dest = netip.AddrPortFrom(addr, uint16(port))
+	}
+	hotline, citizen := "hotline", "anonymous"
+	if parent != nil {
+		if isToken(parent.Dialled()) {
+			hotline = parent.Dialled()
+		}
+		if isToken(parent.Caller()) {
+			citizen = parent.Caller()
+		}
+	}
+	return legPlan{
+		user: target.SIPUser,
+		log: func(c zerolog.Context) zerolog.Context {
+			return c.Str("agent_user", target.SIPUser).Str("agent_id", target.AgentID)
+		},
+		recipient: contact,
+		to:        sip.Uri{Scheme: "sip", User: target.SIPUser, Host: contact.Host, Port: contact.Port},
+		dest:      dest.String(),
+		transport: transport,
+		// The phone shows the display name: the citizen's number, so the
+		// agent knows who calls (RFC 3261 §20.20); trusted phones behind
+		// a PBX show the asserted identity (RFC 3325 §9.1).
+		fromUser: hotline, fromName: citizen,
+		pai:    fmt.Sprintf("%q <sip:%s@%s>", citizen, citizen, s.mediaIP),
+		codecs: s.offerCodecs(parent),
+	}, nil
+}
+
+// dialNumber calls a number through its trunk: an INVITE to
+// sip:<number>@<trunk> over the trunk's transport, presenting the trunk's
+// caller id, answering the carrier's digest challenge with the trunk's
+// credentials.
+func (s *Server) dialNumber(ctx context.Context, n ivr.Number, opts ivr.DialOptions) (ivr.Call, error) {
+	tr := n.Trunk
+	fail := func(err error) (ivr.Call, error) {
+		return nil, &OfferError{User: n.Number, Err: ivr.ErrUnreachable, Cause: err}
+	}
+	if !isToken(n.Number) {
+		return fail(fmt.Errorf("%q is not a number", n.Number))
+	}
+	host, portText, err := net.SplitHostPort(tr.Address)
+	if err != nil {
+		return fail(fmt.Errorf("trunk %s: address %q: %w", tr.Name, tr.Address, err))
+	}
+	port, _ := strconv.Atoi(portText)
+	transport := strings.ToLower(tr.Transport)
+	if transport == "" {
+		transport = "udp"
+	}
+	codecs := s.offerCodecs(opts.Parent)
+	if len(tr.Codecs) > 0 {
+		codecs = codecs[:0]
+		for _, name := range tr.Codecs {
+			if c, err := media.CodecByName(name); err == nil {
+				codecs = append(codecs, c)
+			}
+		}
+	}
+	callerID := tr.CallerID
+	if !isToken(callerID) {
+		callerID = "hotline"
+	}
+	uri := sip.Uri{Scheme: "sip", User: n.Number, Host: host, Port: port}
+	plan := legPlan{
+		user: n.Number,
+		log: func(c zerolog.Context) zerolog.Context {
+			return c.Str("number", n.Number).Str("trunk", tr.Name)
+		},
+		recipient: uri, to: uri, dest: tr.Address, transport: transport,
+		fromUser: callerID, fromName: callerID,
+		pai:      fmt.Sprintf("<sip:%s@%s>", callerID, host),
+		codecs:   codecs,
+		username: tr.Username, password: tr.Password,
+	}
+	l, req, err := s.newLeg(opts.Parent, plan)
+	if err != nil {
+		return fail(err)
+	}
+	return l.dial(ctx, req, opts.RingTimeout)
+}
+
+// newLeg prepares the leg and its INVITE, and counts it as in progress:
+// Run waits for it to be torn down.
+func (s *Server) newLeg(parent ivr.Call, p legPlan) (*agentLeg, *sip.Request, error) {
+	if _, ok := s.contacts[p.transport]; !ok || !s.has(p.transport) {
+		return nil, nil, fmt.Errorf("over %q, which this server does not serve", p.transport)
 	}
 	conn, err := s.opts.RTPPorts.Listen(s.mediaIP)
 	if err != nil {
@@ -184,8 +310,7 @@ func (s *Server) newAgentLeg(c ivr.Call, target ivr.Target, b Binding) (*agentLe
 	l := &agentLeg{
 		id:        uuid.Must(uuid.NewV7()).String(),
 		srv:       s,
-		user:      target.SIPUser,
-		citizen:   c.ID(),
+		user:      p.user,
 		conn:      conn,
 		digits:    make(chan ivr.Digit, 32),
 		ctx:       ctx,
@@ -193,51 +318,48 @@ func (s *Server) newAgentLeg(c ivr.Call, target ivr.Target, b Binding) (*agentLe
 		finished:  make(chan struct{}),
 		sessionID: uint64(time.Now().UnixNano()),
 		stopWatch: func() bool { return false },
+		username:  p.username,
+		password:  p.password,
 	}
-	l.log = logging.WithCall(s.log, l.id).With().Str("agent_user", l.user).Str("agent_id", target.AgentID).
-		Str("citizen_call_id", l.citizen).Logger()
+	lc := p.log(logging.WithCall(s.log, l.id).With())
+	if parent != nil {
+		l.citizen = parent.ID()
+		lc = lc.Str("citizen_call_id", l.citizen)
+	}
+	l.log = lc.Logger()
 	// The leg ends with the citizen's call, for whatever reason that
 	// ended: an agent must not be left on a line with no one.
-	if ic, ok := c.(*call); ok && ic.srv == s {
+	if ic, ok := parent.(*call); ok && ic.srv == s {
 		l.stopWatch = context.AfterFunc(ic.ctx, func() { l.cancel(context.Cause(ic.ctx)) })
 	}
 
-	offer, err := localOffer(s.offerCodecs(c), conn.LocalAddr(), l.sessionID, l.sdpVersion)
+	offer, err := localOffer(p.codecs, conn.LocalAddr(), l.sessionID, l.sdpVersion)
 	if err != nil {
 		l.stopWatch()
 		conn.Close()
 		cancel(err)
 		return nil, nil, err
 	}
-	req := sip.NewRequest(sip.INVITE, contact)
-	req.SetTransport(strings.ToUpper(transport))
-	req.SetDestination(dest.String())
-	if transport == "udp" {
+	req := sip.NewRequest(sip.INVITE, p.recipient)
+	req.SetTransport(strings.ToUpper(p.transport))
+	req.SetDestination(p.dest)
+	if p.transport == "udp" {
 		// Sent from the port phones register to: a phone behind NAT takes
 		// requests only on the flow its REGISTER opened (RFC 5626 §5.3).
 		// sipgo keeps this for the ACK and CANCEL; bye does for the BYE.
 		req.Laddr = sip.Addr{IP: net.IP(s.addr.Addr().AsSlice()), Port: int(s.addr.Port())}
 	}
-	hotline := c.Dialled()
-	if !isToken(hotline) {
-		hotline = "hotline"
-	}
-	citizen := c.Caller()
-	if !isToken(citizen) {
-		citizen = "anonymous"
-	}
 	from := &sip.FromHeader{
-		// The phone shows the display name: the citizen's number, so the
-		// agent knows who calls (RFC 3261 §20.20).
-		DisplayName: citizen,
-		Address:     sip.Uri{Scheme: "sip", User: hotline, Host: s.mediaIP.String()},
+		DisplayName: p.fromName,
+		Address:     sip.Uri{Scheme: "sip", User: p.fromUser, Host: s.mediaIP.String()},
 		Params:      sip.NewParams(),
 	}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: target.SIPUser, Host: contact.Host, Port: contact.Port}, Params: sip.NewParams()})
-	// Trusted phones behind a PBX show the asserted identity (RFC 3325 §9.1).
-	req.AppendHeader(sip.NewHeader("P-Asserted-Identity", fmt.Sprintf("%q <sip:%s@%s>", citizen, citizen, s.mediaIP)))
+	req.AppendHeader(&sip.ToHeader{Address: p.to, Params: sip.NewParams()})
+	if p.pai != "" {
+		req.AppendHeader(sip.NewHeader("P-Asserted-Identity", p.pai))
+	}
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"))
 	req.SetBody(offer)
@@ -313,7 +435,7 @@ func (l *agentLeg) dial(ctx context.Context, req *sip.Request, ringTimeout time.
 	answer := make(chan error, 1)
 	waitCtx, stopWaiting := context.WithCancelCause(context.Background())
 	go func() {
-		answer <- dlg.WaitAnswer(waitCtx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+		answer <- dlg.WaitAnswer(waitCtx, sipgo.AnswerOptions{Username: l.username, Password: l.password, OnResponse: func(res *sip.Response) error {
 			l.responded.Store(true)
 			if res.StatusCode == sip.StatusRinging || res.StatusCode == sip.StatusSessionInProgress {
 				l.log.Debug().Int("status", res.StatusCode).Msg("agent's phone ringing")

@@ -29,7 +29,7 @@ import (
 // flow: answer, offer the call to the agent, bridge, and once the agent
 // hung up play the rating prompt and stay until the citizen hangs up.
 type connectFlow struct {
-	target ivr.Target
+	target ivr.Agent
 	ring   time.Duration
 	calls  chan *connected
 	// greet plays the greeting before the offer, for the bridge to cut.
@@ -58,7 +58,7 @@ type bridgeResult struct {
 }
 
 func newConnectFlow(user string, ring time.Duration) *connectFlow {
-	return &connectFlow{target: ivr.Target{AgentID: "a-" + user, SIPUser: user}, ring: ring, calls: make(chan *connected, 8)}
+	return &connectFlow{target: ivr.Agent{AgentID: "a-" + user, SIPUser: user}, ring: ring, calls: make(chan *connected, 8)}
 }
 
 func (f *connectFlow) serve(ctx context.Context, c ivr.Call) {
@@ -86,7 +86,7 @@ func (f *connectFlow) serve(ctx context.Context, c ivr.Call) {
 		tick.Stop()
 	}
 	f.calls <- fc
-	leg, err := srv.Dial(ctx, c, f.target, f.ring)
+	leg, err := srv.Dial(ctx, f.target, ivr.DialOptions{Parent: c, RingTimeout: f.ring})
 	fc.dialled <- dialResult{leg, err}
 	if err != nil {
 		// A real flow offers the call to the next agent; this one stays
@@ -539,12 +539,12 @@ func TestDialRefused(t *testing.T) {
 		code int
 		want error
 	}{
-		{sip.StatusBusyHere, ivr.ErrRejected},
-		{sip.StatusGlobalBusyEverywhere, ivr.ErrRejected},
+		{sip.StatusBusyHere, ivr.ErrBusy},
+		{sip.StatusGlobalBusyEverywhere, ivr.ErrBusy},
 		{sip.StatusGlobalDecline, ivr.ErrRejected},
 		{sip.StatusNotFound, ivr.ErrUnreachable},
-		{sip.StatusTemporarilyUnavailable, ivr.ErrUnreachable},
-		{sip.StatusServiceUnavailable, ivr.ErrUnreachable},
+		{sip.StatusTemporarilyUnavailable, ivr.ErrRangOut},
+		{sip.StatusServiceUnavailable, ivr.ErrCongestion},
 	} {
 		t.Run(fmt.Sprint(tc.code), func(t *testing.T) {
 			cz := dialCitizen(t, u, "13912345682", media.PCMU, 1000)
@@ -593,7 +593,7 @@ func TestDialUnreachable(t *testing.T) {
 		{"tcp-gone", nil},
 		{"tls-phone", nil},
 	} {
-		leg, err := ts.Dial(context.Background(), sc.call, ivr.Target{SIPUser: tc.user}, time.Second)
+		leg, err := ts.Dial(context.Background(), ivr.Agent{SIPUser: tc.user}, ivr.DialOptions{Parent: sc.call, RingTimeout: time.Second})
 		if leg != nil || !errors.Is(err, ivr.ErrUnreachable) || (tc.cause != nil && !errors.Is(err, tc.cause)) {
 			t.Errorf("Dial %s: %v, want %v", tc.user, err, ivr.ErrUnreachable)
 		}
@@ -605,7 +605,7 @@ func TestDialUnreachable(t *testing.T) {
 	nowhere := startServer(t, nil)
 	u2 := nowhere.newUAC(t)
 	c2, sc2 := answered(t, nowhere, u2, "13912345684")
-	if _, err := nowhere.Dial(context.Background(), sc2.call, ivr.Target{SIPUser: "anyone"}, time.Second); !errors.Is(err, ivr.ErrUnreachable) {
+	if _, err := nowhere.Dial(context.Background(), ivr.Agent{SIPUser: "anyone"}, ivr.DialOptions{Parent: sc2.call, RingTimeout: time.Second}); !errors.Is(err, ivr.ErrUnreachable) {
 		t.Errorf("Dial without a Locator: %v", err)
 	}
 	c2.bye()
@@ -750,15 +750,16 @@ func TestBridgeBothHangUpAtOnce(t *testing.T) {
 
 func TestOfferFailureMapping(t *testing.T) {
 	for code, want := range map[int]error{
-		sip.StatusBusyHere:               ivr.ErrRejected,
-		sip.StatusGlobalBusyEverywhere:   ivr.ErrRejected,
+		sip.StatusBusyHere:               ivr.ErrBusy,
+		sip.StatusGlobalBusyEverywhere:   ivr.ErrBusy,
 		sip.StatusGlobalDecline:          ivr.ErrRejected,
+		sip.StatusForbidden:              ivr.ErrRejected,
 		sip.StatusRequestTerminated:      ivr.ErrRangOut,
 		sip.StatusNotFound:               ivr.ErrUnreachable,
-		sip.StatusRequestTimeout:         ivr.ErrUnreachable,
-		sip.StatusTemporarilyUnavailable: ivr.ErrUnreachable,
-		sip.StatusInternalServerError:    ivr.ErrUnreachable,
-		sip.StatusServiceUnavailable:     ivr.ErrUnreachable,
+		sip.StatusRequestTimeout:         ivr.ErrRangOut,
+		sip.StatusTemporarilyUnavailable: ivr.ErrRangOut,
+		sip.StatusInternalServerError:    ivr.ErrCongestion,
+		sip.StatusServiceUnavailable:     ivr.ErrCongestion,
 		sip.StatusMovedTemporarily:       ivr.ErrUnreachable,
 		sip.StatusNotAcceptableHere:      ivr.ErrUnreachable,
 	} {
@@ -766,8 +767,8 @@ func TestOfferFailureMapping(t *testing.T) {
 			t.Errorf("%d: %v, want %v", code, got, want)
 		}
 	}
-	err := error(&OfferError{User: "a", Status: 486, Reason: "Busy Here", Err: ivr.ErrRejected, Cause: ErrNotRegistered})
-	if !errors.Is(err, ivr.ErrRejected) || !errors.Is(err, ErrNotRegistered) || errors.Is(err, ivr.ErrRangOut) {
+	err := error(&OfferError{User: "a", Status: 486, Reason: "Busy Here", Err: ivr.ErrBusy, Cause: ErrNotRegistered})
+	if !errors.Is(err, ivr.ErrBusy) || !errors.Is(err, ErrNotRegistered) || errors.Is(err, ivr.ErrRangOut) {
 		t.Errorf("OfferError unwraps wrong: %v", err)
 	}
 }

@@ -85,6 +85,13 @@ func (s *Server) originate(rq *request) reply {
 	}
 	ph, known := s.endpoints[endpoint]
 	if !known {
+		// PJSIP/<user>@<endpoint> dials user through the endpoint (a
+		// trunk): the endpoint answers for any user.
+		if _, through, ok := strings.Cut(resource, "@"); ok {
+			ph, known = s.endpoints[tech+"/"+through]
+		}
+	}
+	if !known {
 		return allocationFailed()
 	}
 	return s.originatePhoneLocked(o, ph)
@@ -113,7 +120,13 @@ type origination struct {
 // timeout.
 func (s *Server) originatePhoneLocked(o origination, ph Phone) reply {
 	ch := s.newChannelLocked(o.id, kindOriginated)
-	endpoint, _, _ := strings.Cut(o.resource, "@")
+	// Asterisk names the channel after the endpoint: PJSIP/1001 makes
+	// PJSIP/1001-00000001, and PJSIP/<number>@carrier-a, dialled through
+	// the trunk's endpoint, PJSIP/carrier-a-00000002.
+	endpoint := o.resource
+	if _, through, ok := strings.Cut(o.resource, "@"); ok {
+		endpoint = through
+	}
 	name := fmt.Sprintf("%s/%s-%08x", o.tech, endpoint, s.pjsipSeq)
 	s.pjsipSeq++
 	ch.name = name

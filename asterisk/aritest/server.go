@@ -253,6 +253,17 @@ func (s *Server) EntityID() string {
 	return s.entityID
 }
 
+// ChannelName is the name Asterisk gave channel id (PJSIP/1001-00000001),
+// "" for a channel it does not have.
+func (s *Server) ChannelName(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch := s.channels[id]; ch != nil {
+		return ch.name
+	}
+	return ""
+}
+
 // Channels lists the ids of the channels that exist, oldest first.
 func (s *Server) Channels() []string {
 	s.mu.Lock()
