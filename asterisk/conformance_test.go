@@ -1,9 +1,14 @@
 package asterisk_test
 
 import (
+	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/hotline12345/hotline/asterisk/aritest"
 	"github.com/hotline12345/hotline/caller"
@@ -11,6 +16,7 @@ import (
 	"github.com/hotline12345/hotline/internal/hotlinetest"
 	"github.com/hotline12345/hotline/ivr"
 	"github.com/hotline12345/hotline/ivr/ivrtest"
+	"github.com/hotline12345/hotline/prompts"
 )
 
 // TestConformance runs the conformance suite, unchanged, on the ARI
@@ -90,4 +96,42 @@ func harness(srv *aritest.Server, h *hotlinetest.Hotline) ivrtest.Harness {
 		Appeals: h.Appeals,
 		Methods: []ivr.DTMFMethod{ivr.DTMFRFC4733},
 	}
+}
+
+// TestOutboundConformance runs the outbound scenarios on the ARI backend:
+// each call goes to PJSIP/<number>@<a trunk's endpoint> of the double,
+// whose far end behaves as the scenario says.
+func TestOutboundConformance(t *testing.T) {
+	t.Parallel()
+	srv := newDouble(t)
+	b := runBackend(t, srv, func(context.Context, ivr.Call) {})
+	catalog, err := prompts.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch := &ivrtest.RecordWatch{}
+	var n atomic.Int64
+	ivrtest.RunOutbound(t, ivrtest.OutboundHarness{
+		Dialer:  b,
+		Runner:  &ivr.Runner{Catalog: catalog, Records: watch, Lang: prompts.Mandarin, Backend: "asterisk", Log: zerolog.New(zerolog.NewTestWriter(t)), Metrics: ivr.NewMetrics(nil)},
+		Records: watch,
+		Carrier: func(t *testing.T, _ string, far ivrtest.Far) ivr.TrunkRoute {
+			endpoint := fmt.Sprintf("carrier-%d", n.Add(1))
+			ph := aritest.Phone{AnswerAfter: 50 * time.Millisecond}
+			switch far {
+			case ivrtest.Busy:
+				ph.Busy = true
+			case ivrtest.Declines:
+				ph.Refuses = 603
+			case ivrtest.Congested:
+				ph.Refuses = 503
+			case ivrtest.NoAnswer:
+				ph.NoAnswer = true
+			}
+			if far != ivrtest.Nowhere {
+				srv.SetEndpoint("PJSIP/"+endpoint, ph)
+			}
+			return ivr.TrunkRoute{Name: endpoint, Endpoint: endpoint, CallerID: "12345"}
+		},
+	})
 }

@@ -93,7 +93,7 @@ func (b *Backend) Dial(ctx context.Context, to ivr.Destination, opts ivr.DialOpt
 // and logKey and logValue in its logs.
 func (b *Backend) originateLeg(ctx context.Context, endpoint, who, callerID string, parent *channel, ring time.Duration, logKey, logValue string) (ivr.Call, error) {
 	leg := b.newChannel(uuid.NewString(), true)
-	leg.caller = who
+	leg.caller, leg.dialled = who, who
 	lc := leg.log.With().Str(logKey, logValue)
 	if parent != nil {
 		lc = lc.Str("citizen_call", parent.callID)

@@ -6,8 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/hotline12345/hotline/internal/sipptest"
 	"github.com/hotline12345/hotline/ivr"
+	"github.com/hotline12345/hotline/ivr/ivrtest"
+	"github.com/hotline12345/hotline/prompts"
 )
 
 // carrierRoute is the trunk to a sipp carrier.
@@ -80,4 +84,33 @@ func TestDialNumberFailures(t *testing.T) {
 			waitAgentLegs(t, ts, 0)
 		})
 	}
+}
+
+// TestOutboundConformance runs the outbound scenarios on the embedded
+// backend, sipp as the carrier of each call.
+func TestOutboundConformance(t *testing.T) {
+	ts := startServer(t, nil)
+	catalog := defaultCatalog(t)
+	watch := &ivrtest.RecordWatch{}
+	ivrtest.RunOutbound(t, ivrtest.OutboundHarness{
+		Dialer:  ts.Server,
+		Runner:  &ivr.Runner{Catalog: catalog, Records: watch, Lang: prompts.Mandarin, Backend: "sip", Log: zerolog.New(zerolog.NewTestWriter(t)), Metrics: ivr.NewMetrics(nil)},
+		Records: watch,
+		Carrier: func(t *testing.T, _ string, far ivrtest.Far) ivr.TrunkRoute {
+			if far == ivrtest.Nowhere {
+				// A TCP port nothing listens on: the connection is refused.
+				return ivr.TrunkRoute{Name: "nowhere", Address: "127.0.0.1:9", Transport: "tcp", CallerID: "12345"}
+			}
+			final := map[ivrtest.Far]int{ivrtest.Answers: 200, ivrtest.Busy: 486, ivrtest.Declines: 603, ivrtest.Congested: 503, ivrtest.NoAnswer: 0}[far]
+			carrier := sipptest.Serve(t, sipptest.CarrierXML(final, false, "", ""), 1)
+			// The carrier ends its side (the CANCEL and its 487, the ACK of
+			// a refusal) before it goes away with the test.
+			t.Cleanup(func() {
+				if res := carrier.Wait(t, 10*time.Second); res.Successful != 1 {
+					t.Errorf("the carrier's side: %d successful, %d failed\n%s", res.Successful, res.Failed, res.Output)
+				}
+			})
+			return carrierRoute(carrier, "", "")
+		},
+	})
 }

@@ -174,6 +174,8 @@ func (s *Server) originatePhoneLocked(o origination, ph Phone) reply {
 		s.emitStateLocked(ch)
 		s.emitDialLocked(ch, "RINGING")
 		switch {
+		case ph.Refuses != 0:
+			ch.ring = s.afterLocked(ph.AnswerAfter, func() { s.refusedLocked(ch, ph.Refuses) })
 		case ph.Declines:
 			ch.ring = s.afterLocked(ph.AnswerAfter, func() { s.busyLocked(ch) })
 		case !ph.NoAnswer:
@@ -204,18 +206,38 @@ func (s *Server) phoneAnsweredLocked(ch *channel) {
 
 // busyLocked is the phone's 486 Busy Here: Asterisk maps it to Q.850
 // cause 17 (RFC 3398 section 8.2.6.1).
-func (s *Server) busyLocked(ch *channel) {
+func (s *Server) busyLocked(ch *channel) { s.refusedLocked(ch, 486) }
+
+// refusedLocked is the far end's final status, a refusal: the hang-up
+// request and ChannelDestroyed with the Q.850 cause chan_pjsip maps the
+// status to (ast_sip_hangup_sip2cause), and Dial with the status the
+// cause gives.
+func (s *Server) refusedLocked(ch *channel, status int) {
 	if ch.gone || !ch.dialing {
 		return
+	}
+	cause, ok := sip2cause[status]
+	if !ok {
+		cause = 127 // interworking, unspecified
 	}
 	ch.dialing = false
 	ch.ring = nil
 	s.cancelLocked(ch.timeout)
-	s.emitChannelLocked("ChannelHangupRequest", ch, []field{{"cause", 17}, {"tech_cause", 486}})
+	s.emitChannelLocked("ChannelHangupRequest", ch, []field{{"cause", cause}, {"tech_cause", status}})
 	s.releaseLocked(ch)
-	s.emitDialLocked(ch, "BUSY")
-	s.emitDestroyedLocked(ch, 17, 486)
+	s.emitDialLocked(ch, dialStatus(cause))
+	s.emitDestroyedLocked(ch, cause, status)
 	s.removeLocked(ch, Note{})
+}
+
+// sip2cause is chan_pjsip's map of a final SIP status to a Q.850 cause
+// (ast_sip_hangup_sip2cause), for the statuses the tests use.
+var sip2cause = map[int]int{
+	403: 21, 603: 21, // rejected
+	404: 1,           // unallocated
+	408: 18, 480: 19, // no response, no answer
+	486: 17, 600: 17, // busy
+	500: 38, 503: 34, // failure, congestion
 }
 
 // noAnswerLocked is the originate timeout: Asterisk cancels the INVITE

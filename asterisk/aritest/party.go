@@ -173,6 +173,11 @@ type Phone struct {
 	Declines bool
 	// NoAnswer rings until the originate's timeout.
 	NoAnswer bool
+	// Refuses, when set, is the final SIP status the far end answers
+	// after ringing for AnswerAfter (603 Decline, 503 Service
+	// Unavailable...): a carrier's refusal, mapped to a Q.850 cause as
+	// chan_pjsip maps it.
+	Refuses int
 	// Context is the endpoint's dialplan context; it defaults to
 	// "from-trunk", the recorded endpoint's.
 	Context string

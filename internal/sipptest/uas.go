@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 )
@@ -24,7 +23,6 @@ type UAS struct {
 	cmd  *exec.Cmd
 	out  *bytes.Buffer
 	done chan struct{}
-	once sync.Once
 	res  Result
 }
 

@@ -4,6 +4,7 @@ package ivrtest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -195,4 +196,40 @@ func (c *FakeCall) PlayScript(method ivr.DTMFMethod, script caller.Script) calle
 			}
 		}
 	}
+}
+
+// FakeDialer places fake calls: a Number through a trunk named after a Far
+// behaves as that far end does; an answered call's prompts play speed
+// times faster than real time.
+type FakeDialer struct {
+	Catalog *prompts.Catalog
+	Speed   float64
+}
+
+// Dial implements ivr.Dialer.
+func (d FakeDialer) Dial(ctx context.Context, to ivr.Destination, opts ivr.DialOptions) (ivr.Call, error) {
+	n, ok := to.(ivr.Number)
+	if !ok {
+		return nil, fmt.Errorf("%w: the fake dialer dials numbers, not %s", ivr.ErrUnreachable, to)
+	}
+	switch Far(n.Trunk.Name) {
+	case Answers:
+		c := NewFakeCall(d.Catalog, n.Number, d.Speed)
+		c.dialled = n.Number
+		return c, nil
+	case Busy:
+		return nil, fmt.Errorf("%w: %s", ivr.ErrBusy, n)
+	case Declines:
+		return nil, fmt.Errorf("%w: %s", ivr.ErrRejected, n)
+	case Congested:
+		return nil, fmt.Errorf("%w: %s", ivr.ErrCongestion, n)
+	case NoAnswer:
+		select {
+		case <-time.After(opts.RingTimeout):
+			return nil, fmt.Errorf("%w: %s", ivr.ErrRangOut, n)
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+	return nil, fmt.Errorf("%w: %s", ivr.ErrUnreachable, n)
 }

@@ -59,3 +59,21 @@ func TestFakeConformance(t *testing.T) {
 		Methods: []ivr.DTMFMethod{ivr.DTMFRFC4733, ivr.DTMFInfo, ivr.DTMFInband},
 	})
 }
+
+// TestFakeOutboundConformance runs the outbound scenarios on the fake
+// dialer.
+func TestFakeOutboundConformance(t *testing.T) {
+	catalog, err := prompts.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch := &ivrtest.RecordWatch{}
+	ivrtest.RunOutbound(t, ivrtest.OutboundHarness{
+		Dialer:  ivrtest.FakeDialer{Catalog: catalog, Speed: 50},
+		Runner:  &ivr.Runner{Catalog: catalog, Records: watch, Lang: prompts.Mandarin, Backend: "fake", Log: zerolog.New(zerolog.NewTestWriter(t)), Metrics: ivr.NewMetrics(nil)},
+		Records: watch,
+		Carrier: func(_ *testing.T, _ string, far ivrtest.Far) ivr.TrunkRoute {
+			return ivr.TrunkRoute{Name: string(far)}
+		},
+	})
+}

@@ -38,7 +38,7 @@ type Harness struct {
 // RecordWatch passes call records through to a store and lets tests wait
 // for a call's final record.
 type RecordWatch struct {
-	Inner ivr.CallRecorder
+	Inner ivr.CallRecorder // nil keeps the records here only
 
 	mu       sync.Mutex
 	finals   map[string]calllog.Record // by caller
@@ -86,8 +86,10 @@ func (w *RecordWatch) await(t testing.TB, m *map[string]chan struct{}, callerID,
 
 // Save implements ivr.CallRecorder.
 func (w *RecordWatch) Save(ctx context.Context, r calllog.Record) error {
-	if err := w.Inner.Save(ctx, r); err != nil {
-		return err
+	if w.Inner != nil {
+		if err := w.Inner.Save(ctx, r); err != nil {
+			return err
+		}
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
