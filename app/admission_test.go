@@ -13,6 +13,7 @@ import (
 
 	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/internal/hotlinetest"
+	"github.com/hotline12345/hotline/internal/sipptest"
 )
 
 // sip.numbers and sip.limits reach the SIP server: from an untrusted
@@ -72,5 +73,45 @@ func TestSIPAdmission(t *testing.T) {
 			t.Fatalf("/metrics has no %s", want)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// trunks and sip.allow_unknown_sources reach the SIP server: with it off,
+// sipp as a carrier on a trunk's address (its host, no sources listed)
+// calls the trunk's number and the call's record names the trunk; sipp on
+// another address is refused with 403, counted on /metrics.
+func TestSIPTrunkSources(t *testing.T) {
+	h := hotlinetest.Start(t, func(c *config.Config) {
+		c.SIP.AllowUnknownSources = false
+		c.Trunks = []config.Trunk{{
+			Name: "carrier-a", Host: "127.0.0.7", Port: 5060, Transport: "udp",
+			Numbers: []string{"02512345"}, Channels: 30, Endpoint: "carrier-a",
+			Probe: config.TrunkProbe{
+				Interval: config.Duration(30 * time.Second), Timeout: config.Duration(5 * time.Second),
+				DownAfter: 3, UpAfter: 2,
+			},
+		}}
+	})
+	carrier := sipptest.Scenario{Caller: "1370010", Actions: []sipptest.Action{{Pause: time.Second}}, Hangup: true}
+	res := sipptest.Run(t, h.SIP, carrier, sipptest.Options{Extra: []string{"-i", "127.0.0.7", "-s", "02512345"}})
+	if res.Successful != 1 {
+		t.Fatalf("the trunk's call: %s", res)
+	}
+	if rec := h.Records.Final(t, "13700101"); rec.Trunk != "carrier-a" || rec.Dialled != "02512345" {
+		t.Errorf("record: trunk %q dialled %q, want carrier-a 02512345", rec.Trunk, rec.Dialled)
+	}
+	res = sipptest.Run(t, h.SIP, sipptest.Scenario{Caller: "1370011", Expect: 403}, sipptest.Options{})
+	if res.Successful != 1 {
+		t.Fatalf("a call from no trunk's address was not refused with 403: %s", res)
+	}
+	// Counted before the 403 was sent.
+	resp, err := http.Get(h.API() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `hotline_sip_invites_refused_total{reason="unknown_source"} 1`; !strings.Contains(string(body), want) {
+		t.Errorf("/metrics has no %s", want)
 	}
 }

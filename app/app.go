@@ -418,6 +418,9 @@ func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, inc
 			return nil, fmt.Errorf("sip.external_ip: %w", err)
 		}
 	}
+	if !cfg.SIP.AllowUnknownSources && len(cfg.Trunks) == 0 {
+		log.Warn().Msg("sip.allow_unknown_sources is off and no trunk is configured: only agents' registered phones can call the hotline; list the carriers under trunks, with their sources")
+	}
 	return sip.New(sip.Options{
 		Listen:       cfg.SIP.Listen,
 		Transports:   cfg.SIP.Transports,
@@ -435,6 +438,8 @@ func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, inc
 		Locator:      registrar,
 
 		Numbers:                cfg.SIP.Numbers,
+		Trunks:                 sipTrunks(cfg.Trunks),
+		RefuseUnknownSources:   !cfg.SIP.AllowUnknownSources,
 		Limits:                 sipLimits(cfg.SIP.Limits),
 		TCPIdleTimeout:         time.Duration(cfg.SIP.TCP.IdleTimeout),
 		TCPFirstRequestTimeout: time.Duration(cfg.SIP.TCP.FirstRequestTimeout),
@@ -454,6 +459,15 @@ func sipLimits(l config.SIPLimits) sip.Limits {
 	}
 }
 
+// sipTrunks are the trunks as the SIP server's admission takes them.
+func sipTrunks(trunks []config.Trunk) []sip.Trunk {
+	out := make([]sip.Trunk, len(trunks))
+	for i, t := range trunks {
+		out[i] = sip.Trunk{Name: t.Name, Sources: t.SourceNetworks(), Host: t.Host, Numbers: t.Numbers}
+	}
+	return out
+}
+
 // registerAdmission counts the INVITEs the SIP server's admission turned
 // away, by why.
 func registerAdmission(reg prometheus.Registerer, s *sip.Server) {
@@ -466,6 +480,11 @@ func registerAdmission(reg prometheus.Registerer, s *sip.Server) {
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: name, Help: help, ConstLabels: prometheus.Labels{"reason": "untrusted_max_calls", "source": "untrusted"},
 	}, func() float64 { return float64(s.Admission().UntrustedCalls) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name:        "hotline_sip_invites_refused_total",
+		Help:        "New calls' INVITEs refused by admission with an answer, by reason: unknown_source (403: no trunk's source and no registered phone's, with sip.allow_unknown_sources off).",
+		ConstLabels: prometheus.Labels{"reason": "unknown_source"},
+	}, func() float64 { return float64(s.Admission().UnknownSource) }))
 }
 
 func newPacerStats(reg prometheus.Registerer) *media.PacerStats {

@@ -49,6 +49,7 @@ type Record struct {
 	Caller     string     `json:"caller" pii:"phone"` // masked for roles that do not need it (web)
 	Dialled    string     `json:"dialled"`
 	Codec      string     `json:"codec,omitempty"`
+	Trunk      string     `json:"trunk,omitempty"` // the carrier's trunk the call came in on, if it did
 	StartedAt  time.Time  `json:"started_at"`
 	AnsweredAt *time.Time `json:"answered_at,omitempty"`
 	EndedAt    *time.Time `json:"ended_at,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -117,6 +118,10 @@ func TrunkPasswordEnv(name string) string {
 
 // Address is the carrier's host:port.
 func (t Trunk) Address() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
+
+// SourceNetworks is Sources as networks, a bare address as the network of
+// that address alone.
+func (t Trunk) SourceNetworks() []netip.Prefix { return networks(t.Sources) }
 
 // validateTrunks checks the trunks, each under trunks[i].
 func (c Config) validateTrunks(p *problems) {

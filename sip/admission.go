@@ -27,7 +27,8 @@ type Limits struct {
 	// 0: no cap but Options.MaxCalls.
 	MaxCalls int
 	// Trusted are the networks of the trunks and proxies in front, each of
-	// whose addresses has the rate TrustedCalls.
+	// whose addresses has the rate TrustedCalls, as have the sources of
+	// Options.Trunks.
 	Trusted      []netip.Prefix
 	TrustedCalls Rate
 	// AgentCalls is the rate of an address an agent's phone is registered
@@ -62,6 +63,7 @@ func (c sourceClass) String() string {
 // safe for concurrent use.
 type admission struct {
 	limits Limits
+	trunks *trunkSources // nil: none
 
 	mu      sync.Mutex
 	isAgent func(netip.Addr) bool // nil: no agents
@@ -93,7 +95,8 @@ func newAdmission(l Limits, isAgent func(netip.Addr) bool) *admission {
 	return a
 }
 
-// classify says what src is: trusted, an agent's, or neither.
+// classify says what src is: trusted (a trunk's), an agent's, or
+// neither.
 func (a *admission) classify(src netip.Addr) sourceClass {
 	src = src.Unmap()
 	for _, p := range a.limits.Trusted {
@@ -101,13 +104,23 @@ func (a *admission) classify(src netip.Addr) sourceClass {
 			return trustedSource
 		}
 	}
-	a.mu.Lock()
-	isAgent := a.isAgent
-	a.mu.Unlock()
-	if isAgent != nil && isAgent(src) {
+	if a.trunks != nil {
+		if _, ok := a.trunks.at(src); ok {
+			return trustedSource
+		}
+	}
+	if a.agentAt(src) {
 		return agentSource
 	}
 	return untrusted
+}
+
+// agentAt reports whether an agent's phone is registered from src.
+func (a *admission) agentAt(src netip.Addr) bool {
+	a.mu.Lock()
+	isAgent := a.isAgent
+	a.mu.Unlock()
+	return isAgent != nil && isAgent(src.Unmap())
 }
 
 // setClock and setAgents replace the clock and the agents' addresses, for

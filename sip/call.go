@@ -26,6 +26,7 @@ type call struct {
 	dlg     *sipgo.DialogServerSession
 	caller  string
 	dialled string
+	trunk   string // the trunk the call came in on, if any
 	log     zerolog.Logger
 
 	ctx    context.Context // ends with the call; context.Cause says why
@@ -77,6 +78,7 @@ func (c *call) Err() error {
 // Describe fills the SIP details of the call record.
 func (c *call) Describe(r *calllog.Record) {
 	r.SIPCallID = c.dlg.InviteRequest.CallID().Value()
+	r.Trunk = c.trunk
 	if st := c.mediaStream(); st != nil {
 		r.Codec = st.Codec().Name
 	}

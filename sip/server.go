@@ -61,9 +61,24 @@ type Options struct {
 	// from a trusted network. Zero limits nothing.
 	Limits Limits
 	// Numbers are the numbers calls are taken for: a Request-URI's user,
-	// or its tel number, visual separators aside. A call to another gets
-	// 404 before anything is made of it. Empty takes every number.
+	// or its tel number, visual separators aside, with those the Trunks
+	// bring in. A call to another gets 404 before anything is made of it.
+	// Empty takes every number.
 	Numbers []string
+	// Trunks are the carriers' trunks: an INVITE from one's sources is
+	// that trunk's call (its record names it), and has the rate of
+	// Limits.TrustedCalls.
+	Trunks []Trunk
+	// RefuseUnknownSources refuses an INVITE from an address that is no
+	// trunk's source and that no agent's phone is registered from
+	// (Registrar) with 403 Forbidden. Off (the zero Options), a call is
+	// taken from any address.
+	RefuseUnknownSources bool
+	// Resolver looks up the hosts of trunks without sources, at New and
+	// every TrunkResolveInterval (default DefaultTrunkResolveInterval)
+	// while Run runs; default net.DefaultResolver.
+	Resolver             Resolver
+	TrunkResolveInterval time.Duration
 	// AckTimeout is how long our 200 waits for its ACK before the call
 	// ends with ivr.ErrNoAck; default Timer H (64*T1, 32 s), the wait RFC
 	// 3261 §13.3.1.4 gives it.
@@ -114,9 +129,12 @@ type Server struct {
 	refusedDials atomic.Uint64  // connections not opened for a response (dialControl)
 	sampledLog   zerolog.Logger // for what a flood repeats
 
-	adm       *admission
-	untrusted int           // calls admitted from untrusted sources, in progress; guarded by mu
-	refused   refusalCounts // INVITEs dropped or refused by admission
+	adm        *admission
+	trunks     *trunkSources
+	numbers    map[string]bool // Options.Numbers and the trunks', without separators; nil: every number
+	untrusted  int             // calls admitted from untrusted sources, in progress; guarded by mu
+	refused    refusalCounts   // INVITEs dropped or refused by admission
+	unknownLog *sourceLog      // refusals of unknown sources logged
 
 	byes      sync.WaitGroup // BYE transactions still running
 	byeCtx    context.Context
@@ -173,6 +191,9 @@ func New(opts Options) (*Server, error) {
 	if opts.TCPMaxPerSource == 0 {
 		opts.TCPMaxPerSource = DefaultTCPMaxPerSource
 	}
+	if opts.TrunkResolveInterval <= 0 {
+		opts.TrunkResolveInterval = DefaultTrunkResolveInterval
+	}
 	s := &Server{
 		opts:       opts,
 		log:        opts.Logger,
@@ -181,12 +202,17 @@ func New(opts Options) (*Server, error) {
 		calls:      map[string]*call{},
 		dialogs:    map[string]*sipgo.DialogServerCache{},
 		contacts:   map[string]*sip.ContactHeader{},
+		numbers:    servedNumbers(opts.Numbers, opts.Trunks),
+		trunks:     newTrunkSources(opts.Trunks, opts.Resolver),
+		unknownLog: newSourceLog(unknownLogPeriod, unknownLogSources),
 	}
+	s.resolveTrunks(context.Background(), true)
 	var isAgent func(netip.Addr) bool
 	if opts.Registrar != nil {
 		isAgent = opts.Registrar.AgentAt
 	}
 	s.adm = newAdmission(opts.Limits, isAgent)
+	s.adm.trunks = s.trunks
 	if s.opts.TCPExempt == nil {
 		s.opts.TCPExempt = func(a netip.Addr) bool { return s.adm.classify(a) != untrusted }
 	}
@@ -355,6 +381,18 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { errc <- s.srv.ServeTCP(s.tcp) }()
 	}
 	s.log.Info().Str("addr", s.addr.String()).Strs("transports", s.opts.Transports).Msg("sip listening")
+	if s.trunks.resolving() {
+		resolveCtx, stopResolving := context.WithCancel(ctx)
+		resolved := make(chan struct{})
+		go func() {
+			defer close(resolved)
+			s.keepResolvingTrunks(resolveCtx)
+		}()
+		defer func() {
+			stopResolving()
+			<-resolved
+		}()
+	}
 	var err error
 	select {
 	case <-ctx.Done():
@@ -515,11 +553,21 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, sip.StatusNotFound, "Not Found")
 		return
 	}
+	// The source is looked at after its rate (admitted, in guard): a
+	// 403 is an answer, kept and sent again for 32 s like any (RFC 3261
+	// §17.2.1), and an unknown source gets no more of them than its
+	// rate allows.
+	src := sourceAddr(req)
+	trunk, known := s.knownSource(src)
+	if !known && s.opts.RefuseUnknownSources {
+		s.refuseUnknownSource(req, tx, src)
+		return
+	}
 	if r := sdpBodyRefusal(req); r != nil {
 		refuse(tx, req, r)
 		return
 	}
-	fromUntrusted := s.adm.classify(sourceAddr(req)) == untrusted
+	fromUntrusted := s.adm.classify(src) == untrusted
 	switch s.admit(fromUntrusted) {
 	case errCallLimit:
 		s.log.Warn().Int("max_calls", s.opts.MaxCalls).Msg("sip: call limit reached")
@@ -565,7 +613,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		reject(tx, req, err)
 		return
 	}
-	c, err := s.newCall(req, tx, dlg, o, conn)
+	c, err := s.newCall(req, tx, dlg, o, conn, trunk)
 	if err != nil {
 		conn.Close()
 		s.log.Error().Err(err).Msg("sip: rtp stream")
@@ -654,6 +702,7 @@ func sourceAddr(req *sip.Request) netip.Addr {
 type refusalCounts struct {
 	rate           [sourceClasses]atomic.Uint64 // over their source's rate, by class
 	untrustedCalls atomic.Uint64                // over Limits.MaxCalls
+	unknownSource  atomic.Uint64                // refused 403: no trunk's, no phone's
 }
 
 // AdmissionStats count the INVITEs admission turned away.
@@ -664,11 +713,18 @@ type AdmissionStats struct {
 	// UntrustedCalls are those dropped because the calls from untrusted
 	// sources were at Limits.MaxCalls.
 	UntrustedCalls uint64
+	// UnknownSource are those refused with 403 because their source was
+	// no trunk's and no registered phone's (Options.RefuseUnknownSources).
+	UnknownSource uint64
 }
 
 // Admission returns the counts of INVITEs admission turned away.
 func (s *Server) Admission() AdmissionStats {
-	st := AdmissionStats{OverRate: map[string]uint64{}, UntrustedCalls: s.refused.untrustedCalls.Load()}
+	st := AdmissionStats{
+		OverRate:       map[string]uint64{},
+		UntrustedCalls: s.refused.untrustedCalls.Load(),
+		UnknownSource:  s.refused.unknownSource.Load(),
+	}
 	for c := range sourceClasses {
 		st.OverRate[c.String()] = s.refused.rate[c].Load()
 	}
@@ -702,16 +758,30 @@ func (s *Server) runHandler(c *call) (panicked bool) {
 
 // serves reports whether calls to n are taken.
 func (s *Server) serves(n string) bool {
-	if len(s.opts.Numbers) == 0 {
+	if s.numbers == nil {
 		return true
 	}
-	n = withoutSeparators(n)
-	for _, m := range s.opts.Numbers {
-		if n != "" && withoutSeparators(m) == n {
-			return true
+	return s.numbers[withoutSeparators(n)]
+}
+
+// servedNumbers are the numbers calls are taken for, without separators:
+// numbers and those the trunks bring in; nil, every number, when numbers
+// is empty.
+func servedNumbers(numbers []string, trunks []Trunk) map[string]bool {
+	if len(numbers) == 0 {
+		return nil
+	}
+	served := map[string]bool{}
+	for _, n := range numbers {
+		served[withoutSeparators(n)] = true
+	}
+	for _, t := range trunks {
+		for _, n := range t.Numbers {
+			served[withoutSeparators(n)] = true
 		}
 	}
-	return false
+	delete(served, "")
+	return served
 }
 
 // withoutSeparators drops the visual separators of a phone number (RFC
@@ -776,7 +846,7 @@ func mediaType(v string) string {
 // newCall makes the call of an INVITE. With an offer (o) its stream starts
 // now; without one (a late offer) the stream starts with the answer in the
 // ACK, and conn waits for it.
-func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction, dlg *sipgo.DialogServerSession, o *offer, conn *media.Socket) (*call, error) {
+func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction, dlg *sipgo.DialogServerSession, o *offer, conn *media.Socket, trunk string) (*call, error) {
 	ctx, cancel := context.WithCancelCause(s.baseCtx)
 	c := &call{
 		id:      uuid.Must(uuid.NewV7()).String(),
@@ -785,11 +855,16 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction, dlg *sipgo.
 		dlg:     dlg,
 		caller:  number(req.From().Address),
 		dialled: number(req.Recipient),
+		trunk:   trunk,
 		ctx:     ctx,
 		cancel:  cancel,
 		digits:  make(chan ivr.Digit, 32),
 	}
-	c.log = logging.WithCall(s.log, c.id).With().Str("sip_call_id", req.CallID().Value()).Logger()
+	lc := logging.WithCall(s.log, c.id).With().Str("sip_call_id", req.CallID().Value())
+	if trunk != "" {
+		lc = lc.Str("trunk", trunk)
+	}
+	c.log = lc.Logger()
 	c.sessionID = uint64(time.Now().UnixNano())
 	if o == nil {
 		c.lateOffer, c.conn = true, conn
