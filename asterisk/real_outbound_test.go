@@ -1,0 +1,76 @@
+package asterisk_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hotline12345/hotline/asterisk"
+	"github.com/hotline12345/hotline/internal/asterisktest"
+	"github.com/hotline12345/hotline/internal/sipptest"
+	"github.com/hotline12345/hotline/ivr"
+	"github.com/hotline12345/hotline/ivr/ivrtest"
+	"github.com/hotline12345/hotline/prompts"
+)
+
+// TestOutboundConformanceOnAsterisk runs the outbound scenarios on a real
+// Asterisk 22: each far end is a sipp carrier behind a PJSIP trunk
+// endpoint of its own (as asterisk-conf's example trunk, without its
+// OPTIONS qualify, which sipp would take for a call), and hotline
+// originates PJSIP/<number>@<trunk> over ARI.
+func TestOutboundConformanceOnAsterisk(t *testing.T) {
+	t.Parallel()
+	finals := map[ivrtest.Far]int{ivrtest.Answers: 200, ivrtest.Busy: 486, ivrtest.Declines: 603, ivrtest.Congested: 503, ivrtest.NoAnswer: 0}
+	var conf strings.Builder
+	endpoints := map[ivrtest.Far]string{ivrtest.Nowhere: "no-such-trunk"}
+	for far, final := range finals {
+		carrier := sipptest.Serve(t, sipptest.CarrierXML(final, false, "", ""), 1)
+		name := "carrier-" + strings.ReplaceAll(string(far), " ", "-")
+		endpoints[far] = name
+		fmt.Fprintf(&conf, "\n[%[1]s](trunk-endpoint)\naors = %[1]s\n\n[%[1]s]\ntype = aor\ncontact = sip:%[2]s\n", name, carrier.Addr)
+		t.Cleanup(func() {
+			if res := carrier.Wait(t, 20*time.Second); res.Successful != 1 {
+				t.Errorf("carrier %s: %d successful, %d failed\n%s", name, res.Successful, res.Failed, res.Output)
+			}
+		})
+	}
+	a := asterisktest.Start(t, asterisktest.Options{Append: map[string]string{"pjsip.conf": conf.String()}})
+	catalog, err := prompts.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := asterisk.New(asterisk.Options{
+		URL: a.ARI, Username: asterisktest.Username, Password: asterisktest.Password, Catalog: catalog,
+		Logger: zerolog.New(zerolog.NewTestWriter(t)), Handler: func(context.Context, ivr.Call) {},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for b.Healthy() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not connected to Asterisk: %v", b.Healthy())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	watch := &ivrtest.RecordWatch{}
+	ivrtest.RunOutbound(t, ivrtest.OutboundHarness{
+		Dialer:  b,
+		Runner:  &ivr.Runner{Catalog: catalog, Records: watch, Lang: prompts.Mandarin, Backend: "asterisk", Log: zerolog.New(zerolog.NewTestWriter(t)), Metrics: ivr.NewMetrics(nil)},
+		Records: watch,
+		Carrier: func(_ *testing.T, _ string, far ivrtest.Far) ivr.TrunkRoute {
+			return ivr.TrunkRoute{Name: endpoints[far], Endpoint: endpoints[far], CallerID: "12345"}
+		},
+	})
+}
