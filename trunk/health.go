@@ -16,6 +16,7 @@ package trunk
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/hotline12345/hotline/config"
@@ -56,6 +57,11 @@ type Result struct {
 	// Err is why no final response came: a timeout, a transport error.
 	Err error
 }
+
+// ErrNotProbed, wrapped in a Result's Err, says that the probe was not
+// sent for a reason of this side (the SIP stack is starting or stopping):
+// the result says nothing of the trunk and is not recorded.
+var ErrNotProbed = errors.New("trunk: not probed")
 
 // Prober probes a trunk: the embedded SIP backend sends OPTIONS. A
 // backend where another program probes the trunks (Asterisk's qualify)

@@ -3,6 +3,7 @@ package trunk
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -139,6 +140,10 @@ func (m *Monitor) Probe(ctx context.Context, name string) (Event, bool, error) {
 	if ctx.Err() != nil {
 		// Stopped while probing: the probe says nothing of the trunk.
 		return Event{}, false, ctx.Err()
+	}
+	if errors.Is(r.Err, ErrNotProbed) {
+		m.opts.Log.Debug().Err(r.Err).Str("trunk", name).Msg("trunk: probe not sent")
+		return Event{}, false, m.refresh(ctx, name)
 	}
 	return m.Record(ctx, name, at, r)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -297,5 +298,24 @@ func TestMonitorRunAndWebhook(t *testing.T) {
 	// Run gave the lease up as it returned.
 	if err := rdb.Get(context.Background(), "hotline:{trunks}:lease:carrier-a").Err(); !errors.Is(err, redis.Nil) {
 		t.Errorf("lease left: %v", err)
+	}
+}
+
+// TestNotProbed: a probe this side could not send says nothing of the
+// trunk: nothing is recorded.
+func TestNotProbed(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	ts := trunk.New(rdb, trunk.Options{Trunks: []config.Trunk{carrier("carrier-a", 30)}})
+	pr := &script{results: []trunk.Result{{Err: fmt.Errorf("%w: SIP is starting", trunk.ErrNotProbed)}, ok}}
+	m := trunk.NewMonitor(ts, trunk.MonitorOptions{Owner: "n1/1", Node: "n1", Prober: pr, Log: zerolog.Nop()})
+	if _, changed, err := m.Probe(t.Context(), "carrier-a"); err != nil || changed {
+		t.Fatalf("not probed: %v %v", changed, err)
+	}
+	st, err := ts.Status(t.Context())
+	if err != nil || st[0].State != trunk.Unknown || st[0].LastProbe != nil {
+		t.Fatalf("status %+v %v", st, err)
+	}
+	if ev, changed, err := m.Probe(t.Context(), "carrier-a"); err != nil || !changed || ev.To != trunk.Up {
+		t.Fatalf("then probed: %+v %v %v", ev, changed, err)
 	}
 }
