@@ -48,9 +48,9 @@ func TestTrunkMonitorSippCarrier(t *testing.T) {
 
 	rdb := redistest.Start(t).Client(t)
 	var mu sync.Mutex
-	var got []trunks.Event
+	var got []trunks.Transition
 	fourth := make(chan struct{})
-	onEvent := func(ev trunks.Event) {
+	onEvent := func(ev trunks.Transition) {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, ev)

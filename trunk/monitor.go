@@ -44,7 +44,7 @@ type MonitorOptions struct {
 	// Webhook, when its URL is set, receives every event.
 	Webhook webhook.Options
 	// OnEvent, when set, is told of each event this monitor raised.
-	OnEvent func(Event)
+	OnEvent func(Transition)
 	Log     zerolog.Logger
 }
 
@@ -117,10 +117,10 @@ func (m *Monitor) release(ctx context.Context, name string) {
 // Probe probes the trunk name once when this monitor holds (or takes) its
 // lease, and records the result: the event, when its state changed. A
 // monitor without the lease only reads the trunk's health.
-func (m *Monitor) Probe(ctx context.Context, name string) (Event, bool, error) {
+func (m *Monitor) Probe(ctx context.Context, name string) (Transition, bool, error) {
 	tr, ok := m.t.byName[name]
 	if !ok {
-		return Event{}, false, fmt.Errorf("%w: %q", ErrUnknownTrunk, name)
+		return Transition{}, false, fmt.Errorf("%w: %q", ErrUnknownTrunk, name)
 	}
 	// The lease outlasts two missed ticks, so that a node late by one
 	// keeps it, and a second more, so that a stalled process still holds
@@ -128,10 +128,10 @@ func (m *Monitor) Probe(ctx context.Context, name string) (Event, bool, error) {
 	lease := 2*time.Duration(tr.Probe.Interval) + time.Duration(tr.Probe.Timeout) + time.Second
 	held, err := leaseScript.Run(ctx, m.t.rdb, []string{m.t.leaseKey(name)}, m.opts.Owner, lease.Milliseconds()).Int()
 	if err != nil {
-		return Event{}, false, fmt.Errorf("trunk %s: probe lease: %w", name, err)
+		return Transition{}, false, fmt.Errorf("trunk %s: probe lease: %w", name, err)
 	}
 	if held != 1 {
-		return Event{}, false, m.refresh(ctx, name)
+		return Transition{}, false, m.refresh(ctx, name)
 	}
 	at := m.t.opts.Now()
 	pctx, cancel := context.WithTimeout(ctx, time.Duration(tr.Probe.Timeout))
@@ -139,11 +139,11 @@ func (m *Monitor) Probe(ctx context.Context, name string) (Event, bool, error) {
 	cancel()
 	if ctx.Err() != nil {
 		// Stopped while probing: the probe says nothing of the trunk.
-		return Event{}, false, ctx.Err()
+		return Transition{}, false, ctx.Err()
 	}
 	if errors.Is(r.Err, ErrNotProbed) {
 		m.opts.Log.Debug().Err(r.Err).Str("trunk", name).Msg("trunk: probe not sent")
-		return Event{}, false, m.refresh(ctx, name)
+		return Transition{}, false, m.refresh(ctx, name)
 	}
 	return m.Record(ctx, name, at, r)
 }
@@ -164,10 +164,10 @@ func (m *Monitor) refresh(ctx context.Context, name string) error {
 // while this monitor holds the trunk's lease: the trunk's new health and,
 // when its state changed, the event, which it logs and returns. A source
 // of results other than Probe (a backend told of them) records them here.
-func (m *Monitor) Record(ctx context.Context, name string, at time.Time, r Result) (Event, bool, error) {
+func (m *Monitor) Record(ctx context.Context, name string, at time.Time, r Result) (Transition, bool, error) {
 	tr, ok := m.t.byName[name]
 	if !ok {
-		return Event{}, false, fmt.Errorf("%w: %q", ErrUnknownTrunk, name)
+		return Transition{}, false, fmt.Errorf("%w: %q", ErrUnknownTrunk, name)
 	}
 	probe := Probe{At: at, Status: r.Status, Node: m.opts.Node}
 	rtt := ""
@@ -184,21 +184,21 @@ func (m *Monitor) Record(ctx context.Context, name string, at time.Time, r Resul
 	for range 3 {
 		recs, err := m.t.records(ctx, name)
 		if err != nil {
-			return Event{}, false, err
+			return Transition{}, false, err
 		}
 		cur := recs[name]
 		if cur.ProbeID == id {
-			return Event{}, false, nil // written by a try whose answer was lost
+			return Transition{}, false, nil // written by a try whose answer was lost
 		}
 		next := Next(tr.Probe, cur.Health, r.Verdict())
 		now := m.t.opts.Now()
-		ev := Event{Trunk: name, From: cur.State, To: next.State, At: now, Probe: probe,
+		ev := Transition{Trunk: name, From: cur.State, To: next.State, At: now, Probe: probe,
 			Failures: next.Failures, Successes: next.Successes, Node: m.opts.Node}
 		doc := ""
 		if ev.From != ev.To {
 			b, err := json.Marshal(ev)
 			if err != nil {
-				return Event{}, false, err
+				return Transition{}, false, err
 			}
 			doc = string(b)
 		}
@@ -206,13 +206,13 @@ func (m *Monitor) Record(ctx context.Context, name string, at time.Time, r Resul
 			m.opts.Owner, cur.Seq, string(next.State), next.Failures, next.Successes, now.UnixMilli(),
 			at.UnixMilli(), r.Status, rtt, probe.Error, m.opts.Node, id, m.t.opts.EventsKept, doc).Result()
 		if err != nil {
-			return Event{}, false, fmt.Errorf("trunk %s: recording a probe: %w", name, err)
+			return Transition{}, false, fmt.Errorf("trunk %s: recording a probe: %w", name, err)
 		}
 		if code, ok := res.(int64); ok {
 			switch code {
 			case -1:
 				m.opts.Log.Debug().Str("trunk", name).Msg("trunk: a probe not recorded: another node took the lease meanwhile")
-				return Event{}, false, m.refresh(ctx, name)
+				return Transition{}, false, m.refresh(ctx, name)
 			case -2:
 				continue
 			}
@@ -229,18 +229,18 @@ func (m *Monitor) Record(ctx context.Context, name string, at time.Time, r Resul
 		m.last[name] = written
 		m.mu.Unlock()
 		if !changed {
-			return Event{}, false, nil
+			return Transition{}, false, nil
 		}
 		ev.ID = evID
 		m.tell(ev)
 		return ev, true, nil
 	}
-	return Event{}, false, fmt.Errorf("trunk %s: recording a probe: its health kept changing", name)
+	return Transition{}, false, fmt.Errorf("trunk %s: recording a probe: its health kept changing", name)
 }
 
 // tell logs an event (a warning when the trunk takes no more calls) and
 // hands it to OnEvent.
-func (m *Monitor) tell(ev Event) {
+func (m *Monitor) tell(ev Transition) {
 	e := m.opts.Log.Info()
 	if !ev.To.Usable() {
 		e = m.opts.Log.Warn()

@@ -73,7 +73,7 @@ type transition struct {
 	failures, successes int
 }
 
-func transitions(evs []trunk.Event) []transition {
+func transitions(evs []trunk.Transition) []transition {
 	out := make([]transition, len(evs))
 	for i, ev := range evs {
 		out[i] = transition{ev.From, ev.To, ev.Failures, ev.Successes}
@@ -81,7 +81,7 @@ func transitions(evs []trunk.Event) []transition {
 	return out
 }
 
-func sameTransitions(t *testing.T, got []trunk.Event, want ...transition) {
+func sameTransitions(t *testing.T, got []trunk.Transition, want ...transition) {
 	t.Helper()
 	g := transitions(got)
 	if len(g) != len(want) {
@@ -103,7 +103,7 @@ func TestMonitorStates(t *testing.T) {
 	ts := trunk.New(rdb, trunk.Options{Trunks: []config.Trunk{carrier("carrier-a", 30)}, Now: clock.Now, Location: beijing})
 	pr := &script{results: []trunk.Result{ok, notHere, silent, broken, silent, silent, busy, busy, ok, ok, ok}}
 	m := trunk.NewMonitor(ts, trunk.MonitorOptions{Owner: "n1/1", Node: "n1", Prober: pr, Log: zerolog.Nop()})
-	var got []trunk.Event
+	var got []trunk.Transition
 	at := map[int]time.Time{}
 	for i := 1; i <= 11; i++ {
 		clock.Add(30 * time.Second)
@@ -167,8 +167,8 @@ func TestTwoMonitors(t *testing.T) {
 	rdb := redistest.Start(t).Client(t)
 	pr := &script{results: []trunk.Result{ok, silent, silent, silent, silent, silent, ok}}
 	var mu sync.Mutex
-	var got []trunk.Event
-	onEvent := func(ev trunk.Event) {
+	var got []trunk.Transition
+	onEvent := func(ev trunk.Transition) {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, ev)
@@ -242,13 +242,13 @@ func TestLeaseLostDuringProbe(t *testing.T) {
 func TestMonitorRunAndWebhook(t *testing.T) {
 	rdb := redistest.Start(t).Client(t)
 	const secret = "0123456789abcdef-ops"
-	received := make(chan trunk.Event, 8)
+	received := make(chan trunk.Transition, 8)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if err := webhook.VerifySignature(secret, r.Header, body, time.Now(), time.Minute); err != nil {
 			t.Errorf("webhook: %v", err)
 		}
-		var ev trunk.Event
+		var ev trunk.Transition
 		if err := json.Unmarshal(body, &ev); err != nil || ev.ID != r.Header.Get(webhook.HeaderEventID) || r.Header.Get("X-Hotline-Event-Type") != "trunk" {
 			t.Errorf("webhook request %v %s: %v", r.Header, body, err)
 		}
@@ -269,7 +269,7 @@ func TestMonitorRunAndWebhook(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); m.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	var got []trunk.Event
+	var got []trunk.Transition
 	deadline := time.After(20 * time.Second)
 	for len(got) < 3 {
 		select {

@@ -388,9 +388,9 @@ func figuresOf(m map[string]string) (in, out Figures) {
 	return in, out
 }
 
-// Event is a trunk changing state. Its ID is unique and increasing: a
-// receiver of the webhook drops one it has seen.
-type Event struct {
+// Transition is a trunk changing state: the trunks' events. Its ID is
+// unique and increasing: a receiver of the webhook drops one it has seen.
+type Transition struct {
 	ID    string    `json:"id"`
 	Trunk string    `json:"trunk"`
 	From  State     `json:"from"`
@@ -409,7 +409,7 @@ type Event struct {
 // page before ("" for the first), with the next page's cursor ("" on the
 // last). A limit below 1 means DefaultListLimit, above MaxListLimit it is
 // MaxListLimit.
-func (t *Trunks) Events(ctx context.Context, limit int, cursor string) ([]Event, string, error) {
+func (t *Trunks) Events(ctx context.Context, limit int, cursor string) ([]Transition, string, error) {
 	if limit < 1 {
 		limit = DefaultListLimit
 	}
@@ -430,7 +430,7 @@ func (t *Trunks) Events(ctx context.Context, limit int, cursor string) ([]Event,
 		msgs = msgs[:limit]
 		next = msgs[limit-1].ID
 	}
-	out := make([]Event, 0, len(msgs))
+	out := make([]Transition, 0, len(msgs))
 	for _, m := range msgs {
 		ev, err := decodeEvent(m)
 		if err != nil {
@@ -442,11 +442,11 @@ func (t *Trunks) Events(ctx context.Context, limit int, cursor string) ([]Event,
 }
 
 // decodeEvent reads an event from its stream entry.
-func decodeEvent(m redis.XMessage) (Event, error) {
+func decodeEvent(m redis.XMessage) (Transition, error) {
 	doc, _ := m.Values["doc"].(string)
-	var ev Event
+	var ev Transition
 	if err := json.Unmarshal([]byte(doc), &ev); err != nil {
-		return Event{}, fmt.Errorf("trunk: decode event %s: %w", m.ID, err)
+		return Transition{}, fmt.Errorf("trunk: decode event %s: %w", m.ID, err)
 	}
 	ev.ID = m.ID
 	return ev, nil
