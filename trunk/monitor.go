@@ -160,10 +160,12 @@ func (m *Monitor) refresh(ctx context.Context, name string) error {
 	return nil
 }
 
-// Record records the result r of a probe of the trunk name started at at,
-// while this monitor holds the trunk's lease: the trunk's new health and,
-// when its state changed, the event, which it logs and returns. A source
-// of results other than Probe (a backend told of them) records them here.
+// Record records the result r of a probe of the trunk name started at at:
+// the trunk's new health and, when its state changed, the event, which it
+// logs and returns. It writes only while this monitor holds the trunk's
+// lease (Probe takes it), and records nothing otherwise: the holder's
+// probes count. A source of results other than a Prober (a backend told
+// of them) would take the lease and record them here.
 func (m *Monitor) Record(ctx context.Context, name string, at time.Time, r Result) (Transition, bool, error) {
 	tr, ok := m.t.byName[name]
 	if !ok {
