@@ -238,6 +238,8 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	trunks, stopTrunks := runTrunks(cfg, store.Client, tel, lease, reg, log)
+	defer stopTrunks()
 	// Each kind of destination has its dialer; a new kind of endpoint
 	// is one more entry.
 	dialers := ivr.Dialers{"agent": tel, "number": tel}
@@ -258,7 +260,7 @@ func Run(ctx context.Context, opts Options) error {
 		Handler: web.NewHandler(web.Options{
 			Calls: calls, Appeals: appeals, Gatherer: reg, Logger: log,
 			Agents: agents.store, Distribution: agents.dist, Ratings: reviewsThroughJournal{ratings, keeper.Ratings()}, Location: cfg.Location(),
-			Accounts: accounts, Bans: agents.bans,
+			Accounts: accounts, Bans: agents.bans, Trunks: trunks,
 			MetricsToken: cfg.HTTP.MetricsToken, TrustedProxies: cfg.TrustedProxies(), LoginTTL: time.Duration(cfg.HTTP.LoginTTL),
 			Checks: append([]web.Check{
 				{Name: "redis", Check: keeper.RedisCheck, Degraded: outageMode},

@@ -267,6 +267,9 @@ type Config struct {
 	// EvaluationSettings).
 	Evaluation EvaluationSettings `yaml:"evaluation"`
 
+	// Ops are the alerts for operations (see OpsSettings).
+	Ops OpsSettings `yaml:"ops"`
+
 	Shutdown struct {
 		// Grace is how long calls in progress may go on after a stop is
 		// asked for, before they are hung up.

@@ -153,6 +153,7 @@ func (c Config) Validate() error {
 	p.check("time_zone", checkTimeZone(c.TimeZone))
 	c.Calls.validate(&p)
 	c.Evaluation.validate(&p)
+	c.Ops.validate(&p)
 	p.check("shutdown.grace", atLeast(c.Shutdown.Grace, 0))
 	// Below 100 ms a busy Redis looks down; above 10 s a caller waits in
 	// silence that long.

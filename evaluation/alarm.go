@@ -167,7 +167,7 @@ func NewAlarm(s *Store, opts AlarmOptions) *Alarm {
 func (a *Alarm) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	if a.opts.Webhook.URL != "" {
-		wg.Go(func() { newWebhook(a.s, a.opts.Webhook, a.opts.Owner, a.opts.Log).run(ctx) })
+		wg.Go(func() { newWebhook(a.s, a.opts.Webhook, a.opts.Owner, a.opts.Log).Run(ctx) })
 	}
 	defer wg.Wait()
 	t := time.NewTicker(a.opts.Interval)

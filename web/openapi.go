@@ -16,6 +16,7 @@ import (
 	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/evaluation"
+	"github.com/hotline12345/hotline/trunk"
 )
 
 // openAPIEnums are the values of the domain's named string types, which
@@ -28,6 +29,7 @@ var openAPIEnums = enumTable(
 	enumOf(evaluation.Pending, evaluation.Upheld, evaluation.Dismissed),
 	enumOf(auth.Roles...),
 	enumOf(calllog.EndCauses...),
+	enumOf(trunk.RegistrationOff, trunk.NotRegistering),
 )
 
 type namedEnum struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/hotline12345/hotline/ban"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/evaluation"
+	"github.com/hotline12345/hotline/trunk"
 )
 
 // Route is one endpoint of the API, declared once in the route table: the
@@ -228,5 +229,9 @@ func (a *api) routes() []Route {
 			Roles: []auth.Role{auth.Ops, auth.Admin}, Query: []Param{limitParam, cursorParam}, Reply: Page[ban.Ban]{}, handle: a.listBans},
 		{Method: "DELETE", Path: "/api/v1/bans/{subject...}", Summary: "lift a ban (an address, an IPv6 /64, or user:SERVICE:NAME)",
 			Roles: []auth.Role{auth.Ops, auth.Admin}, Reply: ban.Ban{}, handle: a.liftBan},
+		{Method: "GET", Path: "/api/v1/trunks", Summary: "the carriers' trunks in their order for outbound calls: state and since when, last probe, channels in and out of the limit, the last 15 minutes' calls, failures and answer-seizure ratio",
+			Roles: []auth.Role{auth.Ops, auth.Admin, auth.Supervisor}, Reply: TrunkList{}, handle: a.listTrunks},
+		{Method: "GET", Path: "/api/v1/trunks/events", Summary: "the trunks' changes of state, newest first: up, down, maintenance",
+			Roles: []auth.Role{auth.Ops, auth.Admin}, Query: []Param{limitParam, cursorParam}, Reply: Page[trunk.Transition]{}, handle: a.trunkEvents},
 	}
 }

@@ -53,6 +53,8 @@ type Options struct {
 	Accounts     Accounts
 	// Bans throttles failed logins and tokens; nil throttles nothing.
 	Bans Bans
+	// Trunks are the carriers' trunks; nil lists none.
+	Trunks TrunkStore
 
 	Checks []Check
 	// Draining, when set and true, makes /healthz answer 503 draining:

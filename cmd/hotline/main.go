@@ -10,6 +10,7 @@
 //	hotline users list|add|update|passwd|disable|enable ...
 //	hotline tokens create|list|revoke ...
 //	hotline bans list|lift ...
+//	hotline trunks [list|events]
 package main
 
 import (
@@ -52,6 +53,7 @@ commands:
   complaints review ID --upheld|--dismissed --note TEXT [--reverse]
                      decide a bad review as the token's user, or change a decision
   complaints audit   recount the line's counters from the records; exit 3 on a difference
+  trunks [events]    the carriers' trunks: state, last probe, channels, recent calls; or their events
 
 Commands that call the API send $HOTLINE_TOKEN. The first admin token is
 printed by the first "hotline serve"; "hotline tokens create --role admin"
@@ -99,6 +101,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = bansCmd(args[1:], stdout, stderr)
 	case "complaints":
 		err = complaintsCmd(args[1:], stdout, stderr)
+	case "trunks":
+		err = trunksCmd(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -2,7 +2,6 @@ package sipptest
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -10,35 +9,75 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
 
-// UAS is sipp serving one scenario, as a carrier or a phone does: it
-// answers the requests sent to Addr, and its counts are read once it
-// stops.
+// UAS is sipp running a server scenario, as a peer (a carrier's trunk)
+// that answers the requests sent to Addr.
 type UAS struct {
 	Addr netip.AddrPort
 
 	cmd  *exec.Cmd
-	out  *bytes.Buffer
+	dir  string
+	mu   sync.Mutex
+	out  bytes.Buffer
 	done chan struct{}
-	res  Result
 }
 
-// Serve starts sipp as a UAS running the scenario xml (a whole sipp
-// scenario document) on a free UDP port of 127.0.0.1; it runs until it
-// has served calls calls, or until the test ends. extra are more sipp
-// arguments.
+// StartUAS runs the scenario file xml on host (a loopback address such as
+// 127.0.0.2, a "machine" of its own) and a free port, over UDP ("u1") or
+// TCP ("t1", one connection per peer) as transport says, until the test
+// ends. sipp answers as soon as it has bound the port; a test that must
+// know when waits for a first answer.
+func StartUAS(t testing.TB, xml string, host netip.Addr, transport string) *UAS {
+	t.Helper()
+	xml, err := filepath.Abs(xml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startUAS(t, xml, host, transport)
+}
+
+// Serve runs the scenario document xml as StartUAS does, on UDP on
+// 127.0.0.1, for calls calls (sipp exits once it has served them), with
+// more sipp arguments in extra; it returns once sipp has bound its port.
 func Serve(t testing.TB, xml string, calls int, extra ...string) *UAS {
 	t.Helper()
-	bin := Binary(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "uas.xml")
+	path := filepath.Join(t.TempDir(), "uas.xml")
 	if err := os.WriteFile(path, []byte(xml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port, err := freeUDPPort()
+	if calls <= 0 {
+		calls = 1
+	}
+	u := startUAS(t, path, netip.MustParseAddr("127.0.0.1"), "u1", append([]string{"-m", strconv.Itoa(calls)}, extra...)...)
+	deadline := time.Now().Add(10 * time.Second)
+	for !udpBound(u.Addr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("sipp did not bind %s", u.Addr)
+		}
+		select {
+		case <-u.done:
+			t.Fatalf("sipp exited at start:\n%s", u.Output())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return u
+}
+
+func startUAS(t testing.TB, xml string, host netip.Addr, transport string, extra ...string) *UAS {
+	t.Helper()
+	bin := Binary(t)
+	if transport == "" {
+		transport = "u1"
+	}
+	network := "udp"
+	if transport != "u1" {
+		network = "tcp"
+	}
+	port, err := freePort(network, host)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,55 +85,57 @@ func Serve(t testing.TB, xml string, calls int, extra ...string) *UAS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if calls <= 0 {
-		calls = 1
-	}
-	args := append([]string{
-		"-sf", path, "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mp", strconv.Itoa(mp),
-		"-t", "u1", "-m", strconv.Itoa(calls), "-nostdin",
-		"-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
-	}, extra...)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = dir
-	u := &UAS{Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), cmd: cmd, out: &bytes.Buffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = u.out, u.out
-	if err := cmd.Start(); err != nil {
-		cancel()
+	dir := t.TempDir()
+	u := &UAS{Addr: netip.AddrPortFrom(host, uint16(port)), dir: dir, done: make(chan struct{})}
+	args := append([]string{"-sf", xml, "-i", host.String(), "-p", strconv.Itoa(port), "-mp", strconv.Itoa(mp),
+		"-t", transport, "-nostdin", "-trace_err", "-error_file", filepath.Join(dir, "errors.log")}, extra...)
+	u.cmd = exec.Command(bin, args...)
+	u.cmd.Dir = dir
+	u.cmd.Stdout, u.cmd.Stderr = (*lockedWriter)(u), (*lockedWriter)(u)
+	if err := u.cmd.Start(); err != nil {
 		t.Fatalf("sipp: %v", err)
 	}
 	go func() {
 		defer close(u.done)
-		_ = cmd.Wait()
-		errs, _ := os.ReadFile(filepath.Join(dir, "errors.log"))
-		u.res.Output = u.out.String() + "\n" + string(errs)
-		if logs, _ := filepath.Glob(filepath.Join(dir, "*_messages.log")); len(logs) > 0 {
-			msgs, _ := os.ReadFile(logs[0])
-			u.res.Output += "\n" + string(msgs)
-		}
-		u.res.Successful, u.res.Failed = counts(u.res.Output)
+		_ = u.cmd.Wait()
 	}()
 	t.Cleanup(func() {
-		cancel()
-		<-u.done
-	})
-	// sipp takes a moment to bind its port; wait until it does.
-	deadline := time.Now().Add(10 * time.Second)
-	for !udpBound(port) {
-		if time.Now().After(deadline) {
-			t.Fatalf("sipp did not bind 127.0.0.1:%d", port)
-		}
+		_ = u.cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-u.done:
-			t.Fatalf("sipp exited at start:\n%s", u.res.Output)
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(5 * time.Second):
+			_ = u.cmd.Process.Kill()
+			<-u.done
 		}
-	}
+		if t.Failed() {
+			t.Logf("sipp %s:\n%s", xml, u.report())
+		}
+	})
 	return u
 }
 
-// Wait waits, up to d, for sipp to have served its calls, and returns its
-// counts.
+// Output is what sipp wrote so far.
+func (u *UAS) Output() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.out.String()
+}
+
+// report is sipp's output, its errors and, when it traced them
+// (-trace_msg), the messages.
+func (u *UAS) report() string {
+	out := u.Output()
+	errs, _ := os.ReadFile(filepath.Join(u.dir, "errors.log"))
+	out += "\n" + string(errs)
+	if logs, _ := filepath.Glob(filepath.Join(u.dir, "*_messages.log")); len(logs) > 0 {
+		msgs, _ := os.ReadFile(logs[0])
+		out += "\n" + string(msgs)
+	}
+	return out
+}
+
+// Wait waits, up to d, for sipp to have served its calls (Serve), and
+// returns its counts.
 func (u *UAS) Wait(t testing.TB, d time.Duration) Result {
 	t.Helper()
 	select {
@@ -102,14 +143,34 @@ func (u *UAS) Wait(t testing.TB, d time.Duration) Result {
 	case <-time.After(d):
 		_ = u.cmd.Process.Kill()
 		<-u.done
-		t.Fatalf("sipp did not finish within %s:\n%s", d, u.res.Output)
+		t.Fatalf("sipp did not finish within %s:\n%s", d, u.report())
 	}
-	return u.res
+	res := Result{Output: u.report()}
+	res.Successful, res.Failed = counts(res.Output)
+	return res
 }
 
-// freeUDPPort returns a UDP port of 127.0.0.1 the kernel just handed out.
-func freeUDPPort() (int, error) {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+type lockedWriter UAS
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.out.Write(p)
+}
+
+// freePort returns a port of host the kernel just handed out, on network
+// (udp or tcp).
+func freePort(network string, host netip.Addr) (int, error) {
+	addr := netip.AddrPortFrom(host, 0).String()
+	if network == "tcp" {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return 0, err
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port, nil
+	}
+	c, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		return 0, err
 	}
@@ -117,9 +178,9 @@ func freeUDPPort() (int, error) {
 	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
-// udpBound reports whether something holds the UDP port of 127.0.0.1.
-func udpBound(port int) bool {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+// udpBound reports whether something holds the UDP address.
+func udpBound(a netip.AddrPort) bool {
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(a))
 	if err != nil {
 		return true
 	}

@@ -1,0 +1,64 @@
+package app
+
+import (
+	"context"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/hotline12345/hotline/acd"
+	"github.com/hotline12345/hotline/config"
+	"github.com/hotline12345/hotline/internal/webhook"
+	"github.com/hotline12345/hotline/trunk"
+)
+
+// runTrunks keeps this node's part of the trunks' shared view: its
+// channels renewed while their calls last and, when the backend probes
+// trunks (the embedded SIP server does) and trunks are configured, their
+// health watched (one node at a time probes each) and its events
+// delivered to the ops webhook. Every node exports the metrics. The
+// returned func stops it.
+func runTrunks(cfg config.Config, rdb redis.UniversalClient, tel *backend, lease *acd.NodeLease, reg prometheus.Registerer, log zerolog.Logger) (*trunk.Trunks, func()) {
+	trunks := trunk.New(rdb, trunk.Options{Trunks: cfg.Trunks, Location: cfg.Location()})
+	reg.MustRegister(trunks)
+	for _, t := range cfg.Trunks {
+		if t.Register {
+			log.Warn().Str("trunk", t.Name).Msg("trunk: register is set, but this version does not register with carriers: the carrier must know the hotline by its address")
+		}
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { trunks.Run(ctx) })
+	prober, probes := tel.telephony.(trunk.Prober)
+	switch {
+	case len(cfg.Trunks) == 0:
+	case !probes:
+		log.Info().Str("backend", cfg.Backend).Msg("trunk: the backend does not probe trunks: their state stays unknown")
+	default:
+		deliveries := prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_ops_webhook_events_total",
+			Help: "Trunk events through the ops webhook on this node, by outcome: delivered, refused (a 4xx), given_up (retried too long), unreadable.",
+		}, []string{"outcome"})
+		for _, o := range []string{webhook.Delivered, webhook.Refused, webhook.GivenUp, webhook.Unreadable} {
+			deliveries.WithLabelValues(o)
+		}
+		monitor := trunk.NewMonitor(trunks, trunk.MonitorOptions{
+			Owner:  lease.Instance(),
+			Node:   lease.Name(),
+			Prober: prober,
+			Webhook: webhook.Options{
+				URL: cfg.Ops.WebhookURL, Secret: cfg.Ops.WebhookSecret,
+				Done: func(_, outcome string) { deliveries.WithLabelValues(outcome).Inc() },
+			},
+			Log: log,
+		})
+		reg.MustRegister(monitor, deliveries)
+		wg.Go(func() { monitor.Run(ctx) })
+	}
+	return trunks, func() {
+		stop()
+		wg.Wait()
+	}
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hotline12345/hotline/auth"
+	"github.com/hotline12345/hotline/config"
+	"github.com/hotline12345/hotline/internal/hotlinetest"
+	"github.com/hotline12345/hotline/internal/sipptest"
+	"github.com/hotline12345/hotline/trunk"
+	"github.com/hotline12345/hotline/web"
+)
+
+// TestTrunksCommand: a hotline with two trunks, one a carrier played by
+// sipp that answers its probes, the other nobody: "hotline trunks" shows
+// them in their order, the first up once its probe came back, and
+// "hotline trunks events" shows it coming up.
+func TestTrunksCommand(t *testing.T) {
+	carrier := sipptest.StartUAS(t, "testdata/carrier.xml", netip.MustParseAddr("127.0.0.2"), "u1")
+	probe := config.TrunkProbe{Interval: config.Duration(time.Second), Timeout: config.Duration(500 * time.Millisecond), DownAfter: 3, UpAfter: 2}
+	h := hotlinetest.Start(t, func(c *config.Config) {
+		c.Trunks = []config.Trunk{
+			{Name: "carrier-a", Host: "127.0.0.2", Port: int(carrier.Addr.Port()), Transport: "udp", Channels: 30, Endpoint: "carrier-a", Probe: probe},
+			{Name: "carrier-b", Host: "127.0.0.3", Port: 5060, Transport: "udp", Channels: 10, Endpoint: "carrier-b", Probe: probe,
+				Username: "02512345", Password: "secret-secret", Register: true, RegisterExpiry: config.Duration(time.Hour)},
+		}
+	})
+	t.Setenv("HOTLINE_API", h.API())
+	t.Setenv("HOTLINE_TOKEN", h.Token(t, auth.Ops))
+	waitTransition(t, h.Client, "carrier-a", trunk.Up)
+
+	code, out, errs := hotline("trunks")
+	a, b := row(out, "carrier-a"), row(out, "carrier-b")
+	if code != 0 || !strings.HasPrefix(out, "TRUNK ") || len(a) < 4 || a[1] != "up" || !strings.Contains(out, "200 in ") ||
+		!strings.Contains(out, "udp:127.0.0.2:") || b == nil || !strings.Contains(out, "not registering") ||
+		strings.Index(out, "carrier-a") > strings.Index(out, "carrier-b") {
+		t.Errorf("trunks: exit %d, %q, %q", code, out, errs)
+	}
+	code, out, errs = hotline("trunks", "list", "--json")
+	var list web.TrunkList
+	if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil || len(list.Trunks) != 2 || list.Trunks[0].State != trunk.Up ||
+		list.Trunks[0].Channels.Limit != 30 || list.Trunks[1].Registration != trunk.NotRegistering {
+		t.Errorf("trunks --json: exit %d, %q, %q, %v", code, out, errs, err)
+	}
+	code, out, errs = hotline("trunks", "events")
+	if ev := row(out, time.Now().Format(time.DateOnly)); code != 0 || !strings.Contains(out, "carrier-a  unknown  up") || ev == nil {
+		t.Errorf("events: exit %d, %q, %q", code, out, errs)
+	}
+	code, out, errs = hotline("trunks", "sideways")
+	if code != 2 || out != "" || !strings.Contains(errs, `unknown command "sideways"`) {
+		t.Errorf("an unknown command: exit %d, %q, %q", code, out, errs)
+	}
+	t.Setenv("HOTLINE_TOKEN", h.Token(t, auth.Supervisor))
+	if code, _, _ := hotline("trunks"); code != 0 {
+		t.Errorf("a supervisor's trunks: exit %d", code)
+	}
+	code, out, errs = hotline("trunks", "events")
+	if code != 1 || out != "" || !strings.Contains(errs, "ops or admin") {
+		t.Errorf("a supervisor's events: exit %d, %q, %q", code, out, errs)
+	}
+}
+
+// waitTransition reads the trunks' events until the trunk name comes to
+// state, for up to 30 seconds.
+func waitTransition(t *testing.T, rdb redis.UniversalClient, name string, state trunk.State) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	last := "0"
+	for {
+		streams, err := rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{"hotline:{trunks}:events", last}, Block: 30 * time.Second}).Result()
+		if err != nil {
+			t.Fatalf("waiting for %s to be %s: %v", name, state, err)
+		}
+		for _, m := range streams[0].Messages {
+			last = m.ID
+			var ev trunk.Transition
+			if doc, _ := m.Values["doc"].(string); json.Unmarshal([]byte(doc), &ev) == nil && ev.Trunk == name && ev.To == state {
+				return
+			}
+		}
+	}
+}
