@@ -29,6 +29,7 @@ import (
 	"github.com/hotline12345/hotline/prompts"
 	"github.com/hotline12345/hotline/sip"
 	"github.com/hotline12345/hotline/storage"
+	"github.com/hotline12345/hotline/trunk"
 	"github.com/hotline12345/hotline/web"
 )
 
@@ -242,7 +243,9 @@ func Run(ctx context.Context, opts Options) error {
 	defer stopTrunks()
 	// Each kind of destination has its dialer; a new kind of endpoint
 	// is one more entry.
-	dialers := ivr.Dialers{"agent": tel, "number": tel}
+	// Numbers go out through the trunks, the first healthy one with a
+	// free channel, failing over.
+	dialers := ivr.Dialers{"agent": tel, "number": &trunk.Dialer{Trunks: trunks, Backend: tel}}
 	service := &ivr.Service{Queue: agents.dist, Dialer: dialers, Bridger: tel, Ratings: keeper.Ratings(), Served: keeper.Ratings(), Options: serviceOptions(cfg), Metrics: runner.Metrics}
 	citizen = ivr.TakeToAgent(intake, service, keeper)
 

@@ -212,6 +212,8 @@ type Refusal struct {
 	// Full is set when its channels are all in use: In and Out of Limit.
 	Full           bool
 	In, Out, Limit int
+	// Failed, when set, is how the trunk failed this call already.
+	Failed string
 }
 
 // NoTrunkError is an outbound call no trunk can take, with why for each.
@@ -229,6 +231,10 @@ func (e *NoTrunkError) Error() string {
 	for i, r := range e.Refusals {
 		if r.Full {
 			why[i] = fmt.Sprintf("%s %d/%d channels", r.Trunk, r.In+r.Out, r.Limit)
+			continue
+		}
+		if r.Failed != "" {
+			why[i] = fmt.Sprintf("%s failed the call (%s)", r.Trunk, r.Failed)
 			continue
 		}
 		why[i] = fmt.Sprintf("%s %s", r.Trunk, r.State)
@@ -258,6 +264,12 @@ func sinceText(at, now time.Time) string {
 // When no trunk can, the error is a *NoTrunkError (errors.Is ErrNoTrunk)
 // saying why of each.
 func (t *Trunks) Pick(ctx context.Context) (*Channel, error) {
+	return t.pick(ctx, nil)
+}
+
+// pick is Pick passing over the trunks in tried, each refused for the
+// reason given.
+func (t *Trunks) pick(ctx context.Context, tried map[string]string) (*Channel, error) {
 	names := make([]string, len(t.opts.Trunks))
 	for i, tr := range t.opts.Trunks {
 		names[i] = tr.Name
@@ -269,6 +281,10 @@ func (t *Trunks) Pick(ctx context.Context) (*Channel, error) {
 	noTrunk := &NoTrunkError{loc: t.opts.Location, now: t.opts.Now()}
 	for _, tr := range t.opts.Trunks {
 		r := recs[tr.Name]
+		if why, ok := tried[tr.Name]; ok {
+			noTrunk.Refusals = append(noTrunk.Refusals, Refusal{Trunk: tr.Name, State: r.State, Since: r.Since, Limit: tr.Channels, Failed: why})
+			continue
+		}
 		if !r.State.Usable() {
 			noTrunk.Refusals = append(noTrunk.Refusals, Refusal{Trunk: tr.Name, State: r.State, Since: r.Since, Limit: tr.Channels})
 			continue
