@@ -241,6 +241,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	trunks, stopTrunks := runTrunks(cfg, store.Client, tel, lease, reg, log)
 	defer stopTrunks()
+	if s, ok := tel.telephony.(*sip.Server); ok && len(cfg.Trunks) > 0 {
+		s.SetSeize(seizeIncoming(trunks, log))
+	}
 	// Each kind of destination has its dialer; a new kind of endpoint
 	// is one more entry.
 	// Numbers go out through the trunks, the first healthy one with a

@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -11,6 +13,7 @@ import (
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/internal/webhook"
+	"github.com/hotline12345/hotline/sip"
 	"github.com/hotline12345/hotline/trunk"
 )
 
@@ -60,5 +63,31 @@ func runTrunks(cfg config.Config, rdb redis.UniversalClient, tel *backend, lease
 	return trunks, func() {
 		stop()
 		wg.Wait()
+	}
+}
+
+// seizeIncoming takes one of a trunk's channels for each call coming in on
+// it: a trunk whose channels are all in use (on whichever nodes) is
+// refused the call. When Redis does not answer the call is taken without
+// a channel: a caller is never refused for the store's sake.
+func seizeIncoming(trunks *trunk.Trunks, log zerolog.Logger) sip.SeizeFunc {
+	return func(ctx context.Context, name string) (func(bool), error) {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		ch, err := trunks.Acquire(ctx, name, trunk.In)
+		if errors.Is(err, trunk.ErrFull) {
+			return nil, err
+		}
+		if err != nil {
+			log.Warn().Err(err).Str("trunk", name).Msg("trunk: a call taken without counting its channel")
+			return func(bool) {}, nil
+		}
+		return func(answered bool) {
+			ctx := context.Background()
+			if answered {
+				_ = ch.Answered(ctx)
+			}
+			_ = ch.Release(ctx, trunk.OutcomeUnanswered)
+		}, nil
 	}
 }

@@ -131,6 +131,7 @@ type Server struct {
 
 	adm        *admission
 	trunks     *trunkSources
+	seize      atomic.Pointer[SeizeFunc]
 	numbers    map[string]bool // Options.Numbers and the trunks', without separators; nil: every number
 	untrusted  int             // calls admitted from untrusted sources, in progress; guarded by mu
 	refused    refusalCounts   // INVITEs dropped or refused by admission
@@ -563,6 +564,20 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.refuseUnknownSource(req, tx, src)
 		return
 	}
+	release := func(bool) {}
+	if seize := s.seize.Load(); trunk != "" && seize != nil {
+		r, err := (*seize)(context.Background(), trunk)
+		if err != nil {
+			// Every channel of the trunk is in use (on whichever node):
+			// the carrier is told to try elsewhere, or later.
+			s.sampledLog.Warn().Err(err).Str("trunk", trunk).Msg("sip: call refused: the trunk's channels are all in use")
+			respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+			return
+		}
+		release = r
+	}
+	var answeredCall *call
+	defer func() { release(answeredCall != nil && answeredCall.answered.Load()) }()
 	if r := sdpBodyRefusal(req); r != nil {
 		refuse(tx, req, r)
 		return
@@ -622,8 +637,19 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	admitted = false
 	c.untrusted = fromUntrusted
+	answeredCall = c
 	s.endCall(c, s.runHandler(c))
 }
+
+// SeizeFunc takes one of a trunk's channels for a call coming in on it,
+// or fails when every channel is in use; release gives it back when the
+// call ends, saying whether it was answered.
+type SeizeFunc func(ctx context.Context, trunk string) (release func(answered bool), err error)
+
+// SetSeize makes every call that comes in on a trunk take one of its
+// channels first (SeizeFunc): a trunk whose channels are all in use is
+// told 503 with Retry-After. Set it before Run.
+func (s *Server) SetSeize(f SeizeFunc) { s.seize.Store(&f) }
 
 var (
 	errCallLimit      = errors.New("call limit reached")

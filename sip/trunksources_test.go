@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -257,5 +258,57 @@ func TestSourceLog(t *testing.T) {
 	}
 	if n := l.order.Len(); n > 2 {
 		t.Errorf("%d sources held, want at most 2", n)
+	}
+}
+
+// A call in on a trunk takes one of its channels (Server.SetSeize): with
+// the trunk's one channel held by a call, the next is refused 503 with
+// Retry-After and reaches no handler; the channel is given back, marked
+// answered, when the call ends, and the trunk takes calls again.
+func TestTrunkChannelsIn(t *testing.T) {
+	ts, _, _ := inboundServer(t, true, nil)
+	var mu sync.Mutex
+	held, seized := map[string]int{}, []string{}
+	ts.SetSeize(func(_ context.Context, trunk string) (func(bool), error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if held[trunk] >= 1 {
+			return nil, errors.New("every channel in use")
+		}
+		held[trunk]++
+		return func(answered bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			held[trunk]--
+			seized = append(seized, fmt.Sprintf("%s answered=%v", trunk, answered))
+		}, nil
+	})
+	raw, res := inviteFrom(t, ts, carrierAIP, "sip:12345@127.0.0.1")
+	if res.StatusCode != sip.StatusOK {
+		t.Fatalf("the first call: %d", res.StatusCode)
+	}
+	sc := ts.nextCall(t)
+	if err := recv(t, sc.answered, "answer"); err != nil {
+		t.Fatal(err)
+	}
+	_, res = inviteFrom(t, ts, carrierAIP, "sip:12345@127.0.0.1")
+	if res.StatusCode != sip.StatusServiceUnavailable || res.GetHeader("Retry-After") == nil {
+		t.Errorf("a call with the trunk's channel in use: want 503 with Retry-After:\n%s", res)
+	}
+	noCallAtHandler(t, ts)
+	if res := raw.bye(); res.StatusCode != sip.StatusOK {
+		t.Errorf("BYE: %d", res.StatusCode)
+	}
+	sc.endCause(t)
+	waitUntil(t, "the channel given back", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return held["carrier-a"] == 0
+	})
+	answeredFrom(t, ts, carrierAIP, "sip:12345@127.0.0.1")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seized) != 2 || seized[0] != "carrier-a answered=true" {
+		t.Errorf("channels given back: %v", seized)
 	}
 }
