@@ -12,8 +12,10 @@ import (
 
 	"github.com/hotline12345/hotline/asterisk"
 	"github.com/hotline12345/hotline/asterisk/aritest"
+	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/ivr"
 	"github.com/hotline12345/hotline/prompts"
+	"github.com/hotline12345/hotline/trunk"
 )
 
 // runBackend runs the backend alone against the double, handing each
@@ -266,4 +268,28 @@ func TestDialNumberThroughATrunk(t *testing.T) {
 		}
 	}
 	noLeftovers(t, srv)
+}
+
+// The trunks' health on Asterisk comes from its endpoints' state (its own
+// qualify): online is a live probe, offline a failed one, and an endpoint
+// Asterisk does not have fails too.
+func TestProbeReadsTheEndpointState(t *testing.T) {
+	t.Parallel()
+	srv := newDouble(t)
+	srv.SetEndpoint("PJSIP/carrier-up", aritest.Phone{})
+	srv.SetEndpoint("PJSIP/carrier-gone", aritest.Phone{Offline: true})
+	b := runBackend(t, srv, func(context.Context, ivr.Call) {})
+	ctx := t.Context()
+	probe := func(endpoint string) trunk.Result {
+		return b.Probe(ctx, config.Trunk{Name: endpoint, Endpoint: endpoint})
+	}
+	if r := probe("carrier-up"); r.Status != 200 || r.Err != nil || r.Verdict() != trunk.Alive {
+		t.Errorf("online: %+v", r)
+	}
+	if r := probe("carrier-gone"); r.Err == nil || r.Verdict() != trunk.Failed {
+		t.Errorf("offline: %+v", r)
+	}
+	if r := probe("no-such-trunk"); r.Err == nil || errors.Is(r.Err, trunk.ErrNotProbed) {
+		t.Errorf("unknown endpoint: %+v", r)
+	}
 }

@@ -2,6 +2,7 @@ package asterisk_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,11 +11,13 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hotline12345/hotline/asterisk"
+	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/internal/asterisktest"
 	"github.com/hotline12345/hotline/internal/sipptest"
 	"github.com/hotline12345/hotline/ivr"
 	"github.com/hotline12345/hotline/ivr/ivrtest"
 	"github.com/hotline12345/hotline/prompts"
+	"github.com/hotline12345/hotline/trunk"
 )
 
 // TestOutboundConformanceOnAsterisk runs the outbound scenarios on a real
@@ -43,6 +46,84 @@ func TestOutboundConformanceOnAsterisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b := runOn(t, a)
+	watch := &ivrtest.RecordWatch{}
+	ivrtest.RunOutbound(t, ivrtest.OutboundHarness{
+		Dialer:  b,
+		Runner:  &ivr.Runner{Catalog: catalog, Records: watch, Lang: prompts.Mandarin, Backend: "asterisk", Log: zerolog.New(zerolog.NewTestWriter(t)), Metrics: ivr.NewMetrics(nil)},
+		Records: watch,
+		Carrier: func(_ *testing.T, _ string, far ivrtest.Far) ivr.TrunkRoute {
+			return ivr.TrunkRoute{Name: endpoints[far], Endpoint: endpoints[far], CallerID: "12345"}
+		},
+	})
+}
+
+// optionsXML answers every OPTIONS with 200, as a carrier's SBC does.
+const optionsXML = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="answers OPTIONS">
+  <recv request="OPTIONS"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+</scenario>
+`
+
+// TestProbeOnAsterisk: on a real Asterisk 22 a trunk's health is what its
+// qualify found: a carrier answering OPTIONS is up, one that does not is
+// down.
+func TestProbeOnAsterisk(t *testing.T) {
+	t.Parallel()
+	carrier := sipptest.Serve(t, optionsXML, 100000)
+	conf := fmt.Sprintf(`
+[probe-live](trunk-endpoint)
+aors = probe-live
+
+[probe-live]
+type = aor
+contact = sip:%s
+qualify_frequency = 1
+qualify_timeout = 0.5
+
+[probe-dead](trunk-endpoint)
+aors = probe-dead
+
+[probe-dead]
+type = aor
+contact = sip:127.0.0.1:9
+qualify_frequency = 1
+qualify_timeout = 0.5
+`, carrier.Addr)
+	a := asterisktest.Start(t, asterisktest.Options{Append: map[string]string{"pjsip.conf": conf}})
+	b := runOn(t, a)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		live := b.Probe(t.Context(), config.Trunk{Name: "probe-live", Endpoint: "probe-live"})
+		dead := b.Probe(t.Context(), config.Trunk{Name: "probe-dead", Endpoint: "probe-dead"})
+		if live.Verdict() == trunk.Alive && dead.Verdict() == trunk.Failed && !errors.Is(dead.Err, trunk.ErrNotProbed) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("live %+v, dead %+v: want alive and failed", live, dead)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// runOn runs the ARI backend against a, taking no calls of its own.
+func runOn(t *testing.T, a *asterisktest.Asterisk) *asterisk.Backend {
+	t.Helper()
+	catalog, err := prompts.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
 	b, err := asterisk.New(asterisk.Options{
 		URL: a.ARI, Username: asterisktest.Username, Password: asterisktest.Password, Catalog: catalog,
 		Logger: zerolog.New(zerolog.NewTestWriter(t)), Handler: func(context.Context, ivr.Call) {},
@@ -64,13 +145,5 @@ func TestOutboundConformanceOnAsterisk(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	watch := &ivrtest.RecordWatch{}
-	ivrtest.RunOutbound(t, ivrtest.OutboundHarness{
-		Dialer:  b,
-		Runner:  &ivr.Runner{Catalog: catalog, Records: watch, Lang: prompts.Mandarin, Backend: "asterisk", Log: zerolog.New(zerolog.NewTestWriter(t)), Metrics: ivr.NewMetrics(nil)},
-		Records: watch,
-		Carrier: func(_ *testing.T, _ string, far ivrtest.Far) ivr.TrunkRoute {
-			return ivr.TrunkRoute{Name: endpoints[far], Endpoint: endpoints[far], CallerID: "12345"}
-		},
-	})
+	return b
 }

@@ -173,6 +173,9 @@ type Phone struct {
 	Declines bool
 	// NoAnswer rings until the originate's timeout.
 	NoAnswer bool
+	// Offline shows the endpoint offline (GET /endpoints): no contact
+	// registered, or its qualify failing.
+	Offline bool
 	// Refuses, when set, is the final SIP status the far end answers
 	// after ringing for AnswerAfter (603 Decline, 503 Service
 	// Unavailable...): a carrier's refusal, mapped to a Q.850 cause as

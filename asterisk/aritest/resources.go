@@ -162,13 +162,36 @@ func (s *Server) listEndpoints(*request) reply {
 	list := []endpointJSON{}
 	for _, name := range names {
 		tech, resource, _ := strings.Cut(name, "/")
-		e := endpointJSON{Technology: tech, Resource: resource, State: "online", ChannelIDs: []string{}}
-		for _, ch := range s.channelsLocked() {
-			if ch.endpoint == name {
-				e.ChannelIDs = append(e.ChannelIDs, ch.id)
-			}
-		}
-		list = append(list, e)
+		list = append(list, s.endpointLocked(tech, resource))
 	}
 	return okJSON(list)
+}
+
+// endpointLocked is the endpoint tech/resource as ARI shows it: online,
+// or offline when its Phone says so (no registered contact, or a contact
+// that fails its qualify).
+func (s *Server) endpointLocked(tech, resource string) endpointJSON {
+	name := tech + "/" + resource
+	e := endpointJSON{Technology: tech, Resource: resource, State: "online", ChannelIDs: []string{}}
+	if ph, ok := s.endpoints[name]; ok && ph.Offline {
+		e.State = "offline"
+	}
+	for _, ch := range s.channelsLocked() {
+		if ch.endpoint == name {
+			e.ChannelIDs = append(e.ChannelIDs, ch.id)
+		}
+	}
+	return e
+}
+
+// getEndpoint is GET /endpoints/{tech}/{resource}: 404 "Endpoint not
+// found" for one Asterisk does not have.
+func (s *Server) getEndpoint(rq *request) reply {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tech, resource := rq.path["tech"], rq.path["resource"]
+	if _, ok := s.endpoints[tech+"/"+resource]; !ok && tech+"/"+resource != "PJSIP/"+trunkEndpoint {
+		return fail(http.StatusNotFound, "Endpoint not found")
+	}
+	return okJSON(s.endpointLocked(tech, resource))
 }

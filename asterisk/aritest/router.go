@@ -78,6 +78,7 @@ func (s *Server) routeTable() []*route {
 	add(http.MethodPost, "/bridges/{bridgeId}/addChannel", s.addChannel)
 	add(http.MethodPost, "/bridges/{bridgeId}/removeChannel", s.removeChannel)
 	add(http.MethodGet, "/endpoints", s.listEndpoints)
+	add(http.MethodGet, "/endpoints/{tech}/{resource}", s.getEndpoint)
 	return routes
 }
 
