@@ -22,12 +22,19 @@ import (
 // call to handler, until the test ends; it returns once connected.
 func runBackend(t *testing.T, srv *aritest.Server, handler asterisk.Handler) *asterisk.Backend {
 	t.Helper()
+	return runBackendAt(t, srv.URL(), "hotline", "hotline", handler)
+}
+
+// runBackendAt runs the backend alone against the ARI at url, handing each
+// call to handler, until the test ends; it returns once connected.
+func runBackendAt(t *testing.T, url, user, password string, handler asterisk.Handler) *asterisk.Backend {
+	t.Helper()
 	catalog, err := prompts.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, err := asterisk.New(asterisk.Options{
-		URL: srv.URL(), Username: "hotline", Password: "hotline", Catalog: catalog,
+		URL: url, Username: user, Password: password, Catalog: catalog,
 		Logger: zerolog.New(zerolog.NewTestWriter(t)), Handler: handler,
 	})
 	if err != nil {
@@ -40,7 +47,7 @@ func runBackend(t *testing.T, srv *aritest.Server, handler asterisk.Handler) *as
 		cancel()
 		<-done
 	})
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for b.Healthy() != nil {
 		if time.Now().After(deadline) {
 			t.Fatalf("not connected: %v", b.Healthy())

@@ -120,30 +120,5 @@ qualify_timeout = 0.5
 // runOn runs the ARI backend against a, taking no calls of its own.
 func runOn(t *testing.T, a *asterisktest.Asterisk) *asterisk.Backend {
 	t.Helper()
-	catalog, err := prompts.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := asterisk.New(asterisk.Options{
-		URL: a.ARI, Username: asterisktest.Username, Password: asterisktest.Password, Catalog: catalog,
-		Logger: zerolog.New(zerolog.NewTestWriter(t)), Handler: func(context.Context, ivr.Call) {},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for b.Healthy() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("not connected to Asterisk: %v", b.Healthy())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return b
+	return runBackendAt(t, a.ARI, asterisktest.Username, asterisktest.Password, func(context.Context, ivr.Call) {})
 }

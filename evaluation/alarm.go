@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+
+	"github.com/hotline12345/hotline/internal/eventstream"
 )
 
 // The alarm watches the line over the windows a supervisor is judged on
@@ -364,55 +366,20 @@ func (s *Store) backlog(ctx context.Context, now time.Time) (pending, overdue in
 // last). A limit below 1 means DefaultListLimit, above MaxListLimit it is
 // MaxListLimit.
 func (s *Store) Events(ctx context.Context, limit int, cursor string) ([]Event, string, error) {
-	limit = clampLimit(limit)
-	top := "+"
-	if cursor != "" {
-		if !validStreamID(cursor) {
-			return nil, "", fmt.Errorf("%w: cursor %q", ErrInvalid, cursor)
-		}
-		top = "(" + cursor
+	evs, next, err := eventstream.Page(ctx, s.rdb, s.lineEvents, clampLimit(limit), cursor, setEventID)
+	if errors.Is(err, eventstream.ErrCursor) {
+		return nil, "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	msgs, err := s.rdb.XRevRangeN(ctx, s.lineEvents, top, "-", int64(limit)+1).Result()
 	if err != nil {
 		return nil, "", fmt.Errorf("evaluation: line events: %w", err)
 	}
-	next := ""
-	if len(msgs) > limit {
-		msgs = msgs[:limit]
-		next = msgs[limit-1].ID
-	}
-	out := make([]Event, 0, len(msgs))
-	for _, m := range msgs {
-		ev, err := decodeEvent(m)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, ev)
-	}
-	return out, next, nil
+	return evs, next, nil
 }
+
+func setEventID(ev *Event, id string) { ev.ID = id }
 
 // decodeEvent reads an event from its stream entry.
-func decodeEvent(m redis.XMessage) (Event, error) {
-	doc, _ := m.Values["doc"].(string)
-	var ev Event
-	if err := json.Unmarshal([]byte(doc), &ev); err != nil {
-		return Event{}, fmt.Errorf("evaluation: decode line event %s: %w", m.ID, err)
-	}
-	ev.ID = m.ID
-	return ev, nil
-}
-
-// validStreamID reports whether id is a stream entry id, ms-seq.
-func validStreamID(id string) bool {
-	ms, seq, ok := strings.Cut(id, "-")
-	if !ok {
-		return false
-	}
-	_, err1 := strconv.ParseUint(ms, 10, 64)
-	_, err2 := strconv.ParseUint(seq, 10, 64)
-	return err1 == nil && err2 == nil
-}
+func decodeEvent(m redis.XMessage) (Event, error) { return eventstream.Decode(m, setEventID) }
 
 // The metrics of the line, from the last look.
 var (

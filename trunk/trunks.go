@@ -2,7 +2,6 @@ package trunk
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hotline12345/hotline/config"
+	"github.com/hotline12345/hotline/internal/eventstream"
 )
 
 // Defaults of Options.
@@ -413,52 +413,17 @@ func (t *Trunks) Events(ctx context.Context, limit int, cursor string) ([]Transi
 	if limit < 1 {
 		limit = DefaultListLimit
 	}
-	limit = min(limit, MaxListLimit)
-	top := "+"
-	if cursor != "" {
-		if !validStreamID(cursor) {
-			return nil, "", fmt.Errorf("%w: cursor %q", ErrInvalid, cursor)
-		}
-		top = "(" + cursor
+	evs, next, err := eventstream.Page(ctx, t.rdb, t.eventsKey(), min(limit, MaxListLimit), cursor, setEventID)
+	if errors.Is(err, eventstream.ErrCursor) {
+		return nil, "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	msgs, err := t.rdb.XRevRangeN(ctx, t.eventsKey(), top, "-", int64(limit)+1).Result()
 	if err != nil {
 		return nil, "", fmt.Errorf("trunk: events: %w", err)
 	}
-	next := ""
-	if len(msgs) > limit {
-		msgs = msgs[:limit]
-		next = msgs[limit-1].ID
-	}
-	out := make([]Transition, 0, len(msgs))
-	for _, m := range msgs {
-		ev, err := decodeEvent(m)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, ev)
-	}
-	return out, next, nil
+	return evs, next, nil
 }
+
+func setEventID(ev *Transition, id string) { ev.ID = id }
 
 // decodeEvent reads an event from its stream entry.
-func decodeEvent(m redis.XMessage) (Transition, error) {
-	doc, _ := m.Values["doc"].(string)
-	var ev Transition
-	if err := json.Unmarshal([]byte(doc), &ev); err != nil {
-		return Transition{}, fmt.Errorf("trunk: decode event %s: %w", m.ID, err)
-	}
-	ev.ID = m.ID
-	return ev, nil
-}
-
-// validStreamID reports whether id is a stream entry id, ms-seq.
-func validStreamID(id string) bool {
-	ms, seq, ok := strings.Cut(id, "-")
-	if !ok {
-		return false
-	}
-	_, err1 := strconv.ParseUint(ms, 10, 64)
-	_, err2 := strconv.ParseUint(seq, 10, 64)
-	return err1 == nil && err2 == nil
-}
+func decodeEvent(m redis.XMessage) (Transition, error) { return eventstream.Decode(m, setEventID) }

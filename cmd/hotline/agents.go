@@ -576,3 +576,33 @@ func wide(r rune) bool {
 	}
 	return false
 }
+
+// getShown runs a command that only reads: it takes no arguments but its
+// flags and --json, GETs path into a T and prints it as JSON with --json,
+// or with show.
+func getShown[T any](a *cli, name, path string, args []string, show func(T) error) error {
+	fs := a.flags(name)
+	asJSON := fs.Bool("json", false, "the API's answer, as JSON")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var v T
+	if err := c.Do(context.Background(), http.MethodGet, path, nil, &v); err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(v)
+	}
+	return show(v)
+}
+
+// printJSON prints v as indented JSON.
+func (a *cli) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

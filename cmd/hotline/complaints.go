@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -121,9 +120,7 @@ func (a *cli) complaintLine(args []string) error {
 		return err
 	}
 	if asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(reply)
+		return a.printJSON(reply)
 	}
 	if rk, ok := reply.(*evaluation.Ranking); ok {
 		return writeRanking(a.stdout, *rk)
@@ -212,9 +209,7 @@ func (a *cli) complaintAudit(args []string) error {
 		return err
 	}
 	if asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(au); err != nil {
+		if err := a.printJSON(au); err != nil {
 			return err
 		}
 	} else if err := writeAudit(a.stdout, au); err != nil {
@@ -279,9 +274,7 @@ func (a *cli) pendingComplaints(args []string) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(append([]evaluation.Complaint{}, cs...))
+		return a.printJSON(append([]evaluation.Complaint{}, cs...))
 	}
 	if len(cs) == 0 {
 		_, err := fmt.Fprintln(a.stdout, "no bad review waiting for review")
@@ -407,9 +400,7 @@ func (a *cli) showComplaint(args []string) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(got)
+		return a.printJSON(got)
 	}
 	fmt.Fprintf(a.stdout, "complaint %s: %s\nagent %s, %s, served %s, bad review at %s\n", got.ID, got.Status, got.AgentID, got.Category,
 		got.ServedAt.Format("2006-01-02 15:04"), got.OpenedAt.Format("2006-01-02 15:04"))
@@ -476,31 +467,20 @@ func (a *cli) complaintReport(args []string) error {
 }
 
 func (a *cli) complaintEvents(args []string) error {
-	fs := a.flags("events")
-	asJSON := fs.Bool("json", false, "the API's answer, as JSON")
-	if err := noArgs(fs, args); err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	var page web.Page[evaluation.Event]
-	if err := c.Do(context.Background(), http.MethodGet, "/api/v1/complaint-line/events?limit=100", nil, &page); err != nil {
-		return err
-	}
-	if *asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(page.Items)
-	}
-	if len(page.Items) == 0 {
+	return getShown(a, "events", "/api/v1/complaint-line/events?limit=100", args, func(page web.Page[evaluation.Event]) error {
+		return a.writeEvents(page.Items)
+	})
+}
+
+// writeEvents shows the line's events as a table.
+func (a *cli) writeEvents(items []evaluation.Event) error {
+	if len(items) == 0 {
 		_, err := fmt.Fprintln(a.stdout, "no event: no watched window has crossed the line")
 		return err
 	}
 	var tb table
 	tb.add("AT", "EVENT", "SCOPE", "WINDOW", "DAYS", "UPHELD", "SERVED", "MESSAGE")
-	for _, ev := range page.Items {
+	for _, ev := range items {
 		scope := "hotline"
 		if ev.Line.AgentID != "" {
 			scope = "agent " + ev.Line.AgentID

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -59,9 +58,7 @@ func (a *cli) listTrunks(args []string) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return a.printJSON(list)
 	}
 	if len(list.Trunks) == 0 {
 		_, err := fmt.Fprintln(a.stdout, "no trunk is configured (trunks in the configuration)")
@@ -104,31 +101,20 @@ func ratio(v *float64) string {
 }
 
 func (a *cli) trunkEvents(args []string) error {
-	fs := a.flags("events")
-	asJSON := fs.Bool("json", false, "the API's answer, as JSON")
-	if err := noArgs(fs, args); err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	var page web.Page[trunk.Transition]
-	if err := c.Do(context.Background(), http.MethodGet, "/api/v1/trunks/events?limit=100", nil, &page); err != nil {
-		return err
-	}
-	if *asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(page.Items)
-	}
-	if len(page.Items) == 0 {
+	return getShown(a, "events", "/api/v1/trunks/events?limit=100", args, func(page web.Page[trunk.Transition]) error {
+		return a.writeTrunkEvents(page.Items)
+	})
+}
+
+// writeTrunkEvents shows the trunks' events as a table.
+func (a *cli) writeTrunkEvents(items []trunk.Transition) error {
+	if len(items) == 0 {
 		_, err := fmt.Fprintln(a.stdout, "no event: no trunk has changed state")
 		return err
 	}
 	var tb table
 	tb.add("AT", "TRUNK", "FROM", "TO", "PROBE", "IN A ROW", "NODE")
-	for _, ev := range page.Items {
+	for _, ev := range items {
 		row := "-"
 		switch {
 		case ev.Failures > 0:
