@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -81,28 +82,16 @@ func complaintsCmd(args []string, stdout, stderr io.Writer) error {
 
 func (a *cli) complaintLine(args []string) error {
 	fs := a.flags("line")
-	var window, day, month, from, to, agent, category string
+	query := windowFlags(fs, "day")
 	var agents, asJSON bool
-	fs.StringVar(&window, "window", "day", "day, month, 30d (the 30 days ending with --day) or range (--from, --to)")
-	fs.StringVar(&day, "day", "", "window day and 30d: the (last) day, YYYY-MM-DD; today when absent")
-	fs.StringVar(&month, "month", "", "window month: YYYY-MM; this month when absent")
-	fs.StringVar(&from, "from", "", "window range: the first day")
-	fs.StringVar(&to, "to", "", "window range: the last day, included")
-	fs.StringVar(&agent, "agent", "", "one agent's calls")
-	fs.StringVar(&category, "category", "", "one category's calls: emergency, livelihood, general or complex")
 	fs.BoolVar(&agents, "agents", false, "every agent, worst first")
 	fs.BoolVar(&asJSON, "json", false, "the API's answer, as JSON")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
-	if agents && (agent != "" || category != "") {
+	q := query()
+	if agents && (q.Get("agent") != "" || q.Get("category") != "") {
 		return usageError("--agents lists every agent: not with --agent or --category")
-	}
-	q := url.Values{}
-	for k, v := range map[string]string{"window": window, "day": day, "month": month, "from": from, "to": to, "agent": agent, "category": category} {
-		if v != "" {
-			q.Set(k, v)
-		}
 	}
 	c, err := a.client()
 	if err != nil {
@@ -418,25 +407,13 @@ func (a *cli) showComplaint(args []string) error {
 
 func (a *cli) complaintReport(args []string) error {
 	fs := a.flags("report")
-	var window, day, month, from, to, agent, category string
+	query := windowFlags(fs, "month")
 	var asCSV bool
-	fs.StringVar(&window, "window", "month", "day, month, 30d (the 30 days ending with --day) or range (--from, --to)")
-	fs.StringVar(&day, "day", "", "window day and 30d: the (last) day, YYYY-MM-DD; today when absent")
-	fs.StringVar(&month, "month", "", "window month: YYYY-MM; this month when absent")
-	fs.StringVar(&from, "from", "", "window range: the first day")
-	fs.StringVar(&to, "to", "", "window range: the last day, included")
-	fs.StringVar(&agent, "agent", "", "one agent's calls")
-	fs.StringVar(&category, "category", "", "one category's calls")
 	fs.BoolVar(&asCSV, "csv", false, "the calls as CSV")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
-	q := url.Values{}
-	for k, v := range map[string]string{"window": window, "day": day, "month": month, "from": from, "to": to, "agent": agent, "category": category} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
+	q := query()
 	c, err := a.client()
 	if err != nil {
 		return err
@@ -489,4 +466,28 @@ func (a *cli) writeEvents(items []evaluation.Event) error {
 			strconv.FormatInt(ev.Line.Upheld, 10), strconv.FormatInt(ev.Line.Served, 10), ev.Line.Message)
 	}
 	return tb.write(a.stdout)
+}
+
+// windowFlags adds the flags that name a window of the line and a scope
+// (--window, whose default is def, --day, --month, --from, --to, --agent,
+// --category) to fs; the returned func gives them, once parsed, as the
+// API's query parameters.
+func windowFlags(fs *flag.FlagSet, def string) func() url.Values {
+	var window, day, month, from, to, agent, category string
+	fs.StringVar(&window, "window", def, "day, month, 30d (the 30 days ending with --day) or range (--from, --to)")
+	fs.StringVar(&day, "day", "", "window day and 30d: the (last) day, YYYY-MM-DD; today when absent")
+	fs.StringVar(&month, "month", "", "window month: YYYY-MM; this month when absent")
+	fs.StringVar(&from, "from", "", "window range: the first day")
+	fs.StringVar(&to, "to", "", "window range: the last day, included")
+	fs.StringVar(&agent, "agent", "", "one agent's calls")
+	fs.StringVar(&category, "category", "", "one category's calls: emergency, livelihood, general or complex")
+	return func() url.Values {
+		q := url.Values{}
+		for k, v := range map[string]string{"window": window, "day": day, "month": month, "from": from, "to": to, "agent": agent, "category": category} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		return q
+	}
 }
