@@ -238,7 +238,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	trunks, stopTrunks := runTrunks(cfg, store.Client, tel, lease, reg, log)
+	trunks, unregisterTrunks, stopTrunks := runTrunks(cfg, store.Client, tel, lease, reg, log)
 	defer stopTrunks()
 	// Each kind of destination has its dialer; a new kind of endpoint
 	// is one more entry.
@@ -332,6 +332,8 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		cancel()
 	}
+	// Registrations with carriers are removed while SIP still runs.
+	unregisterTrunks()
 	stopTel()
 	if err := <-telDone; err != nil && runErr == nil {
 		runErr = err
