@@ -239,7 +239,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	trunks, stopTrunks := runTrunks(cfg, store.Client, tel, lease, reg, log)
+	trunks, unregisterTrunks, stopTrunks := runTrunks(cfg, store.Client, tel, lease, reg, log)
 	defer stopTrunks()
 	if s, ok := tel.telephony.(*sip.Server); ok && len(cfg.Trunks) > 0 {
 		s.SetSeize(seizeIncoming(trunks, log))
@@ -338,6 +338,8 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		cancel()
 	}
+	// Registrations with carriers are removed while SIP still runs.
+	unregisterTrunks()
 	stopTel()
 	if err := <-telDone; err != nil && runErr == nil {
 		runErr = err

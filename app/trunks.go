@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,17 +22,32 @@ import (
 // channels renewed while their calls last and, when the backend probes
 // trunks (the embedded SIP server does) and trunks are configured, their
 // health watched (one node at a time probes each) and its events
-// delivered to the ops webhook. Every node exports the metrics. The
-// returned func stops it.
-func runTrunks(cfg config.Config, rdb redis.UniversalClient, tel *backend, lease *acd.NodeLease, reg prometheus.Registerer, log zerolog.Logger) (*trunk.Trunks, func()) {
-	trunks := trunk.New(rdb, trunk.Options{Trunks: cfg.Trunks, Location: cfg.Location()})
+// delivered to the ops webhook, and the trunks with register: true
+// registered with their carriers (one node at a time registers each).
+// Every node exports the metrics. The returned funcs stop it:
+// unregister stops the registrations, removing them at the carriers, and
+// is called while the backend still runs; stop stops the rest.
+func runTrunks(cfg config.Config, rdb redis.UniversalClient, tel *backend, lease *acd.NodeLease, reg prometheus.Registerer, log zerolog.Logger) (trunks *trunk.Trunks, unregister, stop func()) {
+	trunks = trunk.New(rdb, trunk.Options{Trunks: cfg.Trunks, Location: cfg.Location()})
 	reg.MustRegister(trunks)
-	for _, t := range cfg.Trunks {
-		if t.Register {
-			log.Warn().Str("trunk", t.Name).Msg("trunk: register is set, but this version does not register with carriers: the carrier must know the hotline by its address")
+	regCtx, stopRegistering := context.WithCancel(context.Background())
+	var regs sync.WaitGroup
+	unregister = func() {
+		stopRegistering()
+		regs.Wait()
+	}
+	if slices.ContainsFunc(cfg.Trunks, func(t config.Trunk) bool { return t.Register }) {
+		if b, ok := tel.telephony.(interface{ TrunkRegisterer() trunk.Registerer }); ok {
+			registrar := trunk.NewRegistrar(trunks, trunk.RegistrarOptions{
+				Owner: lease.Instance(), Node: lease.Name(), Registerer: b.TrunkRegisterer(), Jitter: 0.2, Log: log,
+			})
+			reg.MustRegister(registrar)
+			regs.Go(func() { registrar.Run(regCtx) })
+		} else {
+			log.Info().Str("backend", cfg.Backend).Msg("trunk: the backend does not register with carriers (register: true): the registration stays not_registering")
 		}
 	}
-	ctx, stop := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { trunks.Run(ctx) })
 	prober, probes := tel.telephony.(trunk.Prober)
@@ -60,8 +76,9 @@ func runTrunks(cfg config.Config, rdb redis.UniversalClient, tel *backend, lease
 		reg.MustRegister(monitor, deliveries)
 		wg.Go(func() { monitor.Run(ctx) })
 	}
-	return trunks, func() {
-		stop()
+	return trunks, unregister, func() {
+		unregister()
+		cancel()
 		wg.Wait()
 	}
 }

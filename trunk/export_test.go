@@ -14,3 +14,10 @@ func (t *Trunks) Renew(ctx context.Context) error { return t.renew(ctx) }
 func (t *Trunks) Calls(name, dir, outcome string) prometheus.Counter {
 	return t.calls.WithLabelValues(name, dir, outcome)
 }
+
+// RefreshIn, NewRetry and RetryIn are the registrations' schedule.
+var (
+	RefreshIn = refreshIn
+	NewRetry  = newRetry
+	RetryIn   = retryIn
+)

@@ -1,5 +1,6 @@
 // Package trunk watches the carriers' SIP trunks and shares them out: each
 // trunk's health (an OPTIONS probe every interval, with hysteresis), its
+// registration with the carrier (one node registers it: registration.go), its
 // channels in use across every node (bounded by its limit), its calls of
 // the last 15 minutes, and the choice of a trunk for an outbound call.
 //
@@ -10,6 +11,8 @@
 //	hotline:{trunks}:health:<trunk>              hash: state, since, counters, last probe
 //	hotline:{trunks}:events                      stream of state changes (bounded)
 //	hotline:{trunks}:lease:<trunk>               the node that probes the trunk
+//	hotline:{trunks}:registration:<trunk>        hash: registration state, until, last attempt
+//	hotline:{trunks}:register-lease:<trunk>      the node that registers the trunk
 //	hotline:{trunks}:channels:<trunk>:<in|out>   sorted set: channel id → expiry (ms)
 //	hotline:{trunks}:minute:<trunk>:<minute>     hash: a minute's seizures and outcomes
 package trunk

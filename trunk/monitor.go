@@ -194,7 +194,7 @@ func (m *Monitor) Record(ctx context.Context, name string, at time.Time, r Resul
 		}
 		next := Next(tr.Probe, cur.Health, r.Verdict())
 		now := m.t.opts.Now()
-		ev := Transition{Trunk: name, From: cur.State, To: next.State, At: now, Probe: probe,
+		ev := Transition{Kind: KindHealth, Trunk: name, From: cur.State, To: next.State, At: now, Probe: probe,
 			Failures: next.Failures, Successes: next.Successes, Node: m.opts.Node}
 		doc := ""
 		if ev.From != ev.To {

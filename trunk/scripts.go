@@ -125,3 +125,31 @@ if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
 end
 return redis.call('ZREM', KEYS[1], ARGV[1] .. ':a')
 `)
+
+// registrationScript records a registration of a trunk, and appends the
+// event of a change of its state, in one step: only the node holding the
+// trunk's registration lease writes, and only over the registration it
+// read (seq), as recordScript does for the health.
+//
+// KEYS: registration hash, events stream, registration lease. ARGV:
+// owner, seq read, state, since (ms), until (ms, 0 for none), attempt
+// (ms), status, reason, attempts, node, events kept, event document (""
+// without a change of state).
+//
+// Returns the event's id on a change of state, 0 without one, -1 when the
+// lease is another's, -2 when the registration changed since it was read.
+var registrationScript = redis.NewScript(`
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then
+  return -1
+end
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+if seq ~= tonumber(ARGV[2]) then
+  return -2
+end
+redis.call('HSET', KEYS[1], 'seq', seq + 1, 'state', ARGV[3], 'since', ARGV[4], 'until', ARGV[5], 'at', ARGV[6],
+  'status', ARGV[7], 'reason', ARGV[8], 'attempts', ARGV[9], 'node', ARGV[10])
+if ARGV[12] == '' then
+  return 0
+end
+return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[11], '*', 'doc', ARGV[12])
+`)

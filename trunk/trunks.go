@@ -134,6 +134,10 @@ func (t *Trunks) Trunk(name string) (config.Trunk, bool) {
 func (t *Trunks) healthKey(name string) string { return t.base + "health:" + name }
 func (t *Trunks) eventsKey() string            { return t.base + "events" }
 func (t *Trunks) leaseKey(name string) string  { return t.base + "lease:" + name }
+func (t *Trunks) registrationKey(name string) string {
+	return t.base + "registration:" + name
+}
+func (t *Trunks) regLeaseKey(name string) string { return t.base + "register-lease:" + name }
 func (t *Trunks) channelsKey(name string, d Direction) string {
 	return t.base + "channels:" + name + ":" + string(d)
 }
@@ -230,7 +234,9 @@ const (
 	// (register: false); it knows hotline by its address.
 	RegistrationOff Registration = "off"
 	// NotRegistering: the trunk asks for registration (register: true),
-	// which this version does not do yet.
+	// and no node registers it: the backend does not (Asterisk registers
+	// through its own configuration), none runs, or the registration ran
+	// out.
 	NotRegistering Registration = "not_registering"
 )
 
@@ -295,7 +301,10 @@ type Status struct {
 	// the first.
 	LastProbe    *Probe       `json:"last_probe,omitempty"`
 	Registration Registration `json:"registration"`
-	Channels     Channels     `json:"channels"`
+	// Register is the registration of a trunk that registers (register:
+	// true) in detail.
+	Register *RegistrationStatus `json:"register,omitempty"`
+	Channels Channels            `json:"channels"`
 	// Recent are the calls of the last 15 minutes.
 	Recent Recent `json:"last_15_minutes"`
 }
@@ -307,6 +316,10 @@ func (t *Trunks) Status(ctx context.Context) ([]Status, error) {
 		names[i] = tr.Name
 	}
 	recs, err := t.records(ctx, names...)
+	if err != nil {
+		return nil, err
+	}
+	regs, err := t.registrations(ctx, names...)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +358,10 @@ func (t *Trunks) Status(ctx context.Context) ([]Status, error) {
 			s.Since = &since
 		}
 		if tr.Register {
-			s.Registration = NotRegistering
+			reg := regs[tr.Name]
+			s.Registration = reg.current(now)
+			detail := reg.status(now)
+			s.Register = &detail
 		}
 		for _, c := range minutes[i] {
 			in, out := figuresOf(c.Val())
@@ -390,19 +406,24 @@ func figuresOf(m map[string]string) (in, out Figures) {
 
 // Transition is a trunk changing state: the trunks' events. Its ID is
 // unique and increasing: a receiver of the webhook drops one it has seen.
+// Kind tells a change of health (From, To, Probe and the probes in a row)
+// from a change of registration (Registration).
 type Transition struct {
 	ID    string    `json:"id"`
+	Kind  EventKind `json:"kind"`
 	Trunk string    `json:"trunk"`
-	From  State     `json:"from"`
-	To    State     `json:"to"`
+	From  State     `json:"from,omitempty"`
+	To    State     `json:"to,omitempty"`
 	At    time.Time `json:"at"`
 	// Probe is the probe that changed the state.
-	Probe Probe `json:"probe"`
+	Probe Probe `json:"probe,omitzero"`
 	// Failures and Successes are the probes in a row that led to it.
 	Failures  int `json:"failures"`
 	Successes int `json:"successes"`
 	// Node is the node that saw it.
 	Node string `json:"node,omitempty"`
+	// Registration is the change of a registration.
+	Registration *RegistrationChange `json:"registration,omitempty"`
 }
 
 // Events lists the trunks' events newest first, before the cursor of the
@@ -423,7 +444,14 @@ func (t *Trunks) Events(ctx context.Context, limit int, cursor string) ([]Transi
 	return evs, next, nil
 }
 
-func setEventID(ev *Transition, id string) { ev.ID = id }
+// setEventID sets an event's id; events written before registration
+// events had no kind, and are the health's.
+func setEventID(ev *Transition, id string) {
+	ev.ID = id
+	if ev.Kind == "" {
+		ev.Kind = KindHealth
+	}
+}
 
 // decodeEvent reads an event from its stream entry.
 func decodeEvent(m redis.XMessage) (Transition, error) { return eventstream.Decode(m, setEventID) }

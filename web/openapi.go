@@ -29,7 +29,8 @@ var openAPIEnums = enumTable(
 	enumOf(evaluation.Pending, evaluation.Upheld, evaluation.Dismissed),
 	enumOf(auth.Roles...),
 	enumOf(calllog.EndCauses...),
-	enumOf(trunk.RegistrationOff, trunk.NotRegistering),
+	enumOf(trunk.Registrations...),
+	enumOf(trunk.KindHealth, trunk.KindRegistration),
 )
 
 type namedEnum struct {

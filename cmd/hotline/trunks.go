@@ -20,8 +20,10 @@ commands:
                      (the default): state and since when, the last OPTIONS
                      probe, channels in and out of the limit, the last 15
                      minutes' calls, failures and answer-seizure ratio
-  events [--json]    the trunks' changes of state, newest first: up, down
-                     (probes failed in a row), maintenance (503)
+  events [--json]    the trunks' changes of state, newest first: their
+                     health (up, down: probes failed in a row,
+                     maintenance: 503) and their registration with the
+                     carrier (registered, failing, not registering)
 ` + apiHelp
 
 // trunksCmd runs "hotline trunks".
@@ -74,9 +76,24 @@ func (a *cli) listTrunks(args []string) error {
 		r := s.Recent.Total
 		tb.add(s.Name, string(s.State), since, probeText(s.LastProbe), strconv.Itoa(s.Channels.In), strconv.Itoa(s.Channels.Out),
 			strconv.Itoa(s.Channels.Limit), strconv.FormatInt(r.Calls, 10), strconv.FormatInt(r.Failed, 10), ratio(r.ASR),
-			strings.ReplaceAll(string(s.Registration), "_", " "), s.Transport+":"+s.Address)
+			registrationText(s), s.Transport+":"+s.Address)
 	}
 	return tb.write(a.stdout)
+}
+
+// registrationText says how a trunk's registration stands, briefly:
+// "registered until 15:04:05", "failing: refused with 503 (3 attempts)".
+func registrationText(s trunk.Status) string {
+	text := strings.ReplaceAll(string(s.Registration), "_", " ")
+	r := s.Register
+	switch {
+	case r == nil:
+	case s.Registration == trunk.Registered && r.Until != nil:
+		text += " until " + r.Until.Format(time.TimeOnly)
+	case s.Registration == trunk.RegistrationFailing:
+		text += ": " + r.Reason + " (" + strconv.Itoa(r.Attempts) + " attempts)"
+	}
+	return text
 }
 
 // probeText says what a probe got, briefly: "200 in 12.3 ms".
@@ -113,8 +130,22 @@ func (a *cli) writeTrunkEvents(items []trunk.Transition) error {
 		return err
 	}
 	var tb table
-	tb.add("AT", "TRUNK", "FROM", "TO", "PROBE", "IN A ROW", "NODE")
+	tb.add("AT", "TRUNK", "KIND", "FROM", "TO", "PROBE", "IN A ROW", "NODE")
 	for _, ev := range items {
+		if ch := ev.Registration; ev.Kind == trunk.KindRegistration && ch != nil {
+			outcome, row := "-", "-"
+			switch {
+			case ch.Reason != "":
+				outcome = ch.Reason
+			case ch.Status != 0:
+				outcome = strconv.Itoa(ch.Status)
+			}
+			if ch.Attempts > 0 {
+				row = strconv.Itoa(ch.Attempts) + " failed"
+			}
+			tb.add(ev.At.Format(time.DateTime), ev.Trunk, string(ev.Kind), string(ch.From), string(ch.To), outcome, row, dash(ev.Node))
+			continue
+		}
 		row := "-"
 		switch {
 		case ev.Failures > 0:
@@ -122,7 +153,7 @@ func (a *cli) writeTrunkEvents(items []trunk.Transition) error {
 		case ev.Successes > 0:
 			row = strconv.Itoa(ev.Successes) + " alive"
 		}
-		tb.add(ev.At.Format(time.DateTime), ev.Trunk, string(ev.From), string(ev.To), probeText(&ev.Probe), row, dash(ev.Node))
+		tb.add(ev.At.Format(time.DateTime), ev.Trunk, string(ev.Kind), string(ev.From), string(ev.To), probeText(&ev.Probe), row, dash(ev.Node))
 	}
 	return tb.write(a.stdout)
 }
