@@ -101,7 +101,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "hotline_calls_turned_away_total", Help: "Calls that asked for an agent when no agent taking their category had a phone registered, so were not queued, by category; calls of this node.",
 		}, []string{"category"}),
 		Probes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hotline_probe_calls_total", Help: "Calls of the synthetic probe (hotline probe) ended, by end cause; not in hotline_calls_total.",
+			Name: "hotline_synthetic_calls_total", Help: "Calls of the synthetic probe (hotline probe) ended, by end cause; not in hotline_calls_total.",
 		}, []string{"cause"}),
 	}
 	if reg != nil {
