@@ -233,8 +233,19 @@ func Run(ctx context.Context, opts Options) error {
 	// service needs the backend (it rings agents through it), the
 	// backend the flow its calls run: the flow is set before the backend
 	// runs.
+	//
+	// The synthetic probe's call runs intake alone: never queued, never
+	// rated, in no figure.
 	var citizen ivr.Flow
-	incoming := func(ctx context.Context, call ivr.Call) { runner.Serve(ctx, call, citizen) }
+	probes := ivr.Probes{Callers: cfg.Probe.Callers}
+	probe := ivr.TakeProbe(intake, keeper)
+	incoming := func(ctx context.Context, call ivr.Call) {
+		flow := citizen
+		if probes.Is(call) {
+			flow = probe
+		}
+		runner.Serve(ctx, call, flow)
+	}
 	tel, err := newBackend(cfg, catalog, pacer, incoming, agents, reg, log)
 	if err != nil {
 		return err
@@ -450,6 +461,7 @@ func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, inc
 		Numbers:                cfg.SIP.Numbers,
 		Trunks:                 sipTrunks(cfg.Trunks),
 		RefuseUnknownSources:   !cfg.SIP.AllowUnknownSources,
+		ProbeSecret:            cfg.Probe.Secret,
 		Limits:                 sipLimits(cfg.SIP.Limits),
 		TCPIdleTimeout:         time.Duration(cfg.SIP.TCP.IdleTimeout),
 		TCPFirstRequestTimeout: time.Duration(cfg.SIP.TCP.FirstRequestTimeout),

@@ -43,6 +43,9 @@ type New struct {
 	// (Redis did not answer and the node had no number of its own left):
 	// they were told they would be called back with it.
 	NumberUntold bool
+	// Synthetic says the appeal is the synthetic probe's: nobody works
+	// it, and it is left out of the lists.
+	Synthetic bool
 }
 
 // Appeal is a recorded appeal.
@@ -64,4 +67,7 @@ type Appeal struct {
 	// NumberUntold: the caller was not told this number, and was
 	// promised a call-back with it.
 	NumberUntold bool `json:"number_untold,omitempty"`
+	// Synthetic: made by the synthetic probe (hotline probe); nobody
+	// works it, and List leaves it out.
+	Synthetic bool `json:"synthetic,omitempty"`
 }

@@ -46,6 +46,8 @@ type StoreOptions struct {
 //	call:<callID>  the id of the call's appeal
 //	seq:<YYMMDD>   the day's last sequence number
 //	created        sorted set of ids by creation time (ms)
+//	synthetic      the same, of the synthetic probe's appeals, which
+//	               nobody works and which are not in created
 //	peak           "1" while peak mode is on
 //
 // A Store is safe for concurrent use, also by several hotline nodes.
@@ -58,7 +60,10 @@ type Store struct {
 	callKey string
 	seqKey  string
 	created string
-	peak    string
+	// synthetic indexes the probe's appeals apart from created, so
+	// that no list a person works shows them.
+	synthetic string
+	peak      string
 }
 
 // NewStore returns a Store on rdb.
@@ -74,14 +79,15 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 	}
 	base := opts.Prefix + ":{appeals}:"
 	return &Store{
-		rdb:     rdb,
-		loc:     opts.Location,
-		now:     opts.Now,
-		appeals: base + "appeals",
-		callKey: base + "call:",
-		seqKey:  base + "seq:",
-		created: base + "created",
-		peak:    base + "peak",
+		rdb:       rdb,
+		loc:       opts.Location,
+		now:       opts.Now,
+		appeals:   base + "appeals",
+		callKey:   base + "call:",
+		seqKey:    base + "seq:",
+		created:   base + "created",
+		synthetic: base + "synthetic",
+		peak:      base + "peak",
 	}
 }
 
@@ -143,12 +149,21 @@ func (s *Store) Create(ctx context.Context, n New) (Appeal, error) {
 		return Appeal{}, err
 	}
 	day := created.Format(dayLayout)
-	keys := []string{s.callKey + n.CallID, s.peak, s.seqKey + day, s.created, s.appeals}
+	keys := []string{s.callKey + n.CallID, s.peak, s.seqKey + day, s.index(n), s.appeals}
 	doc, err := createScript.Run(ctx, s.rdb, keys, day, normal, peak, created.UnixMilli()).Text()
 	if err != nil {
 		return Appeal{}, fmt.Errorf("appeal: create for call %s: %w", n.CallID, err)
 	}
 	return decode(doc)
+}
+
+// index is the sorted set that lists n's appeal: the probe's appeals
+// are kept out of created.
+func (s *Store) index(n New) string {
+	if n.Synthetic {
+		return s.synthetic
+	}
+	return s.created
 }
 
 // dayLayout is the date part of an appeal id.
@@ -166,6 +181,7 @@ func (s *Store) documents(n New, created time.Time) (normal, peak []byte, err er
 		CreatedAt:    created,
 		Journaled:    n.Journaled,
 		NumberUntold: n.NumberUntold,
+		Synthetic:    n.Synthetic,
 	}
 	if normal, err = s.document(a, false); err != nil {
 		return nil, nil, err
@@ -265,7 +281,7 @@ func (s *Store) CreateAs(ctx context.Context, n New, id string) (Appeal, error) 
 	if !validID(id) {
 		return Appeal{}, fmt.Errorf("appeal: create for call %s: %q is no appeal id", n.CallID, id)
 	}
-	keys := []string{s.callKey + n.CallID, s.peak, s.created, s.appeals}
+	keys := []string{s.callKey + n.CallID, s.peak, s.index(n), s.appeals}
 	doc, err := createAsScript.Run(ctx, s.rdb, keys, id, normal, peak, created.UnixMilli()).Text()
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "TAKEN ") {
@@ -366,7 +382,7 @@ func (s *Store) ByCall(ctx context.Context, callID string) (Appeal, error) {
 	return s.Get(ctx, id)
 }
 
-// List returns the newest appeals first. A limit below 1 means
+// List returns the newest appeals first, the synthetic probe's left out. A limit below 1 means
 // DefaultListLimit; above MaxListLimit it is cut to MaxListLimit.
 func (s *Store) List(ctx context.Context, limit int) ([]Appeal, error) {
 	if limit < 1 {

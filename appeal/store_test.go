@@ -439,3 +439,34 @@ func BenchmarkCreate(b *testing.B) {
 		}
 	}
 }
+
+// The synthetic probe's appeals get a number, read out as any, and can be
+// looked up, but no list shows them.
+func TestSyntheticAppealsAreNotListed(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s, clk := newStore(rdb, time.Date(2026, 11, 27, 10, 0, 0, 0, cst))
+		if _, err := s.Create(ctx, newAppeal("citizen", appeal.General)); err != nil {
+			t.Fatal(err)
+		}
+		clk.Set(clk.Now().Add(time.Minute))
+		n := newAppeal("probe", appeal.General)
+		n.Synthetic = true
+		a, err := s.Create(ctx, n)
+		if err != nil || a.ID == "" || !a.Synthetic {
+			t.Fatalf("Create synthetic = %+v, %v", a, err)
+		}
+		n.CallID = "probe-journaled"
+		b, err := s.CreateAs(ctx, n, appeal.FormatID("261127", 9000))
+		if err != nil || !b.Synthetic {
+			t.Fatalf("CreateAs synthetic = %+v, %v", b, err)
+		}
+		if got, err := s.Get(ctx, a.ID); err != nil || !got.Synthetic {
+			t.Fatalf("Get %s = %+v, %v", a.ID, got, err)
+		}
+		list, err := s.List(ctx, 0)
+		if err != nil || len(list) != 1 || list[0].CallID != "citizen" || list[0].Synthetic {
+			t.Fatalf("List = %+v, %v; want the citizen's appeal alone", list, err)
+		}
+	})
+}

@@ -268,3 +268,7 @@ func appealNumber(tr Transcript) string {
 	}
 	return b.String()
 }
+
+// CheckIntake lists what a transcript lacks for a whole intake (see
+// checkIntake); none means the intake went as a citizen hears it.
+func CheckIntake(tr Transcript) []string { return checkIntake(tr) }

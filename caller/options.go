@@ -72,7 +72,11 @@ type Options struct {
 	// StepTimeout bounds the wait for each step's prompt; DefaultStepTimeout
 	// when zero.
 	StepTimeout time.Duration
-	Logger      zerolog.Logger
+	// Headers, when set, gives extra headers for the INVITE, which has
+	// the Call-ID given: a signed X-Hotline-Probe claim (synthetic.Sign)
+	// binds to it.
+	Headers func(callID string) []sip.Header
+	Logger  zerolog.Logger
 }
 
 // callPlan is validated options.

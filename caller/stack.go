@@ -14,6 +14,7 @@ import (
 	dmedia "github.com/emiago/diago/media"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
 )
 
 // userAgent names the caller in User-Agent and Contact.
@@ -221,9 +222,17 @@ type inviteStatus struct {
 // invite places the call and waits for the answer (and sends the ACK).
 func (s *sipStack) invite(ctx context.Context, p callPlan, st *inviteStatus) (*diago.DialogClientSession, *diago.DialogMedia, error) {
 	target := p.target
+	headers := []sip.Header{fromHeader(p.From, p.localIP)}
+	if p.Headers != nil {
+		// The Call-ID is ours, so that the extra headers can name it;
+		// the stack keeps a Call-ID it is given.
+		id := sip.CallIDHeader(uuid.NewString())
+		headers = append(headers, &id)
+		headers = append(headers, p.Headers(string(id))...)
+	}
 	return s.dg.Invite(ctx, target, diago.InviteOptions{
 		Transport: p.transport,
-		Headers:   []sip.Header{fromHeader(p.From, p.localIP)},
+		Headers:   headers,
 		OnResponse: func(res *sip.Response) error {
 			st.code, st.reason = res.StatusCode, res.Reason
 			if res.IsSuccess() {

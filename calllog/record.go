@@ -70,6 +70,9 @@ type Record struct {
 	// bad_review, or none; empty when the caller was never asked.
 	Rating string  `json:"rating,omitempty"`
 	Events []Event `json:"events"`
+	// Synthetic says the call was the synthetic probe's (hotline probe):
+	// it ran intake and never reached the queue, and counts in no figure.
+	Synthetic bool `json:"synthetic,omitempty"`
 
 	// Node is the hotline node that held the call, Instance that node's
 	// run (each start of a node is a new instance). While the call is in

@@ -270,6 +270,9 @@ type Config struct {
 	// Ops are the alerts for operations (see OpsSettings).
 	Ops OpsSettings `yaml:"ops"`
 
+	// Probe recognises the synthetic probe's calls (see ProbeSettings).
+	Probe ProbeSettings `yaml:"probe"`
+
 	Shutdown struct {
 		// Grace is how long calls in progress may go on after a stop is
 		// asked for, before they are hung up.
@@ -338,6 +341,7 @@ func Default() Config {
 	c.TimeZone = "Asia/Shanghai"
 	c.Calls = defaultCalls()
 	c.Evaluation = defaultEvaluation()
+	c.Probe = defaultProbe()
 	c.Shutdown.Grace = Duration(60 * time.Second)
 	c.Journal.Deadline = Duration(time.Second)
 	c.Journal.AppealNumbers = 100

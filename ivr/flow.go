@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hotline12345/hotline/prompts"
 )
@@ -163,4 +164,41 @@ func TakeAppeal(in *Intake, redis Outage) Flow {
 // whose wait Redis cuts short is told they will be called back.
 func TakeToAgent(in *Intake, sv *Service, redis Outage) Flow {
 	return Sequence(AnswerCall, CallBackIfDown(redis), in.Flow, CallBackUnlessUp(redis), CallBackIfLost(redis, sv.Flow))
+}
+
+// Synthetic is implemented by calls that can say they are the synthetic
+// probe's (hotline probe): a SIP call whose INVITE carried a validly
+// signed X-Hotline-Probe header.
+type Synthetic interface {
+	Synthetic() bool
+}
+
+// Probes recognise the synthetic probe's calls.
+type Probes struct {
+	// Callers are the caller numbers whose calls are probes.
+	Callers []string
+}
+
+// Is reports whether call is a probe's: it says so itself (Synthetic), or
+// its caller number is one of Callers.
+func (p Probes) Is(call Call) bool {
+	if sc, ok := call.(Synthetic); ok && sc.Synthetic() {
+		return true
+	}
+	return slices.Contains(p.Callers, call.Caller())
+}
+
+// MarkSynthetic is a step that marks the call as the synthetic probe's:
+// its record says Synthetic, and so does the appeal intake records.
+func MarkSynthetic(ctx context.Context, s *Session) error {
+	s.Record.Synthetic = true
+	return nil
+}
+
+// TakeProbe is the synthetic probe's call: answered, intake as a
+// citizen's (the appeal marked synthetic, its number read out), goodbye.
+// It never joins the queue nor reaches an agent, is never asked for a
+// rating, and so counts in none of the day's figures.
+func TakeProbe(in *Intake, redis Outage) Flow {
+	return Sequence(MarkSynthetic, TakeAppeal(in, redis))
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/caller"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/ivr"
@@ -67,3 +68,54 @@ func TestAnyFlowRuns(t *testing.T) {
 		t.Errorf("failing flow: %s %q", got.EndCause, got.EndDetail)
 	}
 }
+
+// recordedAppeal keeps the New an appeal was recorded from.
+type recordedAppeal struct {
+	appeals
+	got chan appeal.New
+}
+
+func (a *recordedAppeal) Create(ctx context.Context, n appeal.New) (appeal.Appeal, error) {
+	a.got <- n
+	return a.appeals.Create(ctx, n)
+}
+
+// TestProbesAndTheProbeFlow: a call is a probe's when it says so or its
+// caller is listed; the probe's flow runs intake, marks the record and
+// the appeal synthetic, and says goodbye.
+func TestProbesAndTheProbeFlow(t *testing.T) {
+	catalog, _ := prompts.Default()
+	p := ivr.Probes{Callers: []string{"13900000031"}}
+	if !p.Is(ivrtest.NewFakeCall(catalog, "13900000031", 100)) || p.Is(ivrtest.NewFakeCall(catalog, "13900000032", 100)) {
+		t.Error("Probes.Is does not go by the caller number")
+	}
+	if !p.Is(saysSynthetic{ivrtest.NewFakeCall(catalog, "13900000033", 100)}) {
+		t.Error("Probes.Is does not take the call's word (Synthetic)")
+	}
+
+	rec := &memRecords{}
+	ap := &recordedAppeal{got: make(chan appeal.New, 1)}
+	r := newRunner(t, rec, ap)
+	c := ivrtest.NewFakeCall(catalog, "13900000031", 100)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		r.Runner.Serve(context.Background(), c, ivr.TakeProbe(r.Intake, nil))
+	}()
+	tr := c.PlayScript(ivr.DTMFRFC4733, caller.Script{{On: prompts.CategoryMenu, Press: "1"}, {On: prompts.ConsentMenu, Press: "1"}})
+	<-finished
+	if n := <-ap.got; !n.Synthetic {
+		t.Errorf("appeal recorded from %+v, want Synthetic", n)
+	}
+	got := rec.saved["13900000031"]
+	if !got.Synthetic || got.EndCause != calllog.FlowFinished || got.Stage != ivr.StageGoodbye || got.QueuedAt != nil || got.Rating != "" {
+		t.Errorf("record: synthetic %v, cause %s, stage %q, queued %v, rating %q", got.Synthetic, got.EndCause, got.Stage, got.QueuedAt, got.Rating)
+	}
+	if h := tr.HeardIDs(); len(h) == 0 || h[len(h)-1] != prompts.Goodbye {
+		t.Errorf("heard %v, want intake and goodbye", h)
+	}
+}
+
+type saysSynthetic struct{ *ivrtest.FakeCall }
+
+func (saysSynthetic) Synthetic() bool { return true }

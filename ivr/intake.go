@@ -133,6 +133,8 @@ func (in *Intake) Run(ctx context.Context, s *Session) (IntakeResult, error) {
 		Consent:  res.Consent,
 		Lang:     string(s.Lang),
 		At:       s.now(),
+		// The probe's appeal is marked so that nobody works it.
+		Synthetic: s.Record.Synthetic,
 	})
 	if err != nil {
 		return res, fmt.Errorf("record appeal: %w", err)

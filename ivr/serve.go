@@ -60,6 +60,9 @@ type Metrics struct {
 	// TurnedAway counts the calls not queued because no agent of their
 	// category had a phone registered, by category.
 	TurnedAway *prometheus.CounterVec
+	// Probes counts the synthetic probe's calls, by end cause; they are
+	// not in Ended, so that the calls counted are citizens'.
+	Probes *prometheus.CounterVec
 }
 
 // queueWaitBuckets are the queue wait histogram's bounds in seconds,
@@ -97,9 +100,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		TurnedAway: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_calls_turned_away_total", Help: "Calls that asked for an agent when no agent taking their category had a phone registered, so were not queued, by category; calls of this node.",
 		}, []string{"category"}),
+		Probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_synthetic_calls_total", Help: "Calls of the synthetic probe (hotline probe) ended, by end cause; not in hotline_calls_total.",
+		}, []string{"cause"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Active, m.Ended, m.Digits, m.Ratings, m.Offers, m.RatingDelay, m.QueueWait, m.TurnedAway)
+		reg.MustRegister(m.Active, m.Ended, m.Digits, m.Ratings, m.Offers, m.RatingDelay, m.QueueWait, m.TurnedAway, m.Probes)
 	}
 	for _, o := range []acd.Outcome{acd.OutcomeAnswered, acd.OutcomeAbandoned, acd.OutcomeCallback} {
 		m.QueueWait.WithLabelValues(string(o))
@@ -115,6 +121,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	for _, c := range calllog.EndCauses {
 		m.Ended.WithLabelValues(string(c))
+		m.Probes.WithLabelValues(string(c))
 	}
 	for _, d := range []DTMFMethod{DTMFRFC4733, DTMFInfo, DTMFInband} {
 		m.Digits.WithLabelValues(string(d))
@@ -183,13 +190,17 @@ func (r *Runner) Serve(ctx context.Context, call Call, flow Flow) {
 	rec.Lang = string(s.Lang)
 	rec.Events = s.Events()
 	rec.EndCause, rec.EndDetail = EndCause(call.Err(), flowErr)
-	r.Metrics.Ended.WithLabelValues(string(rec.EndCause)).Inc()
+	ended := r.Metrics.Ended
+	if rec.Synthetic {
+		ended = r.Metrics.Probes
+	}
+	ended.WithLabelValues(string(rec.EndCause)).Inc()
 	ev := log.Info()
 	if rec.EndCause == calllog.Error {
 		ev = log.Error()
 	}
 	ev.Str("cause", string(rec.EndCause)).Str("stage", rec.Stage).Str("appeal_id", rec.AppealID).
-		Str("detail", rec.EndDetail).Msg("call ended")
+		Str("detail", rec.EndDetail).Bool("synthetic", rec.Synthetic).Msg("call ended")
 	r.saveFinal(log, rec)
 }
 

@@ -54,6 +54,8 @@ type call struct {
 	// untrusted: the call came from a source neither trusted nor an
 	// agent's, and holds one of Limits.MaxCalls.
 	untrusted bool
+	// synthetic: the INVITE carried a valid probe claim (probe.go).
+	synthetic bool
 
 	// stopWatch stops watching the dialog for the caller's hangup.
 	stopWatch func() bool

@@ -74,6 +74,9 @@ type Options struct {
 	// (Registrar) with 403 Forbidden. Off (the zero Options), a call is
 	// taken from any address.
 	RefuseUnknownSources bool
+	// ProbeSecret checks the X-Hotline-Probe header that marks a call
+	// as the synthetic probe's (see probe.go); empty, no call is.
+	ProbeSecret string
 	// Resolver looks up the hosts of trunks without sources, at New and
 	// every TrunkResolveInterval (default DefaultTrunkResolveInterval)
 	// while Run runs; default net.DefaultResolver.
@@ -891,6 +894,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction, dlg *sipgo.
 		lc = lc.Str("trunk", trunk)
 	}
 	c.log = lc.Logger()
+	c.synthetic = s.probeClaim(req, c.log)
 	c.sessionID = uint64(time.Now().UnixNano())
 	if o == nil {
 		c.lateOffer, c.conn = true, conn

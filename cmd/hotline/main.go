@@ -2,6 +2,7 @@
 //
 //	hotline serve [--config FILE] [--backend sip|asterisk] [--sip-listen ADDR] [--http-listen ADDR]
 //	hotline call [--keys 1,1] [--dtmf rfc4733|info|inband] sip:12345@127.0.0.1:5060
+//	hotline probe [--every 5m] [--keys 1,1] [--once] sip:12345@127.0.0.1:5060
 //	hotline prompts generate [--catalog prompts/catalog.yaml]
 //	hotline prompts install --asterisk-sounds DIR
 //	hotline agents [--api URL] list|show|add|update|delete|pause|resume|force ...
@@ -38,6 +39,7 @@ const usage = `usage: hotline <command> [flags]
 commands:
   serve              answer calls (embedded SIP on 127.0.0.1:5060, HTTP on 127.0.0.1:8080)
   call URI           place a test call and report what was heard
+  probe URI          call as the synthetic probe every interval, serving /metrics
   prompts generate   regenerate prompt audio from prompts/catalog.yaml
   prompts install    write prompt audio for Asterisk (--asterisk-sounds DIR)
   agents COMMAND     list, show, add, update, delete, pause, resume or force agents (hotline agents help)
@@ -81,6 +83,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = serve(args[1:], stderr)
 	case "call":
 		err = call(args[1:], stdout, stderr)
+	case "probe":
+		err = probe(args[1:], stdout, stderr)
 	case "prompts":
 		err = promptsCmd(args[1:], stdout)
 	case "agents":

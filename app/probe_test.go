@@ -1,0 +1,132 @@
+package app_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
+
+	"github.com/hotline12345/hotline/acd"
+	"github.com/hotline12345/hotline/caller"
+	"github.com/hotline12345/hotline/calllog"
+	"github.com/hotline12345/hotline/config"
+	"github.com/hotline12345/hotline/evaluation"
+	"github.com/hotline12345/hotline/internal/agentua"
+	"github.com/hotline12345/hotline/internal/hotlinetest"
+	"github.com/hotline12345/hotline/ivr"
+	"github.com/hotline12345/hotline/prompts"
+	"github.com/hotline12345/hotline/synthetic"
+)
+
+const probeSecret = "probe-secret-0123456789"
+
+// probeCall places a call from who that answers the menus 1, 1 and, if
+// asked, rates the agent with 1; sign, when set, gives its INVITE's
+// extra headers.
+func probeCall(t *testing.T, h *hotlinetest.Hotline, who string, sign func(callID string) []sip.Header) caller.Transcript {
+	t.Helper()
+	catalog, err := prompts.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := caller.Call(t.Context(), caller.Options{
+		Target: h.URI(), From: who, Catalog: catalog, Headers: sign,
+		Script: caller.Script{
+			{On: prompts.CategoryMenu, BargeIn: true, Press: "1"},
+			{On: prompts.ConsentMenu, BargeIn: true, Press: "1"},
+		},
+		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+	})
+	if err != nil {
+		t.Fatalf("call from %s: %v", who, err)
+	}
+	return tr
+}
+
+func signedBy(secret string, at time.Time) func(string) []sip.Header {
+	return func(callID string) []sip.Header {
+		return []sip.Header{sip.NewHeader(synthetic.Header, synthetic.Sign(secret, callID, at))}
+	}
+}
+
+// TestProbeCallsReachNobody: with an agent's phone registered, so that a
+// citizen's call would be queued and bridged, the synthetic probe's
+// calls (by caller number, by signed header) run intake and end: not
+// offered to the agent, no rating, a synthetic appeal no list shows, a
+// record that says synthetic, and no change in the day's figures. A
+// forged claim is an ordinary call.
+func TestProbeCallsReachNobody(t *testing.T) {
+	t.Parallel()
+	const byNumber, byHeader, forged = "13900000091", "13900000092", "13900000093"
+	h := hotlinetest.Start(t, func(c *config.Config) {
+		c.Agents = []config.Agent{{ID: "a1", Name: "Wang Fang", SIPUser: "agent1", Password: "agent1-pass", Categories: allCategories}}
+		c.ACD.WrapUp = 0
+		c.Probe.Callers = []string{byNumber}
+		c.Probe.Secret = probeSecret
+	})
+	store := acd.NewStore(h.Client, acd.StoreOptions{})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	fleet, err := agentua.Start(ctx, agentua.Options{
+		Registrar: h.SIP,
+		Agents:    []agentua.Agent{{User: "agent1", Password: "agent1-pass"}},
+		TalkTime:  300 * time.Millisecond,
+		Logger:    zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = fleet.Stop(ctx)
+	})
+	agentState(t, store, "a1", acd.Available)
+
+	for who, sign := range map[string]func(string) []sip.Header{
+		byNumber: nil,
+		byHeader: signedBy(probeSecret, time.Now()),
+	} {
+		tr := probeCall(t, h, who, sign)
+		rec := h.Records.Final(t, who)
+		if !rec.Synthetic || rec.EndCause != calllog.FlowFinished || rec.Stage != ivr.StageGoodbye {
+			t.Errorf("%s: record synthetic %v, cause %s (%s), stage %s", who, rec.Synthetic, rec.EndCause, rec.EndDetail, rec.Stage)
+		}
+		if rec.QueuedAt != nil || rec.OfferedAt != nil || rec.AgentID != "" || rec.Rating != "" {
+			t.Errorf("%s: queued %v offered %v agent %q rating %q", who, rec.QueuedAt, rec.OfferedAt, rec.AgentID, rec.Rating)
+		}
+		if ids := tr.HeardIDs(); len(ids) == 0 || ids[len(ids)-1] != prompts.Goodbye {
+			t.Errorf("%s: heard %v, want intake then goodbye", who, ids)
+		}
+		a, err := h.Appeals.ByCall(t.Context(), rec.ID)
+		if err != nil || !a.Synthetic || a.ID != rec.AppealID {
+			t.Errorf("%s: appeal %+v, %v; want a synthetic one, %s", who, a, err, rec.AppealID)
+		}
+	}
+	if list, err := h.Appeals.List(t.Context(), 0); err != nil || len(list) != 0 {
+		t.Errorf("appeals listed %+v, %v; want none", list, err)
+	}
+	if s := fleet.Stats(); s.Offers != 0 {
+		t.Errorf("the agent's phone was offered %d calls", s.Offers)
+	}
+	ratings := evaluation.NewStore(h.Client, evaluation.StoreOptions{})
+	if list, err := ratings.List(t.Context(), evaluation.Query{}); err != nil || len(list) != 0 {
+		t.Errorf("ratings %+v, %v; want none", list, err)
+	}
+	day, err := store.Day(t.Context(), time.Now())
+	if err != nil || day.Queued != 0 || day.Offers != 0 || day.TurnedAway != 0 || day.Answered != 0 || day.Abandoned != 0 {
+		t.Errorf("day's figures %+v, %v; want nothing counted", day, err)
+	}
+
+	// Signed with another secret: an ordinary call, queued and answered.
+	probeCall(t, h, forged, signedBy("not-the-probe-secret", time.Now()))
+	rec := h.Records.Final(t, forged)
+	if rec.Synthetic || rec.QueuedAt == nil || rec.AgentID != "a1" {
+		t.Errorf("forged: record synthetic %v, queued %v, agent %q", rec.Synthetic, rec.QueuedAt, rec.AgentID)
+	}
+	if a, err := h.Appeals.ByCall(t.Context(), rec.ID); err != nil || a.Synthetic {
+		t.Errorf("forged: appeal %+v, %v", a, err)
+	}
+}
