@@ -99,6 +99,7 @@ func (c *call) startStream(conn *media.Socket, o offer) (*media.Stream, error) {
 	return s.opts.Pacer.Start(media.StreamConfig{
 		Conn:            conn,
 		Remote:          o.remote,
+		RemoteRTCPPort:  o.rtcpPort,
 		Codec:           o.codec,
 		DTMFPayloadType: o.dtmfPT,
 		MediaTimeout:    s.opts.MediaTimeout,
