@@ -60,6 +60,9 @@ type Metrics struct {
 	// TurnedAway counts the calls not queued because no agent of their
 	// category had a phone registered, by category.
 	TurnedAway *prometheus.CounterVec
+	// MOS, PacketLoss and Jitter observe each ended call's quality (its
+	// record's Quality), by the trunk it came in on ("none" for none).
+	MOS, PacketLoss, Jitter *prometheus.HistogramVec
 }
 
 // queueWaitBuckets are the queue wait histogram's bounds in seconds,
@@ -97,9 +100,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		TurnedAway: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_calls_turned_away_total", Help: "Calls that asked for an agent when no agent taking their category had a phone registered, so were not queued, by category; calls of this node.",
 		}, []string{"category"}),
+		MOS: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hotline_call_mos",
+			Help:    "Estimated MOS of each ended call (ITU-T G.107's E-model on its loss, jitter and round trip), by trunk.",
+			Buckets: []float64{1, 1.5, 2, 2.5, 3, 3.5, 3.8, 4, 4.2, 4.3, 4.4, 4.5},
+		}, []string{"trunk"}),
+		PacketLoss: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hotline_call_packet_loss_ratio",
+			Help:    "Share of the caller's RTP packets lost on the way to hotline, per ended call, by trunk.",
+			Buckets: []float64{0, 0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2},
+		}, []string{"trunk"}),
+		Jitter: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hotline_call_jitter_seconds",
+			Help:    "Interarrival jitter of the caller's RTP (RFC 3550) at each call's end, by trunk.",
+			Buckets: []float64{0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1},
+		}, []string{"trunk"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Active, m.Ended, m.Digits, m.Ratings, m.Offers, m.RatingDelay, m.QueueWait, m.TurnedAway)
+		reg.MustRegister(m.Active, m.Ended, m.Digits, m.Ratings, m.Offers, m.RatingDelay, m.QueueWait, m.TurnedAway,
+			m.MOS, m.PacketLoss, m.Jitter)
 	}
 	for _, o := range []acd.Outcome{acd.OutcomeAnswered, acd.OutcomeAbandoned, acd.OutcomeCallback} {
 		m.QueueWait.WithLabelValues(string(o))
@@ -120,6 +139,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.Digits.WithLabelValues(string(d))
 	}
 	return m
+}
+
+// observeQuality adds an ended call's quality to the histograms.
+func (m *Metrics) observeQuality(rec calllog.Record) {
+	q := rec.Quality
+	if q == nil {
+		return
+	}
+	trunk := rec.Trunk
+	if trunk == "" {
+		trunk = "none"
+	}
+	m.MOS.WithLabelValues(trunk).Observe(q.MOS)
+	m.PacketLoss.WithLabelValues(trunk).Observe(q.LossRatio)
+	m.Jitter.WithLabelValues(trunk).Observe(q.JitterMS / 1000)
 }
 
 // Runner runs a flow on each call a backend hands it, or a dialer
@@ -184,6 +218,7 @@ func (r *Runner) Serve(ctx context.Context, call Call, flow Flow) {
 	rec.Events = s.Events()
 	rec.EndCause, rec.EndDetail = EndCause(call.Err(), flowErr)
 	r.Metrics.Ended.WithLabelValues(string(rec.EndCause)).Inc()
+	r.Metrics.observeQuality(rec)
 	ev := log.Info()
 	if rec.EndCause == calllog.Error {
 		ev = log.Error()
