@@ -41,6 +41,28 @@ type Event struct {
 	Stage   string    `json:"stage,omitempty"`
 }
 
+// Quality is one leg's call quality: what hotline received of the far
+// end's RTP (RFC 3550 appendix A), what the far end reported of ours in
+// RTCP, and an estimated MOS (ITU-T G.107's E-model). The embedded SIP
+// backend measures it on its own media; Asterisk's channel has the same
+// figures in its RTCP variables (CHANNEL(rtcp,...)), for its backend to
+// fill in.
+type Quality struct {
+	PacketsReceived uint64  `json:"packets_received"`
+	PacketsExpected uint64  `json:"packets_expected"`
+	PacketsLost     int64   `json:"packets_lost"` // negative when duplicates outnumber losses
+	LossRatio       float64 `json:"loss_ratio"`   // lost of expected, 0–1
+	JitterMS        float64 `json:"jitter_ms"`    // interarrival jitter at the call's end
+	// RTTMS is the round trip from the far end's RTCP, when it sent any
+	// answering ours.
+	RTTMS *float64 `json:"rtt_ms,omitempty"`
+	// RemoteLossRatio and RemoteJitterMS are the far end's view of our
+	// RTP, from its last report, when it sent one.
+	RemoteLossRatio *float64 `json:"remote_loss_ratio,omitempty"`
+	RemoteJitterMS  *float64 `json:"remote_jitter_ms,omitempty"`
+	MOS             float64  `json:"mos"` // estimated, 1–4.5
+}
+
 // Record is one call.
 type Record struct {
 	ID         string     `json:"id"`
@@ -73,6 +95,10 @@ type Record struct {
 	// Synthetic says the call was the synthetic probe's (hotline probe):
 	// it ran intake and never reached the queue, and counts in no figure.
 	Synthetic bool `json:"synthetic,omitempty"`
+	// Quality is the citizen's leg's call quality, filled by the backend
+	// when the call ends; nil when it had no media or the backend does not
+	// measure it.
+	Quality *Quality `json:"quality,omitempty"`
 
 	// Node is the hotline node that held the call, Instance that node's
 	// run (each start of a node is a new instance). While the call is in

@@ -63,6 +63,9 @@ type Metrics struct {
 	// Probes counts the synthetic probe's calls, by end cause; they are
 	// not in Ended, so that the calls counted are citizens'.
 	Probes *prometheus.CounterVec
+	// MOS, PacketLoss and Jitter observe each ended call's quality (its
+	// record's Quality), by the trunk it came in on ("none" for none).
+	MOS, PacketLoss, Jitter *prometheus.HistogramVec
 }
 
 // queueWaitBuckets are the queue wait histogram's bounds in seconds,
@@ -103,9 +106,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Probes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_synthetic_calls_total", Help: "Calls of the synthetic probe (hotline probe) ended, by end cause; not in hotline_calls_total.",
 		}, []string{"cause"}),
+		MOS: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hotline_call_mos",
+			Help:    "Estimated MOS of each ended call (ITU-T G.107's E-model on its loss, jitter and round trip), by trunk.",
+			Buckets: []float64{1, 1.5, 2, 2.5, 3, 3.5, 3.8, 4, 4.2, 4.3, 4.4, 4.5},
+		}, []string{"trunk"}),
+		PacketLoss: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hotline_call_packet_loss_ratio",
+			Help:    "Share of the caller's RTP packets lost on the way to hotline, per ended call, by trunk.",
+			Buckets: []float64{0, 0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2},
+		}, []string{"trunk"}),
+		Jitter: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hotline_call_jitter_seconds",
+			Help:    "Interarrival jitter of the caller's RTP (RFC 3550) at each call's end, by trunk.",
+			Buckets: []float64{0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1},
+		}, []string{"trunk"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Active, m.Ended, m.Digits, m.Ratings, m.Offers, m.RatingDelay, m.QueueWait, m.TurnedAway, m.Probes)
+		reg.MustRegister(m.Active, m.Ended, m.Digits, m.Ratings, m.Offers, m.RatingDelay, m.QueueWait, m.TurnedAway, m.Probes,
+			m.MOS, m.PacketLoss, m.Jitter)
 	}
 	for _, o := range []acd.Outcome{acd.OutcomeAnswered, acd.OutcomeAbandoned, acd.OutcomeCallback} {
 		m.QueueWait.WithLabelValues(string(o))
@@ -127,6 +146,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.Digits.WithLabelValues(string(d))
 	}
 	return m
+}
+
+// observeQuality adds an ended call's quality to the histograms.
+func (m *Metrics) observeQuality(rec calllog.Record) {
+	q := rec.Quality
+	if q == nil {
+		return
+	}
+	trunk := rec.Trunk
+	if trunk == "" {
+		trunk = "none"
+	}
+	m.MOS.WithLabelValues(trunk).Observe(q.MOS)
+	m.PacketLoss.WithLabelValues(trunk).Observe(q.LossRatio)
+	m.Jitter.WithLabelValues(trunk).Observe(q.JitterMS / 1000)
 }
 
 // Runner runs a flow on each call a backend hands it, or a dialer
@@ -195,6 +229,7 @@ func (r *Runner) Serve(ctx context.Context, call Call, flow Flow) {
 		ended = r.Metrics.Probes
 	}
 	ended.WithLabelValues(string(rec.EndCause)).Inc()
+	r.Metrics.observeQuality(rec)
 	ev := log.Info()
 	if rec.EndCause == calllog.Error {
 		ev = log.Error()

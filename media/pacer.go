@@ -219,6 +219,14 @@ func (t *ticker) tick(sh *shard, st *PacerStats, next time.Time) time.Time {
 			s.tick(deadline, st, &t.done)
 		}
 		t.ticks++
+		if t.ticks%5 == 0 {
+			// RTCP reports, due every few seconds, are looked for every
+			// 100 ms, after the frames of the tick are out.
+			ns := time.Now().UnixNano()
+			for _, s := range streams {
+				s.maybeReport(ns)
+			}
+		}
 		if t.ticks%50 == 0 {
 			ns := time.Now().UnixNano()
 			for _, s := range streams {

@@ -33,18 +33,27 @@ func ParsePortRange(s string) (PortRange, error) {
 // ErrNoPort means every port tried in the range was taken.
 var ErrNoPort = errors.New("no free RTP port")
 
-// Listen binds a UDP socket on ip at a random free even port of the range.
+// Listen binds a UDP socket for RTP on ip at a random free even port of
+// the range, and one for RTCP on the odd port above it (RFC 3550 §11),
+// which the returned socket holds (Socket.RTCP) and closes with itself.
 // Random choice keeps a port just released from being reused at once, so
 // late packets of an ended call do not reach the next one. The zero
-// PortRange lets the system pick any free port, for hosts with no firewall
-// to open (and tests, which must not assume a range is free).
+// PortRange lets the system pick any free even port with a free one
+// above, for hosts with no firewall to open (and tests, which must not
+// assume a range is free).
 func (r PortRange) Listen(ip netip.Addr) (*Socket, error) {
 	if r == (PortRange{}) {
-		conn, err := ListenUDP(netip.AddrPortFrom(ip, 0))
-		if err != nil {
-			return nil, fmt.Errorf("rtp listen: %w", err)
+		for range 64 {
+			conn, err := ListenUDP(netip.AddrPortFrom(ip, 0))
+			if err != nil {
+				return nil, fmt.Errorf("rtp listen: %w", err)
+			}
+			if conn.LocalAddr().Port()%2 == 0 && pairRTCP(conn) == nil {
+				return conn, nil
+			}
+			conn.Close()
 		}
-		return conn, nil
+		return nil, ErrNoPort
 	}
 	evens := (r.High - r.Low + 1) / 2
 	if evens < 1 {
@@ -53,16 +62,30 @@ func (r PortRange) Listen(ip netip.Addr) (*Socket, error) {
 	first := (r.Low + 1) &^ 1
 	for range 64 {
 		port := first + 2*rand.IntN(evens)
-		if port > r.High {
+		if port+1 > r.High {
 			continue
 		}
 		conn, err := ListenUDP(netip.AddrPortFrom(ip, uint16(port)))
 		if err == nil {
-			return conn, nil
+			if err = pairRTCP(conn); err == nil {
+				return conn, nil
+			}
+			conn.Close()
 		}
 		if !errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("rtp listen: %w", err)
 		}
 	}
 	return nil, ErrNoPort
+}
+
+// pairRTCP binds the RTCP socket of conn on the port above it.
+func pairRTCP(conn *Socket) error {
+	ap := conn.LocalAddr()
+	rtcp, err := ListenUDP(netip.AddrPortFrom(ap.Addr(), ap.Port()+1))
+	if err != nil {
+		return err
+	}
+	conn.rtcp = rtcp
+	return nil
 }

@@ -40,13 +40,14 @@ func (r *receiver) add(s *Stream) error {
 	}
 	r.nextID++
 	s.rxID = r.nextID
-	ev := unix.EpollEvent{Events: unix.EPOLLIN}
-	// The event carries the stream's id (in the Fd and Pad words), not the
-	// descriptor: a descriptor closed and reused by another call must not
-	// be taken for the old one.
-	ev.Fd, ev.Pad = int32(uint32(s.rxID)), int32(uint32(s.rxID>>32))
-	if err := unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, s.cfg.Conn.fd, &ev); err != nil {
+	if err := r.watch(s.cfg.Conn.fd, s.rxID); err != nil {
 		return err
+	}
+	if rtcp := s.cfg.Conn.rtcp; rtcp != nil {
+		if err := r.watch(rtcp.fd, s.rxID|rtcpEvent); err != nil {
+			_ = unix.EpollCtl(r.epfd, unix.EPOLL_CTL_DEL, s.cfg.Conn.fd, nil)
+			return err
+		}
 	}
 	r.streams[s.rxID] = s
 	if !r.running {
@@ -54,6 +55,18 @@ func (r *receiver) add(s *Stream) error {
 		go r.run(r.epfd)
 	}
 	return nil
+}
+
+// rtcpEvent marks the epoll events of a stream's RTCP socket.
+const rtcpEvent = 1 << 63
+
+// watch adds fd to the epoll set. The event carries the stream's id (in
+// the Fd and Pad words), not the descriptor: a descriptor closed and
+// reused by another call must not be taken for the old one.
+func (r *receiver) watch(fd int, id uint64) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	ev.Fd, ev.Pad = int32(uint32(id)), int32(uint32(id>>32))
+	return unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
 }
 
 // remove unregisters a stream; the caller closes its socket afterwards.
@@ -65,6 +78,9 @@ func (r *receiver) remove(s *Stream) {
 	}
 	delete(r.streams, s.rxID)
 	_ = unix.EpollCtl(r.epfd, unix.EPOLL_CTL_DEL, s.cfg.Conn.fd, nil)
+	if rtcp := s.cfg.Conn.rtcp; rtcp != nil {
+		_ = unix.EpollCtl(r.epfd, unix.EPOLL_CTL_DEL, rtcp.fd, nil)
+	}
 }
 
 func (r *receiver) run(epfd int) {
@@ -78,9 +94,13 @@ func (r *receiver) run(epfd int) {
 		for _, ev := range events[:max(n, 0)] {
 			id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 			r.mu.Lock()
-			s := r.streams[id]
+			s := r.streams[id&^rtcpEvent]
 			r.mu.Unlock()
-			if s != nil {
+			switch {
+			case s == nil:
+			case id&rtcpEvent != 0:
+				s.drainRTCP(rx)
+			default:
 				s.drain(rx)
 			}
 		}

@@ -23,7 +23,15 @@ type Socket struct {
 
 	mu     sync.RWMutex // held for reading by I/O, for writing by Close
 	closed bool
+
+	// rtcp is the socket on the port above, for the RTCP of the RTP this
+	// one carries (RFC 3550 §11), when PortRange.Listen bound the pair.
+	rtcp *Socket
 }
+
+// RTCP is the socket bound for RTCP on the port above this RTP socket's,
+// nil for a socket bound alone.
+func (s *Socket) RTCP() *Socket { return s.rtcp }
 
 // ListenUDP binds a socket on ap (port 0 picks one).
 func ListenUDP(ap netip.AddrPort) (*Socket, error) {
@@ -57,8 +65,12 @@ func ListenUDP(ap netip.AddrPort) (*Socket, error) {
 // LocalAddr is the address the socket is bound to.
 func (s *Socket) LocalAddr() netip.AddrPort { return s.local }
 
-// Close closes the socket; later reads and writes fail with ErrSocketClosed.
+// Close closes the socket, and its RTCP socket; later reads and writes
+// fail with ErrSocketClosed.
 func (s *Socket) Close() error {
+	if s.rtcp != nil {
+		s.rtcp.Close()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

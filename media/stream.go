@@ -45,7 +45,14 @@ type sourceBox struct{ src Source }
 type StreamConfig struct {
 	Conn   *Socket        // bound to our RTP port; the stream owns and closes it
 	Remote netip.AddrPort // the peer's RTP address from its SDP
-	Codec  Codec
+	// RemoteRTCPPort is the port of the peer's a=rtcp (RFC 3605); 0 means
+	// the one above its RTP port (RFC 3550 §11). RTCP is sent when Conn
+	// has an RTCP socket (PortRange.Listen binds one).
+	RemoteRTCPPort uint16
+	// ReportInterval is the mean time between RTCP reports, ReportInterval
+	// when 0.
+	ReportInterval time.Duration
+	Codec          Codec
 	// DTMFPayloadType is the peer's telephone-event payload type, or -1
 	// when it offered none.
 	DTMFPayloadType int
@@ -65,6 +72,8 @@ type StreamStats struct {
 	Foreign   uint64 // packets dropped because they came from another address
 	Malformed uint64 // packets from the peer that were not RTP
 	Sent      uint64 // frames sent
+	// ReportsSent and ReportsReceived count RTCP compound packets.
+	ReportsSent, ReportsReceived uint64
 }
 
 // Stream is one call's RTP session: a symmetric socket (RFC 4961: we send
@@ -81,6 +90,21 @@ type Stream struct {
 	timedOut atomic.Bool
 
 	received, foreign, malformed, sent atomic.Uint64
+
+	// RTCP: the reception statistics of the peer's RTP, what the peer
+	// reported of ours, and where our reports go.
+	rx                           rxStats
+	rtcpRemote                   atomic.Pointer[netip.AddrPort]
+	reportsSent, reportsReceived atomic.Uint64
+	reportMu                     sync.Mutex // guards remoteReport, rtt and rttKnown
+	remoteReport                 RemoteReport
+	rtt                          time.Duration
+	rttKnown                     bool
+	// Fixed at Start: our SSRC and first sequence number, for reading the
+	// peer's reports, and our RTCP CNAME.
+	ssrc     uint32
+	firstSeq uint16
+	cname    string
 
 	mu      sync.Mutex // guards the play queue and the keys to send
 	closed  bool
@@ -101,6 +125,11 @@ type Stream struct {
 	jitter float64 // RFC 3550 send jitter estimate, seconds
 	live   [FrameSamples]byte
 	event  eventTx // the key being sent, if any
+	// RTCP sender state: payload octets sent, frames sent at the last
+	// report, and when the next is due (unix nanoseconds).
+	octets       uint64
+	sentAtReport uint64
+	nextReport   int64
 
 	// Receive state, touched only by the shard's receiver goroutine.
 	rxID     uint64
@@ -118,6 +147,8 @@ func (p *Pacer) Start(cfg StreamConfig) (*Stream, error) {
 	s := &Stream{cfg: cfg, pacer: p, idle: true, detector: dtmf.NewDetector(), inband: true}
 	remote := cfg.Remote
 	s.remote.Store(&remote)
+	rtcpRemote := rtcpAddr(remote, cfg.RemoteRTCPPort)
+	s.rtcpRemote.Store(&rtcpRemote)
 	s.sending.Store(true)
 	s.waiting.Store(true)
 	s.lastRx.Store(time.Now().UnixNano())
@@ -128,6 +159,9 @@ func (p *Pacer) Start(cfg StreamConfig) (*Stream, error) {
 		Timestamp:      rand.Uint32(),
 		SSRC:           rand.Uint32(),
 	}
+	s.ssrc, s.firstSeq = s.hdr.SSRC, s.hdr.SequenceNumber+1
+	// RFC 7022: a CNAME of random bits, new for each session.
+	s.cname = fmt.Sprintf("%016x@hotline", rand.Uint64())
 	if err := p.add(s); err != nil {
 		return nil, fmt.Errorf("rtp receive: %w", err)
 	}
@@ -143,8 +177,13 @@ func (s *Stream) LocalAddr() netip.AddrPort {
 func (s *Stream) Codec() Codec { return s.cfg.Codec }
 
 // SetRemote changes where the peer sends from and receives on (a re-INVITE
-// moved its media).
-func (s *Stream) SetRemote(addr netip.AddrPort) { s.remote.Store(&addr) }
+// moved its media), and where its RTCP goes: rtcpPort, or the port above
+// its RTP when 0.
+func (s *Stream) SetRemote(addr netip.AddrPort, rtcpPort uint16) {
+	s.remote.Store(&addr)
+	r := rtcpAddr(addr, rtcpPort)
+	s.rtcpRemote.Store(&r)
+}
 
 // SetDirection follows the peer's hold state: send says whether the peer
 // wants our audio, recv whether it sends its own. While the peer does not
@@ -159,7 +198,10 @@ func (s *Stream) SetDirection(send, recv bool) {
 
 // Stats returns the stream's counters.
 func (s *Stream) Stats() StreamStats {
-	return StreamStats{Received: s.received.Load(), Foreign: s.foreign.Load(), Malformed: s.malformed.Load(), Sent: s.sent.Load()}
+	return StreamStats{
+		Received: s.received.Load(), Foreign: s.foreign.Load(), Malformed: s.malformed.Load(), Sent: s.sent.Load(),
+		ReportsSent: s.reportsSent.Load(), ReportsReceived: s.reportsReceived.Load(),
+	}
 }
 
 // Play queues clips after whatever is already queued and returns the
@@ -298,6 +340,7 @@ func (s *Stream) send(frame []byte, deadline int64, st *PacerStats) {
 		return
 	}
 	s.sent.Add(1)
+	s.octets += uint64(len(frame))
 	ns := time.Now().UnixNano()
 	st.observeLateness(time.Duration(ns - deadline))
 	if s.lastTx != 0 {
@@ -354,11 +397,13 @@ func (s *Stream) sendEvent(deadline int64, st *PacerStats) {
 	if err != nil {
 		return
 	}
+	hn := n
 	n += copy(s.buf[n:], s.event.packet().Marshal())
 	if err := s.cfg.Conn.WriteTo(s.buf[:n], *s.remote.Load()); err != nil {
 		return
 	}
 	s.sent.Add(1)
+	s.octets += uint64(n - hn)
 	st.observeLateness(time.Duration(time.Now().UnixNano() - deadline))
 }
 
@@ -455,7 +500,9 @@ func (s *Stream) receive(rx *rxBuffers, b []byte, from netip.AddrPort) {
 		return
 	}
 	s.received.Add(1)
-	s.lastRx.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	s.lastRx.Store(now)
+	s.rx.observe(pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, now, pkt.PayloadType == s.cfg.Codec.PayloadType)
 	switch {
 	case int(pkt.PayloadType) == s.cfg.DTMFPayloadType:
 		// A peer that signals DTMF as events has its tones removed from

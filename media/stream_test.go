@@ -438,7 +438,7 @@ func TestReceive(t *testing.T) {
 
 	// SetRemote moves the peer: the old address is foreign from now on.
 	moved := listenLoopback(t)
-	r.s.SetRemote(moved.LocalAddr().(*net.UDPAddr).AddrPort())
+	r.s.SetRemote(moved.LocalAddr().(*net.UDPAddr).AddrPort(), 0)
 	sendEvent(t, r.peer, to, 20, 8000, '2')
 	sendEvent(t, moved, to, 30, 9600, '3')
 	if d := recvString(t, r.digits); d != "3/rfc4733" {
@@ -614,8 +614,24 @@ func TestPortRange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if conn.LocalAddr().Port() == 0 {
-		t.Errorf("no port")
+	if conn.LocalAddr().Port() == 0 || conn.LocalAddr().Port()%2 != 0 {
+		t.Errorf("RTP port %d, want an even one", conn.LocalAddr().Port())
+	}
+	// RTCP on the port above (RFC 3550 §11), closed with the RTP socket.
+	if r := conn.RTCP(); r == nil || r.LocalAddr().Port() != conn.LocalAddr().Port()+1 {
+		t.Errorf("RTCP socket %v for RTP on %s", r, conn.LocalAddr())
+	}
+	conn.Close()
+	if err := conn.RTCP().WriteTo([]byte{0}, conn.LocalAddr()); !errors.Is(err, ErrSocketClosed) {
+		t.Errorf("RTCP socket after Close: %v", err)
+	}
+	// In a range both ports come from it.
+	conn, err = PortRange{Low: 40000, High: 40100}.Listen(netip.MustParseAddr("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := conn.LocalAddr().Port(); p%2 != 0 || p+1 > 40100 || conn.RTCP().LocalAddr().Port() != p+1 {
+		t.Errorf("ports %s and %s", conn.LocalAddr(), conn.RTCP().LocalAddr())
 	}
 	conn.Close()
 	// A range with no even port has nothing to offer.

@@ -506,6 +506,7 @@ func (l *agentLeg) start(ctx context.Context) error {
 	stream, err := s.opts.Pacer.Start(media.StreamConfig{
 		Conn:            l.conn,
 		Remote:          o.remote,
+		RemoteRTCPPort:  o.rtcpPort,
 		Codec:           o.codec,
 		DTMFPayloadType: o.dtmfPT,
 		MediaTimeout:    s.opts.MediaTimeout,
@@ -758,7 +759,7 @@ func (l *agentLeg) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		l.answer = o
-		l.stream.SetRemote(o.remote)
+		l.stream.SetRemote(o.remote, o.rtcpPort)
 		l.stream.SetDirection(o.send, o.recv)
 		l.log.Info().Bool("send", o.send).Bool("recv", o.recv).Str("remote", o.remote.String()).Msg("agent's re-INVITE")
 	}

@@ -46,10 +46,13 @@ type call struct {
 	lateOffer bool
 	conn      *media.Socket
 	stream    *media.Stream
-	answered  atomic.Bool
-	answerMu  sync.Mutex  // serialises Answer
-	hungUp    atomic.Bool // our side has ended the dialog, or tried to
-	dropped   atomic.Uint64
+	// closed is the stream once closeMedia stopped it, for the quality
+	// figures of the call's record.
+	closed   *media.Stream
+	answered atomic.Bool
+	answerMu sync.Mutex  // serialises Answer
+	hungUp   atomic.Bool // our side has ended the dialog, or tried to
+	dropped  atomic.Uint64
 
 	// untrusted: the call came from a source neither trusted nor an
 	// agent's, and holds one of Limits.MaxCalls.
@@ -81,9 +84,42 @@ func (c *call) Err() error {
 func (c *call) Describe(r *calllog.Record) {
 	r.SIPCallID = c.dlg.InviteRequest.CallID().Value()
 	r.Trunk = c.trunk
-	if st := c.mediaStream(); st != nil {
-		r.Codec = st.Codec().Name
+	c.mu.Lock()
+	st := c.stream
+	if st == nil {
+		st = c.closed
 	}
+	c.mu.Unlock()
+	if st != nil {
+		r.Codec = st.Codec().Name
+		r.Quality = qualityRecord(st.Quality())
+	}
+}
+
+// qualityRecord is a stream's quality as the call record keeps it; nil
+// when no RTP came from the far end.
+func qualityRecord(q media.Quality) *calllog.Quality {
+	if q.Receive.Expected == 0 {
+		return nil
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	rec := &calllog.Quality{
+		PacketsReceived: q.Receive.Received,
+		PacketsExpected: q.Receive.Expected,
+		PacketsLost:     q.Receive.Lost,
+		LossRatio:       q.Receive.LossRatio(),
+		JitterMS:        ms(q.Receive.Jitter),
+		MOS:             q.MOS,
+	}
+	if q.RTTKnown {
+		rtt := ms(q.RTT)
+		rec.RTTMS = &rtt
+	}
+	if q.Remote != nil {
+		loss, jitter := q.Remote.LossRatio, ms(q.Remote.Jitter)
+		rec.RemoteLossRatio, rec.RemoteJitterMS = &loss, &jitter
+	}
+	return rec
 }
 
 // mediaStream is the call's stream, nil while a late offer's answer has
@@ -101,6 +137,7 @@ func (c *call) startStream(conn *media.Socket, o offer) (*media.Stream, error) {
 	return s.opts.Pacer.Start(media.StreamConfig{
 		Conn:            conn,
 		Remote:          o.remote,
+		RemoteRTCPPort:  o.rtcpPort,
 		Codec:           o.codec,
 		DTMFPayloadType: o.dtmfPT,
 		MediaTimeout:    s.opts.MediaTimeout,
@@ -114,6 +151,9 @@ func (c *call) closeMedia() {
 	c.mu.Lock()
 	st, conn := c.stream, c.conn
 	c.stream, c.conn = nil, nil
+	if st != nil {
+		c.closed = st
+	}
 	c.mu.Unlock()
 	if st != nil {
 		st.Close()

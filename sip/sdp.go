@@ -25,6 +25,7 @@ type offer struct {
 	mlines     int // m-lines in the offer; the answer must have as many (RFC 3264 §6)
 	mnames     []sdp.MediaName
 	remote     netip.AddrPort
+	rtcpPort   uint16 // the peer's a=rtcp port (RFC 3605), 0 for the one above remote's
 	codec      media.Codec
 	dtmfPT     int  // -1 when telephone-event was not offered
 	send       bool // the peer wants our audio
@@ -59,6 +60,7 @@ func parseOffer(body []byte, accept []media.Codec) (offer, error) {
 		o.audioIndex = i
 		o.codec, o.dtmfPT = codec, dtmfPT
 		o.remote = netip.AddrPortFrom(addr, uint16(md.MediaName.Port.Value))
+		o.rtcpPort = rtcpPort(md)
 		o.send, o.recv = direction(&sd, md)
 		if addr.IsUnspecified() {
 			// c=0.0.0.0 is the RFC 2543 way of putting a call on hold.
@@ -74,6 +76,22 @@ func parseOffer(body []byte, accept []media.Codec) (offer, error) {
 		return offer{}, ErrNoAudio
 	}
 	return o, nil
+}
+
+// rtcpPort reads a=rtcp (RFC 3605): the port of the peer's RTCP when it is
+// not the one above its RTP. An address given with it is not followed:
+// RTCP goes to the RTP's host, the only one we take reports from.
+func rtcpPort(md *sdp.MediaDescription) uint16 {
+	v, ok := md.Attribute("rtcp")
+	if !ok {
+		return 0
+	}
+	port, _, _ := strings.Cut(strings.TrimSpace(v), " ")
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return 0
+	}
+	return uint16(n)
 }
 
 func isPlainRTP(protos []string) bool {

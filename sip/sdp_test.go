@@ -325,3 +325,26 @@ func direction1(md *sdp.MediaDescription) string {
 	}
 	return dirs[0]
 }
+
+// TestNegotiateRTCPPort: a=rtcp (RFC 3605) names the peer's RTCP port;
+// without it, or when it cannot be read, RTCP goes to the port above RTP.
+func TestNegotiateRTCPPort(t *testing.T) {
+	for _, tc := range []struct {
+		attrs []string
+		port  uint16
+	}{
+		{nil, 0},
+		{[]string{"a=rtcp:4005"}, 4005},
+		{[]string{"a=rtcp:53020 IN IP4 126.16.64.4"}, 53020},
+		{[]string{"a=rtcp:x"}, 0},
+		{[]string{"a=rtcp:70000"}, 0},
+	} {
+		o, err := parseOffer(audioOffer("0", tc.attrs...), accepted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.rtcpPort != tc.port {
+			t.Errorf("%q: RTCP port %d, want %d", tc.attrs, o.rtcpPort, tc.port)
+		}
+	}
+}

@@ -1024,7 +1024,7 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.offer = o
 		c.sdpVersion++
 		c.localSDP, _ = answerSDP(o, c.stream.LocalAddr(), c.sessionID, c.sdpVersion)
-		c.stream.SetRemote(o.remote)
+		c.stream.SetRemote(o.remote, o.rtcpPort)
 		if c.answered.Load() {
 			c.stream.SetDirection(o.send, o.recv)
 		}

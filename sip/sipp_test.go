@@ -3,6 +3,9 @@ package sip_test
 import (
 	"context"
 	"fmt"
+	"math"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/hotline12345/hotline/internal/hotlinetest"
 	"github.com/hotline12345/hotline/internal/sipptest"
 	"github.com/hotline12345/hotline/ivr"
+	"github.com/hotline12345/hotline/media"
 )
 
 var callerSeq atomic.Int64
@@ -202,4 +206,52 @@ func digits(rec calllog.Record) string {
 		}
 	}
 	return s
+}
+
+// TestSippCallQuality: sipp plays the caller's RTP from a capture with
+// every 20th packet dropped: the record's quality has the loss within a
+// percent of the truth and every packet that came.
+func TestSippCallQuality(t *testing.T) {
+	t.Parallel()
+	h := hotlinetest.Start(t, func(c *config.Config) { c.IVR.FirstDigitTimeout = config.Duration(time.Minute) })
+	const packets = 301 // the last is not dropped, so every loss is seen
+	dropped := func(i int) bool { return i%20 == 0 }
+	lost := 0
+	for i := 1; i <= packets; i++ {
+		if dropped(i) {
+			lost++
+		}
+	}
+	capture := filepath.Join(t.TempDir(), "lossy.pcap")
+	if err := os.WriteFile(capture, sipptest.RTPCapture(packets, 8, 4000, dropped), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	who := newCaller()
+	res := sipptest.Run(t, h.SIP, sipptest.Scenario{
+		Caller:  who,
+		Formats: []sipptest.Format{{PT: 8, RTPMap: "PCMA/8000"}, {PT: 101, RTPMap: "telephone-event/8000"}},
+		Audio:   capture,
+		// The capture lasts 6 s; the BYE follows it.
+		Actions: []sipptest.Action{{Pause: 7 * time.Second}},
+		Hangup:  true,
+	}, sipptest.Options{})
+	if res.Successful != 1 || res.Failed != 0 {
+		t.Fatalf("sipp: %s", res)
+	}
+	rec := h.Records.Final(t, who+"1")
+	q := rec.Quality
+	if q == nil {
+		t.Fatalf("record %s %s has no quality", rec.EndCause, rec.EndDetail)
+	}
+	truth := float64(lost) / packets
+	t.Logf("quality %+v; truth %d of %d lost (%.4f)", *q, lost, packets, truth)
+	if math.Abs(q.LossRatio-truth) > 0.01 || q.PacketsLost != int64(lost) {
+		t.Errorf("loss %.4f (%d packets), want %.4f (%d) within 1%%", q.LossRatio, q.PacketsLost, truth, lost)
+	}
+	if q.PacketsReceived != uint64(packets-lost) || q.PacketsExpected != packets {
+		t.Errorf("%d of %d packets received, want %d of %d", q.PacketsReceived, q.PacketsExpected, packets-lost, packets)
+	}
+	if want := media.EstimateMOS(truth, 0); q.MOS > want+0.01 || q.MOS < 3 {
+		t.Errorf("MOS %.2f, want at most %.2f (the loss alone)", q.MOS, want)
+	}
 }

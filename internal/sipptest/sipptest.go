@@ -44,7 +44,11 @@ type Scenario struct {
 	// offer comes in the 200 and the answer, Formats, goes in the ACK
 	// (RFC 3261 section 13.2.1).
 	LateOffer bool
-	// Actions run after the ACK, while silence streams.
+	// Audio, when set, is a capture of RTP over UDP/IPv4 played once as
+	// the caller's audio after the ACK (play_pcap_audio) instead of the
+	// silence streamed for the whole call.
+	Audio string
+	// Actions run after the ACK, while the audio plays.
 	Actions []Action
 	// Hangup ends the call from sipp's side after the actions; otherwise
 	// sipp waits (up to WaitBye) for the server's BYE.
@@ -282,7 +286,11 @@ var scenarioTmpl = template.Must(template.New("uac").Funcs(template.FuncMap{
     ]]>
   </send>
 
+{{- if .Audio}}
+  <nop><action><exec play_pcap_audio="{{.Audio}}"/></action></nop>
+{{- else}}
   <nop><action><exec rtp_stream="{{.WAV}},-1,0"/></action></nop>
+{{- end}}
 {{- range .Actions}}
   <pause milliseconds="{{ms .Pause}}"/>
 {{- if .Key}}
