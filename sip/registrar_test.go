@@ -1140,10 +1140,11 @@ func TestBaresipRegistersAndUnregisters(t *testing.T) {
 	n := w.newNode(t, nil)
 	phone := startBaresip(t, n.ts.Addr(), "bob", "bob-secret")
 	var bound []Binding
+	// The binding is stored before presence is told of it: wait for both.
 	eventually(t, "baresip bound", func() bool {
 		b, err := n.reg.Lookup(context.Background(), "bob")
 		bound = b
-		return err == nil
+		return err == nil && len(w.presence.seen()) > 0
 	})
 	if len(bound) != 1 || bound[0].Source.Addr() != netip.MustParseAddr("127.0.0.2") || bound[0].Transport != "udp" ||
 		!strings.HasPrefix(bound[0].Contact, "sip:bob") || !strings.Contains(bound[0].Contact, "@127.0.0.2:") || !strings.Contains(strings.ToLower(bound[0].UserAgent), "baresip") {
