@@ -212,7 +212,7 @@ func runProbe(ctx context.Context, args []string, env func(string) (string, bool
 		if !r.ok {
 			ev = log.Warn().Str("problems", strings.Join(r.problems, "; "))
 		}
-		ev.Bool("success", r.ok).Dur("duration", r.duration).Dur("post_dial_delay", r.pdd).
+		ev.Bool("success", r.ok).Stringer("duration", r.duration).Stringer("post_dial_delay", r.pdd).
 			Int("prompts", r.prompts).Str("target", opts.Target).Msg("probe call")
 		if *once {
 			if !r.ok {
