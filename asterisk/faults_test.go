@@ -95,9 +95,13 @@ func TestWebsocketDroppedMidCall(t *testing.T) {
 func TestHalfOpenSocketIsReplaced(t *testing.T) {
 	t.Parallel()
 	srv := newDouble(t)
+	// Pings far enough apart that the call below, placed at once, reaches
+	// the frozen socket before hotline gives up on it even on a busy
+	// machine: were the socket already replaced, Stasis would find no
+	// application for a moment, as on Asterisk.
 	h := startHotline(t, srv, func(c *config.Config) {
-		c.ARI.PingInterval = config.Duration(100 * time.Millisecond)
-		c.ARI.PingTimeout = config.Duration(100 * time.Millisecond)
+		c.ARI.PingInterval = config.Duration(time.Second)
+		c.ARI.PingTimeout = config.Duration(500 * time.Millisecond)
 	})
 	awaitHealth(t, h, http.StatusOK)
 	resume := srv.Freeze("hotline")
