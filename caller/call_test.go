@@ -21,6 +21,7 @@ import (
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/internal/redistest"
+	"github.com/hotline12345/hotline/internal/sipptest"
 	"github.com/hotline12345/hotline/logging"
 	"github.com/hotline12345/hotline/prompts"
 )
@@ -379,5 +380,44 @@ func TestCallNotAnswered(t *testing.T) {
 	}
 	if out := stdout.String(); !strings.Contains(out, "not answered: 486\n") || !strings.Contains(out, "FAIL: call not answered: 486 Busy Here") {
 		t.Errorf("stdout:\n%s", out)
+	}
+}
+
+// TestCallTimeoutBeforeAnswer: the timeout bounds a call that is never
+// answered. A far end that rings is sent a CANCEL, which it answers
+// (sipp as a carrier that rings until cancelled); one that says nothing
+// at all is given up at the timeout, not after Timer B's 32 s.
+func TestCallTimeoutBeforeAnswer(t *testing.T) {
+	t.Parallel()
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	ringing := sipptest.Serve(t, sipptest.CarrierXML(0, false, "", ""), 1)
+	for _, tc := range []struct {
+		name, target string
+		status       int
+	}{
+		{"silent", "sip:12345@" + silent.LocalAddr().String(), 0},
+		{"ringing", "sip:12345@" + ringing.Addr.String(), sip.StatusRinging},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			tr, err := Call(t.Context(), Options{Target: tc.target, Timeout: time.Second, Catalog: catalog(t), Logger: testLogger(t)})
+			if !errors.Is(err, ErrNotAnswered) || !errors.Is(err, ErrTimeout) {
+				t.Errorf("error %v, want ErrNotAnswered and ErrTimeout", err)
+			}
+			if tr.Status != tc.status {
+				t.Errorf("status %d, want %d", tr.Status, tc.status)
+			}
+			// Timer B would have held it 32 s.
+			if took := time.Since(start); took > 16*time.Second {
+				t.Errorf("the call took %s with a timeout of 1 s", took)
+			}
+		})
+	}
+	if res := ringing.Wait(t, 10*time.Second); res.Successful != 1 {
+		t.Errorf("the ringing carrier: %d successful, %d failed, want its call cancelled\n%s", res.Successful, res.Failed, res.Output)
 	}
 }

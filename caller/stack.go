@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/diago"
@@ -230,10 +231,26 @@ func (s *sipStack) invite(ctx context.Context, p callPlan, st *inviteStatus) (*d
 		headers = append(headers, &id)
 		headers = append(headers, p.Headers(string(id))...)
 	}
-	return s.dg.Invite(ctx, target, diago.InviteOptions{
+	// When ctx ends the INVITE is cancelled (RFC 3261 §9.1: once a
+	// provisional response came). A far end that said nothing at all has
+	// nothing to cancel: the INVITE is abandoned at once rather than
+	// after Timer B (32 s), so that the caller's timeout bounds the call.
+	var heard atomic.Bool
+	inviteCtx, stop := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stop(nil)
+	unwatch := context.AfterFunc(ctx, func() {
+		if heard.Load() {
+			stop(context.Cause(ctx))
+			return
+		}
+		stop(sipgo.WaitAnswerForceCancelErr)
+	})
+	defer unwatch()
+	return s.dg.Invite(inviteCtx, target, diago.InviteOptions{
 		Transport: p.transport,
 		Headers:   headers,
 		OnResponse: func(res *sip.Response) error {
+			heard.Store(true)
 			st.code, st.reason = res.StatusCode, res.Reason
 			if res.IsSuccess() {
 				st.answered = time.Now()
