@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/hotline12345/hotline/asterisk"
 	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/internal/asterisktest"
+	"github.com/hotline12345/hotline/internal/redistest"
 	"github.com/hotline12345/hotline/internal/sipptest"
 	"github.com/hotline12345/hotline/ivr"
 	"github.com/hotline12345/hotline/ivr/ivrtest"
@@ -78,10 +80,12 @@ const optionsXML = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 
 // TestProbeOnAsterisk: on a real Asterisk 22 a trunk's health is what its
 // qualify found: a carrier answering OPTIONS is up, one that does not is
-// down.
+// down, and one whose qualify starts failing (its carrier goes away) goes
+// up and then down, once each, as the monitor's hysteresis says.
 func TestProbeOnAsterisk(t *testing.T) {
 	t.Parallel()
 	carrier := sipptest.Serve(t, optionsXML, 100000)
+	failing := sipptest.Serve(t, optionsXML, 100000)
 	conf := fmt.Sprintf(`
 [probe-live](trunk-endpoint)
 aors = probe-live
@@ -100,20 +104,75 @@ type = aor
 contact = sip:127.0.0.1:9
 qualify_frequency = 1
 qualify_timeout = 0.5
-`, carrier.Addr)
+
+[probe-failing](trunk-endpoint)
+aors = probe-failing
+
+[probe-failing]
+type = aor
+contact = sip:%s
+qualify_frequency = 1
+qualify_timeout = 0.5
+`, carrier.Addr, failing.Addr)
 	a := asterisktest.Start(t, asterisktest.Options{Append: map[string]string{"pjsip.conf": conf}})
 	b := runOn(t, a)
-	deadline := time.Now().Add(30 * time.Second)
+
+	// The monitor reads the failing trunk's state from Asterisk every
+	// quarter second.
+	tr := config.Trunk{Name: "probe-failing", Endpoint: "probe-failing", Channels: 1,
+		Probe: config.TrunkProbe{Interval: config.Duration(250 * time.Millisecond), Timeout: config.Duration(time.Second), DownAfter: 3, UpAfter: 2}}
+	rdb := redistest.Start(t).Client(t)
+	ts := trunk.New(rdb, trunk.Options{Trunks: []config.Trunk{tr}})
+	var mu sync.Mutex
+	var events []trunk.Transition
+	m := trunk.NewMonitor(ts, trunk.MonitorOptions{Owner: "n1/1", Node: "n1", Prober: b,
+		OnEvent: func(ev trunk.Transition) {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, ev)
+		},
+		Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)})
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { m.Run(ctx) })
+	defer wg.Wait()
+	defer cancel()
+
+	deadline := time.Now().Add(40 * time.Second)
+	live, dead, stopped := false, false, false
 	for {
-		live := b.Probe(t.Context(), config.Trunk{Name: "probe-live", Endpoint: "probe-live"})
-		dead := b.Probe(t.Context(), config.Trunk{Name: "probe-dead", Endpoint: "probe-dead"})
-		if live.Verdict() == trunk.Alive && dead.Verdict() == trunk.Failed && !errors.Is(dead.Err, trunk.ErrNotProbed) {
-			return
+		if !live || !dead {
+			l := b.Probe(t.Context(), config.Trunk{Name: "probe-live", Endpoint: "probe-live"})
+			d := b.Probe(t.Context(), config.Trunk{Name: "probe-dead", Endpoint: "probe-dead"})
+			live = live || l.Verdict() == trunk.Alive
+			dead = dead || (d.Verdict() == trunk.Failed && !errors.Is(d.Err, trunk.ErrNotProbed))
+		}
+		st, err := ts.Status(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Up: its carrier goes away.
+		if !stopped && st[0].State == trunk.Up {
+			failing.Stop()
+			stopped = true
+		}
+		// Down, and ten failed probes after: no event but the two.
+		if live && dead && st[0].State == trunk.Down && st[0].Failures >= 10 {
+			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("live %+v, dead %+v: want alive and failed", live, dead)
+			mu.Lock()
+			t.Fatalf("live %v, dead %v; the failing trunk %+v after events %+v", live, dead, st[0], events)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) != 2 || events[0].From != trunk.Unknown || events[0].To != trunk.Up ||
+		events[1].From != trunk.Up || events[1].To != trunk.Down || events[1].Failures != 3 {
+		t.Fatalf("events %+v, want unknown→up, then up→down after 3 failures", events)
 	}
 }
 

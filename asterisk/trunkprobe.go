@@ -20,7 +20,9 @@ var errOffline = errors.New("asterisk shows the trunk's endpoint offline")
 // endpoint's state says how that went. Online is a live probe, offline a
 // failed one; unknown (no qualify) says nothing and is not recorded, and
 // an endpoint Asterisk does not have is a failure. Maintenance (a carrier
-// answering 503) is not told apart from offline here.
+// answering 503) cannot be told apart here: Asterisk counts any answer to
+// its qualify as reachable (res_pjsip's pjsip_options.c), a 503 too, unless
+// the aor has qualify_2xx_only, which makes a 503 offline.
 func (b *Backend) Probe(ctx context.Context, t config.Trunk) trunk.Result {
 	var e endpoint
 	err := b.rest.do(ctx, http.MethodGet, "/endpoints/PJSIP/"+url.PathEscape(t.Endpoint), nil, nil, &e)

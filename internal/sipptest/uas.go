@@ -100,18 +100,24 @@ func startUAS(t testing.TB, xml string, host netip.Addr, transport string, extra
 		_ = u.cmd.Wait()
 	}()
 	t.Cleanup(func() {
-		_ = u.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-u.done:
-		case <-time.After(5 * time.Second):
-			_ = u.cmd.Process.Kill()
-			<-u.done
-		}
+		u.Stop()
 		if t.Failed() {
 			t.Logf("sipp %s:\n%s", xml, u.report())
 		}
 	})
 	return u
+}
+
+// Stop ends sipp now, as a carrier that goes away: its port is closed
+// once Stop returns.
+func (u *UAS) Stop() {
+	_ = u.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-u.done:
+	case <-time.After(5 * time.Second):
+		_ = u.cmd.Process.Kill()
+		<-u.done
+	}
 }
 
 // Output is what sipp wrote so far.
