@@ -70,4 +70,19 @@ type Appeal struct {
 	// Synthetic: made by the synthetic probe (hotline probe); nobody
 	// works it, and List leaves it out.
 	Synthetic bool `json:"synthetic,omitempty"`
+
+	// Its life after the call (lifecycle.go). State is received when
+	// created; the times are set by the steps that make them.
+	State        State       `json:"state"`
+	Assignment   *Assignment `json:"assignment,omitempty"`
+	DispatchedAt *time.Time  `json:"dispatched_at,omitempty"`
+	// SignedBy are the organizers that signed for the current dispatch,
+	// the lead among them once SignedAt is set.
+	SignedBy  []string   `json:"signed_by,omitempty"`
+	SignedAt  *time.Time `json:"signed_at,omitempty"`
+	Feedback  *Feedback  `json:"feedback,omitempty"`
+	FedBackAt *time.Time `json:"fed_back_at,omitempty"`
+	ClosedAt  *time.Time `json:"closed_at,omitempty"`
+	// Returns counts the times organizers sent it back.
+	Returns int `json:"returns,omitempty"`
 }

@@ -90,6 +90,11 @@ func limitsOf(c Category) (limits, bool) {
 //	sign     = dispatch + sign limit
 //	feedback = dispatch + feedback limit
 //
+// When the order is dispatched (Store.Step) sign and feedback start again
+// from the real dispatch; when an organizer returns it, the dispatch clock
+// starts again from the return, as if the appeal were created then (in
+// the peak mode it was created in).
+//
 // Natural days are calendar days in loc (the hotline's time zone; nil means
 // DefaultLocation): the feedback deadline is the same wall-clock time that
 // many dates later, whatever daylight-saving change lies between. The
@@ -108,11 +113,27 @@ func Clocks(c Category, created time.Time, peak bool, loc *time.Location) (dispa
 		limit = l.dispatchPeak
 	}
 	dispatch = created.In(loc).Add(limit)
-	sign = dispatch.Add(l.sign)
-	if l.feedbackDays > 0 {
-		feedback = dispatch.AddDate(0, 0, l.feedbackDays)
-	} else {
-		feedback = dispatch.Add(l.feedback)
-	}
+	sign, feedback = laterClocks(c, dispatch, loc)
 	return dispatch, sign, feedback
+}
+
+// laterClocks are the organizers' deadlines of an appeal dispatched at
+// dispatched: the sign and feedback limits of its category from then,
+// feedback in natural days where the category counts them.
+func laterClocks(c Category, dispatched time.Time, loc *time.Location) (sign, feedback time.Time) {
+	l, ok := limitsOf(c)
+	if !ok {
+		return time.Time{}, time.Time{}
+	}
+	if loc == nil {
+		loc = DefaultLocation()
+	}
+	dispatched = dispatched.In(loc)
+	sign = dispatched.Add(l.sign)
+	if l.feedbackDays > 0 {
+		feedback = dispatched.AddDate(0, 0, l.feedbackDays)
+	} else {
+		feedback = dispatched.Add(l.feedback)
+	}
+	return sign, feedback
 }

@@ -49,6 +49,14 @@ type StoreOptions struct {
 //	synthetic      the same, of the synthetic probe's appeals, which
 //	               nobody works and which are not in created
 //	peak           "1" while peak mode is on
+//	state:<state>  sorted set of the ids of the appeals in the state, by
+//	               creation time (ms); not the probe's
+//	organizer:<id> sorted set of the ids of the appeals dispatched to the
+//	               organizer (lead or not) and not returned, by creation
+//	               time (ms)
+//	events:<id>    list of the appeal's steps after its creation, JSON,
+//	               oldest first (lifecycle.go)
+//	organizers     hash: organizer id → the organizer, JSON
 //
 // A Store is safe for concurrent use, also by several hotline nodes.
 type Store struct {
@@ -64,6 +72,11 @@ type Store struct {
 	// that no list a person works shows them.
 	synthetic string
 	peak      string
+
+	state      string
+	organizer  string
+	events     string
+	organizers string
 }
 
 // NewStore returns a Store on rdb.
@@ -88,6 +101,11 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 		created:   base + "created",
 		synthetic: base + "synthetic",
 		peak:      base + "peak",
+
+		state:      base + "state:",
+		organizer:  base + "organizer:",
+		events:     base + "events:",
+		organizers: base + "organizers",
 	}
 }
 
@@ -106,8 +124,9 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 // `{"id":""`, 8 bytes, which the script replaces with the new id.
 //
 // KEYS: call key, peak key, the day's sequence key, the created index,
-// the appeals hash. ARGV: YYMMDD, document (normal), document (peak),
-// creation time in ms.
+// the appeals hash, the received state's index. ARGV: YYMMDD, document
+// (normal), document (peak), creation time in ms, "1" to index the
+// appeal's state (not the probe's).
 var createScript = redis.NewScript(`
 local id = redis.call('GET', KEYS[1])
 if id then
@@ -127,6 +146,9 @@ doc = '{"id":"' .. id .. '"' .. string.sub(doc, 9)
 redis.call('HSET', KEYS[5], id, doc)
 redis.call('SET', KEYS[1], id)
 redis.call('ZADD', KEYS[4], ARGV[4], id)
+if ARGV[5] == '1' then
+  redis.call('ZADD', KEYS[6], ARGV[4], id)
+end
 return doc
 `)
 
@@ -149,8 +171,8 @@ func (s *Store) Create(ctx context.Context, n New) (Appeal, error) {
 		return Appeal{}, err
 	}
 	day := created.Format(dayLayout)
-	keys := []string{s.callKey + n.CallID, s.peak, s.seqKey + day, s.index(n), s.appeals}
-	doc, err := createScript.Run(ctx, s.rdb, keys, day, normal, peak, created.UnixMilli()).Text()
+	keys := []string{s.callKey + n.CallID, s.peak, s.seqKey + day, s.index(n), s.appeals, s.state + string(Received)}
+	doc, err := createScript.Run(ctx, s.rdb, keys, day, normal, peak, created.UnixMilli(), stateIndexed(n)).Text()
 	if err != nil {
 		return Appeal{}, fmt.Errorf("appeal: create for call %s: %w", n.CallID, err)
 	}
@@ -164,6 +186,15 @@ func (s *Store) index(n New) string {
 		return s.synthetic
 	}
 	return s.created
+}
+
+// stateIndexed is the create scripts' flag that indexes n's appeal by
+// state: the probe's appeals are in no state's list.
+func stateIndexed(n New) string {
+	if n.Synthetic {
+		return "0"
+	}
+	return "1"
 }
 
 // dayLayout is the date part of an appeal id.
@@ -182,6 +213,7 @@ func (s *Store) documents(n New, created time.Time) (normal, peak []byte, err er
 		Journaled:    n.Journaled,
 		NumberUntold: n.NumberUntold,
 		Synthetic:    n.Synthetic,
+		State:        Received,
 	}
 	if normal, err = s.document(a, false); err != nil {
 		return nil, nil, err
@@ -239,8 +271,9 @@ var ErrIDTaken = errors.New("appeal: id taken by another call")
 // one is renamed to the id given. Running it again returns the appeal
 // stored.
 //
-// KEYS: call key, peak key, the created index, the appeals hash. ARGV:
-// id, document (normal), document (peak), creation time in ms.
+// KEYS: call key, peak key, the created index, the appeals hash, the
+// received state's index. ARGV: id, document (normal), document (peak),
+// creation time in ms, "1" to index the appeal's state.
 var createAsScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur == ARGV[1] then
@@ -255,6 +288,7 @@ end
 if cur then
   redis.call('HDEL', KEYS[4], cur)
   redis.call('ZREM', KEYS[3], cur)
+  redis.call('ZREM', KEYS[5], cur)
 end
 local doc = ARGV[2]
 if redis.call('GET', KEYS[2]) == '1' then
@@ -264,6 +298,9 @@ doc = '{"id":"' .. ARGV[1] .. '"' .. string.sub(doc, 9)
 redis.call('HSET', KEYS[4], ARGV[1], doc)
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+if ARGV[5] == '1' then
+  redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
+end
 return doc
 `)
 
@@ -281,8 +318,8 @@ func (s *Store) CreateAs(ctx context.Context, n New, id string) (Appeal, error) 
 	if !validID(id) {
 		return Appeal{}, fmt.Errorf("appeal: create for call %s: %q is no appeal id", n.CallID, id)
 	}
-	keys := []string{s.callKey + n.CallID, s.peak, s.index(n), s.appeals}
-	doc, err := createAsScript.Run(ctx, s.rdb, keys, id, normal, peak, created.UnixMilli()).Text()
+	keys := []string{s.callKey + n.CallID, s.peak, s.index(n), s.appeals, s.state + string(Received)}
+	doc, err := createAsScript.Run(ctx, s.rdb, keys, id, normal, peak, created.UnixMilli(), stateIndexed(n)).Text()
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "TAKEN ") {
 			return Appeal{}, fmt.Errorf("%w: %s (call %s)", ErrIDTaken, id, n.CallID)
@@ -331,6 +368,9 @@ func decode(doc string) (Appeal, error) {
 	var a Appeal
 	if err := json.Unmarshal([]byte(doc), &a); err != nil {
 		return Appeal{}, fmt.Errorf("appeal: decode: %w", err)
+	}
+	if a.State == "" {
+		a.State = Received // stored before appeals had states
 	}
 	return a, nil
 }
