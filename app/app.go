@@ -112,6 +112,9 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	appeals := appeal.NewStore(store.Client, appeal.StoreOptions{Location: cfg.Location()})
+	if err := appeals.SeedOrganizers(ctx, organizersOf(cfg)); err != nil {
+		return fmt.Errorf("organizers: %w", err)
+	}
 	calls := calllog.NewStore(store.Client, calllog.StoreOptions{Retention: time.Duration(cfg.Calls.Retention)})
 	ratings := evaluation.NewStore(store.Client, evaluation.StoreOptions{
 		Location: cfg.Location(), ComplaintLimitPer10000: cfg.Evaluation.ComplaintLimitPer10000,

@@ -26,10 +26,18 @@ type Consent struct {
 	PromptID      string     `json:"prompt_id"`
 	PromptVersion string     `json:"prompt_version"`
 	Lang          string     `json:"lang"`
+	// Evidence is how consent given outside the menu was recorded (an
+	// agent's note of what the citizen said, a text channel's message
+	// id), and RecordedBy the account that recorded it.
+	Evidence   string `json:"evidence,omitempty"`
+	RecordedBy string `json:"recorded_by,omitempty"`
 }
 
-// New is what intake knows when it records an appeal.
+// New is what intake knows when it records an appeal, or an agent when
+// taking one by hand.
 type New struct {
+	// CallID names the call (or, for an appeal taken by hand, the
+	// request) the appeal comes from: one appeal per CallID.
 	CallID   string
 	Caller   string
 	Category Category
@@ -46,6 +54,11 @@ type New struct {
 	// Synthetic says the appeal is the synthetic probe's: nobody works
 	// it, and it is left out of the lists.
 	Synthetic bool
+	// Channel is where an appeal not taken by the menu came from
+	// (phone, web, app, wechat, email, letter); empty for the menu's.
+	Channel string
+	// Summary is what the citizen asks, as an agent wrote it down.
+	Summary string
 }
 
 // Appeal is a recorded appeal.
@@ -56,6 +69,8 @@ type Appeal struct {
 	Category    Category  `json:"category"`
 	Consent     Consent   `json:"consent"`
 	Lang        string    `json:"lang"`
+	Channel     string    `json:"channel,omitempty"`
+	Summary     string    `json:"summary,omitempty"`
 	PeakMode    bool      `json:"peak_mode"` // peak mode was on when it was created
 	CreatedAt   time.Time `json:"created_at"`
 	DispatchDue time.Time `json:"dispatch_due"`

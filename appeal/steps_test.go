@@ -412,3 +412,36 @@ func TestOrganizers(t *testing.T) {
 		t.Errorf("organizers %+v %v", all, err)
 	}
 }
+
+// TestPeakModeSwitches: every switch is recorded with who and why, and
+// appeals take the mode in force when they are created.
+func TestPeakModeSwitches(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	s, clock := lifecycleStore(t, rdb, time.Date(2026, 11, 27, 10, 0, 0, 0, cst), nil)
+	if _, err := s.SwitchPeakMode(ctx, true, "sup", ""); !errors.Is(err, appeal.ErrInvalid) {
+		t.Errorf("a switch without a reason: %v", err)
+	}
+	if _, err := s.SwitchPeakMode(ctx, true, "sup", "typhoon"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.Create(ctx, newAppeal("peak-on", appeal.General))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(time.Hour)
+	if _, err := s.SwitchPeakMode(ctx, false, "sup2", "traffic back to normal"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Create(ctx, newAppeal("peak-off", appeal.General))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.PeakMode || a.DispatchDue.Sub(a.CreatedAt) != 48*time.Hour || b.PeakMode || b.DispatchDue.Sub(b.CreatedAt) != 24*time.Hour {
+		t.Errorf("peak %v %s, then %v %s", a.PeakMode, a.DispatchDue.Sub(a.CreatedAt), b.PeakMode, b.DispatchDue.Sub(b.CreatedAt))
+	}
+	st, err := s.PeakModeStatus(ctx, 10)
+	if err != nil || st.On || len(st.Switches) != 2 || st.Last.By != "sup2" || !st.Switches[1].On || st.Switches[1].Reason != "typhoon" {
+		t.Errorf("status %+v %v", st, err)
+	}
+}

@@ -214,6 +214,8 @@ func (s *Store) documents(n New, created time.Time) (normal, peak []byte, err er
 		NumberUntold: n.NumberUntold,
 		Synthetic:    n.Synthetic,
 		State:        Received,
+		Channel:      n.Channel,
+		Summary:      n.Summary,
 	}
 	if normal, err = s.document(a, false); err != nil {
 		return nil, nil, err

@@ -22,17 +22,18 @@ const (
 	Supervisor Role = "supervisor" // watches the rates, reviews complaints, manages agents' states
 	Ops        Role = "ops"        // watches trunks, the telephony backend, bans
 	Admin      Role = "admin"      // manages accounts, tokens, agents' provisioning, bans
+	Organizer  Role = "organizer"  // an organizer's desk or system: signs for, reports on and returns its own orders
 )
 
 // Roles lists every role, in the order the documentation shows them.
-var Roles = []Role{Agent, Visitor, Supervisor, Ops, Admin}
+var Roles = []Role{Agent, Visitor, Supervisor, Ops, Admin, Organizer}
 
 // ParseRole reads a role's name; an unknown one is an error wrapping
 // ErrInvalid.
 func ParseRole(s string) (Role, error) {
 	r := Role(s)
 	if !slices.Contains(Roles, r) {
-		return "", fmt.Errorf("%w: role %q: want one of agent, visitor, supervisor, ops, admin", ErrInvalid, s)
+		return "", fmt.Errorf("%w: role %q: want one of agent, visitor, supervisor, ops, admin, organizer", ErrInvalid, s)
 	}
 	return r, nil
 }
@@ -64,9 +65,12 @@ type Principal struct {
 	Roles []Role `json:"roles"`
 	// AgentID is the agent the account is, for the agent and visitor
 	// roles; empty otherwise.
-	AgentID   string    `json:"agent_id,omitempty"`
-	TokenID   string    `json:"token_id"`
-	ExpiresAt time.Time `json:"expires_at"`
+	AgentID string `json:"agent_id,omitempty"`
+	// OrganizerID is the organizer the account acts for, for the
+	// organizer role; empty otherwise.
+	OrganizerID string    `json:"organizer_id,omitempty"`
+	TokenID     string    `json:"token_id"`
+	ExpiresAt   time.Time `json:"expires_at"`
 }
 
 // Has reports whether p holds role r.

@@ -75,6 +75,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (Principal, err
 		}
 		roles = slices.DeleteFunc(slices.Clone(roles), func(r Role) bool { return !u.Has(r) })
 		p.AgentID = u.AgentID
+		p.OrganizerID = u.OrganizerID
 	}
 	if len(roles) == 0 {
 		return Principal{User: p.User, TokenID: p.TokenID}, errNoRoles

@@ -11,7 +11,7 @@ import "github.com/redis/go-redis/v9"
 // means to.
 //
 // An account's hash (userFields): name (as given), roles (comma list in
-// the order of Roles), agent, disabled ("1" or "0"), pw (PHC string, absent
+// the order of Roles), agent, organizer, disabled ("1" or "0"), pw (PHC string, absent
 // without a password), created, created_by, updated, updated_by, op (the
 // id of the AddUser that made it, so a retried AddUser finds its own
 // work).
@@ -72,7 +72,8 @@ func script(body string) *redis.Script { return redis.NewScript(luaLib + body) }
 // addUserScript makes an account, once. A retry of the same AddUser (the
 // same op) finds the account it made and replies as the first run did.
 //
-// ARGV: prefix, name, roles, agent, pw ("" for none), now, by, op.
+// ARGV: prefix, name, roles, agent, pw ("" for none), now, by, op,
+// organizer.
 // Replies {'ok', fields} or {'exists', the name that holds the key}.
 var addUserScript = script(`
 local name, now, op = ARGV[2], ARGV[6], ARGV[8]
@@ -81,18 +82,19 @@ if redis.call('EXISTS', k) == 1 then
   if redis.call('HGET', k, 'op') == op then return ok(k) end
   return {'exists', redis.call('HGET', k, 'name')}
 end
-redis.call('HSET', k, 'name', name, 'roles', ARGV[3], 'agent', ARGV[4], 'disabled', '0',
-  'created', now, 'created_by', ARGV[7], 'updated', now, 'op', op)
+redis.call('HSET', k, 'name', name, 'roles', ARGV[3], 'agent', ARGV[4], 'organizer', ARGV[9] or '',
+  'disabled', '0', 'created', now, 'created_by', ARGV[7], 'updated', now, 'op', op)
 if ARGV[5] ~= '' then redis.call('HSET', k, 'pw', ARGV[5]) end
 redis.call('SADD', P .. 'users', name)
 return ok(k)
 `)
 
-// updateUserScript changes an account's roles, agent or disabled flag;
+// updateUserScript changes an account's roles, agent, organizer or disabled flag;
 // running it twice changes nothing more.
 //
 // ARGV: prefix, name, roles ("" to keep), set agent ("1" or "0"), agent,
-// disabled ("" to keep, "0", "1"), now, by.
+// disabled ("" to keep, "0", "1"), now, by, set organizer ("1" or "0"),
+// organizer.
 // Replies {'ok', fields} or {'notfound'}.
 var updateUserScript = script(`
 local name, roles, disabled = ARGV[2], ARGV[3], ARGV[6]
@@ -100,6 +102,7 @@ if not account(name) then return {'notfound'} end
 local k = ukey(name)
 if roles ~= '' then redis.call('HSET', k, 'roles', roles) end
 if ARGV[4] == '1' then redis.call('HSET', k, 'agent', ARGV[5]) end
+if ARGV[9] == '1' then redis.call('HSET', k, 'organizer', ARGV[10]) end
 if disabled ~= '' then redis.call('HSET', k, 'disabled', disabled) end
 redis.call('HSET', k, 'updated', ARGV[7], 'updated_by', ARGV[8])
 return ok(k)

@@ -19,7 +19,10 @@ type User struct {
 	Roles []Role `json:"roles"`
 	// AgentID is the acd agent this account is, for the agent and
 	// visitor roles; empty otherwise.
-	AgentID     string    `json:"agent_id,omitempty"`
+	AgentID string `json:"agent_id,omitempty"`
+	// OrganizerID is the organizer (appeal's organizers) this account
+	// acts for, for the organizer role; empty otherwise.
+	OrganizerID string    `json:"organizer_id,omitempty"`
 	Disabled    bool      `json:"disabled"`
 	HasPassword bool      `json:"has_password"`
 	CreatedAt   time.Time `json:"created_at"`
@@ -38,6 +41,8 @@ type UserSpec struct {
 	// AgentID is the acd agent the account is; optional, so an account
 	// can be made before its agent is provisioned.
 	AgentID string
+	// OrganizerID is the organizer the account acts for; optional.
+	OrganizerID string
 	// Password may be empty: the account then has no password login and
 	// acts only through tokens an admin makes for it.
 	Password string
@@ -47,10 +52,11 @@ type UserSpec struct {
 
 // UserChange changes an account; nil fields are left as they are.
 type UserChange struct {
-	Roles    *[]Role
-	AgentID  *string // "" takes the agent away
-	Disabled *bool
-	By       string // required
+	Roles       *[]Role
+	AgentID     *string // "" takes the agent away
+	OrganizerID *string // "" takes the organizer away
+	Disabled    *bool
+	By          string // required
 }
 
 // namePattern is what an account name may be: ASCII, so that names fold
@@ -67,6 +73,16 @@ func checkName(name string) error {
 	return nil
 }
 
+// organizerPattern is appeal's rule for an organizer id.
+var organizerPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+func checkOrganizerID(id string) error {
+	if id != "" && !organizerPattern.MatchString(id) {
+		return fmt.Errorf("%w: organizer_id %q: want 1-64 of a-z, 0-9, '_' or '-'", ErrInvalid, id)
+	}
+	return nil
+}
+
 func checkAgentID(id string) error {
 	if id != "" && !agentPattern.MatchString(id) {
 		return fmt.Errorf("%w: agent_id %q: want 1-64 letters, digits, '.', '_' or '-'", ErrInvalid, id)
@@ -78,7 +94,7 @@ func checkAgentID(id string) error {
 // order of Roles, so that equal sets are stored alike.
 func normRoles(rs []Role) ([]Role, error) {
 	if len(rs) == 0 {
-		return nil, fmt.Errorf("%w: roles: want at least one of agent, visitor, supervisor, ops, admin", ErrInvalid)
+		return nil, fmt.Errorf("%w: roles: want at least one of agent, visitor, supervisor, ops, admin, organizer", ErrInvalid)
 	}
 	for _, r := range rs {
 		if _, err := ParseRole(string(r)); err != nil {
@@ -119,6 +135,7 @@ func decodeUser(h map[string]string) User {
 		Name:        h["name"],
 		Roles:       splitRoles(h["roles"]),
 		AgentID:     h["agent"],
+		OrganizerID: h["organizer"],
 		Disabled:    h["disabled"] == "1",
 		HasPassword: h["pw"] != "",
 		CreatedAt:   msTimeOrZero(h["created"]),
@@ -143,6 +160,9 @@ func (s *Store) AddUser(ctx context.Context, spec UserSpec) (User, error) {
 	if err := checkAgentID(spec.AgentID); err != nil {
 		return User{}, err
 	}
+	if err := checkOrganizerID(spec.OrganizerID); err != nil {
+		return User{}, err
+	}
 	if err := checkBy(spec.By); err != nil {
 		return User{}, err
 	}
@@ -156,7 +176,7 @@ func (s *Store) AddUser(ctx context.Context, spec UserSpec) (User, error) {
 		}
 	}
 	res, err := s.run(ctx, addUserScript, spec.Name, joinRoles(roles), spec.AgentID, pw,
-		ms(s.now()), spec.By, randomHex(8))
+		ms(s.now()), spec.By, randomHex(8), spec.OrganizerID)
 	if err != nil {
 		return User{}, fmt.Errorf("auth: add user %s: %w", spec.Name, err)
 	}
@@ -220,12 +240,12 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 	return out, nil
 }
 
-// UpdateUser changes an account's roles, agent or disabled flag, and
+// UpdateUser changes an account's roles, agent, organizer or disabled flag, and
 // returns it. A role taken away, or the account disabled, takes effect on
 // its tokens at the next request (Authenticate). A change with nothing in
 // it returns the account as it is.
 func (s *Store) UpdateUser(ctx context.Context, name string, c UserChange) (User, error) {
-	if c.Roles == nil && c.AgentID == nil && c.Disabled == nil {
+	if c.Roles == nil && c.AgentID == nil && c.OrganizerID == nil && c.Disabled == nil {
 		return s.User(ctx, name)
 	}
 	if err := checkBy(c.By); err != nil {
@@ -246,6 +266,13 @@ func (s *Store) UpdateUser(ctx context.Context, name string, c UserChange) (User
 		}
 		setAgent, agent = "1", *c.AgentID
 	}
+	setOrganizer, organizer := "0", ""
+	if c.OrganizerID != nil {
+		if err := checkOrganizerID(*c.OrganizerID); err != nil {
+			return User{}, err
+		}
+		setOrganizer, organizer = "1", *c.OrganizerID
+	}
 	var disabled string
 	if c.Disabled != nil {
 		disabled = "0"
@@ -256,7 +283,7 @@ func (s *Store) UpdateUser(ctx context.Context, name string, c UserChange) (User
 	if !namePattern.MatchString(name) {
 		return User{}, fmt.Errorf("%w: user %q", ErrNotFound, name)
 	}
-	res, err := s.run(ctx, updateUserScript, name, roles, setAgent, agent, disabled, ms(s.now()), c.By)
+	res, err := s.run(ctx, updateUserScript, name, roles, setAgent, agent, disabled, ms(s.now()), c.By, setOrganizer, organizer)
 	if err != nil {
 		return User{}, fmt.Errorf("auth: update user %s: %w", name, err)
 	}

@@ -216,6 +216,10 @@ type Config struct {
 	// Trunks are the carriers' SIP trunks (see Trunk).
 	Trunks []Trunk `yaml:"trunks"`
 
+	// Organizers are the units appeals are dispatched to (see
+	// Organizer): they seed the list, which the API manages.
+	Organizers []Organizer `yaml:"organizers"`
+
 	// Node names this hotline node among those sharing Redis; empty means
 	// the host name. Each node needs its own: a process started under the
 	// name of a running node refuses to start, and the next run of a node
@@ -333,6 +337,7 @@ func Default() Config {
 	c.Rating.Timeout = Duration(5 * time.Second)
 	c.Agents = []Agent{}
 	c.Trunks = []Trunk{}
+	c.Organizers = []Organizer{}
 	c.Redis.ServerPath = "redis-server"
 	c.IVR.Language = "zh"
 	c.IVR.FirstDigitTimeout = Duration(5 * time.Second)

@@ -155,6 +155,7 @@ func (c Config) Validate() error {
 	c.Evaluation.validate(&p)
 	c.Ops.validate(&p)
 	c.Probe.validate(&p)
+	validateOrganizers(c.Organizers, &p)
 	p.check("shutdown.grace", atLeast(c.Shutdown.Grace, 0))
 	// Below 100 ms a busy Redis looks down; above 10 s a caller waits in
 	// silence that long.

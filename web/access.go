@@ -49,7 +49,7 @@ const service = "http"
 
 // NumberRoles see callers' numbers whole: they call citizens or talk to
 // them. Every other role sees them masked (138****8000).
-var NumberRoles = []auth.Role{auth.Agent, auth.Visitor, auth.Supervisor}
+var NumberRoles = []auth.Role{auth.Agent, auth.Visitor, auth.Supervisor, auth.Organizer}
 
 type principalKey struct{}
 

@@ -76,6 +76,9 @@ func TestEveryRouteEveryRole(t *testing.T) {
 			spec.AgentID = "ag-" + string(role)
 			own[role] = spec.AgentID
 		}
+		if role == auth.Organizer {
+			spec.OrganizerID = "org-test"
+		}
 		if _, err := r.accounts.AddUser(r.ctx, spec); err != nil {
 			t.Fatal(err)
 		}

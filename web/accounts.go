@@ -47,17 +47,21 @@ type PasswordSet struct {
 
 // UserRequest creates an account.
 type UserRequest struct {
-	Name     string      `json:"name"`
-	Roles    []auth.Role `json:"roles"`
-	AgentID  string      `json:"agent_id,omitempty"`
-	Password string      `json:"password,omitempty"`
+	Name    string      `json:"name"`
+	Roles   []auth.Role `json:"roles"`
+	AgentID string      `json:"agent_id,omitempty"`
+	// OrganizerID is the organizer an account of the organizer role acts
+	// for.
+	OrganizerID string `json:"organizer_id,omitempty"`
+	Password    string `json:"password,omitempty"`
 }
 
 // UserPatch changes some of an account's fields: those present.
 type UserPatch struct {
-	Roles    *[]auth.Role `json:"roles,omitempty"`
-	AgentID  *string      `json:"agent_id,omitempty"`
-	Disabled *bool        `json:"disabled,omitempty"`
+	Roles       *[]auth.Role `json:"roles,omitempty"`
+	AgentID     *string      `json:"agent_id,omitempty"`
+	OrganizerID *string      `json:"organizer_id,omitempty"`
+	Disabled    *bool        `json:"disabled,omitempty"`
 }
 
 // TokenRequest asks for a token.
@@ -188,7 +192,7 @@ func (a *api) createUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, _ := PrincipalOf(r.Context())
-	u, err := a.opts.Accounts.AddUser(r.Context(), auth.UserSpec{Name: b.Name, Roles: b.Roles, AgentID: b.AgentID, Password: b.Password, By: p.User})
+	u, err := a.opts.Accounts.AddUser(r.Context(), auth.UserSpec{Name: b.Name, Roles: b.Roles, AgentID: b.AgentID, OrganizerID: b.OrganizerID, Password: b.Password, By: p.User})
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -212,7 +216,7 @@ func (a *api) patchUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, _ := PrincipalOf(r.Context())
-	u, err := a.opts.Accounts.UpdateUser(r.Context(), r.PathValue("name"), auth.UserChange{Roles: b.Roles, AgentID: b.AgentID, Disabled: b.Disabled, By: p.User})
+	u, err := a.opts.Accounts.UpdateUser(r.Context(), r.PathValue("name"), auth.UserChange{Roles: b.Roles, AgentID: b.AgentID, OrganizerID: b.OrganizerID, Disabled: b.Disabled, By: p.User})
 	if err != nil {
 		a.fail(w, r, err)
 		return

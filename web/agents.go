@@ -96,6 +96,9 @@ type Stats struct {
 	// Complaints is the day's effective complaint rate of the whole
 	// hotline against its line, as GET /api/v1/complaint-line answers it.
 	Complaints evaluation.Line `json:"complaints"`
+	// PeakMode is peak mode now, with its latest switches: who, when,
+	// why.
+	PeakMode appeal.PeakStatus `json:"peak_mode"`
 }
 
 type pauseBody struct {
@@ -475,7 +478,12 @@ func (a *api) stats(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.reply(w, r, http.StatusOK, Stats{Queue: queue, Ratings: ratings, Complaints: line})
+	peak, err := a.opts.Appeals.PeakModeStatus(r.Context(), 5)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.reply(w, r, http.StatusOK, Stats{Queue: queue, Ratings: ratings, Complaints: line, PeakMode: peak})
 }
 
 func queryTime(s string) (time.Time, error) {
@@ -522,13 +530,17 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 func statusOf(err error) int {
 	switch {
 	case errors.Is(err, acd.ErrInvalid), errors.Is(err, evaluation.ErrInvalid), errors.Is(err, auth.ErrInvalid),
-		errors.Is(err, zpage.ErrCursor), errors.Is(err, errCursor):
+		errors.Is(err, zpage.ErrCursor), errors.Is(err, errCursor),
+		errors.Is(err, appeal.ErrInvalid), errors.Is(err, appeal.ErrUnknownCategory):
 		return http.StatusBadRequest
+	case errors.Is(err, appeal.ErrNotTheirs):
+		return http.StatusForbidden
 	case errors.Is(err, acd.ErrNotFound), errors.Is(err, evaluation.ErrNotFound), errors.Is(err, calllog.ErrNotFound),
-		errors.Is(err, appeal.ErrNotFound), errors.Is(err, auth.ErrNotFound), errors.Is(err, ban.ErrNotFound):
+		errors.Is(err, appeal.ErrNotFound), errors.Is(err, auth.ErrNotFound), errors.Is(err, ban.ErrNotFound),
+		errors.Is(err, appeal.ErrOrganizerNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, acd.ErrConflict), errors.Is(err, acd.ErrState), errors.Is(err, evaluation.ErrAlreadyReviewed),
-		errors.Is(err, auth.ErrConflict):
+		errors.Is(err, auth.ErrConflict), errors.Is(err, appeal.ErrHistoryFull):
 		return http.StatusConflict
 	}
 	return 0
@@ -538,7 +550,11 @@ func statusOf(err error) int {
 // anything else as the server's.
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if se := (*acd.StateError)(nil); errors.As(err, &se) {
-		writeJSON(w, http.StatusConflict, Error{Error: err.Error(), State: se.State})
+		writeJSON(w, http.StatusConflict, Error{Error: err.Error(), State: string(se.State)})
+		return
+	}
+	if se := (*appeal.StateError)(nil); errors.As(err, &se) {
+		writeJSON(w, http.StatusConflict, Error{Error: err.Error(), State: string(se.State)})
 		return
 	}
 	if code := statusOf(err); code != 0 {

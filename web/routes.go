@@ -88,8 +88,9 @@ type Error struct {
 	// Path is the request's path, on 404 and 405.
 	Path string `json:"path,omitempty"`
 	// State is the agent's state, on a 409 of an agent's state change
-	// (pause, resume, force, delete) that the state does not allow.
-	State acd.State `json:"state,omitempty"`
+	// (pause, resume, force, delete) that the state does not allow, or
+	// the appeal's, on a 409 of a step its state does not allow.
+	State string `json:"state,omitempty"`
 }
 
 // Page is one page of a list: list endpoints take limit and cursor, and
@@ -139,8 +140,40 @@ func (a *api) routes() []Route {
 			Roles: staff, Query: []Param{limitParam, cursorParam}, Reply: Page[calllog.Record]{}, handle: a.listCalls},
 		{Method: "GET", Path: "/api/v1/calls/{id}", Summary: "one call: times, end cause, the stage it ended in, prompts played and keys pressed",
 			Roles: staff, Reply: calllog.Record{}, handle: a.getCall},
-		{Method: "GET", Path: "/api/v1/appeals/{id}", Summary: "one appeal: category, consent with its evidence, the three deadlines",
-			Roles: []auth.Role{auth.Agent, auth.Visitor, auth.Supervisor}, Reply: appeal.Appeal{}, handle: a.getAppeal},
+		{Method: "GET", Path: "/api/v1/appeals", Summary: "appeals, newest first, by state, organizer, category, or those overdue; an organizer sees its own",
+			Roles: []auth.Role{auth.Agent, auth.Supervisor, auth.Organizer}, Query: []Param{
+				{Name: "state", Type: "string", Enum: stateNames()},
+				{Name: "organizer", Type: "string", Description: "dispatched to the organizer, lead or not"},
+				{Name: "category", Type: "string", Enum: categoryNames()},
+				{Name: "overdue", Type: "boolean", Description: "only those whose current stage is past its deadline"},
+				limitParam, cursorParam},
+			Reply: Page[appeal.Appeal]{}, handle: a.listAppeals},
+		{Method: "POST", Path: "/api/v1/appeals", Summary: "take an appeal by hand (an agent's, a text channel's): caller, category, consent with its evidence, summary",
+			Roles: appealStaff, Body: AppealRequest{}, Reply: appeal.Appeal{}, Status: http.StatusCreated, handle: a.createAppeal},
+		{Method: "GET", Path: "/api/v1/appeals/{id}", Summary: "one appeal: category, consent with its evidence, its state, organizers and deadlines",
+			Roles: []auth.Role{auth.Agent, auth.Visitor, auth.Supervisor, auth.Organizer}, Reply: appeal.Appeal{}, handle: a.getAppeal},
+		{Method: "GET", Path: "/api/v1/appeals/{id}/events", Summary: "an appeal's history, oldest first: every step, who, when, and the deadlines it left",
+			Roles: []auth.Role{auth.Agent, auth.Visitor, auth.Supervisor, auth.Organizer}, Reply: EventList{}, handle: a.appealEvents},
+		{Method: "POST", Path: "/api/v1/appeals/{id}/dispatch", Summary: "dispatch to a lead organizer and co-organizers, or a district when the owner is unknown; the organizers' clocks start",
+			Roles: appealStaff, Body: DispatchRequest{}, Reply: StepReply{}, Errors: []int{409}, handle: a.dispatchAppeal},
+		{Method: "POST", Path: "/api/v1/appeals/{id}/sign", Summary: "an organizer signs for its order",
+			Roles: []auth.Role{auth.Organizer, auth.Agent, auth.Supervisor}, Body: OrganizerStepRequest{}, Reply: StepReply{}, Errors: []int{409}, handle: a.signAppeal},
+		{Method: "POST", Path: "/api/v1/appeals/{id}/feedback", Summary: "the lead organizer reports back: solved, not solved or cannot be solved, why and what next",
+			Roles: []auth.Role{auth.Organizer, auth.Agent, auth.Supervisor}, Body: FeedbackRequest{}, Reply: StepReply{}, Errors: []int{409}, handle: a.feedbackAppeal},
+		{Method: "POST", Path: "/api/v1/appeals/{id}/return", Summary: "an organizer sends the order back as not its own, with the reason; it waits for dispatch again",
+			Roles: []auth.Role{auth.Organizer, auth.Agent, auth.Supervisor}, Body: OrganizerStepRequest{}, Reply: StepReply{}, Errors: []int{409}, handle: a.returnAppeal},
+		{Method: "POST", Path: "/api/v1/appeals/{id}/close", Summary: "close a fed-back appeal",
+			Roles: appealStaff, Body: CloseRequest{}, Reply: StepReply{}, Errors: []int{409}, handle: a.closeAppeal},
+		{Method: "GET", Path: "/api/v1/organizers", Summary: "the units appeals are dispatched to",
+			Roles: []auth.Role{auth.Agent, auth.Supervisor, auth.Admin, auth.Organizer}, Reply: OrganizerList{}, handle: a.listOrganizers},
+		{Method: "PUT", Path: "/api/v1/organizers/{id}", Summary: "add or change an organizer: name, kind (bureau, district, utility), district",
+			Roles: []auth.Role{auth.Supervisor, auth.Admin}, Body: appeal.Organizer{}, Reply: appeal.Organizer{}, handle: a.putOrganizer},
+		{Method: "DELETE", Path: "/api/v1/organizers/{id}", Summary: "remove an organizer; appeals dispatched to it keep its id",
+			Roles: []auth.Role{auth.Admin}, Status: http.StatusNoContent, handle: a.deleteOrganizer},
+		{Method: "GET", Path: "/api/v1/peak-mode", Summary: "peak mode now and its latest switches: who, when, why",
+			Roles: []auth.Role{auth.Supervisor, auth.Admin, auth.Agent}, Reply: appeal.PeakStatus{}, handle: a.peakMode},
+		{Method: "POST", Path: "/api/v1/peak-mode", Summary: "switch peak mode: general and complex appeals created while it is on get 48 h to dispatch",
+			Roles: []auth.Role{auth.Supervisor, auth.Admin}, Body: PeakRequest{}, Reply: appeal.PeakSwitch{}, handle: a.switchPeakMode},
 
 		{Method: "GET", Path: "/api/v1/agents", Summary: "the agents and their states",
 			Roles: []auth.Role{auth.Supervisor, auth.Admin}, Query: []Param{limitParam, cursorParam}, Reply: Page[acd.Agent]{}, handle: a.listAgents},

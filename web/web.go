@@ -26,9 +26,19 @@ type CallStore interface {
 	Page(ctx context.Context, limit int, cursor string) ([]calllog.Record, string, error)
 }
 
-// AppealStore is what the API reads of appeals.
+// AppealStore is what the API reads and changes of appeals; an
+// *appeal.Store is one.
 type AppealStore interface {
 	Get(ctx context.Context, id string) (appeal.Appeal, error)
+	Create(ctx context.Context, n appeal.New) (appeal.Appeal, error)
+	Find(ctx context.Context, f appeal.Filter) ([]appeal.Appeal, string, error)
+	Step(ctx context.Context, id string, act appeal.Action) (appeal.Appeal, appeal.Event, error)
+	History(ctx context.Context, id string) ([]appeal.Event, error)
+	Organizers(ctx context.Context) ([]appeal.Organizer, error)
+	PutOrganizer(ctx context.Context, o appeal.Organizer) error
+	DeleteOrganizer(ctx context.Context, id string) error
+	SwitchPeakMode(ctx context.Context, on bool, by, reason string) (appeal.PeakSwitch, error)
+	PeakModeStatus(ctx context.Context, limit int) (appeal.PeakStatus, error)
 }
 
 // Check is one health check; a nil error is healthy.
@@ -145,15 +155,6 @@ func (a *api) getCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.reply(w, r, http.StatusOK, rec)
-}
-
-func (a *api) getAppeal(w http.ResponseWriter, r *http.Request) {
-	ap, err := a.opts.Appeals.Get(r.Context(), r.PathValue("id"))
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.reply(w, r, http.StatusOK, ap)
 }
 
 // Health is the answer of /healthz.

@@ -25,11 +25,11 @@ const usersUsage = `usage: hotline users [--api URL] <command>
 
 commands:
   list                         the accounts
-  add NAME --role ROLES [--agent ID] [--password-stdin]
-                               ROLES: agent, visitor, supervisor, ops, admin, comma separated;
-                               the password is asked for at a terminal, else the account has
-                               none and works with tokens only
-  update NAME [--role ROLES] [--agent ID]
+  add NAME --role ROLES [--agent ID] [--organizer ID] [--password-stdin]
+                               ROLES: agent, visitor, supervisor, ops, admin, organizer, comma
+                               separated; the password is asked for at a terminal, else the
+                               account has none and works with tokens only
+  update NAME [--role ROLES] [--agent ID] [--organizer ID]
   passwd NAME [--password-stdin]
   disable NAME                 the account and all its tokens stop working
   enable NAME
@@ -109,7 +109,7 @@ func (a *cli) listUsers(args []string) error {
 		return err
 	}
 	var tb table
-	tb.add("NAME", "ROLES", "AGENT", "PASSWORD", "STATE", "CREATED")
+	tb.add("NAME", "ROLES", "AGENT", "ORGANIZER", "PASSWORD", "STATE", "CREATED")
 	for _, u := range users {
 		state, pw := "enabled", "no"
 		if u.Disabled {
@@ -118,7 +118,7 @@ func (a *cli) listUsers(args []string) error {
 		if u.HasPassword {
 			pw = "yes"
 		}
-		tb.add(u.Name, joinRoles(u.Roles), dash(u.AgentID), pw, state, u.CreatedAt.Format(time.DateTime))
+		tb.add(u.Name, joinRoles(u.Roles), dash(u.AgentID), dash(u.OrganizerID), pw, state, u.CreatedAt.Format(time.DateTime))
 	}
 	return tb.write(a.stdout)
 }
@@ -127,6 +127,7 @@ func (a *cli) addUser(args []string) error {
 	fs := a.flags("add")
 	roles := fs.String("role", "", "the account's roles, comma separated")
 	agent := fs.String("agent", "", "the agent the account is (roles agent and visitor)")
+	organizer := fs.String("organizer", "", "the organizer the account acts for (role organizer)")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
 	name, err := parseWithID(fs, args)
 	if err != nil {
@@ -145,7 +146,7 @@ func (a *cli) addUser(args []string) error {
 		return err
 	}
 	var u auth.User
-	if err := c.Do(context.Background(), http.MethodPost, "/api/v1/users", web.UserRequest{Name: name, Roles: rs, AgentID: *agent, Password: pw}, &u); err != nil {
+	if err := c.Do(context.Background(), http.MethodPost, "/api/v1/users", web.UserRequest{Name: name, Roles: rs, AgentID: *agent, OrganizerID: *organizer, Password: pw}, &u); err != nil {
 		return err
 	}
 	how := "with a password"
@@ -160,6 +161,7 @@ func (a *cli) updateUser(args []string) error {
 	fs := a.flags("update")
 	roles := fs.String("role", "", "the account's roles, comma separated")
 	agent := fs.String("agent", "", "the agent the account is")
+	organizer := fs.String("organizer", "", "the organizer the account acts for")
 	name, err := parseWithID(fs, args)
 	if err != nil {
 		return err
@@ -175,13 +177,15 @@ func (a *cli) updateUser(args []string) error {
 			patch.Roles = &rs
 		case "agent":
 			patch.AgentID = agent
+		case "organizer":
+			patch.OrganizerID = organizer
 		}
 	})
 	if err != nil {
 		return err
 	}
-	if patch.Roles == nil && patch.AgentID == nil {
-		return usageError("update: nothing to change: give --role or --agent")
+	if patch.Roles == nil && patch.AgentID == nil && patch.OrganizerID == nil {
+		return usageError("update: nothing to change: give --role, --agent or --organizer")
 	}
 	return a.patchUser(name, patch, "updated")
 }
@@ -342,6 +346,9 @@ func whoamiCmd(args []string, stdout, stderr io.Writer) error {
 	agent := ""
 	if me.AgentID != "" {
 		agent = ", agent " + me.AgentID
+	}
+	if me.OrganizerID != "" {
+		agent += ", organizer " + me.OrganizerID
 	}
 	_, err = fmt.Fprintf(stdout, "%s: %s%s; token %s until %s\n", me.User, joinRoles(me.Roles), agent, me.TokenID, me.ExpiresAt.Format(time.RFC3339))
 	return err
