@@ -79,7 +79,8 @@ func TestSIPAdmission(t *testing.T) {
 // trunks and sip.allow_unknown_sources reach the SIP server: with it off,
 // sipp as a carrier on a trunk's address (its host, no sources listed)
 // calls the trunk's number and the call's record names the trunk; sipp on
-// another address is refused with 403, counted on /metrics.
+// another address is refused with 403, counted on /metrics. The trunk's
+// call quality series are on /metrics before its first call.
 func TestSIPTrunkSources(t *testing.T) {
 	h := hotlinetest.Start(t, func(c *config.Config) {
 		c.SIP.AllowUnknownSources = false
@@ -92,6 +93,11 @@ func TestSIPTrunkSources(t *testing.T) {
 			},
 		}}
 	})
+	// The trunk's call quality histograms have their series before a call
+	// on it has ended.
+	if body := metricsText(t, h); !strings.Contains(body, `hotline_call_mos_count{trunk="carrier-a"} 0`) {
+		t.Errorf("/metrics before a call has no hotline_call_mos_count{trunk=\"carrier-a\"} 0")
+	}
 	carrier := sipptest.Scenario{Caller: "1370010", Actions: []sipptest.Action{{Pause: time.Second}}, Hangup: true}
 	res := sipptest.Run(t, h.SIP, carrier, sipptest.Options{Extra: []string{"-i", "127.0.0.7", "-s", "02512345"}})
 	if res.Successful != 1 {
@@ -105,13 +111,22 @@ func TestSIPTrunkSources(t *testing.T) {
 		t.Fatalf("a call from no trunk's address was not refused with 403: %s", res)
 	}
 	// Counted before the 403 was sent.
+	if want := `hotline_sip_invites_refused_total{reason="unknown_source"} 1`; !strings.Contains(metricsText(t, h), want) {
+		t.Errorf("/metrics has no %s", want)
+	}
+}
+
+// metricsText is h's /metrics.
+func metricsText(t *testing.T, h *hotlinetest.Hotline) string {
+	t.Helper()
 	resp, err := http.Get(h.API() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if want := `hotline_sip_invites_refused_total{reason="unknown_source"} 1`; !strings.Contains(string(body), want) {
-		t.Errorf("/metrics has no %s", want)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return string(body)
 }

@@ -163,6 +163,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	reg.MustRegister(acd.NewCollector(agents.store), agents.bans)
 	metrics := ivr.NewMetrics(reg)
+	for _, t := range cfg.Trunks {
+		metrics.ForTrunks(t.Name)
+	}
 
 	// The node's lease before any call: a successor gives back what its
 	// previous run left before it takes calls of its own.

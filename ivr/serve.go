@@ -65,8 +65,19 @@ type Metrics struct {
 	Probes *prometheus.CounterVec
 	// MOS, PacketLoss and Jitter observe each ended call's quality (its
 	// record's Quality), by the trunk it came in on ("none" for none).
+	// Their series of "none" exist from the start, and those of each
+	// trunk once ForTrunks has named it.
 	MOS, PacketLoss, Jitter *prometheus.HistogramVec
 }
+
+// noTrunk is the trunk label of a call that came in on no trunk.
+const noTrunk = "none"
+
+// mosAlert is the MOS the HotlineCallQualityLow alert of deploy/prometheus
+// holds the worst tenth of a trunk's calls to. hotline_call_mos has a
+// bucket bound there, so that the share of calls under it is counted, not
+// interpolated between 3.5 and 3.8.
+const mosAlert = 3.6
 
 // queueWaitBuckets are the queue wait histogram's bounds in seconds,
 // close around the 15 s of the answer rate.
@@ -109,7 +120,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		MOS: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hotline_call_mos",
 			Help:    "Estimated MOS of each ended call (ITU-T G.107's E-model on its loss, jitter and round trip), by trunk.",
-			Buckets: []float64{1, 1.5, 2, 2.5, 3, 3.5, 3.8, 4, 4.2, 4.3, 4.4, 4.5},
+			Buckets: []float64{1, 1.5, 2, 2.5, 3, 3.5, mosAlert, 3.8, 4, 4.2, 4.3, 4.4, 4.5},
 		}, []string{"trunk"}),
 		PacketLoss: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hotline_call_packet_loss_ratio",
@@ -145,7 +156,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, d := range []DTMFMethod{DTMFRFC4733, DTMFInfo, DTMFInband} {
 		m.Digits.WithLabelValues(string(d))
 	}
+	m.ForTrunks(noTrunk)
 	return m
+}
+
+// ForTrunks makes the quality histograms' series of the trunks named
+// exist before a call on them ends: a series that first appears with a
+// call's observation hides that call from rate() and increase(), and a
+// trunk with no series looks like no trunk at all.
+func (m *Metrics) ForTrunks(names ...string) {
+	for _, n := range names {
+		m.MOS.WithLabelValues(n)
+		m.PacketLoss.WithLabelValues(n)
+		m.Jitter.WithLabelValues(n)
+	}
 }
 
 // observeQuality adds an ended call's quality to the histograms.
@@ -156,7 +180,7 @@ func (m *Metrics) observeQuality(rec calllog.Record) {
 	}
 	trunk := rec.Trunk
 	if trunk == "" {
-		trunk = "none"
+		trunk = noTrunk
 	}
 	m.MOS.WithLabelValues(trunk).Observe(q.MOS)
 	m.PacketLoss.WithLabelValues(trunk).Observe(q.LossRatio)

@@ -6,6 +6,8 @@
 // The Call-ID binds the claim to one call and t to a few minutes, so a
 // header seen once cannot make other calls probes. A call whose claim
 // does not check out is an ordinary citizen's.
+//
+// Metrics are the families the probe (`hotline probe`) serves of its calls.
 package synthetic
 
 import (

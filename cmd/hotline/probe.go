@@ -37,39 +37,6 @@ non-zero only on bad flags; a failing hotline is a failed probe. With
 flags:
 `
 
-// probeMetrics are the families `hotline probe` serves.
-type probeMetrics struct {
-	success  prometheus.Gauge
-	calls    *prometheus.CounterVec
-	duration prometheus.Gauge
-	pdd      prometheus.Gauge
-	prompts  prometheus.Gauge
-}
-
-func newProbeMetrics(reg prometheus.Registerer) *probeMetrics {
-	m := &probeMetrics{
-		success: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "hotline_probe_success", Help: "1 when the last probe call heard the whole intake, 0 when not.",
-		}),
-		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hotline_probe_calls_total", Help: "Probe calls placed, by outcome (success, failure).",
-		}, []string{"outcome"}),
-		duration: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "hotline_probe_duration_seconds", Help: "How long the last probe call took, from the INVITE to its end.",
-		}),
-		pdd: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "hotline_probe_post_dial_delay_seconds", Help: "The last probe call's post-dial delay: from the INVITE to its 200 OK.",
-		}),
-		prompts: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "hotline_probe_prompts_recognised", Help: "Prompts the last probe call recognised.",
-		}),
-	}
-	reg.MustRegister(m.success, m.calls, m.duration, m.pdd, m.prompts)
-	m.calls.WithLabelValues("success")
-	m.calls.WithLabelValues("failure")
-	return m
-}
-
 // probeResult is one probe call as measured.
 type probeResult struct {
 	ok       bool
@@ -77,19 +44,6 @@ type probeResult struct {
 	duration time.Duration
 	pdd      time.Duration
 	prompts  int
-}
-
-func (m *probeMetrics) observe(r probeResult) {
-	outcome := "failure"
-	m.success.Set(0)
-	if r.ok {
-		outcome = "success"
-		m.success.Set(1)
-	}
-	m.calls.WithLabelValues(outcome).Inc()
-	m.duration.Set(r.duration.Seconds())
-	m.pdd.Set(r.pdd.Seconds())
-	m.prompts.Set(float64(r.prompts))
 }
 
 // probeOnce places one probe call and checks the intake was heard whole.
@@ -186,7 +140,7 @@ func runProbe(ctx context.Context, args []string, env func(string) (string, bool
 	}
 
 	reg := prometheus.NewRegistry()
-	m := newProbeMetrics(reg)
+	m := synthetic.NewMetrics(reg)
 	if *listen != "" {
 		ln, err := net.Listen("tcp", *listen)
 		if err != nil {
@@ -207,7 +161,7 @@ func runProbe(ctx context.Context, args []string, env func(string) (string, bool
 	defer tick.Stop()
 	for {
 		r := probeOnce(ctx, opts)
-		m.observe(r)
+		m.Observe(r.ok, r.duration, r.pdd, r.prompts)
 		ev := log.Info()
 		if !r.ok {
 			ev = log.Warn().Str("problems", strings.Join(r.problems, "; "))

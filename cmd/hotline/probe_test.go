@@ -5,14 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/internal/hotlinetest"
@@ -38,37 +31,6 @@ func TestProbeOnce(t *testing.T) {
 	if metrics == "" {
 		t.Fatal("no metrics listener")
 	}
-}
-
-// TestProbeMetrics: the families are served, the last probe's values set.
-func TestProbeMetrics(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	m := newProbeMetrics(reg)
-	m.observe(probeResult{ok: true, duration: 12 * time.Second, pdd: 150 * time.Millisecond, prompts: 15})
-	m.observe(probeResult{ok: false, duration: 3 * time.Second, pdd: 200 * time.Millisecond, prompts: 2})
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	defer srv.Close()
-	body := get(t, srv.URL)
-	for _, f := range []string{
-		`hotline_probe_calls_total{outcome="failure"} 1`, `hotline_probe_calls_total{outcome="success"} 1`,
-		"hotline_probe_success 0", "hotline_probe_duration_seconds 3", "hotline_probe_post_dial_delay_seconds 0.2",
-		"hotline_probe_prompts_recognised 2",
-	} {
-		if !strings.Contains(body, f) {
-			t.Errorf("metrics lack %s:\n%s", f, body)
-		}
-	}
-}
-
-func get(t *testing.T, url string) string {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return string(b)
 }
 
 func TestProbeBadFlags(t *testing.T) {

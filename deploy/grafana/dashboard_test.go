@@ -3,17 +3,27 @@ package grafana_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -24,6 +34,7 @@ import (
 	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/evaluation"
 	"github.com/hotline12345/hotline/internal/hotlinetest"
+	"github.com/hotline12345/hotline/synthetic"
 )
 
 const (
@@ -306,8 +317,10 @@ func TestMetricNames(t *testing.T) {
 
 // Every hotline metric a query reads is a series a running hotline
 // exports (a histogram's _bucket, _sum and _count, a counter by its name
-// with _total), or a recording rule of deploy/prometheus: a metric renamed
-// or misspelt leaves a panel empty, which nothing else would notice.
+// with _total), or `hotline probe` does, or a recording rule of
+// deploy/prometheus; and every bucket a query picks by its le is one the
+// histogram has. A metric renamed or misspelt, or a bound that is not a
+// bucket's, leaves a panel empty, which nothing else would notice.
 func TestDashboardReadsExportedMetrics(t *testing.T) {
 	d, _ := load(t)
 	promql, variables := queries(d)
@@ -321,7 +334,7 @@ func TestDashboardReadsExportedMetrics(t *testing.T) {
 		t.Fatal("the dashboard reads no hotline metric")
 	}
 	rules := recordingRules(t)
-	exported := exportedSeries(t)
+	exp := exportedSeries(t)
 	for _, name := range sortedKeys(readBy) {
 		where := strings.Join(slices.Compact(readBy[name]), "; ")
 		switch {
@@ -329,8 +342,52 @@ func TestDashboardReadsExportedMetrics(t *testing.T) {
 			if !rules[name] {
 				t.Errorf("%s, read by %s, is not a recording rule of %s", name, where, rulesFile)
 			}
-		case !exported[name]:
+		case !exp.series[name]:
 			t.Errorf("%s, read by %s, is not a series hotline exports", name, where)
+		}
+	}
+	for _, q := range promql {
+		for _, b := range bucketBounds(q.expr) {
+			le, err := strconv.ParseFloat(b.le, 64)
+			if err != nil {
+				t.Errorf("%s: %s{le=%q}: %v", q.where, b.series, b.le, err)
+				continue
+			}
+			if bounds, ok := exp.bounds[b.series]; ok && !math.IsInf(le, 1) && !slices.Contains(bounds, le) {
+				t.Errorf("%s: %s has no bucket le=%q; its bounds are %v", q.where, b.series, b.le, bounds)
+			}
+		}
+	}
+}
+
+// bucketBound is a bucket a query picks by its bound: the le of a
+// histogram's _bucket series.
+type bucketBound struct{ series, le string }
+
+var (
+	bucketSelector = regexp.MustCompile(`\b(hotline_[a-zA-Z0-9_]*_bucket)\s*\{([^}]*)\}`)
+	leMatcher      = regexp.MustCompile(`\ble\s*=\s*"([^"]*)"`)
+)
+
+// bucketBounds are the buckets expr picks by an le="..." matcher.
+func bucketBounds(expr string) []bucketBound {
+	var out []bucketBound
+	for _, m := range bucketSelector.FindAllStringSubmatch(expr, -1) {
+		for _, le := range leMatcher.FindAllStringSubmatch(m[2], -1) {
+			out = append(out, bucketBound{m[1], le[1]})
+		}
+	}
+	return out
+}
+
+func TestBucketBounds(t *testing.T) {
+	for expr, want := range map[string][]bucketBound{
+		`sum by (trunk) (rate(hotline_call_mos_bucket{le="3.6", instance=~"$instance"}[15m])) / sum by (trunk) (rate(hotline_call_mos_count[15m]))`: {{"hotline_call_mos_bucket", "3.6"}},
+		`histogram_quantile(0.9, sum by (le) (rate(hotline_queue_wait_seconds_bucket{outcome="answered"}[5m])))`:                                    nil,
+		`hotline_queue_wait_seconds_bucket{le=~"15|\\+Inf"} - hotline_x_bucket{le!="1"}`:                                                            nil,
+	} {
+		if got := bucketBounds(expr); !slices.Equal(got, want) {
+			t.Errorf("bucketBounds(%s) = %q, want %q", expr, got, want)
 		}
 	}
 }
@@ -372,21 +429,48 @@ func recordingRules(t *testing.T) map[string]bool {
 	return out
 }
 
+// exported is what the scraped /metrics hold: the series names, and the
+// bucket bounds of each histogram by the name of its _bucket series.
+type exported struct {
+	series map[string]bool
+	bounds map[string][]float64
+}
+
 // exportedSeries runs two nodes of a hotline on one Redis, the embedded
-// SIP backend and the Asterisk one (against an ARI that answers 404, so
-// it exports its connection's metrics and keeps reconnecting), makes the
+// SIP backend with a trunk to a carrier that answers its OPTIONS and
+// REGISTER, and the Asterisk one (against an ARI that answers 404, so it
+// exports its connection's metrics and keeps reconnecting), makes the
 // few events after which the rest of the families appear, and answers
-// the series names both nodes' /metrics hold.
-func exportedSeries(t *testing.T) map[string]bool {
+// what both nodes' /metrics hold, and what `hotline probe`'s does: the
+// probe is a process of its own, so its families are served here from a
+// registry of them as the probe builds it.
+func exportedSeries(t *testing.T) exported {
 	t.Helper()
 	ari := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(ari.Close)
-	sip := hotlinetest.Start(t, func(c *config.Config) {
+	probeReg := prometheus.NewRegistry()
+	synthetic.NewMetrics(probeReg)
+	probe := httptest.NewServer(promhttp.HandlerFor(probeReg, promhttp.HandlerOpts{}))
+	t.Cleanup(probe.Close)
+	// The trunk metrics are the configured trunks'; the round trip needs
+	// an answered OPTIONS, the registration a trunk with register: true.
+	// The carrier outlives the node, which unregisters as it stops.
+	carrier := startCarrier(t)
+	sipNode := hotlinetest.Start(t, func(c *config.Config) {
 		c.Node = "sip-node"
 		c.Bans.MaxFailures = 1
 		c.Evaluation.CheckInterval = config.Duration(time.Second)
+		c.Trunks = []config.Trunk{{
+			Name: "carrier-a", Host: carrier.Addr().String(), Port: int(carrier.Port()), Transport: "udp",
+			Username: "hotline-a", Password: "s3cret", Register: true, RegisterExpiry: config.Duration(time.Hour),
+			Channels: 30, Endpoint: "carrier-a",
+			Probe: config.TrunkProbe{
+				Interval: config.Duration(time.Second), Timeout: config.Duration(time.Second),
+				DownAfter: 3, UpAfter: 2,
+			},
+		}}
 	})
-	ast := hotlinetest.StartOn(t, sip.Redis.URL(), sip.Client, func(c *config.Config) {
+	astNode := hotlinetest.StartOn(t, sipNode.Redis.URL(), sipNode.Client, func(c *config.Config) {
 		c.Node = "asterisk-node"
 		c.Backend = "asterisk"
 		c.ARI.URL = ari.URL + "/ari"
@@ -397,7 +481,7 @@ func exportedSeries(t *testing.T) map[string]bool {
 	// hotline_auth_failures_total{service} and hotline_bans_total{service,kind}
 	// have a series only once a failure, and a ban, is counted: one
 	// unknown token, with a ban after one failure, makes both.
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sip.API()+"/api/v1/calls", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sipNode.API()+"/api/v1/calls", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,27 +496,28 @@ func exportedSeries(t *testing.T) map[string]bool {
 	}
 	// hotline_answer_rate_15s is absent until a call's wait has ended
 	// today: a call turned away (no agent registered) ends one.
-	loc := sip.Config.Location()
-	if err := acd.NewStore(sip.Client, acd.StoreOptions{Location: loc}).TurnedAway(ctx, "dashboard-turned-away", appeal.General); err != nil {
+	loc := sipNode.Config.Location()
+	if err := acd.NewStore(sipNode.Client, acd.StoreOptions{Location: loc}).TurnedAway(ctx, "dashboard-turned-away", appeal.General); err != nil {
 		t.Fatal(err)
 	}
 	// hotline_complaint_rate_per_10000 is absent for a window with no call
 	// served: one call served, seen at the complaint line's next look.
-	if err := evaluation.NewStore(sip.Client, evaluation.StoreOptions{Location: loc}).Served(ctx,
+	if err := evaluation.NewStore(sipNode.Client, evaluation.StoreOptions{Location: loc}).Served(ctx,
 		evaluation.ServedCall{CallID: "dashboard-served", AgentID: "a1", Category: appeal.General}); err != nil {
 		t.Fatal(err)
 	}
 
-	afterEvents := []string{"hotline_auth_failures_total", "hotline_bans_total", "hotline_answer_rate_15s", "hotline_complaint_rate_per_10000", "hotline_ari_connected"}
+	afterEvents := []string{"hotline_auth_failures_total", "hotline_bans_total", "hotline_answer_rate_15s", "hotline_complaint_rate_per_10000", "hotline_ari_connected",
+		"hotline_trunk_options_rtt_seconds"}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		series := map[string]bool{}
-		for _, h := range []*hotlinetest.Hotline{sip, ast} {
-			scrape(t, h.API()+"/metrics", series)
+		exp := exported{series: map[string]bool{}, bounds: map[string][]float64{}}
+		for _, url := range []string{sipNode.API() + "/metrics", astNode.API() + "/metrics", probe.URL + "/metrics"} {
+			scrape(t, url, exp)
 		}
-		missing := slices.DeleteFunc(slices.Clone(afterEvents), func(n string) bool { return series[n] })
+		missing := slices.DeleteFunc(slices.Clone(afterEvents), func(n string) bool { return exp.series[n] })
 		if len(missing) == 0 {
-			return series
+			return exp
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("/metrics still has no %s after the events that make them", strings.Join(missing, ", "))
@@ -445,9 +530,53 @@ func exportedSeries(t *testing.T) map[string]bool {
 	}
 }
 
-// scrape adds the series names of url's metrics to series: a family's
-// name, or for a histogram or summary the names of its series.
-func scrape(t *testing.T, url string, series map[string]bool) {
+// startCarrier plays a carrier on a free loopback UDP port: it answers
+// every OPTIONS and REGISTER with 200, granting a registration an hour.
+func startCarrier(t *testing.T) netip.AddrPort {
+	t.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent("carrier"),
+		sipgo.WithUserAgentHostname("127.0.0.1"),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(quiet)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(quiet)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+	})
+	srv.OnRegister(func(req *sip.Request, tx sip.ServerTransaction) {
+		res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
+		res.AppendHeader(sip.NewHeader("Expires", "3600"))
+		_ = tx.Respond(res)
+	})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = srv.ServeUDP(pc)
+	}()
+	t.Cleanup(func() {
+		ua.Close()
+		pc.Close()
+		<-served
+	})
+	return pc.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// scrape adds what url's metrics hold to exp: a family's name, or for a
+// histogram or summary the names of its series, and a histogram's
+// bucket bounds.
+func scrape(t *testing.T, url string, exp exported) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 	if err != nil {
@@ -466,10 +595,18 @@ func scrape(t *testing.T, url string, series map[string]bool) {
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
+	series := exp.series
 	for name, f := range families {
 		switch f.GetType() {
 		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
 			series[name+"_bucket"], series[name+"_sum"], series[name+"_count"] = true, true, true
+			for _, m := range f.GetMetric() {
+				for _, b := range m.GetHistogram().GetBucket() {
+					if !slices.Contains(exp.bounds[name+"_bucket"], b.GetUpperBound()) {
+						exp.bounds[name+"_bucket"] = append(exp.bounds[name+"_bucket"], b.GetUpperBound())
+					}
+				}
+			}
 		case dto.MetricType_SUMMARY:
 			series[name], series[name+"_sum"], series[name+"_count"] = true, true, true
 		default:
