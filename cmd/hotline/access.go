@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/user"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,6 +80,26 @@ func usersCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 
 // command reads the global flags and the command's name; "" when it
 // printed the usage for help.
+// withDefault puts def in front of args that name none of commands (or
+// help), so that "trunks --json" runs "trunks list --json" and "trunks
+// --api URL events" still runs events.
+func withDefault(args []string, def string, commands ...string) []string {
+	for i := 0; i < len(args); i++ {
+		switch arg := args[i]; {
+		case arg == "--api" || arg == "-api":
+			i++ // its value
+		case arg == "-h" || arg == "--help" || arg == "-help":
+			return args
+		case strings.HasPrefix(arg, "-"):
+		case arg == "help" || slices.Contains(commands, arg):
+			return args
+		default:
+			return args // an unknown command: said so by the caller
+		}
+	}
+	return append([]string{def}, args...)
+}
+
 func (a *cli) command(name, usage string, args []string) (string, []string, error) {
 	fs := a.flags(name)
 	fs.Usage = func() { fmt.Fprint(a.stderr, usage) }

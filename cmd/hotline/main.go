@@ -12,6 +12,8 @@
 //	hotline tokens create|list|revoke ...
 //	hotline bans list|lift ...
 //	hotline trunks [list|events]
+//	hotline appeals list|show|create|dispatch|sign|feedback|return|close ...
+//	hotline peak [status|on|off]
 package main
 
 import (
@@ -56,6 +58,8 @@ commands:
                      decide a bad review as the token's user, or change a decision
   complaints audit   recount the line's counters from the records; exit 3 on a difference
   trunks [events]    the carriers' trunks: state, last probe, channels, recent calls; or their events
+  appeals COMMAND    list, show, create, dispatch, sign, feedback, return or close appeals (hotline appeals help)
+  peak [on|off]      peak mode: general and complex appeals get 48 h to dispatch while it is on
 
 Commands that call the API send $HOTLINE_TOKEN. The first admin token is
 printed by the first "hotline serve"; "hotline tokens create --role admin"
@@ -107,6 +111,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = complaintsCmd(args[1:], stdout, stderr)
 	case "trunks":
 		err = trunksCmd(args[1:], stdout, stderr)
+	case "appeals":
+		err = appealsCmd(args[1:], stdout, stderr)
+	case "peak":
+		err = peakCmd(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -29,10 +29,7 @@ commands:
 // trunksCmd runs "hotline trunks".
 func trunksCmd(args []string, stdout, stderr io.Writer) error {
 	a := &cli{api: apiDefault(), stdout: stdout, stderr: stderr}
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" && args[0] != "-help" {
-		return a.listTrunks(args)
-	}
-	cmd, rest, err := a.command("trunks", trunksUsage, args)
+	cmd, rest, err := a.command("trunks", trunksUsage, withDefault(args, "list", "list", "events"))
 	if err != nil || cmd == "" {
 		return err
 	}
