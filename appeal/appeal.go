@@ -98,6 +98,8 @@ type Appeal struct {
 	Feedback  *Feedback  `json:"feedback,omitempty"`
 	FedBackAt *time.Time `json:"fed_back_at,omitempty"`
 	ClosedAt  *time.Time `json:"closed_at,omitempty"`
-	// Returns counts the times organizers sent it back.
-	Returns int `json:"returns,omitempty"`
+	// Returns counts the times organizers sent it back; ReturnedAt is
+	// the last time.
+	Returns    int        `json:"returns,omitempty"`
+	ReturnedAt *time.Time `json:"returned_at,omitempty"`
 }

@@ -160,8 +160,13 @@ type Event struct {
 	Feedback   *Feedback   `json:"feedback,omitempty"`   // feedback
 	Reason     string      `json:"reason,omitempty"`     // return
 	Note       string      `json:"note,omitempty"`
-	// Late says the step came after its stage's deadline.
+	// Late says the step came after its stage's deadline, or a clock
+	// event well after it was due.
 	Late bool `json:"late,omitempty"`
+	// Stage and Due are a clock event's (urge, overdue, expired): the
+	// stage whose deadline it is about, and when the event was due.
+	Stage string     `json:"stage,omitempty"`
+	Due   *time.Time `json:"due,omitempty"`
 	// The deadlines after the step.
 	DispatchDue time.Time `json:"dispatch_due"`
 	SignDue     time.Time `json:"sign_due"`
@@ -285,6 +290,7 @@ func apply(a *Appeal, act Action, at time.Time, loc *time.Location, organizer fu
 		// return, and the organizers' clocks start at its next dispatch.
 		a.Assignment, a.SignedBy, a.DispatchedAt, a.SignedAt = nil, nil, nil, nil
 		a.Returns++
+		a.ReturnedAt = &at
 		a.DispatchDue, a.SignDue, a.FeedbackDue = Clocks(a.Category, at, a.PeakMode, loc)
 		a.State = Returned
 		ev.Organizer, ev.Reason = act.Organizer, act.Reason

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -24,10 +25,12 @@ var ErrHistoryFull = errors.New("appeal: history full")
 // it try again), its event, and its place in the indexes.
 //
 // KEYS: the appeals hash, the appeal's events, the index of the state it
-// leaves, the index of the state it enters, then the organizers' indexes
-// it joins and those it leaves. ARGV: id, document before, document
-// after, event, creation time in ms, the most events, how many
-// organizers' indexes it joins.
+// leaves, the index of the state it enters, the timers, the claims, the
+// counts, then the organizers' indexes it joins and those it leaves.
+// ARGV: id, document before, document after, event, creation time in ms,
+// the most events, how many organizers' indexes it joins, the counts
+// field it leaves, the one it enters, the timers to set ("suffix=ms"
+// joined by commas), the timers to remove (members joined by commas).
 //
 // Returns the event's number in the history, 0 when the document
 // changed, -1 when the history is full.
@@ -43,10 +46,21 @@ local n = redis.call('RPUSH', KEYS[2], ARGV[4])
 if KEYS[3] ~= KEYS[4] then
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
+  redis.call('HINCRBY', KEYS[7], ARGV[8], -1)
+  redis.call('HINCRBY', KEYS[7], ARGV[9], 1)
+end
+for suffix, ms in string.gmatch(ARGV[10], '([^,=]+)=(%d+)') do
+  local m = ARGV[1] .. '|' .. suffix
+  redis.call('ZADD', KEYS[5], ms, m)
+  redis.call('HDEL', KEYS[6], m)
+end
+for m in string.gmatch(ARGV[11], '[^,]+') do
+  redis.call('ZREM', KEYS[5], m)
+  redis.call('HDEL', KEYS[6], m)
 end
 local joins = tonumber(ARGV[7])
-for i = 5, #KEYS do
-  if i < 5 + joins then
+for i = 8, #KEYS do
+  if i < 8 + joins then
     redis.call('ZADD', KEYS[i], ARGV[5], ARGV[1])
   else
     redis.call('ZREM', KEYS[i], ARGV[1])
@@ -105,6 +119,7 @@ func (s *Store) tryStep(ctx context.Context, id string, act Action) (Appeal, Eve
 		was = a.Assignment.Organizers()
 	}
 	from := a.State
+	timersBefore := timersOf(a, s.urge)
 	ev, err := apply(&a, act, s.now().In(s.loc), s.loc, func(id string) (Organizer, bool) {
 		o, ok := orgs[id]
 		return o, ok
@@ -120,7 +135,8 @@ func (s *Store) tryStep(ctx context.Context, id string, act Action) (Appeal, Eve
 	if err != nil {
 		return Appeal{}, Event{}, false, fmt.Errorf("appeal: encode event of %s: %w", id, err)
 	}
-	keys := []string{s.appeals, s.events + id, s.state + string(from), s.state + string(a.State)}
+	setTimers, removeTimers := timerChanges(id, timersBefore, timersOf(a, s.urge))
+	keys := []string{s.appeals, s.events + id, s.state + string(from), s.state + string(a.State), s.timers, s.claims, s.counts}
 	var joins, leaves []string
 	switch act.Step {
 	case Dispatch:
@@ -134,7 +150,8 @@ func (s *Store) tryStep(ctx context.Context, id string, act Action) (Appeal, Eve
 	for _, o := range leaves {
 		keys = append(keys, s.organizer+o)
 	}
-	n, err := stepScript.Run(ctx, s.rdb, keys, id, before, after, evDoc, a.CreatedAt.UnixMilli(), MaxEvents, len(joins)).Int()
+	n, err := stepScript.Run(ctx, s.rdb, keys, id, before, after, evDoc, a.CreatedAt.UnixMilli(), MaxEvents, len(joins),
+		countsField(from, a.Category), countsField(a.State, a.Category), timerArgs(setTimers), strings.Join(removeTimers, ",")).Int()
 	if err != nil {
 		return Appeal{}, Event{}, false, fmt.Errorf("appeal: %s %s: %w", act.Step, id, err)
 	}

@@ -34,6 +34,9 @@ type StoreOptions struct {
 	Now func() time.Time
 	// Prefix starts every key of the store. Empty means "hotline".
 	Prefix string
+	// Urge says when each stage's urge comes (StageDispatch, StageSign,
+	// StageFeedback); a stage not named has DefaultUrgeRule.
+	Urge map[string]UrgeRule
 }
 
 // Store keeps appeals in Redis. All its keys share the hash tag {appeals},
@@ -57,6 +60,15 @@ type StoreOptions struct {
 //	events:<id>    list of the appeal's steps after its creation, JSON,
 //	               oldest first (lifecycle.go)
 //	organizers     hash: organizer id → the organizer, JSON
+//	timers         sorted set of the clock events to come (timers.go),
+//	               "<id>|<kind>|<stage>", by due time (ms); a claimed one
+//	               by the end of its claim's lease
+//	claims         hash: timer → "<claim token>|<due ms>" while an engine
+//	               fires it (engine.go)
+//	fired:<id>     hash: "<kind>|<stage>" → the due time (ms) of the
+//	               appeal's clock event last fired, so that none fires twice
+//	counts         hash: "<state>|<category>" → appeals in it, not the probe's
+//	clock:events   stream of the clock events fired
 //
 // A Store is safe for concurrent use, also by several hotline nodes.
 type Store struct {
@@ -77,6 +89,12 @@ type Store struct {
 	organizer  string
 	events     string
 	organizers string
+	timers     string
+	claims     string
+	fired      string
+	counts     string
+	clockLog   string
+	urge       map[string]UrgeRule
 }
 
 // NewStore returns a Store on rdb.
@@ -106,6 +124,12 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 		organizer:  base + "organizer:",
 		events:     base + "events:",
 		organizers: base + "organizers",
+		timers:     base + "timers",
+		claims:     base + "claims",
+		fired:      base + "fired:",
+		counts:     base + "counts",
+		clockLog:   base + "clock:events",
+		urge:       opts.Urge,
 	}
 }
 
@@ -124,9 +148,10 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 // `{"id":""`, 8 bytes, which the script replaces with the new id.
 //
 // KEYS: call key, peak key, the day's sequence key, the created index,
-// the appeals hash, the received state's index. ARGV: YYMMDD, document
-// (normal), document (peak), creation time in ms, "1" to index the
-// appeal's state (not the probe's).
+// the appeals hash, the received state's index, the timers, the counts.
+// ARGV: YYMMDD, document (normal), document (peak), creation time in ms,
+// "1" to index the appeal's state (not the probe's), its timers (normal),
+// its timers (peak), its counts field.
 var createScript = redis.NewScript(`
 local id = redis.call('GET', KEYS[1])
 if id then
@@ -148,6 +173,14 @@ redis.call('SET', KEYS[1], id)
 redis.call('ZADD', KEYS[4], ARGV[4], id)
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[6], ARGV[4], id)
+  redis.call('HINCRBY', KEYS[8], ARGV[8], 1)
+  local timers = ARGV[6]
+  if peak then
+    timers = ARGV[7]
+  end
+  for suffix, ms in string.gmatch(timers, '([^,=]+)=(%d+)') do
+    redis.call('ZADD', KEYS[7], ms, id .. '|' .. suffix)
+  end
 end
 return doc
 `)
@@ -171,8 +204,9 @@ func (s *Store) Create(ctx context.Context, n New) (Appeal, error) {
 		return Appeal{}, err
 	}
 	day := created.Format(dayLayout)
-	keys := []string{s.callKey + n.CallID, s.peak, s.seqKey + day, s.index(n), s.appeals, s.state + string(Received)}
-	doc, err := createScript.Run(ctx, s.rdb, keys, day, normal, peak, created.UnixMilli(), stateIndexed(n)).Text()
+	keys := []string{s.callKey + n.CallID, s.peak, s.seqKey + day, s.index(n), s.appeals, s.state + string(Received), s.timers, s.counts}
+	tn, tp := s.createTimers(n, created)
+	doc, err := createScript.Run(ctx, s.rdb, keys, day, normal, peak, created.UnixMilli(), stateIndexed(n), tn, tp, countsField(Received, n.Category)).Text()
 	if err != nil {
 		return Appeal{}, fmt.Errorf("appeal: create for call %s: %w", n.CallID, err)
 	}
@@ -187,6 +221,24 @@ func (s *Store) index(n New) string {
 	}
 	return s.created
 }
+
+// createTimers are the timers of n's appeal under both peak modes, as
+// the create scripts take them.
+func (s *Store) createTimers(n New, created time.Time) (normal, peak string) {
+	for _, p := range []bool{false, true} {
+		a := Appeal{Category: n.Category, CreatedAt: created, State: Received, Synthetic: n.Synthetic}
+		a.DispatchDue, a.SignDue, a.FeedbackDue = Clocks(n.Category, created, p, s.loc)
+		if p {
+			peak = timerArgs(timersOf(a, s.urge))
+		} else {
+			normal = timerArgs(timersOf(a, s.urge))
+		}
+	}
+	return normal, peak
+}
+
+// countsField is an appeal's field in the counts.
+func countsField(st State, c Category) string { return string(st) + "|" + string(c) }
 
 // stateIndexed is the create scripts' flag that indexes n's appeal by
 // state: the probe's appeals are in no state's list.
@@ -274,8 +326,10 @@ var ErrIDTaken = errors.New("appeal: id taken by another call")
 // stored.
 //
 // KEYS: call key, peak key, the created index, the appeals hash, the
-// received state's index. ARGV: id, document (normal), document (peak),
-// creation time in ms, "1" to index the appeal's state.
+// received state's index, the timers, the counts. ARGV: id, document
+// (normal), document (peak), creation time in ms, "1" to index the
+// appeal's state, its timers (normal), its timers (peak), its counts
+// field.
 var createAsScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur == ARGV[1] then
@@ -290,7 +344,12 @@ end
 if cur then
   redis.call('HDEL', KEYS[4], cur)
   redis.call('ZREM', KEYS[3], cur)
-  redis.call('ZREM', KEYS[5], cur)
+  if redis.call('ZREM', KEYS[5], cur) == 1 then
+    redis.call('HINCRBY', KEYS[7], ARGV[8], -1)
+  end
+  for suffix in string.gmatch(ARGV[6], '([^,=]+)=%d+') do
+    redis.call('ZREM', KEYS[6], cur .. '|' .. suffix)
+  end
 end
 local doc = ARGV[2]
 if redis.call('GET', KEYS[2]) == '1' then
@@ -302,6 +361,14 @@ redis.call('SET', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
+  redis.call('HINCRBY', KEYS[7], ARGV[8], 1)
+  local timers = ARGV[6]
+  if redis.call('GET', KEYS[2]) == '1' then
+    timers = ARGV[7]
+  end
+  for suffix, ms in string.gmatch(timers, '([^,=]+)=(%d+)') do
+    redis.call('ZADD', KEYS[6], ms, ARGV[1] .. '|' .. suffix)
+  end
 end
 return doc
 `)
@@ -320,8 +387,9 @@ func (s *Store) CreateAs(ctx context.Context, n New, id string) (Appeal, error) 
 	if !validID(id) {
 		return Appeal{}, fmt.Errorf("appeal: create for call %s: %q is no appeal id", n.CallID, id)
 	}
-	keys := []string{s.callKey + n.CallID, s.peak, s.index(n), s.appeals, s.state + string(Received)}
-	doc, err := createAsScript.Run(ctx, s.rdb, keys, id, normal, peak, created.UnixMilli(), stateIndexed(n)).Text()
+	keys := []string{s.callKey + n.CallID, s.peak, s.index(n), s.appeals, s.state + string(Received), s.timers, s.counts}
+	tn, tp := s.createTimers(n, created)
+	doc, err := createAsScript.Run(ctx, s.rdb, keys, id, normal, peak, created.UnixMilli(), stateIndexed(n), tn, tp, countsField(Received, n.Category)).Text()
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "TAKEN ") {
 			return Appeal{}, fmt.Errorf("%w: %s (call %s)", ErrIDTaken, id, n.CallID)

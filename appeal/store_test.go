@@ -19,7 +19,13 @@ import (
 	"github.com/hotline12345/hotline/storage"
 )
 
-func TestMain(m *testing.M) { os.Exit(redistest.RunTests(m)) }
+func TestMain(m *testing.M) {
+	if url := os.Getenv("HOTLINE_ENGINE_CHILD_REDIS"); url != "" {
+		engineChild(url, os.Getenv("HOTLINE_ENGINE_CHILD_NOW"))
+		return
+	}
+	os.Exit(redistest.RunTests(m))
+}
 
 // backends runs f against a real redis-server, Sentinel and Cluster (see
 // redistest.Backends) and against the in-process store that storage falls

@@ -274,6 +274,10 @@ type Config struct {
 	// Ops are the alerts for operations (see OpsSettings).
 	Ops OpsSettings `yaml:"ops"`
 
+	// Supervision are the appeals' clocks after the call (see
+	// SupervisionSettings).
+	Supervision SupervisionSettings `yaml:"supervision"`
+
 	// Probe recognises the synthetic probe's calls (see ProbeSettings).
 	Probe ProbeSettings `yaml:"probe"`
 
@@ -338,6 +342,7 @@ func Default() Config {
 	c.Agents = []Agent{}
 	c.Trunks = []Trunk{}
 	c.Organizers = []Organizer{}
+	c.Supervision = defaultSupervision()
 	c.Redis.ServerPath = "redis-server"
 	c.IVR.Language = "zh"
 	c.IVR.FirstDigitTimeout = Duration(5 * time.Second)

@@ -156,6 +156,7 @@ func (c Config) Validate() error {
 	c.Ops.validate(&p)
 	c.Probe.validate(&p)
 	validateOrganizers(c.Organizers, &p)
+	c.Supervision.validate(&p)
 	p.check("shutdown.grace", atLeast(c.Shutdown.Grace, 0))
 	// Below 100 ms a busy Redis looks down; above 10 s a caller waits in
 	// silence that long.

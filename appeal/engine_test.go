@@ -1,0 +1,282 @@
+package appeal_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/internal/redistest"
+	"github.com/hotline12345/hotline/internal/testclock"
+)
+
+// fired collects the events an engine fired.
+type fired struct {
+	mu  sync.Mutex
+	evs []appeal.ClockEvent
+}
+
+func (f *fired) add(ev appeal.ClockEvent) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.evs = append(f.evs, ev)
+}
+
+// take returns the events fired since the last take.
+func (f *fired) take() []appeal.ClockEvent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.evs
+	f.evs = nil
+	return out
+}
+
+func engineOn(t *testing.T, s *appeal.Store, clock *testclock.Clock, node string, f *fired) *appeal.Engine {
+	return appeal.NewEngine(s, appeal.EngineOptions{Node: node, Now: clock.Now, Fired: f.add,
+		Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+}
+
+// tickAt moves the clock to at and fires what is due.
+func tickAt(t *testing.T, e *appeal.Engine, clock *testclock.Clock, at time.Time) {
+	t.Helper()
+	clock.Set(at)
+	if _, err := e.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func kinds(evs []appeal.ClockEvent) []string {
+	var out []string
+	for _, ev := range evs {
+		out = append(out, string(ev.Kind)+" "+ev.Stage)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestClockEventsOfAnEmergency: an emergency appeal dispatched 20 minutes
+// after it came in and left unsigned is urged at 12 minutes after the
+// dispatch and overdue at 15; its feedback is urged when a fifth of its
+// 2 hours is left, overdue at 2 hours, and its processing time expires
+// then. The dispatch stage, done in time, is neither urged nor overdue.
+// Each event is in the appeal's history.
+func TestClockEventsOfAnEmergency(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		created := time.Date(2026, 11, 27, 10, 0, 0, 0, cst)
+		s, clock := lifecycleStore(t, rdb, created, nil)
+		f := &fired{}
+		e := engineOn(t, s, clock, "n1", f)
+		a, err := s.Create(ctx, newAppeal("clock-emergency", appeal.Emergency))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tickAt(t, e, clock, created.Add(20*time.Minute))
+		if got := f.take(); len(got) != 0 {
+			t.Fatalf("fired before anything was due: %v", kinds(got))
+		}
+		dispatched := clock.Now()
+		step(t, s, a.ID, dispatchTo("water"))
+
+		for _, tc := range []struct {
+			at   time.Duration
+			want []string
+		}{
+			{12*time.Minute - time.Second, nil},
+			{12 * time.Minute, []string{"urge sign"}},
+			{15*time.Minute - time.Second, nil},
+			{15 * time.Minute, []string{"overdue sign"}},
+			{2*time.Hour - 24*time.Minute, []string{"urge feedback"}},
+			{2 * time.Hour, []string{"expired feedback", "overdue feedback"}},
+			{3 * time.Hour, nil},
+		} {
+			tickAt(t, e, clock, dispatched.Add(tc.at))
+			got := f.take()
+			if !slices.Equal(kinds(got), tc.want) {
+				t.Errorf("at dispatch + %s: fired %v, want %v", tc.at, kinds(got), tc.want)
+			}
+			for _, ev := range got {
+				if ev.Appeal != a.ID || ev.Late || ev.Node != "n1" || ev.State != appeal.Dispatched || !ev.Consent || ev.Organizers[0] != "water" {
+					t.Errorf("event %+v", ev)
+				}
+			}
+		}
+		h, err := s.History(ctx, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var steps []string
+		for _, ev := range h {
+			steps = append(steps, string(ev.Step)+" "+ev.Stage)
+		}
+		want := []string{"created ", "dispatch ", "urge sign", "overdue sign", "urge feedback"}
+		if len(steps) != 7 || !slices.Equal(steps[:5], want) {
+			t.Errorf("history %q", steps)
+		}
+		evs, _, err := s.ClockEvents(ctx, 10, "")
+		if err != nil || len(evs) != 5 || evs[0].ID == "" {
+			t.Errorf("clock events %+v %v", evs, err)
+		}
+	})
+}
+
+// TestStepsMoveTheClocks: a sign in time takes the sign stage's events
+// away; a return starts the dispatch stage's again from the return, and
+// a re-dispatch the organizers'.
+func TestStepsMoveTheClocks(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	created := time.Date(2026, 11, 27, 10, 0, 0, 0, cst)
+	s, clock := lifecycleStore(t, rdb, created, nil)
+	f := &fired{}
+	e := engineOn(t, s, clock, "n1", f)
+	a, err := s.Create(ctx, newAppeal("clock-moves", appeal.Livelihood)) // 2 h, 30 min, 24 h
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(time.Hour)
+	step(t, s, a.ID, dispatchTo("water"))
+	clock.Add(10 * time.Minute)
+	step(t, s, a.ID, appeal.Action{Step: appeal.Sign, Organizer: "water"})
+	tickAt(t, e, clock, clock.Now().Add(time.Hour))
+	if got := f.take(); len(got) != 0 {
+		t.Errorf("after a sign in time: %v", kinds(got))
+	}
+	returned := clock.Now()
+	step(t, s, a.ID, appeal.Action{Step: appeal.Return, Organizer: "water", Reason: "a housing matter"})
+	// Dispatch again within 2 h of the return: urged at 1 h 36 min.
+	tickAt(t, e, clock, returned.Add(96*time.Minute))
+	if got := kinds(f.take()); !slices.Equal(got, []string{"urge dispatch"}) {
+		t.Errorf("after the return: %v", got)
+	}
+}
+
+// TestEnginesFireEachEventOnce: three engines on one Redis, 2,000 appeals
+// due in the same minute: every event fires exactly once, whichever
+// engine takes it.
+func TestEnginesFireEachEventOnce(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	created := time.Date(2026, 11, 27, 10, 0, 0, 0, cst)
+	const appeals = 2000
+	s, clock := lifecycleStore(t, rdb, created, nil)
+	ids := map[string]bool{}
+	for i := range appeals {
+		clock.Set(created.Add(time.Duration(i) * time.Minute / appeals))
+		a, err := s.Create(ctx, newAppeal(fmt.Sprintf("once-%d", i), appeal.Emergency))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[a.ID] = true
+	}
+	// Every emergency's events are due within 3 h 16 min of creation:
+	// all of them are due at once.
+	clock.Set(created.Add(4 * time.Hour))
+	var wg sync.WaitGroup
+	counts := make([]*fired, 3)
+	for i := range counts {
+		counts[i] = &fired{}
+		st := appeal.NewStore(rdb, appeal.StoreOptions{Now: clock.Now})
+		e := appeal.NewEngine(st, appeal.EngineOptions{Node: fmt.Sprintf("n%d", i+1), Now: clock.Now, Batch: 100, Fired: counts[i].add,
+			Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+		wg.Go(func() {
+			for {
+				n, err := e.Tick(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if n == 0 {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[string]int{}
+	engines := 0
+	for _, c := range counts {
+		evs := c.take()
+		if len(evs) > 0 {
+			engines++
+		}
+		for _, ev := range evs {
+			seen[ev.Appeal+" "+string(ev.Kind)+" "+ev.Stage]++
+		}
+	}
+	// Per appeal: urge and overdue of dispatch, sign and feedback, and
+	// the expiry.
+	if len(seen) != appeals*7 {
+		t.Errorf("%d distinct events, want %d", len(seen), appeals*7)
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s fired %d times", k, n)
+		}
+	}
+	if engines < 2 {
+		t.Logf("only %d engine(s) took events", engines)
+	}
+	if n, _, err := s.Pending(ctx); err != nil || n != 0 {
+		t.Errorf("%d events still pending: %v", n, err)
+	}
+	stream, err := rdb.XLen(ctx, "hotline:{appeals}:clock:events").Result()
+	if err != nil || stream != appeals*7 {
+		t.Errorf("%d events in the stream, want %d: %v", stream, appeals*7, err)
+	}
+}
+
+// TestEventsDueWhileEveryEngineWasDown fire once each, late, when an
+// engine starts again an hour later.
+func TestEventsDueWhileEveryEngineWasDown(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	created := time.Date(2026, 11, 27, 10, 0, 0, 0, cst)
+	s, clock := lifecycleStore(t, rdb, created, nil)
+	a, err := s.Create(ctx, newAppeal("down", appeal.Emergency))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fired{}
+	e := engineOn(t, s, clock, "n1", f)
+	// Nothing ran from creation until an hour past the dispatch deadline.
+	tickAt(t, e, clock, created.Add(2*time.Hour))
+	got := f.take()
+	if want := []string{"overdue dispatch", "overdue sign", "urge dispatch", "urge sign"}; !slices.Equal(kinds(got), want) {
+		t.Fatalf("after an hour down: %v, want %v", kinds(got), want)
+	}
+	for _, ev := range got {
+		if !ev.Late || ev.Appeal != a.ID {
+			t.Errorf("event %+v: want late", ev)
+		}
+	}
+	tickAt(t, e, clock, created.Add(2*time.Hour+time.Second))
+	if got := f.take(); len(got) != 0 {
+		t.Errorf("fired again: %v", kinds(got))
+	}
+}
+
+// TestClockCounts: the counts by state and category follow the steps.
+func TestClockCounts(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	s, _ := lifecycleStore(t, rdb, time.Date(2026, 11, 27, 10, 0, 0, 0, cst), nil)
+	a, err := s.Create(ctx, newAppeal("count-1", appeal.General))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, newAppeal("count-2", appeal.General)); err != nil {
+		t.Fatal(err)
+	}
+	step(t, s, a.ID, dispatchTo("water"))
+	c, err := s.Counts(ctx)
+	if err != nil || c[appeal.Received][appeal.General] != 1 || c[appeal.Dispatched][appeal.General] != 1 {
+		t.Errorf("counts %v %v", c, err)
+	}
+}
