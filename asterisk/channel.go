@@ -74,6 +74,9 @@ func (c *channel) Describe(r *calllog.Record) {
 	c.statsMu.Lock()
 	stats := c.rtpStats
 	c.statsMu.Unlock()
+	if stats != "" {
+		c.log.Debug().Str("rtpaudioqos", stats).Msg("rtp statistics")
+	}
 	if q := parseRTPStats(stats).quality(); q != nil {
 		r.Quality = q
 	}
