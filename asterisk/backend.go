@@ -103,6 +103,9 @@ var eventTypes = []string{
 	"StasisStart", "StasisEnd", "ChannelHangupRequest", "ChannelDestroyed",
 	"ChannelDtmfReceived", "PlaybackStarted", "PlaybackFinished",
 	"ApplicationReplaced",
+	// For the RTP statistics (RTPAUDIOQOS) left as a channel hangs up: a
+	// filter goes by event type only, so every channel variable set comes.
+	"ChannelVarset",
 }
 
 // argAgent marks the channels hotline originates to agents' phones.
@@ -499,9 +502,17 @@ func (b *Backend) dispatch(data []byte) {
 		if ch := b.lookup(e.Channel.ID); ch != nil {
 			ch.hangupRequested(int(e.Cause))
 		}
+	case *ari.ChannelVarset:
+		if e.Variable != rtpStatsVar {
+			return
+		}
+		if ch := b.lookup(e.Channel.ID); ch != nil {
+			ch.setRTPStats(e.Value)
+		}
 	case *ari.StasisEnd:
 		if ch := b.lookup(e.Channel.ID); ch != nil {
 			ch.farEnd(ivr.ErrCallerHangup)
+			ch.leftApp()
 			if !ch.agent {
 				// Channels from the dialplan get no ChannelDestroyed: the
 				// subscription ends here.
@@ -548,6 +559,7 @@ func (b *Backend) playItem(id string) *playItem {
 }
 
 func (b *Backend) forget(ch *channel) {
+	ch.leftApp()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.channels[ch.id] == ch {
@@ -674,6 +686,7 @@ func (b *Backend) newChannel(id string, agent bool) *channel {
 		ctx: ctx, cancel: cancel,
 		digits:   make(chan ivr.Digit, 32),
 		answered: make(chan struct{}),
+		left:     make(chan struct{}),
 	}
 	if agent {
 		ch.callID = id

@@ -40,6 +40,15 @@ type channel struct {
 	hungUp      atomic.Bool   // hotline asked for the hangup
 	hangupCause atomic.Int32  // the far end's hangup cause (Q.850), when given
 	dropped     atomic.Uint64 // keys no flow was reading
+
+	// left is closed once no more events of the channel will come: it
+	// left the application (StasisEnd, ChannelDestroyed) or hotline
+	// stopped tracking it.
+	left     chan struct{}
+	leftOnce sync.Once
+
+	statsMu  sync.Mutex
+	rtpStats string // the latest RTPAUDIOQOS Asterisk set on the channel
 }
 
 var (
@@ -47,11 +56,58 @@ var (
 	_ ivr.Describer = (*channel)(nil)
 )
 
-// Describe fills the Asterisk details of the call record.
+// Describe fills the Asterisk details of the call record: the SIP
+// Call-ID, and once the call has ended its quality, from the RTP
+// statistics Asterisk left on the channel (RTPAUDIOQOS, see rtpStatsVar).
+// Those come just before the channel leaves the application, which may be
+// after Asterisk answered hotline's hang-up: Describe waits for it, up to
+// statsWait. Without them (a channel with no RTP, a Local channel, or the
+// event socket down as the call ended) the record has no quality.
 func (c *channel) Describe(r *calllog.Record) {
 	if c.sipCallID != "" {
 		r.SIPCallID = c.sipCallID
 	}
+	if c.ctx.Err() == nil {
+		return
+	}
+	c.awaitLeft()
+	c.statsMu.Lock()
+	stats := c.rtpStats
+	c.statsMu.Unlock()
+	if stats != "" {
+		c.log.Debug().Str("rtpaudioqos", stats).Msg("rtp statistics")
+	}
+	if q := parseRTPStats(stats).quality(); q != nil {
+		r.Quality = q
+	}
+}
+
+// statsWait bounds the wait at a call's end for the channel's last
+// events: Asterisk sends them within milliseconds of the hang-up, unless
+// the event socket is down.
+const statsWait = 2 * time.Second
+
+// awaitLeft waits until no more events of the channel will come, for up
+// to statsWait.
+func (c *channel) awaitLeft() {
+	t := time.NewTimer(statsWait)
+	defer t.Stop()
+	select {
+	case <-c.left:
+	case <-c.b.baseCtx.Done():
+	case <-t.C:
+		c.log.Warn().Stringer("waited", statsWait).Msg("the channel did not leave the application: its call quality is unknown")
+	}
+}
+
+// leftApp says no more events of the channel will come.
+func (c *channel) leftApp() { c.leftOnce.Do(func() { close(c.left) }) }
+
+// setRTPStats keeps the channel's RTP statistics, the latest only.
+func (c *channel) setRTPStats(v string) {
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	c.rtpStats = v
 }
 
 func (c *channel) ID() string               { return c.callID }

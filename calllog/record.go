@@ -44,9 +44,12 @@ type Event struct {
 // Quality is one leg's call quality: what hotline received of the far
 // end's RTP (RFC 3550 appendix A), what the far end reported of ours in
 // RTCP, and an estimated MOS (ITU-T G.107's E-model). The embedded SIP
-// backend measures it on its own media; Asterisk's channel has the same
-// figures in its RTCP variables (CHANNEL(rtcp,...)), for its backend to
-// fill in.
+// backend measures it on its own media. The Asterisk backend fills it
+// from the RTP statistics Asterisk leaves on the channel as it hangs up
+// (the RTPAUDIOQOS variable, sent as a ChannelVarset event): there
+// "received" is Asterisk's, and the loss is as Asterisk last counted it
+// for an RTCP report of its own, every 5 s by default, so losses in a
+// call's last seconds may be missing.
 type Quality struct {
 	PacketsReceived uint64  `json:"packets_received"`
 	PacketsExpected uint64  `json:"packets_expected"`

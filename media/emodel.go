@@ -54,3 +54,13 @@ func MOSFromR(r float64) float64 {
 func EstimateMOS(loss float64, delay time.Duration) float64 {
 	return MOSFromR(RFactor(loss, delay))
 }
+
+// StreamMOS is a call's estimated MOS from what is known of both
+// directions: the worse direction's loss ratio and interarrival jitter,
+// and the round trip (0 when unknown). The one-way delay is half the
+// round trip plus a jitter buffer of twice the jitter. Both backends
+// estimate their calls' MOS with it, the embedded one from its own RTP
+// and RTCP, the Asterisk one from Asterisk's RTP statistics.
+func StreamMOS(loss float64, jitter, rtt time.Duration) float64 {
+	return EstimateMOS(loss, rtt/2+2*jitter)
+}

@@ -47,3 +47,15 @@ func TestEstimateMOS(t *testing.T) {
 		t.Errorf("MOS at 1%% loss %.2f, at 5%% %.2f: want falling, above 3.5", a, b)
 	}
 }
+
+// A call's MOS takes half the round trip and twice the jitter as its
+// one-way delay.
+func TestStreamMOS(t *testing.T) {
+	got := StreamMOS(0.05, 20*time.Millisecond, 100*time.Millisecond)
+	if want := EstimateMOS(0.05, 90*time.Millisecond); got != want {
+		t.Errorf("StreamMOS = %.4f, want %.4f (the MOS for 90 ms one way)", got, want)
+	}
+	if a, b := StreamMOS(0, 0, 0), StreamMOS(0, 10*time.Millisecond, 0); !(a > b) {
+		t.Errorf("MOS without jitter %.3f, with 10 ms %.3f: want jitter to lower it", a, b)
+	}
+}

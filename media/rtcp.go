@@ -39,7 +39,7 @@ type Quality struct {
 	// had no sender report of ours to answer.
 	RTT      time.Duration
 	RTTKnown bool
-	// MOS is the E-model's estimate (see EstimateMOS) from the worse
+	// MOS is the E-model's estimate (see StreamMOS) from the worse
 	// direction's loss and a one-way delay of half the round trip plus a
 	// jitter buffer of twice the worse jitter.
 	MOS float64
@@ -59,7 +59,7 @@ func (s *Stream) Quality() Quality {
 	if q.Remote != nil {
 		loss, jitter = max(loss, q.Remote.LossRatio), max(jitter, q.Remote.Jitter)
 	}
-	q.MOS = EstimateMOS(loss, q.RTT/2+2*jitter)
+	q.MOS = StreamMOS(loss, jitter, q.RTT)
 	return q
 }
 

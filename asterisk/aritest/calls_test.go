@@ -2,6 +2,7 @@ package aritest
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"regexp"
 	"slices"
@@ -587,5 +588,138 @@ func TestRouting(t *testing.T) {
 	info := rc.call(t, http.MethodGet, "/ari/asterisk/info?only=system", nil).want(t, http.StatusOK)
 	if got := string(info.body); got != `{"system":{"version":"22.10.1","entity_id":"02:fc:00:00:00:01"}}` {
 		t.Errorf("info %s", got)
+	}
+}
+
+// qosFields reads an RTPAUDIOQOS* value into its fields.
+func qosFields(t *testing.T, ev map[string]any) map[string]string {
+	t.Helper()
+	v, _ := ev["value"].(string)
+	fields := map[string]string{}
+	for part := range strings.SplitSeq(v, ";") {
+		if k, val, ok := strings.Cut(strings.TrimSpace(part), "="); ok {
+			fields[k] = val
+		}
+	}
+	return fields
+}
+
+// hangupStats reads the five RTP statistics of a hang-up, checking their
+// order, and returns them by variable.
+func hangupStats(t *testing.T, ws *eventSocket, ch string) map[string]map[string]string {
+	t.Helper()
+	stats := map[string]map[string]string{}
+	for i, ev := range ws.expectSeq(t, "ChannelVarset", "ChannelVarset", "ChannelVarset", "ChannelVarset", "ChannelVarset") {
+		name := []string{"RTPAUDIOQOS", "RTPAUDIOQOSJITTER", "RTPAUDIOQOSLOSS", "RTPAUDIOQOSRTT", "RTPAUDIOQOSMES"}[i]
+		if ev["variable"] != name || get(ev, "channel", "id") != ch {
+			t.Fatalf("varset %d: %v on %v, want %s on %s", i, ev["variable"], get(ev, "channel", "id"), name, ch)
+		}
+		stats[name] = qosFields(t, ev)
+	}
+	return stats
+}
+
+// The RTP statistics of a hang-up say what the double knows of the far
+// end's RTP: nothing from a caller that sent none (themssrc 0, as
+// recorded), 10 packets per key, and what SendMedia says, with the far
+// end's report; by either hang-up path. Asterisk sets each variable once.
+func TestRTPStatistics(t *testing.T) {
+	s := Start(t, Options{Speed: 20})
+	rc := newREST(s)
+	ws := openEvents(t, s, "hotline")
+
+	// No RTP from the caller; the application hangs up.
+	quiet := inbound(t, s)
+	ws.expect(t, "StasisStart")
+	rc.call(t, http.MethodPost, "/ari/channels/"+quiet.ID()+"/answer", nil).want(t, http.StatusNoContent)
+	ws.expect(t, "ChannelStateChange")
+	rc.call(t, http.MethodDelete, "/ari/channels/"+quiet.ID(), nil).want(t, http.StatusNoContent)
+	stats := hangupStats(t, ws, quiet.ID())
+	ws.expectSeq(t, "ChannelHangupRequest", "StasisEnd")
+	q := stats["RTPAUDIOQOS"]
+	for k, want := range map[string]string{"themssrc": "0", "lp": "0", "rxcount": "0", "rxjitter": "0.000000", "txjitter": "0.000000", "rlp": "0", "rtt": "0.000000", "rxmes": "0.000000", "txmes": "0.000000"} {
+		if q[k] != want {
+			t.Errorf("silent caller's %s = %q, want %q", k, q[k], want)
+		}
+	}
+	if q["ssrc"] == "" || q["ssrc"] == "0" || q["txcount"] == "" {
+		t.Errorf("silent caller's RTPAUDIOQOS %v", q)
+	}
+
+	// A key, then audio with losses and an RTCP report; the caller hangs
+	// up.
+	talker := inbound(t, s)
+	ws.expect(t, "StasisStart")
+	rc.call(t, http.MethodPost, "/ari/channels/"+talker.ID()+"/answer", nil).want(t, http.StatusNoContent)
+	ws.expect(t, "ChannelStateChange")
+	talker.Press('1')
+	ws.expect(t, "ChannelDtmfReceived")
+	talker.SendMedia(Media{Received: 200, Lost: 15, Jitter: 12500 * time.Microsecond})
+	talker.SendMedia(Media{Received: 75, Jitter: 8 * time.Millisecond, Report: &Report{Lost: 3, Jitter: 4 * time.Millisecond, RTT: 80 * time.Millisecond}})
+	talker.Hangup()
+	stats = hangupStats(t, ws, talker.ID())
+	ws.expectSeq(t, "ChannelHangupRequest", "StasisEnd")
+	q = stats["RTPAUDIOQOS"]
+	// Asterisk's own view is in the tx fields, the far end's report in
+	// the rx ones.
+	for k, want := range map[string]string{"lp": "15", "rxcount": "285", "txjitter": "0.008000", "rxjitter": "0.004000", "rlp": "3", "rtt": "0.080000"} {
+		if q[k] != want {
+			t.Errorf("talker's %s = %q, want %q", k, q[k], want)
+		}
+	}
+	if q["themssrc"] == "0" {
+		t.Errorf("talker's themssrc 0 after it sent RTP")
+	}
+	// One RTCP interval: the per-interval figures are the totals.
+	for v, fields := range map[string]map[string]string{
+		"RTPAUDIOQOSJITTER": {"maxrxjitter": "000.008000", "avgtxjitter": "000.004000", "stdevrxjitter": "000.000000"},
+		"RTPAUDIOQOSLOSS":   {"minrxlost": "015.000000", "maxtxlost": "003.000000"},
+		"RTPAUDIOQOSRTT":    {"avgrtt": "000.080000"},
+	} {
+		for k, want := range fields {
+			if got := stats[v][k]; got != want {
+				t.Errorf("talker's %s %s = %q, want %q", v, k, got, want)
+			}
+		}
+	}
+	// The scores: 20 to 90, lower for Asterisk's side with 15 lost than
+	// for the far end's with 3, and the same in RTPAUDIOQOSMES.
+	rx, _ := strconv.ParseFloat(q["rxmes"], 64)
+	tx, _ := strconv.ParseFloat(q["txmes"], 64)
+	if !(20 <= tx && tx < rx && rx <= 90) {
+		t.Errorf("rxmes %v, txmes %v", q["rxmes"], q["txmes"])
+	}
+	if got, _ := strconv.ParseFloat(stats["RTPAUDIOQOSMES"]["avgtxmes"], 64); math.Abs(got-rx) > 1e-6 {
+		t.Errorf("avgtxmes %v, rxmes %v", got, rx)
+	}
+
+	// A caller bridged with two agents in turn keeps the first one's
+	// statistics: Asterisk sets RTPAUDIOQOSBRIDGED only when it is not set.
+	caller, agent, bridgeID := bridgeOf(t, s, rc, ws, "mixing,dtmf_events")
+	untilMark(t, s, rc, ws, caller.ID())
+	agent.SendMedia(Media{Received: 7})
+	agent.Hangup()
+	var bridged []string
+	for _, ev := range eventsUntilMark(t, rc, ws, caller.ID()) {
+		if ev["type"] == "ChannelVarset" && get(ev, "channel", "id") == caller.ID() {
+			bridged = append(bridged, fmt.Sprint(ev["variable"]))
+			if ev["variable"] == "RTPAUDIOQOSBRIDGED" && qosFields(t, ev)["rxcount"] != "7" {
+				t.Errorf("the caller's RTPAUDIOQOSBRIDGED %v: not the first agent's", ev["value"])
+			}
+		}
+	}
+	if len(bridged) < 5 || bridged[0] != "RTPAUDIOQOSBRIDGED" {
+		t.Errorf("the caller's variables as the first agent left: %v", bridged)
+	}
+	s.SetEndpoint("PJSIP/1002", Phone{})
+	rc.call(t, http.MethodPost, "/ari/channels?endpoint=PJSIP/1002&app=hotline&callerId=12345", nil).want(t, http.StatusOK)
+	second := originated(t, s)
+	rc.call(t, http.MethodPost, "/ari/bridges/"+bridgeID+"/addChannel?channel="+second.ID(), nil).want(t, http.StatusNoContent)
+	untilMark(t, s, rc, ws, caller.ID())
+	second.Hangup()
+	for _, ev := range eventsUntilMark(t, rc, ws, caller.ID()) {
+		if v := fmt.Sprint(ev["variable"]); ev["type"] == "ChannelVarset" && strings.HasSuffix(v, "BRIDGED") {
+			t.Errorf("%s set again on %v", v, get(ev, "channel", "id"))
+		}
 	}
 }

@@ -53,8 +53,15 @@ type channel struct {
 	// five RTPAUDIOQOS variables first, as chan_pjsip does.
 	rtp        bool
 	ssrc       uint32
-	themssrc   uint32
+	themssrc   uint32 // 0 until the far end sends RTP
 	answeredAt time.Time
+	// What Asterisk counted of the far end's RTP (see Media): packets
+	// received and lost, the latest jitter and RTCP report, and whether
+	// it streamed audio (SendMedia) rather than only keys.
+	rxPackets, rxLost uint32
+	rxJitter          time.Duration
+	report            *Report
+	streamed          bool
 
 	party      *Party
 	bridge     *bridge
@@ -256,10 +263,23 @@ func (s *Server) removeLocked(ch *channel, final Note) {
 }
 
 // qosVarsLocked sets the RTP statistics chan_pjsip leaves on a channel
-// when its media socket ends, in the recorded order and formats. A channel
-// in a two-party bridge also leaves each on its peer, suffixed BRIDGED,
-// right after its own (ast_rtp_instance_set_stats_vars; seen on a real
-// Asterisk 22 when either side of a caller-agent bridge hangs up).
+// when its media socket ends, in the recorded order and formats
+// (ast_rtp_instance_get_quality), each only when it is not set yet. A
+// channel in a two-party bridge also leaves each on its peer, suffixed
+// BRIDGED, right after its own (ast_rtp_instance_set_stats_vars; seen on
+// a real Asterisk 22 when either side of a caller-agent bridge hangs up).
+//
+// The figures are what the double knows of the far end's RTP (see Media)
+// and of its own: one packet per 20 ms since the answer. Asterisk swaps
+// the jitters and MES of RTPAUDIOQOS against their names: txjitter and
+// txmes are its own view of what it received, rxjitter and rxmes the far
+// end's report on what it sent (res_rtp_asterisk.c, ast_rtp_get_stat).
+// The other four variables are each RTCP interval's minimum, maximum, mean
+// and deviation; the double has one interval, so the first three are the
+// figure and the deviation is 0. Asterisk's own figures (lp aside) come
+// from its RTCP reports, which the double takes to have covered a far end
+// that streamed audio and not one that only pressed keys, as in the
+// recordings.
 func (s *Server) qosVarsLocked(ch *channel) {
 	var peer *channel
 	if b := ch.bridge; b != nil && len(b.members) == 2 {
@@ -269,8 +289,10 @@ func (s *Server) qosVarsLocked(ch *channel) {
 		}
 	}
 	set := func(name, value string) {
-		s.setVarLocked(ch, name, value)
-		if peer != nil {
+		if ch.vars[name] == "" {
+			s.setVarLocked(ch, name, value)
+		}
+		if peer != nil && peer.vars[name+"BRIDGED"] == "" {
 			s.setVarLocked(peer, name+"BRIDGED", value)
 		}
 	}
@@ -278,13 +300,75 @@ func (s *Server) qosVarsLocked(ch *channel) {
 	if !ch.answeredAt.IsZero() {
 		tx = int(time.Since(ch.answeredAt) / (20 * time.Millisecond)) // one packet per 20 ms
 	}
+	var rtt, rjitter time.Duration
+	var rlost uint32
+	var rmes float64 // 0: no report
+	if r := ch.report; r != nil {
+		rtt, rjitter, rlost = r.RTT, r.Jitter, r.Lost
+		rmes = mediaExperienceScore(rtt, float64(rlost))
+	}
+	var ljitter time.Duration
+	var llost, lmes float64
+	if ch.streamed {
+		ljitter, llost = ch.rxJitter, float64(ch.rxLost)
+		lmes = mediaExperienceScore(rtt, llost)
+	}
 	set("RTPAUDIOQOS", fmt.Sprintf(
-		"ssrc=%d;themssrc=%d;lp=0;rxjitter=0.000000;rxcount=0;txjitter=0.000000;txcount=%d;rlp=0;rtt=0.000000;rxmes=0.000000;txmes=0.000000",
-		ch.ssrc, ch.themssrc, tx))
-	set("RTPAUDIOQOSJITTER", "minrxjitter=000.000000;maxrxjitter=000.000000;avgrxjitter=000.000000;stdevrxjitter=000.000000;mintxjitter=000.000000;maxtxjitter=000.000000;avgtxjitter=000.000000;stdevtxjitter=000.000000;")
-	set("RTPAUDIOQOSLOSS", "  minrxlost=000.000000;  maxrxlost=000.000000;  avgrxlost=000.000000;  stdevrxlost=000.000000;  mintxlost=000.000000;  maxtxlost=000.000000;  avgtxlost=000.000000;  stdevtxlost=000.000000;")
-	set("RTPAUDIOQOSRTT", "     minrtt=000.000000;     maxrtt=000.000000;     avgrtt=000.000000;     stdevrtt=000.000000;")
-	set("RTPAUDIOQOSMES", "   minrxmes=000.000000;   maxrxmes=000.000000;   avgrxmes=000.000000;   stdevrxmes=000.000000;   mintxmes=000.000000;   maxtxmes=000.000000;   avgtxmes=000.000000;   stdevtxmes=000.000000;")
+		"ssrc=%d;themssrc=%d;lp=%d;rxjitter=%f;rxcount=%d;txjitter=%f;txcount=%d;rlp=%d;rtt=%f;rxmes=%f;txmes=%f",
+		ch.ssrc, ch.themssrc, ch.rxLost, rjitter.Seconds(), ch.rxPackets, ljitter.Seconds(), tx, rlost, rtt.Seconds(), rmes, lmes))
+	j, rj := ljitter.Seconds(), rjitter.Seconds()
+	set("RTPAUDIOQOSJITTER", fmt.Sprintf("minrxjitter=%010.6f;maxrxjitter=%010.6f;avgrxjitter=%010.6f;stdevrxjitter=%010.6f;mintxjitter=%010.6f;maxtxjitter=%010.6f;avgtxjitter=%010.6f;stdevtxjitter=%010.6f;",
+		j, j, j, 0.0, rj, rj, rj, 0.0))
+	rl := float64(rlost)
+	set("RTPAUDIOQOSLOSS", fmt.Sprintf("  minrxlost=%010.6f;  maxrxlost=%010.6f;  avgrxlost=%010.6f;  stdevrxlost=%010.6f;  mintxlost=%010.6f;  maxtxlost=%010.6f;  avgtxlost=%010.6f;  stdevtxlost=%010.6f;",
+		llost, llost, llost, 0.0, rl, rl, rl, 0.0))
+	r := rtt.Seconds()
+	set("RTPAUDIOQOSRTT", fmt.Sprintf("     minrtt=%010.6f;     maxrtt=%010.6f;     avgrtt=%010.6f;     stdevrtt=%010.6f;", r, r, r, 0.0))
+	set("RTPAUDIOQOSMES", fmt.Sprintf("   minrxmes=%010.6f;   maxrxmes=%010.6f;   avgrxmes=%010.6f;   stdevrxmes=%010.6f;   mintxmes=%010.6f;   maxtxmes=%010.6f;   avgtxmes=%010.6f;   stdevtxmes=%010.6f;",
+		lmes, lmes, lmes, 0.0, rmes, rmes, rmes, 0.0))
+}
+
+// mediaExperienceScore is res_rtp_asterisk.c's
+// calc_media_experience_score for one RTCP interval: an E-model-like
+// rating from the round trip and the packets lost in the interval, as a
+// pseudo-MOS of 1 to 4.5 scaled to 20–90. Jitter counts there only
+// through its deviation between intervals, which one interval lacks.
+func mediaExperienceScore(rtt time.Duration, lost float64) float64 {
+	latency := rtt.Seconds()*1000 + 10
+	var r float64
+	if latency < 160 {
+		r = 93.2 - latency/40
+	} else {
+		r = 93.2 - (latency-120)/10
+	}
+	r -= lost * 2
+	var mos float64
+	switch {
+	case r < 0:
+		mos = 1
+	case r > 100:
+		mos = 4.5
+	default:
+		mos = 1 + 0.035*r + r*(r-60)*(100-r)*0.000007
+	}
+	return mos * 100 / 5
+}
+
+// keyPackets is how many RTP packets a key is: the recorded RFC 4733
+// capture's 10 (eight events, the last sent three times).
+const keyPackets = 10
+
+// receiveLocked counts packets of the far end's RTP reaching Asterisk;
+// the first gives the far end's SSRC.
+func (ch *channel) receiveLocked(packets, lost uint32) {
+	if !ch.rtp {
+		return
+	}
+	ch.rxPackets += packets
+	ch.rxLost += lost
+	for ch.themssrc == 0 && ch.rxPackets > 0 {
+		ch.themssrc = newSSRC()
+	}
 }
 
 func newSSRC() uint32 { return rand.Uint32() }
@@ -306,6 +390,7 @@ func (s *Server) answerLocked(ch *channel) {
 // RTP bridge the key passes end to end and Asterisk never sees it.
 func (s *Server) pressLocked(ch *channel, digit rune) {
 	b := ch.bridge
+	ch.receiveLocked(keyPackets, 0)
 	if b == nil || !b.native() {
 		s.emitChannelLocked("ChannelDtmfReceived", ch, nil,
 			field{"digit", string(digit)}, field{"duration_ms", dtmfDuration})

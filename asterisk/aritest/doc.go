@@ -23,7 +23,10 @@
 // ErrStasisFailed and no channel stays. The returned Party is the caller's
 // side:
 // Press sends an RFC 4733 key (one ChannelDtmfReceived when the key ends),
-// Hangup sends the caller's BYE, Notes reports what the caller experiences
+// SendMedia says what Asterisk counted of the caller's audio (packets
+// received and lost, jitter, the caller's RTCP report), which its hang-up
+// reports, Hangup sends the caller's BYE, Notes reports what the caller
+// experiences
 // (answered, prompts started and finished, keys sent to it, bridged and
 // unbridged, hung up by Asterisk with a Q.850 cause) and Done is closed when
 // the channel is gone.
@@ -84,7 +87,16 @@
 //     end with ChannelVarset STASISSTATUS=SUCCESS and ChannelDestroyed; a
 //     bridged agent's hang-up follows the nine recorded steps. A PJSIP
 //     channel hanging up in a two-party bridge leaves each RTP statistic on
-//     its peer too, suffixed BRIDGED, right after its own.
+//     its peer too, suffixed BRIDGED, right after its own; each variable is
+//     set once only (ast_rtp_instance_set_stats_vars).
+//   - RTP statistics (RTPAUDIOQOS and the other four) in Asterisk's
+//     formats, from what the double knows of the far end's RTP: none from
+//     a far end that sent none (themssrc 0, rxcount 0, as recorded), 10
+//     packets for each key (the recorded capture's), and what SendMedia
+//     adds; txcount is one packet per 20 ms since the answer. As in
+//     Asterisk, txjitter and txmes are Asterisk's view of what it
+//     received, rxjitter, rlp, rtt and rxmes the far end's report. The
+//     per-interval figures are those of a single RTCP interval.
 //   - Originate: Dial "" / Ringing / RINGING / Up / ANSWER / STASISSTATUS ""
 //     / StasisStart(Up, args); busy gives HangupRequest{17,486}, Dial BUSY and
 //     ChannelDestroyed{17}; no answer gives only ChannelDestroyed{19} when

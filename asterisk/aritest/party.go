@@ -132,6 +132,52 @@ func (p *Party) Hangup() {
 	}
 }
 
+// Media is a far end's RTP as Asterisk's RTP engine counts it, which
+// Asterisk reports in the channel's RTPAUDIOQOS variables when it hangs
+// up. The double carries no audio: a test says what Asterisk counted.
+type Media struct {
+	// Received is how many of the far end's packets reached Asterisk, and
+	// Lost how many went missing on the way (gaps in their sequence
+	// numbers).
+	Received, Lost uint32
+	// Jitter is Asterisk's interarrival jitter of them (RFC 3550 A.8).
+	Jitter time.Duration
+	// Report, when set, is the far end's last RTCP receiver report on
+	// Asterisk's RTP.
+	Report *Report
+}
+
+// Report is what a far end's RTCP receiver report said of Asterisk's RTP.
+type Report struct {
+	Lost   uint32        // Asterisk's packets it lost, all told
+	Jitter time.Duration // its interarrival jitter of them
+	// RTT is the round trip Asterisk worked out from the report, which
+	// it does when the report answers a sender report of its own; 0
+	// otherwise.
+	RTT time.Duration
+}
+
+// SendMedia is the far end streaming audio that Asterisk counts as m says:
+// its packets add to those counted so far (each key the far end presses
+// is 10 more, the recorded RFC 4733 capture's), and its jitter and report
+// are the latest. A PJSIP channel reports them when it hangs up; a Local
+// channel has no RTP and ignores them.
+func (p *Party) SendMedia(m Media) {
+	s := p.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.channels[p.id]
+	if ch == nil || ch.party != p || !ch.rtp {
+		return
+	}
+	ch.receiveLocked(m.Received, m.Lost)
+	ch.rxJitter, ch.streamed = m.Jitter, true
+	if m.Report != nil {
+		r := *m.Report
+		ch.report = &r
+	}
+}
+
 // noteLocked tells the far end something; p may be nil (a channel with
 // no far end, such as a Local channel's ;2 half).
 func (p *Party) noteLocked(n Note) {
@@ -222,7 +268,7 @@ func (s *Server) Inbound(ctx context.Context, app, callerID, exten string) (*Par
 	ch.control = true
 	ch.inStasis = true
 	ch.rtp = true
-	ch.ssrc, ch.themssrc = newSSRC(), newSSRC()
+	ch.ssrc = newSSRC()
 	ch.party = newParty(s, ch.id)
 	s.emitStasisLocked("StasisStart", ch, ch.args)
 	s.subscribeLocked(app, ch)

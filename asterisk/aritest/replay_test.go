@@ -261,7 +261,8 @@ func report(t *testing.T, errs []string) {
 // A comparison that could not fail would prove nothing. Each case changes
 // the recording the way a wrong double would differ from it (five varsets
 // fewer, a ChannelDestroyed for a dialplan channel, two events swapped,
-// another cause, another error text) and must be reported.
+// another cause, RTP counted that never came, another error text) and
+// must be reported.
 func TestReplayDetectsDeviations(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -301,6 +302,15 @@ func TestReplayDetectsDeviations(t *testing.T) {
 			for _, l := range lines {
 				if l.evType() == "ChannelHangupRequest" {
 					l.ev["cause"] = 16.0
+					l.Body, _ = json.Marshal(l.ev)
+				}
+			}
+			return lines
+		}},
+		{"with RTP from a caller that sent none", "inbound-app-hangup", func(lines []*transcriptLine) []*transcriptLine {
+			for _, l := range lines {
+				if v, _ := l.ev["value"].(string); l.ev["variable"] == "RTPAUDIOQOS" {
+					l.ev["value"] = strings.Replace(v, "rxcount=0", "rxcount=10", 1)
 					l.Body, _ = json.Marshal(l.ev)
 				}
 			}

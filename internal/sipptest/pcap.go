@@ -13,6 +13,15 @@ import (
 // them would; their numbers are not reused. sipp's play_pcap_audio sends
 // each packet at its capture time, to the call's media address.
 func RTPCapture(n int, pt uint8, first uint16, drop func(i int) bool) []byte {
+	return RTPCaptureLate(n, pt, first, drop, nil)
+}
+
+// RTPCaptureLate is RTPCapture with packet i captured, and so sent,
+// late(i) after its time (nil: none late) while its RTP timestamp keeps
+// to the 20 ms grid: jitter, as a network that delays some packets makes
+// it (RFC 3550 A.8). A packet must not be so late that it overtakes the
+// next.
+func RTPCaptureLate(n int, pt uint8, first uint16, drop func(i int) bool, late func(i int) time.Duration) []byte {
 	var b bytes.Buffer
 	// The global header: magic, version 2.4, no zone, no accuracy,
 	// snapshot length, Ethernet link layer.
@@ -31,6 +40,9 @@ func RTPCapture(n int, pt uint8, first uint16, drop func(i int) bool) []byte {
 		}
 		frame := ethernetRTP(pt, first+uint16(i-1), uint32(i-1)*160, payload)
 		at := start.Add(time.Duration(i-1) * 20 * time.Millisecond)
+		if late != nil {
+			at = at.Add(late(i))
+		}
 		for _, v := range []uint32{uint32(at.Unix()), uint32(at.Nanosecond() / 1000), uint32(len(frame)), uint32(len(frame))} {
 			binary.Write(&b, binary.LittleEndian, v)
 		}
