@@ -111,7 +111,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return err
 	}
-	appeals := appeal.NewStore(store.Client, appeal.StoreOptions{Location: cfg.Location()})
+	appeals := appeal.NewStore(store.Client, appeal.StoreOptions{Location: cfg.Location(), Urge: urgeRules(cfg)})
 	if err := appeals.SeedOrganizers(ctx, organizersOf(cfg)); err != nil {
 		return fmt.Errorf("organizers: %w", err)
 	}
@@ -195,6 +195,8 @@ func Run(ctx context.Context, opts Options) error {
 	}()
 
 	alarm, stopAlarm := runAlarm(cfg, ratings, lease, reg, log)
+	stopClocks := runClocks(cfg, appeals, lease, reg, log)
+	defer stopClocks()
 	defer stopAlarm()
 
 	agentsCtx, stopAgents := context.WithCancel(context.WithoutCancel(ctx))

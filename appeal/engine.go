@@ -13,6 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+
+	"github.com/hotline12345/hotline/internal/webhook"
 )
 
 // ClockEvent is a clock event fired: an urge before a deadline, an
@@ -62,7 +64,12 @@ type EngineOptions struct {
 	StreamLen int64
 	// Fired, when set, hears every event fired by this engine.
 	Fired func(ClockEvent)
-	Log   zerolog.Logger
+	// Webhook, when its URL is set, receives every clock event (from
+	// whichever engine fired it) as a signed POST; Consumer names this
+	// process among the nodes delivering them.
+	Webhook  webhook.Options
+	Consumer string
+	Log      zerolog.Logger
 }
 
 // Engine fires the appeals' clock events. Every node runs one on the
@@ -177,8 +184,29 @@ type claimed struct {
 }
 
 // Run fires events until ctx ends: at once, then every Poll, and again
-// at once while a claim came back full.
+// at once while a claim came back full. It delivers the events to the
+// webhook meanwhile, when there is one.
 func (e *Engine) Run(ctx context.Context) {
+	if e.opts.Webhook.URL != "" {
+		wh := webhook.New(e.s.rdb, webhook.Stream{
+			Key: e.s.clockLog, Name: "supervision webhook",
+			Body: func(m redis.XMessage) ([]byte, error) {
+				raw, _ := m.Values["event"].(string)
+				var ev ClockEvent
+				if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+					return nil, err
+				}
+				ev.ID = m.ID
+				return json.Marshal(ev)
+			},
+		}, e.opts.Webhook, e.opts.Consumer, e.opts.Log)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			wh.Run(ctx)
+		}()
+		defer func() { <-done }()
+	}
 	t := time.NewTicker(e.opts.Poll)
 	defer t.Stop()
 	for {

@@ -2,6 +2,7 @@ package appeal_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -278,5 +279,53 @@ func TestClockCounts(t *testing.T) {
 	c, err := s.Counts(ctx)
 	if err != nil || c[appeal.Received][appeal.General] != 1 || c[appeal.Dispatched][appeal.General] != 1 {
 		t.Errorf("counts %v %v", c, err)
+	}
+}
+
+// TestChaseList: what to chase, per organizer, most urgent first: the
+// overdue, and those urged but not past their deadline.
+func TestChaseList(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	created := time.Date(2026, 11, 27, 10, 0, 0, 0, cst)
+	s, clock := lifecycleStore(t, rdb, created, nil)
+	mk := func(call string, cat appeal.Category) appeal.Appeal {
+		a, err := s.Create(ctx, newAppeal(call, cat))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	e1 := mk("chase-e1", appeal.Emergency) // dispatch due 11:00
+	clock.Add(10 * time.Minute)
+	e2 := mk("chase-e2", appeal.Emergency) // dispatch due 11:10
+	l := mk("chase-l", appeal.Livelihood)   // dispatch due 12:10
+	step(t, s, l.ID, dispatchTo("water"))   // sign due 10:40
+	g := mk("chase-g", appeal.General)      // due tomorrow
+
+	clock.Set(created.Add(65 * time.Minute)) // 11:05
+	over, err := s.ChaseList(ctx, appeal.OverdueNow, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(over) != 2 || over[0].Organizer != "water" || over[0].Items[0].Appeal.ID != l.ID || over[0].Items[0].Stage != "sign" ||
+		over[1].Organizer != "" || over[1].Items[0].Appeal.ID != e1.ID || over[0].Items[0].Seconds != 25*60 {
+		t.Errorf("overdue %+v", over)
+	}
+	soon, err := s.ChaseList(ctx, appeal.DueSoon, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// e2's dispatch was urged at 10:58; g's is not urged until 05:12 tomorrow.
+	if len(soon) != 1 || len(soon[0].Items) != 1 || soon[0].Items[0].Appeal.ID != e2.ID || soon[0].Items[0].Seconds != 5*60 {
+		t.Errorf("due soon %+v (general %s)", soon, g.ID)
+	}
+	step(t, s, l.ID, appeal.Action{Step: appeal.Sign, Organizer: "water"})
+	over, _ = s.ChaseList(ctx, appeal.OverdueNow, 10)
+	if len(over) != 1 || over[0].Items[0].Appeal.ID != e1.ID {
+		t.Errorf("after the sign: %+v", over)
+	}
+	if _, err := s.ChaseList(ctx, "someday", 10); !errors.Is(err, appeal.ErrInvalid) {
+		t.Errorf("a bad list: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -26,11 +27,13 @@ var ErrHistoryFull = errors.New("appeal: history full")
 //
 // KEYS: the appeals hash, the appeal's events, the index of the state it
 // leaves, the index of the state it enters, the timers, the claims, the
-// counts, then the organizers' indexes it joins and those it leaves.
+// counts, the chase, then the organizers' indexes it joins and those it
+// leaves.
 // ARGV: id, document before, document after, event, creation time in ms,
 // the most events, how many organizers' indexes it joins, the counts
 // field it leaves, the one it enters, the timers to set ("suffix=ms"
-// joined by commas), the timers to remove (members joined by commas).
+// joined by commas), the timers to remove (members joined by commas),
+// the deadline (ms) of the stage it waits for ("" for none).
 //
 // Returns the event's number in the history, 0 when the document
 // changed, -1 when the history is full.
@@ -58,9 +61,14 @@ for m in string.gmatch(ARGV[11], '[^,]+') do
   redis.call('ZREM', KEYS[5], m)
   redis.call('HDEL', KEYS[6], m)
 end
+if ARGV[12] == '' then
+  redis.call('ZREM', KEYS[8], ARGV[1])
+else
+  redis.call('ZADD', KEYS[8], ARGV[12], ARGV[1])
+end
 local joins = tonumber(ARGV[7])
-for i = 8, #KEYS do
-  if i < 8 + joins then
+for i = 9, #KEYS do
+  if i < 9 + joins then
     redis.call('ZADD', KEYS[i], ARGV[5], ARGV[1])
   else
     redis.call('ZREM', KEYS[i], ARGV[1])
@@ -136,7 +144,7 @@ func (s *Store) tryStep(ctx context.Context, id string, act Action) (Appeal, Eve
 		return Appeal{}, Event{}, false, fmt.Errorf("appeal: encode event of %s: %w", id, err)
 	}
 	setTimers, removeTimers := timerChanges(id, timersBefore, timersOf(a, s.urge))
-	keys := []string{s.appeals, s.events + id, s.state + string(from), s.state + string(a.State), s.timers, s.claims, s.counts}
+	keys := []string{s.appeals, s.events + id, s.state + string(from), s.state + string(a.State), s.timers, s.claims, s.counts, s.chase}
 	var joins, leaves []string
 	switch act.Step {
 	case Dispatch:
@@ -151,7 +159,7 @@ func (s *Store) tryStep(ctx context.Context, id string, act Action) (Appeal, Eve
 		keys = append(keys, s.organizer+o)
 	}
 	n, err := stepScript.Run(ctx, s.rdb, keys, id, before, after, evDoc, a.CreatedAt.UnixMilli(), MaxEvents, len(joins),
-		countsField(from, a.Category), countsField(a.State, a.Category), timerArgs(setTimers), strings.Join(removeTimers, ",")).Int()
+		countsField(from, a.Category), countsField(a.State, a.Category), timerArgs(setTimers), strings.Join(removeTimers, ","), chaseScore(a)).Int()
 	if err != nil {
 		return Appeal{}, Event{}, false, fmt.Errorf("appeal: %s %s: %w", act.Step, id, err)
 	}
@@ -275,4 +283,14 @@ func (s *Store) Find(ctx context.Context, f Filter) ([]Appeal, string, error) {
 		cursor = next.String()
 	}
 	return out, cursor, nil
+}
+
+// chaseScore is the appeal's score in the chase: the deadline of the
+// stage it waits for, "" when it waits for none with a deadline.
+func chaseScore(a Appeal) string {
+	_, due := a.Due()
+	if due.IsZero() || a.State == FedBack || a.State == Closed {
+		return ""
+	}
+	return strconv.FormatInt(due.UnixMilli(), 10)
 }

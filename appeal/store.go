@@ -68,6 +68,8 @@ type StoreOptions struct {
 //	fired:<id>     hash: "<kind>|<stage>" → the due time (ms) of the
 //	               appeal's clock event last fired, so that none fires twice
 //	counts         hash: "<state>|<category>" → appeals in it, not the probe's
+//	chase          sorted set of the ids of the appeals waiting for a stage
+//	               with a deadline, by that deadline (ms): what to chase
 //	clock:events   stream of the clock events fired
 //
 // A Store is safe for concurrent use, also by several hotline nodes.
@@ -93,6 +95,7 @@ type Store struct {
 	claims     string
 	fired      string
 	counts     string
+	chase      string
 	clockLog   string
 	urge       map[string]UrgeRule
 }
@@ -128,6 +131,7 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 		claims:     base + "claims",
 		fired:      base + "fired:",
 		counts:     base + "counts",
+		chase:      base + "chase",
 		clockLog:   base + "clock:events",
 		urge:       opts.Urge,
 	}
@@ -148,10 +152,11 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 // `{"id":""`, 8 bytes, which the script replaces with the new id.
 //
 // KEYS: call key, peak key, the day's sequence key, the created index,
-// the appeals hash, the received state's index, the timers, the counts.
-// ARGV: YYMMDD, document (normal), document (peak), creation time in ms,
-// "1" to index the appeal's state (not the probe's), its timers (normal),
-// its timers (peak), its counts field.
+// the appeals hash, the received state's index, the timers, the counts,
+// the chase. ARGV: YYMMDD, document (normal), document (peak), creation
+// time in ms, "1" to index the appeal's state (not the probe's), its
+// timers (normal), its timers (peak), its counts field, its dispatch
+// deadline in ms (normal), the same (peak).
 var createScript = redis.NewScript(`
 local id = redis.call('GET', KEYS[1])
 if id then
@@ -174,13 +179,14 @@ redis.call('ZADD', KEYS[4], ARGV[4], id)
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[6], ARGV[4], id)
   redis.call('HINCRBY', KEYS[8], ARGV[8], 1)
-  local timers = ARGV[6]
+  local timers, due = ARGV[6], ARGV[9]
   if peak then
-    timers = ARGV[7]
+    timers, due = ARGV[7], ARGV[10]
   end
   for suffix, ms in string.gmatch(timers, '([^,=]+)=(%d+)') do
     redis.call('ZADD', KEYS[7], ms, id .. '|' .. suffix)
   end
+  redis.call('ZADD', KEYS[9], due, id)
 end
 return doc
 `)
@@ -204,9 +210,10 @@ func (s *Store) Create(ctx context.Context, n New) (Appeal, error) {
 		return Appeal{}, err
 	}
 	day := created.Format(dayLayout)
-	keys := []string{s.callKey + n.CallID, s.peak, s.seqKey + day, s.index(n), s.appeals, s.state + string(Received), s.timers, s.counts}
+	keys := []string{s.callKey + n.CallID, s.peak, s.seqKey + day, s.index(n), s.appeals, s.state + string(Received), s.timers, s.counts, s.chase}
 	tn, tp := s.createTimers(n, created)
-	doc, err := createScript.Run(ctx, s.rdb, keys, day, normal, peak, created.UnixMilli(), stateIndexed(n), tn, tp, countsField(Received, n.Category)).Text()
+	dn, dp := s.dispatchDues(n, created)
+	doc, err := createScript.Run(ctx, s.rdb, keys, day, normal, peak, created.UnixMilli(), stateIndexed(n), tn, tp, countsField(Received, n.Category), dn, dp).Text()
 	if err != nil {
 		return Appeal{}, fmt.Errorf("appeal: create for call %s: %w", n.CallID, err)
 	}
@@ -235,6 +242,13 @@ func (s *Store) createTimers(n New, created time.Time) (normal, peak string) {
 		}
 	}
 	return normal, peak
+}
+
+// dispatchDues are n's dispatch deadlines in ms under both peak modes.
+func (s *Store) dispatchDues(n New, created time.Time) (normal, peak int64) {
+	d, _, _ := Clocks(n.Category, created, false, s.loc)
+	p, _, _ := Clocks(n.Category, created, true, s.loc)
+	return d.UnixMilli(), p.UnixMilli()
 }
 
 // countsField is an appeal's field in the counts.
@@ -326,10 +340,10 @@ var ErrIDTaken = errors.New("appeal: id taken by another call")
 // stored.
 //
 // KEYS: call key, peak key, the created index, the appeals hash, the
-// received state's index, the timers, the counts. ARGV: id, document
-// (normal), document (peak), creation time in ms, "1" to index the
-// appeal's state, its timers (normal), its timers (peak), its counts
-// field.
+// received state's index, the timers, the counts, the chase. ARGV: id,
+// document (normal), document (peak), creation time in ms, "1" to index
+// the appeal's state, its timers (normal), its timers (peak), its counts
+// field, its dispatch deadline in ms (normal), the same (peak).
 var createAsScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur == ARGV[1] then
@@ -350,6 +364,7 @@ if cur then
   for suffix in string.gmatch(ARGV[6], '([^,=]+)=%d+') do
     redis.call('ZREM', KEYS[6], cur .. '|' .. suffix)
   end
+  redis.call('ZREM', KEYS[8], cur)
 end
 local doc = ARGV[2]
 if redis.call('GET', KEYS[2]) == '1' then
@@ -362,13 +377,14 @@ redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
   redis.call('HINCRBY', KEYS[7], ARGV[8], 1)
-  local timers = ARGV[6]
+  local timers, due = ARGV[6], ARGV[9]
   if redis.call('GET', KEYS[2]) == '1' then
-    timers = ARGV[7]
+    timers, due = ARGV[7], ARGV[10]
   end
   for suffix, ms in string.gmatch(timers, '([^,=]+)=(%d+)') do
     redis.call('ZADD', KEYS[6], ms, ARGV[1] .. '|' .. suffix)
   end
+  redis.call('ZADD', KEYS[8], due, ARGV[1])
 end
 return doc
 `)
@@ -387,9 +403,10 @@ func (s *Store) CreateAs(ctx context.Context, n New, id string) (Appeal, error) 
 	if !validID(id) {
 		return Appeal{}, fmt.Errorf("appeal: create for call %s: %q is no appeal id", n.CallID, id)
 	}
-	keys := []string{s.callKey + n.CallID, s.peak, s.index(n), s.appeals, s.state + string(Received), s.timers, s.counts}
+	keys := []string{s.callKey + n.CallID, s.peak, s.index(n), s.appeals, s.state + string(Received), s.timers, s.counts, s.chase}
 	tn, tp := s.createTimers(n, created)
-	doc, err := createAsScript.Run(ctx, s.rdb, keys, id, normal, peak, created.UnixMilli(), stateIndexed(n), tn, tp, countsField(Received, n.Category)).Text()
+	dn, dp := s.dispatchDues(n, created)
+	doc, err := createAsScript.Run(ctx, s.rdb, keys, id, normal, peak, created.UnixMilli(), stateIndexed(n), tn, tp, countsField(Received, n.Category), dn, dp).Text()
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "TAKEN ") {
 			return Appeal{}, fmt.Errorf("%w: %s (call %s)", ErrIDTaken, id, n.CallID)

@@ -369,3 +369,40 @@ func stateNames() []string {
 	}
 	return out
 }
+
+// SupervisionList is what to chase, by lead organizer.
+type SupervisionList struct {
+	State  appeal.Chase        `json:"state"`
+	Groups []appeal.ChaseGroup `json:"groups"`
+}
+
+func (a *api) supervision(w http.ResponseWriter, r *http.Request) {
+	limit, _, ok := pageQuery(w, r)
+	if !ok {
+		return
+	}
+	which := appeal.Chase(r.URL.Query().Get("state"))
+	if which != appeal.DueSoon && which != appeal.OverdueNow {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("state %q: want due_soon or overdue", which))
+		return
+	}
+	groups, err := a.opts.Appeals.ChaseList(r.Context(), which, limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.reply(w, r, http.StatusOK, SupervisionList{State: which, Groups: groups})
+}
+
+func (a *api) supervisionEvents(w http.ResponseWriter, r *http.Request) {
+	limit, cursor, ok := pageQuery(w, r)
+	if !ok {
+		return
+	}
+	evs, next, err := a.opts.Appeals.ClockEvents(r.Context(), limit, cursor)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.reply(w, r, http.StatusOK, Page[appeal.ClockEvent]{Items: evs, NextCursor: next})
+}

@@ -146,3 +146,33 @@ func TestOrganizersAndPeakModeThroughTheAPI(t *testing.T) {
 		t.Errorf("stats' peak mode %s: %+v %v", stats["peak_mode"], peak, err)
 	}
 }
+
+// TestSupervisionThroughTheAPI: an emergency appeal not dispatched two
+// hours after it came in is in the overdue list, the hotline's own; its
+// clock events, fired by an engine, are listed newest first.
+func TestSupervisionThroughTheAPI(t *testing.T) {
+	r := startRig(t, nil)
+	a, err := r.appeals.Create(r.ctx, appeal.New{CallID: "sup-1", Caller: "13900000002", Category: appeal.Emergency, At: time.Now().Add(-2 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list web.SupervisionList
+	r.do(http.MethodGet, "/api/v1/supervision?state=overdue", "", 200, &list)
+	if len(list.Groups) != 1 || list.Groups[0].Organizer != "" || list.Groups[0].Items[0].Appeal.ID != a.ID || list.Groups[0].Items[0].Stage != "dispatch" {
+		t.Errorf("overdue %+v", list)
+	}
+	r.fails(http.MethodGet, "/api/v1/supervision?state=later", "", 400)
+	if _, err := appeal.NewEngine(r.appeals, appeal.EngineOptions{Node: "n1"}).Tick(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var evs web.Page[appeal.ClockEvent]
+	r.do(http.MethodGet, "/api/v1/supervision/events?limit=2", "", 200, &evs)
+	if len(evs.Items) != 2 || evs.NextCursor == "" || evs.Items[0].Appeal != a.ID || !evs.Items[0].Late {
+		t.Fatalf("events %+v", evs)
+	}
+	var rest web.Page[appeal.ClockEvent]
+	r.do(http.MethodGet, "/api/v1/supervision/events?limit=50&cursor="+evs.NextCursor, "", 200, &rest)
+	if len(rest.Items) != 2 || rest.Items[0].ID >= evs.Items[1].ID {
+		t.Errorf("the next page %+v", rest)
+	}
+}

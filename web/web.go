@@ -39,6 +39,8 @@ type AppealStore interface {
 	DeleteOrganizer(ctx context.Context, id string) error
 	SwitchPeakMode(ctx context.Context, on bool, by, reason string) (appeal.PeakSwitch, error)
 	PeakModeStatus(ctx context.Context, limit int) (appeal.PeakStatus, error)
+	ChaseList(ctx context.Context, which appeal.Chase, limit int) ([]appeal.ChaseGroup, error)
+	ClockEvents(ctx context.Context, limit int, cursor string) ([]appeal.ClockEvent, string, error)
 }
 
 // Check is one health check; a nil error is healthy.
