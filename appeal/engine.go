@@ -188,6 +188,10 @@ type claimed struct {
 // webhook meanwhile, when there is one.
 func (e *Engine) Run(ctx context.Context) {
 	if e.opts.Webhook.URL != "" {
+		// The group before the first event: it takes those fired from now.
+		if err := e.s.rdb.XGroupCreateMkStream(ctx, e.s.clockLog, webhook.DefaultGroup, "$").Err(); err != nil && !redis.HasErrorPrefix(err, "BUSYGROUP") {
+			e.opts.Log.Warn().Err(err).Msg("supervision webhook: making its consumer group")
+		}
 		wh := webhook.New(e.s.rdb, webhook.Stream{
 			Key: e.s.clockLog, Name: "supervision webhook",
 			Body: func(m redis.XMessage) ([]byte, error) {

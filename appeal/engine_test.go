@@ -2,10 +2,15 @@ package appeal_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +20,7 @@ import (
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/internal/redistest"
 	"github.com/hotline12345/hotline/internal/testclock"
+	"github.com/hotline12345/hotline/internal/webhook"
 )
 
 // fired collects the events an engine fired.
@@ -158,24 +164,35 @@ func TestStepsMoveTheClocks(t *testing.T) {
 	}
 }
 
-// TestEnginesFireEachEventOnce: three engines on one Redis, 2,000 appeals
+// TestEnginesFireEachEventOnce: three engines on one Redis, 10,000 appeals
 // due in the same minute: every event fires exactly once, whichever
 // engine takes it.
 func TestEnginesFireEachEventOnce(t *testing.T) {
 	rdb := redistest.Start(t).Client(t)
 	ctx := context.Background()
 	created := time.Date(2026, 11, 27, 10, 0, 0, 0, cst)
-	const appeals = 2000
+	const appeals = 10000
 	s, clock := lifecycleStore(t, rdb, created, nil)
-	ids := map[string]bool{}
-	for i := range appeals {
-		clock.Set(created.Add(time.Duration(i) * time.Minute / appeals))
-		a, err := s.Create(ctx, newAppeal(fmt.Sprintf("once-%d", i), appeal.Emergency))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[a.ID] = true
+	// Made from 8 goroutines, each created in the minute after 10:00.
+	var next atomic.Int64
+	var made sync.WaitGroup
+	for range 8 {
+		made.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= appeals {
+					return
+				}
+				n := newAppeal(fmt.Sprintf("once-%d", i), appeal.Emergency)
+				n.At = created.Add(time.Duration(i) * time.Minute / appeals)
+				if _, err := s.Create(ctx, n); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
 	}
+	made.Wait()
 	// Every emergency's events are due within 3 h 16 min of creation:
 	// all of them are due at once.
 	clock.Set(created.Add(4 * time.Hour))
@@ -327,5 +344,49 @@ func TestChaseList(t *testing.T) {
 	}
 	if _, err := s.ChaseList(ctx, "someday", 10); !errors.Is(err, appeal.ErrInvalid) {
 		t.Errorf("a bad list: %v", err)
+	}
+}
+
+// TestClockWebhook: the engine delivers its clock events to the webhook,
+// signed.
+func TestClockWebhook(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	created := time.Date(2026, 11, 27, 10, 0, 0, 0, cst)
+	s, clock := lifecycleStore(t, rdb, created, nil)
+	const secret = "s3cret-s3cret-s3cret"
+	got := make(chan appeal.ClockEvent, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.VerifySignature(secret, r.Header, body, time.Now(), time.Minute); err != nil {
+			t.Errorf("signature: %v", err)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var ev appeal.ClockEvent
+		if err := json.Unmarshal(body, &ev); err != nil {
+			t.Errorf("body %s: %v", body, err)
+		}
+		got <- ev
+	}))
+	defer srv.Close()
+	a, err := s.Create(ctx, newAppeal("hook", appeal.Emergency))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Set(created.Add(50 * time.Minute)) // the dispatch urge is due
+	e := appeal.NewEngine(s, appeal.EngineOptions{Node: "n1", Now: clock.Now, Consumer: "n1/1",
+		Webhook: webhook.Options{URL: srv.URL, Secret: secret}, Log: zerolog.New(zerolog.NewTestWriter(t))})
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); e.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case ev := <-got:
+		if ev.Appeal != a.ID || ev.Kind != appeal.Urge || ev.Stage != appeal.StageDispatch || ev.ID == "" {
+			t.Errorf("delivered %+v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing delivered")
 	}
 }
