@@ -316,9 +316,9 @@ func TestChaseList(t *testing.T) {
 	e1 := mk("chase-e1", appeal.Emergency) // dispatch due 11:00
 	clock.Add(10 * time.Minute)
 	e2 := mk("chase-e2", appeal.Emergency) // dispatch due 11:10
-	l := mk("chase-l", appeal.Livelihood)   // dispatch due 12:10
-	step(t, s, l.ID, dispatchTo("water"))   // sign due 10:40
-	g := mk("chase-g", appeal.General)      // due tomorrow
+	l := mk("chase-l", appeal.Livelihood)  // dispatch due 12:10
+	step(t, s, l.ID, dispatchTo("water"))  // sign due 10:40
+	g := mk("chase-g", appeal.General)     // due tomorrow
 
 	clock.Set(created.Add(65 * time.Minute)) // 11:05
 	over, err := s.ChaseList(ctx, appeal.OverdueNow, 10)
