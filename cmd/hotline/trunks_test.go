@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/internal/hotlinetest"
@@ -91,7 +92,7 @@ func TestTrunksCommand(t *testing.T) {
 		t.Errorf("trunks --json: exit %d, %q, %q, %v", code, out, errs, err)
 	}
 	code, out, errs = hotline("trunks", "events")
-	if ev := row(out, time.Now().Format(time.DateOnly)); code != 0 || !strings.Contains(out, "carrier-a  health        unknown          up") ||
+	if ev := row(out, time.Now().In(appeal.DefaultLocation()).Format(time.DateOnly)); code != 0 || !strings.Contains(out, "carrier-a  health        unknown          up") ||
 		!strings.Contains(out, "carrier-b  registration  not_registering  registered  200") || ev == nil {
 		t.Errorf("events: exit %d, %q, %q", code, out, errs)
 	}
