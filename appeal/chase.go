@@ -72,28 +72,23 @@ func (s *Store) ChaseList(ctx context.Context, which Chase, limit int) ([]ChaseG
 		if len(ids) == 0 {
 			break
 		}
-		docs, err := s.rdb.HMGet(ctx, s.appeals, ids...).Result()
+		as, err := s.getMany(ctx, ids)
 		if err != nil {
 			return nil, fmt.Errorf("appeal: chase: %w", err)
 		}
-		for _, d := range docs {
-			doc, ok := d.(string)
-			if !ok {
+		for _, a := range as {
+			if a == nil {
 				continue
-			}
-			a, err := decode(doc)
-			if err != nil {
-				return nil, err
 			}
 			stage, due := a.Due()
 			if due.IsZero() {
 				continue
 			}
-			it := ChaseItem{Appeal: a, Stage: stage, Deadline: due}
+			it := ChaseItem{Appeal: *a, Stage: stage, Deadline: due}
 			if which == OverdueNow {
 				it.Seconds = int64(now.Sub(due).Seconds())
 			} else {
-				if now.Before(s.urgeOf(a, stage, due)) {
+				if now.Before(s.urgeOf(*a, stage, due)) {
 					continue
 				}
 				it.Seconds = int64(due.Sub(now).Seconds())

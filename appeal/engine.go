@@ -270,7 +270,7 @@ func (e *Engine) fire(ctx context.Context, cs []claimed) error {
 	for i, c := range cs {
 		ids[i] = c.id
 	}
-	docs, err := e.s.rdb.HMGet(ctx, e.s.appeals, ids...).Result()
+	as, err := e.s.getMany(ctx, ids)
 	if err != nil {
 		return fmt.Errorf("appeal: read appeals of clock events: %w", err)
 	}
@@ -278,17 +278,13 @@ func (e *Engine) fire(ctx context.Context, cs []claimed) error {
 	args := []any{e.opts.StreamLen}
 	var evs []ClockEvent
 	for i, c := range cs {
-		doc, ok := docs[i].(string)
-		if !ok {
+		a := as[i]
+		if a == nil {
 			e.opts.Log.Warn().Str("timer", c.member).Msg("clock engine: the appeal is gone; its event dropped")
 			_ = e.s.rdb.ZRem(ctx, e.s.timers, c.member).Err()
 			continue
 		}
-		a, err := decode(doc)
-		if err != nil {
-			return err
-		}
-		ev := e.event(a, c)
+		ev := e.event(*a, c)
 		hist, err := json.Marshal(Event{Step: Step(c.kind), At: ev.FiredAt, By: "hotline", To: a.State,
 			Stage: c.stage, Due: &ev.Due, Late: ev.Late,
 			DispatchDue: a.DispatchDue, SignDue: a.SignDue, FeedbackDue: a.FeedbackDue})

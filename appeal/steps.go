@@ -248,25 +248,20 @@ func (s *Store) Find(ctx context.Context, f Filter) ([]Appeal, string, error) {
 			for i, z := range zs {
 				ids[i] = z.Member.(string)
 			}
-			docs, err := s.rdb.HMGet(ctx, s.appeals, ids...).Result()
+			as, err := s.getMany(ctx, ids)
 			if err != nil {
 				return nil, err
 			}
 			keep := make([]bool, len(zs))
-			for i, d := range docs {
-				doc, ok := d.(string)
-				if !ok {
+			for i, a := range as {
+				if a == nil {
 					continue
-				}
-				a, err := decode(doc)
-				if err != nil {
-					return nil, err
 				}
 				keep[i] = (f.State == "" || a.State == f.State) &&
 					(f.Category == "" || a.Category == f.Category) &&
 					(!f.Overdue || a.Overdue(now))
 				if keep[i] {
-					found[a.ID] = a
+					found[a.ID] = *a
 				}
 			}
 			return keep, nil

@@ -3,6 +3,7 @@ package appeal_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -443,5 +444,52 @@ func TestPeakModeSwitches(t *testing.T) {
 	st, err := s.PeakModeStatus(ctx, 10)
 	if err != nil || st.On || len(st.Switches) != 2 || st.Last.By != "sup2" || !st.Switches[1].On || st.Switches[1].Reason != "typhoon" {
 		t.Errorf("status %+v %v", st, err)
+	}
+}
+
+// TestDispatchClocksOfEveryCategory: each category's organizers' clocks
+// from a real dispatch, peak mode or not (it sets the dispatch limit
+// only), and the urges of each stage a fifth of its time before.
+func TestDispatchClocksOfEveryCategory(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	created := time.Date(2026, 11, 30, 21, 30, 0, 0, cst)
+	s, clock := lifecycleStore(t, rdb, created, nil)
+	for i, tc := range []struct {
+		cat            appeal.Category
+		peak           bool
+		dispatchLimit  time.Duration
+		sign           time.Duration
+		feedback       time.Duration
+		feedbackInDays int
+	}{
+		{appeal.Emergency, false, time.Hour, 15 * time.Minute, 2 * time.Hour, 0},
+		{appeal.Livelihood, false, 2 * time.Hour, 30 * time.Minute, 24 * time.Hour, 0},
+		{appeal.General, false, 24 * time.Hour, 24 * time.Hour, 0, 7},
+		{appeal.General, true, 48 * time.Hour, 24 * time.Hour, 0, 7},
+		{appeal.Complex, false, 24 * time.Hour, 24 * time.Hour, 0, 15},
+		{appeal.Complex, true, 48 * time.Hour, 24 * time.Hour, 0, 15},
+	} {
+		clock.Set(created)
+		if _, err := s.SwitchPeakMode(ctx, tc.peak, "test", "the table's case"); err != nil {
+			t.Fatal(err)
+		}
+		a, err := s.Create(ctx, newAppeal(fmt.Sprintf("every-%d", i), tc.cat))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !a.DispatchDue.Equal(created.Add(tc.dispatchLimit)) {
+			t.Errorf("%s peak %v: dispatch due %s", tc.cat, tc.peak, a.DispatchDue)
+		}
+		clock.Add(17 * time.Minute) // an odd moment, late at night
+		at := clock.Now()
+		a, _ = step(t, s, a.ID, dispatchTo("water"))
+		want := at.Add(tc.feedback)
+		if tc.feedbackInDays > 0 {
+			want = at.AddDate(0, 0, tc.feedbackInDays)
+		}
+		if !a.SignDue.Equal(at.Add(tc.sign)) || !a.FeedbackDue.Equal(want) {
+			t.Errorf("%s peak %v dispatched at %s: sign due %s, feedback due %s", tc.cat, tc.peak, at, a.SignDue, a.FeedbackDue)
+		}
 	}
 }

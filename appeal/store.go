@@ -493,6 +493,28 @@ func (s *Store) Get(ctx context.Context, id string) (Appeal, error) {
 	return decode(doc)
 }
 
+// getMany reads the appeals ids in one round trip: nil for one that is
+// not there.
+func (s *Store) getMany(ctx context.Context, ids []string) ([]*Appeal, error) {
+	docs, err := s.rdb.HMGet(ctx, s.appeals, ids...).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Appeal, len(docs))
+	for i, d := range docs {
+		doc, ok := d.(string)
+		if !ok {
+			continue
+		}
+		a, err := decode(doc)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = &a
+	}
+	return out, nil
+}
+
 // ByCall returns the appeal recorded for a call, or an error wrapping
 // ErrNotFound.
 func (s *Store) ByCall(ctx context.Context, callID string) (Appeal, error) {
@@ -523,21 +545,16 @@ func (s *Store) List(ctx context.Context, limit int) ([]Appeal, error) {
 	if len(ids) == 0 {
 		return []Appeal{}, nil
 	}
-	docs, err := s.rdb.HMGet(ctx, s.appeals, ids...).Result()
+	as, err := s.getMany(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("appeal: list: %w", err)
 	}
-	out := make([]Appeal, 0, len(docs))
-	for _, d := range docs {
-		doc, ok := d.(string)
-		if !ok {
+	out := make([]Appeal, 0, len(as))
+	for _, a := range as {
+		if a == nil {
 			continue
 		}
-		a, err := decode(doc)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
+		out = append(out, *a)
 	}
 	return out, nil
 }

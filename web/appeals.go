@@ -81,9 +81,12 @@ type StepReply struct {
 	Event  appeal.Event  `json:"event"`
 }
 
-// PeakRequest switches peak mode.
+// PeakRequest switches peak mode. The switch is recorded as the token's
+// user's; By names who ordered it when that is someone else (the duty
+// chief on the telephone), and is recorded beside.
 type PeakRequest struct {
 	On     bool   `json:"on"`
+	By     string `json:"by,omitempty"`
 	Reason string `json:"reason"`
 }
 
@@ -115,27 +118,30 @@ func mayRead(p auth.Principal, a appeal.Appeal) bool {
 	return p.OrganizerID != "" && a.Assignment != nil && slices.Contains(a.Assignment.Organizers(), p.OrganizerID)
 }
 
-func (a *api) getAppeal(w http.ResponseWriter, r *http.Request) {
+// readableAppeal reads the path's appeal, answering for it when it is
+// not there or the principal may not see it.
+func (a *api) readableAppeal(w http.ResponseWriter, r *http.Request) (appeal.Appeal, bool) {
 	ap, err := a.opts.Appeals.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		a.fail(w, r, err)
-		return
+		return appeal.Appeal{}, false
 	}
 	if p, _ := PrincipalOf(r.Context()); !mayRead(p, ap) {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("appeal %s was not dispatched to organizer %q", ap.ID, p.OrganizerID))
-		return
+		return appeal.Appeal{}, false
 	}
-	a.reply(w, r, http.StatusOK, ap)
+	return ap, true
+}
+
+func (a *api) getAppeal(w http.ResponseWriter, r *http.Request) {
+	if ap, ok := a.readableAppeal(w, r); ok {
+		a.reply(w, r, http.StatusOK, ap)
+	}
 }
 
 func (a *api) appealEvents(w http.ResponseWriter, r *http.Request) {
-	ap, err := a.opts.Appeals.Get(r.Context(), r.PathValue("id"))
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if p, _ := PrincipalOf(r.Context()); !mayRead(p, ap) {
-		writeError(w, http.StatusForbidden, fmt.Sprintf("appeal %s was not dispatched to organizer %q", ap.ID, p.OrganizerID))
+	ap, ok := a.readableAppeal(w, r)
+	if !ok {
 		return
 	}
 	evs, err := a.opts.Appeals.History(r.Context(), ap.ID)
@@ -352,7 +358,11 @@ func (a *api) switchPeakMode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, _ := PrincipalOf(r.Context())
-	sw, err := a.opts.Appeals.SwitchPeakMode(r.Context(), b.On, p.User, b.Reason)
+	by := p.User
+	if b.By != "" && b.By != p.User {
+		by = p.User + " for " + b.By
+	}
+	sw, err := a.opts.Appeals.SwitchPeakMode(r.Context(), b.On, by, b.Reason)
 	if err != nil {
 		a.fail(w, r, err)
 		return

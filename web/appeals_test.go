@@ -135,8 +135,8 @@ func TestOrganizersAndPeakModeThroughTheAPI(t *testing.T) {
 
 	r.fails(http.MethodPost, "/api/v1/peak-mode", `{"on":true}`, 400)
 	var sw appeal.PeakSwitch
-	r.do(http.MethodPost, "/api/v1/peak-mode", `{"on":true,"reason":"typhoon warning"}`, 200, &sw)
-	if !sw.On || sw.By == "" {
+	r.do(http.MethodPost, "/api/v1/peak-mode", `{"on":true,"by":"duty chief Zhao","reason":"typhoon warning"}`, 200, &sw)
+	if !sw.On || !strings.HasSuffix(sw.By, " for duty chief Zhao") {
 		t.Errorf("switch %+v", sw)
 	}
 	var stats map[string]json.RawMessage

@@ -40,7 +40,7 @@ commands:
   close ID [--note TEXT]
 ` + apiHelp
 
-const peakUsage = `usage: hotline peak [--api URL] [status | on --reason TEXT | off --reason TEXT]
+const peakUsage = `usage: hotline peak [--api URL] [status | on|off --reason TEXT [--by NAME]]
 
   status             peak mode now and its latest switches (the default)
   on, off            switch it, saying why: general and complex appeals
@@ -384,6 +384,7 @@ func peakCmd(args []string, stdout, stderr io.Writer) error {
 	case "on", "off":
 		fs := a.flags(cmd)
 		reason := fs.String("reason", "", "why (required): it is audited")
+		by := fs.String("by", "", "who ordered it, when not you")
 		if err := noArgs(fs, rest); err != nil {
 			return err
 		}
@@ -392,7 +393,7 @@ func peakCmd(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		var sw appeal.PeakSwitch
-		if err := c.Do(context.Background(), http.MethodPost, "/api/v1/peak-mode", web.PeakRequest{On: cmd == "on", Reason: *reason}, &sw); err != nil {
+		if err := c.Do(context.Background(), http.MethodPost, "/api/v1/peak-mode", web.PeakRequest{On: cmd == "on", By: *by, Reason: *reason}, &sw); err != nil {
 			return err
 		}
 		_, err = fmt.Fprintf(a.stdout, "peak mode %s at %s by %s: %s\n", onOff(sw.On), sw.At.Format("2006-01-02 15:04:05"), sw.By, sw.Reason)
