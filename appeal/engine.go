@@ -195,12 +195,10 @@ func (e *Engine) Run(ctx context.Context) {
 		wh := webhook.New(e.s.rdb, webhook.Stream{
 			Key: e.s.clockLog, Name: "supervision webhook",
 			Body: func(m redis.XMessage) ([]byte, error) {
-				raw, _ := m.Values["event"].(string)
-				var ev ClockEvent
-				if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+				ev, err := DecodeClockEvent(m)
+				if err != nil {
 					return nil, err
 				}
-				ev.ID = m.ID
 				return json.Marshal(ev)
 			},
 		}, e.opts.Webhook, e.opts.Consumer, e.opts.Log)
@@ -367,15 +365,28 @@ func (s *Store) ClockEvents(ctx context.Context, limit int, cursor string) ([]Cl
 	}
 	out := make([]ClockEvent, 0, len(msgs))
 	for _, m := range msgs {
-		raw, _ := m.Values["event"].(string)
-		var ev ClockEvent
-		if err := json.Unmarshal([]byte(raw), &ev); err != nil {
-			return nil, "", fmt.Errorf("appeal: decode clock event %s: %w", m.ID, err)
+		ev, err := DecodeClockEvent(m)
+		if err != nil {
+			return nil, "", err
 		}
-		ev.ID = m.ID
 		out = append(out, ev)
 	}
 	return out, next, nil
+}
+
+// ClockStream is the key of the stream of clock events, for what
+// consumes them (the return visits).
+func (s *Store) ClockStream() string { return s.clockLog }
+
+// DecodeClockEvent reads a clock event from its stream entry.
+func DecodeClockEvent(m redis.XMessage) (ClockEvent, error) {
+	raw, _ := m.Values["event"].(string)
+	var ev ClockEvent
+	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+		return ClockEvent{}, fmt.Errorf("appeal: clock event %s: %w", m.ID, err)
+	}
+	ev.ID = m.ID
+	return ev, nil
 }
 
 // Pending is how many clock events are to come, and the due time of the

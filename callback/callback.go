@@ -1,0 +1,80 @@
+// Package callback holds the return visits (回访): which appeals are
+// visited once their processing time has expired, the worklist they wait
+// in, and the calling windows they are worked in. It owns the visit keys
+// in Redis.
+package callback
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"time"
+
+	"github.com/hotline12345/hotline/appeal"
+)
+
+// Kind is what a visit is for.
+type Kind string
+
+// The kinds of visits.
+const (
+	// ReturnVisit asks a citizen who consented how the organizer dealt
+	// with the appeal, once its processing time has expired.
+	ReturnVisit Kind = "return_visit"
+	// QueueCallback calls back a caller who left the queue for it.
+	QueueCallback Kind = "queue_callback"
+)
+
+// State is where a visit is.
+type State string
+
+// The states of a visit.
+const (
+	Waiting State = "waiting"
+)
+
+// Decision is what became of an appeal whose processing time expired:
+// a visit, or why none.
+type Decision string
+
+// The decisions; one per appeal, ever.
+const (
+	Visited        Decision = "visit"
+	SkipNoConsent  Decision = "skipped: no consent"
+	SkipNotSampled Decision = "skipped: not sampled"
+	SkipDoNotCall  Decision = "skipped: do not call"
+)
+
+// Visit is one return visit or call-back to make.
+type Visit struct {
+	// ID is the appeal's id for a return visit.
+	ID       string          `json:"id"`
+	Kind     Kind            `json:"kind"`
+	Appeal   string          `json:"appeal,omitempty"`
+	Category appeal.Category `json:"category"`
+	// Organizers are the appeal's, the lead first.
+	Organizers []string  `json:"organizers,omitempty"`
+	State      State     `json:"state"`
+	CreatedAt  time.Time `json:"created_at"`
+	// Due is when it may be worked: in a calling window.
+	Due time.Time `json:"due"`
+	// Expired is when the appeal's processing time ran out.
+	Expired time.Time `json:"expired,omitempty"`
+}
+
+// Sampled reports whether the sample takes the appeal: the first eight
+// bytes of HMAC-SHA256(seed, appeal id), big-endian, modulo 10,000, are
+// below percent × 100. The same seed and id always give the same answer,
+// on every node, so that an auditor can derive it again.
+func Sampled(seed, appealID string, percent int) bool {
+	if percent >= 100 {
+		return true
+	}
+	if percent <= 0 {
+		return false
+	}
+	m := hmac.New(sha256.New, []byte(seed))
+	m.Write([]byte(appealID))
+	v := binary.BigEndian.Uint64(m.Sum(nil)[:8]) % 10000
+	return v < uint64(percent)*100
+}
