@@ -197,6 +197,12 @@ func Run(ctx context.Context, opts Options) error {
 	alarm, stopAlarm := runAlarm(cfg, ratings, lease, reg, log)
 	stopClocks := runClocks(cfg, appeals, lease, reg, log)
 	defer stopClocks()
+	visits, err := newVisits(cfg, store.Client)
+	if err != nil {
+		return err
+	}
+	stopVisits := runVisits(visits, appeals, lease, reg, log)
+	defer stopVisits()
 	defer stopAlarm()
 
 	agentsCtx, stopAgents := context.WithCancel(context.WithoutCancel(ctx))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/callback"
 	"github.com/hotline12345/hotline/internal/hotlinetest"
 )
 
@@ -53,5 +54,48 @@ func TestClockMetrics(t *testing.T) {
 			t.Fatalf("/metrics has no %s", strings.Join(missing, ", "))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// An appeal whose processing time expired, its citizen having consented,
+// gets its return visit from the node's engine and consumer, counted on
+// /metrics.
+func TestExpiredAppealGetsAVisit(t *testing.T) {
+	h := hotlinetest.Start(t, nil)
+	a, err := h.Appeals.Create(t.Context(), appeal.New{CallID: "visit", Caller: "13800000000", Category: appeal.Emergency,
+		Consent: appeal.Consent{Given: true}, At: time.Now().Add(-4 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	visits := callback.NewStore(h.Client, callback.StoreOptions{})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		v, err := visits.Get(t.Context(), a.ID)
+		if err == nil {
+			if v.Kind != callback.ReturnVisit || v.Appeal != a.ID || v.State != callback.Waiting {
+				t.Fatalf("visit %+v", v)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no visit for %s: %v", a.ID, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Counted once the decision is made, which the visit shows first.
+	for {
+		resp, err := http.Get(h.API() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), `hotline_visit_decisions_total{decision="visit"} 1`+"\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/metrics does not count the visit")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

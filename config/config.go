@@ -278,6 +278,9 @@ type Config struct {
 	// SupervisionSettings).
 	Supervision SupervisionSettings `yaml:"supervision"`
 
+	// Callback are the return visits (see CallbackSettings).
+	Callback CallbackSettings `yaml:"callback"`
+
 	// Probe recognises the synthetic probe's calls (see ProbeSettings).
 	Probe ProbeSettings `yaml:"probe"`
 
@@ -343,6 +346,7 @@ func Default() Config {
 	c.Trunks = []Trunk{}
 	c.Organizers = []Organizer{}
 	c.Supervision = defaultSupervision()
+	c.Callback = defaultCallback()
 	c.Redis.ServerPath = "redis-server"
 	c.IVR.Language = "zh"
 	c.IVR.FirstDigitTimeout = Duration(5 * time.Second)

@@ -157,6 +157,7 @@ func (c Config) Validate() error {
 	c.Probe.validate(&p)
 	validateOrganizers(c.Organizers, &p)
 	c.Supervision.validate(&p)
+	c.Callback.validate(&p)
 	p.check("shutdown.grace", atLeast(c.Shutdown.Grace, 0))
 	// Below 100 ms a busy Redis looks down; above 10 s a caller waits in
 	// silence that long.

@@ -1,0 +1,90 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// CallbackSettings are the return visits (回访): which consented appeals
+// are visited once their processing time expires, and when citizens may
+// be called.
+type CallbackSettings struct {
+	// Sample is the percentage of each category's consented appeals that
+	// get a visit, 0-100; the same appeal is always in or out (see Seed).
+	Sample struct {
+		Emergency  int `yaml:"emergency"`
+		Livelihood int `yaml:"livelihood"`
+		General    int `yaml:"general"`
+		Complex    int `yaml:"complex"`
+	} `yaml:"sample"`
+	// Seed keys the sample: an appeal is in when HMAC-SHA256(seed, its
+	// id) says so, which an auditor can compute again. Best set by
+	// HOTLINE_CALLBACK_SEED.
+	Seed string `yaml:"seed"`
+	// Days are the calling windows of each weekday, "HH:MM-HH:MM" in
+	// the hotline's zone; a day without any has no calls.
+	Days struct {
+		Monday    []string `yaml:"monday"`
+		Tuesday   []string `yaml:"tuesday"`
+		Wednesday []string `yaml:"wednesday"`
+		Thursday  []string `yaml:"thursday"`
+		Friday    []string `yaml:"friday"`
+		Saturday  []string `yaml:"saturday"`
+		Sunday    []string `yaml:"sunday"`
+	} `yaml:"days"`
+}
+
+func defaultCallback() CallbackSettings {
+	var c CallbackSettings
+	c.Sample.Emergency, c.Sample.Livelihood, c.Sample.General, c.Sample.Complex = 100, 100, 100, 100
+	d := &c.Days
+	for _, day := range []*[]string{&d.Monday, &d.Tuesday, &d.Wednesday, &d.Thursday, &d.Friday, &d.Saturday, &d.Sunday} {
+		*day = []string{"09:00-12:00", "14:00-20:00"}
+	}
+	return c
+}
+
+// DayWindows are the windows of each weekday, Sunday first (as
+// time.Weekday counts).
+func (c CallbackSettings) DayWindows() [7][]string {
+	d := c.Days
+	return [7][]string{d.Sunday, d.Monday, d.Tuesday, d.Wednesday, d.Thursday, d.Friday, d.Saturday}
+}
+
+func (c CallbackSettings) validate(p *problems) {
+	for name, v := range map[string]int{"emergency": c.Sample.Emergency, "livelihood": c.Sample.Livelihood, "general": c.Sample.General, "complex": c.Sample.Complex} {
+		if v < 0 || v > 100 {
+			p.check("callback.sample."+name, fmt.Errorf("%d: want a percentage, 0-100", v))
+		}
+	}
+	check := func(key string, spans []string) {
+		for _, s := range spans {
+			if err := checkSpan(s); err != nil {
+				p.check(key, err)
+			}
+		}
+	}
+	days := []string{"sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"}
+	for i, w := range c.DayWindows() {
+		check("callback.days."+days[i], w)
+	}
+}
+
+// checkSpan checks "HH:MM-HH:MM", the start before the end.
+func checkSpan(s string) error {
+	from, to, ok := strings.Cut(s, "-")
+	var fh, fm, th, tm int
+	if !ok {
+		return fmt.Errorf("%q: want HH:MM-HH:MM", s)
+	}
+	if _, err := fmt.Sscanf(from, "%d:%d", &fh, &fm); err != nil {
+		return fmt.Errorf("%q: want HH:MM-HH:MM", s)
+	}
+	if _, err := fmt.Sscanf(to, "%d:%d", &th, &tm); err != nil {
+		return fmt.Errorf("%q: want HH:MM-HH:MM", s)
+	}
+	if fh < 0 || fh > 23 || fm < 0 || fm > 59 || th < 0 || th > 24 || tm < 0 || tm > 59 || th == 24 && tm != 0 || fh*60+fm >= th*60+tm {
+		return fmt.Errorf("%q: want HH:MM-HH:MM, the start before the end", s)
+	}
+	return nil
+}
