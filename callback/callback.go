@@ -60,6 +60,8 @@ type Visit struct {
 	Due time.Time `json:"due"`
 	// Expired is when the appeal's processing time ran out.
 	Expired time.Time `json:"expired,omitempty"`
+	// Attempts are the tries so far, oldest first.
+	Attempts []Attempt `json:"attempts,omitempty"`
 }
 
 // Sampled reports whether the sample takes the appeal: the first eight

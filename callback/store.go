@@ -35,6 +35,8 @@ type StoreOptions struct {
 	Sample map[appeal.Category]int
 	// Seed keys the sample (Sampled).
 	Seed string
+	// Retry is the policy of attempts; zero means DefaultRetry.
+	Retry Retry
 }
 
 // Store keeps the visits in Redis. Its keys share the hash tag {visits}:
@@ -45,12 +47,15 @@ type StoreOptions struct {
 //	worklist      sorted set of the waiting visits' ids: emergency first,
 //	              then by due time (worklistScore)
 //	dnc           hash: number → why it is not to be called, JSON
+//	leases        hash: visit id → "<agent>|<lease end ms>|<worklist
+//	              score>" while an agent works it
+//	lease-ends    sorted set of the leased visits by lease end (ms)
 //	log           stream of every change, for the audit
 type Store struct {
 	rdb  redis.UniversalClient
 	opts StoreOptions
 
-	visits, decisions, worklist, dnc, log string
+	visits, decisions, worklist, dnc, log, leases, leaseEnds string
 }
 
 // NewStore returns a Store on rdb.
@@ -68,9 +73,13 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 		w := DefaultWindows(opts.Location)
 		opts.Windows = &w
 	}
+	if opts.Retry == (Retry{}) {
+		opts.Retry = DefaultRetry
+	}
 	base := opts.Prefix + ":{visits}:"
 	return &Store{rdb: rdb, opts: opts,
-		visits: base + "visits", decisions: base + "decisions", worklist: base + "worklist", dnc: base + "dnc", log: base + "log"}
+		visits: base + "visits", decisions: base + "decisions", worklist: base + "worklist", dnc: base + "dnc", log: base + "log",
+		leases: base + "leases", leaseEnds: base + "lease-ends"}
 }
 
 // worklistScore orders the worklist: emergencies before the rest, each
