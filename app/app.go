@@ -291,7 +291,7 @@ func Run(ctx context.Context, opts Options) error {
 		Handler: web.NewHandler(web.Options{
 			Calls: calls, Appeals: appeals, Gatherer: reg, Logger: log,
 			Agents: agents.store, Distribution: agents.dist, Ratings: reviewsThroughJournal{ratings, keeper.Ratings()}, Location: cfg.Location(),
-			Accounts: accounts, Bans: agents.bans, Trunks: trunks,
+			Accounts: accounts, Bans: agents.bans, Trunks: trunks, Visits: visits,
 			MetricsToken: cfg.HTTP.MetricsToken, TrustedProxies: cfg.TrustedProxies(), LoginTTL: time.Duration(cfg.HTTP.LoginTTL),
 			Checks: append([]web.Check{
 				{Name: "redis", Check: keeper.RedisCheck, Degraded: outageMode},

@@ -17,6 +17,7 @@ import (
 	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/ban"
 	"github.com/hotline12345/hotline/calllog"
+	"github.com/hotline12345/hotline/callback"
 	"github.com/hotline12345/hotline/evaluation"
 	"github.com/hotline12345/hotline/internal/zpage"
 	"github.com/hotline12345/hotline/journal"
@@ -531,16 +532,16 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, acd.ErrInvalid), errors.Is(err, evaluation.ErrInvalid), errors.Is(err, auth.ErrInvalid),
 		errors.Is(err, zpage.ErrCursor), errors.Is(err, errCursor),
-		errors.Is(err, appeal.ErrInvalid), errors.Is(err, appeal.ErrUnknownCategory):
+		errors.Is(err, appeal.ErrInvalid), errors.Is(err, appeal.ErrUnknownCategory), errors.Is(err, callback.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, appeal.ErrNotTheirs):
 		return http.StatusForbidden
 	case errors.Is(err, acd.ErrNotFound), errors.Is(err, evaluation.ErrNotFound), errors.Is(err, calllog.ErrNotFound),
 		errors.Is(err, appeal.ErrNotFound), errors.Is(err, auth.ErrNotFound), errors.Is(err, ban.ErrNotFound),
-		errors.Is(err, appeal.ErrOrganizerNotFound):
+		errors.Is(err, appeal.ErrOrganizerNotFound), errors.Is(err, callback.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, acd.ErrConflict), errors.Is(err, acd.ErrState), errors.Is(err, evaluation.ErrAlreadyReviewed),
-		errors.Is(err, auth.ErrConflict), errors.Is(err, appeal.ErrHistoryFull):
+		errors.Is(err, auth.ErrConflict), errors.Is(err, appeal.ErrHistoryFull), errors.Is(err, callback.ErrNotLeased):
 		return http.StatusConflict
 	}
 	return 0

@@ -21,6 +21,7 @@ import (
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/ban"
+	"github.com/hotline12345/hotline/callback"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/evaluation"
 	"github.com/hotline12345/hotline/internal/apitest"
@@ -49,6 +50,7 @@ type rig struct {
 	clock    *testclock.Clock
 	calls    *calllog.Store
 	appeals  *appeal.Store
+	visits   *callback.Store
 	agents   *acd.Store
 	dist     *acd.Distributor
 	ratings  *evaluation.Store
@@ -91,6 +93,7 @@ func startRig(t *testing.T, tune func(*web.Options, *acd.Distributor)) *rig {
 	log := zerolog.New(r.log)
 	r.calls = calllog.NewStore(r.rdb, calllog.StoreOptions{})
 	r.appeals = appeal.NewStore(r.rdb, appeal.StoreOptions{Location: beijing})
+	r.visits = callback.NewStore(r.rdb, callback.StoreOptions{Location: beijing, Now: r.clock.Now})
 	r.agents = acd.NewStore(r.rdb, acd.StoreOptions{Realm: "hotline", Location: beijing, Now: r.clock.Now})
 	r.dist = &acd.Distributor{Store: r.agents, Node: "node1"}
 	r.ratings = evaluation.NewStore(r.rdb, evaluation.StoreOptions{Location: beijing, Now: r.clock.Now})
@@ -103,7 +106,7 @@ func startRig(t *testing.T, tune func(*web.Options, *acd.Distributor)) *rig {
 	ivr.NewMetrics(r.reg).Digits.WithLabelValues(string(ivr.DTMFInfo)).Inc()
 	opts := web.Options{
 		Calls: r.calls, Appeals: r.appeals, Agents: r.agents, Distribution: r.dist, Ratings: r.ratings,
-		Accounts: r.accounts, Bans: r.bans, Gatherer: r.reg, Logger: log,
+		Accounts: r.accounts, Bans: r.bans, Gatherer: r.reg, Logger: log, Visits: r.visits,
 		Checks:         []web.Check{{Name: "redis", Check: func(ctx context.Context) error { return r.rdb.Ping(ctx).Err() }}},
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 		Location:       beijing, Now: r.clock.Now,

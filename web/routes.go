@@ -124,7 +124,7 @@ var (
 // routes is the route table. a may be nil when only the table is wanted.
 func (a *api) routes() []Route {
 	staff := []auth.Role{auth.Supervisor, auth.Ops, auth.Admin}
-	return []Route{
+	rs := []Route{
 		{Method: "POST", Path: "/api/v1/login", Summary: "log in with an account's password: a token with the account's roles",
 			Public: true, Body: LoginRequest{}, Reply: TokenReply{}, Status: http.StatusCreated, Errors: []int{401}, handle: a.login},
 		{Method: "POST", Path: "/api/v1/logout", Summary: "revoke the token the request carries",
@@ -275,4 +275,5 @@ func (a *api) routes() []Route {
 		{Method: "GET", Path: "/api/v1/trunks/events", Summary: "the trunks' changes of state, newest first: up, down, maintenance",
 			Roles: []auth.Role{auth.Ops, auth.Admin}, Query: []Param{limitParam, cursorParam}, Reply: Page[trunk.Transition]{}, handle: a.trunkEvents},
 	}
+	return append(rs, a.visitRoutes()...)
 }

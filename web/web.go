@@ -67,6 +67,8 @@ type Options struct {
 	Bans Bans
 	// Trunks are the carriers' trunks; nil lists none.
 	Trunks TrunkStore
+	// Visits are the return visits.
+	Visits VisitStore
 
 	Checks []Check
 	// Draining, when set and true, makes /healthz answer 503 draining:
