@@ -274,7 +274,12 @@ func Run(ctx context.Context, opts Options) error {
 	// Numbers go out through the trunks, the first healthy one with a
 	// free channel, failing over.
 	dialers := ivr.Dialers{"agent": tel, "number": &trunk.Dialer{Trunks: trunks, Backend: tel}}
-	service := &ivr.Service{Queue: agents.dist, Dialer: dialers, Bridger: tel, Ratings: keeper.Ratings(), Served: keeper.Ratings(), Options: serviceOptions(cfg), Metrics: runner.Metrics}
+	service := &ivr.Service{Queue: agents.dist, Dialer: dialers, Bridger: tel, Ratings: keeper.Ratings(), Served: keeper.Ratings(), Options: serviceOptions(cfg), Metrics: runner.Metrics,
+		// A call-back asked for in the queue is work in the visits' worklist.
+		CallBacks: ivr.CallBackFunc(func(ctx context.Context, req ivr.CallBackRequest) error {
+			_, err := visits.QueueCallback(ctx, req.CallID, req.AppealID, req.Category)
+			return err
+		})}
 	citizen = ivr.TakeToAgent(intake, service, keeper)
 
 	// draining is set once a drain begins: /healthz answers 503 so that

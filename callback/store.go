@@ -305,3 +305,39 @@ func (s *Store) Changes(ctx context.Context, limit int) ([]Change, error) {
 	}
 	return out, nil
 }
+
+// queueCallbackScript adds a call-back once per call. KEYS: visits,
+// worklist, log. ARGV: id, document, score, the log's entry, the log's
+// most. Returns 1 when added, 0 when the call had one.
+var queueCallbackScript = redis.NewScript(`
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  return 0
+end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'change', ARGV[4])
+return 1
+`)
+
+// QueueCallback turns a caller's request for a call-back, made while
+// waiting in the queue, into an item of the worklist (kind
+// queue_callback), due now or in the next calling window; one per call.
+// The number to call is the appeal's.
+func (s *Store) QueueCallback(ctx context.Context, callID, appealID string, cat appeal.Category) (Visit, error) {
+	if callID == "" {
+		return Visit{}, fmt.Errorf("%w: a call-back names its call", ErrInvalid)
+	}
+	now := s.opts.Now().In(s.opts.Location)
+	v := Visit{ID: "cb-" + callID, Kind: QueueCallback, Appeal: appealID, Category: cat, State: Waiting, CreatedAt: now, Due: s.opts.Windows.Next(now)}
+	doc, err := json.Marshal(v)
+	if err != nil {
+		return Visit{}, err
+	}
+	entry, err := json.Marshal(Change{At: now, By: "hotline", Appeal: appealID, Visit: v.ID, What: "call-back asked for in the queue"})
+	if err != nil {
+		return Visit{}, err
+	}
+	if err := queueCallbackScript.Run(ctx, s.rdb, []string{s.visits, s.worklist, s.log}, v.ID, doc, worklistScore(v), entry, MaxLog).Err(); err != nil {
+		return Visit{}, fmt.Errorf("callback: call-back of %s: %w", callID, err)
+	}
+	return s.Get(ctx, v.ID)
+}

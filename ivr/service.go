@@ -77,6 +77,28 @@ type Service struct {
 	// Metrics, when set, count offers, ratings, calls turned away and
 	// the waits in the queue.
 	Metrics *Metrics
+	// CallBacks, when set, turns a caller's request for a call-back into
+	// work: an item in the return visits' worklist.
+	CallBacks CallBackRecorder
+}
+
+// CallBackRecorder keeps a caller's request for a call-back as work.
+type CallBackRecorder interface {
+	QueueCallback(ctx context.Context, req CallBackRequest) error
+}
+
+// CallBackFunc is a func as a CallBackRecorder.
+type CallBackFunc func(ctx context.Context, req CallBackRequest) error
+
+// QueueCallback implements CallBackRecorder.
+func (f CallBackFunc) QueueCallback(ctx context.Context, req CallBackRequest) error { return f(ctx, req) }
+
+// CallBackRequest is a caller who left the queue to be called back.
+type CallBackRequest struct {
+	CallID   string
+	Caller   string
+	AppealID string
+	Category appeal.Category
 }
 
 func (sv *Service) countOffer(outcome string) {
@@ -422,6 +444,12 @@ func (w *waiter) leave(ctx context.Context) error {
 		return fmt.Errorf("leave for a call-back: %w", err)
 	}
 	w.leftAt = w.s.now()
+	if w.sv.CallBacks != nil {
+		req := CallBackRequest{CallID: w.s.Call.ID(), Caller: w.s.Call.Caller(), AppealID: w.appeal.ID, Category: w.appeal.Category}
+		if err := w.sv.CallBacks.QueueCallback(ctx, req); err != nil {
+			return fmt.Errorf("keep the call-back: %w", err)
+		}
+	}
 	if err := w.s.Play(ctx, prompts.CallbackNoted); err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/callback"
 	"github.com/hotline12345/hotline/caller"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/evaluation"
@@ -74,6 +75,7 @@ type serviceRig struct {
 	rec     *memRecords
 	acd     *acd.Store
 	ratings *evaluation.Store
+	visits  *callback.Store
 	conn    *agents
 }
 
@@ -108,9 +110,13 @@ func newServiceRig(t *testing.T, behave map[string]string) *serviceRig {
 	rig := &serviceRig{t: t, rec: &memRecords{}, acd: store, ratings: evaluation.NewStore(rdb, evaluation.StoreOptions{}),
 		conn: &agents{catalog: catalog, behave: behave, hangupBy: "agent"}}
 	rig.runner = newRunner(t, rig.rec, &appeals{})
+	rig.visits = callback.NewStore(rdb, callback.StoreOptions{})
 	rig.runner.Service = &ivr.Service{Queue: d, Dialer: rig.conn, Bridger: rig.conn, Ratings: rig.ratings, Served: rig.ratings, Metrics: rig.runner.Metrics, Options: ivr.ServiceOptions{
 		Rating: ivr.RatingOptions{Timeout: 50 * time.Millisecond},
-	}}
+	}, CallBacks: ivr.CallBackFunc(func(ctx context.Context, req ivr.CallBackRequest) error {
+		_, err := rig.visits.QueueCallback(ctx, req.CallID, req.AppealID, req.Category)
+		return err
+	})}
 	return rig
 }
 
@@ -476,6 +482,13 @@ func TestServiceCallbackAfterTheMaximumWait(t *testing.T) {
 	day, err := r.acd.Day(t.Context(), time.Now())
 	if err != nil || day.Callback != 1 || day.Abandoned != 0 {
 		t.Errorf("day %+v %v", day, err)
+	}
+	// The call-back is work: an item in the worklist, due in the next
+	// calling window.
+	v, err := r.visits.Get(t.Context(), "cb-"+rec.ID)
+	if err != nil || v.Kind != callback.QueueCallback || v.State != callback.Waiting || v.Appeal != rec.AppealID || v.Appeal == "" ||
+		!v.Due.Equal(callback.DefaultWindows(appeal.DefaultLocation()).Next(v.CreatedAt)) {
+		t.Errorf("the call-back's item %+v %v", v, err)
 	}
 	// The caller waited at least the maximum wait before leaving.
 	r.wantWaits(acd.OutcomeCallback, 1)
