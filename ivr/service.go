@@ -91,7 +91,9 @@ type CallBackRecorder interface {
 type CallBackFunc func(ctx context.Context, req CallBackRequest) error
 
 // QueueCallback implements CallBackRecorder.
-func (f CallBackFunc) QueueCallback(ctx context.Context, req CallBackRequest) error { return f(ctx, req) }
+func (f CallBackFunc) QueueCallback(ctx context.Context, req CallBackRequest) error {
+	return f(ctx, req)
+}
 
 // CallBackRequest is a caller who left the queue to be called back.
 type CallBackRequest struct {
