@@ -14,6 +14,7 @@
 //	hotline trunks [list|events]
 //	hotline appeals list|show|create|dispatch|sign|feedback|return|close ...
 //	hotline peak [status|on|off]
+//	hotline visits next|renew|attempt ...
 package main
 
 import (
@@ -60,6 +61,7 @@ commands:
   trunks [events]    the carriers' trunks: state, last probe, channels, recent calls; or their events
   appeals COMMAND    list, show, create, dispatch, sign, feedback, return or close appeals (hotline appeals help)
   peak [on|off]      peak mode: general and complex appeals get 48 h to dispatch while it is on
+  visits COMMAND     a return-visit agent's next visit, its lease and its attempts (hotline visits help)
 
 Commands that call the API send $HOTLINE_TOKEN. The first admin token is
 printed by the first "hotline serve"; "hotline tokens create --role admin"
@@ -115,6 +117,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = appealsCmd(args[1:], stdout, stderr)
 	case "peak":
 		err = peakCmd(args[1:], stdout, stderr)
+	case "visits":
+		err = visitsCmd(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
