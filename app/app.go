@@ -197,7 +197,7 @@ func Run(ctx context.Context, opts Options) error {
 	alarm, stopAlarm := runAlarm(cfg, ratings, lease, reg, log)
 	stopClocks := runClocks(cfg, appeals, lease, reg, log)
 	defer stopClocks()
-	visits, err := newVisits(cfg, store.Client)
+	visits, err := newVisits(cfg, store.Client, reg, log)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -14,8 +15,9 @@ import (
 	"github.com/hotline12345/hotline/config"
 )
 
-// newVisits is the return visits' store of the configuration.
-func newVisits(cfg config.Config, rdb redis.UniversalClient) (*callback.Store, error) {
+// newVisits is the return visits' store of the configuration, its
+// metrics registered.
+func newVisits(cfg config.Config, rdb redis.UniversalClient, reg prometheus.Registerer, log zerolog.Logger) (*callback.Store, error) {
 	w := callback.Windows{Loc: cfg.Location()}
 	for day, spans := range cfg.Callback.DayWindows() {
 		for _, s := range spans {
@@ -26,11 +28,60 @@ func newVisits(cfg config.Config, rdb redis.UniversalClient) (*callback.Store, e
 			w.Days[day] = append(w.Days[day], span)
 		}
 	}
+	attempts := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hotline_visit_attempts_total",
+		Help: "Attempts at return visits and call-backs recorded on this node, by outcome.",
+	}, []string{"outcome"})
+	for _, o := range []callback.Outcome{callback.Completed, callback.NoAnswer, callback.Busy, callback.Unreachable, callback.WrongNumber, callback.Refused, callback.CallLater} {
+		attempts.WithLabelValues(string(o))
+	}
 	s := cfg.Callback.Sample
-	return callback.NewStore(rdb, callback.StoreOptions{
+	visits := callback.NewStore(rdb, callback.StoreOptions{
 		Location: cfg.Location(), Windows: &w, Seed: cfg.Callback.Seed,
-		Sample: map[appeal.Category]int{appeal.Emergency: s.Emergency, appeal.Livelihood: s.Livelihood, appeal.General: s.General, appeal.Complex: s.Complex},
-	}), nil
+		Sample:    map[appeal.Category]int{appeal.Emergency: s.Emergency, appeal.Livelihood: s.Livelihood, appeal.General: s.General, appeal.Complex: s.Complex},
+		Attempted: func(o callback.Outcome) { attempts.WithLabelValues(string(o)).Inc() },
+	})
+	reg.MustRegister(attempts, &visitsCollector{visits: visits, log: log})
+	return visits, nil
+}
+
+// visitsCollector exports the visits by state and kind and how long the
+// longest-due waiting one has been due, read from Redis at each scrape.
+type visitsCollector struct {
+	visits *callback.Store
+	log    zerolog.Logger
+}
+
+var (
+	visitsDesc = prometheus.NewDesc("hotline_visits", "Return visits and call-backs by state (leased: waiting ones an agent holds) and kind, from Redis: the same on every node.",
+		[]string{"state", "kind"}, nil)
+	oldestVisitDesc = prometheus.NewDesc("hotline_visits_oldest_due_seconds", "How long the longest-due waiting visit not leased has been due (0 when none is due).", nil, nil)
+)
+
+func (c *visitsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- visitsDesc
+	ch <- oldestVisitDesc
+}
+
+func (c *visitsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	f, err := c.visits.Figures(ctx)
+	if err != nil {
+		c.log.Warn().Err(err).Msg("metrics: visits")
+		return
+	}
+	for _, st := range []callback.State{callback.Waiting, callback.Done, callback.GaveUp, callback.Withdrawn, callback.WrongNumbered} {
+		for _, k := range []callback.Kind{callback.ReturnVisit, callback.QueueCallback} {
+			ch <- prometheus.MustNewConstMetric(visitsDesc, prometheus.GaugeValue, float64(f.ByState[st][k]), string(st), string(k))
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(visitsDesc, prometheus.GaugeValue, float64(f.Leased), string(callback.Leased), "all")
+	oldest := 0.0
+	if !f.OldestDue.IsZero() && time.Since(f.OldestDue) > 0 {
+		oldest = time.Since(f.OldestDue).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(oldestVisitDesc, prometheus.GaugeValue, oldest)
 }
 
 // runVisits decides, on this node as on every other, the return visit of

@@ -90,7 +90,10 @@ func TestExpiredAppealGetsAVisit(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if strings.Contains(string(body), `hotline_visit_decisions_total{decision="visit"} 1`+"\n") {
+		if strings.Contains(string(body), `hotline_visit_decisions_total{decision="visit"} 1`+"\n") &&
+			strings.Contains(string(body), `hotline_visits{kind="return_visit",state="waiting"} 1`+"\n") &&
+			strings.Contains(string(body), `hotline_visit_attempts_total{outcome="completed"} 0`+"\n") &&
+			strings.Contains(string(body), "hotline_visits_oldest_due_seconds ") {
 			return
 		}
 		if time.Now().After(deadline) {

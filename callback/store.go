@@ -37,6 +37,8 @@ type StoreOptions struct {
 	Seed string
 	// Retry is the policy of attempts; zero means DefaultRetry.
 	Retry Retry
+	// Attempted, when set, hears the outcome of each attempt recorded.
+	Attempted func(Outcome)
 }
 
 // Store keeps the visits in Redis. Its keys share the hash tag {visits}:
@@ -50,12 +52,16 @@ type StoreOptions struct {
 //	leases        hash: visit id → "<agent>|<lease end ms>|<worklist
 //	              score>" while an agent works it
 //	lease-ends    sorted set of the leased visits by lease end (ms)
+//	counts        hash: "<state>|<kind>" → visits in it
+//	ended:<state> sorted set of the ids of the visits that ended in the
+//	              state (completed, unreachable, refused, wrong_number), by
+//	              when (ms)
 //	log           stream of every change, for the audit
 type Store struct {
 	rdb  redis.UniversalClient
 	opts StoreOptions
 
-	visits, decisions, worklist, dnc, log, leases, leaseEnds string
+	visits, decisions, worklist, dnc, log, leases, leaseEnds, counts, ended string
 }
 
 // NewStore returns a Store on rdb.
@@ -79,7 +85,7 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 	base := opts.Prefix + ":{visits}:"
 	return &Store{rdb: rdb, opts: opts,
 		visits: base + "visits", decisions: base + "decisions", worklist: base + "worklist", dnc: base + "dnc", log: base + "log",
-		leases: base + "leases", leaseEnds: base + "lease-ends"}
+		leases: base + "leases", leaseEnds: base + "lease-ends", counts: base + "counts", ended: base + "ended:"}
 }
 
 // worklistScore orders the worklist: emergencies before the rest, each
@@ -98,9 +104,9 @@ const MaxLog = 1000000
 // decideScript records an appeal's decision once, and a visit with it
 // when the decision is one.
 //
-// KEYS: decisions, visits, worklist, log. ARGV: appeal id, decision,
-// visit id, visit document ("" for none), worklist score, the log's
-// fields (JSON), the log's most. Returns the decision stored (the one
+// KEYS: decisions, visits, worklist, log, counts. ARGV: appeal id,
+// decision, visit id, visit document ("" for none), worklist score, the
+// log's fields (JSON), the log's most. Returns the decision stored (the one
 // given, or the one an earlier run stored).
 var decideScript = redis.NewScript(`
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
@@ -109,6 +115,7 @@ end
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
   redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])
+  redis.call('HINCRBY', KEYS[5], 'waiting|return_visit', 1)
 end
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'change', ARGV[6])
 return ARGV[2]
@@ -174,7 +181,7 @@ func (s *Store) Expired(ctx context.Context, ev appeal.ClockEvent, appeals Appea
 	if err != nil {
 		return "", err
 	}
-	got, err := decideScript.Run(ctx, s.rdb, []string{s.decisions, s.visits, s.worklist, s.log},
+	got, err := decideScript.Run(ctx, s.rdb, []string{s.decisions, s.visits, s.worklist, s.log, s.counts},
 		a.ID, string(decision), visit.ID, string(doc), worklistScore(visit), change, MaxLog).Text()
 	if err != nil {
 		return "", fmt.Errorf("callback: decide the visit of %s: %w", a.ID, err)
@@ -256,6 +263,10 @@ func (s *Store) Get(ctx context.Context, id string) (Visit, error) {
 	if err != nil {
 		return Visit{}, fmt.Errorf("callback: visit %s: %w", id, err)
 	}
+	return decodeVisit(id, doc)
+}
+
+func decodeVisit(id, doc string) (Visit, error) {
 	var v Visit
 	if err := json.Unmarshal([]byte(doc), &v); err != nil {
 		return Visit{}, fmt.Errorf("callback: decode visit %s: %w", id, err)
@@ -307,13 +318,14 @@ func (s *Store) Changes(ctx context.Context, limit int) ([]Change, error) {
 }
 
 // queueCallbackScript adds a call-back once per call. KEYS: visits,
-// worklist, log. ARGV: id, document, score, the log's entry, the log's
-// most. Returns 1 when added, 0 when the call had one.
+// worklist, log, counts. ARGV: id, document, score, the log's entry, the
+// log's most. Returns 1 when added, 0 when the call had one.
 var queueCallbackScript = redis.NewScript(`
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
   return 0
 end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('HINCRBY', KEYS[4], 'waiting|queue_callback', 1)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'change', ARGV[4])
 return 1
 `)
@@ -336,7 +348,7 @@ func (s *Store) QueueCallback(ctx context.Context, callID, appealID string, cat 
 	if err != nil {
 		return Visit{}, err
 	}
-	if err := queueCallbackScript.Run(ctx, s.rdb, []string{s.visits, s.worklist, s.log}, v.ID, doc, worklistScore(v), entry, MaxLog).Err(); err != nil {
+	if err := queueCallbackScript.Run(ctx, s.rdb, []string{s.visits, s.worklist, s.log, s.counts}, v.ID, doc, worklistScore(v), entry, MaxLog).Err(); err != nil {
 		return Visit{}, fmt.Errorf("callback: call-back of %s: %w", callID, err)
 	}
 	return s.Get(ctx, v.ID)

@@ -178,11 +178,13 @@ func (s *Store) Renew(ctx context.Context, id, agent string, lease time.Duration
 // lease ends, and the visit goes back to the worklist when it is to be
 // tried again. A refusal puts the number on the do-not-call list.
 //
-// KEYS: visits, leases, lease ends, worklist, log, do-not-call list.
-// ARGV: id, agent, document before, document after, worklist score (""
-// when final), the log's entry, the log's most, the number ("" unless
-// refused), its do-not-call entry. Returns 1, 0 when the agent holds no
-// lease, -1 when the document changed.
+// KEYS: visits, leases, lease ends, worklist, log, do-not-call list,
+// counts, the index of the state it ends in (when final). ARGV: id,
+// agent, document before, document after, worklist score ("" when final),
+// the log's entry, the log's most, the number ("" unless refused), its
+// do-not-call entry, the counts' field it leaves, the one it enters, now
+// (ms). Returns 1, 0 when the agent holds no lease, -1 when the document
+// changed.
 var attemptScript = redis.NewScript(`
 local l = redis.call('HGET', KEYS[2], ARGV[1])
 if not l or string.sub(l, 1, #ARGV[2] + 1) ~= ARGV[2] .. '|' then
@@ -199,6 +201,11 @@ if ARGV[5] ~= '' then
 end
 if ARGV[8] ~= '' then
   redis.call('HSET', KEYS[6], ARGV[8], ARGV[9])
+end
+if ARGV[10] ~= ARGV[11] then
+  redis.call('HINCRBY', KEYS[7], ARGV[10], -1)
+  redis.call('HINCRBY', KEYS[7], ARGV[11], 1)
+  redis.call('ZADD', KEYS[8], ARGV[12], ARGV[1])
 end
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'change', ARGV[6])
 return 1
@@ -273,6 +280,7 @@ func (s *Store) tryAttempt(ctx context.Context, id, agent string, a Attempt, cal
 	default:
 		return Visit{}, false, fmt.Errorf("%w: outcome %q", ErrInvalid, a.Outcome)
 	}
+	from := string(Waiting) + "|" + string(v.Kind)
 	v.Attempts = append(v.Attempts, a)
 	after, err := json.Marshal(v)
 	if err != nil {
@@ -286,8 +294,9 @@ func (s *Store) tryAttempt(ctx context.Context, id, agent string, a Attempt, cal
 	if err != nil {
 		return Visit{}, false, err
 	}
-	n, err := attemptScript.Run(ctx, s.rdb, []string{s.visits, s.leases, s.leaseEnds, s.worklist, s.log, s.dnc},
-		id, agent, before, string(after), score, string(entry), MaxLog, number, string(dnc)).Int()
+	n, err := attemptScript.Run(ctx, s.rdb, []string{s.visits, s.leases, s.leaseEnds, s.worklist, s.log, s.dnc, s.counts, s.ended + string(v.State)},
+		id, agent, before, string(after), score, string(entry), MaxLog, number, string(dnc),
+		from, string(v.State)+"|"+string(v.Kind), now.UnixMilli()).Int()
 	if err != nil {
 		return Visit{}, false, fmt.Errorf("callback: attempt on %s: %w", id, err)
 	}
@@ -296,6 +305,9 @@ func (s *Store) tryAttempt(ctx context.Context, id, agent string, a Attempt, cal
 		return Visit{}, false, fmt.Errorf("%w: %s, %s", ErrNotLeased, id, agent)
 	case -1:
 		return Visit{}, false, nil
+	}
+	if s.opts.Attempted != nil {
+		s.opts.Attempted(a.Outcome)
 	}
 	return v, true, nil
 }

@@ -180,3 +180,46 @@ func TestAgentsAtOnceNeverShare(t *testing.T) {
 		t.Errorf("%d visits taken, want 200", len(seen))
 	}
 }
+
+// TestListAndFigures: the visits by state, and the figures the metrics
+// read.
+func TestListAndFigures(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	g := r.visit(t, "fig-g", "13800000021", appeal.General)
+	e := r.visit(t, "fig-e", "13800000022", appeal.Emergency)
+	r.clock.Add(time.Minute)
+	cb, err := r.visits.QueueCallback(ctx, "call-9", g.Appeal, appeal.General)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := r.visits.QueueCallback(ctx, "call-9", g.Appeal, appeal.General); err != nil || again.ID != cb.ID {
+		t.Errorf("a second call-back of one call: %+v %v", again, err)
+	}
+	if l, err := r.visits.Next(ctx, "v1", 0); err != nil || l.Visit.ID != e.ID {
+		t.Fatalf("next %+v %v", l, err)
+	}
+	if _, err := r.visits.Attempted(ctx, e.ID, "v1", callback.Attempt{Outcome: callback.Completed}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := r.visits.Next(ctx, "v1", 0); err != nil || l.Visit.ID != g.ID {
+		t.Fatalf("next %+v %v", l, err)
+	}
+	f, err := r.visits.Figures(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.ByState[callback.Waiting][callback.ReturnVisit] != 1 || f.ByState[callback.Waiting][callback.QueueCallback] != 1 ||
+		f.ByState[callback.Done][callback.ReturnVisit] != 1 || f.Leased != 1 || !f.OldestDue.Equal(cb.Due) {
+		t.Errorf("figures %+v (call-back due %s)", f, cb.Due)
+	}
+	for st, want := range map[callback.State]string{callback.Waiting: cb.ID, callback.Leased: g.ID, callback.Done: e.ID} {
+		vs, next, err := r.visits.List(ctx, st, 10, "")
+		if err != nil || len(vs) != 1 || vs[0].ID != want || next != "" {
+			t.Errorf("%s: %+v %q %v, want %s", st, vs, next, err, want)
+		}
+	}
+	if _, _, err := r.visits.List(ctx, "lost", 10, ""); !errors.Is(err, callback.ErrInvalid) {
+		t.Errorf("an unknown state: %v", err)
+	}
+}

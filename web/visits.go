@@ -19,6 +19,7 @@ type VisitStore interface {
 	Renew(ctx context.Context, id, agent string, lease time.Duration) (time.Time, error)
 	Attempted(ctx context.Context, id, agent string, a callback.Attempt, caller string) (callback.Visit, error)
 	Get(ctx context.Context, id string) (callback.Visit, error)
+	List(ctx context.Context, st callback.State, limit int, cursor string) ([]callback.Visit, string, error)
 }
 
 // VisitWork is a visit given to a return-visit agent: the visit, its
@@ -123,10 +124,34 @@ func (a *api) attemptVisit(w http.ResponseWriter, r *http.Request) {
 	a.reply(w, r, http.StatusOK, got)
 }
 
+func (a *api) listVisits(w http.ResponseWriter, r *http.Request) {
+	limit, cursor, ok := pageQuery(w, r)
+	if !ok {
+		return
+	}
+	st := callback.State(r.URL.Query().Get("state"))
+	if st == "" {
+		st = callback.Waiting
+	}
+	vs, next, err := a.opts.Visits.List(r.Context(), st, limit, cursor)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.reply(w, r, http.StatusOK, Page[callback.Visit]{Items: vs, NextCursor: next})
+}
+
 // visitRoutes are the return visits' routes.
 func (a *api) visitRoutes() []Route {
 	visitors := []auth.Role{auth.Visitor}
+	var states []string
+	for _, s := range callback.ListStates {
+		states = append(states, string(s))
+	}
 	return []Route{
+		{Method: "GET", Path: "/api/v1/visits", Summary: "return visits and call-backs in a state: waiting (the worklist's order), leased, or ended (newest first)",
+			Roles: []auth.Role{auth.Supervisor, auth.Admin}, Query: []Param{{Name: "state", Type: "string", Enum: states, Description: "waiting when absent"}, limitParam, cursorParam},
+			Reply: Page[callback.Visit]{}, handle: a.listVisits},
 		{Method: "POST", Path: "/api/v1/visits/next", Summary: "take the next visit due (emergencies first) with a 10-minute lease; 404 when none is due",
 			Roles: visitors, Reply: VisitWork{}, Errors: []int{404}, handle: a.nextVisit},
 		{Method: "POST", Path: "/api/v1/visits/{id}/renew", Summary: "renew the lease on a visit one holds, for 10 minutes from now",

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -54,4 +55,29 @@ func TestVisitsThroughTheAPI(t *testing.T) {
 	if d, err := r.visits.Expired(r.ctx, appeal.ClockEvent{Appeal: b.ID, Kind: appeal.Expired, Due: b.FeedbackDue}, r.appeals); err != nil || d != callback.SkipDoNotCall {
 		t.Errorf("after a refusal: %q %v", d, err)
 	}
+}
+
+// TestVisitsListed: supervisors list the visits by state.
+func TestVisitsListed(t *testing.T) {
+	r := startRig(t, nil)
+	for i := range 3 {
+		if _, err := r.visits.QueueCallback(r.ctx, fmt.Sprintf("call-%d", i), "", appeal.General); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var page web.Page[callback.Visit]
+	r.do(http.MethodGet, "/api/v1/visits?limit=2", "", http.StatusOK, &page)
+	if len(page.Items) != 2 || page.NextCursor == "" || page.Items[0].Kind != callback.QueueCallback {
+		t.Fatalf("first page %+v", page)
+	}
+	var second, done web.Page[callback.Visit]
+	r.do(http.MethodGet, "/api/v1/visits?state=waiting&cursor="+page.NextCursor, "", http.StatusOK, &second)
+	if len(second.Items) != 1 || second.NextCursor != "" || second.Items[0].ID == page.Items[1].ID {
+		t.Errorf("second page %+v", second)
+	}
+	r.do(http.MethodGet, "/api/v1/visits?state=completed", "", http.StatusOK, &done)
+	if len(done.Items) != 0 {
+		t.Errorf("completed %+v", done)
+	}
+	r.fails(http.MethodGet, "/api/v1/visits?state=lost", "", http.StatusBadRequest)
 }

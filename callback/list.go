@@ -1,0 +1,129 @@
+package callback
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hotline12345/hotline/internal/zpage"
+)
+
+// Leased is the state a waiting visit is in while an agent holds it.
+const Leased State = "leased"
+
+// ListStates are the states List takes.
+var ListStates = []State{Waiting, Leased, Done, GaveUp, Withdrawn, WrongNumbered}
+
+// List returns a page of the visits in a state: waiting in the
+// worklist's order, leased by the end of their lease, ended ones newest
+// first; and the next page's cursor ("" on the last).
+func (s *Store) List(ctx context.Context, st State, limit int, cursor string) ([]Visit, string, error) {
+	if limit < 1 {
+		limit = 50
+	}
+	limit = min(limit, 500)
+	after, err := zpage.Parse(cursor)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	q := zpage.Query{After: after, Limit: limit}
+	switch st {
+	case Waiting:
+		q.Key = s.worklist
+	case Leased:
+		q.Key = s.leaseEnds
+	case Done, GaveUp, Withdrawn, WrongNumbered:
+		q.Key, q.Reverse = s.ended+string(st), true
+	default:
+		return nil, "", fmt.Errorf("%w: state %q", ErrInvalid, st)
+	}
+	zs, next, err := zpage.Page(ctx, s.rdb, q, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("callback: list: %w", err)
+	}
+	ids := make([]string, len(zs))
+	for i, z := range zs {
+		ids[i] = z.Member.(string)
+	}
+	out := []Visit{}
+	if len(ids) > 0 {
+		docs, err := s.rdb.HMGet(ctx, s.visits, ids...).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("callback: list: %w", err)
+		}
+		for i, d := range docs {
+			doc, ok := d.(string)
+			if !ok {
+				continue
+			}
+			v, err := decodeVisit(ids[i], doc)
+			if err != nil {
+				return nil, "", err
+			}
+			if st == Leased {
+				v.State = Leased
+			}
+			out = append(out, v)
+		}
+	}
+	c := ""
+	if next != nil {
+		c = next.String()
+	}
+	return out, c, nil
+}
+
+// Figures are the visits by state and kind, with those leased among the
+// waiting ones, and how long the longest-due waiting visit has been due.
+type Figures struct {
+	ByState map[State]map[Kind]int64
+	Leased  int64
+	// OldestDue is the earliest due time of a waiting visit not leased;
+	// zero without any.
+	OldestDue time.Time
+}
+
+// Figures reads the visits' figures.
+func (s *Store) Figures(ctx context.Context) (Figures, error) {
+	var counts *redis.MapStringStringCmd
+	var leased *redis.IntCmd
+	var firsts [2]*redis.ZSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		counts = p.HGetAll(ctx, s.counts)
+		leased = p.HLen(ctx, s.leases)
+		firsts[0] = p.ZRangeByScoreWithScores(ctx, s.worklist, &redis.ZRangeBy{Min: "0", Max: "(1e13", Count: 1})
+		firsts[1] = p.ZRangeByScoreWithScores(ctx, s.worklist, &redis.ZRangeBy{Min: "1e13", Max: "+inf", Count: 1})
+		return nil
+	})
+	if err != nil {
+		return Figures{}, fmt.Errorf("callback: figures: %w", err)
+	}
+	f := Figures{ByState: map[State]map[Kind]int64{}, Leased: leased.Val()}
+	for k, v := range counts.Val() {
+		st, kind, ok := strings.Cut(k, "|")
+		n, err := strconv.ParseInt(v, 10, 64)
+		if !ok || err != nil {
+			continue
+		}
+		if f.ByState[State(st)] == nil {
+			f.ByState[State(st)] = map[Kind]int64{}
+		}
+		f.ByState[State(st)][Kind(kind)] = n
+	}
+	var dues []time.Time
+	for i, c := range firsts {
+		if zs := c.Val(); len(zs) > 0 {
+			ms := int64(zs[0].Score) - int64(i)*1e13
+			dues = append(dues, time.UnixMilli(ms).In(s.opts.Location))
+		}
+	}
+	if len(dues) > 0 {
+		f.OldestDue = slices.MinFunc(dues, func(a, b time.Time) int { return a.Compare(b) })
+	}
+	return f, nil
+}
