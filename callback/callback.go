@@ -8,6 +8,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	"github.com/hotline12345/hotline/appeal"
@@ -79,4 +80,54 @@ func Sampled(seed, appealID string, percent int) bool {
 	m.Write([]byte(appealID))
 	v := binary.BigEndian.Uint64(m.Sum(nil)[:8]) % 10000
 	return v < uint64(percent)*100
+}
+
+// Response answers "did the organizer contact you about the appeal".
+type Response string
+
+// The answers to the response question.
+const (
+	Contacted    Response = "yes"
+	NotContacted Response = "no"
+)
+
+// Solution answers "was the problem solved".
+type Solution string
+
+// The answers to the solution question.
+const (
+	Solved       Solution = "yes"
+	PartlySolved Solution = "partly"
+	NotSolved    Solution = "no"
+)
+
+// Satisfaction answers "how satisfied are you with how it was handled".
+type Satisfaction string
+
+// The answers to the satisfaction question.
+const (
+	Satisfied          Satisfaction = "satisfied"
+	BasicallySatisfied Satisfaction = "basically_satisfied"
+	Dissatisfied       Satisfaction = "dissatisfied"
+)
+
+// Answers are a completed return visit's three answers.
+type Answers struct {
+	Response     Response     `json:"response"`
+	Solution     Solution     `json:"solution"`
+	Satisfaction Satisfaction `json:"satisfaction"`
+}
+
+// Check says what is wrong with the answers, naming the question; nil
+// when each is one of its question's answers.
+func (a Answers) Check() error {
+	switch {
+	case a.Response != Contacted && a.Response != NotContacted:
+		return fmt.Errorf("%w: response %q: yes or no", ErrInvalid, a.Response)
+	case a.Solution != Solved && a.Solution != PartlySolved && a.Solution != NotSolved:
+		return fmt.Errorf("%w: solution %q: yes, partly or no", ErrInvalid, a.Solution)
+	case a.Satisfaction != Satisfied && a.Satisfaction != BasicallySatisfied && a.Satisfaction != Dissatisfied:
+		return fmt.Errorf("%w: satisfaction %q: satisfied, basically_satisfied or dissatisfied", ErrInvalid, a.Satisfaction)
+	}
+	return nil
 }

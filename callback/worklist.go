@@ -44,6 +44,9 @@ type Attempt struct {
 	Note    string    `json:"note,omitempty"`
 	// Later is when the citizen asked to be called (call_later).
 	Later *time.Time `json:"later,omitempty"`
+	// Answers are a completed return visit's; a completed call-back has
+	// none.
+	Answers *Answers `json:"answers,omitempty"`
 }
 
 // Retry is when a visit is tried again after an outcome that is not
