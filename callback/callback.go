@@ -54,9 +54,12 @@ type Visit struct {
 	Appeal   string          `json:"appeal,omitempty"`
 	Category appeal.Category `json:"category"`
 	// Organizers are the appeal's, the lead first.
-	Organizers []string  `json:"organizers,omitempty"`
-	State      State     `json:"state"`
-	CreatedAt  time.Time `json:"created_at"`
+	Organizers []string `json:"organizers,omitempty"`
+	// District is the lead organizer's, set when the visit is completed:
+	// the district whose rates it counts in.
+	District  string    `json:"district,omitempty"`
+	State     State     `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
 	// Due is when it may be worked: in a calling window.
 	Due time.Time `json:"due"`
 	// Expired is when the appeal's processing time ran out.

@@ -39,6 +39,16 @@ type StoreOptions struct {
 	Retry Retry
 	// Attempted, when set, hears the outcome of each attempt recorded.
 	Attempted func(Outcome)
+	// District, when set, names the district of an organizer: a
+	// completed return visit counts in its lead organizer's district's
+	// rates.
+	District func(ctx context.Context, organizer string) (string, error)
+	// PartlySolvedCounts counts "partly solved" as solved in the
+	// solution rate; by default it counts as not solved.
+	PartlySolvedCounts bool
+	// RatesRetention is how long the rates' day counters are kept; 0
+	// means DefaultRatesRetention.
+	RatesRetention time.Duration
 }
 
 // Store keeps the visits in Redis. Its keys share the hash tag {visits}:
@@ -57,11 +67,15 @@ type StoreOptions struct {
 //	              state (completed, unreachable, refused, wrong_number), by
 //	              when (ms)
 //	log           stream of every change, for the audit
+//	rates:<day>   hash: "<group>|<counter>" → completed return visits of
+//	              the day (rates.go), kept RatesRetention
+//	rated:<day>   sorted set of the ids of the return visits the day's
+//	              rates counted, by when completed (ms): each counts once
 type Store struct {
 	rdb  redis.UniversalClient
 	opts StoreOptions
 
-	visits, decisions, worklist, dnc, log, leases, leaseEnds, counts, ended string
+	base, visits, decisions, worklist, dnc, log, leases, leaseEnds, counts, ended string
 }
 
 // NewStore returns a Store on rdb.
@@ -82,8 +96,11 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 	if opts.Retry == (Retry{}) {
 		opts.Retry = DefaultRetry
 	}
+	if opts.RatesRetention <= 0 {
+		opts.RatesRetention = DefaultRatesRetention
+	}
 	base := opts.Prefix + ":{visits}:"
-	return &Store{rdb: rdb, opts: opts,
+	return &Store{rdb: rdb, opts: opts, base: base,
 		visits: base + "visits", decisions: base + "decisions", worklist: base + "worklist", dnc: base + "dnc", log: base + "log",
 		leases: base + "leases", leaseEnds: base + "lease-ends", counts: base + "counts", ended: base + "ended:"}
 }

@@ -179,14 +179,18 @@ func (s *Store) Renew(ctx context.Context, id, agent string, lease time.Duration
 // attemptScript records an attempt on a leased visit: the lease is the
 // agent's, the visit's document is the one the attempt was made on; the
 // lease ends, and the visit goes back to the worklist when it is to be
-// tried again. A refusal puts the number on the do-not-call list.
+// tried again. A refusal puts the number on the do-not-call list. A
+// completed return visit counts in its day's rates, once: the day's set
+// of counted visits says whether it was.
 //
 // KEYS: visits, leases, lease ends, worklist, log, do-not-call list,
-// counts, the index of the state it ends in (when final). ARGV: id,
-// agent, document before, document after, worklist score ("" when final),
-// the log's entry, the log's most, the number ("" unless refused), its
-// do-not-call entry, the counts' field it leaves, the one it enters, now
-// (ms). Returns 1, 0 when the agent holds no lease, -1 when the document
+// counts, the index of the state it ends in (when final), the day's
+// rates, the day's counted visits. ARGV: id, agent, document before,
+// document after, worklist score ("" when final), the log's entry, the
+// log's most, the number ("" unless refused), its do-not-call entry, the
+// counts' field it leaves, the one it enters, now (ms), the rates'
+// fields to count (JSON list, "" for none), the rates' retention (s).
+// Returns 1, 0 when the agent holds no lease, -1 when the document
 // changed.
 var attemptScript = redis.NewScript(`
 local l = redis.call('HGET', KEYS[2], ARGV[1])
@@ -210,6 +214,13 @@ if ARGV[10] ~= ARGV[11] then
   redis.call('HINCRBY', KEYS[7], ARGV[11], 1)
   redis.call('ZADD', KEYS[8], ARGV[12], ARGV[1])
 end
+if ARGV[13] ~= '' and redis.call('ZADD', KEYS[10], 'NX', ARGV[12], ARGV[1]) == 1 then
+  for _, f in ipairs(cjson.decode(ARGV[13])) do
+    redis.call('HINCRBY', KEYS[9], f, 1)
+  end
+  redis.call('EXPIRE', KEYS[9], ARGV[14])
+  redis.call('EXPIRE', KEYS[10], ARGV[14])
+end
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'change', ARGV[6])
 return 1
 `)
@@ -231,6 +242,19 @@ func (s *Store) Attempted(ctx context.Context, id, agent string, a Attempt, call
 	return Visit{}, fmt.Errorf("callback: attempt on %s: changed every time it was tried", id)
 }
 
+// district is the visit's lead organizer's district, "" when none is
+// known.
+func (s *Store) district(ctx context.Context, v Visit) (string, error) {
+	if s.opts.District == nil || len(v.Organizers) == 0 || v.Organizers[0] == "" {
+		return "", nil
+	}
+	d, err := s.opts.District(ctx, v.Organizers[0])
+	if err != nil {
+		return "", fmt.Errorf("callback: the district of %s: %w", v.Organizers[0], err)
+	}
+	return d, nil
+}
+
 func (s *Store) tryAttempt(ctx context.Context, id, agent string, a Attempt, caller string) (Visit, bool, error) {
 	before, err := s.rdb.HGet(ctx, s.visits, id).Result()
 	if errors.Is(err, redis.Nil) {
@@ -249,9 +273,22 @@ func (s *Store) tryAttempt(ctx context.Context, id, agent string, a Attempt, cal
 	score := ""
 	var dnc []byte
 	number := ""
+	var counts completion
 	switch a.Outcome {
 	case Completed:
 		v.State = Done
+		if v.Kind == ReturnVisit {
+			if a.Answers == nil {
+				return Visit{}, false, fmt.Errorf("%w: a completed return visit has the three answers: response, solution, satisfaction", ErrInvalid)
+			}
+			if err := a.Answers.Check(); err != nil {
+				return Visit{}, false, err
+			}
+			if v.District, err = s.district(ctx, v); err != nil {
+				return Visit{}, false, err
+			}
+			counts = s.completionOf(v, *a.Answers, now)
+		}
 	case WrongNumber:
 		v.State = WrongNumbered
 	case Refused:
@@ -297,9 +334,17 @@ func (s *Store) tryAttempt(ctx context.Context, id, agent string, a Attempt, cal
 	if err != nil {
 		return Visit{}, false, err
 	}
-	n, err := attemptScript.Run(ctx, s.rdb, []string{s.visits, s.leases, s.leaseEnds, s.worklist, s.log, s.dnc, s.counts, s.ended + string(v.State)},
+	if counts.ratesKey == "" {
+		// Keys of the slot, unused.
+		counts.ratesKey, counts.ratedKey = s.ratesKey("-"), s.ratedKey("-")
+	}
+	fields := ""
+	if len(counts.fields) > 0 {
+		fields = encodeFields(counts.fields)
+	}
+	n, err := attemptScript.Run(ctx, s.rdb, []string{s.visits, s.leases, s.leaseEnds, s.worklist, s.log, s.dnc, s.counts, s.ended + string(v.State), counts.ratesKey, counts.ratedKey},
 		id, agent, before, string(after), score, string(entry), MaxLog, number, string(dnc),
-		from, string(v.State)+"|"+string(v.Kind), now.UnixMilli()).Int()
+		from, string(v.State)+"|"+string(v.Kind), now.UnixMilli(), fields, int64(s.opts.RatesRetention/time.Second)).Int()
 	if err != nil {
 		return Visit{}, false, fmt.Errorf("callback: attempt on %s: %w", id, err)
 	}

@@ -63,7 +63,7 @@ func TestNextAndLeases(t *testing.T) {
 	if err != nil || l3.Visit.ID != emergency.ID {
 		t.Fatalf("after the lease ran out: %+v %v, want the emergency back", l3, err)
 	}
-	if _, err := r.visits.Attempted(ctx, emergency.ID, "visitor-1", callback.Attempt{Outcome: callback.Completed}, ""); !errors.Is(err, callback.ErrNotLeased) {
+	if _, err := r.visits.Attempted(ctx, emergency.ID, "visitor-1", callback.Attempt{Outcome: callback.Completed, Answers: &callback.Answers{Response: callback.Contacted, Solution: callback.Solved, Satisfaction: callback.Satisfied}}, ""); !errors.Is(err, callback.ErrNotLeased) {
 		t.Errorf("an attempt after the lease ran out: %v", err)
 	}
 	if _, err := r.visits.Next(ctx, "visitor-1", 0); !errors.Is(err, callback.ErrNone) {
@@ -199,7 +199,7 @@ func TestListAndFigures(t *testing.T) {
 	if l, err := r.visits.Next(ctx, "v1", 0); err != nil || l.Visit.ID != e.ID {
 		t.Fatalf("next %+v %v", l, err)
 	}
-	if _, err := r.visits.Attempted(ctx, e.ID, "v1", callback.Attempt{Outcome: callback.Completed}, ""); err != nil {
+	if _, err := r.visits.Attempted(ctx, e.ID, "v1", callback.Attempt{Outcome: callback.Completed, Answers: &callback.Answers{Response: callback.Contacted, Solution: callback.Solved, Satisfaction: callback.Satisfied}}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if l, err := r.visits.Next(ctx, "v1", 0); err != nil || l.Visit.ID != g.ID {
