@@ -26,6 +26,18 @@ const (
 	QueueCallback Kind = "queue_callback"
 )
 
+// Mode is how a visit is made.
+type Mode string
+
+// The modes of visits.
+const (
+	// ByAgent: a return-visit agent calls (the agent's phone rings
+	// first, then the citizen's) and records the answers.
+	ByAgent Mode = "agent"
+	// ByIVR: hotline calls the citizen and asks the questions by key.
+	ByIVR Mode = "ivr"
+)
+
 // State is where a visit is.
 type State string
 
@@ -49,8 +61,10 @@ const (
 // Visit is one return visit or call-back to make.
 type Visit struct {
 	// ID is the appeal's id for a return visit.
-	ID       string          `json:"id"`
-	Kind     Kind            `json:"kind"`
+	ID   string `json:"id"`
+	Kind Kind   `json:"kind"`
+	// Mode is how it is made; empty is ByAgent.
+	Mode     Mode            `json:"mode,omitempty"`
 	Appeal   string          `json:"appeal,omitempty"`
 	Category appeal.Category `json:"category"`
 	// Organizers are the appeal's, the lead first.

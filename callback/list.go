@@ -92,12 +92,14 @@ type Figures struct {
 func (s *Store) Figures(ctx context.Context) (Figures, error) {
 	var counts *redis.MapStringStringCmd
 	var leased *redis.IntCmd
-	var firsts [2]*redis.ZSliceCmd
+	var firsts [4]*redis.ZSliceCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		counts = p.HGetAll(ctx, s.counts)
 		leased = p.HLen(ctx, s.leases)
-		firsts[0] = p.ZRangeByScoreWithScores(ctx, s.worklist, &redis.ZRangeBy{Min: "0", Max: "(1e13", Count: 1})
-		firsts[1] = p.ZRangeByScoreWithScores(ctx, s.worklist, &redis.ZRangeBy{Min: "1e13", Max: "+inf", Count: 1})
+		for band := range firsts {
+			firsts[band] = p.ZRangeByScoreWithScores(ctx, s.worklist, &redis.ZRangeBy{
+				Min: strconv.FormatInt(int64(band)*1e13, 10), Max: "(" + strconv.FormatInt(int64(band+1)*1e13, 10), Count: 1})
+		}
 		return nil
 	})
 	if err != nil {

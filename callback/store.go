@@ -30,6 +30,9 @@ type StoreOptions struct {
 	Windows *Windows
 	// Location is the hotline's zone. Nil means appeal.DefaultLocation.
 	Location *time.Location
+	// Modes say how each category's return visits are made; a category
+	// not named is visited by agents. Call-backs are always an agent's.
+	Modes map[appeal.Category]Mode
 	// Sample is the percentage of each category's consented appeals
 	// visited; a category not named is visited in full (100).
 	Sample map[appeal.Category]int
@@ -105,14 +108,26 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 		leases: base + "leases", leaseEnds: base + "lease-ends", counts: base + "counts", ended: base + "ended:"}
 }
 
-// worklistScore orders the worklist: emergencies before the rest, each
-// by due time.
+// worklistScore orders the worklist in four bands of 1e13 (ms): the
+// agents' emergencies, the agents' other visits, then the same two of the
+// automated visits; each band by due time.
 func worklistScore(v Visit) float64 {
 	band := int64(1)
 	if v.Category == appeal.Emergency {
 		band = 0
 	}
+	if v.Mode == ByIVR {
+		band += 2
+	}
 	return float64(band*1e13 + v.Due.UnixMilli())
+}
+
+// bandOf is the first band of a mode's visits in the worklist.
+func bandOf(m Mode) int64 {
+	if m == ByIVR {
+		return 2
+	}
+	return 0
 }
 
 // MaxLog bounds the audit stream of visit changes (approximately).
@@ -189,6 +204,9 @@ func (s *Store) Expired(ctx context.Context, ev appeal.ClockEvent, appeals Appea
 	}
 	var doc []byte
 	visit := VisitOf(a, ev, now, *s.opts.Windows)
+	if s.opts.Modes[a.Category] == ByIVR {
+		visit.Mode = ByIVR
+	}
 	if decision == Visited {
 		if doc, err = json.Marshal(visit); err != nil {
 			return "", fmt.Errorf("callback: encode visit %s: %w", visit.ID, err)

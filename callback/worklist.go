@@ -78,8 +78,8 @@ var ErrNotLeased = errors.New("callback: the visit is not leased to this agent")
 //
 // KEYS: worklist, leases (id → "agent|until|score"), lease ends (sorted
 // set), log. ARGV: now (ms), lease end (ms), agent, what the log says of
-// the take, the log's most, now (RFC 3339). Returns {id, lease end} or
-// {} when none is due.
+// the take, the log's most, now (RFC 3339), the mode's first band
+// (bandOf). Returns {id, lease end} or {} when none is due.
 var takeScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
@@ -93,9 +93,10 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
       cjson.encode({at = ARGV[6], by = 'hotline', visit = id, what = 'lease ran out: back in the worklist'}))
   end
 end
-local got = redis.call('ZRANGEBYSCORE', KEYS[1], 0, now, 'WITHSCORES', 'LIMIT', 0, 1)
+local band = tonumber(ARGV[7]) * 1e13
+local got = redis.call('ZRANGEBYSCORE', KEYS[1], band, band + now, 'WITHSCORES', 'LIMIT', 0, 1)
 if #got == 0 then
-  got = redis.call('ZRANGEBYSCORE', KEYS[1], 1e13, 1e13 + now, 'WITHSCORES', 'LIMIT', 0, 1)
+  got = redis.call('ZRANGEBYSCORE', KEYS[1], band + 1e13, band + 1e13 + now, 'WITHSCORES', 'LIMIT', 0, 1)
 end
 if #got == 0 then
   return {}
@@ -121,6 +122,12 @@ type Lease struct {
 // whose lease ran out are back in the worklist first. Two agents asking
 // at once never get the same visit. ErrNone when none is due.
 func (s *Store) Next(ctx context.Context, agent string, lease time.Duration) (Lease, error) {
+	return s.NextOf(ctx, ByAgent, agent, lease)
+}
+
+// NextOf is Next of the visits made in a mode: ByIVR for hotline's own
+// automated caller.
+func (s *Store) NextOf(ctx context.Context, m Mode, agent string, lease time.Duration) (Lease, error) {
 	if agent == "" {
 		return Lease{}, fmt.Errorf("%w: who takes the visit", ErrInvalid)
 	}
@@ -130,7 +137,7 @@ func (s *Store) Next(ctx context.Context, agent string, lease time.Duration) (Le
 	now := s.opts.Now().In(s.opts.Location)
 	until := now.Add(lease)
 	res, err := takeScript.Run(ctx, s.rdb, []string{s.worklist, s.leases, s.leaseEnds, s.log},
-		now.UnixMilli(), until.UnixMilli(), agent, "taken until "+until.Format(time.RFC3339), MaxLog, now.Format(time.RFC3339Nano)).StringSlice()
+		now.UnixMilli(), until.UnixMilli(), agent, "taken until "+until.Format(time.RFC3339), MaxLog, now.Format(time.RFC3339Nano), bandOf(m)).StringSlice()
 	if err != nil {
 		return Lease{}, fmt.Errorf("callback: next visit: %w", err)
 	}
@@ -143,6 +150,42 @@ func (s *Store) Next(ctx context.Context, agent string, lease time.Duration) (Le
 	}
 	ms, _ := strconv.ParseInt(res[1], 10, 64)
 	return Lease{Visit: v, Agent: agent, Until: time.UnixMilli(ms).In(s.opts.Location)}, nil
+}
+
+// releaseScript puts back every visit an agent holds. KEYS: leases,
+// lease ends, worklist, log. ARGV: agent, the log's entry's what, the
+// log's most, now (RFC 3339). Returns the ids put back.
+var releaseScript = redis.NewScript(`
+local out = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local id, l = all[i], all[i + 1]
+  if string.sub(l, 1, #ARGV[1] + 1) == ARGV[1] .. '|' then
+    local score = string.match(l, '|([%d.e+]+)$')
+    redis.call('HDEL', KEYS[1], id)
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZADD', KEYS[3], score, id)
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'change',
+      cjson.encode({at = ARGV[4], by = ARGV[1], visit = id, what = ARGV[2]}))
+    out[#out + 1] = id
+  end
+end
+return out
+`)
+
+// Release puts every visit the agent holds back in the worklist, as it
+// was: when the agent logs out, or gives a visit back. It returns their
+// ids.
+func (s *Store) Release(ctx context.Context, agent, why string) ([]string, error) {
+	if agent == "" {
+		return nil, fmt.Errorf("%w: whose visits", ErrInvalid)
+	}
+	now := s.opts.Now().In(s.opts.Location)
+	ids, err := releaseScript.Run(ctx, s.rdb, []string{s.leases, s.leaseEnds, s.worklist, s.log}, agent, "put back: "+why, MaxLog, now.Format(time.RFC3339Nano)).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("callback: release %s's visits: %w", agent, err)
+	}
+	return ids, nil
 }
 
 // renewScript extends a lease the agent holds. KEYS: leases, lease ends.

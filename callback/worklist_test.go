@@ -223,3 +223,47 @@ func TestListAndFigures(t *testing.T) {
 		t.Errorf("an unknown state: %v", err)
 	}
 }
+
+// TestReleaseAndModes: an agent's release puts back what it held, at its
+// place; visits of a category made by IVR wait for hotline's own caller,
+// not for agents.
+func TestReleaseAndModes(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	r.visits = callback.NewStore(r.rdb, callback.StoreOptions{Now: r.clock.Now, Modes: map[appeal.Category]callback.Mode{appeal.General: callback.ByIVR}})
+	byIVR := r.visit(t, "m-g", "13800000031", appeal.General)
+	byAgent := r.visit(t, "m-l", "13800000032", appeal.Livelihood)
+	if byIVR.Mode != callback.ByIVR || byAgent.Mode != "" {
+		t.Fatalf("modes: %q %q", byIVR.Mode, byAgent.Mode)
+	}
+	l, err := r.visits.Next(ctx, "v1", 0)
+	if err != nil || l.Visit.ID != byAgent.ID {
+		t.Fatalf("an agent's next: %+v %v, want %s", l.Visit, err, byAgent.ID)
+	}
+	if _, err := r.visits.Next(ctx, "v2", 0); !errors.Is(err, callback.ErrNone) {
+		t.Errorf("an agent was given an automated visit: %v", err)
+	}
+	if a, err := r.visits.NextOf(ctx, callback.ByIVR, "ivr", 0); err != nil || a.Visit.ID != byIVR.ID {
+		t.Errorf("the automated caller's next: %+v %v", a.Visit, err)
+	}
+	if f, err := r.visits.Figures(ctx); err != nil || !f.OldestDue.IsZero() || f.Leased != 2 {
+		t.Errorf("figures with both modes leased: %+v %v", f, err)
+	}
+	ids, err := r.visits.Release(ctx, "v1", "logged out")
+	if err != nil || len(ids) != 1 || ids[0] != byAgent.ID {
+		t.Fatalf("release: %v %v", ids, err)
+	}
+	if ids, err := r.visits.Release(ctx, "v1", "logged out"); err != nil || len(ids) != 0 {
+		t.Errorf("a second release: %v %v", ids, err)
+	}
+	if _, err := r.visits.Renew(ctx, byAgent.ID, "v1", 0); !errors.Is(err, callback.ErrNotLeased) {
+		t.Errorf("renewed after the release: %v", err)
+	}
+	if l, err := r.visits.Next(ctx, "v2", 0); err != nil || l.Visit.ID != byAgent.ID {
+		t.Errorf("after the release: %+v %v", l.Visit, err)
+	}
+	changes, err := r.visits.Changes(ctx, 3)
+	if err != nil || changes[1].What != "put back: logged out" || changes[1].By != "v1" {
+		t.Errorf("audit: %+v %v", changes, err)
+	}
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // CallbackSettings are the return visits (回访): which consented appeals
@@ -32,11 +33,39 @@ type CallbackSettings struct {
 		Saturday  []string `yaml:"saturday"`
 		Sunday    []string `yaml:"sunday"`
 	} `yaml:"days"`
+	// Mode says how each category's return visits are made: "agent" (a
+	// return-visit agent calls, the default) or "ivr" (hotline calls and
+	// asks the three questions by key).
+	Mode struct {
+		Emergency  string `yaml:"emergency"`
+		Livelihood string `yaml:"livelihood"`
+		General    string `yaml:"general"`
+		Complex    string `yaml:"complex"`
+	} `yaml:"mode"`
+	// OnFeedback also decides an appeal's visit when its feedback
+	// arrives, not only when its processing time expires.
+	OnFeedback bool `yaml:"on_feedback"`
+	// PartlySolvedCounts counts "partly solved" as solved in the
+	// solution rate; by default it counts as not solved.
+	PartlySolvedCounts bool `yaml:"partly_solved_counts"`
+	// Lease is how long a taken visit is the agent's unless renewed.
+	Lease Duration `yaml:"lease"`
+	// Retention is how long the rates' day counters are kept.
+	Retention Duration `yaml:"retention"`
+}
+
+// Modes is each category's mode, by the category's name.
+func (c CallbackSettings) Modes() map[string]string {
+	m := c.Mode
+	return map[string]string{"emergency": m.Emergency, "livelihood": m.Livelihood, "general": m.General, "complex": m.Complex}
 }
 
 func defaultCallback() CallbackSettings {
 	var c CallbackSettings
 	c.Sample.Emergency, c.Sample.Livelihood, c.Sample.General, c.Sample.Complex = 100, 100, 100, 100
+	c.Mode.Emergency, c.Mode.Livelihood, c.Mode.General, c.Mode.Complex = "agent", "agent", "agent", "agent"
+	c.Lease = Duration(10 * time.Minute)
+	c.Retention = Duration(400 * 24 * time.Hour)
 	d := &c.Days
 	for _, day := range []*[]string{&d.Monday, &d.Tuesday, &d.Wednesday, &d.Thursday, &d.Friday, &d.Saturday, &d.Sunday} {
 		*day = []string{"09:00-12:00", "14:00-20:00"}
@@ -56,6 +85,17 @@ func (c CallbackSettings) validate(p *problems) {
 		if v < 0 || v > 100 {
 			p.check("callback.sample."+name, fmt.Errorf("%d: want a percentage, 0-100", v))
 		}
+	}
+	for name, v := range c.Modes() {
+		if v != "agent" && v != "ivr" {
+			p.check("callback.mode."+name, fmt.Errorf("%q: want agent or ivr", v))
+		}
+	}
+	if c.Lease < Duration(time.Minute) {
+		p.check("callback.lease", fmt.Errorf("%s: want a minute or more", time.Duration(c.Lease)))
+	}
+	if c.Retention < Duration(24*time.Hour) {
+		p.check("callback.retention", fmt.Errorf("%s: want a day or more", time.Duration(c.Retention)))
 	}
 	check := func(key string, spans []string) {
 		for _, s := range spans {
