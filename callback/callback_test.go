@@ -163,7 +163,7 @@ func TestExpiredDecides(t *testing.T) {
 		t.Errorf("decided again: %q %v", d, err)
 	}
 	changes, err := r.visits.Changes(ctx, 10)
-	if err != nil || len(changes) != 6 || changes[0].What != "skipped: not sampled" || changes[0].By != "hotline" {
+	if err != nil || len(changes) != 6 || changes[0].What != "processing time expired: skipped: not sampled" || changes[0].By != "hotline" {
 		t.Errorf("audit %+v %v", changes, err)
 	}
 }
@@ -245,5 +245,30 @@ func TestConsumersDecideOnce(t *testing.T) {
 	pending, err := r.rdb.XPending(ctx, stream, callback.Group).Result()
 	if err != nil || pending.Count != 0 {
 		t.Errorf("events left unacknowledged: %+v %v", pending, err)
+	}
+}
+
+// TestFedBackDecides: a visit decided at the feedback stands when the
+// processing time expires later; the audit says which decided it.
+func TestFedBackDecides(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	a := r.appeal(t, "fb-1", "13800000041", appeal.General, true)
+	if d, err := r.visits.FedBack(ctx, a.ID, r.appeals); err != nil || d != callback.Visited {
+		t.Fatalf("at the feedback: %q %v", d, err)
+	}
+	v, err := r.visits.Get(ctx, a.ID)
+	if err != nil || !v.Expired.Equal(a.FeedbackDue) {
+		t.Errorf("visit %+v %v", v, err)
+	}
+	if d, err := r.visits.Expired(ctx, expired(a), r.appeals); err != nil || d != callback.Visited {
+		t.Errorf("at the expiry: %q %v", d, err)
+	}
+	if f, err := r.visits.Figures(ctx); err != nil || f.ByState[callback.Waiting][callback.ReturnVisit] != 1 {
+		t.Errorf("figures %+v %v, want one visit", f, err)
+	}
+	changes, err := r.visits.Changes(ctx, 5)
+	if err != nil || len(changes) != 1 || changes[0].What != "feedback arrived: visit" {
+		t.Errorf("audit %+v %v", changes, err)
 	}
 }

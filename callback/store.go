@@ -177,6 +177,17 @@ func (s *Store) Expired(ctx context.Context, ev appeal.ClockEvent, appeals Appea
 	if ev.Kind != appeal.Expired {
 		return "", fmt.Errorf("%w: a %s event starts no visit", ErrInvalid, ev.Kind)
 	}
+	return s.decide(ctx, ev, appeals, "processing time expired")
+}
+
+// FedBack decides the visit of an appeal whose feedback arrived, as
+// Expired does (when the configuration visits on feedback): the decision
+// made first, at the feedback or at the expiry, stands.
+func (s *Store) FedBack(ctx context.Context, appealID string, appeals AppealReader) (Decision, error) {
+	return s.decide(ctx, appeal.ClockEvent{Appeal: appealID, Kind: appeal.Expired, Stage: appeal.StageFeedback}, appeals, "feedback arrived")
+}
+
+func (s *Store) decide(ctx context.Context, ev appeal.ClockEvent, appeals AppealReader, why string) (Decision, error) {
 	if got, err := s.rdb.HGet(ctx, s.decisions, ev.Appeal).Result(); err == nil {
 		return Decision(got), nil
 	} else if !errors.Is(err, redis.Nil) {
@@ -185,6 +196,9 @@ func (s *Store) Expired(ctx context.Context, ev appeal.ClockEvent, appeals Appea
 	a, err := appeals.Get(ctx, ev.Appeal)
 	if err != nil {
 		return "", fmt.Errorf("callback: the appeal of a visit: %w", err)
+	}
+	if ev.Due.IsZero() {
+		ev.Due = a.FeedbackDue
 	}
 	now := s.opts.Now().In(s.opts.Location)
 	decision := Visited
@@ -212,7 +226,7 @@ func (s *Store) Expired(ctx context.Context, ev appeal.ClockEvent, appeals Appea
 			return "", fmt.Errorf("callback: encode visit %s: %w", visit.ID, err)
 		}
 	}
-	change, err := json.Marshal(Change{At: now, By: "hotline", Appeal: a.ID, Visit: visit.ID, What: string(decision)})
+	change, err := json.Marshal(Change{At: now, By: "hotline", Appeal: a.ID, Visit: visit.ID, What: why + ": " + string(decision)})
 	if err != nil {
 		return "", err
 	}
