@@ -197,7 +197,7 @@ func Run(ctx context.Context, opts Options) error {
 	alarm, stopAlarm := runAlarm(cfg, ratings, lease, reg, log)
 	stopClocks := runClocks(cfg, appeals, lease, reg, log)
 	defer stopClocks()
-	visits, err := newVisits(cfg, store.Client, reg, log)
+	visits, err := newVisits(cfg, store.Client, appeals, reg, log)
 	if err != nil {
 		return err
 	}
@@ -297,6 +297,7 @@ func Run(ctx context.Context, opts Options) error {
 			Calls: calls, Appeals: appeals, Gatherer: reg, Logger: log,
 			Agents: agents.store, Distribution: agents.dist, Ratings: reviewsThroughJournal{ratings, keeper.Ratings()}, Location: cfg.Location(),
 			Accounts: accounts, Bans: agents.bans, Trunks: trunks, Visits: visits,
+			VisitOnFeedback: cfg.Callback.OnFeedback, PartlySolvedCounts: cfg.Callback.PartlySolvedCounts,
 			MetricsToken: cfg.HTTP.MetricsToken, TrustedProxies: cfg.TrustedProxies(), LoginTTL: time.Duration(cfg.HTTP.LoginTTL),
 			Checks: append([]web.Check{
 				{Name: "redis", Check: keeper.RedisCheck, Degraded: outageMode},

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 
 // newVisits is the return visits' store of the configuration, its
 // metrics registered.
-func newVisits(cfg config.Config, rdb redis.UniversalClient, reg prometheus.Registerer, log zerolog.Logger) (*callback.Store, error) {
+func newVisits(cfg config.Config, rdb redis.UniversalClient, organizers *appeal.Store, reg prometheus.Registerer, log zerolog.Logger) (*callback.Store, error) {
 	w := callback.Windows{Loc: cfg.Location()}
 	for day, spans := range cfg.Callback.DayWindows() {
 		for _, s := range spans {
@@ -36,10 +37,22 @@ func newVisits(cfg config.Config, rdb redis.UniversalClient, reg prometheus.Regi
 		attempts.WithLabelValues(string(o))
 	}
 	s := cfg.Callback.Sample
+	modes := map[appeal.Category]callback.Mode{}
+	for cat, m := range cfg.Callback.Modes() {
+		modes[appeal.Category(cat)] = callback.Mode(m)
+	}
 	visits := callback.NewStore(rdb, callback.StoreOptions{
-		Location: cfg.Location(), Windows: &w, Seed: cfg.Callback.Seed,
+		Location: cfg.Location(), Windows: &w, Seed: cfg.Callback.Seed, Modes: modes,
 		Sample:    map[appeal.Category]int{appeal.Emergency: s.Emergency, appeal.Livelihood: s.Livelihood, appeal.General: s.General, appeal.Complex: s.Complex},
 		Attempted: func(o callback.Outcome) { attempts.WithLabelValues(string(o)).Inc() },
+		District: func(ctx context.Context, id string) (string, error) {
+			o, err := organizers.Organizer(ctx, id)
+			if errors.Is(err, appeal.ErrOrganizerNotFound) {
+				return "", nil
+			}
+			return o.District, err
+		},
+		PartlySolvedCounts: cfg.Callback.PartlySolvedCounts, Lease: time.Duration(cfg.Callback.Lease), RatesRetention: time.Duration(cfg.Callback.Retention),
 	})
 	reg.MustRegister(attempts, &visitsCollector{visits: visits, log: log})
 	return visits, nil

@@ -38,6 +38,9 @@ type StoreOptions struct {
 	Sample map[appeal.Category]int
 	// Seed keys the sample (Sampled).
 	Seed string
+	// Lease is how long a taken visit is the agent's when the taker
+	// names no lease; 0 means DefaultLease.
+	Lease time.Duration
 	// Retry is the policy of attempts; zero means DefaultRetry.
 	Retry Retry
 	// Attempted, when set, hears the outcome of each attempt recorded.
@@ -98,6 +101,9 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 	}
 	if opts.Retry == (Retry{}) {
 		opts.Retry = DefaultRetry
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = DefaultLease
 	}
 	if opts.RatesRetention <= 0 {
 		opts.RatesRetention = DefaultRatesRetention

@@ -118,7 +118,7 @@ type Lease struct {
 }
 
 // Next takes the first visit due for agent, with a lease of lease
-// (DefaultLease when 0): emergencies first, then by due time. Visits
+// (the store's Lease when 0): emergencies first, then by due time. Visits
 // whose lease ran out are back in the worklist first. Two agents asking
 // at once never get the same visit. ErrNone when none is due.
 func (s *Store) Next(ctx context.Context, agent string, lease time.Duration) (Lease, error) {
@@ -132,7 +132,7 @@ func (s *Store) NextOf(ctx context.Context, m Mode, agent string, lease time.Dur
 		return Lease{}, fmt.Errorf("%w: who takes the visit", ErrInvalid)
 	}
 	if lease <= 0 {
-		lease = DefaultLease
+		lease = s.opts.Lease
 	}
 	now := s.opts.Now().In(s.opts.Location)
 	until := now.Add(lease)
@@ -203,10 +203,10 @@ return 1
 `)
 
 // Renew extends the agent's lease on a visit by lease from now
-// (DefaultLease when 0); ErrNotLeased when the agent holds none.
+// (the store's Lease when 0); ErrNotLeased when the agent holds none.
 func (s *Store) Renew(ctx context.Context, id, agent string, lease time.Duration) (time.Time, error) {
 	if lease <= 0 {
-		lease = DefaultLease
+		lease = s.opts.Lease
 	}
 	until := s.opts.Now().Add(lease).In(s.opts.Location)
 	n, err := renewScript.Run(ctx, s.rdb, []string{s.leases, s.leaseEnds}, id, agent, until.UnixMilli()).Int()

@@ -119,6 +119,15 @@ func (a *api) logout(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if p.AgentID != "" && a.opts.Visits != nil {
+		// The visits the agent held go back to the worklist now, not when
+		// their leases run out.
+		if ids, err := a.opts.Visits.Release(r.Context(), p.AgentID, "the agent logged out"); err != nil {
+			a.opts.Logger.Warn().Err(err).Str("agent", p.AgentID).Msg("logout: the agent's visits wait for their leases to run out")
+		} else if len(ids) > 0 {
+			a.opts.Logger.Info().Str("agent", p.AgentID).Strs("visits", ids).Msg("logout: the agent's visits put back")
+		}
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -262,6 +262,14 @@ func (a *api) step(w http.ResponseWriter, r *http.Request, act appeal.Action) {
 		a.fail(w, r, err)
 		return
 	}
+	if act.Step == appeal.FeedBack && a.opts.VisitOnFeedback {
+		// Decided now; were this to fail, the expiry decides it later.
+		if d, err := a.opts.Visits.FedBack(r.Context(), ap.ID, a.opts.Appeals); err != nil {
+			a.opts.Logger.Warn().Err(err).Str("appeal", ap.ID).Msg("return visit at the feedback: left to the expiry")
+		} else {
+			a.opts.Logger.Info().Str("appeal", ap.ID).Str("decision", string(d)).Msg("return visit at the feedback")
+		}
+	}
 	a.reply(w, r, http.StatusOK, StepReply{Appeal: ap, Event: ev})
 }
 

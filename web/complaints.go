@@ -13,7 +13,7 @@ import (
 
 // The query parameters naming a window of the line.
 var windowParams = []Param{
-	{Name: "window", Type: "string", Enum: []string{"day", "month", "30d", "range"}, Description: "day (default), calendar month, the 30 days ending with day, or from..to; days of the hotline's zone"},
+	{Name: "window", Type: "string", Enum: []string{"day", "month", "30d", "range"}, Description: "day, calendar month, the 30 days ending with day, or from..to; days of the hotline's zone. When absent: month with month, range with from or to, else day"},
 	{Name: "day", Type: "date", Description: "window day and 30d: the (last) day; today when absent"},
 	{Name: "month", Type: "string", Description: "window month: YYYY-MM; this month when absent"},
 	{Name: "from", Type: "date", Description: "window range: the first day"},
@@ -24,6 +24,15 @@ var windowParams = []Param{
 func (a *api) window(w http.ResponseWriter, r *http.Request) (evaluation.Window, bool) {
 	q := r.URL.Query()
 	spec := evaluation.WindowSpec{Kind: q.Get("window"), Day: q.Get("day"), Month: q.Get("month"), From: q.Get("from"), To: q.Get("to")}
+	if spec.Kind == "" {
+		// The window the parameters name: ?month=2026-12 is that month.
+		switch {
+		case spec.Month != "":
+			spec.Kind = string(evaluation.WindowMonth)
+		case spec.From != "" || spec.To != "":
+			spec.Kind = string(evaluation.WindowRange)
+		}
+	}
 	win, err := spec.Resolve(a.now(), a.location())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())

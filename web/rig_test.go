@@ -93,7 +93,11 @@ func startRig(t *testing.T, tune func(*web.Options, *acd.Distributor)) *rig {
 	log := zerolog.New(r.log)
 	r.calls = calllog.NewStore(r.rdb, calllog.StoreOptions{})
 	r.appeals = appeal.NewStore(r.rdb, appeal.StoreOptions{Location: beijing})
-	r.visits = callback.NewStore(r.rdb, callback.StoreOptions{Location: beijing, Now: r.clock.Now})
+	r.visits = callback.NewStore(r.rdb, callback.StoreOptions{Location: beijing, Now: r.clock.Now,
+		District: func(ctx context.Context, id string) (string, error) {
+			o, err := r.appeals.Organizer(ctx, id)
+			return o.District, err
+		}})
 	r.agents = acd.NewStore(r.rdb, acd.StoreOptions{Realm: "hotline", Location: beijing, Now: r.clock.Now})
 	r.dist = &acd.Distributor{Store: r.agents, Node: "node1"}
 	r.ratings = evaluation.NewStore(r.rdb, evaluation.StoreOptions{Location: beijing, Now: r.clock.Now})

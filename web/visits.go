@@ -2,14 +2,19 @@ package web
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/callback"
+	"github.com/hotline12345/hotline/evaluation"
 )
 
 // VisitStore is what the API does with return visits; a
@@ -20,6 +25,11 @@ type VisitStore interface {
 	Attempted(ctx context.Context, id, agent string, a callback.Attempt, caller string) (callback.Visit, error)
 	Get(ctx context.Context, id string) (callback.Visit, error)
 	List(ctx context.Context, st callback.State, limit int, cursor string) ([]callback.Visit, string, error)
+	Release(ctx context.Context, agent, why string) ([]string, error)
+	FedBack(ctx context.Context, appealID string, appeals callback.AppealReader) (callback.Decision, error)
+	Rates(ctx context.Context, by callback.By, days []string) ([]callback.Rates, error)
+	EachCounted(ctx context.Context, days []string, f func(callback.Counted) error) error
+	Audit(ctx context.Context, days []string) (callback.Audit, error)
 }
 
 // VisitWork is a visit given to a return-visit agent: the visit, its
@@ -41,6 +51,8 @@ type AttemptRequest struct {
 	Note    string           `json:"note,omitempty"`
 	// Later is when the citizen asked to be called (call_later).
 	Later *time.Time `json:"later,omitempty"`
+	// Answers are a completed return visit's three answers.
+	Answers *callback.Answers `json:"answers,omitempty"`
 }
 
 // LeaseReply is a renewed lease.
@@ -116,7 +128,7 @@ func (a *api) attemptVisit(w http.ResponseWriter, r *http.Request) {
 		}
 		caller = ap.Caller
 	}
-	got, err := a.opts.Visits.Attempted(r.Context(), v.ID, agent, callback.Attempt{Outcome: b.Outcome, Note: b.Note, Later: b.Later}, caller)
+	got, err := a.opts.Visits.Attempted(r.Context(), v.ID, agent, callback.Attempt{Outcome: b.Outcome, Note: b.Note, Later: b.Later, Answers: b.Answers}, caller)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -156,7 +168,104 @@ func (a *api) visitRoutes() []Route {
 			Roles: visitors, Reply: VisitWork{}, Errors: []int{404}, handle: a.nextVisit},
 		{Method: "POST", Path: "/api/v1/visits/{id}/renew", Summary: "renew the lease on a visit one holds, for 10 minutes from now",
 			Roles: visitors, Reply: LeaseReply{}, Errors: []int{409}, handle: a.renewVisit},
-		{Method: "POST", Path: "/api/v1/visits/{id}/attempts", Summary: "record an attempt at a visit one holds: completed, no_answer, busy, unreachable, wrong_number, refused (onto the do-not-call list) or call_later",
+		{Method: "POST", Path: "/api/v1/visits/{id}/attempts", Summary: "record an attempt at a visit one holds: completed (a return visit with its three answers), no_answer, busy, unreachable, wrong_number, refused (onto the do-not-call list) or call_later",
 			Roles: visitors, Body: AttemptRequest{}, Reply: callback.Visit{}, Errors: []int{409}, handle: a.attemptVisit},
+		{Method: "GET", Path: "/api/v1/rates", Summary: "the three rates of completed return visits (response, solution, satisfaction), each with numerator and denominator, by organizer, category, district or for all; format=csv lists every visit counted",
+			Roles: []auth.Role{auth.Supervisor, auth.Admin}, Query: append([]Param{byParam, {Name: "format", Type: "string", Enum: []string{"json", "csv"}, Description: "json (default): the rates; csv: every visit counted"}}, windowParams...),
+			Reply: RatesReply{}, CSV: strings.Join(ratesColumns, ","), handle: a.rates},
+		{Method: "GET", Path: "/api/v1/rates/audit", Summary: "recompute the rates' counters of a window from the visit records; differences and visits not counted are listed",
+			Roles: []auth.Role{auth.Supervisor, auth.Admin}, Query: windowParams, Reply: AuditReply{}, handle: a.ratesAudit},
 	}
+}
+
+var byParam = Param{Name: "by", Type: "string", Enum: []string{"all", "organizer", "category", "district"}, Description: "all when absent"}
+
+// RatesReply are the three rates of a window, by a grouping.
+type RatesReply struct {
+	Window evaluation.Window `json:"window"`
+	By     callback.By       `json:"by"`
+	// PartlySolvedCounts says whether "partly solved" counts as solved.
+	PartlySolvedCounts bool             `json:"partly_solved_counts"`
+	Items              []callback.Rates `json:"items"`
+}
+
+// AuditReply is what an audit of the rates found.
+type AuditReply struct {
+	Window evaluation.Window `json:"window"`
+	callback.Audit
+	// OK: no difference, no visit left out.
+	OK bool `json:"ok"`
+}
+
+// ratesColumns are the CSV of the visits counted.
+var ratesColumns = []string{"day", "visit", "appeal", "completed_at", "agent", "organizer", "district", "category", "response", "solution", "satisfaction"}
+
+func (a *api) rates(w http.ResponseWriter, r *http.Request) {
+	win, ok := a.window(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	by := callback.By(q.Get("by"))
+	if by == "" {
+		by = callback.ByAll
+	}
+	if !slices.Contains(callback.Bys, by) {
+		writeError(w, http.StatusBadRequest, "by "+strconv.Quote(string(by))+": want all, organizer, category or district")
+		return
+	}
+	switch q.Get("format") {
+	case "", "json":
+	case "csv":
+		a.ratesCSV(w, r, win)
+		return
+	default:
+		writeError(w, http.StatusBadRequest, "format "+strconv.Quote(q.Get("format"))+": want json or csv")
+		return
+	}
+	items, err := a.opts.Visits.Rates(r.Context(), by, win.Days())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.reply(w, r, http.StatusOK, RatesReply{Window: win, By: by, PartlySolvedCounts: a.opts.PartlySolvedCounts, Items: items})
+}
+
+// ratesCSV streams every visit the window's rates counted; a store error
+// after the first row aborts the answer, so that a cut list never looks
+// whole.
+func (a *api) ratesCSV(w http.ResponseWriter, r *http.Request, win evaluation.Window) {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="rates-`+win.From+`-`+win.To+`.csv"`)
+	cw := csv.NewWriter(w)
+	_ = cw.Write(ratesColumns)
+	err := a.opts.Visits.EachCounted(r.Context(), win.Days(), func(c callback.Counted) error {
+		cw.Write([]string{c.Day, c.Visit, c.Appeal, c.CompletedAt.In(a.location()).Format(time.RFC3339), c.Agent, c.Organizer, c.District,
+			string(c.Category), string(c.Answers.Response), string(c.Answers.Solution), string(c.Answers.Satisfaction)})
+		return cw.Error()
+	})
+	if err != nil {
+		a.opts.Logger.Warn().Err(err).Str("path", r.URL.Path).Msg("rates list cut short")
+		panic(http.ErrAbortHandler)
+	}
+	cw.Flush()
+}
+
+func (a *api) ratesAudit(w http.ResponseWriter, r *http.Request) {
+	win, ok := a.window(w, r)
+	if !ok {
+		return
+	}
+	au, err := a.opts.Visits.Audit(r.Context(), win.Days())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if au.Differences == nil {
+		au.Differences = []callback.Difference{}
+	}
+	if au.Uncounted == nil {
+		au.Uncounted = []string{}
+	}
+	a.reply(w, r, http.StatusOK, AuditReply{Window: win, Audit: au, OK: len(au.Differences) == 0 && len(au.Uncounted) == 0})
 }

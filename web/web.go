@@ -69,6 +69,12 @@ type Options struct {
 	Trunks TrunkStore
 	// Visits are the return visits.
 	Visits VisitStore
+	// VisitOnFeedback decides an appeal's return visit when its feedback
+	// arrives.
+	VisitOnFeedback bool
+	// PartlySolvedCounts: "partly solved" counts as solved in the
+	// solution rate (said in the rates' answers).
+	PartlySolvedCounts bool
 
 	Checks []Check
 	// Draining, when set and true, makes /healthz answer 503 draining:

@@ -91,6 +91,8 @@ func withDefault(args []string, def string, commands ...string) []string {
 		case arg == "-h" || arg == "--help" || arg == "-help":
 			return args
 		case strings.HasPrefix(arg, "-"):
+			// A flag before any command is the default command's.
+			return append([]string{def}, args...)
 		case arg == "help" || slices.Contains(commands, arg):
 			return args
 		default:

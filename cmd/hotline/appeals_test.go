@@ -111,6 +111,7 @@ func TestWithDefault(t *testing.T) {
 		{[]string{"--api", "http://h"}, []string{"list", "--api", "http://h"}},
 		{[]string{"--help"}, []string{"--help"}},
 		{[]string{"nonsense"}, []string{"nonsense"}},
+		{[]string{"--by", "organizer"}, []string{"list", "--by", "organizer"}},
 	} {
 		if got := withDefault(tc.args, "list", "list", "events"); !slices.Equal(got, tc.want) {
 			t.Errorf("withDefault(%q) = %q, want %q", tc.args, got, tc.want)

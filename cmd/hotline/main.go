@@ -14,7 +14,8 @@
 //	hotline trunks [list|events]
 //	hotline appeals list|show|create|dispatch|sign|feedback|return|close ...
 //	hotline peak [status|on|off]
-//	hotline visits next|renew|attempt ...
+//	hotline visits next|renew|attempt|complete ...
+//	hotline rates [show|audit] ...
 package main
 
 import (
@@ -61,7 +62,8 @@ commands:
   trunks [events]    the carriers' trunks: state, last probe, channels, recent calls; or their events
   appeals COMMAND    list, show, create, dispatch, sign, feedback, return or close appeals (hotline appeals help)
   peak [on|off]      peak mode: general and complex appeals get 48 h to dispatch while it is on
-  visits COMMAND     a return-visit agent's next visit, its lease and its attempts (hotline visits help)
+  visits COMMAND     a return-visit agent's next visit, its lease, its attempts and answers (hotline visits help)
+  rates [COMMAND]    the three rates of return visits, and their audit (hotline rates help)
 
 Commands that call the API send $HOTLINE_TOKEN. The first admin token is
 printed by the first "hotline serve"; "hotline tokens create --role admin"
@@ -119,6 +121,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = peakCmd(args[1:], stdout, stderr)
 	case "visits":
 		err = visitsCmd(args[1:], stdout, stderr)
+	case "rates":
+		err = ratesCmd(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +25,10 @@ commands (a return-visit agent's, with its own token):
                      record an attempt: completed, no_answer, busy,
                      unreachable, wrong_number, refused (the number goes on
                      the do-not-call list) or call_later (at TIME, RFC 3339)
+  complete ID --response yes|no --solution yes|partly|no
+           --satisfaction satisfied|basically_satisfied|dissatisfied [--note TEXT]
+                     record the citizen's three answers: did the organizer
+                     contact you, was it solved, how satisfied are you
 ` + apiHelp
 
 // visitsCmd runs "hotline visits".
@@ -39,6 +45,8 @@ func visitsCmd(args []string, stdout, stderr io.Writer) error {
 		return a.renewVisit(rest)
 	case "attempt":
 		return a.attemptVisit(rest)
+	case "complete":
+		return a.completeVisit(rest)
 	}
 	return usageError("visits: unknown command %q\n%s", cmd, visitsUsage)
 }
@@ -120,6 +128,30 @@ func (a *cli) attemptVisit(args []string) error {
 		}
 		b.Later = &t
 	}
+	return a.postAttempt(id, b)
+}
+
+func (a *cli) completeVisit(args []string) error {
+	fs := a.flags("complete")
+	response := fs.String("response", "", "did the organizer contact you: yes or no")
+	solution := fs.String("solution", "", "was it solved: yes, partly or no")
+	satisfaction := fs.String("satisfaction", "", "satisfied, basically_satisfied or dissatisfied")
+	note := fs.String("note", "", "a note for the record")
+	id, err := parseWithID(fs, args)
+	if err != nil {
+		return err
+	}
+	if id == "" {
+		return usageError("complete: which visit? give its id")
+	}
+	ans := callback.Answers{Response: callback.Response(*response), Solution: callback.Solution(*solution), Satisfaction: callback.Satisfaction(*satisfaction)}
+	if err := ans.Check(); err != nil {
+		return usageError("complete: %s", strings.TrimPrefix(err.Error(), callback.ErrInvalid.Error()+": "))
+	}
+	return a.postAttempt(id, web.AttemptRequest{Outcome: callback.Completed, Note: *note, Answers: &ans})
+}
+
+func (a *cli) postAttempt(id string, b web.AttemptRequest) error {
 	c, err := a.client()
 	if err != nil {
 		return err
@@ -134,4 +166,134 @@ func (a *cli) attemptVisit(args []string) error {
 	}
 	_, err = fmt.Fprintln(a.stdout)
 	return err
+}
+
+const ratesUsage = `usage: hotline rates [--api URL] [command]
+
+commands (a supervisor's):
+  [show] [--by all|organizer|category|district] [--window ...] [--csv]
+                     the three rates of completed return visits, each with
+                     its numerator and denominator (this month by default);
+                     --csv lists every visit counted, to recompute by hand
+  audit [--window ...]
+                     recompute the rates' counters from the visit records;
+                     exits 3 when they differ or a visit was not counted
+` + apiHelp
+
+// ratesCmd runs "hotline rates".
+func ratesCmd(args []string, stdout, stderr io.Writer) error {
+	a := &cli{api: apiDefault(), stdout: stdout, stderr: stderr}
+	cmd, rest, err := a.command("rates", ratesUsage, withDefault(args, "show"))
+	if err != nil || cmd == "" {
+		return err
+	}
+	switch cmd {
+	case "show":
+		return a.showRates(rest)
+	case "audit":
+		return a.auditRates(rest)
+	}
+	return usageError("rates: unknown command %q\n%s", cmd, ratesUsage)
+}
+
+// rateWindow adds the window flags of the rates, this month by default.
+func rateWindow(fs *flag.FlagSet) func() url.Values {
+	var window, day, month, from, to string
+	fs.StringVar(&window, "window", "", "day, month, 30d (the 30 days ending with --day) or range (--from, --to); month when none is named")
+	fs.StringVar(&day, "day", "", "window day and 30d: the (last) day, YYYY-MM-DD; today when absent")
+	fs.StringVar(&month, "month", "", "window month: YYYY-MM; this month when absent")
+	fs.StringVar(&from, "from", "", "window range: the first day")
+	fs.StringVar(&to, "to", "", "window range: the last day, included")
+	return func() url.Values {
+		q := url.Values{}
+		for k, v := range map[string]string{"window": window, "day": day, "month": month, "from": from, "to": to} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		if q.Get("window") == "" && day == "" && from == "" && to == "" {
+			q.Set("window", "month")
+		}
+		return q
+	}
+}
+
+func (a *cli) showRates(args []string) error {
+	fs := a.flags("show")
+	query := rateWindow(fs)
+	by := fs.String("by", "all", "all, organizer, category or district")
+	asCSV := fs.Bool("csv", false, "every visit counted, as CSV")
+	asJSON := fs.Bool("json", false, "the API's answer, as JSON")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	q := query()
+	q.Set("by", *by)
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	if *asCSV {
+		q.Set("format", "csv")
+		return c.Copy(context.Background(), "/api/v1/rates?"+q.Encode(), a.stdout)
+	}
+	var rep web.RatesReply
+	if err := c.Do(context.Background(), http.MethodGet, "/api/v1/rates?"+q.Encode(), nil, &rep); err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(rep)
+	}
+	fmt.Fprintf(a.stdout, "return visits completed %s, by %s", windowText(rep.Window), rep.By)
+	if rep.PartlySolvedCounts {
+		fmt.Fprint(a.stdout, " (partly solved counts as solved)")
+	}
+	fmt.Fprintln(a.stdout)
+	var tb table
+	tb.add(strings.ToUpper(string(rep.By)), "COMPLETED", "RESPONSE", "SOLUTION", "SATISFACTION")
+	for _, r := range rep.Items {
+		tb.add(r.Group, strconv.FormatInt(r.Tally.Completed, 10), fractionText(r.Response), fractionText(r.Solution), fractionText(r.Satisfaction))
+	}
+	return tb.write(a.stdout)
+}
+
+// fractionText is a rate with its counts: "2/3 66.7%", or "0/0 -".
+func fractionText(f callback.Fraction) string {
+	if f.Rate == nil {
+		return fmt.Sprintf("%d/%d -", f.Numerator, f.Denominator)
+	}
+	return fmt.Sprintf("%d/%d %.1f%%", f.Numerator, f.Denominator, *f.Rate*100)
+}
+
+func (a *cli) auditRates(args []string) error {
+	fs := a.flags("audit")
+	query := rateWindow(fs)
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var au web.AuditReply
+	if err := c.Do(context.Background(), http.MethodGet, "/api/v1/rates/audit?"+query().Encode(), nil, &au); err != nil {
+		return err
+	}
+	if au.OK {
+		_, err := fmt.Fprintf(a.stdout, "%s: the rates' counters agree with the %d completed return visits' records\n", windowText(au.Window), au.Visits)
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%s: the rates' counters differ from the %d completed return visits' records\n", windowText(au.Window), au.Visits)
+	var tb table
+	tb.add("DAY", "GROUP", "COUNTER", "KEPT", "RECORDS")
+	for _, d := range au.Differences {
+		tb.add(d.Day, d.Group, d.Counter, strconv.FormatInt(d.Kept, 10), strconv.FormatInt(d.Records, 10))
+	}
+	if err := tb.write(a.stdout); err != nil {
+		return err
+	}
+	for _, id := range au.Uncounted {
+		fmt.Fprintf(a.stdout, "visit %s completed, counted nowhere\n", id)
+	}
+	return exitError{auditDiffers, fmt.Sprintf("rates audit: %d counters differ, %d visits not counted", len(au.Differences), len(au.Uncounted))}
 }

@@ -68,7 +68,66 @@ func TestVisitsCommands(t *testing.T) {
 	if out := run(0, "attempt", a.ID, "--outcome", "busy"); !strings.Contains(out, "waiting, due") {
 		t.Errorf("busy: %s", out)
 	}
-	if out := run(1, "attempt", a.ID, "--outcome", "completed"); !strings.Contains(out, "not leased") {
+	if out := run(1, "complete", a.ID, "--response", "yes", "--solution", "yes", "--satisfaction", "satisfied"); !strings.Contains(out, "not leased") {
 		t.Errorf("an attempt after the lease ended: %s", out)
+	}
+	run(2, "complete", a.ID, "--response", "maybe", "--solution", "yes", "--satisfaction", "satisfied")
+
+	// A visit of an appeal the water bureau led, completed by the agent:
+	// the rates show 1/1 for the bureau, the CSV lists it, the audit
+	// agrees — until a counter is changed behind its back.
+	if err := h.Appeals.PutOrganizer(ctx, appeal.Organizer{ID: "water", Name: "Water bureau", Kind: appeal.Utility, District: "chaoyang"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := h.Appeals.Create(ctx, appeal.New{CallID: "visits-cli-2", Caller: "13800000032", Category: appeal.Livelihood, Consent: appeal.Consent{Given: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.Appeals.Step(ctx, b.ID, appeal.Action{Step: appeal.Dispatch, By: "test", Assignment: appeal.Assignment{Lead: "water"}}); err != nil {
+		t.Fatal(err)
+	}
+	allDay, _ := callback.ParseSpan("00:00-24:00")
+	w := callback.Windows{Loc: appeal.DefaultLocation()}
+	for i := range w.Days {
+		w.Days[i] = []callback.Span{allDay}
+	}
+	early := callback.NewStore(h.Client, callback.StoreOptions{Windows: &w})
+	if d, err := early.Expired(ctx, appeal.ClockEvent{Appeal: b.ID, Kind: appeal.Expired, Due: b.FeedbackDue}, h.Appeals); err != nil || d != callback.Visited {
+		t.Fatalf("decided %q %v", d, err)
+	}
+	if out := run(0, "next"); !strings.Contains(out, "visit "+b.ID) || !strings.Contains(out, "organizers water") {
+		t.Errorf("next: %s", out)
+	}
+	if out := run(0, "complete", b.ID, "--response", "yes", "--solution", "partly", "--satisfaction", "basically_satisfied"); !strings.Contains(out, "completed") {
+		t.Errorf("complete: %s", out)
+	}
+	t.Setenv("HOTLINE_TOKEN", h.Token(t, auth.Supervisor))
+	rates := func(want int, args ...string) string {
+		t.Helper()
+		code, out, errs := hotline(append([]string{"rates", "--api", h.API()}, args...)...)
+		if code != want {
+			t.Fatalf("hotline rates %q: exit %d, want %d\n%s%s", args, code, want, out, errs)
+		}
+		return out + errs
+	}
+	if out := rates(0, "--by", "organizer"); !strings.Contains(out, "water") || !strings.Contains(out, "1/1 100.0%") || !strings.Contains(out, "0/1 0.0%") {
+		t.Errorf("rates by organizer:\n%s", out)
+	}
+	if out := rates(0, "--by", "district", "--day", time.Now().In(appeal.DefaultLocation()).Format("2006-01-02")); !strings.Contains(out, "chaoyang") {
+		t.Errorf("rates by district today:\n%s", out)
+	}
+	if out := rates(0, "--csv"); !strings.Contains(out, b.ID+","+b.ID) || !strings.Contains(out, "water,chaoyang,livelihood,yes,partly,basically_satisfied") {
+		t.Errorf("rates --csv:\n%s", out)
+	}
+	if out := rates(0, "audit"); !strings.Contains(out, "agree with the 1 completed") {
+		t.Errorf("audit:\n%s", out)
+	}
+	day := time.Now().In(appeal.DefaultLocation()).Format("2006-01-02")
+	h.Client.HIncrBy(ctx, "hotline:{visits}:rates:"+day, "all|satisfaction:dissatisfied", 1)
+	if out := rates(3, "audit"); !strings.Contains(out, "all") || !strings.Contains(out, "satisfaction:dissatisfied") {
+		t.Errorf("audit after a change:\n%s", out)
+	}
+	if out := rates(1, "--by", "street"); !strings.Contains(out, `by "street"`) {
+		t.Errorf("by street: %s", out)
 	}
 }
