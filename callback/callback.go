@@ -69,8 +69,8 @@ type Visit struct {
 	Category appeal.Category `json:"category"`
 	// Organizers are the appeal's, the lead first.
 	Organizers []string `json:"organizers,omitempty"`
-	// District is the lead organizer's, set when the visit is completed:
-	// the district whose rates it counts in.
+	// District is the lead organizer's when the visit was decided: the
+	// district whose rates it counts in.
 	District  string    `json:"district,omitempty"`
 	State     State     `json:"state"`
 	CreatedAt time.Time `json:"created_at"`

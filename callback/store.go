@@ -228,6 +228,11 @@ func (s *Store) decide(ctx context.Context, ev appeal.ClockEvent, appeals Appeal
 		visit.Mode = ByIVR
 	}
 	if decision == Visited {
+		if visit.District, err = s.district(ctx, visit); err != nil {
+			return "", err
+		}
+	}
+	if decision == Visited {
 		if doc, err = json.Marshal(visit); err != nil {
 			return "", fmt.Errorf("callback: encode visit %s: %w", visit.ID, err)
 		}

@@ -77,9 +77,9 @@ var ErrNotLeased = errors.New("callback: the visit is not leased to this agent")
 // lease.
 //
 // KEYS: worklist, leases (id → "agent|until|score"), lease ends (sorted
-// set), log. ARGV: now (ms), lease end (ms), agent, what the log says of
+// set), log, visits. ARGV: now (ms), lease end (ms), agent, what the log says of
 // the take, the log's most, now (RFC 3339), the mode's first band
-// (bandOf). Returns {id, lease end} or {} when none is due.
+// (bandOf). Returns {id, lease end, the visit} or {} when none is due.
 var takeScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
@@ -107,7 +107,7 @@ redis.call('HSET', KEYS[2], id, ARGV[3] .. '|' .. ARGV[2] .. '|' .. score)
 redis.call('ZADD', KEYS[3], ARGV[2], id)
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', 'change',
   cjson.encode({at = ARGV[6], by = ARGV[3], visit = id, what = ARGV[4]}))
-return {id, ARGV[2]}
+return {id, ARGV[2], redis.call('HGET', KEYS[5], id)}
 `)
 
 // Lease is a visit taken by an agent, until when.
@@ -136,15 +136,15 @@ func (s *Store) NextOf(ctx context.Context, m Mode, agent string, lease time.Dur
 	}
 	now := s.opts.Now().In(s.opts.Location)
 	until := now.Add(lease)
-	res, err := takeScript.Run(ctx, s.rdb, []string{s.worklist, s.leases, s.leaseEnds, s.log},
+	res, err := takeScript.Run(ctx, s.rdb, []string{s.worklist, s.leases, s.leaseEnds, s.log, s.visits},
 		now.UnixMilli(), until.UnixMilli(), agent, "taken until "+until.Format(time.RFC3339), MaxLog, now.Format(time.RFC3339Nano), bandOf(m)).StringSlice()
 	if err != nil {
 		return Lease{}, fmt.Errorf("callback: next visit: %w", err)
 	}
-	if len(res) < 2 {
+	if len(res) < 3 {
 		return Lease{}, ErrNone
 	}
-	v, err := s.Get(ctx, res[0])
+	v, err := decodeVisit(res[0], res[2])
 	if err != nil {
 		return Lease{}, err
 	}
@@ -325,9 +325,6 @@ func (s *Store) tryAttempt(ctx context.Context, id, agent string, a Attempt, cal
 				return Visit{}, false, fmt.Errorf("%w: a completed return visit has the three answers: response, solution, satisfaction", ErrInvalid)
 			}
 			if err := a.Answers.Check(); err != nil {
-				return Visit{}, false, err
-			}
-			if v.District, err = s.district(ctx, v); err != nil {
 				return Visit{}, false, err
 			}
 			counts = s.completionOf(v, *a.Answers, now)

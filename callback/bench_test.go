@@ -1,0 +1,101 @@
+package callback_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/callback"
+	"github.com/hotline12345/hotline/internal/redistest"
+)
+
+// BenchmarkWorklist measures return-visit agents at work: 100,000 visits
+// wait (one in ten an emergency, 50 lead organizers), and 200 agents (100
+// goroutines per CPU) each take the next visit and complete it with its
+// three answers, over and over; each completion counts in the rates (the
+// hotline, its lead organizer, category and district).
+// One op is one visit taken and completed. Reported: takes/s, and the
+// latency of Next (take) and of the completion at p50 and p99.
+func BenchmarkWorklist(b *testing.B) {
+	const waiting, agents = 100000, 200
+	ctx := context.Background()
+	rdb := redistest.Start(b).Client(b)
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, cst)
+	s := callback.NewStore(rdb, callback.StoreOptions{Now: func() time.Time { return now }, Lease: time.Hour})
+	if b.N > waiting/2 {
+		b.Fatalf("b.N %d: at most %d, so that the worklist stays half full at least", b.N, waiting/2)
+	}
+	var fill sync.WaitGroup
+	for w := range 8 {
+		fill.Go(func() {
+			for i := w; i < waiting; i += 8 {
+				cat := appeal.Livelihood
+				if i%10 == 0 {
+					cat = appeal.Emergency
+				}
+				v := callback.Visit{ID: fmt.Sprintf("bench-%06d", i), Kind: callback.ReturnVisit, Appeal: fmt.Sprintf("bench-%06d", i), Category: cat,
+					Organizers: []string{fmt.Sprintf("org-%d", i%50)}, District: fmt.Sprintf("district-%d", i%8), State: callback.Waiting, CreatedAt: now, Due: now.Add(-time.Duration(i) * time.Second)}
+				if err := s.AddVisit(ctx, v); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	fill.Wait()
+	answers := []callback.Answers{
+		{Response: callback.Contacted, Solution: callback.Solved, Satisfaction: callback.Satisfied},
+		{Response: callback.Contacted, Solution: callback.PartlySolved, Satisfaction: callback.BasicallySatisfied},
+		{Response: callback.NotContacted, Solution: callback.NotSolved, Satisfaction: callback.Dissatisfied},
+	}
+	var mu sync.Mutex
+	var takes, completions []time.Duration
+	var agentSeq atomic.Int64
+	b.SetParallelism(agents / 2)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		agent := fmt.Sprintf("agent-%d", agentSeq.Add(1))
+		var ts, cs []time.Duration
+		for i := 0; pb.Next(); i++ {
+			t0 := time.Now()
+			l, err := s.Next(ctx, agent, 0)
+			t1 := time.Now()
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			a := answers[i%len(answers)]
+			if _, err := s.Attempted(ctx, l.Visit.ID, agent, callback.Attempt{Outcome: callback.Completed, Answers: &a}, ""); err != nil {
+				b.Error(err)
+				return
+			}
+			ts, cs = append(ts, t1.Sub(t0)), append(cs, time.Since(t1))
+		}
+		mu.Lock()
+		takes, completions = append(takes, ts...), append(completions, cs...)
+		mu.Unlock()
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if len(takes) == 0 {
+		return
+	}
+	slices.Sort(takes)
+	slices.Sort(completions)
+	pct := func(d []time.Duration, p float64) float64 { return float64(d[int(float64(len(d)-1)*p)].Microseconds()) / 1000 }
+	b.ReportMetric(float64(len(takes))/elapsed.Seconds(), "takes/s")
+	b.ReportMetric(pct(takes, 0.5), "next-p50-ms")
+	b.ReportMetric(pct(takes, 0.99), "next-p99-ms")
+	b.ReportMetric(pct(completions, 0.5), "complete-p50-ms")
+	b.ReportMetric(pct(completions, 0.99), "complete-p99-ms")
+	rates, err := s.Rates(ctx, callback.ByAll, []string{"2026-12-07"})
+	if err != nil || rates[0].Tally.Completed != int64(len(takes)) {
+		b.Errorf("rates count %+v %v, want %d completed", rates, err, len(takes))
+	}
+}
