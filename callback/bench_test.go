@@ -88,7 +88,9 @@ func BenchmarkWorklist(b *testing.B) {
 	}
 	slices.Sort(takes)
 	slices.Sort(completions)
-	pct := func(d []time.Duration, p float64) float64 { return float64(d[int(float64(len(d)-1)*p)].Microseconds()) / 1000 }
+	pct := func(d []time.Duration, p float64) float64 {
+		return float64(d[int(float64(len(d)-1)*p)].Microseconds()) / 1000
+	}
 	b.ReportMetric(float64(len(takes))/elapsed.Seconds(), "takes/s")
 	b.ReportMetric(pct(takes, 0.5), "next-p50-ms")
 	b.ReportMetric(pct(takes, 0.99), "next-p99-ms")
