@@ -64,6 +64,10 @@ type Options struct {
 	// Notice is where the first start tells the operator the first admin
 	// token, once; main gives stderr. Nil shows it nowhere.
 	Notice io.Writer
+	// Now, when set, is the clock of the appeals, their deadlines, the
+	// return visits and the API's "today" (tests move it). Nil means
+	// time.Now.
+	Now func() time.Time
 }
 
 // FirstAdminTTL is how long the token the first start prints lasts.
@@ -111,7 +115,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return err
 	}
-	appeals := appeal.NewStore(store.Client, appeal.StoreOptions{Location: cfg.Location(), Urge: urgeRules(cfg)})
+	appeals := appeal.NewStore(store.Client, appeal.StoreOptions{Location: cfg.Location(), Urge: urgeRules(cfg), Now: opts.Now})
 	if err := appeals.SeedOrganizers(ctx, organizersOf(cfg)); err != nil {
 		return fmt.Errorf("organizers: %w", err)
 	}
@@ -195,9 +199,9 @@ func Run(ctx context.Context, opts Options) error {
 	}()
 
 	alarm, stopAlarm := runAlarm(cfg, ratings, lease, reg, log)
-	stopClocks := runClocks(cfg, appeals, lease, reg, log)
+	stopClocks := runClocks(cfg, appeals, lease, opts.Now, reg, log)
 	defer stopClocks()
-	visits, err := newVisits(cfg, store.Client, appeals, reg, log)
+	visits, err := newVisits(cfg, store.Client, appeals, opts.Now, reg, log)
 	if err != nil {
 		return err
 	}
@@ -295,7 +299,7 @@ func Run(ctx context.Context, opts Options) error {
 	httpSrv := &http.Server{
 		Handler: web.NewHandler(web.Options{
 			Calls: calls, Appeals: appeals, Gatherer: reg, Logger: log,
-			Agents: agents.store, Distribution: agents.dist, Ratings: reviewsThroughJournal{ratings, keeper.Ratings()}, Location: cfg.Location(),
+			Agents: agents.store, Distribution: agents.dist, Ratings: reviewsThroughJournal{ratings, keeper.Ratings()}, Location: cfg.Location(), Now: opts.Now,
 			Accounts: accounts, Bans: agents.bans, Trunks: trunks, Visits: visits,
 			VisitOnFeedback: cfg.Callback.OnFeedback, PartlySolvedCounts: cfg.Callback.PartlySolvedCounts,
 			MetricsToken: cfg.HTTP.MetricsToken, TrustedProxies: cfg.TrustedProxies(), LoginTTL: time.Duration(cfg.HTTP.LoginTTL),

@@ -18,7 +18,7 @@ import (
 
 // newVisits is the return visits' store of the configuration, its
 // metrics registered.
-func newVisits(cfg config.Config, rdb redis.UniversalClient, organizers *appeal.Store, reg prometheus.Registerer, log zerolog.Logger) (*callback.Store, error) {
+func newVisits(cfg config.Config, rdb redis.UniversalClient, organizers *appeal.Store, now func() time.Time, reg prometheus.Registerer, log zerolog.Logger) (*callback.Store, error) {
 	w := callback.Windows{Loc: cfg.Location()}
 	for day, spans := range cfg.Callback.DayWindows() {
 		for _, s := range spans {
@@ -42,7 +42,7 @@ func newVisits(cfg config.Config, rdb redis.UniversalClient, organizers *appeal.
 		modes[appeal.Category(cat)] = callback.Mode(m)
 	}
 	visits := callback.NewStore(rdb, callback.StoreOptions{
-		Location: cfg.Location(), Windows: &w, Seed: cfg.Callback.Seed, Modes: modes,
+		Location: cfg.Location(), Windows: &w, Seed: cfg.Callback.Seed, Modes: modes, Now: now,
 		Sample:    map[appeal.Category]int{appeal.Emergency: s.Emergency, appeal.Livelihood: s.Livelihood, appeal.General: s.General, appeal.Complex: s.Complex},
 		Attempted: func(o callback.Outcome) { attempts.WithLabelValues(string(o)).Inc() },
 		District: func(ctx context.Context, id string) (string, error) {

@@ -27,7 +27,7 @@ func urgeRules(cfg config.Config) map[string]appeal.UrgeRule {
 // runClocks runs this node's clock engine (every node runs one; each
 // event fires once, on one of them), its metrics and the supervision
 // webhook. The returned func stops it.
-func runClocks(cfg config.Config, appeals *appeal.Store, lease *acd.NodeLease, reg prometheus.Registerer, log zerolog.Logger) func() {
+func runClocks(cfg config.Config, appeals *appeal.Store, lease *acd.NodeLease, now func() time.Time, reg prometheus.Registerer, log zerolog.Logger) func() {
 	fired := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hotline_appeal_events_total",
 		Help: "Appeal clock events fired by this node, by kind: urge (before a deadline), overdue (at a deadline not met), expired (the processing time limit ran out).",
@@ -50,6 +50,7 @@ func runClocks(cfg config.Config, appeals *appeal.Store, lease *acd.NodeLease, r
 	reg.MustRegister(fired, lag, deliveries, &appealsCollector{appeals: appeals, log: log})
 	engine := appeal.NewEngine(appeals, appeal.EngineOptions{
 		Node:      lease.Name(),
+		Now:       now,
 		LateAfter: time.Duration(cfg.Supervision.LateAfter),
 		Fired: func(ev appeal.ClockEvent) {
 			fired.WithLabelValues(string(ev.Kind)).Inc()

@@ -58,6 +58,9 @@ type Options struct {
 	Tune func(*config.Config)
 	// Appeals wraps the appeal recorder of intake.
 	Appeals func(ivr.AppealRecorder) ivr.AppealRecorder
+	// Now is the clock of the appeals, their deadlines and the return
+	// visits (app.Options.Now); nil is time.Now.
+	Now func() time.Time
 }
 
 // StartWith is Start with more to change.
@@ -93,7 +96,7 @@ func start(t testing.TB, redisURL string, rdb redis.UniversalClient, o Options) 
 	h.Config = cfg
 	h.Client = rdb
 	h.Calls = calllog.NewStore(h.Client, calllog.StoreOptions{})
-	h.Appeals = appeal.NewStore(h.Client, appeal.StoreOptions{Location: cfg.Location()})
+	h.Appeals = appeal.NewStore(h.Client, appeal.StoreOptions{Location: cfg.Location(), Now: o.Now})
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	h.cancel = cancel
@@ -108,6 +111,7 @@ func start(t testing.TB, redisURL string, rdb redis.UniversalClient, o Options) 
 				return h.Records
 			},
 			Appeals: o.Appeals,
+			Now:     o.Now,
 		})
 	}()
 	select {
