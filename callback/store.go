@@ -314,6 +314,15 @@ func (s *Store) AddDoNotCall(ctx context.Context, number, reason, by string) err
 	return nil
 }
 
+// OnDoNotCall reports whether the number is on the do-not-call list.
+func (s *Store) OnDoNotCall(ctx context.Context, number string) (bool, error) {
+	ok, err := s.rdb.HExists(ctx, s.dnc, normalNumber(number)).Result()
+	if err != nil {
+		return false, fmt.Errorf("callback: do-not-call list: %w", err)
+	}
+	return ok, nil
+}
+
 // Get returns the visit id, or an error wrapping ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (Visit, error) {
 	doc, err := s.rdb.HGet(ctx, s.visits, id).Result()

@@ -30,6 +30,39 @@ type VisitStore interface {
 	Rates(ctx context.Context, by callback.By, days []string) ([]callback.Rates, error)
 	EachCounted(ctx context.Context, days []string, f func(callback.Counted) error) error
 	Audit(ctx context.Context, days []string) (callback.Audit, error)
+	OnDoNotCall(ctx context.Context, number string) (bool, error)
+}
+
+// VisitCaller places a visit's call: the agent's phone rings first; when
+// the agent answers, the citizen's number is dialled through a trunk and
+// the two are bridged. It returns once they are, or why not; a citizen
+// not reached is an attempt it records.
+type VisitCaller interface {
+	CallVisit(ctx context.Context, agentID string, v callback.Visit, number string) (VisitCallReply, error)
+}
+
+// The states of a visit's call.
+const (
+	VisitCallConnected = "connected"
+	VisitCallFailed    = "not_connected"
+)
+
+// VisitCallReply is how a visit's call went.
+type VisitCallReply struct {
+	// State is connected (the agent and the citizen talk) or
+	// not_connected.
+	State string `json:"state"`
+	// CallID and AgentCallID are the citizen's and the agent's legs.
+	CallID      string `json:"call_id,omitempty"`
+	AgentCallID string `json:"agent_call_id,omitempty"`
+	// Leg is the leg that failed: agent (the agent's phone did not
+	// answer: nothing is recorded) or citizen.
+	Leg    string `json:"leg,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Outcome is the attempt recorded when the citizen was not reached
+	// (busy, no_answer, unreachable), and Visit the visit after it.
+	Outcome callback.Outcome `json:"outcome,omitempty"`
+	Visit   *callback.Visit  `json:"visit,omitempty"`
 }
 
 // VisitWork is a visit given to a return-visit agent: the visit, its
@@ -136,6 +169,53 @@ func (a *api) attemptVisit(w http.ResponseWriter, r *http.Request) {
 	a.reply(w, r, http.StatusOK, got)
 }
 
+func (a *api) callVisit(w http.ResponseWriter, r *http.Request) {
+	agent, ok := visitAgent(w, r)
+	if !ok {
+		return
+	}
+	if a.opts.VisitCalls == nil {
+		writeError(w, http.StatusServiceUnavailable, "this hotline places no calls")
+		return
+	}
+	id := r.PathValue("id")
+	// The call is made on a visit the agent holds, whose lease it
+	// extends.
+	if _, err := a.opts.Visits.Renew(r.Context(), id, agent, 0); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	v, err := a.opts.Visits.Get(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if v.Appeal == "" {
+		writeError(w, http.StatusConflict, "the visit has no appeal, so no number to call")
+		return
+	}
+	ap, err := a.opts.Appeals.Get(r.Context(), v.Appeal)
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("the visit's appeal: %w", err))
+		return
+	}
+	dnc, err := a.opts.Visits.OnDoNotCall(r.Context(), ap.Caller)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if dnc {
+		writeError(w, http.StatusConflict, "the citizen's number is on the do-not-call list")
+		return
+	}
+	reply, err := a.opts.VisitCalls.CallVisit(r.Context(), agent, v, ap.Caller)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.reply(w, r, http.StatusOK, reply)
+}
+
 func (a *api) listVisits(w http.ResponseWriter, r *http.Request) {
 	limit, cursor, ok := pageQuery(w, r)
 	if !ok {
@@ -168,6 +248,8 @@ func (a *api) visitRoutes() []Route {
 			Roles: visitors, Reply: VisitWork{}, Errors: []int{404}, handle: a.nextVisit},
 		{Method: "POST", Path: "/api/v1/visits/{id}/renew", Summary: "renew the lease on a visit one holds, for 10 minutes from now",
 			Roles: visitors, Reply: LeaseReply{}, Errors: []int{409}, handle: a.renewVisit},
+		{Method: "POST", Path: "/api/v1/visits/{id}/call", Summary: "call the citizen of a visit one holds: the agent's phone rings first, then the citizen's through a trunk, showing the hotline's number, and the two are bridged; a citizen not reached (busy, no answer, unreachable) is an attempt recorded",
+			Roles: visitors, Reply: VisitCallReply{}, Errors: []int{409, 503}, handle: a.callVisit},
 		{Method: "POST", Path: "/api/v1/visits/{id}/attempts", Summary: "record an attempt at a visit one holds: completed (a return visit with its three answers), no_answer, busy, unreachable, wrong_number, refused (onto the do-not-call list) or call_later",
 			Roles: visitors, Body: AttemptRequest{}, Reply: callback.Visit{}, Errors: []int{409}, handle: a.attemptVisit},
 		{Method: "GET", Path: "/api/v1/rates", Summary: "the three rates of completed return visits (response, solution, satisfaction), each with numerator and denominator, by organizer, category, district or for all; format=csv lists every visit counted",

@@ -69,6 +69,8 @@ type Options struct {
 	Trunks TrunkStore
 	// Visits are the return visits.
 	Visits VisitStore
+	// VisitCalls places return visits' calls; nil places none.
+	VisitCalls VisitCaller
 	// VisitOnFeedback decides an appeal's return visit when its feedback
 	// arrives.
 	VisitOnFeedback bool
