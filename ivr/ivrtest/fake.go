@@ -26,6 +26,7 @@ type FakeCall struct {
 	cancel context.CancelCauseFunc
 	digits chan ivr.Digit
 	events chan fakeEvent
+	sounds chan ivr.Sound
 
 	mu       sync.Mutex
 	answered bool
@@ -39,7 +40,10 @@ type fakeEvent struct {
 	at      time.Time
 }
 
-var _ ivr.Call = (*FakeCall)(nil)
+var (
+	_ ivr.Call     = (*FakeCall)(nil)
+	_ ivr.Listener = (*FakeCall)(nil)
+)
 
 // NewFakeCall makes a call from callerID; prompts play speed times faster
 // than real time.
@@ -48,7 +52,7 @@ func NewFakeCall(catalog *prompts.Catalog, callerID string, speed float64) *Fake
 	return &FakeCall{
 		id: uuid.Must(uuid.NewV7()).String(), caller: callerID, dialled: "12345",
 		catalog: catalog, speed: speed, ctx: ctx, cancel: cancel,
-		digits: make(chan ivr.Digit, 32), events: make(chan fakeEvent, 64),
+		digits: make(chan ivr.Digit, 32), events: make(chan fakeEvent, 64), sounds: make(chan ivr.Sound, 32),
 	}
 }
 
@@ -150,6 +154,18 @@ func (pb *fakePlayback) Played() []ivr.PlayedPrompt {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
 	return append([]ivr.PlayedPrompt(nil), pb.played...)
+}
+
+// Sounds implements ivr.Listener: the sounds given to Hear.
+func (c *FakeCall) Sounds() <-chan ivr.Sound { return c.sounds }
+
+// Hear delivers a sound as if the far end made it now; its At is now
+// when zero.
+func (c *FakeCall) Hear(s ivr.Sound) {
+	if s.At.IsZero() {
+		s.At = time.Now()
+	}
+	c.sounds <- s
 }
 
 // Press delivers a key as if the caller pressed it now.
