@@ -221,6 +221,28 @@ func TestVisitHearsAMachine(t *testing.T) {
 	}
 }
 
+// TestVisitHearsLater: once the introduction is over, a long voice is a
+// person speaking over the questions, not a machine; a fax tone still ends
+// the visit, at any question.
+func TestVisitHearsLater(t *testing.T) {
+	got := runVisit(t, "13900000107", true, ivr.VisitOptions{}, func(c *ivrtest.FakeCall) {
+		c.HearOn(prompts.VisitConsent, ivr.Sound{Kind: ivr.Voice, Length: 4 * time.Second})
+	}, answering("1", "1", "1", "1"))
+	if got.err != nil || got.res.Outcome != callback.Completed {
+		t.Errorf("a long voice over the consent question: %+v, %v; want completed", got.res, got.err)
+	}
+
+	got = runVisit(t, "13900000108", true, ivr.VisitOptions{}, func(c *ivrtest.FakeCall) {
+		c.HearOn(prompts.VisitSolution, ivr.Sound{Kind: ivr.FaxTone, Length: 500 * time.Millisecond})
+	}, caller.Script{{On: prompts.VisitConsent, Press: "1"}, {On: prompts.VisitResponse, Press: "1"}})
+	if got.err != nil || got.res.Outcome != callback.NoAnswer || got.res.Note != ivr.NoteFax {
+		t.Errorf("a fax tone at the second question: %+v, %v; want no_answer, fax", got.res, got.err)
+	}
+	if got.rec.Stage != ivr.StageVisitSolution {
+		t.Errorf("record ends in %q, want %q", got.rec.Stage, ivr.StageVisitSolution)
+	}
+}
+
 func count(ids []prompts.ID, id prompts.ID) int {
 	var n int
 	for _, x := range ids {

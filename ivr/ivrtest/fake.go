@@ -31,6 +31,7 @@ type FakeCall struct {
 	mu       sync.Mutex
 	answered bool
 	hungUp   bool
+	hearOn   map[prompts.ID][]ivr.Sound // made heard as the prompt starts
 }
 
 type fakeEvent struct {
@@ -168,6 +169,26 @@ func (c *FakeCall) Hear(s ivr.Sound) {
 	c.sounds <- s
 }
 
+// HearOn makes s heard when prompt id next starts playing, while
+// PlayScript plays the far end: a far end that speaks over a question.
+func (c *FakeCall) HearOn(id prompts.ID, s ivr.Sound) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hearOn == nil {
+		c.hearOn = make(map[prompts.ID][]ivr.Sound)
+	}
+	c.hearOn[id] = append(c.hearOn[id], s)
+}
+
+// heardOn takes the sounds to make heard as prompt id starts.
+func (c *FakeCall) heardOn(id prompts.ID) []ivr.Sound {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.hearOn[id]
+	delete(c.hearOn, id)
+	return s
+}
+
 // Press delivers a key as if the caller pressed it now.
 func (c *FakeCall) Press(key rune, method ivr.DTMFMethod) {
 	c.digits <- ivr.Digit{Key: key, Method: method, At: time.Now()}
@@ -193,6 +214,9 @@ func (c *FakeCall) PlayScript(method ivr.DTMFMethod, script caller.Script) calle
 		case ev := <-c.events:
 			if ev.started {
 				tr.Heard = append(tr.Heard, prompts.Heard{ID: ev.id, Lang: ev.lang})
+				for _, s := range c.heardOn(ev.id) {
+					c.Hear(s)
+				}
 			} else if n := len(tr.Heard); n > 0 {
 				tr.Heard[n-1].Complete = true
 			}
