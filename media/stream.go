@@ -115,6 +115,9 @@ type Stream struct {
 
 	source atomic.Pointer[sourceBox] // live audio, played when no prompt is queued
 	link   atomic.Pointer[link]      // where received audio and keys go while bridged
+	// hear classifies the received audio once Listen set it; the
+	// receiver goroutine alone feeds it.
+	hear atomic.Pointer[Classifier]
 
 	// Touched only by the pacer goroutine that owns this stream's shard.
 	hdr    rtp.Header
@@ -520,11 +523,25 @@ func (s *Stream) receive(rx *rxBuffers, b []byte, from netip.AddrPort) {
 		if l := s.link.Load(); l != nil {
 			l.into.push(pkt.SSRC, pkt.SequenceNumber, pkt.Payload)
 		}
-		if !s.inband || len(pkt.Payload) > len(rx.pcm) {
+		hear := s.hear.Load()
+		if (!s.inband && hear == nil) || len(pkt.Payload) > len(rx.pcm) {
 			return
 		}
-		s.detector.Process(s.cfg.Codec.Decode(rx.pcm, pkt.Payload), s.emitInband)
+		pcm := s.cfg.Codec.Decode(rx.pcm, pkt.Payload)
+		if s.inband {
+			s.detector.Process(pcm, s.emitInband)
+		}
+		if hear != nil {
+			hear.Process(pcm, time.Unix(0, now))
+		}
 	}
+}
+
+// Listen has the received audio classified from now on, and what is heard
+// reported to emit, from the receive goroutine: it must not block. A
+// later Listen replaces the earlier.
+func (s *Stream) Listen(opts ClassifierOptions, emit func(Sound)) {
+	s.hear.Store(NewClassifier(opts, emit))
 }
 
 func (s *Stream) emitInband(key rune) { s.emit(key, MethodInband) }

@@ -59,6 +59,12 @@ func TestCatalogMatchesIDConstants(t *testing.T) {
 	for d := '0'; d <= '9'; d++ {
 		want[Digit(d)] = "Digit(" + string(d) + ")"
 	}
+	for m := time.January; m <= time.December; m++ {
+		want[Month(m)] = "Month(" + m.String() + ")"
+	}
+	for d := 1; d <= 31; d++ {
+		want[DayOfMonth(d)] = "DayOfMonth(" + strconv.Itoa(d) + ")"
+	}
 	for _, id := range c.IDs() {
 		if _, ok := want[id]; !ok {
 			t.Errorf("catalog.yaml has %q, which no ID constant (nor Digit) names", id)

@@ -1,5 +1,10 @@
 package prompts
 
+import (
+	"strconv"
+	"time"
+)
+
 // ID names one prompt of the catalog. The same ID is used for every language.
 type ID string
 
@@ -49,6 +54,44 @@ const (
 const (
 	AppUnavailable ID = "app_unavailable" // apology; leave name, number and request after the tone
 )
+
+// Prompts of the automated return visit (回访). The introduction is
+// VisitIntro, Month, DayOfMonth, VisitCategory and CategoryName, in that
+// order in every language.
+const (
+	VisitIntro        ID = "visit_intro"        // the hotline's name, "on" (the date follows)
+	VisitCategory     ID = "visit_category"     // "you made an appeal in the category" (the category follows)
+	VisitConsent      ID = "visit_consent"      // 1 to take the survey, 2 to decline
+	VisitResponse     ID = "visit_response"     // did the organizer contact you: 1 yes, 2 no
+	VisitSolution     ID = "visit_solution"     // was it solved: 1 yes, 2 partly, 3 no
+	VisitSatisfaction ID = "visit_satisfaction" // 1 satisfied, 2 basically satisfied, 3 dissatisfied
+	VisitThanks       ID = "visit_thanks"       // the survey is over, thanks, goodbye
+	VisitDeclined     ID = "visit_declined"     // no more return visits, goodbye
+	VisitGoodbye      ID = "visit_goodbye"      // we will contact you another time, goodbye
+	// The appeal categories' names, as the introduction says them.
+	CategoryEmergency  ID = "category_emergency"
+	CategoryLivelihood ID = "category_livelihood"
+	CategoryGeneral    ID = "category_general"
+	CategoryComplex    ID = "category_complex"
+)
+
+// Month returns the prompt that names a month (month_1 is January), or ""
+// for none.
+func Month(m time.Month) ID {
+	if m < time.January || m > time.December {
+		return ""
+	}
+	return ID("month_" + strconv.Itoa(int(m)))
+}
+
+// DayOfMonth returns the prompt that says a day of the month (1 to 31),
+// or "" for none.
+func DayOfMonth(d int) ID {
+	if d < 1 || d > 31 {
+		return ""
+	}
+	return ID("day_" + strconv.Itoa(d))
+}
 
 // Digit returns the prompt that speaks one decimal digit.
 func Digit(d rune) ID {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,6 +62,11 @@ func TestMatchTruncated(t *testing.T) {
 					}
 					s.silence(2000)
 					got := m.Match(lineChannel(l, rng).carry(s.pcm))
+					// A prompt whose words begin with another's whole words
+					// (三十一日 with 三) is, cut short, the same audio as that one.
+					if len(got) > 0 && got[0].Complete && slices.Contains(beginsWith(c, p), got[0].ID) {
+						return
+					}
 					if len(got) == 0 || got[0].Complete {
 						t.Fatalf("cut after %v: heard %+v, want %s cut short", samplesToDuration(cut), got, id)
 					}
@@ -86,6 +92,28 @@ func TestMatchTruncated(t *testing.T) {
 			}
 		}
 	}
+}
+
+// beginsWith lists the prompts in p's language whose whole words are the
+// first words of p's.
+func beginsWith(c *Catalog, p *Prompt) []ID {
+	var ids []ID
+	for _, id := range c.IDs() {
+		q := mustGetFrom(c, id, p.Lang)
+		words := strings.TrimRight(q.Text, "。.，,")
+		if id != p.ID && words != "" && strings.HasPrefix(p.Text, words) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func mustGetFrom(c *Catalog, id ID, lang Lang) *Prompt {
+	p, err := c.Get(id, lang)
+	if err != nil {
+		panic(err)
+	}
+	return p
 }
 
 // TestMatchCutInSpeech cuts a prompt in the middle of a word: the length

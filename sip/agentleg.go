@@ -119,6 +119,8 @@ type agentLeg struct {
 	stopWatch func() bool   // stops watching the citizen's call
 
 	username, password string // answer the far end's digest challenge
+
+	sounds farEnd // what is heard from the far end (ivr.Listener)
 }
 
 var _ ivr.Call = (*agentLeg)(nil)

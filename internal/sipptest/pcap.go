@@ -86,3 +86,24 @@ func ethernetRTP(pt uint8, seq uint16, ts uint32, payload []byte) []byte {
 	binary.BigEndian.PutUint16(eth[12:], 0x0800)
 	return append(eth, ip...)
 }
+
+// RTPAudioCapture makes a pcap file of RTP packets of one source, 20 ms
+// apart, one for each payload (160 bytes of audio in the payload type pt,
+// 0 PCMU or 8 PCMA), with sequence numbers from first: audio of the
+// test's own making (a tone, a fax's calling tone) for play_pcap_audio.
+func RTPAudioCapture(pt uint8, first uint16, payloads [][]byte) []byte {
+	var b bytes.Buffer
+	for _, v := range []any{uint32(0xa1b2c3d4), uint16(2), uint16(4), int32(0), uint32(0), uint32(65535), uint32(1)} {
+		binary.Write(&b, binary.LittleEndian, v)
+	}
+	start := time.Unix(1_700_000_000, 0)
+	for i, payload := range payloads {
+		frame := ethernetRTP(pt, first+uint16(i), uint32(i)*160, payload)
+		at := start.Add(time.Duration(i) * 20 * time.Millisecond)
+		for _, v := range []uint32{uint32(at.Unix()), uint32(at.Nanosecond() / 1000), uint32(len(frame)), uint32(len(frame))} {
+			binary.Write(&b, binary.LittleEndian, v)
+		}
+		b.Write(frame)
+	}
+	return b.Bytes()
+}

@@ -26,10 +26,12 @@ type FakeCall struct {
 	cancel context.CancelCauseFunc
 	digits chan ivr.Digit
 	events chan fakeEvent
+	sounds chan ivr.Sound
 
 	mu       sync.Mutex
 	answered bool
 	hungUp   bool
+	hearOn   map[prompts.ID][]ivr.Sound // made heard as the prompt starts
 }
 
 type fakeEvent struct {
@@ -39,7 +41,10 @@ type fakeEvent struct {
 	at      time.Time
 }
 
-var _ ivr.Call = (*FakeCall)(nil)
+var (
+	_ ivr.Call     = (*FakeCall)(nil)
+	_ ivr.Listener = (*FakeCall)(nil)
+)
 
 // NewFakeCall makes a call from callerID; prompts play speed times faster
 // than real time.
@@ -48,7 +53,7 @@ func NewFakeCall(catalog *prompts.Catalog, callerID string, speed float64) *Fake
 	return &FakeCall{
 		id: uuid.Must(uuid.NewV7()).String(), caller: callerID, dialled: "12345",
 		catalog: catalog, speed: speed, ctx: ctx, cancel: cancel,
-		digits: make(chan ivr.Digit, 32), events: make(chan fakeEvent, 64),
+		digits: make(chan ivr.Digit, 32), events: make(chan fakeEvent, 64), sounds: make(chan ivr.Sound, 32),
 	}
 }
 
@@ -152,6 +157,38 @@ func (pb *fakePlayback) Played() []ivr.PlayedPrompt {
 	return append([]ivr.PlayedPrompt(nil), pb.played...)
 }
 
+// Sounds implements ivr.Listener: the sounds given to Hear.
+func (c *FakeCall) Sounds() <-chan ivr.Sound { return c.sounds }
+
+// Hear delivers a sound as if the far end made it now; its At is now
+// when zero.
+func (c *FakeCall) Hear(s ivr.Sound) {
+	if s.At.IsZero() {
+		s.At = time.Now()
+	}
+	c.sounds <- s
+}
+
+// HearOn makes s heard when prompt id next starts playing, while
+// PlayScript plays the far end: a far end that speaks over a question.
+func (c *FakeCall) HearOn(id prompts.ID, s ivr.Sound) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hearOn == nil {
+		c.hearOn = make(map[prompts.ID][]ivr.Sound)
+	}
+	c.hearOn[id] = append(c.hearOn[id], s)
+}
+
+// heardOn takes the sounds to make heard as prompt id starts.
+func (c *FakeCall) heardOn(id prompts.ID) []ivr.Sound {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.hearOn[id]
+	delete(c.hearOn, id)
+	return s
+}
+
 // Press delivers a key as if the caller pressed it now.
 func (c *FakeCall) Press(key rune, method ivr.DTMFMethod) {
 	c.digits <- ivr.Digit{Key: key, Method: method, At: time.Now()}
@@ -177,6 +214,9 @@ func (c *FakeCall) PlayScript(method ivr.DTMFMethod, script caller.Script) calle
 		case ev := <-c.events:
 			if ev.started {
 				tr.Heard = append(tr.Heard, prompts.Heard{ID: ev.id, Lang: ev.lang})
+				for _, s := range c.heardOn(ev.id) {
+					c.Hear(s)
+				}
 			} else if n := len(tr.Heard); n > 0 {
 				tr.Heard[n-1].Complete = true
 			}
