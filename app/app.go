@@ -339,6 +339,21 @@ func Run(ctx context.Context, opts Options) error {
 		}()
 	}
 
+	// The automated return visits take visits until the node stops;
+	// their calls end with the telephony's.
+	takeCtx, stopTaking := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopTaking()
+	autoDone := make(chan struct{})
+	go func() {
+		defer close(autoDone)
+		if cfg.Callback.IVRCalls > 0 {
+			(&autoVisits{visits: visits, appeals: appeals, dialer: dialers, runner: runner,
+				flow:    &ivr.Visit{Options: ivr.VisitOptions{Timeout: time.Duration(cfg.IVR.FirstDigitTimeout), Tries: cfg.IVR.Tries, Zone: cfg.Location()}},
+				callers: cfg.Callback.IVRCalls, name: lease.Instance(), ring: time.Duration(cfg.Callback.RingTimeout), poll: 2 * time.Second,
+				log: log}).run(takeCtx, telCtx)
+		}
+	}()
+
 	if opts.Ready != nil {
 		opts.Ready(Addrs{SIP: tel.sipAddr, HTTP: httpLn.Addr()})
 	}
@@ -353,6 +368,7 @@ func Run(ctx context.Context, opts Options) error {
 	case runErr = <-leaseLost:
 		log.Error().Err(runErr).Msg("this node's lease was taken: another node has ended its calls and freed its agents; stopping")
 	}
+	stopTaking()
 	if errors.Is(context.Cause(ctx), ErrDrain) {
 		draining.Store(true)
 		grace := time.Duration(cfg.Shutdown.Grace)
@@ -376,6 +392,7 @@ func Run(ctx context.Context, opts Options) error {
 	// Registrations with carriers are removed while SIP still runs.
 	unregisterTrunks()
 	stopTel()
+	<-autoDone
 	if err := <-telDone; err != nil && runErr == nil {
 		runErr = err
 	}

@@ -68,6 +68,17 @@ const DefaultLease = 10 * time.Minute
 // ErrNone: no visit is due.
 var ErrNone = errors.New("callback: no visit due")
 
+// ErrClosed: no calls now, outside the calling windows; Opens says when
+// the next one opens. It is an ErrNone.
+type ErrClosed struct{ Opens time.Time }
+
+func (e *ErrClosed) Error() string {
+	return "callback: no visit due: outside the calling windows, the next opens " + e.Opens.Format("2006-01-02 15:04")
+}
+
+// Is makes an ErrClosed an ErrNone.
+func (e *ErrClosed) Is(target error) bool { return target == ErrNone }
+
 // ErrNotLeased: the visit is not the agent's (its lease ran out, or
 // another agent has it).
 var ErrNotLeased = errors.New("callback: the visit is not leased to this agent")
@@ -120,7 +131,8 @@ type Lease struct {
 // Next takes the first visit due for agent, with a lease of lease
 // (the store's Lease when 0): emergencies first, then by due time. Visits
 // whose lease ran out are back in the worklist first. Two agents asking
-// at once never get the same visit. ErrNone when none is due.
+// at once never get the same visit. ErrNone when none is due; outside the
+// calling windows none is (an *ErrClosed).
 func (s *Store) Next(ctx context.Context, agent string, lease time.Duration) (Lease, error) {
 	return s.NextOf(ctx, ByAgent, agent, lease)
 }
@@ -135,6 +147,9 @@ func (s *Store) NextOf(ctx context.Context, m Mode, agent string, lease time.Dur
 		lease = s.opts.Lease
 	}
 	now := s.opts.Now().In(s.opts.Location)
+	if opens := s.opts.Windows.Next(now); !opens.Equal(now) {
+		return Lease{}, &ErrClosed{Opens: opens}
+	}
 	until := now.Add(lease)
 	res, err := takeScript.Run(ctx, s.rdb, []string{s.worklist, s.leases, s.leaseEnds, s.log, s.visits},
 		now.UnixMilli(), until.UnixMilli(), agent, "taken until "+until.Format(time.RFC3339), MaxLog, now.Format(time.RFC3339Nano), bandOf(m)).StringSlice()

@@ -266,4 +266,17 @@ func TestReleaseAndModes(t *testing.T) {
 	if err != nil || changes[1].What != "put back: logged out" || changes[1].By != "v1" {
 		t.Errorf("audit: %+v %v", changes, err)
 	}
+	// Outside the calling windows nothing is taken, even a visit due.
+	if _, err := r.visits.Release(ctx, "v2", "test"); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Set(time.Date(2026, 11, 27, 12, 0, 0, 0, cst))
+	var closed *callback.ErrClosed
+	if _, err := r.visits.Next(ctx, "v3", 0); !errors.As(err, &closed) || !errors.Is(err, callback.ErrNone) || !closed.Opens.Equal(time.Date(2026, 11, 27, 14, 0, 0, 0, cst)) {
+		t.Errorf("at 12:00: %v, want closed until 14:00", err)
+	}
+	r.clock.Set(time.Date(2026, 11, 27, 14, 0, 0, 0, cst))
+	if l, err := r.visits.Next(ctx, "v3", 0); err != nil || l.Visit.ID != byAgent.ID {
+		t.Errorf("at 14:00: %+v %v", l.Visit, err)
+	}
 }

@@ -52,6 +52,11 @@ type CallbackSettings struct {
 	Lease Duration `yaml:"lease"`
 	// Retention is how long the rates' day counters are kept.
 	Retention Duration `yaml:"retention"`
+	// IVRCalls is how many automated visits (mode ivr) each node makes at
+	// once; 0 makes none on this node.
+	IVRCalls int `yaml:"ivr_calls"`
+	// RingTimeout is how long a citizen's phone rings for a visit.
+	RingTimeout Duration `yaml:"ring_timeout"`
 }
 
 // Modes is each category's mode, by the category's name.
@@ -65,6 +70,8 @@ func defaultCallback() CallbackSettings {
 	c.Sample.Emergency, c.Sample.Livelihood, c.Sample.General, c.Sample.Complex = 100, 100, 100, 100
 	c.Mode.Emergency, c.Mode.Livelihood, c.Mode.General, c.Mode.Complex = "agent", "agent", "agent", "agent"
 	c.Lease = Duration(10 * time.Minute)
+	c.IVRCalls = 2
+	c.RingTimeout = Duration(45 * time.Second)
 	c.Retention = Duration(400 * 24 * time.Hour)
 	d := &c.Days
 	for _, day := range []*[]string{&d.Monday, &d.Tuesday, &d.Wednesday, &d.Thursday, &d.Friday, &d.Saturday, &d.Sunday} {
@@ -94,6 +101,10 @@ func (c CallbackSettings) validate(p *problems) {
 	if c.Lease < Duration(time.Minute) {
 		p.check("callback.lease", fmt.Errorf("%s: want a minute or more", time.Duration(c.Lease)))
 	}
+	if c.IVRCalls < 0 || c.IVRCalls > 100 {
+		p.check("callback.ivr_calls", fmt.Errorf("%d: want 0-100", c.IVRCalls))
+	}
+	p.check("callback.ring_timeout", within(c.RingTimeout, 5*time.Second, 3*time.Minute))
 	if c.Retention < Duration(24*time.Hour) {
 		p.check("callback.retention", fmt.Errorf("%s: want a day or more", time.Duration(c.Retention)))
 	}

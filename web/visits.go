@@ -110,6 +110,10 @@ func (a *api) nextVisit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l, err := a.opts.Visits.Next(r.Context(), agent, 0)
+	if closed := (*callback.ErrClosed)(nil); errors.As(err, &closed) {
+		writeError(w, http.StatusNotFound, "no visit is due: outside the calling windows; the next opens "+closed.Opens.In(a.location()).Format(time.RFC3339))
+		return
+	}
 	if errors.Is(err, callback.ErrNone) {
 		writeError(w, http.StatusNotFound, "no visit is due")
 		return
