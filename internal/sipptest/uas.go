@@ -332,3 +332,72 @@ func CarrierXML(final int, challenge bool, user, password string) string {
 `)
 	return b.String()
 }
+
+// PressingXML is a citizen's phone behind a carrier: it answers, and once
+// its answer is acknowledged presses key (RFC 4733 events, sipp's
+// capture) presses times, gap apart, the first after gap; then it waits
+// for the BYE. A BYE that comes while it still presses is answered as
+// well (sipp answers an unexpected BYE; the call counts as failed in
+// sipp's figures, which callers of a pressing phone do not read).
+func PressingXML(key rune, presses int, gap time.Duration) string {
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="pressing citizen">
+  <recv request="INVITE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:citizen@[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=citizen 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+`)
+	for range presses {
+		fmt.Fprintf(&b, `  <pause milliseconds="%d"/>
+  <nop><action><exec play_pcap_audio="%s"/></action></nop>
+`, gap.Milliseconds(), PcapFor(key))
+	}
+	b.WriteString(`  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+</scenario>
+`)
+	return b.String()
+}
