@@ -24,6 +24,14 @@ type FarEnd interface {
 	Ended(t *testing.T)
 }
 
+// Talker is a FarEnd that carries audio: once bridged, each hears the
+// other.
+type Talker interface {
+	FarEnd
+	// Hears waits until this far end hears other's voice.
+	Hears(t *testing.T, other FarEnd)
+}
+
 // AgentFirstHarness is a backend's side of the agent-first scenarios.
 type AgentFirstHarness struct {
 	// Connector is the backend.
@@ -107,6 +115,12 @@ func RunAgentFirst(t *testing.T, h AgentFirstHarness) {
 				end, err := conv.End()
 				t.Fatalf("the conversation ended at once: %s, %v", end, err)
 			default:
+			}
+			if a, ok := phone.(Talker); ok {
+				if c, ok := citizen.(Talker); ok {
+					a.Hears(t, citizen)
+					c.Hears(t, phone)
+				}
 			}
 			if first == ivr.CallerHungUp {
 				citizen.HangUp(t)
