@@ -32,6 +32,14 @@ type Talker interface {
 	Hears(t *testing.T, other FarEnd)
 }
 
+// Display is a FarEnd whose phone shows the party it is connected to, as
+// the network updates it during the call (a connected line update).
+type Display interface {
+	FarEnd
+	// Shows is what the phone shows now, name and number.
+	Shows() string
+}
+
 // AgentFirstHarness is a backend's side of the agent-first scenarios.
 type AgentFirstHarness struct {
 	// Connector is the backend.
@@ -109,6 +117,10 @@ func RunAgentFirst(t *testing.T, h AgentFirstHarness) {
 			if got := citizen.Rung(t); got != route.CallerID {
 				t.Errorf("the citizen's phone shows %q, want the trunk's caller id %q", got, route.CallerID)
 			}
+			var shown string
+			if d, ok := citizen.(Display); ok {
+				shown = d.Shows()
+			}
 			conv := connected(t, res)
 			select {
 			case <-conv.Done():
@@ -120,6 +132,12 @@ func RunAgentFirst(t *testing.T, h AgentFirstHarness) {
 				if c, ok := citizen.(Talker); ok {
 					a.Hears(t, citizen)
 					c.Hears(t, phone)
+				}
+			}
+			if d, ok := citizen.(Display); ok {
+				// The agent's identity never reaches the citizen.
+				if got := d.Shows(); got != shown {
+					t.Errorf("once bridged, the citizen's phone shows %q, not %q as it rang", got, shown)
 				}
 			}
 			if first == ivr.CallerHungUp {
