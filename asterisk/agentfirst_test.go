@@ -86,6 +86,8 @@ func TestAgentFirstConformance(t *testing.T) {
 	t.Parallel()
 	srv := newDouble(t)
 	b := runBackend(t, srv, func(context.Context, ivr.Call) {})
+	// Once every scenario has run, no channel or bridge is left.
+	t.Cleanup(func() { noLeftovers(t, srv) })
 	var n atomic.Int64
 	phone := func(far ivrtest.Far, e *partyEnd) aritest.Phone {
 		ph := aritest.Phone{AnswerAfter: 50 * time.Millisecond, Rung: e.rung}

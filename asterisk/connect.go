@@ -160,11 +160,14 @@ func (b *Backend) Bridge(ctx context.Context, call, agent ivr.Call) (ivr.BridgeE
 			citizen.log.Warn().Err(err).Msg("delete bridge")
 		}
 	}
+	// A creation cut short (ctx ended while the request was on its way)
+	// may have made the bridge all the same: it is deleted either way, a
+	// bridge that does not exist being no error.
+	defer cleanup()
 	if err := b.rest.createBridge(ctx, id, bridgeNamePrefix+citizen.callID); err != nil {
 		leg.hangupSoon(ctx)
 		return "", fmt.Errorf("create bridge: %w", err)
 	}
-	defer cleanup()
 	// Two legs hotline placed itself (the agent rung first, then the
 	// citizen's number): each phone keeps showing the caller id it was
 	// called with, so that the citizen never sees the agent's endpoint's
