@@ -24,7 +24,7 @@ type channel struct {
 	b         *Backend
 	id        string // Asterisk's channel id
 	callID    string // hotline's call id
-	agent     bool   // a leg hotline originated to an agent's phone
+	agent     bool   // a leg hotline originated: to an agent's phone, or to a number
 	caller    string
 	dialled   string
 	sipCallID string // the channel's protocol_id, when known

@@ -140,7 +140,9 @@ func (b *Backend) originateLeg(ctx context.Context, endpoint, who, callerID stri
 }
 
 // Bridge joins the citizen and the agent in a mixing bridge with DTMF
-// events until one of them hangs up. When the agent leaves, the citizen
+// events until one of them hangs up. The citizen's side is the citizen's
+// call, or a leg hotline originated to the citizen's number when the
+// agent was rung first. When the agent leaves, the citizen
 // is taken out of the bridge (ARI bridges are not dissolved on their own)
 // and stays in the application for the rating; when the citizen leaves,
 // the agent's leg is hung up. The bridge is destroyed either way.
@@ -158,12 +160,19 @@ func (b *Backend) Bridge(ctx context.Context, call, agent ivr.Call) (ivr.BridgeE
 			citizen.log.Warn().Err(err).Msg("delete bridge")
 		}
 	}
+	// A creation cut short (ctx ended while the request was on its way)
+	// may have made the bridge all the same: it is deleted either way, a
+	// bridge that does not exist being no error.
+	defer cleanup()
 	if err := b.rest.createBridge(ctx, id, bridgeNamePrefix+citizen.callID); err != nil {
 		leg.hangupSoon(ctx)
 		return "", fmt.Errorf("create bridge: %w", err)
 	}
-	defer cleanup()
-	if err := b.rest.addChannels(ctx, id, citizen.id, leg.id); err != nil {
+	// Two legs hotline placed itself (the agent rung first, then the
+	// citizen's number): each phone keeps showing the caller id it was
+	// called with, so that the citizen never sees the agent's endpoint's
+	// caller id, only the hotline's number.
+	if err := b.rest.addChannels(ctx, id, citizen.agent, citizen.id, leg.id); err != nil {
 		leg.hangupSoon(ctx)
 		if cerr := citizen.Err(); cerr != nil {
 			return ivr.CallerHungUp, nil

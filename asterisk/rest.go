@@ -280,8 +280,14 @@ func (r *rest) createBridge(ctx context.Context, id, name string) error {
 	return r.do(ctx, http.MethodPost, "/bridges/"+url.PathEscape(id), q, nil, nil)
 }
 
-func (r *rest) addChannels(ctx context.Context, bridge string, channels ...string) error {
+// addChannels adds channels to bridge; with inhibitIdentity, none of
+// them learns the others' identity (no connected line updates), which
+// Asterisk would otherwise send to each member's phone.
+func (r *rest) addChannels(ctx context.Context, bridge string, inhibitIdentity bool, channels ...string) error {
 	q := url.Values{"channel": {strings.Join(channels, ",")}}
+	if inhibitIdentity {
+		q.Set("inhibitConnectedLineUpdates", "true")
+	}
 	return r.do(ctx, http.MethodPost, "/bridges/"+url.PathEscape(bridge)+"/addChannel", q, nil, nil)
 }
 

@@ -4,16 +4,36 @@ import (
 	"context"
 	"errors"
 
+	"github.com/rs/zerolog"
+
 	"github.com/hotline12345/hotline/ivr"
 	"github.com/hotline12345/hotline/media"
 )
 
 // ErrForeignCall is returned by Bridge for a call that is not one of this
-// server's: a citizen's call it answered and an agent's leg it dialled.
+// server's: a citizen's call it answered, or a leg it dialled.
 var ErrForeignCall = errors.New("sip: not a call of this server")
 
+// bridgeable is a call of this server that Bridge can join: a citizen's
+// call it answered (*call), or a leg it dialled (*agentLeg) — to an
+// agent's phone, or to a citizen's number through a trunk when the agent
+// was rung first.
+type bridgeable interface {
+	ivr.Call
+	server() *Server
+	mediaStream() *media.Stream
+	logger() *zerolog.Logger
+}
+
+func (c *call) server() *Server             { return c.srv }
+func (c *call) logger() *zerolog.Logger     { return &c.log }
+func (l *agentLeg) server() *Server         { return l.srv }
+func (l *agentLeg) logger() *zerolog.Logger { return &l.log }
+
 // Bridge joins a citizen's call and an agent's leg until one side hangs
-// up (ivr.Connector). Each side hears the other through the media
+// up (ivr.Connector). The citizen's side is the call the server answered,
+// or, for a call that rang the agent first, the leg it dialled to the
+// citizen's number. Each side hears the other through the media
 // package's bridge: a small jitter buffer per direction, silence when it
 // runs dry, µ-law and A-law transcoded when the two sides differ, and the
 // frames still sent from the pacer's tick. A prompt still playing to the
@@ -29,11 +49,11 @@ var ErrForeignCall = errors.New("sip: not a call of this server")
 // after the agent's phone got its BYE. When both end at once the citizen's hangup wins: no
 // rating can follow. When ctx ends first (and not with the citizen's call)
 // the agent's leg is hung up and ctx's error returned. The agent's leg has
-// ended whenever Bridge returns.
+// ended whenever Bridge returns; the citizen's side is left as it is.
 func (s *Server) Bridge(ctx context.Context, citizen, agent ivr.Call) (ivr.BridgeEnd, error) {
-	c, ok := citizen.(*call)
+	c, ok := citizen.(bridgeable)
 	l, ok2 := agent.(*agentLeg)
-	if !ok || !ok2 || c.srv != s || l.srv != s {
+	if !ok || !ok2 || c.server() != s || l.srv != s || citizen == agent {
 		return "", ErrForeignCall
 	}
 	defer l.hangupAfterBridge(ctx)
@@ -47,13 +67,20 @@ func (s *Server) Bridge(ctx context.Context, citizen, agent ivr.Call) (ivr.Bridg
 	if l.Err() != nil || stream == nil {
 		return ivr.AgentHungUp, nil
 	}
-	c.stream.StopPlayback()
-	br, err := media.Join(c.stream, stream, media.BridgeOptions{})
+	cstream := c.mediaStream()
+	if cstream == nil {
+		// The citizen's call has no media yet (a late offer whose ACK
+		// has not come): there is nothing to bridge.
+		return "", errors.New("sip: the citizen's call has no media to bridge")
+	}
+	log := c.logger()
+	cstream.StopPlayback()
+	br, err := media.Join(cstream, stream, media.BridgeOptions{})
 	if err != nil {
 		return "", err
 	}
-	c.log.Info().Str("agent_leg", l.id).Str("agent_user", l.user).
-		Str("codec", c.stream.Codec().Name).Str("agent_codec", stream.Codec().Name).Msg("bridged with the agent")
+	log.Info().Str("agent_leg", l.id).Str("agent_user", l.user).
+		Str("codec", cstream.Codec().Name).Str("agent_codec", stream.Codec().Name).Msg("bridged with the agent")
 	select {
 	case <-c.Done():
 	case <-l.Done():
@@ -72,7 +99,7 @@ func (s *Server) Bridge(ctx context.Context, citizen, agent ivr.Call) (ivr.Bridg
 		end = ivr.AgentHungUp
 	}
 	toAgent, toCitizen := br.Stats()
-	c.log.Info().Str("end", string(end)).AnErr("err", err).
+	log.Info().Str("end", string(end)).AnErr("err", err).
 		Uint64("late_to_agent", toAgent.Late).Uint64("dropped_to_agent", toAgent.Dropped).Uint64("underruns_to_agent", toAgent.Underruns).
 		Uint64("late_to_citizen", toCitizen.Late).Uint64("dropped_to_citizen", toCitizen.Dropped).Uint64("underruns_to_citizen", toCitizen.Underruns).
 		Msg("bridge ended")

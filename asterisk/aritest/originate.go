@@ -164,6 +164,13 @@ func (s *Server) originatePhoneLocked(o origination, ph Phone) reply {
 	ch.party = newParty(s, ch.id)
 	s.subscribeLocked(o.app, ch)
 	rep := okJSON(ch.json())
+	if ph.Rung != nil {
+		select {
+		case ph.Rung <- ch.party:
+		default:
+			s.logf("the test did not read the calls of %s; dropped %s", o.endpoint, ch.id)
+		}
+	}
 
 	s.emitDialLocked(ch, "")
 	if ph.Busy {

@@ -122,6 +122,21 @@ func (p *Party) Press(digit rune) {
 	}
 }
 
+// Shows is the name and number the far end's phone shows for the party
+// it is connected to: the caller id presented when the call was placed,
+// and whatever connected line updates Asterisk sent since (a PJSIP
+// channel sends each one as a re-INVITE or UPDATE). Empty once the
+// channel is gone.
+func (p *Party) Shows() (name, number string) {
+	s := p.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch := s.channels[p.id]; ch != nil && ch.party == p {
+		return ch.connected.Name, ch.connected.Number
+	}
+	return "", ""
+}
+
 // Hangup is the far end hanging up (a BYE).
 func (p *Party) Hangup() {
 	s := p.s
@@ -230,6 +245,11 @@ type Phone struct {
 	// Context is the endpoint's dialplan context; it defaults to
 	// "from-trunk", the recorded endpoint's.
 	Context string
+	// Rung, when set, receives the far end of each call that reaches the
+	// endpoint, as the call is placed (before it rings, answers or is
+	// refused). The double never waits for the reader: give it room for
+	// every call the test places.
+	Rung chan<- *Party
 	// CallerID is the endpoint's callerid (pjsip.conf), such as
 	// `"Agent 1001" <1001>`: the originated channel's caller id where
 	// originate's callerId gives no name or number.

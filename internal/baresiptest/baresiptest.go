@@ -66,6 +66,10 @@ type Options struct {
 	// as User with Password (digest).
 	Registrar string
 	Password  string
+	// Port, when set, is the SIP port the phone listens on (UDP and
+	// TCP), for a peer configured with its address beforehand; a free
+	// one otherwise.
+	Port int
 	// IP is the loopback address the phone uses; 127.0.0.1 when empty.
 	// Give each phone its own (127.0.0.2, ...) where a registrar tells
 	// phones apart by source.
@@ -105,6 +109,10 @@ func freeSIPPort(t testing.TB, ip string) int {
 	return 0
 }
 
+// FreeSIPPort returns a port free on ip for both UDP and TCP, for a phone
+// whose address a peer must be configured with before it starts (Port).
+func FreeSIPPort(t testing.TB, ip string) int { return freeSIPPort(t, ip) }
+
 // startTries bounds how often Start picks new ports when another process
 // took one between their choice and baresip's bind.
 const startTries = 3
@@ -142,10 +150,13 @@ func start(t testing.TB, opts Options) (*Phone, bool) {
 	if out, err := sox.CombinedOutput(); err != nil {
 		t.Fatalf("sox: %v\n%s", err, out)
 	}
+	if opts.Port == 0 {
+		opts.Port = freeSIPPort(t, ip)
+	}
 	p := &Phone{
 		t:      t,
 		user:   opts.User,
-		sip:    netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(freeSIPPort(t, ip))),
+		sip:    netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(opts.Port)),
 		dir:    dir,
 		events: make(chan Event, 64),
 		exited: make(chan struct{}),

@@ -238,16 +238,22 @@ func (c *FakeCall) PlayScript(method ivr.DTMFMethod, script caller.Script) calle
 	}
 }
 
-// FakeDialer places fake calls: a Number through a trunk named after a Far
-// behaves as that far end does; an answered call's prompts play speed
+// FakeDialer places fake calls: to the phones of Phones (agents by SIP
+// user, trunks by name), which behave as their Far says and tell the test
+// of each call; otherwise a Number through a trunk named after a Far
+// behaves as that far end does. An answered call's prompts play speed
 // times faster than real time.
 type FakeDialer struct {
 	Catalog *prompts.Catalog
 	Speed   float64
+	Phones  *FakePhones
 }
 
 // Dial implements ivr.Dialer.
 func (d FakeDialer) Dial(ctx context.Context, to ivr.Destination, opts ivr.DialOptions) (ivr.Call, error) {
+	if p := d.Phones.lookup(to); p != nil {
+		return p.dial(ctx, d, to, opts)
+	}
 	n, ok := to.(ivr.Number)
 	if !ok {
 		return nil, fmt.Errorf("%w: the fake dialer dials numbers, not %s", ivr.ErrUnreachable, to)

@@ -77,3 +77,25 @@ func TestFakeOutboundConformance(t *testing.T) {
 		},
 	})
 }
+
+// TestFakeAgentFirstConformance runs the agent-first scenarios on the fake
+// dialer and bridge.
+func TestFakeAgentFirstConformance(t *testing.T) {
+	catalog, err := prompts.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	phones := &ivrtest.FakePhones{}
+	d := ivrtest.FakeDialer{Catalog: catalog, Speed: 50, Phones: phones}
+	ivrtest.RunAgentFirst(t, ivrtest.AgentFirstHarness{
+		Connector: d,
+		Agent: func(_ *testing.T, far ivrtest.Far) (ivr.Agent, ivrtest.FarEnd) {
+			user := ivrtest.NewCallerID()
+			return ivr.Agent{AgentID: "a-" + user, SIPUser: user}, phones.Add(user, far)
+		},
+		Citizen: func(_ *testing.T, number string, far ivrtest.Far) (ivr.TrunkRoute, ivrtest.FarEnd) {
+			name := "carrier-" + number
+			return ivr.TrunkRoute{Name: name, CallerID: "12345"}, phones.Add(name, far)
+		},
+	})
+}
