@@ -285,6 +285,11 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		})}
 	citizen = ivr.TakeToAgent(intake, service, keeper)
+	// A return-visit agent's call: the agent's phone first, then the
+	// citizen's through a trunk.
+	visitCaller := newVisitCalls(&ivr.AgentFirst{Dialer: dialers, Bridger: tel,
+		AgentRing: time.Duration(cfg.ACD.RingTimeout), CitizenRing: time.Duration(cfg.Callback.RingTimeout)},
+		agents.store, agents.dist, visits, log)
 
 	// draining is set once a drain begins: /healthz answers 503 so that
 	// balancers stop sending calls.
@@ -300,7 +305,7 @@ func Run(ctx context.Context, opts Options) error {
 		Handler: web.NewHandler(web.Options{
 			Calls: calls, Appeals: appeals, Gatherer: reg, Logger: log,
 			Agents: agents.store, Distribution: agents.dist, Ratings: reviewsThroughJournal{ratings, keeper.Ratings()}, Location: cfg.Location(), Now: opts.Now,
-			Accounts: accounts, Bans: agents.bans, Trunks: trunks, Visits: visits,
+			Accounts: accounts, Bans: agents.bans, Trunks: trunks, Visits: visits, VisitCalls: visitCaller,
 			VisitOnFeedback: cfg.Callback.OnFeedback, PartlySolvedCounts: cfg.Callback.PartlySolvedCounts,
 			MetricsToken: cfg.HTTP.MetricsToken, TrustedProxies: cfg.TrustedProxies(), LoginTTL: time.Duration(cfg.HTTP.LoginTTL),
 			Checks: append([]web.Check{

@@ -21,6 +21,10 @@ commands (a return-visit agent's, with its own token):
   next               take the next visit due, emergencies first, with a
                      10-minute lease
   renew ID           renew the lease for 10 minutes from now
+  call ID            call the citizen: your phone rings first; when you
+                     answer, the citizen's is dialled (showing the hotline's
+                     number) and you are connected. A citizen not reached is
+                     an attempt recorded (busy, no_answer, unreachable)
   attempt ID --outcome OUTCOME [--note TEXT] [--later TIME]
                      record an attempt: completed, no_answer, busy,
                      unreachable, wrong_number, refused (the number goes on
@@ -43,6 +47,8 @@ func visitsCmd(args []string, stdout, stderr io.Writer) error {
 		return a.nextVisit(rest)
 	case "renew":
 		return a.renewVisit(rest)
+	case "call":
+		return a.callVisit(rest)
 	case "attempt":
 		return a.attemptVisit(rest)
 	case "complete":
@@ -105,6 +111,38 @@ func (a *cli) renewVisit(args []string) error {
 		return err
 	}
 	_, err = fmt.Fprintf(a.stdout, "visit %s yours until %s\n", id, l.Until.Format(time.TimeOnly))
+	return err
+}
+
+func (a *cli) callVisit(args []string) error {
+	id, err := parseWithID(a.flags("call"), args)
+	if err != nil {
+		return err
+	}
+	if id == "" {
+		return usageError("call: which visit? give its id")
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, "your phone rings: answer it, and the citizen is called")
+	var rep web.VisitCallReply
+	if err := c.Do(context.Background(), http.MethodPost, "/api/v1/visits/"+url.PathEscape(id)+"/call", nil, &rep); err != nil {
+		return err
+	}
+	switch {
+	case rep.State == web.VisitCallConnected:
+		_, err = fmt.Fprintf(a.stdout, "connected (call %s): when you are done, hotline visits complete %s --response ... --solution ... --satisfaction ...\n", rep.CallID, id)
+	case rep.Outcome != "":
+		fmt.Fprintf(a.stdout, "the citizen was not reached: %s, recorded", rep.Outcome)
+		if rep.Visit != nil && rep.Visit.State == callback.Waiting {
+			fmt.Fprintf(a.stdout, "; due again %s", rep.Visit.Due.Format("2006-01-02 15:04"))
+		}
+		_, err = fmt.Fprintln(a.stdout)
+	default:
+		return fmt.Errorf("not connected: %s", rep.Reason)
+	}
 	return err
 }
 
