@@ -47,9 +47,11 @@ type Bans interface {
 // service names the API's failures in the bans and their log line.
 const service = "http"
 
-// NumberRoles see callers' numbers whole: they call citizens or talk to
-// them. Every other role sees them masked (138****8000).
-var NumberRoles = []auth.Role{auth.Agent, auth.Visitor, auth.Supervisor, auth.Organizer}
+// NumberRoles see callers' numbers whole: they talk to citizens, or act
+// on their appeals. Every other role sees them masked (138****8000) — a
+// return-visit agent too: hotline dials the citizen for it, so it needs
+// the number only when its account is an agent's as well.
+var NumberRoles = []auth.Role{auth.Agent, auth.Supervisor, auth.Organizer}
 
 type principalKey struct{}
 
