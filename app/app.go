@@ -354,7 +354,7 @@ func Run(ctx context.Context, opts Options) error {
 		if cfg.Callback.IVRCalls > 0 {
 			(&autoVisits{visits: visits, appeals: appeals, dialer: dialers, runner: runner,
 				flow:    &ivr.Visit{Options: ivr.VisitOptions{Timeout: time.Duration(cfg.IVR.FirstDigitTimeout), Tries: cfg.IVR.Tries, Zone: cfg.Location()}},
-				callers: cfg.Callback.IVRCalls, name: lease.Instance(), ring: time.Duration(cfg.Callback.RingTimeout), poll: 2 * time.Second,
+				callers: cfg.Callback.IVRCalls, name: lease.Instance(), ring: time.Duration(cfg.Callback.RingTimeout), lease: time.Duration(cfg.Callback.Lease), poll: 2 * time.Second,
 				log: log}).run(takeCtx, telCtx)
 		}
 	}()

@@ -31,6 +31,9 @@ type autoVisits struct {
 	callers int
 	name    string
 	ring    time.Duration
+	// lease is the visits' lease, renewed every third of it during a
+	// call.
+	lease time.Duration
 	// poll is the wait when no visit is due.
 	poll time.Duration
 	log  zerolog.Logger
@@ -101,9 +104,29 @@ func (av *autoVisits) once(take, ctx context.Context, who string) (bool, error) 
 		}
 		return false, fmt.Errorf("visit %s: %w", v.ID, err)
 	}
+	// The lease is renewed while the call lasts: a node killed mid-call
+	// leaves the visit to come back one lease later.
+	renewed := make(chan struct{})
+	renewCtx, stopRenewing := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer close(renewed)
+		every := max(av.lease/3, time.Second)
+		for {
+			select {
+			case <-renewCtx.Done():
+				return
+			case <-time.After(every):
+			}
+			if _, err := av.visits.Renew(renewCtx, v.ID, who, 0); err != nil && renewCtx.Err() == nil {
+				log.Warn().Err(err).Msg("automated return visit: renewing its lease")
+			}
+		}
+	}()
 	var res ivr.VisitResult
 	sub := ivr.VisitSubject{VisitID: v.ID, AppealID: v.Appeal, Category: v.Category, Date: ap.CreatedAt}
 	av.runner.Serve(ctx, call, av.flow.Flow(sub, func(r ivr.VisitResult) { res = r }))
+	stopRenewing()
+	<-renewed
 	if res.Outcome == "" {
 		// The flow itself failed (a prompt would not play, a shutdown):
 		// no attempt to record; the visit comes back.

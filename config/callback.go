@@ -98,9 +98,7 @@ func (c CallbackSettings) validate(p *problems) {
 			p.check("callback.mode."+name, fmt.Errorf("%q: want agent or ivr", v))
 		}
 	}
-	if c.Lease < Duration(time.Minute) {
-		p.check("callback.lease", fmt.Errorf("%s: want a minute or more", time.Duration(c.Lease)))
-	}
+	p.check("callback.lease", within(c.Lease, 5*time.Second, 24*time.Hour))
 	if c.IVRCalls < 0 || c.IVRCalls > 100 {
 		p.check("callback.ivr_calls", fmt.Errorf("%d: want 0-100", c.IVRCalls))
 	}
