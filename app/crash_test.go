@@ -69,6 +69,12 @@ type node struct {
 // agent provisioned and the lease given.
 func (r *crashRig) start(name string, lease time.Duration) *node {
 	r.t.Helper()
+	return r.startWith(name, lease, "")
+}
+
+// startWith is start with more of the configuration, in YAML.
+func (r *crashRig) startWith(name string, lease time.Duration, extra string) *node {
+	r.t.Helper()
 	path := filepath.Join(r.dir, name+".yaml")
 	cfg := fmt.Sprintf(`node: %s
 cluster:
@@ -89,7 +95,7 @@ log:
   format: json
 agents:
   - {id: a1, name: Wang Fang, sip_user: agent1, password: agent1-password, categories: [emergency, livelihood, general, complex]}
-`, name, lease, r.redis.URL())
+`, name, lease, r.redis.URL()) + extra
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		r.t.Fatal(err)
 	}
