@@ -1,0 +1,92 @@
+package asterisk_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/asterisk/aritest"
+	"github.com/hotline12345/hotline/callback"
+	"github.com/hotline12345/hotline/ivr"
+	"github.com/hotline12345/hotline/ivr/ivrtest"
+	"github.com/hotline12345/hotline/prompts"
+)
+
+// TestAutomatedVisitOnDouble: the automated return visit on a call the
+// ARI backend placed through a trunk's endpoint of the double, whose far
+// end presses its key as each question begins: 1 at each completes the
+// visit (contacted, solved, satisfied); 2 at the consent question is a
+// refusal and no question follows. Asterisk's channels do not hear the
+// far end's audio for hotline, so the flow goes by keys alone.
+func TestAutomatedVisitOnDouble(t *testing.T) {
+	t.Parallel()
+	srv := newDouble(t)
+	b := runBackend(t, srv, func(context.Context, ivr.Call) {})
+	catalog, err := prompts.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	questions := map[prompts.ID]bool{prompts.VisitConsent: true, prompts.VisitResponse: true, prompts.VisitSolution: true, prompts.VisitSatisfaction: true}
+	for _, tc := range []struct {
+		name    string
+		key     rune
+		outcome callback.Outcome
+		asked   int
+	}{
+		{"1 1 1 1", '1', callback.Completed, 4},
+		{"2", '2', callback.Refused, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rung := make(chan *aritest.Party, 1)
+			endpoint := "visit-carrier-" + string(tc.key)
+			srv.SetEndpoint("PJSIP/"+endpoint, aritest.Phone{AnswerAfter: 50 * time.Millisecond, Rung: rung})
+			watch := &ivrtest.RecordWatch{}
+			runner := &ivr.Runner{Catalog: catalog, Records: watch, Lang: prompts.Mandarin, Backend: "asterisk", Log: zerolog.New(zerolog.NewTestWriter(t)), Metrics: ivr.NewMetrics(nil)}
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			leg, err := b.Dial(ctx, ivr.Number{Number: "13900000095", Trunk: ivr.TrunkRoute{Name: endpoint, Endpoint: endpoint, CallerID: "12345"}},
+				ivr.DialOptions{RingTimeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := leg.(ivr.Listener); ok {
+				t.Error("the ARI backend's call claims to hear the far end")
+			}
+			far := <-rung
+			asked := make(chan int, 1)
+			go func() {
+				n := 0
+				defer func() { asked <- n }()
+				for note := range far.Notes() {
+					if note.Kind != aritest.NotePlaybackStarted {
+						continue
+					}
+					if id := prompts.ID(strings.TrimPrefix(note.MediaURI, "sound:hotline/")); questions[id] {
+						n++
+						far.Press(tc.key)
+					}
+				}
+			}()
+			var res ivr.VisitResult
+			v := &ivr.Visit{Options: ivr.VisitOptions{Timeout: 2 * time.Second}}
+			runner.Serve(ctx, leg, v.Flow(ivr.VisitSubject{VisitID: "2612010001", AppealID: "2612010001", Category: appeal.Livelihood,
+				Date: time.Date(2026, 12, 1, 9, 0, 0, 0, appeal.DefaultLocation())}, func(r ivr.VisitResult) { res = r }))
+			if res.Outcome != tc.outcome {
+				t.Errorf("result %+v, want %s", res, tc.outcome)
+			}
+			if tc.outcome == callback.Completed && (res.Answers == nil || *res.Answers != callback.Answers{Response: callback.Contacted, Solution: callback.Solved, Satisfaction: callback.Satisfied}) {
+				t.Errorf("answers %+v", res.Answers)
+			}
+			if n := <-asked; n != tc.asked {
+				t.Errorf("%d questions asked, want %d", n, tc.asked)
+			}
+			if rec := watch.Final(t, "13900000095"); rec.AppealID != "2612010001" || rec.Stage != ivr.StageGoodbye {
+				t.Errorf("record: appeal %q, ended in %q", rec.AppealID, rec.Stage)
+			}
+		})
+	}
+}
