@@ -3,6 +3,7 @@ package callback_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,13 +16,23 @@ import (
 )
 
 // BenchmarkWorklist measures return-visit agents at work: 100,000 visits
-// wait (one in ten an emergency, 50 lead organizers), and 200 agents (100
-// goroutines per CPU) each take the next visit and complete it with its
+// wait (one in ten an emergency, 50 lead organizers), and 200 agents (200
+// goroutines) each take the next visit and complete it with its
 // three answers, over and over; each completion counts in the rates (the
 // hotline, its lead organizer, category and district).
 // One op is one visit taken and completed. Reported: takes/s, and the
 // latency of Next (take) and of the completion at p50 and p99.
+// "flat-out" has each agent take its next visit the instant it completed
+// the last: the most the worklist takes, and its latency then;
+// "paced-1000/s" has each agent take one every 200 ms, 1,000 takes a
+// second in all — still hundreds of times what 200 people on the phone
+// ask of it.
 func BenchmarkWorklist(b *testing.B) {
+	b.Run("flat-out", func(b *testing.B) { benchmarkWorklist(b, 0) })
+	b.Run("paced-1000/s", func(b *testing.B) { benchmarkWorklist(b, 200*time.Millisecond) })
+}
+
+func benchmarkWorklist(b *testing.B, every time.Duration) {
 	const waiting, agents = 100000, 200
 	ctx := context.Background()
 	rdb := redistest.Start(b).Client(b)
@@ -56,13 +67,25 @@ func BenchmarkWorklist(b *testing.B) {
 	var mu sync.Mutex
 	var takes, completions []time.Duration
 	var agentSeq atomic.Int64
-	b.SetParallelism(agents / 2)
+	b.SetParallelism(agents / runtime.GOMAXPROCS(0))
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
-		agent := fmt.Sprintf("agent-%d", agentSeq.Add(1))
+		seq := agentSeq.Add(1)
+		agent := fmt.Sprintf("agent-%d", seq)
 		var ts, cs []time.Duration
+		var tick <-chan time.Time
+		if every > 0 {
+			// The agents' takes spread over the period.
+			time.Sleep(every * time.Duration(seq%agents) / agents)
+			t := time.NewTicker(every)
+			defer t.Stop()
+			tick = t.C
+		}
 		for i := 0; pb.Next(); i++ {
+			if tick != nil {
+				<-tick
+			}
 			t0 := time.Now()
 			l, err := s.Next(ctx, agent, 0)
 			t1 := time.Now()

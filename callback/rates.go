@@ -2,7 +2,6 @@ package callback
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -432,10 +431,4 @@ type completion struct {
 func (s *Store) completionOf(v Visit, a Answers, at time.Time) completion {
 	day := at.In(s.opts.Location).Format(dayLayout)
 	return completion{ratesKey: s.ratesKey(day), ratedKey: s.ratedKey(day), fields: rateFields(v, a)}
-}
-
-// encodeFields is the fields as the attempt script reads them.
-func encodeFields(fields []string) string {
-	b, _ := json.Marshal(fields)
-	return string(b)
 }

@@ -247,7 +247,8 @@ func (s *Store) Renew(ctx context.Context, id, agent string, lease time.Duration
 // document after, worklist score ("" when final), the log's entry, the
 // log's most, the number ("" unless refused), its do-not-call entry, the
 // counts' field it leaves, the one it enters, now (ms), the rates'
-// fields to count (JSON list, "" for none), the rates' retention (s).
+// retention (s), "", then the rates' fields to count, if any (a day's
+// keys get their expiry with its first completion).
 // Returns 1, 0 when the agent holds no lease, -1 when the document
 // changed.
 var attemptScript = redis.NewScript(`
@@ -272,12 +273,14 @@ if ARGV[10] ~= ARGV[11] then
   redis.call('HINCRBY', KEYS[7], ARGV[11], 1)
   redis.call('ZADD', KEYS[8], ARGV[12], ARGV[1])
 end
-if ARGV[13] ~= '' and redis.call('ZADD', KEYS[10], 'NX', ARGV[12], ARGV[1]) == 1 then
-  for _, f in ipairs(cjson.decode(ARGV[13])) do
-    redis.call('HINCRBY', KEYS[9], f, 1)
+if #ARGV > 14 and redis.call('ZADD', KEYS[10], 'NX', ARGV[12], ARGV[1]) == 1 then
+  for i = 15, #ARGV do
+    redis.call('HINCRBY', KEYS[9], ARGV[i], 1)
   end
-  redis.call('EXPIRE', KEYS[9], ARGV[14])
-  redis.call('EXPIRE', KEYS[10], ARGV[14])
+  if redis.call('TTL', KEYS[10]) < 0 then
+    redis.call('EXPIRE', KEYS[9], ARGV[13])
+    redis.call('EXPIRE', KEYS[10], ARGV[13])
+  end
 end
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'change', ARGV[6])
 return 1
@@ -393,13 +396,13 @@ func (s *Store) tryAttempt(ctx context.Context, id, agent string, a Attempt, cal
 		// Keys of the slot, unused.
 		counts.ratesKey, counts.ratedKey = s.ratesKey("-"), s.ratedKey("-")
 	}
-	fields := ""
-	if len(counts.fields) > 0 {
-		fields = encodeFields(counts.fields)
+	args := []any{id, agent, before, string(after), score, string(entry), MaxLog, number, string(dnc),
+		from, string(v.State) + "|" + string(v.Kind), now.UnixMilli(), int64(s.opts.RatesRetention / time.Second), ""}
+	for _, f := range counts.fields {
+		args = append(args, f)
 	}
 	n, err := attemptScript.Run(ctx, s.rdb, []string{s.visits, s.leases, s.leaseEnds, s.worklist, s.log, s.dnc, s.counts, s.ended + string(v.State), counts.ratesKey, counts.ratedKey},
-		id, agent, before, string(after), score, string(entry), MaxLog, number, string(dnc),
-		from, string(v.State)+"|"+string(v.Kind), now.UnixMilli(), fields, int64(s.opts.RatesRetention/time.Second)).Int()
+		args...).Int()
 	if err != nil {
 		return Visit{}, false, fmt.Errorf("callback: attempt on %s: %w", id, err)
 	}
