@@ -2,7 +2,6 @@ package sip
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,58 +15,6 @@ import (
 	"github.com/hotline12345/hotline/media"
 	"github.com/hotline12345/hotline/prompts"
 )
-
-// playingCarrierXML is a carrier that answers with PCMU only and, once
-// its answer is acknowledged, plays the capture as the far end's audio,
-// then waits for our BYE.
-func playingCarrierXML(capture string) string {
-	return fmt.Sprintf(`<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="playing carrier">
-  <recv request="INVITE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag02[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:carrier@[local_ip]:[local_port];transport=[transport]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=carrier 1 1 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-      a=fmtp:101 0-15
-    ]]>
-  </send>
-  <recv request="ACK" crlf="true"/>
-  <nop>
-    <action>
-      <exec play_pcap_audio="%s"/>
-    </action>
-  </nop>
-  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-</scenario>
-`, capture)
-}
 
 // captureOf is pcm as a PCMU capture, 20 ms a packet.
 func captureOf(pcm []int16) []byte {
@@ -115,7 +62,7 @@ func TestVisitHearsTheFarEnd(t *testing.T) {
 			if err := os.WriteFile(capture, captureOf(tc.far), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			carrier := sipptest.Serve(t, playingCarrierXML(capture), 1)
+			carrier := sipptest.Serve(t, sipptest.PlayingXML(capture), 1)
 			ts := startServer(t, nil)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

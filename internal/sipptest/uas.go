@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -333,16 +334,15 @@ func CarrierXML(final int, challenge bool, user, password string) string {
 	return b.String()
 }
 
-// PressingXML is a citizen's phone behind a carrier: it answers, and once
-// its answer is acknowledged presses key (RFC 4733 events, sipp's
-// capture) presses times, gap apart, the first after gap; then it waits
-// for the BYE. A BYE that comes while it still presses is answered as
-// well (sipp answers an unexpected BYE; the call counts as failed in
-// sipp's figures, which callers of a pressing phone do not read).
-func PressingXML(key rune, presses int, gap time.Duration) string {
-	var b bytes.Buffer
-	b.WriteString(`<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="pressing citizen">
+// AnsweringXML is a phone behind a carrier: it rings, answers with PCMU
+// and telephone-events, runs actions (sipp XML, such as pauses and
+// play_pcap_audio) once its answer is acknowledged, then waits for the
+// BYE. A BYE that comes while the actions still run is answered as well
+// (sipp answers an unexpected BYE; the call counts as failed in sipp's
+// figures).
+func AnsweringXML(actions string) string {
+	return `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="answering phone">
   <recv request="INVITE"/>
   <send>
     <![CDATA[
@@ -363,12 +363,12 @@ func PressingXML(key rune, presses int, gap time.Duration) string {
       [last_To:];tag=[pid]SIPpTag02[call_number]
       [last_Call-ID:]
       [last_CSeq:]
-      Contact: <sip:citizen@[local_ip]:[local_port];transport=[transport]>
+      Contact: <sip:phone@[local_ip]:[local_port];transport=[transport]>
       Content-Type: application/sdp
       Content-Length: [len]
 
       v=0
-      o=citizen 1 1 IN IP[local_ip_type] [local_ip]
+      o=phone 1 1 IN IP[local_ip_type] [local_ip]
       s=-
       c=IN IP[media_ip_type] [media_ip]
       t=0 0
@@ -379,13 +379,7 @@ func PressingXML(key rune, presses int, gap time.Duration) string {
     ]]>
   </send>
   <recv request="ACK" crlf="true"/>
-`)
-	for range presses {
-		fmt.Fprintf(&b, `  <pause milliseconds="%d"/>
-  <nop><action><exec play_pcap_audio="%s"/></action></nop>
-`, gap.Milliseconds(), PcapFor(key))
-	}
-	b.WriteString(`  <recv request="BYE"/>
+` + actions + `  <recv request="BYE"/>
   <send>
     <![CDATA[
       SIP/2.0 200 OK
@@ -398,6 +392,21 @@ func PressingXML(key rune, presses int, gap time.Duration) string {
     ]]>
   </send>
 </scenario>
-`)
-	return b.String()
+`
+}
+
+// PlayingXML answers (AnsweringXML) and plays the capture, a pcap of RTP,
+// as the far end's audio.
+func PlayingXML(capture string) string {
+	return AnsweringXML(fmt.Sprintf("  <nop><action><exec play_pcap_audio=%q/></action></nop>\n", capture))
+}
+
+// PressingXML answers (AnsweringXML) and presses key (RFC 4733 events,
+// sipp's capture) presses times, gap apart, the first after gap.
+func PressingXML(key rune, presses int, gap time.Duration) string {
+	var b strings.Builder
+	for range presses {
+		fmt.Fprintf(&b, "  <pause milliseconds=\"%d\"/>\n  <nop><action><exec play_pcap_audio=%q/></action></nop>\n", gap.Milliseconds(), PcapFor(key))
+	}
+	return AnsweringXML(b.String())
 }
