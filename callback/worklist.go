@@ -345,6 +345,12 @@ func (s *Store) tryAttempt(ctx context.Context, id, agent string, a Attempt, cal
 			if err := a.Answers.Check(); err != nil {
 				return Visit{}, false, err
 			}
+			if v.District == "" {
+				// Decided by a store that did not know the districts.
+				if v.District, err = s.district(ctx, v); err != nil {
+					return Visit{}, false, err
+				}
+			}
 			counts = s.completionOf(v, *a.Answers, now)
 		}
 	case WrongNumber:

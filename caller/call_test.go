@@ -103,7 +103,9 @@ func checkTimeline(t *testing.T, tr Transcript) {
 	if len(tr.Heard) == 0 {
 		t.Fatal("nothing heard")
 	}
-	if s := tr.Heard[0].Start; s < 0 || s > 2*time.Second {
+	// The server's first frames may overtake its 200 OK on a loaded
+	// machine: heard a frame or two "before" the answer is on time.
+	if s := tr.Heard[0].Start; s < -3*frameDuration || s > 2*time.Second {
 		t.Errorf("first prompt heard %v after the answer", s)
 	}
 	for i := 1; i < len(tr.Heard); i++ {
@@ -197,7 +199,7 @@ func TestCall(t *testing.T) {
 					t.Errorf("no verdict with appeal %s:\n%s", number, out)
 				}
 				for _, id := range want {
-					if !regexp.MustCompile(`(?m)^ +\d+\.\d\ds  ` + string(id) + ` +zh  complete$`).MatchString(out) {
+					if !regexp.MustCompile(`(?m)^ +-?\d+\.\d\ds  ` + string(id) + ` +zh  complete$`).MatchString(out) {
 						t.Errorf("no line for %s complete:\n%s", id, out)
 					}
 				}
