@@ -280,3 +280,17 @@ func TestReleaseAndModes(t *testing.T) {
 		t.Errorf("at 14:00: %+v %v", l.Visit, err)
 	}
 }
+
+// TestNextGivenUp: an agent who gave up before its turn takes nothing.
+func TestNextGivenUp(t *testing.T) {
+	r := newRig(t, nil)
+	v := r.visit(t, "gone", "13800000051", appeal.General)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := r.visits.Next(ctx, "v1", 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("next with a context ended: %v", err)
+	}
+	if l, err := r.visits.Next(context.Background(), "v2", 0); err != nil || l.Visit.ID != v.ID {
+		t.Errorf("the visit after an agent gave up: %+v %v", l.Visit, err)
+	}
+}
