@@ -43,7 +43,14 @@ func newDouble(t testing.TB) *aritest.Server {
 // startHotline runs hotline with the asterisk backend against the double.
 func startHotline(t testing.TB, srv *aritest.Server, tune func(*config.Config)) *hotlinetest.Hotline {
 	t.Helper()
-	h := hotlinetest.Start(t, func(c *config.Config) {
+	return startHotlineWith(t, srv, hotlinetest.Options{Tune: tune})
+}
+
+// startHotlineWith is startHotline with more to change.
+func startHotlineWith(t testing.TB, srv *aritest.Server, o hotlinetest.Options) *hotlinetest.Hotline {
+	t.Helper()
+	tune := o.Tune
+	o.Tune = func(c *config.Config) {
 		c.Backend = "asterisk"
 		c.ARI.URL = srv.URL()
 		c.ARI.Password = "hotline"
@@ -52,7 +59,8 @@ func startHotline(t testing.TB, srv *aritest.Server, tune func(*config.Config)) 
 		if tune != nil {
 			tune(c)
 		}
-	})
+	}
+	h := hotlinetest.StartWith(t, o)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.AwaitConnected(ctx, "hotline", true); err != nil {

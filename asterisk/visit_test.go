@@ -11,6 +11,9 @@ import (
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/asterisk/aritest"
 	"github.com/hotline12345/hotline/callback"
+	"github.com/hotline12345/hotline/config"
+	"github.com/hotline12345/hotline/internal/hotlinetest"
+	"github.com/hotline12345/hotline/internal/testclock"
 	"github.com/hotline12345/hotline/ivr"
 	"github.com/hotline12345/hotline/ivr/ivrtest"
 	"github.com/hotline12345/hotline/prompts"
@@ -88,5 +91,75 @@ func TestAutomatedVisitOnDouble(t *testing.T) {
 				t.Errorf("record: appeal %q, ended in %q", rec.AppealID, rec.Stage)
 			}
 		})
+	}
+}
+
+// TestAutomatedVisitThroughHotlineOnDouble: hotline on the ARI backend
+// (the double) makes an automated return visit from end to end: an
+// appeal dispatched, signed and fed back expires on the test clock, the
+// visit is decided, hotline dials the citizen through the trunk's
+// endpoint, the citizen presses 1 at each question, and the organizer's
+// rates show 1/1.
+func TestAutomatedVisitThroughHotlineOnDouble(t *testing.T) {
+	t.Parallel()
+	srv := newDouble(t)
+	rung := make(chan *aritest.Party, 4)
+	srv.SetEndpoint("PJSIP/carrier", aritest.Phone{AnswerAfter: 50 * time.Millisecond, Rung: rung})
+	loc := appeal.DefaultLocation()
+	clock := testclock.New(time.Date(2026, 12, 1, 10, 0, 0, 0, loc))
+	h := startHotlineWith(t, srv, hotlinetest.Options{Now: clock.Now, Tune: func(c *config.Config) {
+		c.IVR.FirstDigitTimeout = config.Duration(2 * time.Second)
+		c.Callback.Mode.Livelihood = "ivr"
+		c.Callback.IVRCalls = 1
+		c.Organizers = []config.Organizer{{ID: "water", Name: "Water bureau", Kind: "utility", District: "chaoyang"}}
+		c.Trunks = []config.Trunk{{Name: "carrier", Endpoint: "carrier", Host: "carrier.example", Port: 5060, Transport: "udp", CallerID: "12345", Channels: 2,
+			Probe: config.TrunkProbe{Interval: config.Duration(time.Hour), Timeout: config.Duration(time.Second), DownAfter: 3, UpAfter: 1}}}
+	}})
+	ctx := t.Context()
+	a, err := h.Appeals.Create(ctx, appeal.New{CallID: "ari-visit", Caller: "13900000097", Category: appeal.Livelihood, Consent: appeal.Consent{Given: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, act := range []appeal.Action{
+		{Step: appeal.Dispatch, By: "dispatcher", Assignment: appeal.Assignment{Lead: "water"}},
+		{Step: appeal.Sign, By: "water-desk", Organizer: "water"},
+		{Step: appeal.FeedBack, By: "water-desk", Organizer: "water", Feedback: appeal.Feedback{Result: appeal.Solved}},
+	} {
+		if a, _, err = h.Appeals.Step(ctx, a.ID, act); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Set(callback.DefaultWindows(loc).Next(a.FeedbackDue.Add(time.Minute)))
+
+	var far *aritest.Party
+	select {
+	case far = <-rung:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the citizen's phone did not ring")
+	}
+	questions := map[prompts.ID]bool{prompts.VisitConsent: true, prompts.VisitResponse: true, prompts.VisitSolution: true, prompts.VisitSatisfaction: true}
+	for note := range far.Notes() {
+		if note.Kind == aritest.NotePlaybackStarted && questions[prompts.ID(strings.TrimPrefix(note.MediaURI, "sound:hotline/"))] {
+			far.Press('1')
+		}
+	}
+	visits := callback.NewStore(h.Client, callback.StoreOptions{})
+	deadline := time.Now().Add(10 * time.Second)
+	var v callback.Visit
+	for {
+		if v, err = visits.Get(ctx, a.ID); err == nil && v.State != callback.Waiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("visit %+v %v, not ended", v, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if v.State != callback.Done || len(v.Attempts) != 1 || v.Attempts[0].Answers == nil || v.Attempts[0].Answers.Response != callback.Contacted {
+		t.Fatalf("visit %+v", v)
+	}
+	rates, err := visits.Rates(ctx, callback.ByOrganizer, []string{clock.Now().In(loc).Format("2006-01-02")})
+	if err != nil || len(rates) != 1 || rates[0].Group != "water" || rates[0].Response.Numerator != 1 || rates[0].Response.Denominator != 1 {
+		t.Errorf("rates %+v %v", rates, err)
 	}
 }
