@@ -2,6 +2,8 @@ package asterisk_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/asterisk/aritest"
+	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/callback"
 	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/internal/hotlinetest"
@@ -17,6 +20,8 @@ import (
 	"github.com/hotline12345/hotline/ivr"
 	"github.com/hotline12345/hotline/ivr/ivrtest"
 	"github.com/hotline12345/hotline/prompts"
+	"github.com/hotline12345/hotline/web"
+	"github.com/hotline12345/hotline/web/client"
 )
 
 // TestAutomatedVisitOnDouble: the automated return visit on a call the
@@ -160,6 +165,93 @@ func TestAutomatedVisitThroughHotlineOnDouble(t *testing.T) {
 	}
 	rates, err := visits.Rates(ctx, callback.ByOrganizer, []string{clock.Now().In(loc).Format("2006-01-02")})
 	if err != nil || len(rates) != 1 || rates[0].Group != "water" || rates[0].Response.Numerator != 1 || rates[0].Response.Denominator != 1 {
+		t.Errorf("rates %+v %v", rates, err)
+	}
+}
+
+// TestVisitByAgentThroughHotlineOnDouble: hotline on the ARI backend
+// (the double) connects a return-visit agent to the citizen: the agent's
+// endpoint rings first and answers, then the citizen's number through the
+// trunk's endpoint, and the two are bridged; the agent records the three
+// answers through the API and the organizer's rates show 1/1.
+func TestVisitByAgentThroughHotlineOnDouble(t *testing.T) {
+	t.Parallel()
+	srv := newDouble(t)
+	agentRung, citizenRung := make(chan *aritest.Party, 4), make(chan *aritest.Party, 4)
+	srv.SetEndpoint("PJSIP/visitor1", aritest.Phone{AnswerAfter: 50 * time.Millisecond, Rung: agentRung})
+	srv.SetEndpoint("PJSIP/carrier", aritest.Phone{AnswerAfter: 50 * time.Millisecond, Rung: citizenRung})
+	loc := appeal.DefaultLocation()
+	clock := testclock.New(time.Date(2026, 12, 1, 10, 0, 0, 0, loc))
+	h := startHotlineWith(t, srv, hotlinetest.Options{Now: clock.Now, Tune: func(c *config.Config) {
+		c.Agents = []config.Agent{{ID: "v1", Name: "Qian Li", SIPUser: "visitor1", Password: "visitor1-pass", Categories: []string{"emergency"}}}
+		c.Organizers = []config.Organizer{{ID: "water", Name: "Water bureau", Kind: "utility", District: "chaoyang"}}
+		c.Trunks = []config.Trunk{{Name: "carrier", Endpoint: "carrier", Host: "carrier.example", Port: 5060, Transport: "udp", CallerID: "12345", Channels: 2,
+			Probe: config.TrunkProbe{Interval: config.Duration(time.Hour), Timeout: config.Duration(time.Second), DownAfter: 3, UpAfter: 1}}}
+	}})
+	ctx := t.Context()
+	a, err := h.Appeals.Create(ctx, appeal.New{CallID: "ari-agent-visit", Caller: "13900000098", Category: appeal.Livelihood, Consent: appeal.Consent{Given: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, act := range []appeal.Action{
+		{Step: appeal.Dispatch, By: "dispatcher", Assignment: appeal.Assignment{Lead: "water"}},
+		{Step: appeal.Sign, By: "water-desk", Organizer: "water"},
+		{Step: appeal.FeedBack, By: "water-desk", Organizer: "water", Feedback: appeal.Feedback{Result: appeal.Solved}},
+	} {
+		if a, _, err = h.Appeals.Step(ctx, a.ID, act); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Set(callback.DefaultWindows(loc).Next(a.FeedbackDue.Add(time.Minute)))
+
+	accounts := auth.NewStore(h.Client, auth.StoreOptions{})
+	if _, err := accounts.AddUser(ctx, auth.UserSpec{Name: "qian", Roles: []auth.Role{auth.Visitor}, AgentID: "v1", By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := accounts.CreateToken(ctx, auth.TokenSpec{User: "qian", Roles: []auth.Role{auth.Visitor}, TTL: time.Hour, By: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	visitor, err := client.New(h.API(), secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var work web.VisitWork
+	deadline := time.Now().Add(20 * time.Second)
+	for visitor.Do(ctx, http.MethodPost, "/api/v1/visits/next", nil, &work) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("no visit")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var call web.VisitCallReply
+	if err := visitor.Do(ctx, http.MethodPost, "/api/v1/visits/"+work.Visit.ID+"/call", nil, &call); err != nil || call.State != web.VisitCallConnected {
+		t.Fatalf("call %+v %v", call, err)
+	}
+	agent, citizen := <-agentRung, <-citizenRung
+	bridged := func(p *aritest.Party) {
+		t.Helper()
+		for note := range p.Notes() {
+			if note.Kind == aritest.NoteBridged {
+				return
+			}
+		}
+		t.Fatalf("%s never bridged", p.ID())
+	}
+	bridged(agent)
+	bridged(citizen)
+	if name, number := citizen.Shows(); number != "12345" || strings.Contains(name, "Qian") {
+		t.Errorf("the citizen's phone shows %q <%s>, want the hotline's number", name, number)
+	}
+	answers := json.RawMessage(`{"outcome":"completed","answers":{"response":"yes","solution":"partly","satisfaction":"satisfied"}}`)
+	var v callback.Visit
+	if err := visitor.Do(ctx, http.MethodPost, "/api/v1/visits/"+work.Visit.ID+"/attempts", answers, &v); err != nil || v.State != callback.Done {
+		t.Fatalf("completed %+v %v", v, err)
+	}
+	citizen.Hangup()
+	visits := callback.NewStore(h.Client, callback.StoreOptions{})
+	rates, err := visits.Rates(ctx, callback.ByOrganizer, []string{clock.Now().In(loc).Format("2006-01-02")})
+	if err != nil || len(rates) != 1 || rates[0].Group != "water" || rates[0].Response.Numerator != 1 || rates[0].Solution.Numerator != 0 {
 		t.Errorf("rates %+v %v", rates, err)
 	}
 }
