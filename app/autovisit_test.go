@@ -49,27 +49,6 @@ func startVisitRig(t *testing.T, key rune) *visitRig {
 	return r
 }
 
-// fedBack is an appeal of the caller taken now, dispatched to the water
-// bureau, signed and fed back.
-func (r *visitRig) fedBack(t *testing.T, call, caller string) appeal.Appeal {
-	t.Helper()
-	ctx := t.Context()
-	a, err := r.h.Appeals.Create(ctx, appeal.New{CallID: call, Caller: caller, Category: appeal.Livelihood, Consent: appeal.Consent{Given: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, act := range []appeal.Action{
-		{Step: appeal.Dispatch, By: "dispatcher", Assignment: appeal.Assignment{Lead: "water"}},
-		{Step: appeal.Sign, By: "water-desk", Organizer: "water"},
-		{Step: appeal.FeedBack, By: "water-desk", Organizer: "water", Feedback: appeal.Feedback{Result: appeal.Solved}},
-	} {
-		if a, _, err = r.h.Appeals.Step(ctx, a.ID, act); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return a
-}
-
 // expire moves the test clock past the appeal's processing time, into a
 // calling window.
 func (r *visitRig) expire(a appeal.Appeal) {
@@ -100,7 +79,7 @@ func (r *visitRig) ended(t *testing.T, id string) callback.Visit {
 // water bureau's rates are 1/1.
 func TestAutomatedVisit(t *testing.T) {
 	r := startVisitRig(t, '1')
-	a := r.fedBack(t, "auto-visit-1", "13900000071")
+	a := r.h.FedBack(t, "auto-visit-1", "13900000071", appeal.Livelihood, "water")
 	r.expire(a)
 	v := r.ended(t, a.ID)
 	last := v.Attempts[len(v.Attempts)-1]
@@ -129,7 +108,7 @@ func TestAutomatedVisit(t *testing.T) {
 // phone is never called again.
 func TestAutomatedVisitDeclined(t *testing.T) {
 	r := startVisitRig(t, '2')
-	a := r.fedBack(t, "auto-visit-2", "13900000072")
+	a := r.h.FedBack(t, "auto-visit-2", "13900000072", appeal.Livelihood, "water")
 	r.expire(a)
 	v := r.ended(t, a.ID)
 	if v.State != callback.Withdrawn || v.Attempts[0].Note != ivr.NoteDeclined {
@@ -138,7 +117,7 @@ func TestAutomatedVisitDeclined(t *testing.T) {
 	if dnc, err := r.visits.OnDoNotCall(t.Context(), "13900000072"); err != nil || !dnc {
 		t.Errorf("on the do-not-call list: %v %v", dnc, err)
 	}
-	b := r.fedBack(t, "auto-visit-3", "13900000072")
+	b := r.h.FedBack(t, "auto-visit-3", "13900000072", appeal.Livelihood, "water")
 	r.expire(b)
 	deadline := time.Now().Add(30 * time.Second)
 	for {

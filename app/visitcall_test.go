@@ -20,7 +20,6 @@ import (
 	"github.com/hotline12345/hotline/internal/testclock"
 	"github.com/hotline12345/hotline/prompts"
 	"github.com/hotline12345/hotline/web"
-	"github.com/hotline12345/hotline/web/client"
 )
 
 // TestReturnVisitByAgent is a return visit from end to end: a citizen
@@ -79,18 +78,7 @@ func TestReturnVisitByAgent(t *testing.T) {
 	}
 	clock.Set(callback.DefaultWindows(loc).Next(a.FeedbackDue.Add(time.Minute)))
 
-	accounts := auth.NewStore(h.Client, auth.StoreOptions{})
-	if _, err := accounts.AddUser(ctx, auth.UserSpec{Name: "qian", Roles: []auth.Role{auth.Visitor}, AgentID: "v1", By: "test"}); err != nil {
-		t.Fatal(err)
-	}
-	secret, _, err := accounts.CreateToken(ctx, auth.TokenSpec{User: "qian", Roles: []auth.Role{auth.Visitor}, TTL: time.Hour, By: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	visitor, err := client.New(h.API(), secret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	visitor := h.AgentClient(t, "qian", "v1", auth.Visitor)
 	var work web.VisitWork
 	deadline := time.Now().Add(20 * time.Second)
 	for {

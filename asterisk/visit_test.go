@@ -21,7 +21,6 @@ import (
 	"github.com/hotline12345/hotline/ivr/ivrtest"
 	"github.com/hotline12345/hotline/prompts"
 	"github.com/hotline12345/hotline/web"
-	"github.com/hotline12345/hotline/web/client"
 )
 
 // TestAutomatedVisitOnDouble: the automated return visit on a call the
@@ -121,19 +120,7 @@ func TestAutomatedVisitThroughHotlineOnDouble(t *testing.T) {
 			Probe: config.TrunkProbe{Interval: config.Duration(time.Hour), Timeout: config.Duration(time.Second), DownAfter: 3, UpAfter: 1}}}
 	}})
 	ctx := t.Context()
-	a, err := h.Appeals.Create(ctx, appeal.New{CallID: "ari-visit", Caller: "13900000097", Category: appeal.Livelihood, Consent: appeal.Consent{Given: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, act := range []appeal.Action{
-		{Step: appeal.Dispatch, By: "dispatcher", Assignment: appeal.Assignment{Lead: "water"}},
-		{Step: appeal.Sign, By: "water-desk", Organizer: "water"},
-		{Step: appeal.FeedBack, By: "water-desk", Organizer: "water", Feedback: appeal.Feedback{Result: appeal.Solved}},
-	} {
-		if a, _, err = h.Appeals.Step(ctx, a.ID, act); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a := h.FedBack(t, "ari-visit", "13900000097", appeal.Livelihood, "water")
 	clock.Set(callback.DefaultWindows(loc).Next(a.FeedbackDue.Add(time.Minute)))
 
 	var far *aritest.Party
@@ -151,6 +138,7 @@ func TestAutomatedVisitThroughHotlineOnDouble(t *testing.T) {
 	visits := callback.NewStore(h.Client, callback.StoreOptions{})
 	deadline := time.Now().Add(10 * time.Second)
 	var v callback.Visit
+	var err error
 	for {
 		if v, err = visits.Get(ctx, a.ID); err == nil && v.State != callback.Waiting {
 			break
@@ -189,33 +177,10 @@ func TestVisitByAgentThroughHotlineOnDouble(t *testing.T) {
 			Probe: config.TrunkProbe{Interval: config.Duration(time.Hour), Timeout: config.Duration(time.Second), DownAfter: 3, UpAfter: 1}}}
 	}})
 	ctx := t.Context()
-	a, err := h.Appeals.Create(ctx, appeal.New{CallID: "ari-agent-visit", Caller: "13900000098", Category: appeal.Livelihood, Consent: appeal.Consent{Given: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, act := range []appeal.Action{
-		{Step: appeal.Dispatch, By: "dispatcher", Assignment: appeal.Assignment{Lead: "water"}},
-		{Step: appeal.Sign, By: "water-desk", Organizer: "water"},
-		{Step: appeal.FeedBack, By: "water-desk", Organizer: "water", Feedback: appeal.Feedback{Result: appeal.Solved}},
-	} {
-		if a, _, err = h.Appeals.Step(ctx, a.ID, act); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a := h.FedBack(t, "ari-agent-visit", "13900000098", appeal.Livelihood, "water")
 	clock.Set(callback.DefaultWindows(loc).Next(a.FeedbackDue.Add(time.Minute)))
 
-	accounts := auth.NewStore(h.Client, auth.StoreOptions{})
-	if _, err := accounts.AddUser(ctx, auth.UserSpec{Name: "qian", Roles: []auth.Role{auth.Visitor}, AgentID: "v1", By: "test"}); err != nil {
-		t.Fatal(err)
-	}
-	secret, _, err := accounts.CreateToken(ctx, auth.TokenSpec{User: "qian", Roles: []auth.Role{auth.Visitor}, TTL: time.Hour, By: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	visitor, err := client.New(h.API(), secret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	visitor := h.AgentClient(t, "qian", "v1", auth.Visitor)
 	var work web.VisitWork
 	deadline := time.Now().Add(20 * time.Second)
 	for visitor.Do(ctx, http.MethodPost, "/api/v1/visits/next", nil, &work) != nil {

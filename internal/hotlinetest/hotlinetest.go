@@ -167,6 +167,48 @@ func (h *Hotline) APIClient(t testing.TB, roles ...auth.Role) *client.Client {
 	return c
 }
 
+// AgentClient is a client of the API for a new account of user with
+// roles, acting as the agent agentID (a return-visit agent with
+// auth.Visitor).
+func (h *Hotline) AgentClient(t testing.TB, user, agentID string, roles ...auth.Role) *client.Client {
+	t.Helper()
+	accounts := auth.NewStore(h.Client, auth.StoreOptions{})
+	if _, err := accounts.AddUser(t.Context(), auth.UserSpec{Name: user, Roles: roles, AgentID: agentID, By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := accounts.CreateToken(t.Context(), auth.TokenSpec{User: user, Roles: roles, TTL: time.Hour, By: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(h.API(), secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// FedBack makes an appeal of caller in cat, with consent to a return
+// visit, taken on the appeals' clock, dispatched to the organizer lead
+// (which must exist), signed and fed back as solved.
+func (h *Hotline) FedBack(t testing.TB, call, caller string, cat appeal.Category, lead string) appeal.Appeal {
+	t.Helper()
+	ctx := t.Context()
+	a, err := h.Appeals.Create(ctx, appeal.New{CallID: call, Caller: caller, Category: cat, Consent: appeal.Consent{Given: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, act := range []appeal.Action{
+		{Step: appeal.Dispatch, By: "dispatcher", Assignment: appeal.Assignment{Lead: lead}},
+		{Step: appeal.Sign, By: "desk", Organizer: lead},
+		{Step: appeal.FeedBack, By: "desk", Organizer: lead, Feedback: appeal.Feedback{Result: appeal.Solved}},
+	} {
+		if a, _, err = h.Appeals.Step(ctx, a.ID, act); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a
+}
+
 // URI is the SIP URI of the hotline's number.
 func (h *Hotline) URI() string { return "sip:12345@" + h.SIP.String() }
 

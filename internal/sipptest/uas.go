@@ -53,19 +53,30 @@ func Serve(t testing.TB, xml string, calls int, extra ...string) *UAS {
 	if calls <= 0 {
 		calls = 1
 	}
-	u := startUAS(t, path, netip.MustParseAddr("127.0.0.1"), "u1", append([]string{"-m", strconv.Itoa(calls)}, extra...)...)
-	deadline := time.Now().Add(10 * time.Second)
-	for !udpBound(u.Addr) {
-		if time.Now().After(deadline) {
-			t.Fatalf("sipp did not bind %s", u.Addr)
+	// The free port found may be taken by another test's peer before
+	// sipp binds it: then sipp says so and exits, and another is tried.
+	for try := 1; ; try++ {
+		u := startUAS(t, path, netip.MustParseAddr("127.0.0.1"), "u1", append([]string{"-m", strconv.Itoa(calls)}, extra...)...)
+		deadline := time.Now().Add(10 * time.Second)
+		bound := true
+		for bound && !udpBound(u.Addr) {
+			if time.Now().After(deadline) {
+				t.Fatalf("sipp did not bind %s", u.Addr)
+			}
+			select {
+			case <-u.done:
+				if try < 5 && strings.Contains(u.Output(), "Address already in use") {
+					bound = false
+					continue
+				}
+				t.Fatalf("sipp exited at start:\n%s", u.Output())
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
-		select {
-		case <-u.done:
-			t.Fatalf("sipp exited at start:\n%s", u.Output())
-		case <-time.After(10 * time.Millisecond):
+		if bound {
+			return u
 		}
 	}
-	return u
 }
 
 func startUAS(t testing.TB, xml string, host netip.Addr, transport string, extra ...string) *UAS {
