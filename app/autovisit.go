@@ -110,12 +110,13 @@ func (av *autoVisits) once(take, ctx context.Context, who string) (bool, error) 
 	renewCtx, stopRenewing := context.WithCancel(context.WithoutCancel(ctx))
 	go func() {
 		defer close(renewed)
-		every := max(av.lease/3, time.Second)
+		tick := time.NewTicker(max(av.lease/3, time.Second))
+		defer tick.Stop()
 		for {
 			select {
 			case <-renewCtx.Done():
 				return
-			case <-time.After(every):
+			case <-tick.C:
 			}
 			if _, err := av.visits.Renew(renewCtx, v.ID, who, 0); err != nil && renewCtx.Err() == nil {
 				log.Warn().Err(err).Msg("automated return visit: renewing its lease")

@@ -3,6 +3,7 @@ package callback
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -386,13 +387,7 @@ func (s *Store) Audit(ctx context.Context, days []string) (Audit, error) {
 		for g := range want[d] {
 			groups[g] = true
 		}
-		for _, g := range slices.Sorted(func(yield func(string) bool) {
-			for g := range groups {
-				if !yield(g) {
-					return
-				}
-			}
-		}) {
+		for _, g := range slices.Sorted(maps.Keys(groups)) {
 			k, w := kept[g], want[d][g]
 			if k == nil {
 				k = &Tally{}

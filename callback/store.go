@@ -214,9 +214,9 @@ func (s *Store) decide(ctx context.Context, ev appeal.ClockEvent, appeals Appeal
 	case !Sampled(s.opts.Seed, a.ID, s.percent(a.Category)):
 		decision = SkipNotSampled
 	default:
-		dnc, err := s.rdb.HExists(ctx, s.dnc, normalNumber(a.Caller)).Result()
+		dnc, err := s.OnDoNotCall(ctx, a.Caller)
 		if err != nil {
-			return "", fmt.Errorf("callback: do-not-call list: %w", err)
+			return "", err
 		}
 		if dnc {
 			decision = SkipDoNotCall
