@@ -473,17 +473,35 @@ func (a *cli) writeEvents(items []evaluation.Event) error {
 // --category) to fs; the returned func gives them, once parsed, as the
 // API's query parameters.
 func windowFlags(fs *flag.FlagSet, def string) func() url.Values {
-	var window, day, month, from, to, agent, category string
-	fs.StringVar(&window, "window", def, "day, month, 30d (the 30 days ending with --day) or range (--from, --to)")
+	days := dayFlags(fs, def, "")
+	var agent, category string
+	fs.StringVar(&agent, "agent", "", "one agent's calls")
+	fs.StringVar(&category, "category", "", "one category's calls: emergency, livelihood, general or complex")
+	return func() url.Values {
+		q := days()
+		for k, v := range map[string]string{"agent": agent, "category": category} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		return q
+	}
+}
+
+// dayFlags adds the flags that name a window of days (--window, whose
+// default is def, --day, --month, --from, --to) to fs, the window's help
+// ending with more; the returned func gives those set, once parsed, as the
+// API's query parameters.
+func dayFlags(fs *flag.FlagSet, def, more string) func() url.Values {
+	var window, day, month, from, to string
+	fs.StringVar(&window, "window", def, "day, month, 30d (the 30 days ending with --day) or range (--from, --to)"+more)
 	fs.StringVar(&day, "day", "", "window day and 30d: the (last) day, YYYY-MM-DD; today when absent")
 	fs.StringVar(&month, "month", "", "window month: YYYY-MM; this month when absent")
 	fs.StringVar(&from, "from", "", "window range: the first day")
 	fs.StringVar(&to, "to", "", "window range: the last day, included")
-	fs.StringVar(&agent, "agent", "", "one agent's calls")
-	fs.StringVar(&category, "category", "", "one category's calls: emergency, livelihood, general or complex")
 	return func() url.Values {
 		q := url.Values{}
-		for k, v := range map[string]string{"window": window, "day": day, "month": month, "from": from, "to": to, "agent": agent, "category": category} {
+		for k, v := range map[string]string{"window": window, "day": day, "month": month, "from": from, "to": to} {
 			if v != "" {
 				q.Set(k, v)
 			}

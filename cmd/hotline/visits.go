@@ -236,20 +236,10 @@ func ratesCmd(args []string, stdout, stderr io.Writer) error {
 
 // rateWindow adds the window flags of the rates, this month by default.
 func rateWindow(fs *flag.FlagSet) func() url.Values {
-	var window, day, month, from, to string
-	fs.StringVar(&window, "window", "", "day, month, 30d (the 30 days ending with --day) or range (--from, --to); month when none is named")
-	fs.StringVar(&day, "day", "", "window day and 30d: the (last) day, YYYY-MM-DD; today when absent")
-	fs.StringVar(&month, "month", "", "window month: YYYY-MM; this month when absent")
-	fs.StringVar(&from, "from", "", "window range: the first day")
-	fs.StringVar(&to, "to", "", "window range: the last day, included")
+	days := dayFlags(fs, "", "; month when none is named")
 	return func() url.Values {
-		q := url.Values{}
-		for k, v := range map[string]string{"window": window, "day": day, "month": month, "from": from, "to": to} {
-			if v != "" {
-				q.Set(k, v)
-			}
-		}
-		if q.Get("window") == "" && day == "" && from == "" && to == "" {
+		q := days()
+		if !q.Has("window") && !q.Has("day") && !q.Has("from") && !q.Has("to") {
 			q.Set("window", "month")
 		}
 		return q
