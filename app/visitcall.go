@@ -29,12 +29,12 @@ type visitCalls struct {
 	log     zerolog.Logger
 
 	mu sync.Mutex
-	// up are the conversations in progress, by agent: one each.
-	up map[string]*ivr.Conversation
+	// calling are the agents with a visit's call under way: one each.
+	calling map[string]bool
 }
 
 func newVisitCalls(connect *ivr.AgentFirst, agents *acd.Store, dist *acd.Distributor, visits *callback.Store, log zerolog.Logger) *visitCalls {
-	return &visitCalls{connect: connect, agents: agents, dist: dist, visits: visits, log: log, up: map[string]*ivr.Conversation{}}
+	return &visitCalls{connect: connect, agents: agents, dist: dist, visits: visits, log: log, calling: map[string]bool{}}
 }
 
 // pauseReason is the pause of an agent on a return visit's call.
@@ -47,15 +47,15 @@ func (vc *visitCalls) CallVisit(ctx context.Context, agentID string, v callback.
 		return web.VisitCallReply{}, err
 	}
 	vc.mu.Lock()
-	if _, busy := vc.up[agentID]; busy {
+	if vc.calling[agentID] {
 		vc.mu.Unlock()
 		return web.VisitCallReply{}, fmt.Errorf("%w: agent %s is on a return visit's call already", acd.ErrConflict, agentID)
 	}
-	vc.up[agentID] = nil
+	vc.calling[agentID] = true
 	vc.mu.Unlock()
 	release := func() {
 		vc.mu.Lock()
-		delete(vc.up, agentID)
+		delete(vc.calling, agentID)
 		vc.mu.Unlock()
 	}
 	paused := false
@@ -95,9 +95,6 @@ func (vc *visitCalls) CallVisit(ctx context.Context, agentID string, v callback.
 		reply.Visit = &got
 		return reply, nil
 	}
-	vc.mu.Lock()
-	vc.up[agentID] = conv
-	vc.mu.Unlock()
 	vc.log.Info().Str("visit", v.ID).Str("agent", agentID).Str("call", conv.Citizen.ID()).Msg("return visit: agent and citizen connected")
 	go func() {
 		<-conv.Done()
