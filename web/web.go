@@ -18,6 +18,7 @@ import (
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/storage"
+	"github.com/hotline12345/hotline/web/console"
 )
 
 // CallStore is what the API reads of call records.
@@ -130,6 +131,8 @@ func NewHandler(opts Options) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, Error{Error: "no such route", Path: r.URL.Path})
 	})
+	mux.Handle("GET /console/", console.Handler())
+	mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
 	mux.Handle("GET /healthz", openOrToken(opts.MetricsToken, http.HandlerFunc(a.health)))
 	if opts.Gatherer != nil {
 		mux.Handle("GET /metrics", openOrToken(opts.MetricsToken, promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})))
