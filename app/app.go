@@ -20,11 +20,13 @@ import (
 
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/audit"
 	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/evaluation"
 	"github.com/hotline12345/hotline/ivr"
+	"github.com/hotline12345/hotline/live"
 	"github.com/hotline12345/hotline/media"
 	"github.com/hotline12345/hotline/prompts"
 	"github.com/hotline12345/hotline/sip"
@@ -161,6 +163,25 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	// Consoles on every node hear what changed: a call, an agent's state,
+	// the queue, a decision.
+	feed := live.New(store.Client, live.Options{Logger: log})
+	feedCtx, stopFeed := context.WithCancel(context.WithoutCancel(ctx))
+	feedDone := make(chan struct{})
+	go func() {
+		defer close(feedDone)
+		_ = feed.Run(feedCtx)
+	}()
+	defer func() {
+		stopFeed()
+		<-feedDone
+	}()
+	agents.dist.Changed = func(what ...string) {
+		for _, t := range what {
+			feed.Publish(t)
+		}
+	}
+	auditLog := audit.New(store.Client, audit.Options{Retention: time.Duration(cfg.Audit.Retention), MaxEntries: int64(cfg.Audit.MaxEntries), Now: opts.Now})
 	accounts := auth.NewStore(store.Client, auth.StoreOptions{})
 	if err := firstAdmin(ctx, accounts, opts.Notice, log); err != nil {
 		return err
@@ -262,7 +283,12 @@ func Run(ctx context.Context, opts Options) error {
 		if probes.Is(call) {
 			flow = probe
 		}
+		feed.Publish(live.Calls)
 		runner.Serve(ctx, call, flow)
+		// The call may have left a rating, and a complaint to review.
+		feed.Publish(live.Calls)
+		feed.Publish(live.Complaints)
+		feed.Publish(live.Line)
 	}
 	tel, err := newBackend(cfg, catalog, pacer, incoming, agents, reg, log)
 	if err != nil {
@@ -301,6 +327,9 @@ func Run(ctx context.Context, opts Options) error {
 	if !loopback(cfg.HTTP.Listen) && cfg.HTTP.MetricsToken == "" {
 		log.Warn().Str("addr", cfg.HTTP.Listen).Msg("/metrics and /healthz are open to anyone who reaches this address: set http.metrics_token")
 	}
+	// The live streams end when the server shuts down, which would
+	// otherwise wait for them.
+	closing := make(chan struct{})
 	httpSrv := &http.Server{
 		Handler: web.NewHandler(web.Options{
 			Calls: calls, Appeals: appeals, Gatherer: reg, Logger: log,
@@ -308,6 +337,8 @@ func Run(ctx context.Context, opts Options) error {
 			Accounts: accounts, Bans: agents.bans, Trunks: trunks, Visits: visits, VisitCalls: visitCaller,
 			VisitOnFeedback: cfg.Callback.OnFeedback, PartlySolvedCounts: cfg.Callback.PartlySolvedCounts,
 			MetricsToken: cfg.HTTP.MetricsToken, TrustedProxies: cfg.TrustedProxies(), LoginTTL: time.Duration(cfg.HTTP.LoginTTL),
+			SessionTTL: time.Duration(cfg.HTTP.SessionTTL), SessionIdle: time.Duration(cfg.HTTP.SessionIdle),
+			Audit: auditLog, Live: feed, Closing: closing,
 			Checks: append([]web.Check{
 				{Name: "redis", Check: keeper.RedisCheck, Degraded: outageMode},
 				{Name: "journal", Check: keeper.Check},
@@ -324,6 +355,7 @@ func Run(ctx context.Context, opts Options) error {
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
+	httpSrv.RegisterOnShutdown(func() { close(closing) })
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- httpSrv.Serve(httpLn) }()
 	log.Info().Str("addr", httpLn.Addr().String()).Msg("http listening")

@@ -122,6 +122,11 @@ type Config struct {
 		// LoginTTL is how long a token made by logging in with a password
 		// lasts.
 		LoginTTL Duration `yaml:"login_ttl"`
+		// SessionTTL is how long a console session lasts at most, and
+		// SessionIdle how long it may go unused (the page refreshing
+		// itself is no use) before it ends.
+		SessionTTL  Duration `yaml:"session_ttl"`
+		SessionIdle Duration `yaml:"session_idle"`
 		// TrustedProxies are the reverse proxies (addresses or networks)
 		// whose X-Forwarded-For names the client; bans and logs then see
 		// the client, not the proxy.
@@ -144,6 +149,16 @@ type Config struct {
 		// belongs here (see BanAllow).
 		Allow []string `yaml:"allow"`
 	} `yaml:"bans"`
+
+	// Audit is the log of what people did through the API and the
+	// console: every state-changing action, failed logins included.
+	Audit struct {
+		// Retention is how long an entry is kept.
+		Retention Duration `yaml:"retention"`
+		// MaxEntries bounds the log whatever the entries' age, so that a
+		// flood of failed logins cannot fill Redis.
+		MaxEntries int `yaml:"max_entries"`
+	} `yaml:"audit"`
 
 	Storage struct {
 		// Dir is the node's state directory: the embedded Redis's data
@@ -331,6 +346,10 @@ func Default() Config {
 	c.Bans.Duration = Duration(10 * time.Minute)
 	c.Bans.Allow = []string{}
 	c.HTTP.LoginTTL = Duration(12 * time.Hour)
+	c.HTTP.SessionTTL = Duration(12 * time.Hour)
+	c.HTTP.SessionIdle = Duration(time.Hour)
+	c.Audit.Retention = Duration(400 * 24 * time.Hour)
+	c.Audit.MaxEntries = 500_000
 	c.HTTP.TrustedProxies = []string{}
 	c.ACD.RingTimeout = Duration(15 * time.Second)
 	c.ACD.WrapUp = Duration(10 * time.Second)

@@ -61,6 +61,12 @@ func (c Config) Validate() error {
 		p.check("http.listen", fmt.Errorf("%q: sip.listen has the same address, and SIP listens on TCP there too", c.HTTP.Listen))
 	}
 	p.check("http.login_ttl", within(c.HTTP.LoginTTL, time.Minute, 30*24*time.Hour))
+	p.check("http.session_ttl", within(c.HTTP.SessionTTL, time.Minute, 7*24*time.Hour))
+	p.check("http.session_idle", within(c.HTTP.SessionIdle, time.Minute, time.Duration(c.HTTP.SessionTTL)))
+	p.check("audit.retention", within(c.Audit.Retention, 24*time.Hour, 10*365*24*time.Hour))
+	if c.Audit.MaxEntries < 1000 || c.Audit.MaxEntries > 100_000_000 {
+		p.check("audit.max_entries", fmt.Errorf("%d: want 1000 to 100000000", c.Audit.MaxEntries))
+	}
 	if t := c.HTTP.MetricsToken; t != "" && len(t) < 16 {
 		p.check("http.metrics_token", errors.New("shorter than 16 characters: anyone reaching the port could guess it"))
 	}
