@@ -60,6 +60,7 @@ func (c Config) Validate() error {
 	if sameTCPAddress(c) {
 		p.check("http.listen", fmt.Errorf("%q: sip.listen has the same address, and SIP listens on TCP there too", c.HTTP.Listen))
 	}
+	c.validateTLS(&p)
 	p.check("http.login_ttl", within(c.HTTP.LoginTTL, time.Minute, 30*24*time.Hour))
 	if t := c.HTTP.MetricsToken; t != "" && len(t) < 16 {
 		p.check("http.metrics_token", errors.New("shorter than 16 characters: anyone reaching the port could guess it"))
