@@ -4,15 +4,20 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/textproto"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
 
 	"github.com/hotline12345/hotline/internal/tlstest"
 	"github.com/hotline12345/hotline/ivr"
@@ -182,4 +187,88 @@ func TestDialTrunkOverTLS(t *testing.T) {
 	default:
 	}
 	waitAgentLegs(t, ts, 0)
+}
+
+// keptLog keeps every log line.
+type keptLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *keptLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, string(p))
+	return len(p), nil
+}
+
+func (l *keptLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lines)
+}
+
+// A peer that does not speak TLS to the TLS port, or does not trust the
+// certificate, has its connection closed, with a line at info level:
+// it is the peer's problem, not an error of the server's. (sipgo's
+// transports log an error for any failed read but the connection's end,
+// through the process's slog default, which this test does not see: the
+// line of ours is what says the failure was read as the end.)
+func TestFailedTLSHandshakeIsNoError(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	own := ca.Issue("127.0.0.1").TLS(t)
+	log := &keptLog{}
+	ts := startServer(t, func(o *Options, _ *callee) {
+		o.TLSListen = "127.0.0.1:0"
+		o.TLSCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &own, nil }
+		o.Logger = zerolog.New(log)
+	})
+	// Each peer waits for the server to close the connection: by then
+	// the server has said what it had to.
+	waitClosed := func(conn net.Conn) {
+		t.Helper()
+		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		if _, err := io.Copy(io.Discard, conn); err != nil {
+			t.Fatalf("the connection was not closed: %v", err)
+		}
+	}
+	plain, err := net.Dial("tcp", ts.TLSAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, err := io.WriteString(plain, "OPTIONS sip:127.0.0.1 SIP/2.0\r\nContent-Length: 0\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(plain)
+
+	raw, err := net.Dial("tcp", ts.TLSAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	stranger := tlstest.NewCA(t).ClientConfig()
+	stranger.ServerName = "127.0.0.1"
+	var unknown x509.UnknownAuthorityError
+	if err := tls.Client(raw, stranger).Handshake(); !errors.As(err, &unknown) {
+		t.Fatalf("handshake of a client that trusts another CA: %v, want an unknown authority", err)
+	}
+	waitClosed(raw)
+
+	closed := 0
+	for _, line := range log.all() {
+		var entry struct{ Level, Message string }
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if entry.Level == "error" {
+			t.Errorf("an error logged for a peer's failed handshake: %s", line)
+		}
+		if entry.Message == "sip: tls connection closed" {
+			closed++
+		}
+	}
+	if closed != 2 {
+		t.Errorf("%d lines say a TLS connection was closed, want 2: %q", closed, log.all())
+	}
 }
