@@ -38,6 +38,7 @@ func TestValidateTLSNamesTheKey(t *testing.T) {
 		{"http.tls_key", "no PEM private key", func(c *Config) { c.HTTP.TLSCert, c.HTTP.TLSKey = good.Cert, good.Cert }},
 		{"http.tls_key", "not the key of the certificate in http.tls_cert", func(c *Config) { c.HTTP.TLSCert, c.HTTP.TLSKey = good.Cert, other.Key }},
 		{"sip.tls_cert", "needs a certificate", func(c *Config) { c.SIP.TLSListen = "127.0.0.1:5061" }},
+		{"sip.transports", "set sip.tls_listen", func(c *Config) { c.SIP.Transports = []string{"udp", "tls"} }},
 		{"sip.tls_listen", "empty while", func(c *Config) { c.SIP.TLSCert, c.SIP.TLSKey = good.Cert, good.Key }},
 		{"sip.tls_listen", "asterisk", func(c *Config) {
 			asterisk(c)

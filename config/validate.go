@@ -38,7 +38,11 @@ func (c Config) Validate() error {
 	}
 
 	p.check("sip.listen", checkAddress(c.SIP.Listen))
-	p.check("sip.transports", subsetOf(c.SIP.Transports, "udp", "tcp"))
+	if slices.Contains(c.SIP.Transports, "tls") {
+		p.check("sip.transports", errors.New(`"tls": SIP over TLS listens on an address of its own: set sip.tls_listen (e.g. 0.0.0.0:5061)`))
+	} else {
+		p.check("sip.transports", subsetOf(c.SIP.Transports, "udp", "tcp"))
+	}
 	if c.SIP.ExternalIP != "" {
 		p.check("sip.external_ip", checkExternalIP(c.SIP.ExternalIP))
 	}
