@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -46,7 +47,11 @@ var (
 
 // Addrs are the addresses a running hotline listens on.
 type Addrs struct {
-	SIP  netip.AddrPort
+	SIP netip.AddrPort
+	// SIPTLS is where SIP over TLS is received; zero without
+	// sip.tls_listen.
+	SIPTLS netip.AddrPort
+	// HTTP is served over TLS when http.tls_cert is set.
 	HTTP net.Addr
 }
 
@@ -58,6 +63,9 @@ type Options struct {
 	Ready func(Addrs)
 	// Interrupt, when closed, cuts a drain short: the calls left end at once.
 	Interrupt <-chan struct{}
+	// Reload, at each receive, reads the certificates' files again (main
+	// sends on SIGHUP); a bad new pair leaves the old one in service.
+	Reload <-chan struct{}
 	// Records, when set, wraps the call-record store (tests watch it).
 	Records func(ivr.CallRecorder) ivr.CallRecorder
 	// Appeals, when set, wraps the appeal recorder of intake (tests hold
@@ -290,7 +298,23 @@ func Run(ctx context.Context, opts Options) error {
 		feed.Publish(live.Complaints)
 		feed.Publish(live.Line)
 	}
-	tel, err := newBackend(cfg, catalog, pacer, incoming, agents, reg, log)
+	certs, err := loadCertificates(cfg, log)
+	if err != nil {
+		return err
+	}
+	if opts.Reload != nil {
+		reloadCtx, stopReloading := context.WithCancel(context.WithoutCancel(ctx))
+		reloadDone := make(chan struct{})
+		go func() {
+			defer close(reloadDone)
+			certs.reloadOn(reloadCtx, opts.Reload, log)
+		}()
+		defer func() {
+			stopReloading()
+			<-reloadDone
+		}()
+	}
+	tel, err := newBackend(cfg, catalog, pacer, incoming, agents, certs, reg, log)
 	if err != nil {
 		return err
 	}
@@ -323,6 +347,9 @@ func Run(ctx context.Context, opts Options) error {
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	if !loopback(cfg.HTTP.Listen) && certs.http == nil {
+		log.Warn().Str("addr", cfg.HTTP.Listen).Msg("HTTP is served without TLS on a non-loopback address: passwords, tokens and the console's sessions cross the network in clear; set http.tls_cert and http.tls_key")
 	}
 	if !loopback(cfg.HTTP.Listen) && cfg.HTTP.MetricsToken == "" {
 		log.Warn().Str("addr", cfg.HTTP.Listen).Msg("/metrics and /healthz are open to anyone who reaches this address: set http.metrics_token")
@@ -357,8 +384,13 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	httpSrv.RegisterOnShutdown(func() { close(closing) })
 	httpDone := make(chan error, 1)
-	go func() { httpDone <- httpSrv.Serve(httpLn) }()
-	log.Info().Str("addr", httpLn.Addr().String()).Msg("http listening")
+	if certs.http != nil {
+		httpSrv.TLSConfig = certs.http.ServerConfig()
+		go func() { httpDone <- httpSrv.ServeTLS(httpLn, "", "") }()
+	} else {
+		go func() { httpDone <- httpSrv.Serve(httpLn) }()
+	}
+	log.Info().Str("addr", httpLn.Addr().String()).Bool("tls", certs.http != nil).Msg("http listening")
 
 	telCtx, stopTel := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopTel()
@@ -392,7 +424,7 @@ func Run(ctx context.Context, opts Options) error {
 	}()
 
 	if opts.Ready != nil {
-		opts.Ready(Addrs{SIP: tel.sipAddr, HTTP: httpLn.Addr()})
+		opts.Ready(Addrs{SIP: tel.sipAddr, SIPTLS: tel.sipTLSAddr, HTTP: httpLn.Addr()})
 	}
 
 	var runErr error
@@ -498,7 +530,7 @@ func loopback(addr string) bool {
 	return host == "localhost" || err == nil && ip.IsLoopback()
 }
 
-func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, incoming func(context.Context, ivr.Call), registrar *sip.Registrar, log zerolog.Logger) (*sip.Server, error) {
+func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, incoming func(context.Context, ivr.Call), registrar *sip.Registrar, certs *certificates, log zerolog.Logger) (*sip.Server, error) {
 	var codecs []media.Codec
 	for _, name := range cfg.SIP.Codecs {
 		c, err := media.CodecByName(name)
@@ -517,24 +549,33 @@ func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, inc
 			return nil, fmt.Errorf("sip.external_ip: %w", err)
 		}
 	}
+	if !loopback(cfg.SIP.Listen) && cfg.SIP.TLSListen == "" {
+		log.Warn().Str("addr", cfg.SIP.Listen).Msg("SIP is received without TLS on a non-loopback address: phones' registrations and calls' signalling cross the network in clear; set sip.tls_listen (with sip.tls_cert and sip.tls_key, or http's)")
+	}
+	var tlsCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	if certs.sip != nil {
+		tlsCert = certs.sip.GetCertificate
+	}
 	if !cfg.SIP.AllowUnknownSources && len(cfg.Trunks) == 0 {
 		log.Warn().Msg("sip.allow_unknown_sources is off and no trunk is configured: only agents' registered phones can call the hotline; list the carriers under trunks, with their sources")
 	}
 	return sip.New(sip.Options{
-		Listen:       cfg.SIP.Listen,
-		Transports:   cfg.SIP.Transports,
-		ExternalIP:   external,
-		RTPPorts:     ports,
-		MediaTimeout: time.Duration(cfg.SIP.MediaTimeout),
-		RingTime:     time.Duration(cfg.SIP.RingTime),
-		MaxCalls:     cfg.SIP.MaxCalls,
-		Codecs:       codecs,
-		Catalog:      catalog,
-		Pacer:        pacer,
-		Handler:      incoming,
-		Logger:       log,
-		Registrar:    registrar,
-		Locator:      registrar,
+		Listen:         cfg.SIP.Listen,
+		Transports:     cfg.SIP.Transports,
+		TLSListen:      cfg.SIP.TLSListen,
+		TLSCertificate: tlsCert,
+		ExternalIP:     external,
+		RTPPorts:       ports,
+		MediaTimeout:   time.Duration(cfg.SIP.MediaTimeout),
+		RingTime:       time.Duration(cfg.SIP.RingTime),
+		MaxCalls:       cfg.SIP.MaxCalls,
+		Codecs:         codecs,
+		Catalog:        catalog,
+		Pacer:          pacer,
+		Handler:        incoming,
+		Logger:         log,
+		Registrar:      registrar,
+		Locator:        registrar,
 
 		Numbers:                cfg.SIP.Numbers,
 		Trunks:                 sipTrunks(cfg.Trunks),

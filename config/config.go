@@ -4,7 +4,8 @@
 //
 // The package never reads the environment or the disk on its own: Load is
 // given the file's path and a lookup function (os.LookupEnv in main, a map in
-// tests).
+// tests); Validate reads the certificate files the settings name, to refuse
+// a bad one before the service starts.
 package config
 
 import (
@@ -32,6 +33,16 @@ type Config struct {
 		Listen string `yaml:"listen"`
 		// Transports are the SIP transports listened on: udp, tcp.
 		Transports []string `yaml:"transports"`
+		// TLSListen is where SIP over TLS is received (RFC 3261 section
+		// 26.2), host:port, 5061 by custom; empty receives none. The
+		// embedded backend only: Asterisk has its own transport-tls.
+		TLSListen string `yaml:"tls_listen"`
+		// TLSCert and TLSKey are the PEM files of SIP's certificate (its
+		// chain after it) and private key, read again on SIGHUP. Empty,
+		// SIP serves HTTP's (http.tls_cert, http.tls_key): one
+		// certificate for the host's name covers both (see SIPTLSFiles).
+		TLSCert string `yaml:"tls_cert"`
+		TLSKey  string `yaml:"tls_key"`
 		// ExternalIP is the address written into SDP and Contact; empty
 		// means the IP of Listen (see AdvertisedIP).
 		ExternalIP string `yaml:"external_ip"`
@@ -115,6 +126,12 @@ type Config struct {
 	HTTP struct {
 		// Listen is where the web console, the API and /metrics are served.
 		Listen string `yaml:"listen"`
+		// TLSCert and TLSKey are the PEM files of the certificate (its
+		// chain after it) and its private key. Set, HTTP is served over
+		// TLS alone (HTTPS), and the files are read again on SIGHUP; both
+		// or neither.
+		TLSCert string `yaml:"tls_cert"`
+		TLSKey  string `yaml:"tls_key"`
 		// MetricsToken, when set, is the bearer token /metrics and
 		// /healthz ask for; empty leaves them open, as fits the loopback
 		// default. Better given as HOTLINE_HTTP_METRICS_TOKEN.

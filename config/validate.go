@@ -38,7 +38,11 @@ func (c Config) Validate() error {
 	}
 
 	p.check("sip.listen", checkAddress(c.SIP.Listen))
-	p.check("sip.transports", subsetOf(c.SIP.Transports, "udp", "tcp"))
+	if slices.Contains(c.SIP.Transports, "tls") {
+		p.check("sip.transports", errors.New(`"tls": SIP over TLS listens on an address of its own: set sip.tls_listen (e.g. 0.0.0.0:5061)`))
+	} else {
+		p.check("sip.transports", subsetOf(c.SIP.Transports, "udp", "tcp"))
+	}
 	if c.SIP.ExternalIP != "" {
 		p.check("sip.external_ip", checkExternalIP(c.SIP.ExternalIP))
 	}
@@ -60,6 +64,7 @@ func (c Config) Validate() error {
 	if sameTCPAddress(c) {
 		p.check("http.listen", fmt.Errorf("%q: sip.listen has the same address, and SIP listens on TCP there too", c.HTTP.Listen))
 	}
+	c.validateTLS(&p)
 	p.check("http.login_ttl", within(c.HTTP.LoginTTL, time.Minute, 30*24*time.Hour))
 	p.check("http.session_ttl", within(c.HTTP.SessionTTL, time.Minute, 7*24*time.Hour))
 	p.check("http.session_idle", within(c.HTTP.SessionIdle, time.Minute, time.Duration(c.HTTP.SessionTTL)))
