@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 )
 
@@ -364,8 +366,29 @@ func (n *NodeLease) Leave(ctx context.Context) error {
 
 // LiveNode is a node instance holding a lease.
 type LiveNode struct {
-	Name, Instance string
-	Until          time.Time // the lease runs out
+	Name     string    `json:"name"`
+	Instance string    `json:"instance"`
+	Until    time.Time `json:"lease_until"` // the lease runs out
+	Host     string    `json:"host,omitempty"`
+	Started  time.Time `json:"started"`
+	Renewed  time.Time `json:"renewed"`
+	// Calls are the calls the instance is running, in any stage (menu,
+	// queue, conversation, rating), as it reports them.
+	Calls int `json:"calls"`
+	// Held are the calls in the queue or in conversation it holds.
+	Held int `json:"held"`
+	// Health is its own checks as it last reported them (redis, ari,
+	// journal…): "ok" or what failed.
+	Health map[string]string `json:"health,omitempty"`
+	// HealthAt is when it reported them.
+	HealthAt *time.Time `json:"health_at,omitempty"`
+}
+
+func msTimeOrZero(s string) time.Time {
+	if t := msTime(s); t != nil {
+		return *t
+	}
+	return time.Time{}
 }
 
 // LiveNodes lists the instances holding a lease, by when it runs out.
@@ -374,14 +397,48 @@ func (s *Store) LiveNodes(ctx context.Context) ([]LiveNode, error) {
 	if err != nil {
 		return nil, fmt.Errorf("acd: nodes: %w", err)
 	}
-	out := make([]LiveNode, 0, len(zs))
-	for _, z := range zs {
-		inst := z.Member.(string)
-		name, err := s.rdb.HGet(ctx, s.key("node:"+inst), "name").Result()
-		if err != nil {
-			name = ""
+	hs := make([]*redis.MapStringStringCmd, len(zs))
+	held := make([]*redis.IntCmd, len(zs))
+	// One round trip: the keys share the {acd} slot.
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, z := range zs {
+			inst := z.Member.(string)
+			hs[i] = p.HGetAll(ctx, s.key("node:"+inst))
+			held[i] = p.SCard(ctx, s.key("held:"+inst))
 		}
-		out = append(out, LiveNode{Name: name, Instance: inst, Until: time.UnixMilli(int64(z.Score))})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("acd: nodes: %w", err)
+	}
+	out := make([]LiveNode, 0, len(zs))
+	for i, z := range zs {
+		h := hs[i].Val()
+		n := LiveNode{Name: h["name"], Instance: z.Member.(string), Until: time.UnixMilli(int64(z.Score)), Host: h["host"],
+			Started: msTimeOrZero(h["started"]), Renewed: msTimeOrZero(h["renewed"]), Held: int(held[i].Val())}
+		n.Calls, _ = strconv.Atoi(h["calls"])
+		if doc := h["health"]; doc != "" {
+			_ = json.Unmarshal([]byte(doc), &n.Health)
+			n.HealthAt = msTime(h["health_at"])
+		}
+		out = append(out, n)
 	}
 	return out, nil
+}
+
+// CallsChanged adds delta to the calls the instance reports running.
+func (n *NodeLease) CallsChanged(ctx context.Context, delta int) error {
+	if err := n.store.run(ctx, nodeFieldScript, n.opts.Instance, "incr", "calls", delta).Err(); err != nil {
+		return fmt.Errorf("acd: node %s calls: %w", n.opts.Name, err)
+	}
+	return nil
+}
+
+// ReportHealth keeps the instance's own checks for the others to see.
+func (n *NodeLease) ReportHealth(ctx context.Context, checks map[string]string) error {
+	doc, _ := json.Marshal(checks)
+	if err := n.store.run(ctx, nodeFieldScript, n.opts.Instance, "set", "health", string(doc), ms(n.store.now())).Err(); err != nil {
+		return fmt.Errorf("acd: node %s health: %w", n.opts.Name, err)
+	}
+	return nil
 }

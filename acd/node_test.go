@@ -445,3 +445,36 @@ func TestRedisOutageLosesNoLiveNode(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeReports checks what a node tells the others of itself: the
+// calls it runs and its health, listed with its lease; a node that left
+// writes nothing more.
+func TestNodeReports(t *testing.T) {
+	t.Parallel()
+	r := newRigOn(t, redistest.Start(t).Client(t))
+	n := r.join("n1", NodeOptions{Process: Process{Host: "pbx-1"}})
+	for _, d := range []int{1, 1, 1, -1} {
+		if err := n.CallsChanged(r.ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.ReportHealth(r.ctx, map[string]string{"redis": "ok", "ari": "the event socket is down"}); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := r.s.LiveNodes(r.ctx)
+	if err != nil || len(nodes) != 1 {
+		t.Fatalf("live nodes %+v %v", nodes, err)
+	}
+	if got := nodes[0]; got.Calls != 2 || got.Host != "pbx-1" || got.Health["ari"] != "the event socket is down" || got.HealthAt == nil || got.Started.IsZero() {
+		t.Errorf("node %+v; want 2 calls, its host and its health", got)
+	}
+	if err := n.Leave(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.CallsChanged(r.ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := r.rdb.HGet(r.ctx, r.s.key("node:"+n.Instance()), "calls").Result(); v != "2" {
+		t.Errorf("a node that left counted a call: %q", v)
+	}
+}

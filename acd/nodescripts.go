@@ -195,3 +195,17 @@ redis.call('HSET', ik, 'st', 'left', 'lost_at', now)
 redis.call('PEXPIRE', ik, ARGV[5])
 return 'left'
 `)
+
+// nodeFieldScript changes a field of a live instance's hash, never making
+// the hash of one gone.
+//
+// ARGV: prefix, instance, "incr" field delta | "set" field value at.
+var nodeFieldScript = script(`
+local ik = P .. 'node:' .. ARGV[2]
+if redis.call('HGET', ik, 'st') ~= 'live' then return 0 end
+if ARGV[3] == 'incr' then
+  return redis.call('HINCRBY', ik, ARGV[4], ARGV[5])
+end
+redis.call('HSET', ik, ARGV[4], ARGV[5], ARGV[4] .. '_at', ARGV[6])
+return 1
+`)

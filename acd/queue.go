@@ -221,6 +221,26 @@ func (s *Store) Queue(ctx context.Context) ([]QueuedCall, error) {
 	return out, nil
 }
 
+// CallInfo is what the queue knows of a call an agent took.
+type CallInfo struct {
+	Category   appeal.Category
+	QueuedAt   *time.Time
+	AnsweredAt *time.Time
+}
+
+// Call reads what the queue knows of a call: queued, offered or taken by
+// an agent. ErrNotFound when it knows nothing of it.
+func (s *Store) Call(ctx context.Context, callID string) (CallInfo, error) {
+	h, err := s.rdb.HGetAll(ctx, s.key("c:"+callID)).Result()
+	if err != nil {
+		return CallInfo{}, fmt.Errorf("acd: call %s: %w", callID, err)
+	}
+	if len(h) == 0 {
+		return CallInfo{}, fmt.Errorf("%w: call %s", ErrNotFound, callID)
+	}
+	return CallInfo{Category: appeal.Category(h["cat"]), QueuedAt: msTime(h["enq"]), AnsweredAt: msTime(h["answered"])}, nil
+}
+
 // Lengths counts the calls in the queue by category.
 func (s *Store) Lengths(ctx context.Context) (map[appeal.Category]int, error) {
 	q, err := s.Queue(ctx)

@@ -17,6 +17,7 @@ import (
 	"github.com/hotline12345/hotline/internal/baresiptest"
 	"github.com/hotline12345/hotline/internal/hotlinetest"
 	"github.com/hotline12345/hotline/prompts"
+	"github.com/hotline12345/hotline/web"
 	"github.com/hotline12345/hotline/web/client"
 )
 
@@ -61,6 +62,23 @@ func TestAgentTakesTheCallAndTheCallerRates(t *testing.T) {
 	})
 	phone.Await("CALL_ESTABLISHED")
 	agentState(t, store, "a1", acd.Talking)
+	// The agent's console shows the call it is on, and the wallboard the
+	// call in progress.
+	agent := h.AgentClient(t, "wang", "a1", auth.Agent)
+	var d web.AgentDetail
+	if err := agent.Do(t.Context(), "GET", "/api/v1/agents/a1", nil, &d); err != nil {
+		t.Fatal(err)
+	}
+	if c := d.Call; c == nil || c.Caller != who || c.Category != appeal.General || c.AppealID == "" || c.AnsweredAt == nil || c.WaitedSeconds < 0 {
+		t.Errorf("the agent's call %+v; want the caller, the appeal and its category", c)
+	}
+	var st web.Stats
+	if err := h.APIClient(t, auth.Supervisor).Do(t.Context(), "GET", "/api/v1/stats", nil, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.InProgress == nil || *st.InProgress != 1 {
+		t.Errorf("calls in progress %v; want 1", st.InProgress)
+	}
 	phone.Command("hangup", "")
 	tr := <-done
 

@@ -291,8 +291,10 @@ func Run(ctx context.Context, opts Options) error {
 		if probes.Is(call) {
 			flow = probe
 		}
+		countCall(lease, 1, log)
 		feed.Publish(live.Calls)
 		runner.Serve(ctx, call, flow)
+		countCall(lease, -1, log)
 		// The call may have left a rating, and a complaint to review.
 		feed.Publish(live.Calls)
 		feed.Publish(live.Complaints)
@@ -354,6 +356,20 @@ func Run(ctx context.Context, opts Options) error {
 	if !loopback(cfg.HTTP.Listen) && cfg.HTTP.MetricsToken == "" {
 		log.Warn().Str("addr", cfg.HTTP.Listen).Msg("/metrics and /healthz are open to anyone who reaches this address: set http.metrics_token")
 	}
+	checks := append([]web.Check{
+		{Name: "redis", Check: keeper.RedisCheck, Degraded: outageMode},
+		{Name: "journal", Check: keeper.Check},
+	}, tel.checks...)
+	healthCtx, stopHealth := context.WithCancel(context.WithoutCancel(ctx))
+	healthDone := make(chan struct{})
+	go func() {
+		defer close(healthDone)
+		reportHealth(healthCtx, lease, checks, log)
+	}()
+	defer func() {
+		stopHealth()
+		<-healthDone
+	}()
 	// The live streams end when the server shuts down, which would
 	// otherwise wait for them.
 	closing := make(chan struct{})
@@ -365,11 +381,8 @@ func Run(ctx context.Context, opts Options) error {
 			VisitOnFeedback: cfg.Callback.OnFeedback, PartlySolvedCounts: cfg.Callback.PartlySolvedCounts,
 			MetricsToken: cfg.HTTP.MetricsToken, TrustedProxies: cfg.TrustedProxies(), LoginTTL: time.Duration(cfg.HTTP.LoginTTL),
 			SessionTTL: time.Duration(cfg.HTTP.SessionTTL), SessionIdle: time.Duration(cfg.HTTP.SessionIdle),
-			Audit: auditLog, Live: feed, Closing: closing,
-			Checks: append([]web.Check{
-				{Name: "redis", Check: keeper.RedisCheck, Degraded: outageMode},
-				{Name: "journal", Check: keeper.Check},
-			}, tel.checks...),
+			Audit: auditLog, Live: feed, Closing: closing, Nodes: agents.store,
+			Checks:   checks,
 			Draining: draining.Load,
 			// A decision is measured against the line before the API
 			// answers it: its alert event is there when the reviewer
@@ -663,4 +676,40 @@ func newPacerStats(reg prometheus.Registerer) *media.PacerStats {
 	}, func() float64 { return float64(st.Late.Load()) })
 	reg.MustRegister(lateness, deviation, jitter, wake, busy, frames, late)
 	return st
+}
+
+// countCall tells the other nodes how many calls this one runs.
+func countCall(lease *acd.NodeLease, delta int, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := lease.CallsChanged(ctx, delta); err != nil {
+		log.Debug().Err(err).Msg("node: the calls in progress not counted")
+	}
+}
+
+// reportHealth runs the node's checks every few seconds and keeps what
+// they say with its lease, for consoles of every node to show.
+func reportHealth(ctx context.Context, lease *acd.NodeLease, checks []web.Check, log zerolog.Logger) {
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		out := make(map[string]string, len(checks))
+		for _, c := range checks {
+			if err := c.Check(cctx); err != nil {
+				out[c.Name] = err.Error()
+			} else {
+				out[c.Name] = "ok"
+			}
+		}
+		if err := lease.ReportHealth(cctx, out); err != nil && ctx.Err() == nil {
+			log.Debug().Err(err).Msg("node: health not reported")
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -2,6 +2,8 @@ package callback
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -128,4 +130,64 @@ func (s *Store) Figures(ctx context.Context) (Figures, error) {
 		f.OldestDue = slices.MinFunc(dues, func(a, b time.Time) int { return a.Compare(b) })
 	}
 	return f, nil
+}
+
+// Held returns the visits agent holds a lease on, soonest lease end
+// first.
+func (s *Store) Held(ctx context.Context, agent string) ([]Lease, error) {
+	all, err := s.rdb.HGetAll(ctx, s.leases).Result()
+	if err != nil {
+		return nil, fmt.Errorf("callback: held: %w", err)
+	}
+	var out []Lease
+	for id, v := range all {
+		parts := strings.Split(v, "|")
+		if len(parts) < 2 || parts[0] != agent {
+			continue
+		}
+		ms, _ := strconv.ParseInt(parts[1], 10, 64)
+		vis, err := s.Get(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue // ended since the leases were read
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Lease{Visit: vis, Agent: agent, Until: time.UnixMilli(ms)})
+	}
+	slices.SortFunc(out, func(a, b Lease) int { return a.Until.Compare(b.Until) })
+	return out, nil
+}
+
+// AttemptsBy returns the attempts agent recorded since since, newest
+// first, read from the newest entries of the visits' audit back to since
+// (and at most maxScan entries back).
+func (s *Store) AttemptsBy(ctx context.Context, agent string, since time.Time) ([]Change, error) {
+	const chunk, maxScan = 1000, 50_000
+	var out []Change
+	top := "+"
+	for scanned := 0; scanned < maxScan; scanned += chunk {
+		msgs, err := s.rdb.XRevRangeN(ctx, s.log, top, "-", chunk).Result()
+		if err != nil {
+			return nil, fmt.Errorf("callback: attempts by %s: %w", agent, err)
+		}
+		for _, m := range msgs {
+			raw, _ := m.Values["change"].(string)
+			var c Change
+			if err := json.Unmarshal([]byte(raw), &c); err != nil {
+				continue // not an entry this reads
+			}
+			if c.At.Before(since) {
+				return out, nil
+			}
+			if c.By == agent && strings.HasPrefix(c.What, "attempt: ") {
+				out = append(out, c)
+			}
+		}
+		if len(msgs) < chunk {
+			break
+		}
+		top = "(" + msgs[len(msgs)-1].ID
+	}
+	return out, nil
 }

@@ -33,6 +33,7 @@ type AgentStore interface {
 	Delete(ctx context.Context, id string) error
 	AgentDay(ctx context.Context, id string, t time.Time) (acd.AgentDay, error)
 	Queue(ctx context.Context) ([]acd.QueuedCall, error)
+	Call(ctx context.Context, callID string) (acd.CallInfo, error)
 	Day(ctx context.Context, t time.Time) (acd.DayFigures, error)
 }
 
@@ -70,6 +71,24 @@ const MaxBody = 64 << 10
 type AgentDetail struct {
 	acd.Agent
 	Today AgentToday `json:"today"`
+	// Call is the call the agent is ringing for or talking on.
+	Call *AgentCall `json:"call,omitempty"`
+}
+
+// AgentCall is the call an agent is on, as its console shows it.
+type AgentCall struct {
+	ID       string `json:"id"`
+	Caller   string `json:"caller,omitempty" pii:"phone"`
+	AppealID string `json:"appeal_id,omitempty"`
+	// Category is the appeal's, once intake has taken it.
+	Category appeal.Category `json:"category,omitempty"`
+	// WaitedSeconds is how long the caller waited in the queue before
+	// the agent answered (or until now while it rings).
+	WaitedSeconds float64 `json:"waited_seconds"`
+	// QueuedAt is when the caller joined the queue; AnsweredAt when the
+	// agent answered.
+	QueuedAt   *time.Time `json:"queued_at,omitempty"`
+	AnsweredAt *time.Time `json:"answered_at,omitempty"`
 }
 
 // AgentToday is an agent's work and ratings on one day of the hotline's
@@ -100,6 +119,8 @@ type Stats struct {
 	// PeakMode is peak mode now, with its latest switches: who, when,
 	// why.
 	PeakMode appeal.PeakStatus `json:"peak_mode"`
+	// InProgress are the calls the live nodes run now, in any stage.
+	InProgress *int `json:"calls_in_progress,omitempty"`
 }
 
 type pauseBody struct {
@@ -197,10 +218,53 @@ func (a *api) getAgent(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.reply(w, r, http.StatusOK, AgentDetail{Agent: ag, Today: AgentToday{
+	d := AgentDetail{Agent: ag, Today: AgentToday{
 		Day: now.Format(time.DateOnly), Served: work.Served, TalkSec: work.TalkSec,
 		Praise: rt.Praise, BadReview: rt.BadReview, NoRating: rt.NoRating, Upheld: rt.Upheld,
-	}})
+	}}
+	if ag.CallID != "" {
+		d.Call = a.agentCall(ctx, ag.CallID, now)
+	}
+	a.reply(w, r, http.StatusOK, d)
+}
+
+// agentCall describes the call an agent is on from its record and its
+// appeal; what cannot be read is left out (the call is there whatever
+// its record says).
+func (a *api) agentCall(ctx context.Context, id string, now time.Time) *AgentCall {
+	c := &AgentCall{ID: id}
+	if rec, err := a.opts.Calls.Get(ctx, id); err == nil {
+		c.Caller, c.AppealID, c.QueuedAt, c.AnsweredAt = rec.Caller, rec.AppealID, rec.QueuedAt, rec.AgentAnsweredAt
+	}
+	// The record is written whole at the call's end; the queue and the
+	// appeal know the rest while it lasts.
+	if q, err := a.opts.Agents.Call(ctx, id); err == nil {
+		c.Category = q.Category
+		if c.QueuedAt == nil {
+			c.QueuedAt = q.QueuedAt
+		}
+		if c.AnsweredAt == nil {
+			c.AnsweredAt = q.AnsweredAt
+		}
+	}
+	if c.AppealID == "" && a.opts.Appeals != nil {
+		if ap, err := a.opts.Appeals.ByCall(ctx, id); err == nil {
+			c.AppealID = ap.ID
+		}
+	}
+	if c.QueuedAt != nil {
+		end := now
+		if c.AnsweredAt != nil {
+			end = *c.AnsweredAt
+		}
+		c.WaitedSeconds = max(end.Sub(*c.QueuedAt).Seconds(), 0)
+	}
+	if c.Category == "" && c.AppealID != "" && a.opts.Appeals != nil {
+		if ap, err := a.opts.Appeals.Get(ctx, c.AppealID); err == nil {
+			c.Category = ap.Category
+		}
+	}
+	return c
 }
 
 // updateAgent replaces an agent's provisioning: every field but the
@@ -491,7 +555,21 @@ func (a *api) stats(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.reply(w, r, http.StatusOK, Stats{Queue: queue, Ratings: ratings, Complaints: line, PeakMode: peak})
+	st := Stats{Queue: queue, Ratings: ratings, Complaints: line, PeakMode: peak}
+	if a.opts.Nodes != nil {
+		// Calls in progress are now's, whatever day was asked.
+		nodes, err := a.opts.Nodes.LiveNodes(r.Context())
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		n := 0
+		for _, nd := range nodes {
+			n += nd.Calls
+		}
+		st.InProgress = &n
+	}
+	a.reply(w, r, http.StatusOK, st)
 }
 
 func queryTime(s string) (time.Time, error) {

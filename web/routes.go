@@ -141,6 +141,8 @@ func (a *api) routes() []Route {
 				{Name: "from", Type: "date", Description: "csv: the first day (30 days before to by default)"},
 				{Name: "to", Type: "date", Description: "csv: the last day (today by default)"}},
 			Reply: Page[audit.Entry]{}, CSV: strings.Join(auditColumns, ", "), handle: a.listAudit},
+		{Method: "GET", Path: "/api/v1/nodes", Summary: "the live nodes: lease, host, the calls each runs, its health as it last reported it (redis, ari, journal)",
+			Roles: []auth.Role{auth.Ops, auth.Admin, auth.Supervisor}, Reply: NodeList{}, handle: a.listNodes},
 		{Method: "POST", Path: "/api/v1/logout", Summary: "revoke the token the request carries",
 			Audit: "logout", Roles: auth.Roles, Status: http.StatusNoContent, handle: a.logout},
 		{Method: "GET", Path: "/api/v1/me", Summary: "who the token acts as: account, roles, agent, expiry",

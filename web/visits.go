@@ -31,6 +31,15 @@ type VisitStore interface {
 	EachCounted(ctx context.Context, days []string, f func(callback.Counted) error) error
 	Audit(ctx context.Context, days []string) (callback.Audit, error)
 	OnDoNotCall(ctx context.Context, number string) (bool, error)
+	Held(ctx context.Context, agent string) ([]callback.Lease, error)
+	AttemptsBy(ctx context.Context, agent string, since time.Time) ([]callback.Change, error)
+}
+
+// MyVisits is a return-visit agent's work: the visits it holds and the
+// attempts it recorded today.
+type MyVisits struct {
+	Held          []callback.Lease  `json:"held"`
+	AttemptsToday []callback.Change `json:"attempts_today"`
 }
 
 // VisitCaller places a visit's call: the agent's phone rings first; when
@@ -102,6 +111,32 @@ func visitAgent(w http.ResponseWriter, r *http.Request) (string, bool) {
 		return "", false
 	}
 	return p.AgentID, true
+}
+
+func (a *api) myVisits(w http.ResponseWriter, r *http.Request) {
+	agent, ok := visitAgent(w, r)
+	if !ok {
+		return
+	}
+	held, err := a.opts.Visits.Held(r.Context(), agent)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	now := a.now().In(a.location())
+	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, a.location())
+	attempts, err := a.opts.Visits.AttemptsBy(r.Context(), agent, midnight)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if held == nil {
+		held = []callback.Lease{}
+	}
+	if attempts == nil {
+		attempts = []callback.Change{}
+	}
+	a.reply(w, r, http.StatusOK, MyVisits{Held: held, AttemptsToday: attempts})
 }
 
 func (a *api) nextVisit(w http.ResponseWriter, r *http.Request) {
@@ -254,6 +289,8 @@ func (a *api) visitRoutes() []Route {
 		{Method: "GET", Path: "/api/v1/visits", Summary: "return visits and call-backs in a state: waiting (the worklist's order), leased, or ended (newest first)",
 			Roles: []auth.Role{auth.Supervisor, auth.Admin}, Query: []Param{{Name: "state", Type: "string", Enum: states, Description: "waiting when absent"}, limitParam, cursorParam},
 			Reply: Page[callback.Visit]{}, handle: a.listVisits},
+		{Method: "GET", Path: "/api/v1/visits/mine", Summary: "one's own work: the visits one holds a lease on, and the attempts one recorded today",
+			Roles: visitors, Reply: MyVisits{}, handle: a.myVisits},
 		{Method: "POST", Path: "/api/v1/visits/next", Summary: "take the next visit due (emergencies first) with a 10-minute lease; 404 when none is due",
 			Roles: visitors, Reply: VisitWork{}, Errors: []int{404}, handle: a.nextVisit},
 		{Method: "POST", Path: "/api/v1/visits/{id}/renew", Summary: "renew the lease on a visit one holds, for 10 minutes from now",

@@ -43,11 +43,21 @@ func TestVisitsThroughTheAPI(t *testing.T) {
 	r.doAs(visitor, http.MethodPost, "/api/v1/visits/next", "", http.StatusNotFound, nil)
 	var lease web.LeaseReply
 	r.doAs(visitor, http.MethodPost, "/api/v1/visits/"+a.ID+"/renew", "", http.StatusOK, &lease)
+	var mine web.MyVisits
+	r.doAs(visitor, http.MethodGet, "/api/v1/visits/mine", "", http.StatusOK, &mine)
+	if len(mine.Held) != 1 || mine.Held[0].Visit.ID != a.ID || !mine.Held[0].Until.Equal(lease.Until) || len(mine.AttemptsToday) != 0 {
+		t.Fatalf("my visits while holding one: %+v", mine)
+	}
 	r.doAs(visitor, http.MethodPost, "/api/v1/visits/"+a.ID+"/attempts", `{"outcome":"maybe"}`, http.StatusBadRequest, nil)
 	var v callback.Visit
 	r.doAs(visitor, http.MethodPost, "/api/v1/visits/"+a.ID+"/attempts", `{"outcome":"refused","note":"asked not to be called again"}`, http.StatusOK, &v)
 	if v.State != callback.Withdrawn || len(v.Attempts) != 1 || v.Attempts[0].By != "v1" {
 		t.Errorf("after the refusal %+v", v)
+	}
+	mine = web.MyVisits{}
+	r.doAs(visitor, http.MethodGet, "/api/v1/visits/mine", "", http.StatusOK, &mine)
+	if len(mine.Held) != 0 || len(mine.AttemptsToday) != 1 || mine.AttemptsToday[0].Visit != a.ID || !strings.Contains(mine.AttemptsToday[0].What, "refused") {
+		t.Errorf("my visits after the refusal: %+v", mine)
 	}
 	r.doAs(visitor, http.MethodPost, "/api/v1/visits/"+a.ID+"/attempts", `{"outcome":"completed","answers":{"response":"yes","solution":"yes","satisfaction":"satisfied"}}`, http.StatusConflict, nil)
 	// The citizen's next appeal gets no visit.

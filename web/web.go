@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/storage"
@@ -31,6 +32,7 @@ type CallStore interface {
 // *appeal.Store is one.
 type AppealStore interface {
 	Get(ctx context.Context, id string) (appeal.Appeal, error)
+	ByCall(ctx context.Context, callID string) (appeal.Appeal, error)
 	Create(ctx context.Context, n appeal.New) (appeal.Appeal, error)
 	Find(ctx context.Context, f appeal.Filter) ([]appeal.Appeal, string, error)
 	Step(ctx context.Context, id string, act appeal.Action) (appeal.Appeal, appeal.Event, error)
@@ -42,6 +44,28 @@ type AppealStore interface {
 	PeakModeStatus(ctx context.Context, limit int) (appeal.PeakStatus, error)
 	ChaseList(ctx context.Context, which appeal.Chase, limit int) ([]appeal.ChaseGroup, error)
 	ClockEvents(ctx context.Context, limit int, cursor string) ([]appeal.ClockEvent, string, error)
+}
+
+// NodeStore lists the live nodes; *acd.Store has it.
+type NodeStore interface {
+	LiveNodes(ctx context.Context) ([]acd.LiveNode, error)
+}
+
+// NodeList is the live nodes.
+type NodeList struct {
+	Nodes []acd.LiveNode `json:"nodes"`
+}
+
+func (a *api) listNodes(w http.ResponseWriter, r *http.Request) {
+	nodes := []acd.LiveNode{}
+	if a.opts.Nodes != nil {
+		var err error
+		if nodes, err = a.opts.Nodes.LiveNodes(r.Context()); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	a.reply(w, r, http.StatusOK, NodeList{Nodes: nodes})
 }
 
 // Check is one health check; a nil error is healthy.
@@ -97,6 +121,8 @@ type Options struct {
 	// SessionTTL is how long a console session lasts at most (12 h when
 	// 0), and SessionIdle how long it may go unused (1 h when 0).
 	SessionTTL, SessionIdle time.Duration
+	// Nodes lists the nodes with their calls and health; nil lists none.
+	Nodes NodeStore
 	// Audit is the audit log of state-changing actions; nil keeps none.
 	Audit AuditLog
 	// Live tells consoles what changed; nil serves no live stream.
