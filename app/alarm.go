@@ -10,12 +10,13 @@ import (
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/evaluation"
+	"github.com/hotline12345/hotline/live"
 )
 
 // runAlarm watches the complaint line on this node (one node at a time
 // raises the events; every node exports the metrics) and delivers its
 // events to the webhook when there is one. The returned func stops it.
-func runAlarm(cfg config.Config, ratings *evaluation.Store, lease *acd.NodeLease, reg prometheus.Registerer, log zerolog.Logger) (*evaluation.Alarm, func()) {
+func runAlarm(cfg config.Config, ratings *evaluation.Store, lease *acd.NodeLease, feed *live.Feed, reg prometheus.Registerer, log zerolog.Logger) (*evaluation.Alarm, func()) {
 	deliveries := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hotline_complaint_webhook_events_total",
 		Help: "Complaint line events through the webhook on this node, by outcome: delivered, refused (a 4xx), given_up (retried too long), unreadable.",
@@ -31,7 +32,8 @@ func runAlarm(cfg config.Config, ratings *evaluation.Store, lease *acd.NodeLease
 			URL: cfg.Evaluation.WebhookURL, Secret: cfg.Evaluation.WebhookSecret,
 			Done: func(_, outcome string) { deliveries.WithLabelValues(outcome).Inc() },
 		},
-		Log: log,
+		Log:     log,
+		OnEvent: func(evaluation.Event) { feed.Publish(live.Line) },
 	})
 	reg.MustRegister(alarm, deliveries)
 	ctx, stop := context.WithCancel(context.Background())

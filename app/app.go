@@ -227,10 +227,10 @@ func Run(ctx context.Context, opts Options) error {
 		<-leaseDone
 	}()
 
-	alarm, stopAlarm := runAlarm(cfg, ratings, lease, reg, log)
+	alarm, stopAlarm := runAlarm(cfg, ratings, lease, feed, reg, log)
 	stopClocks := runClocks(cfg, appeals, lease, opts.Now, reg, log)
 	defer stopClocks()
-	visits, err := newVisits(cfg, store.Client, appeals, opts.Now, reg, log)
+	visits, err := newVisits(cfg, store.Client, appeals, opts.Now, feed, reg, log)
 	if err != nil {
 		return err
 	}
@@ -320,7 +320,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	trunks, unregisterTrunks, stopTrunks := runTrunks(cfg, store.Client, tel, lease, reg, log)
+	trunks, unregisterTrunks, stopTrunks := runTrunks(cfg, store.Client, tel, lease, feed, reg, log)
 	defer stopTrunks()
 	if s, ok := tel.telephony.(*sip.Server); ok && len(cfg.Trunks) > 0 {
 		s.SetSeize(seizeIncoming(trunks, log))

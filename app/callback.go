@@ -14,11 +14,12 @@ import (
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/callback"
 	"github.com/hotline12345/hotline/config"
+	"github.com/hotline12345/hotline/live"
 )
 
 // newVisits is the return visits' store of the configuration, its
 // metrics registered.
-func newVisits(cfg config.Config, rdb redis.UniversalClient, organizers *appeal.Store, now func() time.Time, reg prometheus.Registerer, log zerolog.Logger) (*callback.Store, error) {
+func newVisits(cfg config.Config, rdb redis.UniversalClient, organizers *appeal.Store, now func() time.Time, feed *live.Feed, reg prometheus.Registerer, log zerolog.Logger) (*callback.Store, error) {
 	w := callback.Windows{Loc: cfg.Location()}
 	for day, spans := range cfg.Callback.DayWindows() {
 		for _, s := range spans {
@@ -45,6 +46,7 @@ func newVisits(cfg config.Config, rdb redis.UniversalClient, organizers *appeal.
 		Location: cfg.Location(), Windows: &w, Seed: cfg.Callback.Seed, Modes: modes, Now: now,
 		Sample:    map[appeal.Category]int{appeal.Emergency: s.Emergency, appeal.Livelihood: s.Livelihood, appeal.General: s.General, appeal.Complex: s.Complex},
 		Attempted: func(o callback.Outcome) { attempts.WithLabelValues(string(o)).Inc() },
+		Changed:   func() { feed.Publish(live.Visits) },
 		District: func(ctx context.Context, id string) (string, error) {
 			o, err := organizers.Organizer(ctx, id)
 			if errors.Is(err, appeal.ErrOrganizerNotFound) {

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hotline12345/hotline/app"
+	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/internal/redistest"
 	"github.com/hotline12345/hotline/internal/tlstest"
@@ -89,7 +90,8 @@ func TestHTTPSAndCertificateReload(t *testing.T) {
 	files := first.Write(t, dir)
 	cfg := config.Default()
 	cfg.SIP.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Redis.URL = redistest.Start(t).URL()
+	rdb := redistest.Start(t)
+	cfg.Redis.URL = rdb.URL()
 	cfg.Storage.Dir = t.TempDir()
 	cfg.HTTP.TLSCert, cfg.HTTP.TLSKey = files.Cert, files.Key
 	reload := make(chan struct{})
@@ -104,6 +106,20 @@ func TestHTTPSAndCertificateReload(t *testing.T) {
 		if res.StatusCode == http.StatusOK {
 			t.Fatal("/healthz answered over plain HTTP")
 		}
+	}
+	// A console session over TLS: its cookie is for HTTPS only.
+	if _, err := auth.NewStore(rdb.Client(t), auth.StoreOptions{}).AddUser(t.Context(), auth.UserSpec{
+		Name: "li", Roles: []auth.Role{auth.Supervisor}, Password: "li's long password", By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: ca.ClientConfig()}}
+	res, err := client.Post("https://"+addr+"/api/v1/session", "application/json", strings.NewReader(`{"user":"li","password":"li's long password"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if cs := res.Cookies(); res.StatusCode != http.StatusCreated || len(cs) != 1 || !cs[0].Secure || !cs[0].HttpOnly {
+		t.Fatalf("a session over TLS: %d %v; want a Secure, HttpOnly cookie", res.StatusCode, cs)
 	}
 	old := ca.ClientConfig()
 	old.MaxVersion = tls.VersionTLS11

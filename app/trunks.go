@@ -14,6 +14,7 @@ import (
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/internal/webhook"
+	"github.com/hotline12345/hotline/live"
 	"github.com/hotline12345/hotline/sip"
 	"github.com/hotline12345/hotline/trunk"
 )
@@ -27,7 +28,7 @@ import (
 // Every node exports the metrics. The returned funcs stop it:
 // unregister stops the registrations, removing them at the carriers, and
 // is called while the backend still runs; stop stops the rest.
-func runTrunks(cfg config.Config, rdb redis.UniversalClient, tel *backend, lease *acd.NodeLease, reg prometheus.Registerer, log zerolog.Logger) (trunks *trunk.Trunks, unregister, stop func()) {
+func runTrunks(cfg config.Config, rdb redis.UniversalClient, tel *backend, lease *acd.NodeLease, feed *live.Feed, reg prometheus.Registerer, log zerolog.Logger) (trunks *trunk.Trunks, unregister, stop func()) {
 	trunks = trunk.New(rdb, trunk.Options{Trunks: cfg.Trunks, Location: cfg.Location()})
 	reg.MustRegister(trunks)
 	regCtx, stopRegistering := context.WithCancel(context.Background())
@@ -71,7 +72,8 @@ func runTrunks(cfg config.Config, rdb redis.UniversalClient, tel *backend, lease
 				URL: cfg.Ops.WebhookURL, Secret: cfg.Ops.WebhookSecret,
 				Done: func(_, outcome string) { deliveries.WithLabelValues(outcome).Inc() },
 			},
-			Log: log,
+			Log:     log,
+			OnEvent: func(trunk.Transition) { feed.Publish(live.Trunks) },
 		})
 		reg.MustRegister(monitor, deliveries)
 		wg.Go(func() { monitor.Run(ctx) })

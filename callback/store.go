@@ -21,6 +21,11 @@ var (
 
 // StoreOptions configure a Store.
 type StoreOptions struct {
+	// Changed, when set, is told after each change of the worklist (a
+	// visit decided, taken, put back, attempted): consoles refresh. It
+	// must not block.
+	Changed func()
+
 	// Prefix starts every key of the store. Empty means "hotline".
 	Prefix string
 	// Now is the clock. Nil means time.Now.
@@ -246,6 +251,9 @@ func (s *Store) decide(ctx context.Context, ev appeal.ClockEvent, appeals Appeal
 	if err != nil {
 		return "", fmt.Errorf("callback: decide the visit of %s: %w", a.ID, err)
 	}
+	if Decision(got) == Visited {
+		s.changed()
+	}
 	return Decision(got), nil
 }
 
@@ -420,5 +428,13 @@ func (s *Store) QueueCallback(ctx context.Context, callID, appealID string, cat 
 	if err := queueCallbackScript.Run(ctx, s.rdb, []string{s.visits, s.worklist, s.log, s.counts}, v.ID, doc, worklistScore(v), entry, MaxLog).Err(); err != nil {
 		return Visit{}, fmt.Errorf("callback: call-back of %s: %w", callID, err)
 	}
+	s.changed()
 	return s.Get(ctx, v.ID)
+}
+
+// changed tells StoreOptions.Changed of a change.
+func (s *Store) changed() {
+	if s.opts.Changed != nil {
+		s.opts.Changed()
+	}
 }

@@ -164,6 +164,7 @@ func (s *Store) NextOf(ctx context.Context, m Mode, agent string, lease time.Dur
 		return Lease{}, err
 	}
 	ms, _ := strconv.ParseInt(res[1], 10, 64)
+	s.changed()
 	return Lease{Visit: v, Agent: agent, Until: time.UnixMilli(ms).In(s.opts.Location)}, nil
 }
 
@@ -199,6 +200,9 @@ func (s *Store) Release(ctx context.Context, agent, why string) ([]string, error
 	ids, err := releaseScript.Run(ctx, s.rdb, []string{s.leases, s.leaseEnds, s.worklist, s.log}, agent, "put back: "+why, MaxLog, now.Format(time.RFC3339Nano)).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("callback: release %s's visits: %w", agent, err)
+	}
+	if len(ids) > 0 {
+		s.changed()
 	}
 	return ids, nil
 }
@@ -296,6 +300,9 @@ return 1
 func (s *Store) Attempted(ctx context.Context, id, agent string, a Attempt, caller string) (Visit, error) {
 	for range 8 {
 		v, done, err := s.tryAttempt(ctx, id, agent, a, caller)
+		if err == nil && done {
+			s.changed()
+		}
 		if err != nil || done {
 			return v, err
 		}
