@@ -13,6 +13,21 @@ import (
 // request would make each one a write.
 const usedEvery = time.Minute
 
+// ErrIdle is a token with an idle timeout that went unused longer: a
+// console session left alone. It is ErrExpired too.
+var ErrIdle = fmt.Errorf("%w: unused longer than its idle timeout", ErrExpired)
+
+type passiveKey struct{}
+
+// Passive marks a request its user did not make: a page refreshing what
+// it shows by itself. Authenticate lets it through without counting it as
+// use, so that a console left open still ends at its idle timeout.
+func Passive(ctx context.Context) context.Context {
+	return context.WithValue(ctx, passiveKey{}, true)
+}
+
+func passive(ctx context.Context) bool { v, _ := ctx.Value(passiveKey{}).(bool); return v }
+
 // errNoRoles is a token whose account holds none of its roles any more:
 // the account's roles were cut, so the token is as good as revoked.
 var errNoRoles = fmt.Errorf("%w: its account no longer holds any of its roles", ErrRevoked)
@@ -27,8 +42,12 @@ var errNoRoles = fmt.Errorf("%w: its account no longer holds any of its roles", 
 // with an error has TokenID and User set, for throttling per account; it
 // is not authenticated. Otherwise it is zero.
 //
+// A token with an idle timeout unused that long is ErrIdle (which is
+// ErrExpired).
+//
 // It writes nothing on failure; on success it records LastUsedAt, at most
-// once a minute per token.
+// once a minute per token (more often for a token whose idle timeout is
+// short), and not for a Passive request.
 func (s *Store) Authenticate(ctx context.Context, secret string) (Principal, error) {
 	id, sum, ok := parseSecret(secret)
 	if !ok {
@@ -61,6 +80,16 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (Principal, err
 	if !now.Before(t.ExpiresAt) {
 		return p, ErrExpired
 	}
+	idle := time.Duration(t.Idle)
+	if idle > 0 {
+		last := t.CreatedAt
+		if t.LastUsedAt != nil && t.LastUsedAt.After(last) {
+			last = *t.LastUsedAt
+		}
+		if now.Sub(last) >= idle {
+			return p, ErrIdle
+		}
+	}
 	roles := t.Roles
 	if t.User != "" {
 		uh := fields(res[1])
@@ -82,7 +111,13 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (Principal, err
 	}
 	p.Roles = roles
 	p.ExpiresAt = t.ExpiresAt
-	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= usedEvery {
+	every := usedEvery
+	if idle > 0 {
+		// The recorded use may lag by this much: a small part of the
+		// idle timeout.
+		every = min(every, idle/20)
+	}
+	if !passive(ctx) && (t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= every) {
 		// The request is authenticated whether or not its use is
 		// recorded; a Redis error here shows on the next request.
 		_, _ = s.run(ctx, touchScript, id, ms(now))

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -262,5 +263,50 @@ func BenchmarkAuthenticate(b *testing.B) {
 		if _, err := s.Authenticate(ctx, secret); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestAuthenticateIdle checks a session's idle timeout: use keeps it
+// alive, a passive request does not, and once it has gone unused that
+// long it is ErrIdle, which is ErrExpired, whatever its TTL says.
+func TestAuthenticateIdle(t *testing.T) {
+	t.Parallel()
+	redistest.Backends(t, testAuthenticateIdle)
+}
+
+func testAuthenticateIdle(t *testing.T, rdb redis.UniversalClient) {
+	r := newRig(t, rdb)
+	r.user("alice", Agent)
+	secret, tok := r.token(TokenSpec{User: "alice", Roles: []Role{Agent}, TTL: 12 * time.Hour, Idle: 20 * time.Minute, Login: true})
+	if time.Duration(tok.Idle) != 20*time.Minute {
+		t.Fatalf("Idle = %v; want 20m", time.Duration(tok.Idle))
+	}
+	auth := func(ctx context.Context) error {
+		_, err := r.s.Authenticate(ctx, secret)
+		return err
+	}
+	// Used every 15 minutes for an hour: alive.
+	for range 4 {
+		r.clock.Add(15 * time.Minute)
+		if err := auth(r.ctx); err != nil {
+			t.Fatalf("used within its idle timeout: %v", err)
+		}
+	}
+	// Refreshed by the page alone: the last use stays where it was.
+	r.clock.Add(15 * time.Minute)
+	if err := auth(Passive(r.ctx)); err != nil {
+		t.Fatalf("a passive request within the idle timeout: %v", err)
+	}
+	r.clock.Add(5 * time.Minute)
+	err := auth(Passive(r.ctx))
+	if !errors.Is(err, ErrIdle) || !errors.Is(err, ErrExpired) {
+		t.Fatalf("20 minutes after the last use: %v; want ErrIdle", err)
+	}
+	if err := auth(r.ctx); !errors.Is(err, ErrIdle) {
+		t.Fatalf("a use after the idle timeout revived the session: %v", err)
+	}
+	// An idle timeout longer than the token's life is refused.
+	if _, _, err := r.s.CreateToken(r.ctx, TokenSpec{User: "alice", Roles: []Role{Agent}, TTL: time.Hour, Idle: 2 * time.Hour, By: "alice"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("idle above the ttl: %v; want ErrInvalid", err)
 	}
 }

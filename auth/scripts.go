@@ -18,8 +18,9 @@ import "github.com/redis/go-redis/v9"
 //
 // A token's hash (tokenFields): id, user ("" for none), name, roles,
 // login ("1" or "0"), created, created_by, expires, revoked and
-// revoked_by (absent until revoked), used (last use, optional), sha
-// (hex SHA-256 of the secret).
+// revoked_by (absent until revoked), used (last use, optional), idle (ms
+// without use after which it ends, optional), sha (hex SHA-256 of the
+// secret).
 const luaLib = `
 local P = ARGV[1]
 local function ukey(name) return P .. 'user:' .. string.lower(name) end
@@ -150,7 +151,8 @@ end
 // it made (same id and hash) and replies as the first run did.
 //
 // ARGV: prefix, id, sha, user ("" for none), name, roles, login ("1" or
-// "0"), now, by, expires, retention ms, most login tokens.
+// "0"), now, by, expires, retention ms, most login tokens, idle ms (0:
+// none).
 // Replies {'ok', fields}, {'collision'} (the id is another token's),
 // {'nouser'}, {'disabled'} or {'role', the first role the account lacks}.
 var createTokenScript = script(putToken + `
@@ -170,6 +172,7 @@ if user ~= '' then
 end
 prune(now)
 put_token(id, sha, user, ARGV[5], roles, ARGV[7], now, ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12]))
+if tonumber(ARGV[13]) > 0 then redis.call('HSET', k, 'idle', ARGV[13]) end
 return ok(k)
 `)
 

@@ -152,6 +152,12 @@ func msTime(s string) *time.Time {
 	return &t
 }
 
+// msInt reads a whole number of ms, 0 when absent or damaged.
+func msInt(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
 func msTimeOrZero(s string) time.Time {
 	if t := msTime(s); t != nil {
 		return *t

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -35,6 +36,27 @@ type Token struct {
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 	RevokedBy  string     `json:"revoked_by,omitempty"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	// Idle, when set, ends the token once it has gone unused that long
+	// (a console session left alone); ExpiresAt ends it whatever its use.
+	Idle Seconds `json:"idle_timeout_seconds,omitempty"`
+}
+
+// Seconds is a duration given in JSON as whole seconds.
+type Seconds time.Duration
+
+// MarshalJSON writes whole seconds.
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return []byte(strconv.FormatInt(int64(time.Duration(s)/time.Second), 10)), nil
+}
+
+// UnmarshalJSON reads whole seconds.
+func (s *Seconds) UnmarshalJSON(b []byte) error {
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("seconds: %w", err)
+	}
+	*s = Seconds(time.Duration(n) * time.Second)
+	return nil
 }
 
 // Ended reports whether t has expired or been revoked at now.
@@ -56,7 +78,10 @@ type TokenSpec struct {
 	// Login marks a token made by logging in; an account keeps at most
 	// StoreOptions.MaxLoginTokens live ones. It needs a User.
 	Login bool
-	By    string // required
+	// Idle, when above zero, ends the token once it has gone unused that
+	// long; at most TTL.
+	Idle time.Duration
+	By   string // required
 }
 
 // Token limits.
@@ -140,6 +165,7 @@ func decodeToken(h map[string]string) Token {
 		RevokedAt:  msTime(h["revoked"]),
 		RevokedBy:  h["revoked_by"],
 		LastUsedAt: msTime(h["used"]),
+		Idle:       Seconds(time.Duration(msInt(h["idle"])) * time.Millisecond),
 	}
 }
 
@@ -163,6 +189,9 @@ func (s *Store) CreateToken(ctx context.Context, spec TokenSpec) (string, Token,
 	if spec.Login && spec.User == "" {
 		return "", Token{}, fmt.Errorf("%w: a login token needs a user", ErrInvalid)
 	}
+	if spec.Idle < 0 || spec.Idle > spec.TTL {
+		return "", Token{}, fmt.Errorf("%w: idle %v: want at most the ttl, %v", ErrInvalid, spec.Idle, spec.TTL)
+	}
 	if err := checkTokenName(spec.Name); err != nil {
 		return "", Token{}, err
 	}
@@ -179,7 +208,7 @@ func (s *Store) CreateToken(ctx context.Context, spec TokenSpec) (string, Token,
 	for range 3 {
 		id, secret, sha := newSecret()
 		res, err := s.run(ctx, createTokenScript, id, sha, spec.User, spec.Name, joinRoles(roles), login,
-			ms(now), spec.By, ms(now.Add(spec.TTL)), s.retention.Milliseconds(), s.maxLogin)
+			ms(now), spec.By, ms(now.Add(spec.TTL)), s.retention.Milliseconds(), s.maxLogin, spec.Idle.Milliseconds())
 		if err != nil {
 			return "", Token{}, fmt.Errorf("auth: create token: %w", err)
 		}

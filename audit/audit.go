@@ -1,0 +1,149 @@
+// Package audit keeps the log of what people did: every state-changing
+// action (a login, a failed one, a logout, a pause, a review, a visit's
+// outcome, a token made, peak mode switched…), who did it, in which role,
+// when, from where. It is one Redis stream, bounded in length and age,
+// written by nothing else.
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hotline12345/hotline/internal/eventstream"
+)
+
+// Event is one audited action.
+type Event struct {
+	// ID is the stream entry's id: events sort by it.
+	ID string    `json:"id"`
+	At time.Time `json:"at"`
+	// User is the account that acted ("token:<id>" for a token of no
+	// account); for a failed login, the name that was tried.
+	User  string   `json:"user"`
+	Roles []string `json:"roles,omitempty"`
+	// Source is the client's address (behind a trusted proxy, the one it
+	// names).
+	Source string `json:"source"`
+	// Action names what was done: login, login.failed, logout,
+	// agents.pause, complaints.review, visits.attempts, tokens.create,
+	// peak-mode.switch…
+	Action string `json:"action"`
+	Method string `json:"method,omitempty"`
+	Path   string `json:"path,omitempty"`
+	// Status is the HTTP status answered: a refused action is audited
+	// too.
+	Status int `json:"status"`
+	// Subject is what the action was on (an agent's id, a complaint's…).
+	Subject string `json:"subject,omitempty"`
+	// Detail says more: a pause's reason, a review's decision, a visit's
+	// outcome. Never a secret.
+	Detail map[string]string `json:"detail,omitempty"`
+}
+
+// Options configure a Log.
+type Options struct {
+	// Prefix starts the stream's key. Empty means "hotline".
+	Prefix string
+	// Retention is how long events are kept; 0 means 400 days.
+	Retention time.Duration
+	// MaxEvents bounds the stream whatever the events' age (failed
+	// logins from a flood must not fill Redis); 0 means 500,000.
+	MaxEvents int64
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Log is the audit log.
+type Log struct {
+	rdb  redis.UniversalClient
+	key  string
+	opts Options
+}
+
+// New returns the Log on rdb.
+func New(rdb redis.UniversalClient, opts Options) *Log {
+	if opts.Prefix == "" {
+		opts.Prefix = "hotline"
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = 400 * 24 * time.Hour
+	}
+	if opts.MaxEvents <= 0 {
+		opts.MaxEvents = 500_000
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Log{rdb: rdb, key: opts.Prefix + ":{audit}:log", opts: opts}
+}
+
+// Record adds e, At set to now, and drops the events past the retention
+// or the bound.
+func (l *Log) Record(ctx context.Context, e Event) error {
+	now := l.opts.Now()
+	e.ID, e.At = "", now
+	doc, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	err = recordScript.Run(ctx, l.rdb, []string{l.key}, l.opts.MaxEvents, doc, l.opts.Retention.Milliseconds()).Err()
+	if err != nil {
+		return fmt.Errorf("audit: record %s by %s: %w", e.Action, e.User, err)
+	}
+	return nil
+}
+
+// Page lists up to limit events, newest first, before the cursor of the
+// page before ("" for the first), and the next page's cursor ("" on the
+// last). A cursor that is no event id wraps eventstream.ErrCursor.
+func (l *Log) Page(ctx context.Context, limit int, cursor string) ([]Event, string, error) {
+	evs, next, err := eventstream.Page(ctx, l.rdb, l.key, limit, cursor, setID)
+	if err != nil {
+		return nil, "", fmt.Errorf("audit: %w", err)
+	}
+	return evs, next, nil
+}
+
+// Each calls f with every event from from (inclusive) to to (exclusive),
+// oldest first, reading the stream in chunks; f's error stops it.
+func (l *Log) Each(ctx context.Context, from, to time.Time, f func(Event) error) error {
+	start := strconv.FormatInt(from.UnixMilli(), 10)
+	end := "(" + strconv.FormatInt(to.UnixMilli(), 10)
+	for {
+		msgs, err := l.rdb.XRangeN(ctx, l.key, start, end, 500).Result()
+		if err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+		for _, m := range msgs {
+			e, err := eventstream.Decode(m, setID)
+			if err != nil {
+				return fmt.Errorf("audit: %w", err)
+			}
+			if err := f(e); err != nil {
+				return err
+			}
+		}
+		if len(msgs) < 500 {
+			return nil
+		}
+		start = "(" + msgs[len(msgs)-1].ID
+	}
+}
+
+// recordScript adds an event and trims the events older than the
+// retention, by the entries' ids: Redis's clock, which made them.
+//
+// KEYS: the stream. ARGV: most events, the event's JSON, retention ms.
+var recordScript = redis.NewScript(`
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'doc', ARGV[2])
+local ms = tonumber(string.match(id, '^(%d+)'))
+redis.call('XTRIM', KEYS[1], 'MINID', '~', ms - tonumber(ARGV[3]))
+return id
+`)
+
+func setID(e *Event, id string) { e.ID = id }
