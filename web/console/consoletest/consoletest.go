@@ -200,7 +200,7 @@ func (tab *Tab) Login(user, password string) {
 		chromedp.WaitVisible(chromedp.CSS("#login-user")),
 		chromedp.SendKeys(chromedp.CSS("#login-user"), user),
 		chromedp.SendKeys(chromedp.CSS("#login-password"), password),
-		chromedp.Submit(chromedp.CSS("#login-form")),
+		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`body[data-session="open"] .page-body`)),
 	)
 	tab.WaitLive()

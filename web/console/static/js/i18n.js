@@ -363,7 +363,7 @@ const dict = {
     'registration.failing': 'failing',
 
     'audit.log': 'Every state-changing action',
-    'audit.csv': 'Export CSV',
+    'audit.csv': 'Export the last 30 days (CSV)',
     'audit.more': 'Older entries',
     'audit.at': 'Time',
     'audit.user': 'User',
@@ -736,7 +736,7 @@ const dict = {
     'registration.failing': '注册失败',
 
     'audit.log': '所有变更操作',
-    'audit.csv': '导出 CSV',
+    'audit.csv': '导出近30天（CSV）',
     'audit.more': '更早的记录',
     'audit.at': '时间',
     'audit.user': '用户',

@@ -16,7 +16,11 @@ export default {
     let next = '';
     const box = h('div', { id: 'audit' });
     const more = h('button', { type: 'button', class: 'secondary', id: 'audit-more', hidden: true }, t('audit.more'));
-    const csv = h('a', { class: 'button secondary', id: 'audit-csv', href: '/api/v1/audit?format=csv&limit=500' }, t('audit.csv'));
+    // The export covers the last 30 days, the newest first.
+    const day = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+    const today = new Date();
+    const from = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 30);
+    const csv = h('a', { class: 'button secondary', id: 'audit-csv', href: '/api/v1/audit' + query({ format: 'csv', from: day(from), to: day(today) }) }, t('audit.csv'));
     const log = table({
       id: 'audit-table',
       columns: [
