@@ -1,6 +1,6 @@
 // Building the page from the API's answers: elements, no HTML strings,
 // no inline styles (the console's content security policy forbids them).
-import { getLang, t } from './i18n.js';
+import { t } from './i18n.js';
 
 // h makes an element. attrs: class, text, on (events), dataset keys as
 // data-*, any other attribute by name; false and null attributes are left
@@ -41,13 +41,15 @@ export function section(titleKey, ...children) {
 
 export const dash = '—';
 
+// fmtTime shows a time of the API as the hotline's clock on the wall
+// says it: the API answers in the hotline's zone, with its offset, and a
+// browser elsewhere must not move it to its own zone.
 export function fmtTime(iso) {
   if (!iso) return dash;
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return String(iso);
-  return new Intl.DateTimeFormat(getLang() === 'zh' ? 'zh-CN' : 'en-GB', {
-    month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
-  }).format(d);
+  const m = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)/.exec(String(iso));
+  if (!m) return String(iso);
+  const thisYear = String(new Date().getFullYear()) === m[1];
+  return `${thisYear ? '' : m[1] + '-'}${m[2]}-${m[3]} ${m[4]}:${m[5]}:${m[6]}`;
 }
 
 // fmtDuration: 75 → 1:15, 3725 → 1:02:05.

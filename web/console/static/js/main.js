@@ -199,7 +199,10 @@ function openLive() {
     } catch {
       return;
     }
-    if (d && d.topic) changed(d.topic);
+    if (!d || !d.topic) return;
+    // A stream that fell behind says resync: everything may have changed.
+    if (d.topic === 'resync') refreshAll();
+    else changed(d.topic);
   });
   es.addEventListener('session', () => ended('login.ended'));
   es.addEventListener('error', () => {

@@ -61,6 +61,7 @@ export default {
           csv.hidden = true;
           return;
         }
+        csv.hidden = false;
         replace(box, log.el);
         // The newest page again; what was loaded beyond it stays.
         const seen = new Set((page.items || []).map((e) => e.id));

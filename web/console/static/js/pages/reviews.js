@@ -74,7 +74,7 @@ export default {
       } catch (err) {
         replace(detail, section('reviews.detail', h('p', { class: 'error', text: errorText(err) })));
       }
-      detail.scrollIntoView({ block: 'start' });
+      detail.scrollIntoView({ block: 'nearest' });
     }
 
     function renderDetail(c, rec, recErr) {
