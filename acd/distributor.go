@@ -32,11 +32,27 @@ type Distributor struct {
 	// call notices an offer whose message was lost. Zero means 1 s.
 	Interval time.Duration
 	Log      zerolog.Logger
+	// Changed, when set, is told what a change through the Distributor
+	// changed: ChangedAgents, ChangedQueue (consoles refresh what they
+	// show of it). It must not block.
+	Changed func(what ...string)
 
 	once    sync.Once
 	kick    chan struct{}
 	mu      sync.Mutex
 	waiters map[string]chan struct{}
+}
+
+// What Changed is told.
+const (
+	ChangedAgents = "agents"
+	ChangedQueue  = "queue"
+)
+
+func (d *Distributor) changed(what ...string) {
+	if d.Changed != nil {
+		d.Changed(what...)
+	}
 }
 
 const (
@@ -112,6 +128,9 @@ func (d *Distributor) dispatch(ctx context.Context) {
 			}
 			return
 		}
+		if len(offers) > 0 {
+			d.changed(ChangedAgents, ChangedQueue)
+		}
 		for _, o := range offers {
 			if o.Node == d.Node {
 				d.wake(o.CallID)
@@ -154,6 +173,7 @@ func (d *Distributor) Enqueue(ctx context.Context, callID string, c appeal.Categ
 	if err := d.Store.enqueue(ctx, callID, c, d.Node, d.Instance); err != nil {
 		return err
 	}
+	d.changed(ChangedQueue)
 	d.Kick(ctx)
 	return nil
 }
@@ -217,12 +237,15 @@ func (d *Distributor) offered(ctx context.Context, callID string) (Offer, error)
 
 // Answered records the agent's answer.
 func (d *Distributor) Answered(ctx context.Context, o Offer) error {
-	return d.Store.Answered(ctx, o.CallID, o.AgentID)
+	err := d.Store.Answered(ctx, o.CallID, o.AgentID)
+	d.changed(ChangedAgents, ChangedQueue)
+	return err
 }
 
 // Declined records an offer that came to nothing and lets distribution go on.
 func (d *Distributor) Declined(ctx context.Context, o Offer, why DeclineReason, maxMissed int) (State, error) {
 	st, err := d.Store.Declined(ctx, o.CallID, o.AgentID, why, maxMissed)
+	d.changed(ChangedAgents, ChangedQueue)
 	d.Kick(ctx)
 	return st, err
 }
@@ -230,6 +253,7 @@ func (d *Distributor) Declined(ctx context.Context, o Offer, why DeclineReason, 
 // Ended records the end of a conversation and lets distribution go on.
 func (d *Distributor) Ended(ctx context.Context, o Offer, wrapUp time.Duration) error {
 	err := d.Store.Ended(ctx, o.CallID, o.AgentID, wrapUp)
+	d.changed(ChangedAgents)
 	d.Kick(ctx)
 	return err
 }
@@ -237,6 +261,7 @@ func (d *Distributor) Ended(ctx context.Context, o Offer, wrapUp time.Duration) 
 // Leave takes a call out of the queue and lets distribution go on.
 func (d *Distributor) Leave(ctx context.Context, callID string, why LeaveReason) error {
 	err := d.Store.Leave(ctx, callID, why)
+	d.changed(ChangedQueue)
 	d.Kick(ctx)
 	return err
 }
@@ -245,23 +270,29 @@ func (d *Distributor) Leave(ctx context.Context, callID string, why LeaveReason)
 // let distribution go on.
 func (d *Distributor) Registered(ctx context.Context, agentID string) (State, error) {
 	st, err := d.Store.Registered(ctx, agentID)
+	d.changed(ChangedAgents)
 	d.Kick(ctx)
 	return st, err
 }
 
 // Unregistered records that the agent's phone is gone.
 func (d *Distributor) Unregistered(ctx context.Context, agentID string) (State, error) {
-	return d.Store.Unregistered(ctx, agentID)
+	st, err := d.Store.Unregistered(ctx, agentID)
+	d.changed(ChangedAgents)
+	return st, err
 }
 
 // Pause pauses an agent.
 func (d *Distributor) Pause(ctx context.Context, agentID, reason string) (State, error) {
-	return d.Store.Pause(ctx, agentID, reason)
+	st, err := d.Store.Pause(ctx, agentID, reason)
+	d.changed(ChangedAgents)
+	return st, err
 }
 
 // Resume ends an agent's pause.
 func (d *Distributor) Resume(ctx context.Context, agentID string) (State, error) {
 	st, err := d.Store.Resume(ctx, agentID)
+	d.changed(ChangedAgents)
 	d.Kick(ctx)
 	return st, err
 }
@@ -271,6 +302,7 @@ func (d *Distributor) Resume(ctx context.Context, agentID string) (State, error)
 func (d *Distributor) Force(ctx context.Context, agentID string, to State, reason, by string) (Agent, error) {
 	a, err := d.Store.Force(ctx, agentID, to, reason, by)
 	if err == nil {
+		d.changed(ChangedAgents)
 		d.Kick(ctx)
 	}
 	return a, err
@@ -289,5 +321,7 @@ func (d *Distributor) Staffed(ctx context.Context, c appeal.Category) (bool, err
 // TurnedAway counts a call turned away with no agent of its category
 // registered (see Store.TurnedAway).
 func (d *Distributor) TurnedAway(ctx context.Context, callID string, c appeal.Category) error {
-	return d.Store.TurnedAway(ctx, callID, c)
+	err := d.Store.TurnedAway(ctx, callID, c)
+	d.changed(ChangedQueue)
+	return err
 }

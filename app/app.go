@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,11 +21,13 @@ import (
 
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/audit"
 	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/evaluation"
 	"github.com/hotline12345/hotline/ivr"
+	"github.com/hotline12345/hotline/live"
 	"github.com/hotline12345/hotline/media"
 	"github.com/hotline12345/hotline/prompts"
 	"github.com/hotline12345/hotline/sip"
@@ -44,7 +47,11 @@ var (
 
 // Addrs are the addresses a running hotline listens on.
 type Addrs struct {
-	SIP  netip.AddrPort
+	SIP netip.AddrPort
+	// SIPTLS is where SIP over TLS is received; zero without
+	// sip.tls_listen.
+	SIPTLS netip.AddrPort
+	// HTTP is served over TLS when http.tls_cert is set.
 	HTTP net.Addr
 }
 
@@ -56,6 +63,9 @@ type Options struct {
 	Ready func(Addrs)
 	// Interrupt, when closed, cuts a drain short: the calls left end at once.
 	Interrupt <-chan struct{}
+	// Reload, at each receive, reads the certificates' files again (main
+	// sends on SIGHUP); a bad new pair leaves the old one in service.
+	Reload <-chan struct{}
 	// Records, when set, wraps the call-record store (tests watch it).
 	Records func(ivr.CallRecorder) ivr.CallRecorder
 	// Appeals, when set, wraps the appeal recorder of intake (tests hold
@@ -161,6 +171,25 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	// Consoles on every node hear what changed: a call, an agent's state,
+	// the queue, a decision.
+	feed := live.New(store.Client, live.Options{Logger: log})
+	feedCtx, stopFeed := context.WithCancel(context.WithoutCancel(ctx))
+	feedDone := make(chan struct{})
+	go func() {
+		defer close(feedDone)
+		_ = feed.Run(feedCtx)
+	}()
+	defer func() {
+		stopFeed()
+		<-feedDone
+	}()
+	agents.dist.Changed = func(what ...string) {
+		for _, t := range what {
+			feed.Publish(t)
+		}
+	}
+	auditLog := audit.New(store.Client, audit.Options{Retention: time.Duration(cfg.Audit.Retention), MaxEntries: int64(cfg.Audit.MaxEntries), Now: opts.Now})
 	accounts := auth.NewStore(store.Client, auth.StoreOptions{})
 	if err := firstAdmin(ctx, accounts, opts.Notice, log); err != nil {
 		return err
@@ -262,9 +291,30 @@ func Run(ctx context.Context, opts Options) error {
 		if probes.Is(call) {
 			flow = probe
 		}
+		feed.Publish(live.Calls)
 		runner.Serve(ctx, call, flow)
+		// The call may have left a rating, and a complaint to review.
+		feed.Publish(live.Calls)
+		feed.Publish(live.Complaints)
+		feed.Publish(live.Line)
 	}
-	tel, err := newBackend(cfg, catalog, pacer, incoming, agents, reg, log)
+	certs, err := loadCertificates(cfg, log)
+	if err != nil {
+		return err
+	}
+	if opts.Reload != nil {
+		reloadCtx, stopReloading := context.WithCancel(context.WithoutCancel(ctx))
+		reloadDone := make(chan struct{})
+		go func() {
+			defer close(reloadDone)
+			certs.reloadOn(reloadCtx, opts.Reload, log)
+		}()
+		defer func() {
+			stopReloading()
+			<-reloadDone
+		}()
+	}
+	tel, err := newBackend(cfg, catalog, pacer, incoming, agents, certs, reg, log)
 	if err != nil {
 		return err
 	}
@@ -298,9 +348,15 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", cfg.HTTP.Listen, err)
 	}
+	if !loopback(cfg.HTTP.Listen) && certs.http == nil {
+		log.Warn().Str("addr", cfg.HTTP.Listen).Msg("HTTP is served without TLS on a non-loopback address: passwords, tokens and the console's sessions cross the network in clear; set http.tls_cert and http.tls_key")
+	}
 	if !loopback(cfg.HTTP.Listen) && cfg.HTTP.MetricsToken == "" {
 		log.Warn().Str("addr", cfg.HTTP.Listen).Msg("/metrics and /healthz are open to anyone who reaches this address: set http.metrics_token")
 	}
+	// The live streams end when the server shuts down, which would
+	// otherwise wait for them.
+	closing := make(chan struct{})
 	httpSrv := &http.Server{
 		Handler: web.NewHandler(web.Options{
 			Calls: calls, Appeals: appeals, Gatherer: reg, Logger: log,
@@ -308,6 +364,8 @@ func Run(ctx context.Context, opts Options) error {
 			Accounts: accounts, Bans: agents.bans, Trunks: trunks, Visits: visits, VisitCalls: visitCaller,
 			VisitOnFeedback: cfg.Callback.OnFeedback, PartlySolvedCounts: cfg.Callback.PartlySolvedCounts,
 			MetricsToken: cfg.HTTP.MetricsToken, TrustedProxies: cfg.TrustedProxies(), LoginTTL: time.Duration(cfg.HTTP.LoginTTL),
+			SessionTTL: time.Duration(cfg.HTTP.SessionTTL), SessionIdle: time.Duration(cfg.HTTP.SessionIdle),
+			Audit: auditLog, Live: feed, Closing: closing,
 			Checks: append([]web.Check{
 				{Name: "redis", Check: keeper.RedisCheck, Degraded: outageMode},
 				{Name: "journal", Check: keeper.Check},
@@ -324,9 +382,15 @@ func Run(ctx context.Context, opts Options) error {
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
+	httpSrv.RegisterOnShutdown(func() { close(closing) })
 	httpDone := make(chan error, 1)
-	go func() { httpDone <- httpSrv.Serve(httpLn) }()
-	log.Info().Str("addr", httpLn.Addr().String()).Msg("http listening")
+	if certs.http != nil {
+		httpSrv.TLSConfig = certs.http.ServerConfig()
+		go func() { httpDone <- httpSrv.ServeTLS(httpLn, "", "") }()
+	} else {
+		go func() { httpDone <- httpSrv.Serve(httpLn) }()
+	}
+	log.Info().Str("addr", httpLn.Addr().String()).Bool("tls", certs.http != nil).Msg("http listening")
 
 	telCtx, stopTel := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopTel()
@@ -360,7 +424,7 @@ func Run(ctx context.Context, opts Options) error {
 	}()
 
 	if opts.Ready != nil {
-		opts.Ready(Addrs{SIP: tel.sipAddr, HTTP: httpLn.Addr()})
+		opts.Ready(Addrs{SIP: tel.sipAddr, SIPTLS: tel.sipTLSAddr, HTTP: httpLn.Addr()})
 	}
 
 	var runErr error
@@ -466,7 +530,7 @@ func loopback(addr string) bool {
 	return host == "localhost" || err == nil && ip.IsLoopback()
 }
 
-func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, incoming func(context.Context, ivr.Call), registrar *sip.Registrar, log zerolog.Logger) (*sip.Server, error) {
+func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, incoming func(context.Context, ivr.Call), registrar *sip.Registrar, certs *certificates, log zerolog.Logger) (*sip.Server, error) {
 	var codecs []media.Codec
 	for _, name := range cfg.SIP.Codecs {
 		c, err := media.CodecByName(name)
@@ -485,24 +549,33 @@ func newSIP(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, inc
 			return nil, fmt.Errorf("sip.external_ip: %w", err)
 		}
 	}
+	if !loopback(cfg.SIP.Listen) && cfg.SIP.TLSListen == "" {
+		log.Warn().Str("addr", cfg.SIP.Listen).Msg("SIP is received without TLS on a non-loopback address: phones' registrations and calls' signalling cross the network in clear; set sip.tls_listen (with sip.tls_cert and sip.tls_key, or http's)")
+	}
+	var tlsCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	if certs.sip != nil {
+		tlsCert = certs.sip.GetCertificate
+	}
 	if !cfg.SIP.AllowUnknownSources && len(cfg.Trunks) == 0 {
 		log.Warn().Msg("sip.allow_unknown_sources is off and no trunk is configured: only agents' registered phones can call the hotline; list the carriers under trunks, with their sources")
 	}
 	return sip.New(sip.Options{
-		Listen:       cfg.SIP.Listen,
-		Transports:   cfg.SIP.Transports,
-		ExternalIP:   external,
-		RTPPorts:     ports,
-		MediaTimeout: time.Duration(cfg.SIP.MediaTimeout),
-		RingTime:     time.Duration(cfg.SIP.RingTime),
-		MaxCalls:     cfg.SIP.MaxCalls,
-		Codecs:       codecs,
-		Catalog:      catalog,
-		Pacer:        pacer,
-		Handler:      incoming,
-		Logger:       log,
-		Registrar:    registrar,
-		Locator:      registrar,
+		Listen:         cfg.SIP.Listen,
+		Transports:     cfg.SIP.Transports,
+		TLSListen:      cfg.SIP.TLSListen,
+		TLSCertificate: tlsCert,
+		ExternalIP:     external,
+		RTPPorts:       ports,
+		MediaTimeout:   time.Duration(cfg.SIP.MediaTimeout),
+		RingTime:       time.Duration(cfg.SIP.RingTime),
+		MaxCalls:       cfg.SIP.MaxCalls,
+		Codecs:         codecs,
+		Catalog:        catalog,
+		Pacer:          pacer,
+		Handler:        incoming,
+		Logger:         log,
+		Registrar:      registrar,
+		Locator:        registrar,
 
 		Numbers:                cfg.SIP.Numbers,
 		Trunks:                 sipTrunks(cfg.Trunks),

@@ -30,8 +30,9 @@ type telephony interface {
 // backend is the configured telephony backend with what Run needs besides.
 type backend struct {
 	telephony
-	sipAddr netip.AddrPort // the embedded server's; zero on Asterisk
-	checks  []web.Check    // added to /healthz
+	sipAddr    netip.AddrPort // the embedded server's; zero on Asterisk
+	sipTLSAddr netip.AddrPort // the embedded server's over TLS; zero without
+	checks     []web.Check    // added to /healthz
 	// run runs what the backend needs besides itself until ctx ends.
 	extra func(ctx context.Context)
 }
@@ -39,7 +40,7 @@ type backend struct {
 // endpointPoll is how often agents' endpoints are read from Asterisk.
 const endpointPoll = 5 * time.Second
 
-func newBackend(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, incoming func(context.Context, ivr.Call), agents *agentsPart, reg prometheus.Registerer, log zerolog.Logger) (*backend, error) {
+func newBackend(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer, incoming func(context.Context, ivr.Call), agents *agentsPart, certs *certificates, reg prometheus.Registerer, log zerolog.Logger) (*backend, error) {
 	switch cfg.Backend {
 	case "asterisk":
 		b, err := asterisk.New(asterisk.Options{
@@ -79,12 +80,12 @@ func newBackend(cfg config.Config, catalog *prompts.Catalog, pacer *media.Pacer,
 			},
 		}, nil
 	case "sip":
-		s, err := newSIP(cfg, catalog, pacer, incoming, agents.registrar, log)
+		s, err := newSIP(cfg, catalog, pacer, incoming, agents.registrar, certs, log)
 		if err != nil {
 			return nil, err
 		}
 		registerAdmission(reg, s)
-		return &backend{telephony: s, sipAddr: s.Addr()}, nil
+		return &backend{telephony: s, sipAddr: s.Addr(), sipTLSAddr: s.TLSAddr()}, nil
 	}
 	return nil, fmt.Errorf("backend %q: want sip or asterisk", cfg.Backend)
 }

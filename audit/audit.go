@@ -17,8 +17,8 @@ import (
 	"github.com/hotline12345/hotline/internal/eventstream"
 )
 
-// Event is one audited action.
-type Event struct {
+// Entry is one audited action.
+type Entry struct {
 	// ID is the stream entry's id: events sort by it.
 	ID string    `json:"id"`
 	At time.Time `json:"at"`
@@ -51,9 +51,9 @@ type Options struct {
 	Prefix string
 	// Retention is how long events are kept; 0 means 400 days.
 	Retention time.Duration
-	// MaxEvents bounds the stream whatever the events' age (failed
+	// MaxEntries bounds the stream whatever the entries' age (failed
 	// logins from a flood must not fill Redis); 0 means 500,000.
-	MaxEvents int64
+	MaxEntries int64
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 }
@@ -73,8 +73,8 @@ func New(rdb redis.UniversalClient, opts Options) *Log {
 	if opts.Retention <= 0 {
 		opts.Retention = 400 * 24 * time.Hour
 	}
-	if opts.MaxEvents <= 0 {
-		opts.MaxEvents = 500_000
+	if opts.MaxEntries <= 0 {
+		opts.MaxEntries = 500_000
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -84,14 +84,14 @@ func New(rdb redis.UniversalClient, opts Options) *Log {
 
 // Record adds e, At set to now, and drops the events past the retention
 // or the bound.
-func (l *Log) Record(ctx context.Context, e Event) error {
+func (l *Log) Record(ctx context.Context, e Entry) error {
 	now := l.opts.Now()
 	e.ID, e.At = "", now
 	doc, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	err = recordScript.Run(ctx, l.rdb, []string{l.key}, l.opts.MaxEvents, doc, l.opts.Retention.Milliseconds()).Err()
+	err = recordScript.Run(ctx, l.rdb, []string{l.key}, l.opts.MaxEntries, doc, l.opts.Retention.Milliseconds(), now.UnixMilli()).Err()
 	if err != nil {
 		return fmt.Errorf("audit: record %s by %s: %w", e.Action, e.User, err)
 	}
@@ -101,7 +101,7 @@ func (l *Log) Record(ctx context.Context, e Event) error {
 // Page lists up to limit events, newest first, before the cursor of the
 // page before ("" for the first), and the next page's cursor ("" on the
 // last). A cursor that is no event id wraps eventstream.ErrCursor.
-func (l *Log) Page(ctx context.Context, limit int, cursor string) ([]Event, string, error) {
+func (l *Log) Page(ctx context.Context, limit int, cursor string) ([]Entry, string, error) {
 	evs, next, err := eventstream.Page(ctx, l.rdb, l.key, limit, cursor, setID)
 	if err != nil {
 		return nil, "", fmt.Errorf("audit: %w", err)
@@ -111,7 +111,7 @@ func (l *Log) Page(ctx context.Context, limit int, cursor string) ([]Event, stri
 
 // Each calls f with every event from from (inclusive) to to (exclusive),
 // oldest first, reading the stream in chunks; f's error stops it.
-func (l *Log) Each(ctx context.Context, from, to time.Time, f func(Event) error) error {
+func (l *Log) Each(ctx context.Context, from, to time.Time, f func(Entry) error) error {
 	start := strconv.FormatInt(from.UnixMilli(), 10)
 	end := "(" + strconv.FormatInt(to.UnixMilli(), 10)
 	for {
@@ -135,15 +135,21 @@ func (l *Log) Each(ctx context.Context, from, to time.Time, f func(Event) error)
 	}
 }
 
-// recordScript adds an event and trims the events older than the
-// retention, by the entries' ids: Redis's clock, which made them.
+// recordScript adds an entry and trims those older than the retention.
+// An entry's id is its time on the Log's clock, so that Each's days are
+// the hotline's; when that clock is behind the newest entry (another
+// node's a little ahead), Redis gives the next id after it.
 //
-// KEYS: the stream. ARGV: most events, the event's JSON, retention ms.
+// KEYS: the stream. ARGV: most entries, the entry's JSON, retention ms,
+// now ms.
 var recordScript = redis.NewScript(`
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'doc', ARGV[2])
+local ok, id = pcall(redis.call, 'XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], ARGV[4] .. '-*', 'doc', ARGV[2])
+if not ok then
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'doc', ARGV[2])
+end
 local ms = tonumber(string.match(id, '^(%d+)'))
 redis.call('XTRIM', KEYS[1], 'MINID', '~', ms - tonumber(ARGV[3]))
 return id
 `)
 
-func setID(e *Event, id string) { e.ID = id }
+func setID(e *Entry, id string) { e.ID = id }

@@ -23,7 +23,7 @@ func TestRecordAndPage(t *testing.T) {
 		l := New(rdb, Options{Now: func() time.Time { return at }})
 		actions := []string{"login", "agents.pause", "agents.resume", "complaints.review", "logout"}
 		for _, a := range actions {
-			e := Event{User: "alice", Roles: []string{"agent"}, Source: "192.0.2.7", Action: a, Method: "POST", Path: "/api/v1/x", Status: 200, Subject: "a1001", Detail: map[string]string{"reason": "lunch"}}
+			e := Entry{User: "alice", Roles: []string{"agent"}, Source: "192.0.2.7", Action: a, Method: "POST", Path: "/api/v1/x", Status: 200, Subject: "a1001", Detail: map[string]string{"reason": "lunch"}}
 			if err := l.Record(ctx, e); err != nil {
 				t.Fatal(err)
 			}
@@ -43,7 +43,7 @@ func TestRecordAndPage(t *testing.T) {
 			t.Fatalf("second page %+v %q %v; want the 2 oldest, last", rest, next, err)
 		}
 		var all []string
-		err = l.Each(ctx, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), func(e Event) error {
+		err = l.Each(ctx, at.Add(-time.Hour), at.Add(time.Hour), func(e Entry) error {
 			all = append(all, e.Action)
 			return nil
 		})
@@ -53,6 +53,27 @@ func TestRecordAndPage(t *testing.T) {
 	})
 }
 
+// TestClockBehind checks that an entry whose clock is behind the newest
+// entry's (another node's clock a little ahead) is kept, after it.
+func TestClockBehind(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	at := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	l := New(srv.Client(t), Options{Now: func() time.Time { return at }})
+	if err := l.Record(ctx, Entry{Action: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	at = at.Add(-time.Second)
+	if err := l.Record(ctx, Entry{Action: "second"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := l.Page(ctx, 10, "")
+	if err != nil || len(got) != 2 || got[0].Action != "second" {
+		t.Fatalf("entries %+v %v; want the second newest", got, err)
+	}
+}
+
 // TestBounded checks that a flood of events (failed logins from
 // anywhere) does not grow the log past its bound.
 func TestBounded(t *testing.T) {
@@ -60,9 +81,9 @@ func TestBounded(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := srv.Client(t)
 	ctx := context.Background()
-	l := New(rdb, Options{MaxEvents: 100})
+	l := New(rdb, Options{MaxEntries: 100})
 	for i := range 1000 {
-		if err := l.Record(ctx, Event{User: "x", Action: "login.failed", Status: 401, Source: "198.51.100." + string(rune('0'+i%10))}); err != nil {
+		if err := l.Record(ctx, Entry{User: "x", Action: "login.failed", Status: 401, Source: "198.51.100." + string(rune('0'+i%10))}); err != nil {
 			t.Fatal(err)
 		}
 	}

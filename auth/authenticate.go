@@ -80,7 +80,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (Principal, err
 	if !now.Before(t.ExpiresAt) {
 		return p, ErrExpired
 	}
-	idle := time.Duration(t.Idle)
+	idle := time.Duration(t.IdleSeconds) * time.Second
 	if idle > 0 {
 		last := t.CreatedAt
 		if t.LastUsedAt != nil && t.LastUsedAt.After(last) {

@@ -278,8 +278,8 @@ func testAuthenticateIdle(t *testing.T, rdb redis.UniversalClient) {
 	r := newRig(t, rdb)
 	r.user("alice", Agent)
 	secret, tok := r.token(TokenSpec{User: "alice", Roles: []Role{Agent}, TTL: 12 * time.Hour, Idle: 20 * time.Minute, Login: true})
-	if time.Duration(tok.Idle) != 20*time.Minute {
-		t.Fatalf("Idle = %v; want 20m", time.Duration(tok.Idle))
+	if tok.IdleSeconds != 20*60 {
+		t.Fatalf("IdleSeconds = %d; want 1200", tok.IdleSeconds)
 	}
 	auth := func(ctx context.Context) error {
 		_, err := r.s.Authenticate(ctx, secret)

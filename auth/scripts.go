@@ -172,7 +172,7 @@ if user ~= '' then
 end
 prune(now)
 put_token(id, sha, user, ARGV[5], roles, ARGV[7], now, ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12]))
-if tonumber(ARGV[13]) > 0 then redis.call('HSET', k, 'idle', ARGV[13]) end
+if tonumber(ARGV[13] or '0') > 0 then redis.call('HSET', k, 'idle', ARGV[13]) end
 return ok(k)
 `)
 

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -38,25 +37,7 @@ type Token struct {
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	// Idle, when set, ends the token once it has gone unused that long
 	// (a console session left alone); ExpiresAt ends it whatever its use.
-	Idle Seconds `json:"idle_timeout_seconds,omitempty"`
-}
-
-// Seconds is a duration given in JSON as whole seconds.
-type Seconds time.Duration
-
-// MarshalJSON writes whole seconds.
-func (s Seconds) MarshalJSON() ([]byte, error) {
-	return []byte(strconv.FormatInt(int64(time.Duration(s)/time.Second), 10)), nil
-}
-
-// UnmarshalJSON reads whole seconds.
-func (s *Seconds) UnmarshalJSON(b []byte) error {
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil {
-		return fmt.Errorf("seconds: %w", err)
-	}
-	*s = Seconds(time.Duration(n) * time.Second)
-	return nil
+	IdleSeconds int64 `json:"idle_timeout_seconds,omitempty"`
 }
 
 // Ended reports whether t has expired or been revoked at now.
@@ -154,18 +135,18 @@ func checkTokenName(name string) error {
 
 func decodeToken(h map[string]string) Token {
 	return Token{
-		ID:         h["id"],
-		User:       h["user"],
-		Name:       h["name"],
-		Roles:      splitRoles(h["roles"]),
-		Login:      h["login"] == "1",
-		CreatedAt:  msTimeOrZero(h["created"]),
-		CreatedBy:  h["created_by"],
-		ExpiresAt:  msTimeOrZero(h["expires"]),
-		RevokedAt:  msTime(h["revoked"]),
-		RevokedBy:  h["revoked_by"],
-		LastUsedAt: msTime(h["used"]),
-		Idle:       Seconds(time.Duration(msInt(h["idle"])) * time.Millisecond),
+		ID:          h["id"],
+		User:        h["user"],
+		Name:        h["name"],
+		Roles:       splitRoles(h["roles"]),
+		Login:       h["login"] == "1",
+		CreatedAt:   msTimeOrZero(h["created"]),
+		CreatedBy:   h["created_by"],
+		ExpiresAt:   msTimeOrZero(h["expires"]),
+		RevokedAt:   msTime(h["revoked"]),
+		RevokedBy:   h["revoked_by"],
+		LastUsedAt:  msTime(h["used"]),
+		IdleSeconds: msInt(h["idle"]) / 1000,
 	}
 }
 

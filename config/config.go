@@ -4,7 +4,8 @@
 //
 // The package never reads the environment or the disk on its own: Load is
 // given the file's path and a lookup function (os.LookupEnv in main, a map in
-// tests).
+// tests); Validate reads the certificate files the settings name, to refuse
+// a bad one before the service starts.
 package config
 
 import (
@@ -32,6 +33,16 @@ type Config struct {
 		Listen string `yaml:"listen"`
 		// Transports are the SIP transports listened on: udp, tcp.
 		Transports []string `yaml:"transports"`
+		// TLSListen is where SIP over TLS is received (RFC 3261 section
+		// 26.2), host:port, 5061 by custom; empty receives none. The
+		// embedded backend only: Asterisk has its own transport-tls.
+		TLSListen string `yaml:"tls_listen"`
+		// TLSCert and TLSKey are the PEM files of SIP's certificate (its
+		// chain after it) and private key, read again on SIGHUP. Empty,
+		// SIP serves HTTP's (http.tls_cert, http.tls_key): one
+		// certificate for the host's name covers both (see SIPTLSFiles).
+		TLSCert string `yaml:"tls_cert"`
+		TLSKey  string `yaml:"tls_key"`
 		// ExternalIP is the address written into SDP and Contact; empty
 		// means the IP of Listen (see AdvertisedIP).
 		ExternalIP string `yaml:"external_ip"`
@@ -115,6 +126,12 @@ type Config struct {
 	HTTP struct {
 		// Listen is where the web console, the API and /metrics are served.
 		Listen string `yaml:"listen"`
+		// TLSCert and TLSKey are the PEM files of the certificate (its
+		// chain after it) and its private key. Set, HTTP is served over
+		// TLS alone (HTTPS), and the files are read again on SIGHUP; both
+		// or neither.
+		TLSCert string `yaml:"tls_cert"`
+		TLSKey  string `yaml:"tls_key"`
 		// MetricsToken, when set, is the bearer token /metrics and
 		// /healthz ask for; empty leaves them open, as fits the loopback
 		// default. Better given as HOTLINE_HTTP_METRICS_TOKEN.
@@ -122,6 +139,11 @@ type Config struct {
 		// LoginTTL is how long a token made by logging in with a password
 		// lasts.
 		LoginTTL Duration `yaml:"login_ttl"`
+		// SessionTTL is how long a console session lasts at most, and
+		// SessionIdle how long it may go unused (the page refreshing
+		// itself is no use) before it ends.
+		SessionTTL  Duration `yaml:"session_ttl"`
+		SessionIdle Duration `yaml:"session_idle"`
 		// TrustedProxies are the reverse proxies (addresses or networks)
 		// whose X-Forwarded-For names the client; bans and logs then see
 		// the client, not the proxy.
@@ -144,6 +166,16 @@ type Config struct {
 		// belongs here (see BanAllow).
 		Allow []string `yaml:"allow"`
 	} `yaml:"bans"`
+
+	// Audit is the log of what people did through the API and the
+	// console: every state-changing action, failed logins included.
+	Audit struct {
+		// Retention is how long an entry is kept.
+		Retention Duration `yaml:"retention"`
+		// MaxEntries bounds the log whatever the entries' age, so that a
+		// flood of failed logins cannot fill Redis.
+		MaxEntries int `yaml:"max_entries"`
+	} `yaml:"audit"`
 
 	Storage struct {
 		// Dir is the node's state directory: the embedded Redis's data
@@ -331,6 +363,10 @@ func Default() Config {
 	c.Bans.Duration = Duration(10 * time.Minute)
 	c.Bans.Allow = []string{}
 	c.HTTP.LoginTTL = Duration(12 * time.Hour)
+	c.HTTP.SessionTTL = Duration(12 * time.Hour)
+	c.HTTP.SessionIdle = Duration(time.Hour)
+	c.Audit.Retention = Duration(400 * 24 * time.Hour)
+	c.Audit.MaxEntries = 500_000
 	c.HTTP.TrustedProxies = []string{}
 	c.ACD.RingTimeout = Duration(15 * time.Second)
 	c.ACD.WrapUp = Duration(10 * time.Second)

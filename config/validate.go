@@ -38,7 +38,11 @@ func (c Config) Validate() error {
 	}
 
 	p.check("sip.listen", checkAddress(c.SIP.Listen))
-	p.check("sip.transports", subsetOf(c.SIP.Transports, "udp", "tcp"))
+	if slices.Contains(c.SIP.Transports, "tls") {
+		p.check("sip.transports", errors.New(`"tls": SIP over TLS listens on an address of its own: set sip.tls_listen (e.g. 0.0.0.0:5061)`))
+	} else {
+		p.check("sip.transports", subsetOf(c.SIP.Transports, "udp", "tcp"))
+	}
 	if c.SIP.ExternalIP != "" {
 		p.check("sip.external_ip", checkExternalIP(c.SIP.ExternalIP))
 	}
@@ -60,7 +64,14 @@ func (c Config) Validate() error {
 	if sameTCPAddress(c) {
 		p.check("http.listen", fmt.Errorf("%q: sip.listen has the same address, and SIP listens on TCP there too", c.HTTP.Listen))
 	}
+	c.validateTLS(&p)
 	p.check("http.login_ttl", within(c.HTTP.LoginTTL, time.Minute, 30*24*time.Hour))
+	p.check("http.session_ttl", within(c.HTTP.SessionTTL, time.Minute, 7*24*time.Hour))
+	p.check("http.session_idle", within(c.HTTP.SessionIdle, time.Minute, time.Duration(c.HTTP.SessionTTL)))
+	p.check("audit.retention", within(c.Audit.Retention, 24*time.Hour, 10*365*24*time.Hour))
+	if c.Audit.MaxEntries < 1000 || c.Audit.MaxEntries > 100_000_000 {
+		p.check("audit.max_entries", fmt.Errorf("%d: want 1000 to 100000000", c.Audit.MaxEntries))
+	}
 	if t := c.HTTP.MetricsToken; t != "" && len(t) < 16 {
 		p.check("http.metrics_token", errors.New("shorter than 16 characters: anyone reaching the port could guess it"))
 	}

@@ -414,7 +414,7 @@ func (l *agentLeg) dial(ctx context.Context, req *sip.Request, ringTimeout time.
 	s := l.srv
 	transport := strings.ToLower(req.Transport())
 	ua := &sipgo.DialogUA{
-		Client:     s.client,
+		Client:     s.clientFor(transport),
 		ContactHDR: *s.contacts[transport],
 		// In-dialog requests go where the phone's responses came from,
 		// not to its Contact, for the same reason as the INVITE.

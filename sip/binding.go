@@ -23,7 +23,7 @@ type Binding struct {
 	// NAT go there rather than to a private Contact address (RFC 5626's
 	// flow reuse, as registrars do for phones without outbound support).
 	Source netip.AddrPort `json:"source"`
-	// Transport is the transport the REGISTER came over: "udp", "tcp".
+	// Transport is the transport the REGISTER came over: "udp", "tcp", "tls".
 	Transport string `json:"transport"`
 	// Expires is when the binding lapses unless refreshed.
 	Expires time.Time `json:"expires"`

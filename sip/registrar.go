@@ -392,7 +392,7 @@ func (r *Registrar) notify(registered bool, agentID string) {
 }
 
 // handle answers one REGISTER (RFC 3261 §10.3). Server.onRegister calls it
-// with the transport ("udp", "tcp") and source address of the request.
+// with the transport ("udp", "tcp", "tls") and source address of the request.
 func (r *Registrar) handle(req *sip.Request, tx sip.ServerTransaction, transport string, source netip.AddrPort) {
 	ctx, cancel := context.WithTimeout(context.Background(), registrarTimeout)
 	defer cancel()

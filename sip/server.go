@@ -5,6 +5,7 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -34,8 +35,19 @@ type Handler func(ctx context.Context, call ivr.Call)
 
 // Options configure the embedded SIP server.
 type Options struct {
-	Listen       string   // host:port for UDP and TCP; port 0 picks one
-	Transports   []string // "udp", "tcp"
+	Listen     string   // host:port for UDP and TCP; port 0 picks one
+	Transports []string // "udp", "tcp"
+	// TLSListen is where SIP over TLS is received (RFC 3261 §26.2),
+	// host:port (port 0 picks one); empty, nowhere. Its connections are
+	// bounded as TCP's are (TCPIdleTimeout and the others).
+	TLSListen string
+	// TLSCertificate gives the certificate of each TLS handshake
+	// (tls.Config's GetCertificate); required with TLSListen.
+	TLSCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// TLSClient configures the TLS connections this server opens (to a
+	// trunk with transport tls); nil checks the peer's certificate
+	// against the system's roots.
+	TLSClient    *tls.Config
 	ExternalIP   netip.Addr
 	RTPPorts     media.PortRange
 	MediaTimeout time.Duration
@@ -109,6 +121,9 @@ type Server struct {
 	ua     *sipgo.UserAgent
 	srv    *sipgo.Server
 	client *sipgo.Client
+	// tlsClient sends the requests over TLS; nil without
+	// Options.TLSListen.
+	tlsClient *sipgo.Client
 
 	dialogs  map[string]*sipgo.DialogServerCache // by transport
 	contacts map[string]*sip.ContactHeader       // by transport
@@ -116,7 +131,9 @@ type Server struct {
 
 	udp      net.PacketConn
 	tcp      *tcpListener
+	tls      *tlsListener // nil without Options.TLSListen
 	addr     netip.AddrPort
+	tlsAddr  netip.AddrPort
 	mediaIP  netip.Addr
 	draining atomic.Bool
 
@@ -235,6 +252,10 @@ func New(opts Options) (*Server, error) {
 	if err := s.listen(); err != nil {
 		return nil, err
 	}
+	if err := s.listenTLS(); err != nil {
+		s.closeListeners()
+		return nil, err
+	}
 	if err := s.initStack(); err != nil {
 		s.closeListeners()
 		return nil, err
@@ -289,6 +310,9 @@ func (s *Server) listenOn(ap netip.AddrPort) error {
 }
 
 func (s *Server) has(transport string) bool {
+	if strings.EqualFold(transport, "tls") {
+		return s.tls != nil
+	}
 	for _, t := range s.opts.Transports {
 		if strings.EqualFold(t, transport) {
 			return true
@@ -304,11 +328,22 @@ func (s *Server) closeListeners() {
 	if s.tcp != nil {
 		s.tcp.Close()
 	}
+	if s.tls != nil {
+		s.tls.Close()
+	}
 }
 
 func (s *Server) initStack() error {
 	slog := logging.Slog(s.log)
+	dialer := func(laddr net.Addr) net.Dialer {
+		return net.Dialer{Timeout: dialTimeout, LocalAddr: laddr, ControlContext: s.dialControl}
+	}
+	clientTLS := s.opts.TLSClient
+	if clientTLS == nil {
+		clientTLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
 	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgenTLSConfig(clientTLS),
 		sipgo.WithUserAgent(s.opts.UserAgent),
 		sipgo.WithUserAgentHostname(s.mediaIP.String()),
 		sipgo.WithUserAgentParser(newParser()),
@@ -321,11 +356,10 @@ func (s *Server) initStack() error {
 				s.log.Debug().Str("response", res.Short()).Msg("sip: response for no transaction dropped")
 			})),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slog),
-			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: &sip.TransportTCP{
-				DialerCreate: func(laddr net.Addr) net.Dialer {
-					return net.Dialer{Timeout: dialTimeout, LocalAddr: laddr, ControlContext: s.dialControl}
-				},
-			}})),
+			sip.WithTransportLayerTransports(sip.TransportsConfig{
+				TCP: &sip.TransportTCP{DialerCreate: dialer},
+				TLS: &sip.TransportTLS{TransportTCP: &sip.TransportTCP{DialerCreate: dialer}},
+			})),
 	)
 	if err != nil {
 		return fmt.Errorf("sip: %w", err)
@@ -339,13 +373,30 @@ func (s *Server) initStack() error {
 		return fmt.Errorf("sip: %w", err)
 	}
 	s.ua, s.srv, s.client = ua, srv, client
-	for _, t := range []string{"udp", "tcp"} {
+	transports := []string{"udp", "tcp"}
+	if s.tls != nil {
+		transports = append(transports, "tls")
+		// Over TLS the Via's sent-by is the port SIP over TLS is
+		// received on, where a response goes when the request's
+		// connection is gone (RFC 3261 §18.2.2); sipgo's client has one
+		// Via port for every transport.
+		if s.tlsClient, err = sipgo.NewClient(ua, sipgo.WithClientLogger(slog), sipgo.WithClientHostname(s.mediaIP.String()),
+			sipgo.WithClientPort(int(s.tlsAddr.Port()))); err != nil {
+			return fmt.Errorf("sip: %w", err)
+		}
+	}
+	for _, t := range transports {
 		contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", Host: s.mediaIP.String(), Port: int(s.addr.Port())}}
+		if t == "tls" {
+			// sip: with transport=tls rather than sips: (RFC 5630 §3.1.3):
+			// the hop to us is over TLS, which is all this Contact says.
+			contact.Address.Port = int(s.tlsAddr.Port())
+		}
 		if t != "udp" {
 			contact.Address.UriParams = sip.NewParams()
 			contact.Address.UriParams.Add("transport", t)
 		}
-		s.dialogs[t] = sipgo.NewDialogServerCache(client, contact)
+		s.dialogs[t] = sipgo.NewDialogServerCache(s.clientFor(t), contact)
 		s.contacts[t] = &contact
 	}
 	srv.OnInvite(s.guard(s.onInvite))
@@ -368,13 +419,25 @@ func (s *Server) initStack() error {
 // dialTimeout bounds opening a TCP connection for a request of ours.
 const dialTimeout = 10 * time.Second
 
+// clientFor is the client that sends requests over transport.
+func (s *Server) clientFor(transport string) *sipgo.Client {
+	if strings.EqualFold(transport, "tls") && s.tlsClient != nil {
+		return s.tlsClient
+	}
+	return s.client
+}
+
 // Addr is the address SIP listens on.
 func (s *Server) Addr() netip.AddrPort { return s.addr }
+
+// TLSAddr is the address SIP over TLS listens on; zero without
+// Options.TLSListen.
+func (s *Server) TLSAddr() netip.AddrPort { return s.tlsAddr }
 
 // Run serves SIP until ctx is done, then ends every call still up with
 // ErrShutdown and waits for their handlers.
 func (s *Server) Run(ctx context.Context) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	serving := 0
 	if s.udp != nil {
 		serving++
@@ -384,7 +447,14 @@ func (s *Server) Run(ctx context.Context) error {
 		serving++
 		go func() { errc <- s.srv.ServeTCP(s.tcp) }()
 	}
+	if s.tls != nil {
+		serving++
+		go func() { errc <- s.srv.ServeTLS(s.tls) }()
+	}
 	s.log.Info().Str("addr", s.addr.String()).Strs("transports", s.opts.Transports).Msg("sip listening")
+	if s.tls != nil {
+		s.log.Info().Str("addr", s.tlsAddr.String()).Msg("sip listening over tls")
+	}
 	if s.trunks.resolving() {
 		resolveCtx, stopResolving := context.WithCancel(ctx)
 		resolved := make(chan struct{})
@@ -524,8 +594,11 @@ func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 			}
 			return
 		}
-		if s.tcp != nil && strings.EqualFold(req.Transport(), "tcp") {
+		switch {
+		case s.tcp != nil && strings.EqualFold(req.Transport(), "tcp"):
 			s.tcp.requestSeen(req.Source())
+		case s.tls != nil && strings.EqualFold(req.Transport(), "tls"):
+			s.tls.requestSeen(req.Source())
 		}
 		h(req, tx)
 	}

@@ -64,7 +64,7 @@ func (s *Server) Probe(ctx context.Context, t config.Trunk) trunks.Result {
 
 	start := time.Now()
 	// A probe over TCP or TLS opens its connection when there is none.
-	res, err := s.client.Do(mayDial(ctx), req)
+	res, err := s.clientFor(transport).Do(mayDial(ctx), req)
 	rtt := time.Since(start)
 	switch {
 	case err == nil:

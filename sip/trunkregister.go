@@ -89,11 +89,11 @@ func (r *TrunkRegisterer) Register(ctx context.Context, t config.Trunk, expiry t
 	// A registration over TCP opens its connection when there is none.
 	ctx = mayDial(ctx)
 	req := r.request(t, transport, contact, expiry)
-	res, err := s.client.Do(ctx, req)
+	res, err := s.clientFor(transport).Do(ctx, req)
 	if err == nil && (res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired) {
 		var auth *sip.Request
 		if auth, err = r.answer(t, transport, contact, expiry, res); err == nil {
-			res, err = s.client.Do(ctx, auth)
+			res, err = s.clientFor(transport).Do(ctx, auth)
 			if err == nil && (res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired) {
 				return trunks.RegisterResult{Status: res.StatusCode, Err: fmt.Errorf("the carrier refused the credentials of %q (%d)", t.Username, res.StatusCode)}
 			}

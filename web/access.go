@@ -81,19 +81,30 @@ func (a *api) guard(rt Route) http.HandlerFunc {
 		if !a.allowSource(w, r, src, "") {
 			return
 		}
-		secret, ok := bearer(r)
+		cred, ok := requestCredential(r)
 		if !ok {
 			unauthorized(w, "this needs a token: Authorization: Bearer <token> (hotline tokens create, or POST /api/v1/login)")
 			return
 		}
-		p, err := a.opts.Accounts.Authenticate(ctx, secret)
+		if cred.cookie && r.Header.Get(BackgroundHeader) == "1" {
+			ctx = auth.Passive(ctx)
+		}
+		p, err := a.opts.Accounts.Authenticate(ctx, cred.secret)
 		switch {
 		case errors.Is(err, auth.ErrBadToken):
 			a.failed(ctx, src, p.User, !strings.HasPrefix(p.User, "token:"), "unknown token")
+			if cred.cookie {
+				a.clearSession(w, r)
+			}
 			unauthorized(w, "the token is not known (mistyped, or from another hotline)")
 			return
 		case errors.Is(err, auth.ErrExpired), errors.Is(err, auth.ErrRevoked), errors.Is(err, auth.ErrDisabled):
 			// The holder had this token once: not a guess, not counted.
+			if cred.cookie {
+				a.clearSession(w, r)
+				unauthorized(w, "the session has ended: "+strings.TrimPrefix(err.Error(), "auth: ")+"; log in again")
+				return
+			}
 			unauthorized(w, "the token can no longer be used: "+strings.TrimPrefix(err.Error(), "auth: "))
 			return
 		case err != nil:
@@ -104,7 +115,13 @@ func (a *api) guard(rt Route) http.HandlerFunc {
 			writeError(w, http.StatusForbidden, msg)
 			return
 		}
-		rt.handle(w, r.WithContext(context.WithValue(ctx, principalKey{}, p)))
+		ctx = context.WithValue(context.WithValue(ctx, principalKey{}, p), credentialKey{}, cred)
+		r = r.WithContext(ctx)
+		if rt.Method == http.MethodGet {
+			rt.handle(w, r)
+			return
+		}
+		a.serveAudited(rt, w, r, p)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotline12345/hotline/audit"
 	"github.com/hotline12345/hotline/auth"
 )
 
@@ -83,41 +84,66 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &b) {
 		return
 	}
-	ctx, src := r.Context(), a.source(r)
-	if !a.allowSource(w, r, src, b.User) {
-		return
-	}
-	u, err := a.opts.Accounts.CheckPassword(ctx, b.User, b.Password)
-	switch {
-	case errors.Is(err, auth.ErrBadCredentials):
-		a.failed(ctx, src, b.User, true, "wrong password or unknown user")
-		unauthorized(w, "wrong user name or password")
-		return
-	case errors.Is(err, auth.ErrDisabled):
-		unauthorized(w, "the account is disabled")
-		return
-	case err != nil:
-		a.fail(w, r, err)
+	u, ok := a.checkLogin(w, r, b)
+	if !ok {
 		return
 	}
 	ttl := a.opts.LoginTTL
 	if ttl <= 0 {
 		ttl = 12 * time.Hour
 	}
-	secret, tok, err := a.opts.Accounts.CreateToken(ctx, auth.TokenSpec{User: u.Name, Name: "login", Roles: u.Roles, TTL: ttl, Login: true, By: u.Name})
+	secret, tok, err := a.opts.Accounts.CreateToken(r.Context(), auth.TokenSpec{User: u.Name, Name: "login", Roles: u.Roles, TTL: ttl, Login: true, By: u.Name})
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	a.audit(r, audit.Entry{User: u.Name, Roles: roleNames(tok.Roles), Action: "login", Status: http.StatusCreated, Detail: map[string]string{"token": tok.ID}})
 	a.reply(w, r, http.StatusCreated, TokenReply{Secret: secret, Token: tok})
 }
 
-// logout revokes the token the request came with.
+// checkLogin checks a login's password, answering the failure itself:
+// a failure counts against the source and the account, with the
+// registrar's ban mechanics, and is audited.
+func (a *api) checkLogin(w http.ResponseWriter, r *http.Request, b LoginRequest) (auth.User, bool) {
+	ctx, src := r.Context(), a.source(r)
+	if !a.allowSource(w, r, src, b.User) {
+		a.audit(r, audit.Entry{User: b.User, Action: "login.failed", Status: http.StatusTooManyRequests, Detail: map[string]string{"why": "banned"}})
+		return auth.User{}, false
+	}
+	u, err := a.opts.Accounts.CheckPassword(ctx, b.User, b.Password)
+	switch {
+	case errors.Is(err, auth.ErrBadCredentials):
+		a.failed(ctx, src, b.User, true, "wrong password or unknown user")
+		a.audit(r, audit.Entry{User: b.User, Action: "login.failed", Status: http.StatusUnauthorized, Detail: map[string]string{"why": "wrong password or unknown user"}})
+		unauthorized(w, "wrong user name or password")
+		return auth.User{}, false
+	case errors.Is(err, auth.ErrDisabled):
+		a.audit(r, audit.Entry{User: b.User, Action: "login.failed", Status: http.StatusUnauthorized, Detail: map[string]string{"why": "disabled"}})
+		unauthorized(w, "the account is disabled")
+		return auth.User{}, false
+	case err != nil:
+		a.fail(w, r, err)
+		return auth.User{}, false
+	}
+	return u, true
+}
+
+// logout revokes the token the request came with; a console session's
+// ends on every tab and node at once.
 func (a *api) logout(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalOf(r.Context())
 	if _, err := a.opts.Accounts.RevokeToken(r.Context(), p.TokenID, p.User); err != nil {
 		a.fail(w, r, err)
 		return
+	}
+	if credentialOf(r.Context()).cookie {
+		a.clearSession(w, r)
+	}
+	if a.opts.Live != nil {
+		if err := a.opts.Live.EndSession(r.Context(), p.TokenID); err != nil {
+			// The other tabs find out at their next look at the session.
+			a.opts.Logger.Warn().Err(err).Str("user", p.User).Msg("logout: the other tabs not told at once")
+		}
 	}
 	if p.AgentID != "" && a.opts.Visits != nil {
 		// The visits the agent held go back to the worklist now, not when
@@ -288,6 +314,9 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	note(r, "token", tok.ID)
+	note(r, "roles", strings.Join(roleNames(tok.Roles), " "))
+	note(r, "for", b.User)
 	w.Header().Set("Location", "/api/v1/tokens/"+url.PathEscape(tok.ID))
 	a.reply(w, r, http.StatusCreated, TokenReply{Secret: secret, Token: tok})
 }

@@ -281,6 +281,7 @@ func (a *api) pause(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &b) {
 		return
 	}
+	note(r, "reason", b.Reason)
 	st, err := a.opts.Distribution.Pause(r.Context(), r.PathValue("id"), b.Reason)
 	if err != nil {
 		a.fail(w, r, err)
@@ -314,6 +315,8 @@ func (a *api) forceState(w http.ResponseWriter, r *http.Request) {
 	}
 	p, _ := PrincipalOf(r.Context())
 	id := r.PathValue("id")
+	note(r, "state", string(b.State))
+	note(r, "reason", b.Reason)
 	ag, err := a.opts.Distribution.Force(r.Context(), id, b.State, b.Reason, p.User)
 	if err != nil {
 		a.fail(w, r, err)
@@ -402,6 +405,8 @@ func (a *api) review(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, _ := PrincipalOf(r.Context())
+	note(r, "decision", string(b.Status))
+	note(r, "note", b.Note)
 	c, err := a.opts.Ratings.Review(r.Context(), r.PathValue("id"), b.Status, p.User, b.Note)
 	if errors.Is(err, journal.ErrJournaled) {
 		w.WriteHeader(http.StatusAccepted)
@@ -441,6 +446,8 @@ func (a *api) reverse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, _ := PrincipalOf(r.Context())
+	note(r, "decision", string(b.Status))
+	note(r, "note", b.Note)
 	c, err := a.opts.Ratings.Reverse(r.Context(), r.PathValue("id"), b.Status, p.User, b.Note)
 	if err != nil {
 		a.fail(w, r, err)

@@ -370,6 +370,8 @@ func (a *api) switchPeakMode(w http.ResponseWriter, r *http.Request) {
 	if b.By != "" && b.By != p.User {
 		by = p.User + " for " + b.By
 	}
+	note(r, "on", strconv.FormatBool(b.On))
+	note(r, "reason", b.Reason)
 	sw, err := a.opts.Appeals.SwitchPeakMode(r.Context(), b.On, by, b.Reason)
 	if err != nil {
 		a.fail(w, r, err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/audit"
 	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/ban"
 	"github.com/hotline12345/hotline/callback"
@@ -28,6 +29,7 @@ import (
 	"github.com/hotline12345/hotline/internal/redistest"
 	"github.com/hotline12345/hotline/internal/testclock"
 	"github.com/hotline12345/hotline/ivr"
+	"github.com/hotline12345/hotline/live"
 	"github.com/hotline12345/hotline/web"
 )
 
@@ -56,6 +58,8 @@ type rig struct {
 	ratings  *evaluation.Store
 	accounts *auth.Store
 	bans     *ban.Bans
+	audit    *audit.Log
+	live     *live.Feed
 	reg      *prometheus.Registry
 	log      *syncBuffer
 	spec     *apitest.Validator
@@ -106,11 +110,23 @@ func startRig(t *testing.T, tune func(*web.Options, *acd.Distributor)) *rig {
 	if r.bans, err = ban.New(ban.Options{Redis: r.rdb, Logger: log, Now: r.clock.Now}); err != nil {
 		t.Fatal(err)
 	}
+	r.audit = audit.New(r.rdb, audit.Options{Now: r.clock.Now})
+	r.live = live.New(r.rdb, live.Options{Logger: log})
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	feedDone := make(chan struct{})
+	go func() {
+		defer close(feedDone)
+		_ = r.live.Run(feedCtx)
+	}()
+	t.Cleanup(func() {
+		stopFeed()
+		<-feedDone
+	})
 	r.reg = prometheus.NewRegistry()
 	ivr.NewMetrics(r.reg).Digits.WithLabelValues(string(ivr.DTMFInfo)).Inc()
 	opts := web.Options{
 		Calls: r.calls, Appeals: r.appeals, Agents: r.agents, Distribution: r.dist, Ratings: r.ratings,
-		Accounts: r.accounts, Bans: r.bans, Gatherer: r.reg, Logger: log, Visits: r.visits,
+		Accounts: r.accounts, Bans: r.bans, Gatherer: r.reg, Logger: log, Visits: r.visits, Audit: r.audit, Live: r.live,
 		Checks:         []web.Check{{Name: "redis", Check: func(ctx context.Context) error { return r.rdb.Ping(ctx).Err() }}},
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 		Location:       beijing, Now: r.clock.Now,
@@ -187,6 +203,11 @@ func (r *rig) send(q request) (int, http.Header, []byte) {
 		r.t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") == "text/event-stream" {
+		// A live stream does not end: its status and headers are the
+		// answer (openLive reads streams).
+		return resp.StatusCode, resp.Header, nil
+	}
 	got, err := io.ReadAll(resp.Body)
 	if err != nil {
 		r.t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/appeal"
+	"github.com/hotline12345/hotline/audit"
 	"github.com/hotline12345/hotline/auth"
 	"github.com/hotline12345/hotline/ban"
 	"github.com/hotline12345/hotline/calllog"
@@ -50,6 +51,9 @@ type Route struct {
 	// Accepted, when set, says why the route may also answer 202, with
 	// no content: the change is taken but not applied yet.
 	Accepted string
+	// Audit names the route's action in the audit log; empty derives it
+	// from the path (Route.action).
+	Audit string
 	// Errors are the statuses the route may answer besides those every
 	// route may give: 401 and 403 (unless Public), 400 for a route with a
 	// body or query, 413 for one with a body, 404 for one with a path
@@ -127,8 +131,18 @@ func (a *api) routes() []Route {
 	rs := []Route{
 		{Method: "POST", Path: "/api/v1/login", Summary: "log in with an account's password: a token with the account's roles",
 			Public: true, Body: LoginRequest{}, Reply: TokenReply{}, Status: http.StatusCreated, Errors: []int{401}, handle: a.login},
+		{Method: "POST", Path: "/api/v1/session", Summary: "log in to the console with an account's password: a session cookie (HttpOnly, SameSite=Strict) with the account's roles, ended by logout or when unused for the idle timeout",
+			Public: true, Body: LoginRequest{}, Reply: Me{}, Status: http.StatusCreated, Errors: []int{401}, handle: a.session},
+		{Method: "GET", Path: "/api/v1/live", Summary: "server-sent events: a change event naming its topic (agents, queue, calls, complaints, line, visits, trunks, peak, appeals, audit) when anything changes on any node; a session event when the session has ended",
+			Roles: auth.Roles, Errors: []int{503}, handle: a.liveStream},
+		{Method: "GET", Path: "/api/v1/audit", Summary: "the audit log, newest first: every state-changing action, who, role, when, from where, the answer; format=csv exports a range of days",
+			Roles: admins, Query: []Param{limitParam, cursorParam,
+				{Name: "format", Type: "string", Enum: []string{"json", "csv"}, Description: "csv: every event from from to to, oldest first"},
+				{Name: "from", Type: "date", Description: "csv: the first day (30 days before to by default)"},
+				{Name: "to", Type: "date", Description: "csv: the last day (today by default)"}},
+			Reply: Page[audit.Entry]{}, CSV: strings.Join(auditColumns, ", "), handle: a.listAudit},
 		{Method: "POST", Path: "/api/v1/logout", Summary: "revoke the token the request carries",
-			Roles: auth.Roles, Status: http.StatusNoContent, handle: a.logout},
+			Audit: "logout", Roles: auth.Roles, Status: http.StatusNoContent, handle: a.logout},
 		{Method: "GET", Path: "/api/v1/me", Summary: "who the token acts as: account, roles, agent, expiry",
 			Roles: auth.Roles, Reply: Me{}, handle: a.me},
 		{Method: "PUT", Path: "/api/v1/me/password", Summary: "change one's own password, giving the current one",
@@ -180,7 +194,7 @@ func (a *api) routes() []Route {
 			Reply: Page[appeal.ClockEvent]{}, handle: a.supervisionEvents},
 		{Method: "GET", Path: "/api/v1/peak-mode", Summary: "peak mode now and its latest switches: who, when, why",
 			Roles: []auth.Role{auth.Supervisor, auth.Admin, auth.Agent}, Reply: appeal.PeakStatus{}, handle: a.peakMode},
-		{Method: "POST", Path: "/api/v1/peak-mode", Summary: "switch peak mode: general and complex appeals created while it is on get 48 h to dispatch",
+		{Method: "POST", Path: "/api/v1/peak-mode", Summary: "switch peak mode: general and complex appeals created while it is on get 48 h to dispatch", Audit: "peak-mode.switch",
 			Roles: []auth.Role{auth.Supervisor, auth.Admin}, Body: PeakRequest{}, Reply: appeal.PeakSwitch{}, handle: a.switchPeakMode},
 
 		{Method: "GET", Path: "/api/v1/agents", Summary: "the agents and their states",
@@ -264,11 +278,11 @@ func (a *api) routes() []Route {
 			Roles: admins, Body: TokenRequest{}, Reply: TokenReply{}, Status: http.StatusCreated, handle: a.createToken},
 		{Method: "GET", Path: "/api/v1/tokens/{id}", Summary: "one token (never its secret)",
 			Roles: admins, Reply: auth.Token{}, handle: a.getToken},
-		{Method: "DELETE", Path: "/api/v1/tokens/{id}", Summary: "revoke a token",
+		{Method: "DELETE", Path: "/api/v1/tokens/{id}", Summary: "revoke a token", Audit: "tokens.revoke",
 			Roles: admins, Reply: auth.Token{}, handle: a.revokeToken},
 		{Method: "GET", Path: "/api/v1/bans", Summary: "sources and users refused after failed logins, tokens or SIP registrations",
 			Roles: []auth.Role{auth.Ops, auth.Admin}, Query: []Param{limitParam, cursorParam}, Reply: Page[ban.Ban]{}, handle: a.listBans},
-		{Method: "DELETE", Path: "/api/v1/bans/{subject...}", Summary: "lift a ban (an address, an IPv6 /64, or user:SERVICE:NAME)",
+		{Method: "DELETE", Path: "/api/v1/bans/{subject...}", Summary: "lift a ban (an address, an IPv6 /64, or user:SERVICE:NAME)", Audit: "bans.lift",
 			Roles: []auth.Role{auth.Ops, auth.Admin}, Reply: ban.Ban{}, handle: a.liftBan},
 		{Method: "GET", Path: "/api/v1/trunks", Summary: "the carriers' trunks in their order for outbound calls: state and since when, last probe, channels in and out of the limit, the last 15 minutes' calls, failures and answer-seizure ratio",
 			Roles: []auth.Role{auth.Ops, auth.Admin, auth.Supervisor}, Reply: TrunkList{}, handle: a.listTrunks},

@@ -165,6 +165,12 @@ func (a *api) attemptVisit(w http.ResponseWriter, r *http.Request) {
 		}
 		caller = ap.Caller
 	}
+	note(r, "outcome", string(b.Outcome))
+	if b.Answers != nil {
+		note(r, "response", string(b.Answers.Response))
+		note(r, "solution", string(b.Answers.Solution))
+		note(r, "satisfaction", string(b.Answers.Satisfaction))
+	}
 	got, err := a.opts.Visits.Attempted(r.Context(), v.ID, agent, callback.Attempt{Outcome: b.Outcome, Note: b.Note, Later: b.Later, Answers: b.Answers}, caller)
 	if err != nil {
 		a.fail(w, r, err)

@@ -94,6 +94,15 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// LoginTTL is how long a token made by logging in lasts; 12 h when 0.
 	LoginTTL time.Duration
+	// SessionTTL is how long a console session lasts at most (12 h when
+	// 0), and SessionIdle how long it may go unused (1 h when 0).
+	SessionTTL, SessionIdle time.Duration
+	// Audit is the audit log of state-changing actions; nil keeps none.
+	Audit AuditLog
+	// Live tells consoles what changed; nil serves no live stream.
+	Live LiveFeed
+	// Closing, closed when the server shuts down, ends the live streams.
+	Closing <-chan struct{}
 
 	// Location is the hotline's zone: days begin in it, and every time
 	// in every answer is given in it. Nil means appeal.DefaultLocation

@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,6 +33,42 @@ type process struct {
 	api      string
 	stateDir string // as the server says at start
 	done     chan error
+	log      *logLines // the messages logged after it served
+}
+
+// logLines are the messages of a process's log, as they come.
+type logLines struct {
+	mu       sync.Mutex
+	messages []string
+	changed  chan struct{} // closed at the next message
+}
+
+func (l *logLines) add(msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.messages = append(l.messages, msg)
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// await waits until a message contains msg, or fails after a minute.
+func (l *logLines) await(t *testing.T, msg string) {
+	t.Helper()
+	timeout := time.After(time.Minute)
+	for {
+		l.mu.Lock()
+		found := slices.ContainsFunc(l.messages, func(m string) bool { return strings.Contains(m, msg) })
+		changed, seen := l.changed, l.messages
+		l.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("no message with %q in a minute; messages: %q", msg, seen)
+		}
+	}
 }
 
 // command is "hotline args..." as its own process in dir, with no
@@ -51,10 +89,12 @@ func command(t *testing.T, dir, state string, args ...string) *exec.Cmd {
 }
 
 // serveIn starts "hotline serve" on its embedded defaults in dir, its
-// state under state, with free ports, and waits until it serves HTTP.
-func serveIn(t *testing.T, dir, state string) *process {
+// state under state, with free ports and more flags, and waits until it
+// serves HTTP.
+func serveIn(t *testing.T, dir, state string, flags ...string) *process {
 	t.Helper()
-	p := &process{cmd: command(t, dir, state, "serve", "--sip-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"), done: make(chan error, 1)}
+	args := append([]string{"serve", "--sip-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}, flags...)
+	p := &process{cmd: command(t, dir, state, args...), done: make(chan error, 1), log: &logLines{changed: make(chan struct{})}}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -78,11 +118,17 @@ func serveIn(t *testing.T, dir, state string) *process {
 			if !ok {
 				t.Fatalf("hotline serve ended before serving: %s", notice.String())
 			}
-			var entry struct{ Message, Addr, Dir string }
+			var entry struct {
+				Message, Addr, Dir string
+				TLS                bool
+			}
 			if json.Unmarshal([]byte(line), &entry) == nil && entry.Message != "" {
 				switch entry.Message {
 				case "http listening":
 					p.api = "http://" + entry.Addr
+					if entry.TLS {
+						p.api = "https://" + entry.Addr
+					}
 				case "state directory":
 					p.stateDir = entry.Dir
 				}
@@ -95,7 +141,12 @@ func serveIn(t *testing.T, dir, state string) *process {
 	}
 	p.notice = notice.String()
 	go func() {
-		for range lines { // the rest of the log, so the process never blocks on it
+		// The rest of the log, read so the process never blocks on it.
+		for line := range lines {
+			var entry struct{ Message string }
+			if json.Unmarshal([]byte(line), &entry) == nil {
+				p.log.add(entry.Message)
+			}
 		}
 	}()
 	go func() { p.done <- p.cmd.Wait() }()

@@ -207,7 +207,28 @@ func serve(args []string, stderr io.Writer) error {
 		cancel(app.ErrInterrupt)
 		close(interrupt)
 	}()
-	return app.Run(ctx, app.Options{Config: cfg, Logger: log, Interrupt: interrupt, Notice: stderr})
+	// SIGHUP reads the certificates again, as daemons do after their
+	// files are renewed; it stops nothing (its default would end the
+	// process).
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-hups:
+				log.Info().Msg("SIGHUP: reading the certificates again")
+				select {
+				case reload <- struct{}{}:
+				default: // a reload is pending already
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return app.Run(ctx, app.Options{Config: cfg, Logger: log, Interrupt: interrupt, Reload: reload, Notice: stderr})
 }
 
 // loadServeConfig loads the configuration with serve's flags overriding

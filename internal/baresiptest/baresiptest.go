@@ -74,6 +74,14 @@ type Options struct {
 	// Give each phone its own (127.0.0.2, ...) where a registrar tells
 	// phones apart by source.
 	IP string
+	// Transport is how the phone reaches its registrar: udp (when
+	// empty), tcp or tls. Over TLS, baresip listens for TLS on the SIP
+	// port + 1 as well.
+	Transport string
+	// CAFile is a PEM file of the CAs the phone trusts for TLS
+	// (sip_cafile). baresip 1.0 sends it to OpenSSL but accepts any
+	// server certificate all the same.
+	CAFile string
 }
 
 // freePort returns a TCP port the kernel just handed out on ip, for a
@@ -107,6 +115,16 @@ func freeSIPPort(t testing.TB, ip string) int {
 	}
 	t.Fatalf("baresiptest: no port free for both UDP and TCP on %s", ip)
 	return 0
+}
+
+// tcpFree reports whether nothing listens on TCP port of ip.
+func tcpFree(ip string, port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 // FreeSIPPort returns a port free on ip for both UDP and TCP, for a phone
@@ -150,8 +168,14 @@ func start(t testing.TB, opts Options) (*Phone, bool) {
 	if out, err := sox.CombinedOutput(); err != nil {
 		t.Fatalf("sox: %v\n%s", err, out)
 	}
+	if opts.Transport == "" {
+		opts.Transport = "udp"
+	}
 	if opts.Port == 0 {
 		opts.Port = freeSIPPort(t, ip)
+		for opts.Transport == "tls" && !tcpFree(ip, opts.Port+1) {
+			opts.Port = freeSIPPort(t, ip)
+		}
 	}
 	p := &Phone{
 		t:      t,
@@ -183,10 +207,13 @@ func start(t testing.TB, opts Options) (*Phone, bool) {
 		"ctrl_tcp_listen 127.0.0.1:" + strconv.Itoa(ctrlPort),
 		"",
 	}, "\n")
-	account := fmt.Sprintf("<sip:%s@%s;transport=udp>;answermode=%s;regint=0", opts.User, p.sip, opts.AnswerMode)
+	if opts.CAFile != "" {
+		config += "sip_cafile " + opts.CAFile + "\n"
+	}
+	account := fmt.Sprintf("<sip:%s@%s;transport=%s>;answermode=%s;regint=0", opts.User, p.sip, opts.Transport, opts.AnswerMode)
 	if opts.Registrar != "" {
-		account = fmt.Sprintf("<sip:%s@%s;transport=udp>;auth_user=%s;auth_pass=%s;answermode=%s;regint=60",
-			opts.User, opts.Registrar, opts.User, opts.Password, opts.AnswerMode)
+		account = fmt.Sprintf("<sip:%s@%s;transport=%s>;auth_user=%s;auth_pass=%s;answermode=%s;regint=60",
+			opts.User, opts.Registrar, opts.Transport, opts.User, opts.Password, opts.AnswerMode)
 	}
 	if opts.Codecs != "" {
 		account += ";audio_codecs=" + opts.Codecs

@@ -29,8 +29,11 @@ import (
 
 // Hotline is a running hotline.
 type Hotline struct {
-	SIP  netip.AddrPort
-	HTTP net.Addr
+	SIP netip.AddrPort
+	// SIPTLS is where SIP over TLS is received, when sip.tls_listen is
+	// set.
+	SIPTLS netip.AddrPort
+	HTTP   net.Addr
 	// Redis is the redis-server Start started; nil after StartOn.
 	Redis *redistest.Server
 	// Client is a client of the hotline's Redis.
@@ -116,7 +119,7 @@ func start(t testing.TB, redisURL string, rdb redis.UniversalClient, o Options) 
 	}()
 	select {
 	case a := <-ready:
-		h.SIP, h.HTTP = a.SIP, a.HTTP
+		h.SIP, h.SIPTLS, h.HTTP = a.SIP, a.SIPTLS, a.HTTP
 	case err := <-h.done:
 		cancel(nil)
 		t.Fatalf("hotline did not start: %v", err)
