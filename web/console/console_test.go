@@ -146,7 +146,7 @@ func TestCallShowsOnTheWallboardWithinASecond(t *testing.T) {
 	})
 	addAccounts(t, h, auth.UserSpec{Name: "li", Roles: []auth.Role{auth.Supervisor}})
 	// The only agent is registered but paused: the call waits for them.
-	baresiptest.Start(t, baresiptest.Options{User: "agent1", Password: "agent1-pass", Registrar: h.SIP.String(), Tone: 440, IP: "127.0.0.3"})
+	phone := baresiptest.Start(t, baresiptest.Options{User: "agent1", Password: "agent1-pass", Registrar: h.SIP.String(), Tone: 440, IP: "127.0.0.3"})
 	agents := acd.NewStore(h.Client, acd.StoreOptions{})
 	agentState(t, agents, "a1", acd.Available)
 	if err := h.APIClient(t, auth.Supervisor).Do(t.Context(), http.MethodPost, "/api/v1/agents/a1/pause", json.RawMessage(`{"reason":"meeting"}`), nil); err != nil {
@@ -192,7 +192,9 @@ func TestCallShowsOnTheWallboardWithinASecond(t *testing.T) {
 	}
 	shoot(t, board, "wallboard")
 
-	// Hanging up: the caller leaves the queue, and the wallboard shows it.
+	// The phone unregisters while the hotline answers, then the hotline
+	// stops and hangs the caller up.
+	phone.Stop()
 	h.Stop(t, app.ErrInterrupt)
 	if res := <-done; res.Successful+res.Failed != 1 {
 		t.Errorf("sipp: %s", res)
