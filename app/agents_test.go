@@ -26,17 +26,7 @@ var allCategories = []string{"emergency", "livelihood", "general", "complex"}
 // agentState polls until the agent is in state want.
 func agentState(t *testing.T, store *acd.Store, id string, want acd.State) acd.Agent {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		a, err := store.Agent(t.Context(), id)
-		if err == nil && a.State == want {
-			return a
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agent %s is %s (%v), want %s", id, a.State, err, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return hotlinetest.AgentState(t, store, id, want)
 }
 
 // A citizen's call goes through intake to a real softphone registered as

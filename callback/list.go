@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/internal/zpage"
 )
 
@@ -159,13 +160,24 @@ func (s *Store) Held(ctx context.Context, agent string) ([]Lease, error) {
 	return out, nil
 }
 
+// AgentAttempt is an attempt with the visit it was made on.
+type AgentAttempt struct {
+	Visit    string          `json:"visit"`
+	Appeal   string          `json:"appeal,omitempty"`
+	Category appeal.Category `json:"category"`
+	Attempt
+}
+
 // AttemptsBy returns the attempts agent recorded since since, newest
-// first, read from the newest entries of the visits' audit back to since
-// (and at most maxScan entries back).
-func (s *Store) AttemptsBy(ctx context.Context, agent string, since time.Time) ([]Change, error) {
+// first. The visits are found through the newest entries of the visits'
+// audit back to since (at most maxScan entries back); the attempts are
+// read from the visits themselves.
+func (s *Store) AttemptsBy(ctx context.Context, agent string, since time.Time) ([]AgentAttempt, error) {
 	const chunk, maxScan = 1000, 50_000
-	var out []Change
+	var ids []string
+	seen := map[string]bool{}
 	top := "+"
+scan:
 	for scanned := 0; scanned < maxScan; scanned += chunk {
 		msgs, err := s.rdb.XRevRangeN(ctx, s.log, top, "-", chunk).Result()
 		if err != nil {
@@ -178,10 +190,11 @@ func (s *Store) AttemptsBy(ctx context.Context, agent string, since time.Time) (
 				continue // not an entry this reads
 			}
 			if c.At.Before(since) {
-				return out, nil
+				break scan
 			}
-			if c.By == agent && strings.HasPrefix(c.What, "attempt: ") {
-				out = append(out, c)
+			if c.By == agent && strings.HasPrefix(c.What, "attempt: ") && !seen[c.Visit] {
+				seen[c.Visit] = true
+				ids = append(ids, c.Visit)
 			}
 		}
 		if len(msgs) < chunk {
@@ -189,5 +202,21 @@ func (s *Store) AttemptsBy(ctx context.Context, agent string, since time.Time) (
 		}
 		top = "(" + msgs[len(msgs)-1].ID
 	}
+	var out []AgentAttempt
+	for _, id := range ids {
+		v, err := s.Get(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range v.Attempts {
+			if a.By == agent && !a.At.Before(since) {
+				out = append(out, AgentAttempt{Visit: v.ID, Appeal: v.Appeal, Category: v.Category, Attempt: a})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b AgentAttempt) int { return b.At.Compare(a.At) })
 	return out, nil
 }

@@ -143,6 +143,8 @@ func (a *api) routes() []Route {
 			Reply: Page[audit.Entry]{}, CSV: strings.Join(auditColumns, ", "), handle: a.listAudit},
 		{Method: "GET", Path: "/api/v1/nodes", Summary: "the live nodes: lease, host, the calls each runs, its health as it last reported it (redis, ari, journal)",
 			Roles: []auth.Role{auth.Ops, auth.Admin, auth.Supervisor}, Reply: NodeList{}, handle: a.listNodes},
+		{Method: "GET", Path: "/api/v1/probe", Summary: "the synthetic probe's latest calls (hotline probe), newest first, among the latest 500 calls: how each ended, where, and what it heard",
+			Roles: []auth.Role{auth.Ops, auth.Admin}, Reply: ProbeReport{}, handle: a.probeCalls},
 		{Method: "POST", Path: "/api/v1/logout", Summary: "revoke the token the request carries",
 			Audit: "logout", Roles: auth.Roles, Status: http.StatusNoContent, handle: a.logout},
 		{Method: "GET", Path: "/api/v1/me", Summary: "who the token acts as: account, roles, agent, expiry",

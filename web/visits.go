@@ -32,14 +32,14 @@ type VisitStore interface {
 	Audit(ctx context.Context, days []string) (callback.Audit, error)
 	OnDoNotCall(ctx context.Context, number string) (bool, error)
 	Held(ctx context.Context, agent string) ([]callback.Lease, error)
-	AttemptsBy(ctx context.Context, agent string, since time.Time) ([]callback.Change, error)
+	AttemptsBy(ctx context.Context, agent string, since time.Time) ([]callback.AgentAttempt, error)
 }
 
 // MyVisits is a return-visit agent's work: the visits it holds and the
 // attempts it recorded today.
 type MyVisits struct {
 	Held          []callback.Lease  `json:"held"`
-	AttemptsToday []callback.Change `json:"attempts_today"`
+	AttemptsToday []callback.AgentAttempt `json:"attempts_today"`
 }
 
 // VisitCaller places a visit's call: the agent's phone rings first; when
@@ -134,7 +134,7 @@ func (a *api) myVisits(w http.ResponseWriter, r *http.Request) {
 		held = []callback.Lease{}
 	}
 	if attempts == nil {
-		attempts = []callback.Change{}
+		attempts = []callback.AgentAttempt{}
 	}
 	a.reply(w, r, http.StatusOK, MyVisits{Held: held, AttemptsToday: attempts})
 }

@@ -56,7 +56,7 @@ func TestVisitsThroughTheAPI(t *testing.T) {
 	}
 	mine = web.MyVisits{}
 	r.doAs(visitor, http.MethodGet, "/api/v1/visits/mine", "", http.StatusOK, &mine)
-	if len(mine.Held) != 0 || len(mine.AttemptsToday) != 1 || mine.AttemptsToday[0].Visit != a.ID || !strings.Contains(mine.AttemptsToday[0].What, "refused") {
+	if len(mine.Held) != 0 || len(mine.AttemptsToday) != 1 || mine.AttemptsToday[0].Visit != a.ID || mine.AttemptsToday[0].Outcome != callback.Refused || mine.AttemptsToday[0].Note != "asked not to be called again" {
 		t.Errorf("my visits after the refusal: %+v", mine)
 	}
 	r.doAs(visitor, http.MethodPost, "/api/v1/visits/"+a.ID+"/attempts", `{"outcome":"completed","answers":{"response":"yes","solution":"yes","satisfaction":"satisfied"}}`, http.StatusConflict, nil)

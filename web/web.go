@@ -68,6 +68,35 @@ func (a *api) listNodes(w http.ResponseWriter, r *http.Request) {
 	a.reply(w, r, http.StatusOK, NodeList{Nodes: nodes})
 }
 
+// ProbeReport is the synthetic probe's latest calls.
+type ProbeReport struct {
+	// Calls are the probe's calls among the latest Scanned calls, newest
+	// first: each ran the menu and checked what it heard (EndCause,
+	// Stage, the prompts played).
+	Calls   []calllog.Record `json:"calls"`
+	Scanned int              `json:"scanned"`
+}
+
+// probeScan is how many of the latest calls GET /api/v1/probe looks
+// through; a probe calling every minute is among them unless the
+// hotline takes more than that many calls between two probes.
+const probeScan = 500
+
+func (a *api) probeCalls(w http.ResponseWriter, r *http.Request) {
+	recs, _, err := a.opts.Calls.Page(r.Context(), probeScan, "")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	rep := ProbeReport{Calls: []calllog.Record{}, Scanned: len(recs)}
+	for _, rec := range recs {
+		if rec.Synthetic && len(rep.Calls) < 20 {
+			rep.Calls = append(rep.Calls, rec)
+		}
+	}
+	a.reply(w, r, http.StatusOK, rep)
+}
+
 // Check is one health check; a nil error is healthy.
 type Check struct {
 	Name  string

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/app"
 	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/auth"
@@ -236,4 +237,21 @@ func (h *Hotline) Call(ctx context.Context, t testing.TB, who string, script cal
 		out <- tr
 	}()
 	return out
+}
+
+// AgentState polls store until the agent id is in state want, and
+// returns it; it fails t after 20 s.
+func AgentState(t testing.TB, store *acd.Store, id string, want acd.State) acd.Agent {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		a, err := store.Agent(t.Context(), id)
+		if err == nil && a.State == want {
+			return a
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent %s is %s (%v), want %s", id, a.State, err, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

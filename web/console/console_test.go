@@ -61,6 +61,11 @@ func TestRolesSeeTheirPagesOnly(t *testing.T) {
 			}
 			for _, p := range c.pages {
 				tab.Show(p)
+				if p == "ops" {
+					// The node this test runs, with its checks as it
+					// reported them.
+					tab.Wait(`[...document.querySelectorAll('#nodes-table tbody tr')].some((tr) => tr.textContent.includes('redis: ok'))`)
+				}
 				if *update && c.user != "both" {
 					tab.Wait(`!document.querySelector('.page-body .message.error')`)
 					shoot(t, tab, p)
@@ -316,6 +321,8 @@ func TestReturnVisitThroughTheConsole(t *testing.T) {
 	shoot(t, desk, "visits")
 	desk.Click("#visit-submit")
 	desk.Wait(`document.querySelector('#visit-current [data-fact="no-visit"]') !== null`)
+	// The day's attempts list it, from the visits' own records.
+	desk.Wait(fmt.Sprintf(`[...document.querySelectorAll('#visits-attempts tbody tr')].some((tr) => tr.textContent.includes(%q) && tr.textContent.includes('Completed'))`, a.ID))
 	phone.Command("hangup", "")
 
 	var done web.Page[callback.Visit]

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/hotline12345/hotline/acd"
 	"github.com/hotline12345/hotline/auth"
@@ -57,18 +56,8 @@ func shoot(t *testing.T, tab *consoletest.Tab, name string) {
 	}
 }
 
-// agentState polls the store until the agent is in state want.
+// agentState polls until the agent is in state want.
 func agentState(t *testing.T, store *acd.Store, id string, want acd.State) acd.Agent {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		a, err := store.Agent(t.Context(), id)
-		if err == nil && a.State == want {
-			return a
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agent %s is %s (%v), want %s", id, a.State, err, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return hotlinetest.AgentState(t, store, id, want)
 }

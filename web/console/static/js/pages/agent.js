@@ -68,7 +68,7 @@ export default {
           ['agent.category', c.category ? t('category.' + c.category, null, c.category) : '', 'category'],
           ['agent.waited', fmtDuration(c.waited_seconds), 'waited'],
           ['agent.caller', c.caller || '', 'caller'],
-          ['agent.on_call', c.since ? elapsed(c.since) : '', 'on-call'],
+          ['agent.on_call', c.answered_at ? elapsed(c.answered_at) : '', 'on-call'],
         ]));
       } else if (a.call_id) {
         replace(callBox, facts([['agent.call_id', a.call_id, 'call-id']]), h('p', { class: 'muted', text: t('agent.call_details_na') }));

@@ -1,8 +1,8 @@
 // Ops: the trunks (state, since when, probe round trip, channels, ASR),
 // the nodes and the ARI connection, recent alerts and events, the
 // synthetic probe's last results, bans.
-import { get, optional } from '../api.js';
-import { badge, dash, elapsed, errorText, fmtRate, fmtTime, h, message, notAvailable, replace, section } from '../dom.js';
+import { get } from '../api.js';
+import { badge, dash, elapsed, errorText, fmtRate, fmtTime, h, message, section } from '../dom.js';
 import { t } from '../i18n.js';
 import { table } from '../table.js';
 
@@ -71,45 +71,45 @@ export default {
       csv: 'bans.csv',
       empty: 'ops.no_bans',
     });
-    const nodesBox = h('div', { id: 'nodes' });
-    const probeBox = h('div', { id: 'probe' });
+    const health = (n) => Object.entries(n.health || {}).map(([k, v]) => `${k}: ${v}`).join('; ');
+    const nodes = table({
+      id: 'nodes-table',
+      columns: [
+        { key: 'name', label: 'ops.node' },
+        { key: 'host', label: 'ops.host' },
+        { key: 'calls', label: 'ops.node_calls', numeric: true },
+        { key: 'held', label: 'ops.node_held', numeric: true },
+        { key: 'health', label: 'ops.health', value: health,
+          render: (n) => h('span', { class: Object.values(n.health || {}).every((v) => v === 'ok') ? 'ok' : 'bad', text: health(n) || dash }) },
+        { key: 'started', label: 'ops.started', value: (n) => n.started, render: (n) => fmtTime(n.started) },
+        { key: 'lease_until', label: 'ops.lease_until', value: (n) => n.lease_until, render: (n) => fmtTime(n.lease_until) },
+      ],
+      key: (n) => n.instance,
+      csv: 'nodes.csv',
+      empty: 'table.empty',
+    });
+    const probe = table({
+      id: 'probe-table',
+      columns: [
+        { key: 'started_at', label: 'ops.at', value: (c) => c.started_at, render: (c) => fmtTime(c.started_at) },
+        { key: 'end_cause', label: 'ops.probe_end' },
+        { key: 'stage', label: 'ops.probe_stage' },
+        { key: 'node', label: 'ops.node' },
+        { key: 'duration', label: 'ops.probe_duration', numeric: true,
+          value: (c) => (c.ended_at ? (Date.parse(c.ended_at) - Date.parse(c.started_at)) / 1000 : ''),
+          render: (c) => (c.ended_at ? ((Date.parse(c.ended_at) - Date.parse(c.started_at)) / 1000).toFixed(1) + ' s' : dash) },
+      ],
+      key: (c) => c.id,
+      csv: 'probe.csv',
+      sort: { key: 'started_at', dir: -1 },
+      empty: 'ops.no_probe',
+    });
     root.append(msg.el,
       section('ops.trunks', trunks.el),
-      h('div', { class: 'grid two' }, section('ops.nodes', nodesBox), section('ops.probe', probeBox)),
+      h('div', { class: 'grid two' }, section('ops.nodes', nodes.el), section('ops.probe', probe.el)),
       section('ops.alerts', alerts.el),
       section('ops.trunk_events', trunkEvents.el),
       section('ops.bans', bans.el));
-
-    // generic shows an answer this console does not know the shape of yet
-    // as a table of its items' fields.
-    function generic(box, answer, id) {
-      if (!answer) {
-        replace(box, notAvailable());
-        return;
-      }
-      const list = Array.isArray(answer) ? answer : answer.items || answer.nodes || answer.results || null;
-      const head = Array.isArray(answer) ? {} : Object.fromEntries(Object.entries(answer).filter(([, v]) => !Array.isArray(v) && typeof v !== 'object'));
-      const parts = [];
-      const scalar = Object.entries(head);
-      if (scalar.length) parts.push(h('dl', { class: 'facts' }, scalar.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: String(v) })])));
-      for (const [k, v] of Object.entries(Array.isArray(answer) ? {} : answer)) {
-        if (v && typeof v === 'object' && !Array.isArray(v)) {
-          parts.push(h('h3', { text: k }), h('dl', { class: 'facts' }, Object.entries(v).flatMap(([a, b]) => [h('dt', { text: a }), h('dd', { text: typeof b === 'object' ? JSON.stringify(b) : String(b) })])));
-        }
-      }
-      if (list && list.length) {
-        const keys = [...new Set(list.flatMap((x) => Object.keys(x)))];
-        const tb = table({
-          id,
-          columns: keys.map((k) => ({ key: k, label: 'raw', value: (x) => (typeof x[k] === 'object' && x[k] !== null ? JSON.stringify(x[k]) : x[k] ?? '') })),
-          csv: id + '.csv',
-        });
-        tb.el.querySelectorAll('th button').forEach((b, i) => { b.textContent = keys[i]; });
-        tb.update(list);
-        parts.push(tb.el);
-      }
-      replace(box, parts.length ? parts : h('p', { class: 'muted', text: t('table.empty') }));
-    }
 
     async function load(_topics, opts) {
       const results = await Promise.allSettled([
@@ -117,8 +117,8 @@ export default {
         get('/api/v1/trunks/events?limit=50', opts).then((r) => trunkEvents.update(r.items || [])),
         get('/api/v1/complaint-line/events?limit=50', opts).then((r) => alerts.update(r.items || [])),
         get('/api/v1/bans?limit=100', opts).then((r) => bans.update(r.items || [])),
-        optional('/api/v1/nodes', opts).then((r) => generic(nodesBox, r, 'nodes-table')),
-        optional('/api/v1/probe', opts).then((r) => generic(probeBox, r, 'probe-table')),
+        get('/api/v1/nodes', opts).then((r) => nodes.update(r.nodes || [])),
+        get('/api/v1/probe', opts).then((r) => probe.update(r.calls || [])),
       ]);
       const failed = results.find((r) => r.status === 'rejected');
       if (failed && failed.reason.status !== 401) msg.fail(errorText(failed.reason));

@@ -77,7 +77,7 @@ export default {
       const fig = s ? s.queue : q ? q.today : null;
       const ar = fig ? fig.answer_rate_15s : null;
       replace(tiles,
-        stat('wallboard.in_progress', String(waiting + withAgents), t('wallboard.in_progress_sub', { waiting, talking: withAgents }), { dataset: { fact: 'in-progress', waiting: String(waiting) } }),
+        stat('wallboard.in_progress', String(s && s.calls_in_progress != null ? s.calls_in_progress : waiting + withAgents), t('wallboard.in_progress_sub', { waiting, talking: withAgents }), { dataset: { fact: 'in-progress', waiting: String(waiting) } }),
         stat('wallboard.longest_wait', oldest ? elapsed(oldest) : '0:00', null, { dataset: { fact: 'longest-wait' } }),
         stat('wallboard.answer_rate', ar ? fmtRate(ar.rate) : '—', ar ? t('wallboard.answer_rate_sub', { n: ar.answered_in_15s, d: ar.calls }) : null, { dataset: { fact: 'answer-rate' } }),
         stat('wallboard.abandoned', fig ? String(fig.abandoned) : '—', fig ? t('wallboard.answered_sub', { n: fig.answered }) : null, { dataset: { fact: 'abandoned' } }),
