@@ -38,7 +38,7 @@ type VisitStore interface {
 // MyVisits is a return-visit agent's work: the visits it holds and the
 // attempts it recorded today.
 type MyVisits struct {
-	Held          []callback.Lease  `json:"held"`
+	Held          []callback.Lease        `json:"held"`
 	AttemptsToday []callback.AgentAttempt `json:"attempts_today"`
 }
 
