@@ -81,6 +81,10 @@ async function login(e) {
 }
 
 async function logout() {
+  // The session's end reaches this tab's live stream too, and may come
+  // before the logout's answer (it does in Firefox): closed first, the
+  // stream does not tell the one who logged out that their session ended.
+  closeLive();
   try {
     await post('/api/v1/logout', undefined, { quiet401: true });
   } catch {
