@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Runs hotline's whole test suite, installing the real peers the tests use
 # (redis-server, sipp, baresip, sox, espeak-ng, Debian's hold music, promtool,
-# systemd-analyze, chromium for the console's browser tests, and Asterisk 22
-# from third_party/asterisk) when they are missing.
+# systemd-analyze, chromium and firefox-esr for the console's browser tests,
+# and Asterisk 22 from third_party/asterisk) when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 need=()
-for pair in redis-server:redis-server sipp:sip-tester baresip:baresip-core sox:sox espeak-ng:espeak-ng promtool:prometheus systemd-analyze:systemd chromium:chromium; do
+for pair in redis-server:redis-server sipp:sip-tester baresip:baresip-core sox:sox espeak-ng:espeak-ng promtool:prometheus systemd-analyze:systemd chromium:chromium firefox-esr:firefox-esr; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 # Hold music for the DTMF talk-off tests (media/dtmf/talkoff).

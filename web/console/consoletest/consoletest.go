@@ -1,6 +1,7 @@
 // Package consoletest drives the web console in a real, headless Chromium
-// (Debian's chromium) through the DevTools protocol, for the console's
-// browser tests.
+// (Debian's chromium) through the DevTools protocol, and in a real,
+// headless Firefox (Debian's firefox-esr) through WebDriver BiDi, for the
+// console's browser tests.
 package consoletest
 
 import (
