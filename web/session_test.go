@@ -113,10 +113,18 @@ func TestConsoleSession(t *testing.T) {
 	if code, _, _ := r.send(request{method: "GET", path: "/api/v1/me", header: cookieHeader(c)}); code != http.StatusUnauthorized {
 		t.Errorf("after logout: %d", code)
 	}
-	// A wrong password: 401, and nothing set.
-	code, hdr, _ = r.send(request{method: "POST", path: "/api/v1/session", body: `{"user":"wang","password":"not it at all"}`})
-	if code != http.StatusUnauthorized || hdr.Get("Set-Cookie") != "" {
-		t.Errorf("a wrong password: %d %q", code, hdr.Get("Set-Cookie"))
+	// A wrong password: 401, and nothing set; five of them ban the
+	// source, as the API's logins and the phones' registrations do, and
+	// then even the right password is refused.
+	for i := range 5 {
+		code, hdr, _ = r.send(request{method: "POST", path: "/api/v1/session", body: `{"user":"wang","password":"not it at all"}`, from: "198.51.100.23"})
+		if code != http.StatusUnauthorized || hdr.Get("Set-Cookie") != "" {
+			t.Fatalf("wrong password %d: %d %q", i+1, code, hdr.Get("Set-Cookie"))
+		}
+	}
+	code, hdr, got = r.send(request{method: "POST", path: "/api/v1/session", body: `{"user":"wang","password":"` + pw + `"}`, from: "198.51.100.23"})
+	if code != http.StatusTooManyRequests || hdr.Get("Set-Cookie") != "" || hdr.Get("Retry-After") == "" {
+		t.Errorf("the right password from a banned source: %d %s", code, got)
 	}
 }
 
