@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -107,6 +108,63 @@ func (l *Log) Page(ctx context.Context, limit int, cursor string) ([]Entry, stri
 		return nil, "", fmt.Errorf("audit: %w", err)
 	}
 	return evs, next, nil
+}
+
+// Filter picks entries: by the account that acted (case does not
+// matter), and by action — exactly, or every action under it ("login"
+// is login and login.failed, "agents" every agents.…). Empty fields pick
+// all.
+type Filter struct {
+	User, Action string
+}
+
+func (f Filter) match(e Entry) bool {
+	if f.User != "" && !strings.EqualFold(f.User, e.User) {
+		return false
+	}
+	if f.Action != "" && e.Action != f.Action && !strings.HasPrefix(e.Action, f.Action+".") {
+		return false
+	}
+	return true
+}
+
+// MaxScan is how many entries one Find reads at most: a rare user's
+// entries come in several pages, each ending where the reading stopped.
+const MaxScan = 20_000
+
+// Find lists up to limit entries that f picks, newest first, before the
+// cursor of the page before, reading at most MaxScan entries; the next
+// page's cursor is where it stopped ("" when the log's oldest entry was
+// read), so a page may hold fewer than limit entries and still have a
+// next one.
+func (l *Log) Find(ctx context.Context, f Filter, limit int, cursor string) ([]Entry, string, error) {
+	if f == (Filter{}) {
+		return l.Page(ctx, limit, cursor)
+	}
+	var out []Entry
+	for scanned := 0; scanned < MaxScan; scanned += 500 {
+		evs, next, err := l.Page(ctx, 500, cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		for i, e := range evs {
+			if !f.match(e) {
+				continue
+			}
+			out = append(out, e)
+			if len(out) == limit {
+				if i == len(evs)-1 && next == "" {
+					return out, "", nil
+				}
+				return out, e.ID, nil
+			}
+		}
+		if next == "" {
+			return out, "", nil
+		}
+		cursor = next
+	}
+	return out, cursor, nil
 }
 
 // Each calls f with every event from from (inclusive) to to (exclusive),

@@ -96,3 +96,45 @@ func TestBounded(t *testing.T) {
 		t.Fatalf("%d events kept; want about 100", n)
 	}
 }
+
+// TestFind checks the filters, and that a page of a filtered search
+// ends where its reading stopped.
+func TestFind(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	l := New(srv.Client(t), Options{})
+	for i := range 1200 {
+		e := Entry{User: "wang", Action: "agents.pause"}
+		switch {
+		case i == 3:
+			e = Entry{User: "Zhao", Action: "login.failed"}
+		case i == 700:
+			e = Entry{User: "zhao", Action: "login"}
+		case i%2 == 0:
+			e.Action = "agents.resume"
+		}
+		if err := l.Record(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, next, err := l.Find(ctx, Filter{User: "zhao"}, 10, "")
+	if err != nil || len(got) != 2 || next != "" || got[0].Action != "login" || got[1].Action != "login.failed" {
+		t.Fatalf("zhao's entries %+v %q %v; want both, newest first, and no next page", got, next, err)
+	}
+	got, _, err = l.Find(ctx, Filter{Action: "login"}, 10, "")
+	if err != nil || len(got) != 2 {
+		t.Fatalf("action login %+v %v; want login and login.failed", got, err)
+	}
+	got, next, err = l.Find(ctx, Filter{Action: "agents.pause", User: "wang"}, 3, "")
+	if err != nil || len(got) != 3 || next != got[2].ID {
+		t.Fatalf("a page of wang's pauses %+v %q %v", got, next, err)
+	}
+	more, _, err := l.Find(ctx, Filter{Action: "agents.pause", User: "wang"}, 3, next)
+	if err != nil || len(more) != 3 || more[0].ID == got[2].ID || more[0].ID == got[0].ID {
+		t.Fatalf("the next page %+v %v; want three older ones", more, err)
+	}
+	if got, _, err := l.Find(ctx, Filter{Action: "agents"}, 2000, ""); err != nil || len(got) != 1198 {
+		t.Fatalf("every agents action: %d %v; want 1198", len(got), err)
+	}
+}

@@ -137,6 +137,8 @@ func (a *api) routes() []Route {
 			Roles: auth.Roles, Errors: []int{503}, handle: a.liveStream},
 		{Method: "GET", Path: "/api/v1/audit", Summary: "the audit log, newest first: every state-changing action, who, role, when, from where, the answer; format=csv exports a range of days",
 			Roles: admins, Query: []Param{limitParam, cursorParam,
+				{Name: "user", Type: "string", Description: "only the account's entries (for a failed login, the name tried)"},
+				{Name: "action", Type: "string", Description: "only this action, or every action under it: login is login and login.failed, agents every agents.…"},
 				{Name: "format", Type: "string", Enum: []string{"json", "csv"}, Description: "csv: every event from from to to, oldest first"},
 				{Name: "from", Type: "date", Description: "csv: the first day (30 days before to by default)"},
 				{Name: "to", Type: "date", Description: "csv: the last day (today by default)"}},

@@ -30,7 +30,7 @@ const BackgroundHeader = "X-Hotline-Background"
 // AuditLog keeps what people did; *audit.Log has it.
 type AuditLog interface {
 	Record(ctx context.Context, e audit.Entry) error
-	Page(ctx context.Context, limit int, cursor string) ([]audit.Entry, string, error)
+	Find(ctx context.Context, f audit.Filter, limit int, cursor string) ([]audit.Entry, string, error)
 	Each(ctx context.Context, from, to time.Time, f func(audit.Entry) error) error
 }
 
@@ -368,7 +368,7 @@ func (a *api) listAudit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	evs, next, err := a.opts.Audit.Page(r.Context(), limit, cursor)
+	evs, next, err := a.opts.Audit.Find(r.Context(), audit.Filter{User: q.Get("user"), Action: q.Get("action")}, limit, cursor)
 	if errors.Is(err, eventstream.ErrCursor) {
 		writeError(w, http.StatusBadRequest, "cursor: not one this API gave")
 		return

@@ -285,6 +285,12 @@ func TestLiveAndAudit(t *testing.T) {
 	if e := byAction["login"]; e.User != "root" || e.Status != http.StatusCreated {
 		t.Errorf("the latest login's audit entry: %+v", e)
 	}
+	// An account's entries alone.
+	var wang web.Page[audit.Entry]
+	code, _, got = r.send(request{method: "GET", path: "/api/v1/audit?user=wang&action=agents", header: cookieHeader(admin)})
+	if code != http.StatusOK || json.Unmarshal(got, &wang) != nil || len(wang.Items) != 1 || wang.Items[0].Action != "agents.pause" {
+		t.Errorf("wang's agents actions: %d %s", code, got)
+	}
 	// Only admins read it.
 	if code, _, _ := r.send(request{method: "GET", path: "/api/v1/audit", header: cookieHeader(sup)}); code != http.StatusForbidden {
 		t.Errorf("a supervisor reading the audit log: %d", code)

@@ -61,6 +61,14 @@ func TestRolesSeeTheirPagesOnly(t *testing.T) {
 			}
 			for _, p := range c.pages {
 				tab.Show(p)
+				if p == "audit" {
+					// Searched on the server by account: li's login and
+					// logout, from the subtest before.
+					tab.Type("#audit-user", "li")
+					tab.Click("#audit-search button[type=submit]")
+					tab.Wait(`(() => { const rows = [...document.querySelectorAll('#audit-table tbody tr')]; ` +
+						`return rows.length === 2 && rows.every((tr) => tr.children[1].textContent === 'li'); })()`)
+				}
 				if p == "ops" {
 					// The node this test runs, with its checks as it
 					// reported them.

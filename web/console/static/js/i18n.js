@@ -384,6 +384,8 @@ const dict = {
     'audit.status': 'Status',
     'audit.subject': 'Subject',
     'audit.detail': 'Detail',
+    'audit.search': 'Search',
+    'audit.action_hint': 'Action (login, agents, complaints.review…)',
   },
   zh: {
     'app.title': '12345热线',
@@ -767,6 +769,8 @@ const dict = {
     'audit.status': '状态码',
     'audit.subject': '对象',
     'audit.detail': '详情',
+    'audit.search': '查询',
+    'audit.action_hint': '操作（login、agents、complaints.review…）',
   },
 };
 

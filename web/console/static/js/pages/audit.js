@@ -37,10 +37,25 @@ export default {
       key: (e) => e.id,
       sort: { key: 'at', dir: -1 },
     });
+    // The log searched by account and action on the server: a rare
+    // user's entries are found however far back they are.
+    const filter = { user: '', action: '' };
+    const userIn = h('input', { type: 'search', id: 'audit-user', placeholder: t('audit.user'), 'aria-label': t('audit.user') });
+    const actionIn = h('input', { type: 'search', id: 'audit-action', placeholder: t('audit.action_hint'), 'aria-label': t('audit.action') });
+    const search = h('form', { class: 'inline', id: 'audit-search' }, userIn, actionIn,
+      h('button', { type: 'submit', class: 'secondary' }, t('audit.search')));
+    search.addEventListener('submit', (e) => {
+      e.preventDefault();
+      filter.user = userIn.value.trim();
+      filter.action = actionIn.value.trim();
+      items = [];
+      next = '';
+      load([], {});
+    });
     more.addEventListener('click', async () => {
       more.disabled = true;
       try {
-        const page = await get('/api/v1/audit' + query({ limit: 200, cursor: next }));
+        const page = await get('/api/v1/audit' + query({ limit: 200, cursor: next, ...filter }));
         items = items.concat(page.items || []);
         next = page.next_cursor || '';
         log.update(items);
@@ -51,11 +66,11 @@ export default {
         more.disabled = false;
       }
     });
-    root.append(msg.el, section('audit.log', h('div', { class: 'toolbar' }, csv), box, more));
+    root.append(msg.el, section('audit.log', h('div', { class: 'toolbar' }, search, csv), box, more));
 
     async function load(_topics, opts) {
       try {
-        const page = await optional('/api/v1/audit?limit=200', opts);
+        const page = await optional('/api/v1/audit' + query({ limit: 200, ...filter }), opts);
         if (!page) {
           replace(box, notAvailable());
           csv.hidden = true;
