@@ -156,16 +156,7 @@ func Run(ctx context.Context, opts Options) error {
 			pacer.Realtime = prio
 		}
 	}
-	pacerCtx, stopPacer := context.WithCancel(context.WithoutCancel(ctx))
-	pacerDone := make(chan struct{})
-	go func() {
-		defer close(pacerDone)
-		pacer.Run(pacerCtx)
-	}()
-	defer func() {
-		stopPacer()
-		<-pacerDone
-	}()
+	defer background(ctx, pacer.Run)()
 
 	agents, err := newAgents(ctx, cfg, store.Client, log)
 	if err != nil {
@@ -174,16 +165,7 @@ func Run(ctx context.Context, opts Options) error {
 	// Consoles on every node hear what changed: a call, an agent's state,
 	// the queue, a decision.
 	feed := live.New(store.Client, live.Options{Logger: log})
-	feedCtx, stopFeed := context.WithCancel(context.WithoutCancel(ctx))
-	feedDone := make(chan struct{})
-	go func() {
-		defer close(feedDone)
-		_ = feed.Run(feedCtx)
-	}()
-	defer func() {
-		stopFeed()
-		<-feedDone
-	}()
+	defer background(ctx, func(ctx context.Context) { _ = feed.Run(ctx) })()
 	agents.dist.Changed = func(what ...string) {
 		for _, t := range what {
 			feed.Publish(t)
@@ -247,16 +229,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	// The journal is replayed, and numbers reserved, until the calls
 	// have ended and their records are written (deferred in that order).
-	keeperCtx, stopKeeper := context.WithCancel(context.WithoutCancel(ctx))
-	keeperDone := make(chan struct{})
-	go func() {
-		defer close(keeperDone)
-		keeper.Run(keeperCtx)
-	}()
-	defer func() {
-		stopKeeper()
-		<-keeperDone
-	}()
+	defer background(ctx, keeper.Run)()
 
 	var appealRecorder ivr.AppealRecorder = keeper.Appeals()
 	if opts.Appeals != nil {
@@ -305,16 +278,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	if opts.Reload != nil {
-		reloadCtx, stopReloading := context.WithCancel(context.WithoutCancel(ctx))
-		reloadDone := make(chan struct{})
-		go func() {
-			defer close(reloadDone)
-			certs.reloadOn(reloadCtx, opts.Reload, log)
-		}()
-		defer func() {
-			stopReloading()
-			<-reloadDone
-		}()
+		defer background(ctx, func(ctx context.Context) { certs.reloadOn(ctx, opts.Reload, log) })()
 	}
 	tel, err := newBackend(cfg, catalog, pacer, incoming, agents, certs, reg, log)
 	if err != nil {
@@ -360,16 +324,7 @@ func Run(ctx context.Context, opts Options) error {
 		{Name: "redis", Check: keeper.RedisCheck, Degraded: outageMode},
 		{Name: "journal", Check: keeper.Check},
 	}, tel.checks...)
-	healthCtx, stopHealth := context.WithCancel(context.WithoutCancel(ctx))
-	healthDone := make(chan struct{})
-	go func() {
-		defer close(healthDone)
-		reportHealth(healthCtx, lease, checks, log)
-	}()
-	defer func() {
-		stopHealth()
-		<-healthDone
-	}()
+	defer background(ctx, func(ctx context.Context) { reportHealth(ctx, lease, checks, log) })()
 	// The live streams end when the server shuts down, which would
 	// otherwise wait for them.
 	closing := make(chan struct{})
@@ -676,6 +631,23 @@ func newPacerStats(reg prometheus.Registerer) *media.PacerStats {
 	}, func() float64 { return float64(st.Late.Load()) })
 	reg.MustRegister(lateness, deviation, jitter, wake, busy, frames, late)
 	return st
+}
+
+// background runs f on a context of its own, which ctx's end does not
+// cancel (stopping Run drains calls first; the parts they need go on
+// meanwhile), and returns what cancels it and waits for f to return:
+// deferred, the parts stop in the reverse order of their start.
+func background(ctx context.Context, f func(context.Context)) (stop func()) {
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(bctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // countCall tells the other nodes how many calls this one runs.
