@@ -197,10 +197,7 @@ func joinRoles(rs []auth.Role, last string) string {
 	if len(rs) == 0 {
 		return "no role"
 	}
-	ss := make([]string, len(rs))
-	for i, r := range rs {
-		ss[i] = string(r)
-	}
+	ss := roleNames(rs)
 	if len(ss) == 1 {
 		return ss[0]
 	}

@@ -80,25 +80,37 @@ type TokenRequest struct {
 // account's roles, for LoginTTL. Failures count against the source and
 // the account, with the registrar's ban mechanics.
 func (a *api) login(w http.ResponseWriter, r *http.Request) {
-	var b LoginRequest
-	if !decodeBody(w, r, &b) {
-		return
-	}
-	u, ok := a.checkLogin(w, r, b)
-	if !ok {
-		return
-	}
 	ttl := a.opts.LoginTTL
 	if ttl <= 0 {
 		ttl = 12 * time.Hour
 	}
-	secret, tok, err := a.opts.Accounts.CreateToken(r.Context(), auth.TokenSpec{User: u.Name, Name: "login", Roles: u.Roles, TTL: ttl, Login: true, By: u.Name})
-	if err != nil {
-		a.fail(w, r, err)
+	_, secret, tok, ok := a.logIn(w, r, auth.TokenSpec{Name: "login", TTL: ttl}, "token")
+	if !ok {
 		return
 	}
-	a.audit(r, audit.Entry{User: u.Name, Roles: roleNames(tok.Roles), Action: "login", Status: http.StatusCreated, Detail: map[string]string{"token": tok.ID}})
 	a.reply(w, r, http.StatusCreated, TokenReply{Secret: secret, Token: tok})
+}
+
+// logIn reads a login's body, checks its password and makes its token
+// from spec (the account's roles, for the account), answering a failure
+// itself; the login is audited, the token's id under detail.
+func (a *api) logIn(w http.ResponseWriter, r *http.Request, spec auth.TokenSpec, detail string) (auth.User, string, auth.Token, bool) {
+	var b LoginRequest
+	if !decodeBody(w, r, &b) {
+		return auth.User{}, "", auth.Token{}, false
+	}
+	u, ok := a.checkLogin(w, r, b)
+	if !ok {
+		return auth.User{}, "", auth.Token{}, false
+	}
+	spec.User, spec.Roles, spec.Login, spec.By = u.Name, u.Roles, true, u.Name
+	secret, tok, err := a.opts.Accounts.CreateToken(r.Context(), spec)
+	if err != nil {
+		a.fail(w, r, err)
+		return auth.User{}, "", auth.Token{}, false
+	}
+	a.audit(r, audit.Entry{User: u.Name, Roles: roleNames(tok.Roles), Action: "login", Status: http.StatusCreated, Detail: map[string]string{detail: tok.ID}})
+	return u, secret, tok, true
 }
 
 // checkLogin checks a login's password, answering the failure itself:

@@ -105,25 +105,14 @@ func (a *api) sessionTimes() (ttl, idle time.Duration) {
 // session logs a person in for the console: a login token with the
 // session's idle timeout, in a cookie the page's scripts cannot read.
 func (a *api) session(w http.ResponseWriter, r *http.Request) {
-	var b LoginRequest
-	if !decodeBody(w, r, &b) {
-		return
-	}
-	u, ok := a.checkLogin(w, r, b)
+	ttl, idle := a.sessionTimes()
+	u, secret, tok, ok := a.logIn(w, r, auth.TokenSpec{Name: "console", TTL: ttl, Idle: idle}, "session")
 	if !ok {
 		return
 	}
-	ctx := r.Context()
-	ttl, idle := a.sessionTimes()
-	secret, tok, err := a.opts.Accounts.CreateToken(ctx, auth.TokenSpec{User: u.Name, Name: "console", Roles: u.Roles, TTL: ttl, Idle: idle, Login: true, By: u.Name})
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.audit(r, audit.Entry{User: u.Name, Roles: roleNames(tok.Roles), Action: "login", Status: http.StatusCreated, Detail: map[string]string{"session": tok.ID}})
 	a.setSession(w, r, secret, ttl)
 	p := auth.Principal{User: u.Name, Roles: tok.Roles, AgentID: u.AgentID, OrganizerID: u.OrganizerID, TokenID: tok.ID, ExpiresAt: tok.ExpiresAt}
-	a.reply(w, r.WithContext(context.WithValue(ctx, principalKey{}, p)), http.StatusCreated, Me{Principal: p, Account: &u})
+	a.reply(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)), http.StatusCreated, Me{Principal: p, Account: &u})
 }
 
 // audit records e with the request's source and route; a failure is
