@@ -228,9 +228,9 @@ func (a *api) getAgent(w http.ResponseWriter, r *http.Request) {
 	a.reply(w, r, http.StatusOK, d)
 }
 
-// agentCall describes the call an agent is on from its record and its
-// appeal; what cannot be read is left out (the call is there whatever
-// its record says).
+// agentCall describes the call an agent is on from its record, the
+// queue and its appeal, each read once; what cannot be read is left out
+// (the call is there whatever its record says).
 func (a *api) agentCall(ctx context.Context, id string, now time.Time) *AgentCall {
 	c := &AgentCall{ID: id}
 	if rec, err := a.opts.Calls.Get(ctx, id); err == nil {
@@ -247,9 +247,19 @@ func (a *api) agentCall(ctx context.Context, id string, now time.Time) *AgentCal
 			c.AnsweredAt = q.AnsweredAt
 		}
 	}
-	if c.AppealID == "" && a.opts.Appeals != nil {
-		if ap, err := a.opts.Appeals.ByCall(ctx, id); err == nil {
+	if a.opts.Appeals != nil && (c.AppealID == "" || c.Category == "") {
+		var ap appeal.Appeal
+		var err error
+		if c.AppealID == "" {
+			ap, err = a.opts.Appeals.ByCall(ctx, id)
+		} else {
+			ap, err = a.opts.Appeals.Get(ctx, c.AppealID)
+		}
+		if err == nil {
 			c.AppealID = ap.ID
+			if c.Category == "" {
+				c.Category = ap.Category
+			}
 		}
 	}
 	if c.QueuedAt != nil {
@@ -258,11 +268,6 @@ func (a *api) agentCall(ctx context.Context, id string, now time.Time) *AgentCal
 			end = *c.AnsweredAt
 		}
 		c.WaitedSeconds = max(end.Sub(*c.QueuedAt).Seconds(), 0)
-	}
-	if c.Category == "" && c.AppealID != "" && a.opts.Appeals != nil {
-		if ap, err := a.opts.Appeals.Get(ctx, c.AppealID); err == nil {
-			c.Category = ap.Category
-		}
 	}
 	return c
 }
