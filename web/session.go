@@ -224,16 +224,14 @@ func (rt Route) action() string {
 		return rt.Audit
 	}
 	var words []string
-	last := ""
+	endsInWord := false
 	for _, seg := range strings.Split(strings.TrimPrefix(rt.Path, "/api/v1/"), "/") {
-		if strings.HasPrefix(seg, "{") {
-			last = "param"
-			continue
+		endsInWord = !strings.HasPrefix(seg, "{")
+		if endsInWord {
+			words = append(words, seg)
 		}
-		words = append(words, seg)
-		last = "word"
 	}
-	if len(words) > 1 && last == "word" {
+	if len(words) > 1 && endsInWord {
 		return words[0] + "." + words[len(words)-1]
 	}
 	verb := map[string]string{"POST": "create", "PUT": "put", "PATCH": "change", "DELETE": "delete"}[rt.Method]
