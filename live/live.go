@@ -8,9 +8,12 @@ package live
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 )
@@ -185,7 +188,8 @@ func (f *Feed) deliver(c Change) {
 // and tells subscribers to resync once it reads again.
 func (f *Feed) Run(ctx context.Context) error {
 	last := "$"
-	pause := 100 * time.Millisecond
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval, bo.MaxInterval = 100*time.Millisecond, 5*time.Second
 	for {
 		res, err := f.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{f.key, last}, Block: 5 * time.Second, Count: 256}).Result()
 		switch {
@@ -194,19 +198,19 @@ func (f *Feed) Run(ctx context.Context) error {
 		case errors.Is(err, redis.Nil):
 			continue
 		case err != nil:
+			pause := bo.NextBackOff()
 			f.opts.Logger.Warn().Err(err).Stringer("retry_in", pause).Msg("live: reading the changes")
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-time.After(pause):
 			}
-			pause = min(2*pause, 5*time.Second)
 			if last != "$" {
 				f.deliver(Change{Topic: Resync, At: time.Now()})
 			}
 			continue
 		}
-		pause = 100 * time.Millisecond
+		bo.Reset()
 		for _, st := range res {
 			for _, m := range st.Messages {
 				last = m.ID
@@ -219,14 +223,9 @@ func (f *Feed) Run(ctx context.Context) error {
 	}
 }
 
-// idTime is when an entry was added, from its id.
+// idTime is when an entry was added, from its id (ms-seq).
 func idTime(id string) time.Time {
-	var ms int64
-	for _, r := range id {
-		if r < '0' || r > '9' {
-			break
-		}
-		ms = ms*10 + int64(r-'0')
-	}
-	return time.UnixMilli(ms)
+	ms, _, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseInt(ms, 10, 64)
+	return time.UnixMilli(n)
 }
