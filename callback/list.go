@@ -3,7 +3,6 @@ package callback
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -53,25 +52,13 @@ func (s *Store) List(ctx context.Context, st State, limit int, cursor string) ([
 	for i, z := range zs {
 		ids[i] = z.Member.(string)
 	}
-	out := []Visit{}
-	if len(ids) > 0 {
-		docs, err := s.rdb.HMGet(ctx, s.visits, ids...).Result()
-		if err != nil {
-			return nil, "", fmt.Errorf("callback: list: %w", err)
-		}
-		for i, d := range docs {
-			doc, ok := d.(string)
-			if !ok {
-				continue
-			}
-			v, err := decodeVisit(ids[i], doc)
-			if err != nil {
-				return nil, "", err
-			}
-			if st == Leased {
-				v.State = Leased
-			}
-			out = append(out, v)
+	out, err := s.visitsOf(ctx, ids)
+	if err != nil {
+		return nil, "", err
+	}
+	if st == Leased {
+		for i := range out {
+			out[i].State = Leased
 		}
 	}
 	c := ""
@@ -140,23 +127,52 @@ func (s *Store) Held(ctx context.Context, agent string) ([]Lease, error) {
 	if err != nil {
 		return nil, fmt.Errorf("callback: held: %w", err)
 	}
-	var out []Lease
+	var ids []string
+	until := map[string]time.Time{}
 	for id, v := range all {
 		parts := strings.Split(v, "|")
 		if len(parts) < 2 || parts[0] != agent {
 			continue
 		}
 		ms, _ := strconv.ParseInt(parts[1], 10, 64)
-		vis, err := s.Get(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			continue // ended since the leases were read
+		ids = append(ids, id)
+		until[id] = time.UnixMilli(ms)
+	}
+	// A visit ended since the leases were read is not there.
+	vs, err := s.visitsOf(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Lease, len(vs))
+	for i, v := range vs {
+		out[i] = Lease{Visit: v, Agent: agent, Until: until[v.ID]}
+	}
+	slices.SortFunc(out, func(a, b Lease) int { return a.Until.Compare(b.Until) })
+	return out, nil
+}
+
+// visitsOf reads the visits ids name in one round trip, in their order,
+// leaving out those not there.
+func (s *Store) visitsOf(ctx context.Context, ids []string) ([]Visit, error) {
+	out := []Visit{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	docs, err := s.rdb.HMGet(ctx, s.visits, ids...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("callback: visits: %w", err)
+	}
+	for i, d := range docs {
+		doc, ok := d.(string)
+		if !ok {
+			continue
 		}
+		v, err := decodeVisit(ids[i], doc)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Lease{Visit: vis, Agent: agent, Until: time.UnixMilli(ms)})
+		out = append(out, v)
 	}
-	slices.SortFunc(out, func(a, b Lease) int { return a.Until.Compare(b.Until) })
 	return out, nil
 }
 
@@ -202,15 +218,12 @@ scan:
 		}
 		top = "(" + msgs[len(msgs)-1].ID
 	}
+	vs, err := s.visitsOf(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	var out []AgentAttempt
-	for _, id := range ids {
-		v, err := s.Get(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
+	for _, v := range vs {
 		for _, a := range v.Attempts {
 			if a.By == agent && !a.At.Before(since) {
 				out = append(out, AgentAttempt{Visit: v.ID, Appeal: v.Appeal, Category: v.Category, Attempt: a})
