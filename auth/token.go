@@ -35,8 +35,9 @@ type Token struct {
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 	RevokedBy  string     `json:"revoked_by,omitempty"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
-	// Idle, when set, ends the token once it has gone unused that long
-	// (a console session left alone); ExpiresAt ends it whatever its use.
+	// IdleSeconds, when set, ends the token once it has gone unused that
+	// long (a console session left alone); ExpiresAt ends it whatever its
+	// use.
 	IdleSeconds int64 `json:"idle_timeout_seconds,omitempty"`
 }
 
