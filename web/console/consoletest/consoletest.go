@@ -35,15 +35,26 @@ type Browser struct {
 }
 
 // ExecPath finds Chromium: $CHROMIUM, else chromium on the PATH.
-func ExecPath() (string, error) {
-	if p := os.Getenv("CHROMIUM"); p != "" {
+func ExecPath() (string, error) { return browserPath("CHROMIUM", "chromium") }
+
+// browserPath finds a browser: the program $env names, else name (a
+// Debian package's program of the same name) on the PATH.
+func browserPath(env, name string) (string, error) {
+	if p := os.Getenv(env); p != "" {
 		return p, nil
 	}
-	p, err := exec.LookPath("chromium")
+	p, err := exec.LookPath(name)
 	if err != nil {
-		return "", fmt.Errorf("chromium not found (Debian package chromium): %w", err)
+		return "", fmt.Errorf("%s not found (Debian package %s): %w", name, name, err)
 	}
 	return p, nil
+}
+
+// The pages' expressions both browsers evaluate.
+const navExpr = `[...document.querySelectorAll('#nav a')].map(a => a.dataset.page)`
+
+func textExpr(sel string) string {
+	return fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel)
 }
 
 // Start starts a headless Chromium. As root Chromium refuses to run
@@ -244,13 +255,13 @@ func Eval[T any](tab *Tab, expression string) T {
 // Text is the text of the first element sel selects, "" when none does.
 func (tab *Tab) Text(sel string) string {
 	tab.t.Helper()
-	return Eval[string](tab, fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel))
+	return Eval[string](tab, textExpr(sel))
 }
 
 // Nav is the names of the pages the navigation offers.
 func (tab *Tab) Nav() []string {
 	tab.t.Helper()
-	return Eval[[]string](tab, `[...document.querySelectorAll('#nav a')].map(a => a.dataset.page)`)
+	return Eval[[]string](tab, navExpr)
 }
 
 // Screenshot is a PNG of the tab's viewport.

@@ -33,16 +33,7 @@ type Firefox struct {
 }
 
 // FirefoxPath finds Firefox: $FIREFOX, else firefox-esr on the PATH.
-func FirefoxPath() (string, error) {
-	if p := os.Getenv("FIREFOX"); p != "" {
-		return p, nil
-	}
-	p, err := exec.LookPath("firefox-esr")
-	if err != nil {
-		return "", fmt.Errorf("firefox-esr not found (Debian package firefox-esr): %w", err)
-	}
-	return p, nil
-}
+func FirefoxPath() (string, error) { return browserPath("FIREFOX", "firefox-esr") }
 
 // faultWatch is a preload script: it runs in every page before the
 // page's own scripts and keeps what Chromium's console would show as a
@@ -320,7 +311,7 @@ func (f *Firefox) Eval(expression string, v any) {
 func (f *Firefox) Text(sel string) string {
 	f.t.Helper()
 	var text string
-	f.Eval(fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel), &text)
+	f.Eval(textExpr(sel), &text)
 	return text
 }
 
@@ -388,6 +379,6 @@ func (f *Firefox) Type(sel, text string) {
 func (f *Firefox) Nav() []string {
 	f.t.Helper()
 	var pages []string
-	f.Eval(`[...document.querySelectorAll('#nav a')].map(a => a.dataset.page)`, &pages)
+	f.Eval(navExpr, &pages)
 	return pages
 }
