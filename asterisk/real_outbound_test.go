@@ -132,13 +132,22 @@ qualify_timeout = 0.5
 			events = append(events, ev)
 		},
 		Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)})
+	// Asterisk shows an endpoint offline until its first qualify: the
+	// monitor starts once the failing trunk's carrier has answered one,
+	// or a busy machine sees it down before it was ever up.
+	deadline := time.Now().Add(40 * time.Second)
+	for b.Probe(t.Context(), tr).Verdict() != trunk.Alive {
+		if time.Now().After(deadline) {
+			t.Fatal("Asterisk never qualified the failing trunk's carrier")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	wg.Go(func() { m.Run(ctx) })
 	defer wg.Wait()
 	defer cancel()
 
-	deadline := time.Now().Add(40 * time.Second)
 	live, dead, stopped := false, false, false
 	for {
 		if !live || !dead {
