@@ -349,7 +349,7 @@ func (s *Server) newLeg(parent ivr.Call, p legPlan) (*agentLeg, *sip.Request, er
 		// Sent from the port phones register to: a phone behind NAT takes
 		// requests only on the flow its REGISTER opened (RFC 5626 §5.3).
 		// sipgo keeps this for the ACK and CANCEL; bye does for the BYE.
-		req.Laddr = sip.Addr{IP: net.IP(s.addr.Addr().AsSlice()), Port: int(s.addr.Port())}
+		req.Laddr = s.udpLaddr()
 	}
 	from := &sip.FromHeader{
 		DisplayName: p.fromName,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -324,10 +325,22 @@ func (c *call) hangup(ctx context.Context, code int, reason string) error {
 		return c.dlg.Respond(code, reason, nil)
 	}
 	select {
-	case <-c.srv.sendBye(c.log, "caller", c.dlg.Bye):
+	case <-c.srv.sendBye(c.log, "caller", c.bye):
 	case <-ctx.Done():
 	}
 	return nil
+}
+
+// bye sends the caller's BYE to the Contact of its INVITE, over UDP from
+// the port its INVITE came to.
+func (c *call) bye(ctx context.Context) error {
+	inv := c.dlg.InviteRequest
+	bye := sip.NewRequest(sip.BYE, *inv.Contact().Address.Clone())
+	bye.SetTransport(inv.Transport())
+	if strings.EqualFold(inv.Transport(), "udp") && c.srv.udp != nil {
+		bye.Laddr = c.srv.udpLaddr()
+	}
+	return c.dlg.WriteBye(ctx, bye)
 }
 
 // end ends the call with a cause; used for media timeouts and shutdown. The

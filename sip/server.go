@@ -430,6 +430,15 @@ func (s *Server) clientFor(transport string) *sipgo.Client {
 // Addr is the address SIP listens on.
 func (s *Server) Addr() netip.AddrPort { return s.addr }
 
+// udpLaddr is the local address of every request sent over UDP: the port
+// SIP listens on. A peer behind NAT takes requests only on the flow its
+// own request opened (RFC 5626 §5.3), and a request sent from a port of
+// its own would leave sipgo a connection that nothing closes once the
+// peer writes to the listening port.
+func (s *Server) udpLaddr() sip.Addr {
+	return sip.Addr{IP: net.IP(s.addr.Addr().AsSlice()), Port: int(s.addr.Port())}
+}
+
 // TLSAddr is the address SIP over TLS listens on; zero without
 // Options.TLSListen.
 func (s *Server) TLSAddr() netip.AddrPort { return s.tlsAddr }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"time"
@@ -47,7 +46,7 @@ func (s *Server) Probe(ctx context.Context, t config.Trunk) trunks.Result {
 		if !slices.Contains(s.ua.TransportLayer().ListenPorts("udp"), int(s.addr.Port())) {
 			return trunks.Result{Err: fmt.Errorf("%w: SIP is not served over UDP yet", trunks.ErrNotProbed)}
 		}
-		req.Laddr = sip.Addr{IP: net.IP(s.addr.Addr().AsSlice()), Port: int(s.addr.Port())}
+		req.Laddr = s.udpLaddr()
 	}
 	user := t.CallerID
 	if !isToken(user) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -135,7 +134,7 @@ func (r *TrunkRegisterer) request(t config.Trunk, transport string, contact *sip
 	req.SetTransport(strings.ToUpper(transport))
 	req.SetDestination(t.Address())
 	if transport == "udp" {
-		req.Laddr = sip.Addr{IP: net.IP(s.addr.Addr().AsSlice()), Port: int(s.addr.Port())}
+		req.Laddr = s.udpLaddr()
 	}
 	callID, tag, cseq := r.next(t.Name)
 	aor := sip.Uri{Scheme: "sip", User: t.Username, Host: t.Host}
