@@ -20,6 +20,7 @@ import (
 // address allowed one call, a call to a number not served gets 404, and a
 // second INVITE is dropped unanswered and counted on /metrics.
 func TestSIPAdmission(t *testing.T) {
+	t.Parallel()
 	h := hotlinetest.Start(t, func(c *config.Config) {
 		c.SIP.Limits.Trusted = []string{"127.0.0.1"}
 		c.SIP.Limits.CallsPerMinute, c.SIP.Limits.Burst = 1, 1
@@ -82,6 +83,7 @@ func TestSIPAdmission(t *testing.T) {
 // another address is refused with 403, counted on /metrics. The trunk's
 // call quality series are on /metrics before its first call.
 func TestSIPTrunkSources(t *testing.T) {
+	t.Parallel()
 	h := hotlinetest.Start(t, func(c *config.Config) {
 		c.SIP.AllowUnknownSources = false
 		c.Trunks = []config.Trunk{{

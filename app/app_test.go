@@ -44,6 +44,7 @@ func dial(t *testing.T, h *hotlinetest.Hotline, who string, keys string) <-chan 
 // TestDrain: on SIGTERM's cause, a call in progress runs to its end while
 // new calls are refused with 503; then hotline stops.
 func TestDrain(t *testing.T) {
+	t.Parallel()
 	h := hotlinetest.Start(t, func(c *config.Config) { c.Shutdown.Grace = config.Duration(2 * time.Minute) })
 	done := dial(t, h, "13700000001", "1,1")
 	h.Records.Answered(t, "13700000001")
@@ -76,6 +77,7 @@ func TestDrain(t *testing.T) {
 // TestInterrupt: on SIGINT's cause every call ends at once, recorded as
 // ended by the shutdown, and the caller is sent a BYE.
 func TestInterrupt(t *testing.T) {
+	t.Parallel()
 	h := hotlinetest.Start(t, nil)
 	done := dial(t, h, "13700000002", "")
 	h.Records.Answered(t, "13700000002")

@@ -78,6 +78,7 @@ func (r *visitRig) ended(t *testing.T, id string) callback.Visit {
 // the attempt is recorded completed with the three answers, and the
 // water bureau's rates are 1/1.
 func TestAutomatedVisit(t *testing.T) {
+	t.Parallel()
 	r := startVisitRig(t, '1')
 	a := r.h.FedBack(t, "auto-visit-1", "13900000071", appeal.Livelihood, "water")
 	r.expire(a)
@@ -107,6 +108,7 @@ func TestAutomatedVisit(t *testing.T) {
 // do-not-call list, and the citizen's next appeal gets no visit: the
 // phone is never called again.
 func TestAutomatedVisitDeclined(t *testing.T) {
+	t.Parallel()
 	r := startVisitRig(t, '2')
 	a := r.h.FedBack(t, "auto-visit-2", "13900000072", appeal.Livelihood, "water")
 	r.expire(a)

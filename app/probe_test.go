@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +30,8 @@ func probeCall(t *testing.T, h *hotlinetest.Hotline, who string, sign func(callI
 	t.Helper()
 	catalog, err := prompts.Default()
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return caller.Transcript{}
 	}
 	tr, err := caller.Call(t.Context(), caller.Options{
 		Target: h.URI(), From: who, Catalog: catalog, Headers: sign,
@@ -40,7 +42,7 @@ func probeCall(t *testing.T, h *hotlinetest.Hotline, who string, sign func(callI
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 	})
 	if err != nil {
-		t.Fatalf("call from %s: %v", who, err)
+		t.Errorf("call from %s: %v", who, err) // from the call's goroutine: no Fatal
 	}
 	return tr
 }
@@ -85,19 +87,39 @@ func TestProbeCallsReachNobody(t *testing.T) {
 	})
 	agentState(t, store, "a1", acd.Available)
 
-	for who, sign := range map[string]func(string) []sip.Header{
+	// The probe's two ways and a forged signature, at once: a probe is
+	// an ordinary call to everything but the queue and the figures.
+	signs := map[string]func(string) []sip.Header{
 		byNumber: nil,
 		byHeader: signedBy(probeSecret, time.Now()),
-	} {
-		tr := probeCall(t, h, who, sign)
+		forged:   signedBy("not-the-probe-secret", time.Now()),
+	}
+	heard := make(map[string]caller.Transcript)
+	var mu sync.Mutex
+	var calls sync.WaitGroup
+	for who, sign := range signs {
+		calls.Go(func() {
+			tr := probeCall(t, h, who, sign)
+			mu.Lock()
+			heard[who] = tr
+			mu.Unlock()
+		})
+	}
+	calls.Wait()
+	if t.Failed() {
+		return
+	}
+	probes := map[string]bool{}
+	for _, who := range []string{byNumber, byHeader} {
 		rec := h.Records.Final(t, who)
+		probes[rec.ID] = true
 		if !rec.Synthetic || rec.EndCause != calllog.FlowFinished || rec.Stage != ivr.StageGoodbye {
 			t.Errorf("%s: record synthetic %v, cause %s (%s), stage %s", who, rec.Synthetic, rec.EndCause, rec.EndDetail, rec.Stage)
 		}
 		if rec.QueuedAt != nil || rec.OfferedAt != nil || rec.AgentID != "" || rec.Rating != "" {
 			t.Errorf("%s: queued %v offered %v agent %q rating %q", who, rec.QueuedAt, rec.OfferedAt, rec.AgentID, rec.Rating)
 		}
-		if ids := tr.HeardIDs(); len(ids) == 0 || ids[len(ids)-1] != prompts.Goodbye {
+		if ids := heard[who].HeardIDs(); len(ids) == 0 || ids[len(ids)-1] != prompts.Goodbye {
 			t.Errorf("%s: heard %v, want intake then goodbye", who, ids)
 		}
 		a, err := h.Appeals.ByCall(t.Context(), rec.ID)
@@ -105,28 +127,36 @@ func TestProbeCallsReachNobody(t *testing.T) {
 			t.Errorf("%s: appeal %+v, %v; want a synthetic one, %s", who, a, err, rec.AppealID)
 		}
 	}
-	if list, err := h.Appeals.List(t.Context(), 0); err != nil || len(list) != 0 {
-		t.Errorf("appeals listed %+v, %v; want none", list, err)
-	}
-	if s := fleet.Stats(); s.Offers != 0 {
-		t.Errorf("the agent's phone was offered %d calls", s.Offers)
-	}
-	ratings := evaluation.NewStore(h.Client, evaluation.StoreOptions{})
-	if list, err := ratings.List(t.Context(), evaluation.Query{}); err != nil || len(list) != 0 {
-		t.Errorf("ratings %+v, %v; want none", list, err)
-	}
-	day, err := store.Day(t.Context(), time.Now())
-	if err != nil || day.Queued != 0 || day.Offers != 0 || day.TurnedAway != 0 || day.Answered != 0 || day.Abandoned != 0 {
-		t.Errorf("day's figures %+v, %v; want nothing counted", day, err)
-	}
 
 	// Signed with another secret: an ordinary call, queued and answered.
-	probeCall(t, h, forged, signedBy("not-the-probe-secret", time.Now()))
 	rec := h.Records.Final(t, forged)
 	if rec.Synthetic || rec.QueuedAt == nil || rec.AgentID != "a1" {
 		t.Errorf("forged: record synthetic %v, queued %v, agent %q", rec.Synthetic, rec.QueuedAt, rec.AgentID)
 	}
-	if a, err := h.Appeals.ByCall(t.Context(), rec.ID); err != nil || a.Synthetic {
-		t.Errorf("forged: appeal %+v, %v", a, err)
+	forgedAppeal, err := h.Appeals.ByCall(t.Context(), rec.ID)
+	if err != nil || forgedAppeal.Synthetic {
+		t.Errorf("forged: appeal %+v, %v", forgedAppeal, err)
+	}
+
+	// Only the forged call is anywhere a person or a figure sees.
+	if list, err := h.Appeals.List(t.Context(), 0); err != nil || len(list) != 1 || list[0].ID != forgedAppeal.ID {
+		t.Errorf("appeals listed %+v, %v; want the forged call's alone", list, err)
+	}
+	if s := fleet.Stats(); s.Offers != 1 {
+		t.Errorf("the agent's phone was offered %d calls, want the forged one", s.Offers)
+	}
+	ratings := evaluation.NewStore(h.Client, evaluation.StoreOptions{})
+	list, err := ratings.List(t.Context(), evaluation.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range list {
+		if probes[r.CallID] {
+			t.Errorf("a probe's call rated: %+v", r)
+		}
+	}
+	day, err := store.Day(t.Context(), time.Now())
+	if err != nil || day.Queued != 1 || day.Offers != 1 || day.TurnedAway != 0 || day.Answered != 1 || day.Abandoned != 0 {
+		t.Errorf("day's figures %+v, %v; want the forged call's alone", day, err)
 	}
 }

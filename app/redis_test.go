@@ -120,6 +120,7 @@ func run(t *testing.T, redisURL string) *running {
 // Started while its Redis does not answer, hotline waits for it, saying
 // so at growing intervals, and serves once it answers.
 func TestStartWaitsForRedis(t *testing.T) {
+	t.Parallel()
 	srv := redistest.New(t)
 	h := run(t, srv.URL())
 	h.waitFor(t, "warn", "unreachable: retrying in 1s (since ", 1)
@@ -155,6 +156,7 @@ func TestStartWaitsForRedis(t *testing.T) {
 // Stopped while it waits for Redis, hotline stops at once, and that is no
 // error.
 func TestStopWhileWaitingForRedis(t *testing.T) {
+	t.Parallel()
 	h := run(t, redistest.New(t).URL())
 	h.waitFor(t, "warn", "unreachable: retrying in", 1)
 	h.cancel(app.ErrDrain)

@@ -13,6 +13,7 @@ import (
 // Every call record expires after calls.retention (from its call's start):
 // calls from anyone, junk included, must not fill Redis for ever.
 func TestCallRecordsExpire(t *testing.T) {
+	t.Parallel()
 	const retention = 31 * 24 * time.Hour
 	h := hotlinetest.Start(t, func(c *config.Config) { c.Calls.Retention = config.Duration(retention) })
 	res := sipptest.Run(t, h.SIP, sipptest.Scenario{

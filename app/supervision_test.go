@@ -16,6 +16,7 @@ import (
 // shows them: the appeals by state and category, the events by kind, the
 // lag, the events still to come.
 func TestClockMetrics(t *testing.T) {
+	t.Parallel()
 	h := hotlinetest.Start(t, nil)
 	// Taken two hours ago and never dispatched: its dispatch and sign
 	// are urged and overdue already, its feedback not yet.
@@ -61,6 +62,7 @@ func TestClockMetrics(t *testing.T) {
 // gets its return visit from the node's engine and consumer, counted on
 // /metrics.
 func TestExpiredAppealGetsAVisit(t *testing.T) {
+	t.Parallel()
 	h := hotlinetest.Start(t, nil)
 	a, err := h.Appeals.Create(t.Context(), appeal.New{CallID: "visit", Caller: "13800000000", Category: appeal.Emergency,
 		Consent: appeal.Consent{Given: true}, At: time.Now().Add(-4 * time.Hour)})

@@ -84,6 +84,7 @@ func servedCertificate(t *testing.T, ca *tlstest.CA, addr string) []byte {
 // reload serves the renewed certificate from the next connection, and a
 // bad pair leaves the one before in service.
 func TestHTTPSAndCertificateReload(t *testing.T) {
+	t.Parallel()
 	ca := tlstest.NewCA(t)
 	dir := t.TempDir()
 	first := ca.Issue("127.0.0.1")
@@ -151,6 +152,7 @@ func TestHTTPSAndCertificateReload(t *testing.T) {
 // sip.tls_listen each start with a warning that says what to set; with
 // them, neither does.
 func TestWarnsWithoutTLSOffLoopback(t *testing.T) {
+	t.Parallel()
 	redisURL := redistest.Start(t).URL()
 	const httpWarning = "HTTP is served without TLS on a non-loopback address"
 	const sipWarning = "SIP is received without TLS on a non-loopback address"

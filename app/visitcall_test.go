@@ -32,6 +32,7 @@ import (
 // agent paused for the queue meanwhile; the agent records the three
 // answers, and the water bureau's rates show 1/1.
 func TestReturnVisitByAgent(t *testing.T) {
+	t.Parallel()
 	loc := appeal.DefaultLocation()
 	clock := testclock.New(time.Date(2026, 12, 1, 10, 0, 0, 0, loc))
 	citizen := sipptest.Serve(t, sipptest.CarrierXML(200, false, "", ""), 10)

@@ -16,6 +16,7 @@ import (
 // visit to come back when the lease runs out; another node makes it, and
 // it is worked once: one attempt, completed.
 func TestVisitSurvivesKill9(t *testing.T) {
+	t.Parallel()
 	r := newCrashRig(t)
 	citizen := sipptest.Serve(t, sipptest.PressingXML('1', 20, 1500*time.Millisecond), 10)
 	extra := fmt.Sprintf(`callback:
