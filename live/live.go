@@ -183,6 +183,10 @@ func (f *Feed) deliver(c Change) {
 	}
 }
 
+// readBlock bounds each blocking read: go-redis does not end a read when
+// its context does, so a node's shutdown waits for the read in progress.
+const readBlock = time.Second
+
 // Run reads the stream until ctx ends, from the changes written after it
 // starts. While Redis does not answer it retries with a growing pause,
 // and tells subscribers to resync once it reads again.
@@ -191,7 +195,7 @@ func (f *Feed) Run(ctx context.Context) error {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval, bo.MaxInterval = 100*time.Millisecond, 5*time.Second
 	for {
-		res, err := f.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{f.key, last}, Block: 5 * time.Second, Count: 256}).Result()
+		res, err := f.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{f.key, last}, Block: readBlock, Count: 256}).Result()
 		switch {
 		case ctx.Err() != nil:
 			return nil

@@ -53,6 +53,7 @@ func TestDialNumberThroughATrunk(t *testing.T) {
 // declined, congestion; a number that rings out is withdrawn (CANCEL) as
 // no answer; wrong credentials leave it unreachable.
 func TestDialNumberFailures(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	for _, tc := range []struct {
 		name      string

@@ -44,6 +44,7 @@ func faxCalling() []int16 {
 // than a person's hello (a prompt of ours, 15 s of speech) as
 // "answering machine"; neither hears a question.
 func TestVisitHearsTheFarEnd(t *testing.T) {
+	t.Parallel()
 	catalog := defaultCatalog(t)
 	greeting, err := catalog.Get(prompts.CategoryMenu, prompts.Mandarin)
 	if err != nil {

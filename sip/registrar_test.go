@@ -398,6 +398,7 @@ func wantPresence(t testing.TB, w *world, want ...string) {
 // --- the tests ---
 
 func TestRegisterChallengeThenBinding(t *testing.T) {
+	t.Parallel()
 	redistest.Backends(t, testRegisterChallengeThenBinding)
 }
 

@@ -341,6 +341,7 @@ func TestInbandDTMF(t *testing.T) {
 }
 
 func TestMediaTimeout(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(o *Options, _ *callee) { o.MediaTimeout = 500 * time.Millisecond })
 	u := ts.newUAC(t)
 
@@ -443,6 +444,7 @@ func TestReinviteHoldAndResume(t *testing.T) {
 }
 
 func TestReinviteInactiveSuspendsMediaTimeout(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(o *Options, _ *callee) { o.MediaTimeout = 500 * time.Millisecond })
 	u := ts.newUAC(t)
 	c, sc := answered(t, ts, u, "13900000009")

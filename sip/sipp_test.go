@@ -28,6 +28,7 @@ func newCaller() string { return fmt.Sprintf("1391%03d", callerSeq.Add(1)) }
 // TestSippIntake runs intake with sipp as the citizen: RFC 2833 digits
 // from sipp's own captures, typed ahead during the greeting.
 func TestSippIntake(t *testing.T) {
+	t.Parallel()
 	h := hotlinetest.Start(t, nil)
 	for _, tc := range []struct {
 		name    string
@@ -122,6 +123,7 @@ func TestSippSilence(t *testing.T) {
 // TestSippHangup: the caller hangs up during the greeting and during the
 // category menu; the record says where.
 func TestSippHangup(t *testing.T) {
+	t.Parallel()
 	h := hotlinetest.Start(t, nil)
 	for _, tc := range []struct {
 		after time.Duration

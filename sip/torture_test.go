@@ -163,6 +163,7 @@ func withRport(msg []byte) []byte {
 // TestTorture sends every RFC 4475 message of sipgo's corpus to a running
 // server over UDP and checks what it does with each.
 func TestTorture(t *testing.T) {
+	t.Parallel()
 	dir := tortureDir(t)
 	files, err := filepath.Glob(filepath.Join(dir, "*", "*.dat"))
 	if err != nil || len(files) == 0 {

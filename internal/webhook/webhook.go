@@ -180,8 +180,12 @@ func (h *Webhook) Run(ctx context.Context) {
 	}
 }
 
+// readBlock bounds each blocking read: go-redis does not end a read when
+// its context does, so a node's shutdown waits for the read in progress.
+const readBlock = time.Second
+
 // round delivers what another node left, then waits for new events up to
-// ClaimAfter and delivers them.
+// half ClaimAfter, a second at most, and delivers them.
 func (h *Webhook) round(ctx context.Context) error {
 	err := h.rdb.XGroupCreateMkStream(ctx, h.st.Key, h.st.Group, "$").Err()
 	if err != nil && !redis.HasErrorPrefix(err, "BUSYGROUP") {
@@ -199,7 +203,7 @@ func (h *Webhook) round(ctx context.Context) error {
 	}
 	streams, err := h.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 		Group: h.st.Group, Consumer: h.consumer, Streams: []string{h.st.Key, ">"},
-		Count: 16, Block: h.opts.ClaimAfter / 2,
+		Count: 16, Block: min(h.opts.ClaimAfter/2, readBlock),
 	}).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil
