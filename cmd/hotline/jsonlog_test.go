@@ -19,6 +19,7 @@ import (
 // it writes to stderr meanwhile is JSON lines, go-redis's and sipgo's
 // own logging included.
 func TestLogIsJSONOnly(t *testing.T) {
+	t.Parallel()
 	// A Redis that has an admin already, so that no first-start notice
 	// (text for the operator, not log) is printed; then it goes away.
 	srv := redistest.Start(t)

@@ -15,6 +15,7 @@ import (
 // intake of the test hotline, which keeps a synthetic record, and serves
 // the probe's families while it runs.
 func TestProbeOnce(t *testing.T) {
+	t.Parallel()
 	const secret = "probe-secret-0123456789"
 	h := hotlinetest.Start(t, func(c *config.Config) { c.Probe.Secret = secret })
 	env := func(k string) (string, bool) { return map[string]string{"HOTLINE_PROBE_SECRET": secret}[k], true }

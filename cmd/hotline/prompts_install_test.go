@@ -13,6 +13,7 @@ import (
 )
 
 func TestPromptsInstall(t *testing.T) {
+	t.Parallel()
 	c, err := prompts.Default()
 	if err != nil {
 		t.Fatal(err)

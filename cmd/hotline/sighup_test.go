@@ -16,6 +16,7 @@ import (
 // SIGHUP makes "hotline serve" read its certificates again, and stops
 // nothing: the renewed certificate is served from the next connection.
 func TestSIGHUPReloadsTheCertificate(t *testing.T) {
+	t.Parallel()
 	ca := tlstest.NewCA(t)
 	certs := t.TempDir()
 	files := ca.Issue("127.0.0.1").Write(t, certs)
