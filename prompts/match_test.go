@@ -18,78 +18,84 @@ func lineChannel(l law, rng *rand.Rand) channel {
 	return channel{law: l, gainDB: -3 + 6*rng.Float64(), snrDB: 30, rng: rng}
 }
 
+// lawFor is the companding law a prompt is carried over in a test that
+// takes each prompt once per language: the two laws in turn, so that each
+// prompt goes over both across the languages.
+func lawFor(lang, prompt int) law { return laws[(lang+prompt)%len(laws)] }
+
 func TestMatchEveryPrompt(t *testing.T) {
+	t.Parallel()
 	c := defaultCatalog(t)
 	m := NewMatcher(c)
-	for _, l := range laws {
-		for _, lang := range c.Langs() {
-			for _, id := range c.IDs() {
-				t.Run(fmt.Sprintf("%s/%s/%s", l, lang, id), func(t *testing.T) {
-					rng := rand.New(rand.NewPCG(uint64(len(id)), uint64(len(l)+len(lang))))
-					s := stream{rng: rng}
-					// Any sample offset, not a whole frame.
-					s.silence(800 + rng.IntN(4000))
-					s.play(mustGet(t, c, id, lang), -1)
-					s.silence(2400)
-					got := m.Match(lineChannel(l, rng).carry(s.pcm))
-					checkHeard(t, c, got, s.played)
-				})
-			}
+	for li, lang := range c.Langs() {
+		for i, id := range c.IDs() {
+			l := lawFor(li, i)
+			t.Run(fmt.Sprintf("%s/%s/%s", l, lang, id), func(t *testing.T) {
+				t.Parallel()
+				rng := rand.New(rand.NewPCG(uint64(len(id)), uint64(len(l)+len(lang))))
+				s := stream{rng: rng}
+				// Any sample offset, not a whole frame.
+				s.silence(800 + rng.IntN(4000))
+				s.play(mustGet(t, c, id, lang), -1)
+				s.silence(2400)
+				got := m.Match(lineChannel(l, rng).carry(s.pcm))
+				checkHeard(t, c, got, s.played)
+			})
 		}
 	}
 }
 
 func TestMatchTruncated(t *testing.T) {
+	t.Parallel()
 	c := defaultCatalog(t)
 	m := NewMatcher(c)
 	rng := rand.New(rand.NewPCG(7, 11))
-	for _, l := range laws {
-		for _, lang := range c.Langs() {
-			for _, id := range c.IDs() {
-				p := mustGet(t, c, id, lang)
-				if p.Duration() < time.Second {
-					continue
-				}
-				t.Run(fmt.Sprintf("%s/%s/%s", l, lang, id), func(t *testing.T) {
-					// Barge-in: the caller presses a key after at least 400 ms
-					// and the next prompt starts at once, or the line goes quiet.
-					cut := 3200 + rng.IntN(len(p.PCM)-3200-2*SampleRate/5)
-					s := stream{rng: rng}
-					s.silence(1000 + rng.IntN(2000))
-					s.play(p, cut)
-					if rng.IntN(2) == 0 {
-						s.play(mustGet(t, c, InvalidKey, lang), -1)
-					}
-					s.silence(2000)
-					got := m.Match(lineChannel(l, rng).carry(s.pcm))
-					// A prompt whose words begin with another's whole words
-					// (三十一日 with 三) is, cut short, the same audio as that one.
-					if len(got) > 0 && got[0].Complete && slices.Contains(beginsWith(c, p), got[0].ID) {
-						return
-					}
-					if len(got) == 0 || got[0].Complete {
-						t.Fatalf("cut after %v: heard %+v, want %s cut short", samplesToDuration(cut), got, id)
-					}
-					// Prompts that begin with the same words cannot be told
-					// apart by their start alone.
-					if got[0].ID != id && !sameStart(c, got[0], s.played[0], int(got[0].Length*SampleRate/time.Second)) {
-						t.Fatalf("cut after %v: heard %s, want %s", samplesToDuration(cut), got[0].ID, id)
-					}
-					// What was heard ends at the cut, or before it when the cut
-					// falls into a pause: then the sound ended at the pause.
-					n := int(got[0].Length * SampleRate / time.Second)
-					if n > cut+block || n < minHeard {
-						t.Fatalf("cut after %v: length %v", samplesToDuration(cut), got[0].Length)
-					}
-					for b := n + block; b+block <= cut-block; b += block {
-						if blockRMS(p.PCM[b:b+block]) > speechRMS(p.PCM)/5 {
-							t.Fatalf("cut after %v: length %v, but there is sound at %v", samplesToDuration(cut), got[0].Length, samplesToDuration(b))
-						}
-					}
-					got[0].ID, got[0].Length = id, samplesToDuration(cut)
-					checkHeard(t, c, got, s.played)
-				})
+	for li, lang := range c.Langs() {
+		for i, id := range c.IDs() {
+			l := lawFor(li, i)
+			p := mustGet(t, c, id, lang)
+			if p.Duration() < time.Second {
+				continue
 			}
+			t.Run(fmt.Sprintf("%s/%s/%s", l, lang, id), func(t *testing.T) {
+				// Barge-in: the caller presses a key after at least 400 ms
+				// and the next prompt starts at once, or the line goes quiet.
+				cut := 3200 + rng.IntN(len(p.PCM)-3200-2*SampleRate/5)
+				s := stream{rng: rng}
+				s.silence(1000 + rng.IntN(2000))
+				s.play(p, cut)
+				if rng.IntN(2) == 0 {
+					s.play(mustGet(t, c, InvalidKey, lang), -1)
+				}
+				s.silence(2000)
+				got := m.Match(lineChannel(l, rng).carry(s.pcm))
+				// A prompt whose words begin with another's whole words
+				// (三十一日 with 三) is, cut short, the same audio as that one.
+				if len(got) > 0 && got[0].Complete && slices.Contains(beginsWith(c, p), got[0].ID) {
+					return
+				}
+				if len(got) == 0 || got[0].Complete {
+					t.Fatalf("cut after %v: heard %+v, want %s cut short", samplesToDuration(cut), got, id)
+				}
+				// Prompts that begin with the same words cannot be told
+				// apart by their start alone.
+				if got[0].ID != id && !sameStart(c, got[0], s.played[0], int(got[0].Length*SampleRate/time.Second)) {
+					t.Fatalf("cut after %v: heard %s, want %s", samplesToDuration(cut), got[0].ID, id)
+				}
+				// What was heard ends at the cut, or before it when the cut
+				// falls into a pause: then the sound ended at the pause.
+				n := int(got[0].Length * SampleRate / time.Second)
+				if n > cut+block || n < minHeard {
+					t.Fatalf("cut after %v: length %v", samplesToDuration(cut), got[0].Length)
+				}
+				for b := n + block; b+block <= cut-block; b += block {
+					if blockRMS(p.PCM[b:b+block]) > speechRMS(p.PCM)/5 {
+						t.Fatalf("cut after %v: length %v, but there is sound at %v", samplesToDuration(cut), got[0].Length, samplesToDuration(b))
+					}
+				}
+				got[0].ID, got[0].Length = id, samplesToDuration(cut)
+				checkHeard(t, c, got, s.played)
+			})
 		}
 	}
 }
@@ -119,6 +125,7 @@ func mustGetFrom(c *Catalog, id ID, lang Lang) *Prompt {
 // TestMatchCutInSpeech cuts a prompt in the middle of a word: the length
 // heard is then the cut, to within a block.
 func TestMatchCutInSpeech(t *testing.T) {
+	t.Parallel()
 	c := defaultCatalog(t)
 	m := NewMatcher(c)
 	p := mustGet(t, c, CategoryMenu, Mandarin)
@@ -139,6 +146,7 @@ func TestMatchCutInSpeech(t *testing.T) {
 // TestMatchShortPromptNotReported: less than minHeard of a prompt is not
 // enough to say it was played.
 func TestMatchShortPromptNotReported(t *testing.T) {
+	t.Parallel()
 	c := defaultCatalog(t)
 	m := NewMatcher(c)
 	s := stream{rng: rand.New(rand.NewPCG(3, 4))}
@@ -151,6 +159,7 @@ func TestMatchShortPromptNotReported(t *testing.T) {
 }
 
 func TestMatchAppealNumberReadout(t *testing.T) {
+	t.Parallel()
 	c := defaultCatalog(t)
 	m := NewMatcher(c)
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -181,6 +190,7 @@ func TestMatchAppealNumberReadout(t *testing.T) {
 // digit must be told from all the others on its own (Mandarin through
 // u-law, English through A-law).
 func TestMatchDigitsApart(t *testing.T) {
+	t.Parallel()
 	c := defaultCatalog(t)
 	m := NewMatcher(c)
 	rng := rand.New(rand.NewPCG(8, 9))
@@ -204,6 +214,7 @@ func TestMatchDigitsApart(t *testing.T) {
 // TestMatchOtherLanguageNotReported: a matcher for English does not take
 // Mandarin prompts for English ones.
 func TestMatchOtherLanguageNotReported(t *testing.T) {
+	t.Parallel()
 	c := defaultCatalog(t)
 	m := NewMatcher(c, English)
 	s := stream{rng: rand.New(rand.NewPCG(10, 11))}
@@ -220,6 +231,7 @@ func TestMatchOtherLanguageNotReported(t *testing.T) {
 }
 
 func TestMatchNegatives(t *testing.T) {
+	t.Parallel()
 	c := defaultCatalog(t)
 	m := NewMatcher(c)
 	music := mustGet(t, c, HoldMusic, Mandarin).PCM
@@ -249,6 +261,7 @@ func TestMatchNegatives(t *testing.T) {
 // TestMatchOtherSpeechNotReported: the same words spoken a little slower
 // and lower, as another recording of them would be, are not the prompt.
 func TestMatchOtherSpeechNotReported(t *testing.T) {
+	t.Parallel()
 	c := defaultCatalog(t)
 	m := NewMatcher(c)
 	rng := rand.New(rand.NewPCG(14, 15))
@@ -289,6 +302,7 @@ func stretch(pcm []int16, factor float64) []int16 {
 // TestMatchHoldMusicLoop: looped hold music is heard once per pass, and a
 // prompt played over the end of it is still found.
 func TestMatchHoldMusicLoop(t *testing.T) {
+	t.Parallel()
 	c := defaultCatalog(t)
 	m := NewMatcher(c)
 	rng := rand.New(rand.NewPCG(12, 13))
@@ -307,6 +321,7 @@ func TestMatchHoldMusicLoop(t *testing.T) {
 // 40 ms of the hold music: one frequency of each group, both strong, is what
 // a DTMF receiver takes for a key (Q.24 asks for at least 40 ms of tone).
 func TestHoldMusicHasNoDTMF(t *testing.T) {
+	t.Parallel()
 	c := defaultCatalog(t)
 	music := mustGet(t, c, HoldMusic, Mandarin).PCM
 	low := []float64{697, 770, 852, 941}
