@@ -29,6 +29,7 @@ import (
 // them, and a page of another role, asked for by its address, is refused
 // without asking the API. An account of two roles sees both's pages.
 func TestRolesSeeTheirPagesOnly(t *testing.T) {
+	t.Parallel()
 	h := hotlinetest.Start(t, func(c *config.Config) {
 		c.Agents = []config.Agent{{ID: "a1", Name: "Wang Fang", SIPUser: "agent1", Password: "agent1-pass", Categories: allCategories}}
 		c.Trunks = []config.Trunk{{Name: "carrier", Host: "127.0.0.9", Port: 5060, Transport: "udp", CallerID: "12345", Channels: 30, Endpoint: "carrier",
@@ -109,6 +110,7 @@ func TestRolesSeeTheirPagesOnly(t *testing.T) {
 // wallboard, open in another browser, shows it without a reload; then
 // the agent resumes and the wallboard shows them available again.
 func TestPauseAndResumeShowOnTheWallboard(t *testing.T) {
+	t.Parallel()
 	h := hotlinetest.Start(t, func(c *config.Config) {
 		c.Agents = []config.Agent{{ID: "a1", Name: "Wang Fang", SIPUser: "agent1", Password: "agent1-pass", Categories: allCategories}}
 	})
@@ -152,7 +154,8 @@ func TestPauseAndResumeShowOnTheWallboard(t *testing.T) {
 }
 
 // A citizen's call from sipp, waiting in the queue, shows on the
-// wallboard within a second of joining the queue.
+// wallboard within a second of joining the queue. The test runs before
+// the parallel ones, alone with the browser: it measures a second.
 func TestCallShowsOnTheWallboardWithinASecond(t *testing.T) {
 	h := hotlinetest.Start(t, func(c *config.Config) {
 		c.Agents = []config.Agent{{ID: "a1", Name: "Wang Fang", SIPUser: "agent1", Password: "agent1-pass", Categories: allCategories}}
@@ -218,6 +221,7 @@ func TestCallShowsOnTheWallboardWithinASecond(t *testing.T) {
 // with the call's record, upholds it, and the complaint line on the
 // wallboard in another tab counts it without a reload.
 func TestUpholdingABadReviewMovesTheLine(t *testing.T) {
+	t.Parallel()
 	h := hotlinetest.Start(t, func(c *config.Config) {
 		c.Agents = []config.Agent{{ID: "a1", Name: "Wang Fang", SIPUser: "agent1", Password: "agent1-pass", Categories: allCategories}}
 		c.ACD.WrapUp = 0
@@ -278,6 +282,7 @@ func TestUpholdingABadReviewMovesTheLine(t *testing.T) {
 // (their phone rings, then the citizen's behind the carrier), records the
 // three answers, and the water bureau's rates count it.
 func TestReturnVisitThroughTheConsole(t *testing.T) {
+	t.Parallel()
 	loc := appeal.DefaultLocation()
 	clock := testclock.New(time.Date(2026, 12, 1, 10, 0, 0, 0, loc))
 	citizen := sipptest.Serve(t, sipptest.CarrierXML(200, false, "", ""), 10)
@@ -357,6 +362,7 @@ func TestReturnVisitThroughTheConsole(t *testing.T) {
 // goes to the login page by itself, and its cookie no longer opens the
 // API.
 func TestLogoutEndsEveryTab(t *testing.T) {
+	t.Parallel()
 	h := hotlinetest.Start(t, nil)
 	addAccounts(t, h, auth.UserSpec{Name: "li", Roles: []auth.Role{auth.Supervisor}})
 	first := login(t, h, "li")

@@ -21,6 +21,7 @@ import (
 // stream without a reload, and logging out shows the login form again,
 // with no fault on the page.
 func TestFirefox(t *testing.T) {
+	t.Parallel()
 	h := hotlinetest.Start(t, func(c *config.Config) {
 		c.Agents = []config.Agent{{ID: "a1", Name: "Wang Fang", SIPUser: "agent1", Password: "agent1-pass", Categories: allCategories}}
 	})

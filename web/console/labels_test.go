@@ -29,6 +29,7 @@ func dictionary(t *testing.T, src, lang, next string) map[string]bool {
 // 'state.' + state, are checked by the browser tests, which fail on a
 // missing one.)
 func TestLabels(t *testing.T) {
+	t.Parallel()
 	src, err := fs.ReadFile(files, "static/js/i18n.js")
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 // Chinese as chosen, with no fault on the browser's console (an
 // exception, a label missing, a breach of the content security policy).
 func TestLoginPage(t *testing.T) {
+	t.Parallel()
 	h := hotlinetest.Start(t, nil)
 	tab := browser.Session(t, h.API())
 	tab.Go("/")
