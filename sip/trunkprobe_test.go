@@ -23,7 +23,7 @@ import (
 // the second 200 after it: four events, each once, at the probes the
 // hysteresis says.
 func TestTrunkMonitorSippCarrier(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it times the probes to within half an interval.
 	carrier := sipptest.StartUAS(t, "testdata/carrier.xml", netip.MustParseAddr("127.0.0.2"), "u1")
 	interval := 250 * time.Millisecond
 	tr := config.Trunk{Name: "carrier-a", Host: "127.0.0.2", Port: int(carrier.Addr.Port()), Transport: "udp", Channels: 30,
