@@ -57,8 +57,8 @@ commands:
 ` + apiHelp
 
 // usersCmd runs "hotline users".
-func usersCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(), stdin: stdin, stdout: stdout, stderr: stderr}
+func usersCmd(args []string, env func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) error {
+	a := &cli{api: apiDefault(env), env: env, stdin: stdin, stdout: stdout, stderr: stderr}
 	cmd, rest, err := a.command("users", usersUsage, args)
 	if err != nil || cmd == "" {
 		return err
@@ -298,8 +298,8 @@ func askPassword(tty *os.File, prompt io.Writer, text string) (string, error) {
 
 // loginCmd runs "hotline login": a token for an account's password,
 // printed alone for `export HOTLINE_TOKEN=$(hotline login --user NAME)`.
-func loginCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(), stdin: stdin, stdout: stdout, stderr: stderr}
+func loginCmd(args []string, env func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) error {
+	a := &cli{api: apiDefault(env), env: env, stdin: stdin, stdout: stdout, stderr: stderr}
 	fs := a.flags("login")
 	name := fs.String("user", "", "the account")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
@@ -336,8 +336,8 @@ func loginCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 }
 
 // logoutCmd revokes $HOTLINE_TOKEN.
-func logoutCmd(args []string, stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(), stdout: stdout, stderr: stderr}
+func logoutCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
+	a := &cli{api: apiDefault(env), env: env, stdout: stdout, stderr: stderr}
 	if err := noArgs(a.flags("logout"), args); err != nil {
 		return err
 	}
@@ -353,8 +353,8 @@ func logoutCmd(args []string, stdout, stderr io.Writer) error {
 }
 
 // whoamiCmd says who $HOTLINE_TOKEN acts as.
-func whoamiCmd(args []string, stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(), stdout: stdout, stderr: stderr}
+func whoamiCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
+	a := &cli{api: apiDefault(env), env: env, stdout: stdout, stderr: stderr}
 	if err := noArgs(a.flags("whoami"), args); err != nil {
 		return err
 	}
@@ -378,8 +378,8 @@ func whoamiCmd(args []string, stdout, stderr io.Writer) error {
 }
 
 // tokensCmd runs "hotline tokens".
-func tokensCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(), stdin: stdin, stdout: stdout, stderr: stderr}
+func tokensCmd(args []string, env func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) error {
+	a := &cli{api: apiDefault(env), env: env, stdin: stdin, stdout: stdout, stderr: stderr}
 	cmd, rest, err := a.command("tokens", tokensUsage, args)
 	if err != nil || cmd == "" {
 		return err
@@ -418,7 +418,7 @@ func (a *cli) createToken(args []string) error {
 	var tok auth.Token
 	configSet := false
 	fs.Visit(func(f *flag.Flag) { configSet = configSet || f.Name == "config" })
-	if os.Getenv("HOTLINE_TOKEN") == "" || configSet {
+	if envToken(a.env) == "" || configSet {
 		spec.By = "local:" + localUser()
 		if secret, tok, err = mintLocal(*cfgPath, spec); err != nil {
 			return err
@@ -495,8 +495,8 @@ func (a *cli) revokeToken(args []string) error {
 }
 
 // bansCmd runs "hotline bans".
-func bansCmd(args []string, stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(), stdout: stdout, stderr: stderr}
+func bansCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
+	a := &cli{api: apiDefault(env), env: env, stdout: stdout, stderr: stderr}
 	cmd, rest, err := a.command("bans", bansUsage, args)
 	if err != nil || cmd == "" {
 		return err
@@ -582,15 +582,16 @@ func joinRoles(rs []auth.Role) string {
 	return strings.Join(ss, ",")
 }
 
-// explain adds to an API error what the user can do about it.
-func explain(err error) string {
+// explain adds to an API error what the user can do about it; env is the
+// environment the command ran in.
+func explain(err error, env func(string) (string, bool)) string {
 	var e *client.Error
 	if !errors.As(err, &e) {
 		return ""
 	}
 	switch e.Status {
 	case http.StatusUnauthorized:
-		if os.Getenv("HOTLINE_TOKEN") == "" {
+		if envToken(env) == "" {
 			return "no token: set HOTLINE_TOKEN to one (hotline login --user NAME, or hotline tokens create --role ROLE on the server's host)"
 		}
 		return "HOTLINE_TOKEN is not a token this hotline takes: log in again (hotline login) or ask an admin for one"

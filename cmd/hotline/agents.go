@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -56,11 +55,17 @@ const maxPassword = 1024
 
 // apiDefault is the --api default: the environment may name the hotline
 // so that every command need not.
-func apiDefault() string {
-	if s, ok := os.LookupEnv("HOTLINE_API"); ok && s != "" {
+func apiDefault(env func(string) (string, bool)) string {
+	if s, ok := env("HOTLINE_API"); ok && s != "" {
 		return s
 	}
 	return defaultAPI
+}
+
+// envToken is $HOTLINE_TOKEN in env, empty when unset.
+func envToken(env func(string) (string, bool)) string {
+	tok, _ := env("HOTLINE_TOKEN")
+	return tok
 }
 
 // usageError ends the program with code 2 and msg.
@@ -79,11 +84,11 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 }
 
 // agentsCmd runs "hotline agents": the agent commands against the HTTP API.
-func agentsCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func agentsCmd(args []string, env func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("agents", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, agentsUsage) }
-	api := fs.String("api", apiDefault(), "the hotline's HTTP address")
+	api := fs.String("api", apiDefault(env), "the hotline's HTTP address")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -91,7 +96,7 @@ func agentsCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return exitError{2, agentsUsage}
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	a := &cli{api: *api, stdin: stdin, stdout: stdout, stderr: stderr}
+	a := &cli{api: *api, env: env, stdin: stdin, stdout: stdout, stderr: stderr}
 	switch cmd {
 	case "list":
 		return a.list(rest)
@@ -117,8 +122,8 @@ func agentsCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 }
 
 // queueCmd runs "hotline queue": the calls waiting and today's figures.
-func queueCmd(args []string, stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(), stdout: stdout, stderr: stderr}
+func queueCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
+	a := &cli{api: apiDefault(env), env: env, stdout: stdout, stderr: stderr}
 	fs := a.flags("queue")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -171,6 +176,7 @@ func dayFigures(d acd.DayFigures) string {
 // cli is one run of a command that calls the API.
 type cli struct {
 	api            string
+	env            func(string) (string, bool) // looks up HOTLINE_TOKEN, as os.LookupEnv does
 	stdin          io.Reader
 	stdout, stderr io.Writer
 }
@@ -210,7 +216,7 @@ func parseWithID(fs *flag.FlagSet, args []string) (string, error) {
 
 // client is the API at --api with the token of $HOTLINE_TOKEN.
 func (a *cli) client() (*client.Client, error) {
-	c, err := client.New(a.api, os.Getenv("HOTLINE_TOKEN"))
+	c, err := client.New(a.api, envToken(a.env))
 	if err != nil {
 		return nil, usageError("--api: %v", err)
 	}

@@ -44,7 +44,7 @@ func hotline(args ...string) (code int, stdout, stderr string) {
 // hotlineIn runs the command line with stdin as its standard input.
 func hotlineIn(stdin string, args ...string) (code int, stdout, stderr string) {
 	var out, errs bytes.Buffer
-	code = run(args, strings.NewReader(stdin), &out, &errs)
+	code = run(args, os.LookupEnv, strings.NewReader(stdin), &out, &errs)
 	return code, out.String(), errs.String()
 }
 
@@ -151,7 +151,7 @@ func TestAgentsCommands(t *testing.T) {
 func TestAgentsPasswordStdin(t *testing.T) {
 	r := startAPI(t)
 	var out, errs bytes.Buffer
-	err := agentsCmd([]string{"--api", r.api, "add", "--id", "a2", "--sip-user", "li", "--categories", "livelihood", "--password-stdin"},
+	err := agentsCmd([]string{"--api", r.api, "add", "--id", "a2", "--sip-user", "li", "--categories", "livelihood", "--password-stdin"}, os.LookupEnv,
 		strings.NewReader("from-stdin-pw\r\nignored\n"), &out, &errs)
 	if err != nil {
 		t.Fatalf("add: %v (%s)", err, errs.String())
@@ -160,14 +160,14 @@ func TestAgentsPasswordStdin(t *testing.T) {
 	if md5hex, _ := acd.DigestHA1("li", "hotline", "from-stdin-pw"); err != nil || cred.HA1 != md5hex {
 		t.Errorf("credential %+v %v, want the hash of the first line", cred, err)
 	}
-	err = agentsCmd([]string{"--api", r.api, "update", "a2", "--password-stdin"}, strings.NewReader("newer-password\n"), &out, &errs)
+	err = agentsCmd([]string{"--api", r.api, "update", "a2", "--password-stdin"}, os.LookupEnv, strings.NewReader("newer-password\n"), &out, &errs)
 	if err != nil {
 		t.Fatalf("update: %v", err)
 	}
 	if c, err := r.agents.Credential(r.ctx, "li"); err != nil || c == cred {
 		t.Errorf("credential after a new password %+v %v", c, err)
 	}
-	err = agentsCmd([]string{"--api", r.api, "update", "a2", "--password-stdin"}, strings.NewReader("\n"), &out, &errs)
+	err = agentsCmd([]string{"--api", r.api, "update", "a2", "--password-stdin"}, os.LookupEnv, strings.NewReader("\n"), &out, &errs)
 	if e := (exitError{}); !errors.As(err, &e) || e.code != 2 {
 		t.Errorf("empty password on stdin: %v, want a usage error", err)
 	}

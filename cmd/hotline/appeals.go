@@ -48,8 +48,8 @@ const peakUsage = `usage: hotline peak [--api URL] [status | on|off --reason TEX
 ` + apiHelp
 
 // appealsCmd runs "hotline appeals".
-func appealsCmd(args []string, stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(), stdout: stdout, stderr: stderr}
+func appealsCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
+	a := &cli{api: apiDefault(env), env: env, stdout: stdout, stderr: stderr}
 	cmd, rest, err := a.command("appeals", appealsUsage, args)
 	if err != nil || cmd == "" {
 		return err
@@ -372,8 +372,8 @@ func (a *cli) appealStep(id, step string, body any) error {
 }
 
 // peakCmd runs "hotline peak".
-func peakCmd(args []string, stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(), stdout: stdout, stderr: stderr}
+func peakCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
+	a := &cli{api: apiDefault(env), env: env, stdout: stdout, stderr: stderr}
 	cmd, rest, err := a.command("peak", peakUsage, withDefault(args, "status", "status", "on", "off"))
 	if err != nil || cmd == "" {
 		return err

@@ -77,10 +77,13 @@ func main() {
 	if _, ok := os.LookupEnv("GOGC"); !ok {
 		debug.SetGCPercent(400)
 	}
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// run runs the command line args and returns its exit code. The commands
+// that call the API read HOTLINE_API and HOTLINE_TOKEN with env, which
+// looks variables up as os.LookupEnv does.
+func run(args []string, env func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -96,33 +99,33 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "prompts":
 		err = promptsCmd(args[1:], stdout)
 	case "agents":
-		err = agentsCmd(args[1:], stdin, stdout, stderr)
+		err = agentsCmd(args[1:], env, stdin, stdout, stderr)
 	case "queue":
-		err = queueCmd(args[1:], stdout, stderr)
+		err = queueCmd(args[1:], env, stdout, stderr)
 	case "login":
-		err = loginCmd(args[1:], stdin, stdout, stderr)
+		err = loginCmd(args[1:], env, stdin, stdout, stderr)
 	case "logout":
-		err = logoutCmd(args[1:], stdout, stderr)
+		err = logoutCmd(args[1:], env, stdout, stderr)
 	case "whoami":
-		err = whoamiCmd(args[1:], stdout, stderr)
+		err = whoamiCmd(args[1:], env, stdout, stderr)
 	case "users":
-		err = usersCmd(args[1:], stdin, stdout, stderr)
+		err = usersCmd(args[1:], env, stdin, stdout, stderr)
 	case "tokens":
-		err = tokensCmd(args[1:], stdin, stdout, stderr)
+		err = tokensCmd(args[1:], env, stdin, stdout, stderr)
 	case "bans":
-		err = bansCmd(args[1:], stdout, stderr)
+		err = bansCmd(args[1:], env, stdout, stderr)
 	case "complaints":
-		err = complaintsCmd(args[1:], stdout, stderr)
+		err = complaintsCmd(args[1:], env, stdout, stderr)
 	case "trunks":
-		err = trunksCmd(args[1:], stdout, stderr)
+		err = trunksCmd(args[1:], env, stdout, stderr)
 	case "appeals":
-		err = appealsCmd(args[1:], stdout, stderr)
+		err = appealsCmd(args[1:], env, stdout, stderr)
 	case "peak":
-		err = peakCmd(args[1:], stdout, stderr)
+		err = peakCmd(args[1:], env, stdout, stderr)
 	case "visits":
-		err = visitsCmd(args[1:], stdout, stderr)
+		err = visitsCmd(args[1:], env, stdout, stderr)
 	case "rates":
-		err = ratesCmd(args[1:], stdout, stderr)
+		err = ratesCmd(args[1:], env, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -141,7 +144,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 0
 	case err != nil:
 		fmt.Fprintln(stderr, "hotline:", err)
-		if hint := explain(err); hint != "" {
+		if hint := explain(err, env); hint != "" {
 			fmt.Fprintln(stderr, "hotline:", hint)
 		}
 		return 1

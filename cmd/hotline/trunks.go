@@ -27,8 +27,8 @@ commands:
 ` + apiHelp
 
 // trunksCmd runs "hotline trunks".
-func trunksCmd(args []string, stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(), stdout: stdout, stderr: stderr}
+func trunksCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
+	a := &cli{api: apiDefault(env), env: env, stdout: stdout, stderr: stderr}
 	cmd, rest, err := a.command("trunks", trunksUsage, withDefault(args, "list", "list", "events"))
 	if err != nil || cmd == "" {
 		return err
