@@ -17,6 +17,7 @@ import (
 // token of a role the API lets through, and with a token of another role
 // fails saying which role it needs and how to get one.
 func TestCommandsWithRoles(t *testing.T) {
+	t.Parallel()
 	r := startAPI(t)
 	if _, err := r.agents.Create(r.ctx, acd.AgentSpec{ID: "a1", SIPUser: "u-a1", Password: "phone-password-1", Categories: []appeal.Category{appeal.General}}); err != nil {
 		t.Fatal(err)
@@ -83,36 +84,36 @@ func TestCommandsWithRoles(t *testing.T) {
 		{"", []string{"logout"}, auth.Agent, "", "revoked"},
 	} {
 		if c.wrong != "" {
-			t.Setenv("HOTLINE_TOKEN", r.h.Token(t, c.wrong))
-			code, out, errs := hotlineIn(c.stdin, c.args...)
+			r.environ["HOTLINE_TOKEN"] = r.h.Token(t, c.wrong)
+			code, out, errs := r.hotlineIn(c.stdin, c.args...)
 			if code != 1 || out != "" || !strings.Contains(errs, "needs the role") || !strings.Contains(errs, "hotline tokens create --role") {
 				t.Errorf("%q as %s: exit %d, stdout %q, stderr %q; want 1, the role it needs and how to get it", c.args, c.wrong, code, out, errs)
 			}
 		}
-		t.Setenv("HOTLINE_TOKEN", r.h.Token(t, c.right))
-		code, out, errs := hotlineIn(c.stdin, c.args...)
+		r.environ["HOTLINE_TOKEN"] = r.h.Token(t, c.right)
+		code, out, errs := r.hotlineIn(c.stdin, c.args...)
 		if code != 0 || !strings.Contains(out, c.says) {
 			t.Errorf("%q as %s: exit %d, stdout %q, stderr %q; want 0 and %q", c.args, c.right, code, out, errs, c.says)
 		}
 	}
 
 	// The account made above logs in; its token works for its roles.
-	code, out, errs := hotlineIn("another-password-2\n", "login", "--user", "zhao", "--password-stdin")
+	code, out, errs := r.hotlineIn("another-password-2\n", "login", "--user", "zhao", "--password-stdin")
 	tok := strings.TrimSpace(out)
 	if code != 0 || !strings.HasPrefix(tok, "hlt_") || strings.Count(out, "\n") != 1 {
 		t.Fatalf("login: exit %d, stdout %q, stderr %q; want the token alone", code, out, errs)
 	}
-	t.Setenv("HOTLINE_TOKEN", tok)
-	if code, out, errs := hotline("whoami"); code != 0 || !strings.HasPrefix(out, "zhao: supervisor,ops") {
+	r.environ["HOTLINE_TOKEN"] = tok
+	if code, out, errs := r.hotline("whoami"); code != 0 || !strings.HasPrefix(out, "zhao: supervisor,ops") {
 		t.Errorf("whoami after login: exit %d, %q %q", code, out, errs)
 	}
-	if code, _, errs := hotlineIn("wrong-password\n", "login", "--user", "zhao", "--password-stdin"); code != 1 || !strings.Contains(errs, "wrong user name or password") {
+	if code, _, errs := r.hotlineIn("wrong-password\n", "login", "--user", "zhao", "--password-stdin"); code != 1 || !strings.Contains(errs, "wrong user name or password") {
 		t.Errorf("login with a wrong password: exit %d, %q", code, errs)
 	}
 
 	// No token at all: said plainly.
-	t.Setenv("HOTLINE_TOKEN", "")
-	if code, _, errs := hotline("agents", "list"); code != 1 || !strings.Contains(errs, "no token: set HOTLINE_TOKEN") {
+	r.environ["HOTLINE_TOKEN"] = ""
+	if code, _, errs := r.hotline("agents", "list"); code != 1 || !strings.Contains(errs, "no token: set HOTLINE_TOKEN") {
 		t.Errorf("without a token: exit %d, %q", code, errs)
 	}
 }

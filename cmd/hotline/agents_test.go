@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 
@@ -19,8 +18,10 @@ import (
 )
 
 // apiRig is a whole hotline served in-process on a real redis-server,
-// and $HOTLINE_TOKEN set to a token with every role.
+// and an environment with HOTLINE_API naming it and HOTLINE_TOKEN set to
+// a token with every role.
 type apiRig struct {
+	environ
 	t      *testing.T
 	ctx    context.Context
 	h      *hotlinetest.Hotline
@@ -31,27 +32,36 @@ type apiRig struct {
 func startAPI(t *testing.T) *apiRig {
 	t.Helper()
 	h := hotlinetest.Start(t, nil)
-	t.Setenv("HOTLINE_API", h.API())
-	t.Setenv("HOTLINE_TOKEN", h.Token(t, auth.Roles...))
-	return &apiRig{t: t, ctx: t.Context(), h: h, api: h.API(), agents: acd.NewStore(h.Client, acd.StoreOptions{Realm: "hotline"})}
+	env := environ{"HOTLINE_API": h.API(), "HOTLINE_TOKEN": h.Token(t, auth.Roles...)}
+	return &apiRig{environ: env, t: t, ctx: t.Context(), h: h, api: h.API(), agents: acd.NewStore(h.Client, acd.StoreOptions{Realm: "hotline"})}
 }
 
-// hotline runs the command line and returns its exit code and output.
-func hotline(args ...string) (code int, stdout, stderr string) {
-	return hotlineIn("", args...)
+// environ is the environment a test runs the command line in, in place
+// of the process's, so that tests in parallel each have their own.
+type environ map[string]string
+
+// lookup is os.LookupEnv in e.
+func (e environ) lookup(name string) (string, bool) {
+	v, ok := e[name]
+	return v, ok
 }
 
-// hotlineIn runs the command line with stdin as its standard input.
-func hotlineIn(stdin string, args ...string) (code int, stdout, stderr string) {
+// hotline runs the command line in e and returns its exit code and output.
+func (e environ) hotline(args ...string) (code int, stdout, stderr string) {
+	return e.hotlineIn("", args...)
+}
+
+// hotlineIn runs the command line in e with stdin as its standard input.
+func (e environ) hotlineIn(stdin string, args ...string) (code int, stdout, stderr string) {
 	var out, errs bytes.Buffer
-	code = run(args, os.LookupEnv, strings.NewReader(stdin), &out, &errs)
+	code = run(args, e.lookup, strings.NewReader(stdin), &out, &errs)
 	return code, out.String(), errs.String()
 }
 
 // ok runs "hotline agents --api <server> args..." and wants it to succeed.
 func (r *apiRig) ok(args ...string) string {
 	r.t.Helper()
-	code, out, errs := hotline(append([]string{"agents", "--api", r.api}, args...)...)
+	code, out, errs := r.hotline(append([]string{"agents", "--api", r.api}, args...)...)
 	if code != 0 {
 		r.t.Fatalf("hotline agents %q: exit %d, stderr %q", args, code, errs)
 	}
@@ -66,7 +76,7 @@ func (r *apiRig) apiMessage(method, path string, want int) string {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+os.Getenv("HOTLINE_TOKEN"))
+	req.Header.Set("Authorization", "Bearer "+r.environ["HOTLINE_TOKEN"])
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		r.t.Fatal(err)
@@ -90,6 +100,7 @@ func row(table, first string) []string {
 }
 
 func TestAgentsCommands(t *testing.T) {
+	t.Parallel()
 	r := startAPI(t)
 	if out := r.ok("add", "--id", "a1", "--name", "Wang", "--sip-user", "wang", "--password", "s3cret-pass", "--categories", "emergency, general"); !strings.Contains(out, "a1") {
 		t.Errorf("add said %q", out)
@@ -116,7 +127,7 @@ func TestAgentsCommands(t *testing.T) {
 		t.Errorf("list row after pause %q", got)
 	}
 	// Flags may come before the id, and --api after the command.
-	code, out, errs := hotline("agents", "resume", "--api", r.api, "a1")
+	code, out, errs := r.hotline("agents", "resume", "--api", r.api, "a1")
 	if code != 0 || !strings.Contains(out, string(acd.Available)) {
 		t.Errorf("resume: exit %d, %q %q", code, out, errs)
 	}
@@ -149,9 +160,10 @@ func TestAgentsCommands(t *testing.T) {
 }
 
 func TestAgentsPasswordStdin(t *testing.T) {
+	t.Parallel()
 	r := startAPI(t)
 	var out, errs bytes.Buffer
-	err := agentsCmd([]string{"--api", r.api, "add", "--id", "a2", "--sip-user", "li", "--categories", "livelihood", "--password-stdin"}, os.LookupEnv,
+	err := agentsCmd([]string{"--api", r.api, "add", "--id", "a2", "--sip-user", "li", "--categories", "livelihood", "--password-stdin"}, r.lookup,
 		strings.NewReader("from-stdin-pw\r\nignored\n"), &out, &errs)
 	if err != nil {
 		t.Fatalf("add: %v (%s)", err, errs.String())
@@ -160,14 +172,14 @@ func TestAgentsPasswordStdin(t *testing.T) {
 	if md5hex, _ := acd.DigestHA1("li", "hotline", "from-stdin-pw"); err != nil || cred.HA1 != md5hex {
 		t.Errorf("credential %+v %v, want the hash of the first line", cred, err)
 	}
-	err = agentsCmd([]string{"--api", r.api, "update", "a2", "--password-stdin"}, os.LookupEnv, strings.NewReader("newer-password\n"), &out, &errs)
+	err = agentsCmd([]string{"--api", r.api, "update", "a2", "--password-stdin"}, r.lookup, strings.NewReader("newer-password\n"), &out, &errs)
 	if err != nil {
 		t.Fatalf("update: %v", err)
 	}
 	if c, err := r.agents.Credential(r.ctx, "li"); err != nil || c == cred {
 		t.Errorf("credential after a new password %+v %v", c, err)
 	}
-	err = agentsCmd([]string{"--api", r.api, "update", "a2", "--password-stdin"}, os.LookupEnv, strings.NewReader("\n"), &out, &errs)
+	err = agentsCmd([]string{"--api", r.api, "update", "a2", "--password-stdin"}, r.lookup, strings.NewReader("\n"), &out, &errs)
 	if e := (exitError{}); !errors.As(err, &e) || e.code != 2 {
 		t.Errorf("empty password on stdin: %v, want a usage error", err)
 	}
@@ -177,6 +189,7 @@ func TestAgentsPasswordStdin(t *testing.T) {
 // pause asked for during a call says it waits for the call's end; a
 // resume with nothing to resume fails with the state.
 func TestAgentsForce(t *testing.T) {
+	t.Parallel()
 	r := startAPI(t)
 	r.ok("add", "--id", "a1", "--sip-user", "u1", "--password", "long-enough", "--categories", "general")
 	if _, err := r.agents.Registered(r.ctx, "a1"); err != nil {
@@ -195,7 +208,7 @@ func TestAgentsForce(t *testing.T) {
 		t.Errorf("pause during a call said %q", out)
 	}
 	r.ok("resume", "a1")
-	code, out, errs := hotline("agents", "--api", r.api, "resume", "a1")
+	code, out, errs := r.hotline("agents", "--api", r.api, "resume", "a1")
 	if code != 1 || out != "" || !strings.Contains(errs, "talking") {
 		t.Errorf("resume with nothing to resume: exit %d, %q %q", code, out, errs)
 	}
@@ -207,11 +220,11 @@ func TestAgentsForce(t *testing.T) {
 		t.Fatalf("after force: %+v %v", a, err)
 	}
 	for _, args := range [][]string{{"force", "a1"}, {"force", "--state", "available"}} {
-		if code, _, errs := hotline(append([]string{"agents", "--api", r.api}, args...)...); code != 2 || errs == "" {
+		if code, _, errs := r.hotline(append([]string{"agents", "--api", r.api}, args...)...); code != 2 || errs == "" {
 			t.Errorf("%q: exit %d, %q; want a usage error", args, code, errs)
 		}
 	}
-	if code, _, errs := hotline("agents", "--api", r.api, "force", "a1", "--state", "talking"); code != 1 || !strings.Contains(errs, "talking") {
+	if code, _, errs := r.hotline("agents", "--api", r.api, "force", "a1", "--state", "talking"); code != 1 || !strings.Contains(errs, "talking") {
 		t.Errorf("force talking: exit %d, %q", code, errs)
 	}
 }
@@ -219,6 +232,7 @@ func TestAgentsForce(t *testing.T) {
 // TestAgentsAPIError: the API's refusal is printed as the API put it, with
 // exit code 1.
 func TestAgentsAPIError(t *testing.T) {
+	t.Parallel()
 	r := startAPI(t)
 	for _, c := range []struct {
 		args         []string
@@ -230,7 +244,7 @@ func TestAgentsAPIError(t *testing.T) {
 		{[]string{"resume", "nobody"}, "POST", "/api/v1/agents/nobody/resume", http.StatusNotFound},
 	} {
 		want := "hotline: " + r.apiMessage(c.method, c.path, c.status) + "\n"
-		code, out, errs := hotline(append([]string{"agents", "--api", r.api}, c.args...)...)
+		code, out, errs := r.hotline(append([]string{"agents", "--api", r.api}, c.args...)...)
 		if code != 1 || errs != want || out != "" {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 1 and %q", c.args, code, out, errs, want)
 		}
@@ -240,24 +254,25 @@ func TestAgentsAPIError(t *testing.T) {
 		{"add", "--id", "a1", "--sip-user", "u1", "--password", "short", "--categories", "general"},
 		{"add", "--id", "a1", "--sip-user", "u1", "--password", "long-enough", "--categories", "water"},
 	} {
-		code, _, errs := hotline(append([]string{"agents", "--api", r.api}, args...)...)
+		code, _, errs := r.hotline(append([]string{"agents", "--api", r.api}, args...)...)
 		if code != 1 || !strings.HasPrefix(errs, "hotline: ") {
 			t.Errorf("%q: exit %d, stderr %q, want 1 with the API's message", args, code, errs)
 		}
 	}
 	r.ok("add", "--id", "a1", "--sip-user", "u1", "--password", "long-enough", "--categories", "general")
-	if code, _, errs := hotline("agents", "--api", r.api, "add", "--id", "a1", "--sip-user", "u2", "--password", "long-enough", "--categories", "general"); code != 1 || errs == "" {
+	if code, _, errs := r.hotline("agents", "--api", r.api, "add", "--id", "a1", "--sip-user", "u2", "--password", "long-enough", "--categories", "general"); code != 1 || errs == "" {
 		t.Errorf("adding a taken id: exit %d, stderr %q", code, errs)
 	}
 	// A hotline that drops the connection without an answer.
 	dropping := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }))
 	defer dropping.Close()
-	if code, out, errs := hotline("agents", "--api", dropping.URL, "list"); code != 1 || out != "" || !strings.Contains(errs, dropping.URL) {
+	if code, out, errs := r.hotline("agents", "--api", dropping.URL, "list"); code != 1 || out != "" || !strings.Contains(errs, dropping.URL) {
 		t.Errorf("API without an answer: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
 
 func TestAgentsUsageErrors(t *testing.T) {
+	t.Parallel()
 	r := startAPI(t)
 	api := r.api
 	for _, args := range [][]string{
@@ -278,7 +293,7 @@ func TestAgentsUsageErrors(t *testing.T) {
 		{"agents", "--api", api, "delete"},
 		{"queue", "--api", api, "extra"},
 	} {
-		code, out, errs := hotline(args...)
+		code, out, errs := r.hotline(args...)
 		if code != 2 || errs == "" {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 with a message", args, code, out, errs)
 		}
@@ -290,8 +305,9 @@ func TestAgentsUsageErrors(t *testing.T) {
 }
 
 func TestQueueCommand(t *testing.T) {
+	t.Parallel()
 	r := startAPI(t)
-	code, out, errs := hotline("queue", "--api", r.api)
+	code, out, errs := r.hotline("queue", "--api", r.api)
 	if code != 0 || !strings.Contains(out, "no calls waiting") || !strings.Contains(out, "0 queued") ||
 		!strings.Contains(out, "15-second answer rate none (no calls)") || !strings.Contains(out, "average wait none (no call answered)") {
 		t.Errorf("empty queue: exit %d, %q %q", code, out, errs)
@@ -304,7 +320,7 @@ func TestQueueCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, out, errs = hotline("queue", "--api", r.api)
+	code, out, errs = r.hotline("queue", "--api", r.api)
 	if code != 0 {
 		t.Fatalf("queue: exit %d, %q", code, errs)
 	}
@@ -321,7 +337,7 @@ func TestQueueCommand(t *testing.T) {
 	if err := r.agents.TurnedAway(r.ctx, "c-alone", appeal.Complex); err != nil {
 		t.Fatal(err)
 	}
-	_, out, _ = hotline("queue", "--api", r.api)
+	_, out, _ = r.hotline("queue", "--api", r.api)
 	if !strings.Contains(out, "1 turned away with no agent registered") || !strings.Contains(out, "15-second answer rate 0.0% (0 of 1 calls, turned-away ones included)") {
 		t.Errorf("queue with a call turned away:\n%s", out)
 	}
@@ -330,12 +346,13 @@ func TestQueueCommand(t *testing.T) {
 // TestAPIFromTheEnvironment: HOTLINE_API names the hotline when --api is
 // not given.
 func TestAPIFromTheEnvironment(t *testing.T) {
+	t.Parallel()
 	r := startAPI(t)
-	t.Setenv("HOTLINE_API", r.api)
-	if code, out, errs := hotline("agents", "list"); code != 0 || row(out, "ID") == nil {
+	r.environ["HOTLINE_API"] = r.api
+	if code, out, errs := r.hotline("agents", "list"); code != 0 || row(out, "ID") == nil {
 		t.Errorf("list with HOTLINE_API: exit %d, %q %q", code, out, errs)
 	}
-	if code, _, errs := hotline("queue"); code != 0 {
+	if code, _, errs := r.hotline("queue"); code != 0 {
 		t.Errorf("queue with HOTLINE_API: exit %d, %q", code, errs)
 	}
 }
@@ -343,6 +360,7 @@ func TestAPIFromTheEnvironment(t *testing.T) {
 // TestTableWidth: Chinese names take two columns each on a terminal, and
 // the columns after them still line up.
 func TestTableWidth(t *testing.T) {
+	t.Parallel()
 	var tb table
 	tb.add("ID", "NAME", "STATE")
 	tb.add("a1", "王芳", "paused")

@@ -21,6 +21,7 @@ import (
 // show" has every step. An illegal step exits non-zero naming the state;
 // peak mode is switched with a reason.
 func TestAppealsCommands(t *testing.T) {
+	t.Parallel()
 	h := hotlinetest.Start(t, func(c *config.Config) {
 		c.Organizers = []config.Organizer{
 			{ID: "water", Name: "Water Group", Kind: "utility"},
@@ -50,10 +51,11 @@ func TestAppealsCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	agent := h.Token(t, auth.Agent)
+	env := environ{}
 	as := func(token string, want int, args ...string) string {
 		t.Helper()
-		t.Setenv("HOTLINE_TOKEN", token)
-		code, out, errs := hotline(append([]string{"appeals", "--api", h.API()}, args...)...)
+		env["HOTLINE_TOKEN"] = token
+		code, out, errs := env.hotline(append([]string{"appeals", "--api", h.API()}, args...)...)
 		if code != want {
 			t.Fatalf("hotline appeals %q: exit %d, want %d\n%s%s", args, code, want, out, errs)
 		}
@@ -89,14 +91,14 @@ func TestAppealsCommands(t *testing.T) {
 	}
 
 	supervisor := h.Token(t, auth.Supervisor)
-	t.Setenv("HOTLINE_TOKEN", supervisor)
-	if code, _, errs := hotline("peak", "--api", h.API(), "on"); code != 1 || !strings.Contains(errs, "reason") {
+	env["HOTLINE_TOKEN"] = supervisor
+	if code, _, errs := env.hotline("peak", "--api", h.API(), "on"); code != 1 || !strings.Contains(errs, "reason") {
 		t.Errorf("peak on without a reason: exit %d %s", code, errs)
 	}
-	if code, out, errs := hotline("peak", "--api", h.API(), "on", "--reason", "typhoon"); code != 0 || !strings.Contains(out, "peak mode on") {
+	if code, out, errs := env.hotline("peak", "--api", h.API(), "on", "--reason", "typhoon"); code != 0 || !strings.Contains(out, "peak mode on") {
 		t.Errorf("peak on: exit %d %s%s", code, out, errs)
 	}
-	if code, out, _ := hotline("peak", "--api", h.API()); code != 0 || !strings.Contains(out, "peak mode on") || !strings.Contains(out, "typhoon") {
+	if code, out, _ := env.hotline("peak", "--api", h.API()); code != 0 || !strings.Contains(out, "peak mode on") || !strings.Contains(out, "typhoon") {
 		t.Errorf("peak status: exit %d %s", code, out)
 	}
 }
@@ -104,6 +106,7 @@ func TestAppealsCommands(t *testing.T) {
 // withDefault runs the default command only when none is named, wherever
 // the --api flag stands.
 func TestWithDefault(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ args, want []string }{
 		{nil, []string{"list"}},
 		{[]string{"--json"}, []string{"list", "--json"}},

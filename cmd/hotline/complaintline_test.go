@@ -28,6 +28,7 @@ import (
 // call served, over the line, with one event for it, which the webhook
 // receiver got once, signed.
 func TestComplaintLineEndToEnd(t *testing.T) {
+	t.Parallel()
 	const secret = "a-webhook-secret-of-some-length"
 	var mu sync.Mutex
 	got := map[string]int{}
@@ -57,7 +58,7 @@ func TestComplaintLineEndToEnd(t *testing.T) {
 		c.ACD.WrapUp = 0
 		c.Evaluation.WebhookURL, c.Evaluation.WebhookSecret = hook.URL, secret
 	})
-	t.Setenv("HOTLINE_API", h.API())
+	env := environ{"HOTLINE_API": h.API()}
 	phone := baresiptest.Start(t, baresiptest.Options{User: "user-a1", Password: "password-a1", Registrar: h.SIP.String(), Tone: 440, IP: "127.0.0.6"})
 	store := acd.NewStore(h.Client, acd.StoreOptions{})
 	waitState(t, store, "a1", acd.Available)
@@ -84,24 +85,24 @@ func TestComplaintLineEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("HOTLINE_TOKEN", tok)
-	code, out, errs := hotline("complaints", "pending")
+	env["HOTLINE_TOKEN"] = tok
+	code, out, errs := env.hotline("complaints", "pending")
 	if code != 0 || !strings.Contains(out, rec.ID) {
 		t.Fatalf("pending: exit %d, %q, %q", code, out, errs)
 	}
-	code, out, errs = hotline("complaints", "review", rec.ID, "--upheld", "--note", "interrupted the caller")
+	code, out, errs = env.hotline("complaints", "review", rec.ID, "--upheld", "--note", "interrupted the caller")
 	if code != 0 || !strings.HasPrefix(out, "complaint "+rec.ID+" reviewed: upheld by wang") {
 		t.Fatalf("review: exit %d, %q, %q", code, out, errs)
 	}
 
 	day := rec.AgentAnsweredAt.In(time.FixedZone("CST", 8*3600)).Format(time.DateOnly)
-	code, out, errs = hotline("complaints", "line", "--day", day)
+	code, out, errs = env.hotline("complaints", "line", "--day", day)
 	if code != 0 || !strings.Contains(out, ": over") || !strings.Contains(out, "served 1  bad reviews 1  upheld 1  dismissed 0  pending 0") {
 		t.Errorf("line: exit %d, %q, %q", code, out, errs)
 	}
 	// The review was measured against the line before the command
 	// returned: the events are there.
-	code, out, errs = hotline("complaints", "events")
+	code, out, errs = env.hotline("complaints", "events")
 	if code != 0 || len(regexp.MustCompile(`(?m)^\S+ \S+ +over +hotline +day `).FindAllString(out, -1)) != 1 ||
 		strings.Count(out, "  over  ") != 4 || strings.Contains(out, "cleared") {
 		t.Errorf("events: exit %d, %q, %q", code, out, errs)

@@ -19,6 +19,7 @@ import (
 // TestComplaintsLine: the command shows the counts and the state of a
 // window, ranks the agents, and says which parameter is wrong.
 func TestComplaintsLine(t *testing.T) {
+	t.Parallel()
 	r := startAPI(t)
 	s := evaluation.NewStore(r.h.Client, evaluation.StoreOptions{})
 	now := time.Now()
@@ -38,23 +39,23 @@ func TestComplaintsLine(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	code, out, errs := hotline("complaints", "line", "--window", "month")
+	code, out, errs := r.hotline("complaints", "line", "--window", "month")
 	if code != 0 || !strings.Contains(out, "the hotline, month") || !strings.Contains(out, ": over") ||
 		!strings.Contains(out, "served 3  bad reviews 1  upheld 1  dismissed 0  pending 0") ||
 		!strings.Contains(out, "1 effective complaint in 3 calls served") {
 		t.Errorf("month: exit %d, %q, %q", code, out, errs)
 	}
-	code, out, errs = hotline("complaints", "line", "--agent", "a2")
+	code, out, errs = r.hotline("complaints", "line", "--agent", "a2")
 	if code != 0 || !strings.Contains(out, "agent a2, day") || !strings.Contains(out, ": within") ||
 		!strings.Contains(out, "one more effective complaint crosses it") {
 		t.Errorf("a2: exit %d, %q, %q", code, out, errs)
 	}
-	code, out, errs = hotline("complaints", "line", "--agents")
+	code, out, errs = r.hotline("complaints", "line", "--agents")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if code != 0 || len(lines) != 4 || !strings.HasPrefix(lines[2], "a1 ") || !strings.HasPrefix(lines[3], "a2 ") {
 		t.Errorf("agents: exit %d, %q, %q", code, out, errs)
 	}
-	code, out, _ = hotline("complaints", "line", "--json", "--category", "general")
+	code, out, _ = r.hotline("complaints", "line", "--json", "--category", "general")
 	var l evaluation.Line
 	if err := json.Unmarshal([]byte(out), &l); code != 0 || err != nil || l.Category != appeal.General || l.Served != 3 || l.Upheld != 1 {
 		t.Errorf("json: exit %d, %+v, %v", code, l, err)
@@ -71,7 +72,7 @@ func TestComplaintsLine(t *testing.T) {
 		{[]string{"--agents", "--agent", "a1"}, 2, "--agents"},
 		{[]string{"extra"}, 2, "no arguments"},
 	} {
-		code, out, errs := hotline(append([]string{"complaints", "line"}, c.args...)...)
+		code, out, errs := r.hotline(append([]string{"complaints", "line"}, c.args...)...)
 		if code != c.code || out != "" || !strings.Contains(errs, c.names) {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %d naming %s", c.args, code, out, errs, c.code, c.names)
 		}
@@ -82,6 +83,7 @@ func TestComplaintsLine(t *testing.T) {
 // counter changed directly in Redis is printed with both counts, and the
 // command exits 3.
 func TestComplaintsAudit(t *testing.T) {
+	t.Parallel()
 	r := startAPI(t)
 	s := evaluation.NewStore(r.h.Client, evaluation.StoreOptions{})
 	now := time.Now()
@@ -100,11 +102,11 @@ func TestComplaintsAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	code, out, errs := hotline("complaints", "audit", "--from", day, "--to", day)
+	code, out, errs := r.hotline("complaints", "audit", "--from", day, "--to", day)
 	if code != 0 || !strings.Contains(out, "the counters agree") || errs != "" {
 		t.Errorf("clean: exit %d, %q, %q", code, out, errs)
 	}
-	if code, out, errs := hotline("complaints", "audit"); code != 0 || !strings.Contains(out, " to "+day+": the counters agree") {
+	if code, out, errs := r.hotline("complaints", "audit"); code != 0 || !strings.Contains(out, " to "+day+": the counters agree") {
 		t.Errorf("the 30 days to today: exit %d, %q, %q", code, out, errs)
 	}
 
@@ -116,7 +118,7 @@ func TestComplaintsAudit(t *testing.T) {
 	if err := r.h.Client.BitField(r.ctx, "hotline:{eval}:line:"+day, "SET", "i32", fmt.Sprintf("#%d", row*6), 5).Err(); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errs = hotline("complaints", "audit", "--from", day, "--to", day)
+	code, out, errs = r.hotline("complaints", "audit", "--from", day, "--to", day)
 	if code != 3 || !strings.Contains(errs, "differ") {
 		t.Errorf("tampered: exit %d, stderr %q; want 3", code, errs)
 	}
@@ -124,7 +126,7 @@ func TestComplaintsAudit(t *testing.T) {
 	if len(lines) != 3 || !strings.HasPrefix(lines[1], "DAY") || strings.Join(strings.Fields(lines[2]), " ") != day+" agent a1 served 5 2" {
 		t.Errorf("tampered: %q", out)
 	}
-	code, out, _ = hotline("complaints", "audit", "--json", "--from", day, "--to", day)
+	code, out, _ = r.hotline("complaints", "audit", "--json", "--from", day, "--to", day)
 	var au web.LineAudit
 	if err := json.Unmarshal([]byte(out), &au); code != 3 || err != nil || len(au.Differences) != 1 ||
 		au.Differences[0].Counted.Served != 5 || au.Differences[0].Recounted.Served != 2 {
@@ -140,7 +142,7 @@ func TestComplaintsAudit(t *testing.T) {
 		{[]string{"--to", "2026-13-01"}, 1, `to "2026-13-01"`},
 		{[]string{"extra"}, 2, "no arguments"},
 	} {
-		code, out, errs := hotline(append([]string{"complaints", "audit"}, c.args...)...)
+		code, out, errs := r.hotline(append([]string{"complaints", "audit"}, c.args...)...)
 		if code != c.code || out != "" || !strings.Contains(errs, c.names) {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %d naming %s", c.args, code, out, errs, c.code, c.names)
 		}
@@ -152,6 +154,7 @@ func TestComplaintsAudit(t *testing.T) {
 // two stores, as two nodes would, leave counters that equal the model of
 // the events, and "hotline complaints audit" finds no difference.
 func TestComplaintsAuditAfterRandomEvents(t *testing.T) {
+	t.Parallel()
 	r := startAPI(t)
 	loc := appeal.DefaultLocation()
 	stores := []*evaluation.Store{evaluation.NewStore(r.h.Client, evaluation.StoreOptions{}), evaluation.NewStore(r.h.Client, evaluation.StoreOptions{})}
@@ -168,12 +171,12 @@ func TestComplaintsAuditAfterRandomEvents(t *testing.T) {
 	for _, scopes := range model {
 		sum = sum.Add(scopes[evaluation.Hotline])
 	}
-	code, out, errs := hotline("complaints", "line", "--json", "--window", "range", "--from", from, "--to", to)
+	code, out, errs := r.hotline("complaints", "line", "--json", "--window", "range", "--from", from, "--to", to)
 	var l evaluation.Line
 	if err := json.Unmarshal([]byte(out), &l); code != 0 || err != nil || l.Counts != sum {
 		t.Errorf("line: exit %d, %+v, %v, %q; the model says %+v", code, l.Counts, err, errs, sum)
 	}
-	code, out, errs = hotline("complaints", "audit", "--from", from, "--to", to)
+	code, out, errs = r.hotline("complaints", "audit", "--from", from, "--to", to)
 	if code != 0 || !strings.Contains(out, "the counters agree") || errs != "" {
 		t.Errorf("audit: exit %d, %q, %q", code, out, errs)
 	}
@@ -183,6 +186,7 @@ func TestComplaintsAuditAfterRandomEvents(t *testing.T) {
 // age; a review recorded as the user the token acts for; a second review
 // refused, saying how to reverse; a reversal moving the line back.
 func TestComplaintsReview(t *testing.T) {
+	t.Parallel()
 	r := startAPI(t)
 	s := evaluation.NewStore(r.h.Client, evaluation.StoreOptions{})
 	now := time.Now()
@@ -213,9 +217,9 @@ func TestComplaintsReview(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("HOTLINE_TOKEN", tok)
+	r.environ["HOTLINE_TOKEN"] = tok
 
-	code, out, errs := hotline("complaints", "pending")
+	code, out, errs := r.hotline("complaints", "pending")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	for i := range lines {
 		lines[i] = strings.TrimRight(lines[i], " ")
@@ -226,7 +230,7 @@ func TestComplaintsReview(t *testing.T) {
 		t.Errorf("pending: exit %d, %q, %q", code, out, errs)
 	}
 
-	code, out, errs = hotline("complaints", "review", "c0", "--upheld", "--note", "rude to the caller")
+	code, out, errs = r.hotline("complaints", "review", "c0", "--upheld", "--note", "rude to the caller")
 	if code != 0 || !strings.HasPrefix(out, "complaint c0 reviewed: upheld by li at ") {
 		t.Errorf("review: exit %d, %q, %q", code, out, errs)
 	}
@@ -234,14 +238,14 @@ func TestComplaintsReview(t *testing.T) {
 	if err != nil || c.Status != evaluation.Upheld || c.ReviewedBy != "li" || c.Note != "rude to the caller" {
 		t.Errorf("stored: %+v, %v", c, err)
 	}
-	if code, out, _ := hotline("complaints", "pending", "--json"); code != 0 || strings.Contains(out, `"c0"`) || !strings.Contains(out, `"c1"`) {
+	if code, out, _ := r.hotline("complaints", "pending", "--json"); code != 0 || strings.Contains(out, `"c0"`) || !strings.Contains(out, `"c1"`) {
 		t.Errorf("pending after the review: exit %d, %q", code, out)
 	}
-	code, out, errs = hotline("complaints", "review", "--dismissed", "--note", "no", "c0")
+	code, out, errs = r.hotline("complaints", "review", "--dismissed", "--note", "no", "c0")
 	if code != 1 || out != "" || !strings.Contains(errs, "is upheld, not dismissed") || !strings.Contains(errs, "hotline complaints review c0 --dismissed --reverse") {
 		t.Errorf("a second review: exit %d, %q, %q", code, out, errs)
 	}
-	code, out, errs = hotline("complaints", "review", "c0", "--dismissed", "--reverse", "--note", "the recording shows no rudeness")
+	code, out, errs = r.hotline("complaints", "review", "c0", "--dismissed", "--reverse", "--note", "the recording shows no rudeness")
 	if code != 0 || !strings.HasPrefix(out, "complaint c0 reversed: dismissed by li at ") {
 		t.Errorf("reversal: exit %d, %q, %q", code, out, errs)
 	}
@@ -250,26 +254,26 @@ func TestComplaintsReview(t *testing.T) {
 		t.Errorf("the line after the reversal: %+v, %v", l, err)
 	}
 
-	code, out, errs = hotline("complaints", "show", "c0")
+	code, out, errs = r.hotline("complaints", "show", "c0")
 	if code != 0 || !strings.Contains(out, "complaint c0: dismissed") ||
 		!regexp.MustCompile(`(?m)^\S+ \S+ +pending +upheld +li +rude to the caller$`).MatchString(out) ||
 		!regexp.MustCompile(`(?m)^\S+ \S+ +upheld +dismissed +li +the recording shows no rudeness$`).MatchString(out) {
 		t.Errorf("show: exit %d, %q, %q", code, out, errs)
 	}
-	code, out, errs = hotline("complaints", "report", "--window", "30d", "--csv")
+	code, out, errs = r.hotline("complaints", "report", "--window", "30d", "--csv")
 	rows := strings.Split(strings.TrimSpace(out), "\n")
 	if code != 0 || len(rows) != 4 || !strings.HasPrefix(rows[0], "day,call_id,") || !strings.Contains(rows[1], ",c0,") ||
 		!strings.Contains(rows[1], ",bad_review,dismissed,li,") || !strings.HasSuffix(rows[1], ",1,false") {
 		t.Errorf("report: exit %d, %q, %q", code, out, errs)
 	}
-	code, out, errs = hotline("complaints", "report", "--window", "30d")
+	code, out, errs = r.hotline("complaints", "report", "--window", "30d")
 	if code != 0 || !strings.Contains(out, "served 3  bad reviews 3  upheld 0  dismissed 1  pending 2") ||
 		!regexp.MustCompile(`(?m)^\S+ +c0 +\S+ +a1 +general +bad_review +dismissed +li *$`).MatchString(out) {
 		t.Errorf("report as a table: exit %d, %q, %q", code, out, errs)
 	}
 	// The server's alarm saw the review cross the line and the reversal
 	// clear it: four windows each way.
-	code, out, errs = hotline("complaints", "events")
+	code, out, errs = r.hotline("complaints", "events")
 	if code != 0 || strings.Count(out, "  over  ") != 4 || strings.Count(out, "  cleared  ") != 4 ||
 		!regexp.MustCompile(`(?m)^\S+ \S+ +over +hotline +day .* 1 +3 +over the line: 1 effective complaint in 3 calls served`).MatchString(out) {
 		t.Errorf("events: exit %d, %q, %q", code, out, errs)
@@ -288,7 +292,7 @@ func TestComplaintsReview(t *testing.T) {
 		{[]string{"c9", "--upheld", "--note", "x"}, 1, "c9"},
 		{[]string{"c1", "--upheld", "--reverse", "--note", "x"}, 1, "pending"},
 	} {
-		code, out, errs := hotline(append([]string{"complaints", "review"}, c.args...)...)
+		code, out, errs := r.hotline(append([]string{"complaints", "review"}, c.args...)...)
 		if code != c.code || out != "" || !strings.Contains(errs, c.names) {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %d naming %s", c.args, code, out, errs, c.code, c.names)
 		}

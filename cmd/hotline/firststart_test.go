@@ -182,9 +182,7 @@ func tokenIn(t *testing.T, notice string) string {
 // whoami runs "hotline whoami" against api with token.
 func whoami(t *testing.T, api, token string) (int, string) {
 	t.Helper()
-	t.Setenv("HOTLINE_API", api)
-	t.Setenv("HOTLINE_TOKEN", token)
-	code, out, errs := hotline("whoami")
+	code, out, errs := environ{"HOTLINE_API": api, "HOTLINE_TOKEN": token}.hotline("whoami")
 	return code, out + errs
 }
 
@@ -193,6 +191,7 @@ func whoami(t *testing.T, api, token string) (int, string) {
 // the running server's store or with no server running, and the tokens
 // outlive restarts.
 func TestFirstStart(t *testing.T) {
+	t.Parallel()
 	dir, state := t.TempDir(), t.TempDir()
 	p := serveIn(t, dir, state)
 	if want := filepath.Join(state, "hotline"); p.stateDir != want {

@@ -35,6 +35,7 @@ func TestProbeOnce(t *testing.T) {
 }
 
 func TestProbeBadFlags(t *testing.T) {
+	t.Parallel()
 	env := func(k string) (string, bool) { return "short", true }
 	for _, args := range [][]string{{}, {"--every", "0", "sip:12345@127.0.0.1"}, {"--keys", "x", "sip:12345@127.0.0.1"}, {"sip:12345@127.0.0.1"}} {
 		var ee exitError

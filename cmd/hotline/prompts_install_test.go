@@ -24,7 +24,7 @@ func TestPromptsInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(lib, "sounds")
-	code, out, errs := hotline("prompts", "install", "--asterisk-sounds", dir)
+	code, out, errs := environ(nil).hotline("prompts", "install", "--asterisk-sounds", dir)
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errs)
 	}
@@ -65,7 +65,7 @@ func TestPromptsInstall(t *testing.T) {
 	}
 
 	// A second run changes nothing.
-	code, out, errs = hotline("prompts", "install", "--asterisk-sounds", dir)
+	code, out, errs = environ(nil).hotline("prompts", "install", "--asterisk-sounds", dir)
 	if code != 0 {
 		t.Fatalf("second run: exit %d, stderr %q", code, errs)
 	}
@@ -80,6 +80,7 @@ func lastLine(s string) string {
 }
 
 func TestPromptsInstallUsage(t *testing.T) {
+	t.Parallel()
 	cases := map[string][]string{
 		"no folder":      {"prompts", "install"},
 		"empty folder":   {"prompts", "install", "--asterisk-sounds", ""},
@@ -88,7 +89,7 @@ func TestPromptsInstallUsage(t *testing.T) {
 		"unknown action": {"prompts", "uninstall"},
 	}
 	for name, args := range cases {
-		if code, out, _ := hotline(args...); code != 2 || out != "" {
+		if code, out, _ := environ(nil).hotline(args...); code != 2 || out != "" {
 			t.Errorf("%s: exit %d, output %q; want usage error 2 and nothing written", name, code, out)
 		}
 	}
@@ -97,8 +98,9 @@ func TestPromptsInstallUsage(t *testing.T) {
 // TestPromptsInstallWantsTheParent: a sounds folder whose parent is not
 // there is a mistyped path, not a tree to make.
 func TestPromptsInstallWantsTheParent(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "var", "lib", "asterisk", "sounds")
-	if code, out, errs := hotline("prompts", "install", "--asterisk-sounds", dir); code != 1 || !strings.Contains(errs, "does not exist") || out != "" {
+	if code, out, errs := environ(nil).hotline("prompts", "install", "--asterisk-sounds", dir); code != 1 || !strings.Contains(errs, "does not exist") || out != "" {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 naming the missing parent", code, out, errs)
 	}
 	if _, err := os.Stat(filepath.Dir(dir)); !errors.Is(err, os.ErrNotExist) {
@@ -107,11 +109,12 @@ func TestPromptsInstallWantsTheParent(t *testing.T) {
 }
 
 func TestPromptsInstallIntoAFile(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "sounds")
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, errs := hotline("prompts", "install", "--asterisk-sounds", file); code != 1 || errs == "" || out != "" {
+	if code, out, errs := environ(nil).hotline("prompts", "install", "--asterisk-sounds", file); code != 1 || errs == "" || out != "" {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 with an error", code, out, errs)
 	}
 }

@@ -12,6 +12,7 @@ import (
 // serve's flags beat the file and the environment, and the configuration
 // is validated with them applied.
 func TestServeFlagsOverrideFileAndEnvironment(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "hotline.yaml")
 	// Asterisk without its password: invalid on its own.
 	if err := os.WriteFile(path, []byte("backend: asterisk\nsip:\n  listen: 127.0.0.1:5070\n"), 0o600); err != nil {

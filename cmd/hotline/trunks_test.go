@@ -58,6 +58,7 @@ const registrarXML = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 // up once its probe came back, the second registered, and "hotline
 // trunks events" shows the first coming up and the second registering.
 func TestTrunksCommand(t *testing.T) {
+	t.Parallel()
 	carrier := sipptest.StartUAS(t, "testdata/carrier.xml", netip.MustParseAddr("127.0.0.2"), "u1")
 	// The registrar's probes are calls of their own, which its scenario
 	// does not take: it serves many, the registration being one.
@@ -70,41 +71,40 @@ func TestTrunksCommand(t *testing.T) {
 				Username: "02512345", Password: "secret-secret", Register: true, RegisterExpiry: config.Duration(time.Hour)},
 		}
 	})
-	t.Setenv("HOTLINE_API", h.API())
-	t.Setenv("HOTLINE_TOKEN", h.Token(t, auth.Ops))
+	env := environ{"HOTLINE_API": h.API(), "HOTLINE_TOKEN": h.Token(t, auth.Ops)}
 	waitTransition(t, h.Client, "carrier-a", func(ev trunk.Transition) bool { return ev.To == trunk.Up })
 	waitTransition(t, h.Client, "carrier-b", func(ev trunk.Transition) bool {
 		return ev.Kind == trunk.KindRegistration && ev.Registration.To == trunk.Registered
 	})
 
-	code, out, errs := hotline("trunks")
+	code, out, errs := env.hotline("trunks")
 	a, b := row(out, "carrier-a"), row(out, "carrier-b")
 	if code != 0 || !strings.HasPrefix(out, "TRUNK ") || len(a) < 4 || a[1] != "up" || !strings.Contains(out, "200 in ") ||
 		!strings.Contains(out, "udp:127.0.0.2:") || b == nil || !strings.Contains(out, "registered until") ||
 		strings.Index(out, "carrier-a") > strings.Index(out, "carrier-b") {
 		t.Errorf("trunks: exit %d, %q, %q", code, out, errs)
 	}
-	code, out, errs = hotline("trunks", "list", "--json")
+	code, out, errs = env.hotline("trunks", "list", "--json")
 	var list web.TrunkList
 	if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil || len(list.Trunks) != 2 || list.Trunks[0].State != trunk.Up ||
 		list.Trunks[0].Channels.Limit != 30 || list.Trunks[1].Registration != trunk.Registered ||
 		list.Trunks[1].Register == nil || list.Trunks[1].Register.Until == nil || list.Trunks[1].Register.Status != 200 {
 		t.Errorf("trunks --json: exit %d, %q, %q, %v", code, out, errs, err)
 	}
-	code, out, errs = hotline("trunks", "events")
+	code, out, errs = env.hotline("trunks", "events")
 	if ev := row(out, time.Now().In(appeal.DefaultLocation()).Format(time.DateOnly)); code != 0 || !strings.Contains(out, "carrier-a  health        unknown          up") ||
 		!strings.Contains(out, "carrier-b  registration  not_registering  registered  200") || ev == nil {
 		t.Errorf("events: exit %d, %q, %q", code, out, errs)
 	}
-	code, out, errs = hotline("trunks", "sideways")
+	code, out, errs = env.hotline("trunks", "sideways")
 	if code != 2 || out != "" || !strings.Contains(errs, `unknown command "sideways"`) {
 		t.Errorf("an unknown command: exit %d, %q, %q", code, out, errs)
 	}
-	t.Setenv("HOTLINE_TOKEN", h.Token(t, auth.Supervisor))
-	if code, _, _ := hotline("trunks"); code != 0 {
+	env["HOTLINE_TOKEN"] = h.Token(t, auth.Supervisor)
+	if code, _, _ := env.hotline("trunks"); code != 0 {
 		t.Errorf("a supervisor's trunks: exit %d", code)
 	}
-	code, out, errs = hotline("trunks", "events")
+	code, out, errs = env.hotline("trunks", "events")
 	if code != 1 || out != "" || !strings.Contains(errs, "ops or admin") {
 		t.Errorf("a supervisor's events: exit %d, %q, %q", code, out, errs)
 	}

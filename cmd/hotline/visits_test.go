@@ -17,6 +17,7 @@ import (
 // "hotline visits next", and records a busy line, which sends it back to
 // the worklist and ends the lease.
 func TestVisitsCommands(t *testing.T) {
+	t.Parallel()
 	h := hotlinetest.Start(t, func(c *config.Config) {
 		d := &c.Callback.Days
 		for _, day := range []*[]string{&d.Monday, &d.Tuesday, &d.Wednesday, &d.Thursday, &d.Friday, &d.Saturday, &d.Sunday} {
@@ -48,10 +49,10 @@ func TestVisitsCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("HOTLINE_TOKEN", tok)
+	env := environ{"HOTLINE_TOKEN": tok}
 	run := func(want int, args ...string) string {
 		t.Helper()
-		code, out, errs := hotline(append([]string{"visits", "--api", h.API()}, args...)...)
+		code, out, errs := env.hotline(append([]string{"visits", "--api", h.API()}, args...)...)
 		if code != want {
 			t.Fatalf("hotline visits %q: exit %d, want %d\n%s%s", args, code, want, out, errs)
 		}
@@ -101,10 +102,10 @@ func TestVisitsCommands(t *testing.T) {
 	if out := run(0, "complete", b.ID, "--response", "yes", "--solution", "partly", "--satisfaction", "basically_satisfied"); !strings.Contains(out, "completed") {
 		t.Errorf("complete: %s", out)
 	}
-	t.Setenv("HOTLINE_TOKEN", h.Token(t, auth.Supervisor))
+	env["HOTLINE_TOKEN"] = h.Token(t, auth.Supervisor)
 	rates := func(want int, args ...string) string {
 		t.Helper()
-		code, out, errs := hotline(append([]string{"rates", "--api", h.API()}, args...)...)
+		code, out, errs := env.hotline(append([]string{"rates", "--api", h.API()}, args...)...)
 		if code != want {
 			t.Fatalf("hotline rates %q: exit %d, want %d\n%s%s", args, code, want, out, errs)
 		}
