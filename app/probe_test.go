@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -10,12 +11,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hotline12345/hotline/acd"
+	"github.com/hotline12345/hotline/appeal"
 	"github.com/hotline12345/hotline/caller"
 	"github.com/hotline12345/hotline/calllog"
 	"github.com/hotline12345/hotline/config"
 	"github.com/hotline12345/hotline/evaluation"
 	"github.com/hotline12345/hotline/internal/agentua"
 	"github.com/hotline12345/hotline/internal/hotlinetest"
+	"github.com/hotline12345/hotline/internal/redistest"
 	"github.com/hotline12345/hotline/ivr"
 	"github.com/hotline12345/hotline/prompts"
 	"github.com/hotline12345/hotline/synthetic"
@@ -158,5 +161,46 @@ func TestProbeCallsReachNobody(t *testing.T) {
 	day, err := store.Day(t.Context(), time.Now())
 	if err != nil || day.Queued != 1 || day.Offers != 1 || day.TurnedAway != 0 || day.Answered != 1 || day.Abandoned != 0 {
 		t.Errorf("day's figures %+v, %v; want the forged call's alone", day, err)
+	}
+}
+
+// The probe's appeals are kept as long as the calls' records: one older
+// than calls.retention is gone once the node has started, a citizen's
+// appeal as old stays, and so does the probe's of yesterday.
+func TestProbeAppealsPurged(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	const retention = 30 * 24 * time.Hour
+	appeals := appeal.NewStore(rdb, appeal.StoreOptions{})
+	longAgo := time.Now().Add(-retention - time.Hour)
+	create := func(callID string, synthetic bool, at time.Time) appeal.Appeal {
+		t.Helper()
+		a, err := appeals.Create(t.Context(), appeal.New{CallID: callID, Caller: "13900000094", Category: appeal.General, Synthetic: synthetic, At: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	old := create("old-probe", true, longAgo)
+	citizen := create("old-citizen", false, longAgo)
+	recent := create("recent-probe", true, time.Now().Add(-24*time.Hour))
+
+	hotlinetest.StartOn(t, srv.URL(), rdb, func(c *config.Config) { c.Calls.Retention = config.Duration(retention) })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := appeals.Get(t.Context(), old.ID)
+		if errors.Is(err, appeal.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the old probe's appeal %s still there: %v", old.ID, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, a := range []appeal.Appeal{citizen, recent} {
+		if _, err := appeals.Get(t.Context(), a.ID); err != nil {
+			t.Errorf("appeal of %s: %v", a.CallID, err)
+		}
 	}
 }

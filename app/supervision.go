@@ -120,3 +120,37 @@ func (c *appealsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(behindDesc, prometheus.GaugeValue, behind)
 }
+
+// purgeProbeAppeals removes, now and every interval, the synthetic
+// probe's appeals older than retention (the calls' own), so that the
+// probe's appeals, one every few minutes, do not grow without end. Every
+// node runs it; a purge already done finds nothing.
+func purgeProbeAppeals(ctx context.Context, appeals *appeal.Store, retention time.Duration, now func() time.Time, interval time.Duration, log zerolog.Logger) {
+	if now == nil {
+		now = time.Now
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		purged := 0
+		for ctx.Err() == nil {
+			n, err := appeals.PurgeSynthetic(ctx, now().Add(-retention), 500)
+			if err != nil {
+				log.Warn().Err(err).Stringer("again_in", interval).Msg("appeals: the probe's old appeals not purged")
+				break
+			}
+			purged += n
+			if n < 500 {
+				break
+			}
+		}
+		if purged > 0 {
+			log.Info().Int("appeals", purged).Stringer("retention", retention).Msg("appeals: the probe's old appeals purged")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -583,4 +584,50 @@ func (s *Store) PeakMode(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("appeal: peak mode: %w", err)
 	}
 	return v == "1", nil
+}
+
+// PurgeSynthetic removes the synthetic probe's appeals created before
+// before, at most limit of them (below 1: DefaultListLimit), with their
+// call keys and steps, and returns how many it removed. Nobody works a
+// probe's appeal, so it is kept only as long as its call's record; the
+// probe calls every few minutes, and without this its appeals would grow
+// without end. Every other appeal is left alone.
+func (s *Store) PurgeSynthetic(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit < 1 {
+		limit = DefaultListLimit
+	}
+	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.synthetic, Start: "-inf", Stop: "(" + strconv.FormatInt(before.UnixMilli(), 10),
+		ByScore: true, Count: int64(limit)}).Result()
+	if err != nil {
+		return 0, fmt.Errorf("appeal: synthetic appeals to purge: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	as, err := s.getMany(ctx, ids)
+	if err != nil {
+		return 0, fmt.Errorf("appeal: synthetic appeals to purge: %w", err)
+	}
+	members := make([]any, len(ids))
+	keys := make([]string, 0, 3*len(ids))
+	for i, id := range ids {
+		members[i] = id
+		keys = append(keys, s.events+id, s.fired+id)
+		if a := as[i]; a != nil && a.CallID != "" {
+			if !a.Synthetic {
+				return 0, fmt.Errorf("appeal: %s is indexed as the probe's but is not synthetic: not purged", id)
+			}
+			keys = append(keys, s.callKey+a.CallID)
+		}
+	}
+	// One slot ({appeals}): a transaction on Redis Cluster too.
+	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HDel(ctx, s.appeals, ids...)
+		p.ZRem(ctx, s.synthetic, members...)
+		p.Del(ctx, keys...)
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("appeal: purge synthetic appeals: %w", err)
+	}
+	return len(ids), nil
 }

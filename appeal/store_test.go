@@ -476,3 +476,64 @@ func TestSyntheticAppealsAreNotListed(t *testing.T) {
 		}
 	})
 }
+
+// The probe's appeals older than the retention go, with their call keys,
+// a batch at a time; a citizen's appeal as old stays.
+func TestSyntheticAppealsPurged(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		start := time.Date(2026, 11, 27, 10, 0, 0, 0, cst)
+		s, clk := newStore(rdb, start)
+		old1 := newAppeal("citizen", appeal.General)
+		old1.At = start
+		citizen, err := s.Create(ctx, old1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var old []appeal.Appeal
+		for i := range 3 {
+			n := newAppeal(fmt.Sprintf("old-probe-%d", i), appeal.General)
+			n.Synthetic, n.At = true, start
+			a, err := s.Create(ctx, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old = append(old, a)
+		}
+		clk.Set(start.Add(48 * time.Hour))
+		n := newAppeal("new-probe", appeal.General)
+		n.Synthetic, n.At = true, clk.Now()
+		recent, err := s.Create(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		before := start.Add(24 * time.Hour)
+		if got, err := s.PurgeSynthetic(ctx, before, 2); err != nil || got != 2 {
+			t.Fatalf("first batch: %d, %v; want 2", got, err)
+		}
+		if got, err := s.PurgeSynthetic(ctx, before, 2); err != nil || got != 1 {
+			t.Fatalf("second batch: %d, %v; want 1", got, err)
+		}
+		if got, err := s.PurgeSynthetic(ctx, before, 2); err != nil || got != 0 {
+			t.Fatalf("nothing left: %d, %v", got, err)
+		}
+		for _, a := range old {
+			if _, err := s.Get(ctx, a.ID); !errors.Is(err, appeal.ErrNotFound) {
+				t.Errorf("Get %s after the purge: %v", a.ID, err)
+			}
+			if _, err := s.ByCall(ctx, a.CallID); !errors.Is(err, appeal.ErrNotFound) {
+				t.Errorf("ByCall %s after the purge: %v", a.CallID, err)
+			}
+		}
+		if a, err := s.ByCall(ctx, "new-probe"); err != nil || a.ID != recent.ID {
+			t.Errorf("the recent probe's appeal: %+v, %v", a, err)
+		}
+		if a, err := s.Get(ctx, citizen.ID); err != nil || a.CallID != "citizen" {
+			t.Errorf("the citizen's appeal: %+v, %v", a, err)
+		}
+		if n, err := rdb.Exists(ctx, "hotline:{appeals}:call:old-probe-0").Result(); err != nil || n != 0 {
+			t.Errorf("the old probe's call key: %d, %v", n, err)
+		}
+	})
+}

@@ -9,7 +9,8 @@ type CallsSettings struct {
 	// so they must not be kept for ever. The default, 180 days (two
 	// quarters), covers a half-year's review of the organizers' three rates
 	// and of the complaints behind the 3/10,000 line, whose windows reach
-	// 30 days and whose reviews come after them.
+	// 30 days and whose reviews come after them. The synthetic probe's
+	// appeals, which nobody works, are kept as long.
 	Retention Duration `yaml:"retention"`
 }
 
