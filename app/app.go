@@ -213,7 +213,7 @@ func Run(ctx context.Context, opts Options) error {
 	stopClocks := runClocks(cfg, appeals, lease, opts.Now, reg, log)
 	defer stopClocks()
 	defer background(ctx, func(ctx context.Context) {
-		purgeProbeAppeals(ctx, appeals, time.Duration(cfg.Calls.Retention), opts.Now, time.Hour, log)
+		purgeAppeals(ctx, appeals, time.Duration(cfg.Calls.Retention), time.Duration(cfg.Appeals.Retention), opts.Now, time.Hour, log)
 	})()
 	visits, err := newVisits(cfg, store.Client, appeals, opts.Now, feed, reg, log)
 	if err != nil {

@@ -164,15 +164,19 @@ func TestProbeCallsReachNobody(t *testing.T) {
 	}
 }
 
-// The probe's appeals are kept as long as the calls' records: one older
-// than calls.retention is gone once the node has started, a citizen's
-// appeal as old stays, and so does the probe's of yesterday.
-func TestProbeAppealsPurged(t *testing.T) {
+// The probe's appeals are kept as long as the calls' records, closed
+// appeals appeals.retention: older ones are gone once the node has
+// started; a citizen's open appeal as old stays, and so do the probe's
+// of yesterday and an appeal closed yesterday.
+func TestAppealsPurged(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	rdb := srv.Client(t)
 	const retention = 30 * 24 * time.Hour
 	appeals := appeal.NewStore(rdb, appeal.StoreOptions{})
+	if err := appeals.SeedOrganizers(t.Context(), []appeal.Organizer{{ID: "water", Name: "Water Group", Kind: appeal.Utility}}); err != nil {
+		t.Fatal(err)
+	}
 	longAgo := time.Now().Add(-retention - time.Hour)
 	create := func(callID string, synthetic bool, at time.Time) appeal.Appeal {
 		t.Helper()
@@ -182,23 +186,44 @@ func TestProbeAppealsPurged(t *testing.T) {
 		}
 		return a
 	}
-	old := create("old-probe", true, longAgo)
-	citizen := create("old-citizen", false, longAgo)
-	recent := create("recent-probe", true, time.Now().Add(-24*time.Hour))
-
-	hotlinetest.StartOn(t, srv.URL(), rdb, func(c *config.Config) { c.Calls.Retention = config.Duration(retention) })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := appeals.Get(t.Context(), old.ID)
-		if errors.Is(err, appeal.ErrNotFound) {
-			break
+	closed := func(callID string, at time.Time) appeal.Appeal {
+		t.Helper()
+		a := create(callID, false, at)
+		for _, act := range []appeal.Action{
+			{Step: appeal.Dispatch, By: "dispatcher", Assignment: appeal.Assignment{Lead: "water"}},
+			{Step: appeal.Sign, By: "water-desk", Organizer: "water"},
+			{Step: appeal.FeedBack, By: "water-desk", Organizer: "water", Feedback: appeal.Feedback{Result: appeal.Solved}},
+			{Step: appeal.Close, By: "supervisor"},
+		} {
+			if _, _, err := appeals.Step(t.Context(), a.ID, act); err != nil {
+				t.Fatalf("%s %s: %v", act.Step, a.ID, err)
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the old probe's appeal %s still there: %v", old.ID, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return a
 	}
-	for _, a := range []appeal.Appeal{citizen, recent} {
+	const appealRetention = 400 * 24 * time.Hour
+	gone := []appeal.Appeal{create("old-probe", true, longAgo), closed("old-closed", time.Now().Add(-appealRetention-time.Hour))}
+	kept := []appeal.Appeal{create("old-open", false, longAgo), create("recent-probe", true, time.Now().Add(-24*time.Hour)),
+		closed("recent-closed", time.Now().Add(-24*time.Hour))}
+
+	hotlinetest.StartOn(t, srv.URL(), rdb, func(c *config.Config) {
+		c.Calls.Retention = config.Duration(retention)
+		c.Appeals.Retention = config.Duration(appealRetention)
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for _, a := range gone {
+		for {
+			_, err := appeals.Get(t.Context(), a.ID)
+			if errors.Is(err, appeal.ErrNotFound) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the appeal of %s, %s, still there: %v", a.CallID, a.ID, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for _, a := range kept {
 		if _, err := appeals.Get(t.Context(), a.ID); err != nil {
 			t.Errorf("appeal of %s: %v", a.CallID, err)
 		}

@@ -121,31 +121,43 @@ func (c *appealsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(behindDesc, prometheus.GaugeValue, behind)
 }
 
-// purgeProbeAppeals removes, now and every interval, the synthetic
-// probe's appeals older than retention (the calls' own), so that the
-// probe's appeals, one every few minutes, do not grow without end. Every
-// node runs it; a purge already done finds nothing.
-func purgeProbeAppeals(ctx context.Context, appeals *appeal.Store, retention time.Duration, now func() time.Time, interval time.Duration, log zerolog.Logger) {
+// purgeAppeals removes, now and every interval, the synthetic probe's
+// appeals older than probeRetention (the calls' own) and the closed
+// appeals older than retention, so that neither grows without end: the
+// probe calls every few minutes, and every call that reaches intake makes
+// an appeal. Every node runs it; a purge already done finds nothing.
+func purgeAppeals(ctx context.Context, appeals *appeal.Store, probeRetention, retention time.Duration, now func() time.Time, interval time.Duration, log zerolog.Logger) {
 	if now == nil {
 		now = time.Now
+	}
+	const batch = 500
+	purges := []struct {
+		what   string
+		keep   time.Duration
+		delete func(ctx context.Context, before time.Time, limit int) (int, error)
+	}{
+		{"the probe's appeals", probeRetention, appeals.PurgeSynthetic},
+		{"closed appeals", retention, appeals.PurgeClosed},
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
-		purged := 0
-		for ctx.Err() == nil {
-			n, err := appeals.PurgeSynthetic(ctx, now().Add(-retention), 500)
-			if err != nil {
-				log.Warn().Err(err).Stringer("again_in", interval).Msg("appeals: the probe's old appeals not purged")
-				break
+		for _, p := range purges {
+			purged := 0
+			for ctx.Err() == nil {
+				n, err := p.delete(ctx, now().Add(-p.keep), batch)
+				if err != nil {
+					log.Warn().Err(err).Stringer("again_in", interval).Msg("appeals: " + p.what + " past their retention not purged")
+					break
+				}
+				purged += n
+				if n < batch {
+					break
+				}
 			}
-			purged += n
-			if n < 500 {
-				break
+			if purged > 0 {
+				log.Info().Int("appeals", purged).Stringer("retention", p.keep).Msg("appeals: " + p.what + " past their retention purged")
 			}
-		}
-		if purged > 0 {
-			log.Info().Int("appeals", purged).Stringer("retention", retention).Msg("appeals: the probe's old appeals purged")
 		}
 		select {
 		case <-ctx.Done():

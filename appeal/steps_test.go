@@ -493,3 +493,71 @@ func TestDispatchClocksOfEveryCategory(t *testing.T) {
 		}
 	}
 }
+
+// Closed appeals older than the retention go from every list, count and
+// organizer's set; an open one as old stays, and so does a closed one
+// younger.
+func TestClosedAppealsPurged(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		start := time.Date(2026, 11, 27, 10, 0, 0, 0, cst)
+		s, clock := lifecycleStore(t, rdb, start, nil)
+		create := func(callID string, at time.Time) appeal.Appeal {
+			t.Helper()
+			n := newAppeal(callID, appeal.Livelihood)
+			n.At = at
+			a, err := s.Create(ctx, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a
+		}
+		closeIt := func(a appeal.Appeal) {
+			t.Helper()
+			step(t, s, a.ID, dispatchTo("water", "housing"))
+			step(t, s, a.ID, appeal.Action{Step: appeal.Sign, By: "water-desk", Organizer: "water"})
+			step(t, s, a.ID, appeal.Action{Step: appeal.FeedBack, By: "water-desk", Organizer: "water", Feedback: appeal.Feedback{Result: appeal.Solved}})
+			step(t, s, a.ID, appeal.Action{Step: appeal.Close, By: "supervisor"})
+		}
+		oldClosed := create("old-closed", start)
+		oldOpen := create("old-open", start)
+		closeIt(oldClosed)
+		step(t, s, oldOpen.ID, dispatchTo("water"))
+		clock.Set(start.Add(48 * time.Hour))
+		young := create("young-closed", clock.Now())
+		closeIt(young)
+
+		if n, err := s.PurgeClosed(ctx, start.Add(24*time.Hour), 0); err != nil || n != 1 {
+			t.Fatalf("PurgeClosed: %d, %v; want 1", n, err)
+		}
+		if n, err := s.PurgeClosed(ctx, start.Add(24*time.Hour), 0); err != nil || n != 0 {
+			t.Fatalf("again: %d, %v; want 0", n, err)
+		}
+		if _, err := s.Get(ctx, oldClosed.ID); !errors.Is(err, appeal.ErrNotFound) {
+			t.Errorf("Get of the old closed appeal: %v", err)
+		}
+		if _, err := s.ByCall(ctx, "old-closed"); !errors.Is(err, appeal.ErrNotFound) {
+			t.Errorf("ByCall of the old closed appeal: %v", err)
+		}
+		for _, a := range []appeal.Appeal{oldOpen, young} {
+			if _, err := s.Get(ctx, a.ID); err != nil {
+				t.Errorf("appeal of %s: %v", a.CallID, err)
+			}
+		}
+		list, err := s.List(ctx, 0)
+		if err != nil || len(list) != 2 {
+			t.Errorf("List: %d appeals, %v; want the two kept", len(list), err)
+		}
+		counts, err := s.Counts(ctx)
+		if err != nil || counts[appeal.Closed][appeal.Livelihood] != 1 || counts[appeal.Dispatched][appeal.Livelihood] != 1 {
+			t.Errorf("counts %v, %v; want one closed, one dispatched", counts, err)
+		}
+		for org, want := range map[string][]string{"water": {oldOpen.ID, young.ID}, "housing": {young.ID}} {
+			got, err := rdb.ZRange(ctx, "hotline:{appeals}:organizer:"+org, 0, -1).Result()
+			slices.Sort(got)
+			if err != nil || !slices.Equal(got, want) {
+				t.Errorf("%s's appeals %v, %v; want %v", org, got, err, want)
+			}
+		}
+	})
+}

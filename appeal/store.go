@@ -593,41 +593,85 @@ func (s *Store) PeakMode(ctx context.Context) (bool, error) {
 // probe calls every few minutes, and without this its appeals would grow
 // without end. Every other appeal is left alone.
 func (s *Store) PurgeSynthetic(ctx context.Context, before time.Time, limit int) (int, error) {
+	return s.purge(ctx, s.synthetic, before, limit, func(a *Appeal) bool { return a.Synthetic }, nil)
+}
+
+// PurgeClosed removes the closed appeals created before before, at most
+// limit of them (below 1: DefaultListLimit), from every list, count and
+// organizer's set, with their call keys and steps, and returns how many
+// it removed. An appeal still open is kept however old: it is removed
+// once closed. Every call that reaches intake makes an appeal, so the
+// closed ones are kept for a retention, not for ever.
+func (s *Store) PurgeClosed(ctx context.Context, before time.Time, limit int) (int, error) {
+	return s.purge(ctx, s.state+string(Closed), before, limit, func(a *Appeal) bool { return a.State == Closed && !a.Synthetic },
+		func(p redis.Pipeliner, as []*Appeal, members []any) {
+			p.ZRem(ctx, s.created, members...)
+			counts := map[string]int64{}
+			for _, a := range as {
+				if a == nil {
+					continue
+				}
+				counts[countsField(Closed, a.Category)]++
+				if a.Assignment != nil {
+					for _, o := range a.Assignment.Organizers() {
+						p.ZRem(ctx, s.organizer+o, a.ID)
+					}
+				}
+			}
+			for field, n := range counts {
+				p.HIncrBy(ctx, s.counts, field, -n)
+			}
+		})
+}
+
+// purge removes the appeals of index created before before, at most
+// limit, which must all be what is says (else nothing is removed), in
+// one transaction: their documents, their place in index, their call
+// keys, steps and fired clocks, and what more does. Every key is in the
+// slot of {appeals}, so the transaction runs on Redis Cluster too.
+func (s *Store) purge(ctx context.Context, index string, before time.Time, limit int, is func(*Appeal) bool,
+	more func(p redis.Pipeliner, as []*Appeal, members []any)) (int, error) {
 	if limit < 1 {
 		limit = DefaultListLimit
 	}
-	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.synthetic, Start: "-inf", Stop: "(" + strconv.FormatInt(before.UnixMilli(), 10),
+	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: index, Start: "-inf", Stop: "(" + strconv.FormatInt(before.UnixMilli(), 10),
 		ByScore: true, Count: int64(limit)}).Result()
 	if err != nil {
-		return 0, fmt.Errorf("appeal: synthetic appeals to purge: %w", err)
+		return 0, fmt.Errorf("appeal: appeals to purge: %w", err)
 	}
 	if len(ids) == 0 {
 		return 0, nil
 	}
 	as, err := s.getMany(ctx, ids)
 	if err != nil {
-		return 0, fmt.Errorf("appeal: synthetic appeals to purge: %w", err)
+		return 0, fmt.Errorf("appeal: appeals to purge: %w", err)
 	}
 	members := make([]any, len(ids))
 	keys := make([]string, 0, 3*len(ids))
 	for i, id := range ids {
 		members[i] = id
 		keys = append(keys, s.events+id, s.fired+id)
-		if a := as[i]; a != nil && a.CallID != "" {
-			if !a.Synthetic {
-				return 0, fmt.Errorf("appeal: %s is indexed as the probe's but is not synthetic: not purged", id)
-			}
+		a := as[i]
+		if a == nil {
+			continue
+		}
+		if !is(a) {
+			return 0, fmt.Errorf("appeal: %s is in %s but is %s (synthetic %v): not purged", id, index, a.State, a.Synthetic)
+		}
+		if a.CallID != "" {
 			keys = append(keys, s.callKey+a.CallID)
 		}
 	}
-	// One slot ({appeals}): a transaction on Redis Cluster too.
 	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HDel(ctx, s.appeals, ids...)
-		p.ZRem(ctx, s.synthetic, members...)
+		p.ZRem(ctx, index, members...)
 		p.Del(ctx, keys...)
+		if more != nil {
+			more(p, as, members)
+		}
 		return nil
 	}); err != nil {
-		return 0, fmt.Errorf("appeal: purge synthetic appeals: %w", err)
+		return 0, fmt.Errorf("appeal: purge: %w", err)
 	}
 	return len(ids), nil
 }

@@ -299,6 +299,9 @@ type Config struct {
 	// Calls are the call records (see CallsSettings).
 	Calls CallsSettings `yaml:"calls"`
 
+	// Appeals are the appeals kept (see AppealsSettings).
+	Appeals AppealsSettings `yaml:"appeals"`
+
 	// Evaluation is the effective complaint rate's line (see
 	// EvaluationSettings).
 	Evaluation EvaluationSettings `yaml:"evaluation"`
@@ -390,6 +393,7 @@ func Default() Config {
 	c.Cluster.Lease = Duration(15 * time.Second)
 	c.TimeZone = "Asia/Shanghai"
 	c.Calls = defaultCalls()
+	c.Appeals = defaultAppeals()
 	c.Evaluation = defaultEvaluation()
 	c.Probe = defaultProbe()
 	c.Shutdown.Grace = Duration(60 * time.Second)

@@ -549,6 +549,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"ivr.language", func(c *Config) { c.IVR.Language = "fr" }},
 		{"ivr.first_digit_timeout", func(c *Config) { c.IVR.FirstDigitTimeout = Duration(999 * time.Millisecond) }},
 		{"ivr.first_digit_timeout", func(c *Config) { c.IVR.FirstDigitTimeout = Duration(61 * time.Second) }},
+		{"appeals.retention", func(c *Config) { c.Appeals.Retention = Duration(399 * 24 * time.Hour) }},
 		{"ivr.tries", func(c *Config) { c.IVR.Tries = 0 }},
 		{"ivr.tries", func(c *Config) { c.IVR.Tries = 11 }},
 		{"time_zone", func(c *Config) { c.TimeZone = "Mars/Olympus_Mons" }},

@@ -163,6 +163,7 @@ func (c Config) Validate() error {
 
 	p.check("time_zone", checkTimeZone(c.TimeZone))
 	c.Calls.validate(&p)
+	c.Appeals.validate(&p)
 	c.Evaluation.validate(&p)
 	c.Ops.validate(&p)
 	c.Probe.validate(&p)
