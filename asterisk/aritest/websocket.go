@@ -448,12 +448,18 @@ func (w gatedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	gc := gatedConn{Conn: conn, g: w.g}
-	var r io.Reader = gc
-	if n := brw.Reader.Buffered(); n > 0 {
-		b, _ := brw.Reader.Peek(n)
-		r = io.MultiReader(bytes.NewReader(bytes.Clone(b)), gc)
+	// What the server read ahead of the hijack (a client's first frame
+	// may come right after the 101) stays in the reader's buffer:
+	// websocket.Accept keeps only what is buffered when it takes the
+	// reader over, and reads the rest from the connection.
+	n := brw.Reader.Buffered()
+	b, _ := brw.Reader.Peek(n)
+	br := bufio.NewReader(io.MultiReader(bytes.NewReader(bytes.Clone(b)), gc))
+	if _, err := br.Peek(n); err != nil {
+		_ = conn.Close()
+		return nil, nil, err
 	}
-	return gc, bufio.NewReadWriter(bufio.NewReader(r), bufio.NewWriter(gc)), nil
+	return gc, bufio.NewReadWriter(br, bufio.NewWriter(gc)), nil
 }
 
 // DropRequests makes every REST request from now on go unanswered: its
