@@ -118,7 +118,8 @@ type Filter struct {
 	User, Action string
 }
 
-func (f Filter) match(e Entry) bool {
+// Match says whether f picks e.
+func (f Filter) Match(e Entry) bool {
 	if f.User != "" && !strings.EqualFold(f.User, e.User) {
 		return false
 	}
@@ -148,7 +149,7 @@ func (l *Log) Find(ctx context.Context, f Filter, limit int, cursor string) ([]E
 			return nil, "", err
 		}
 		for i, e := range evs {
-			if !f.match(e) {
+			if !f.Match(e) {
 				continue
 			}
 			out = append(out, e)

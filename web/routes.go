@@ -135,7 +135,7 @@ func (a *api) routes() []Route {
 			Public: true, Body: LoginRequest{}, Reply: Me{}, Status: http.StatusCreated, Errors: []int{401}, handle: a.session},
 		{Method: "GET", Path: "/api/v1/live", Summary: "server-sent events: a change event naming its topic (agents, queue, calls, complaints, line, visits, trunks, peak, appeals, audit) when anything changes on any node; a session event when the session has ended",
 			Roles: auth.Roles, Errors: []int{503}, handle: a.liveStream},
-		{Method: "GET", Path: "/api/v1/audit", Summary: "the audit log, newest first: every state-changing action, who, role, when, from where, the answer; format=csv exports a range of days",
+		{Method: "GET", Path: "/api/v1/audit", Summary: "the audit log, newest first: every state-changing action, who, role, when, from where, the answer; user= and action= search it; format=csv exports a range of days, searched the same way",
 			Roles: admins, Query: []Param{limitParam, cursorParam,
 				{Name: "user", Type: "string", Description: "only the account's entries (for a failed login, the name tried)"},
 				{Name: "action", Type: "string", Description: "only this action, or every action under it: login is login and login.failed, agents every agents.…"},

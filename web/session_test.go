@@ -304,6 +304,12 @@ func TestLiveAndAudit(t *testing.T) {
 	if row := rows[4]; row[2] != "wang" || row[5] != "agents.pause" || row[4] != "203.0.113.9" || row[10] != `{"reason":"training"}` {
 		t.Errorf("the pause exported as %q", row)
 	}
+	// The same search as the pages'.
+	code, _, got = r.send(request{method: "GET", path: "/api/v1/audit?format=csv&user=WANG&action=agents", header: cookieHeader(admin)})
+	rows, err = csv.NewReader(strings.NewReader(string(got))).ReadAll()
+	if code != http.StatusOK || err != nil || len(rows) != 2 || rows[1][2] != "wang" || rows[1][5] != "agents.pause" {
+		t.Errorf("wang's agents actions exported: %d %v %q", code, err, got)
+	}
 	if code, _, _ := r.send(request{method: "GET", path: "/api/v1/audit?format=csv&from=2026-12-09&to=2026-12-01", header: cookieHeader(admin)}); code != http.StatusBadRequest {
 		t.Errorf("an export with to before from: %d", code)
 	}

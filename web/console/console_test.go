@@ -69,6 +69,8 @@ func TestRolesSeeTheirPagesOnly(t *testing.T) {
 					tab.Click("#audit-search button[type=submit]")
 					tab.Wait(`(() => { const rows = [...document.querySelectorAll('#audit-table tbody tr')]; ` +
 						`return rows.length === 2 && rows.every((tr) => tr.children[1].textContent === 'li'); })()`)
+					// The export is searched the same way.
+					tab.Wait(`new URL(document.querySelector('#audit-csv').href).searchParams.get('user') === 'li'`)
 				}
 				if p == "ops" {
 					// The node this test runs, with its checks as it

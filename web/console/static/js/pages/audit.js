@@ -16,11 +16,13 @@ export default {
     let next = '';
     const box = h('div', { id: 'audit' });
     const more = h('button', { type: 'button', class: 'secondary', id: 'audit-more', hidden: true }, t('audit.more'));
-    // The export covers the last 30 days, the newest first.
+    // The export covers the last 30 days, oldest first, searched as the
+    // page is.
     const day = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
     const today = new Date();
     const from = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 30);
-    const csv = h('a', { class: 'button secondary', id: 'audit-csv', href: '/api/v1/audit' + query({ format: 'csv', from: day(from), to: day(today) }) }, t('audit.csv'));
+    const csvHref = (f) => '/api/v1/audit' + query({ format: 'csv', from: day(from), to: day(today), ...f });
+    const csv = h('a', { class: 'button secondary', id: 'audit-csv', href: csvHref({}) }, t('audit.csv'));
     const log = table({
       id: 'audit-table',
       columns: [
@@ -48,6 +50,7 @@ export default {
       e.preventDefault();
       filter.user = userIn.value.trim();
       filter.action = actionIn.value.trim();
+      csv.href = csvHref(filter);
       items = [];
       next = '';
       load([], {});
