@@ -57,8 +57,7 @@ commands:
 ` + apiHelp
 
 // usersCmd runs "hotline users".
-func usersCmd(args []string, env func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(env), env: env, stdin: stdin, stdout: stdout, stderr: stderr}
+func usersCmd(a *cli, args []string) error {
 	cmd, rest, err := a.command("users", usersUsage, args)
 	if err != nil || cmd == "" {
 		return err
@@ -298,8 +297,7 @@ func askPassword(tty *os.File, prompt io.Writer, text string) (string, error) {
 
 // loginCmd runs "hotline login": a token for an account's password,
 // printed alone for `export HOTLINE_TOKEN=$(hotline login --user NAME)`.
-func loginCmd(args []string, env func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(env), env: env, stdin: stdin, stdout: stdout, stderr: stderr}
+func loginCmd(a *cli, args []string) error {
 	fs := a.flags("login")
 	name := fs.String("user", "", "the account")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
@@ -312,9 +310,9 @@ func loginCmd(args []string, env func(string) (string, bool), stdin io.Reader, s
 	var pw string
 	var err error
 	if *fromStdin {
-		pw, err = passwordLine(stdin, "login")
-	} else if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		pw, err = askPassword(f, stderr, "password for "+*name+": ")
+		pw, err = passwordLine(a.stdin, "login")
+	} else if f, ok := a.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		pw, err = askPassword(f, a.stderr, "password for "+*name+": ")
 	} else {
 		err = usageError("login: no terminal to ask the password at: give --password-stdin")
 	}
@@ -330,14 +328,13 @@ func loginCmd(args []string, env func(string) (string, bool), stdin io.Reader, s
 	if err := c.Do(context.Background(), http.MethodPost, "/api/v1/login", web.LoginRequest{User: *name, Password: pw}, &tok); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "logged in as %s (%s) until %s\n", tok.User, joinRoles(tok.Roles), tok.ExpiresAt.Format(time.RFC3339))
-	_, err = fmt.Fprintln(stdout, tok.Secret)
+	fmt.Fprintf(a.stderr, "logged in as %s (%s) until %s\n", tok.User, joinRoles(tok.Roles), tok.ExpiresAt.Format(time.RFC3339))
+	_, err = fmt.Fprintln(a.stdout, tok.Secret)
 	return err
 }
 
 // logoutCmd revokes $HOTLINE_TOKEN.
-func logoutCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(env), env: env, stdout: stdout, stderr: stderr}
+func logoutCmd(a *cli, args []string) error {
 	if err := noArgs(a.flags("logout"), args); err != nil {
 		return err
 	}
@@ -348,13 +345,12 @@ func logoutCmd(args []string, env func(string) (string, bool), stdout, stderr io
 	if err := c.Do(context.Background(), http.MethodPost, "/api/v1/logout", nil, nil); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(stdout, "the token is revoked")
+	_, err = fmt.Fprintln(a.stdout, "the token is revoked")
 	return err
 }
 
 // whoamiCmd says who $HOTLINE_TOKEN acts as.
-func whoamiCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(env), env: env, stdout: stdout, stderr: stderr}
+func whoamiCmd(a *cli, args []string) error {
 	if err := noArgs(a.flags("whoami"), args); err != nil {
 		return err
 	}
@@ -373,13 +369,12 @@ func whoamiCmd(args []string, env func(string) (string, bool), stdout, stderr io
 	if me.OrganizerID != "" {
 		agent += ", organizer " + me.OrganizerID
 	}
-	_, err = fmt.Fprintf(stdout, "%s: %s%s; token %s until %s\n", me.User, joinRoles(me.Roles), agent, me.TokenID, me.ExpiresAt.Format(time.RFC3339))
+	_, err = fmt.Fprintf(a.stdout, "%s: %s%s; token %s until %s\n", me.User, joinRoles(me.Roles), agent, me.TokenID, me.ExpiresAt.Format(time.RFC3339))
 	return err
 }
 
 // tokensCmd runs "hotline tokens".
-func tokensCmd(args []string, env func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(env), env: env, stdin: stdin, stdout: stdout, stderr: stderr}
+func tokensCmd(a *cli, args []string) error {
 	cmd, rest, err := a.command("tokens", tokensUsage, args)
 	if err != nil || cmd == "" {
 		return err
@@ -495,8 +490,7 @@ func (a *cli) revokeToken(args []string) error {
 }
 
 // bansCmd runs "hotline bans".
-func bansCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(env), env: env, stdout: stdout, stderr: stderr}
+func bansCmd(a *cli, args []string) error {
 	cmd, rest, err := a.command("bans", bansUsage, args)
 	if err != nil || cmd == "" {
 		return err

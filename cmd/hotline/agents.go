@@ -84,11 +84,11 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 }
 
 // agentsCmd runs "hotline agents": the agent commands against the HTTP API.
-func agentsCmd(args []string, env func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) error {
+func agentsCmd(a *cli, args []string) error {
 	fs := flag.NewFlagSet("agents", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, agentsUsage) }
-	api := fs.String("api", apiDefault(env), "the hotline's HTTP address")
+	fs.SetOutput(a.stderr)
+	fs.Usage = func() { fmt.Fprint(a.stderr, agentsUsage) }
+	fs.StringVar(&a.api, "api", a.api, "the hotline's HTTP address")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -96,7 +96,6 @@ func agentsCmd(args []string, env func(string) (string, bool), stdin io.Reader, 
 		return exitError{2, agentsUsage}
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	a := &cli{api: *api, env: env, stdin: stdin, stdout: stdout, stderr: stderr}
 	switch cmd {
 	case "list":
 		return a.list(rest)
@@ -115,15 +114,14 @@ func agentsCmd(args []string, env func(string) (string, bool), stdin io.Reader, 
 	case "force":
 		return a.force(rest)
 	case "help":
-		fmt.Fprint(stdout, agentsUsage)
+		fmt.Fprint(a.stdout, agentsUsage)
 		return nil
 	}
 	return usageError("agents: unknown command %q\n%s", cmd, agentsUsage)
 }
 
 // queueCmd runs "hotline queue": the calls waiting and today's figures.
-func queueCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(env), env: env, stdout: stdout, stderr: stderr}
+func queueCmd(a *cli, args []string) error {
 	fs := a.flags("queue")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -146,13 +144,13 @@ func queueCmd(args []string, env func(string) (string, bool), stdout, stderr io.
 		wait := max(now.Sub(call.Since), 0).Round(time.Second)
 		tb.add(strconv.Itoa(call.Position), call.CallID, string(call.Category), wait.String(), call.State, dash(call.AgentID), call.Node)
 	}
-	if err := tb.write(stdout); err != nil {
+	if err := tb.write(a.stdout); err != nil {
 		return err
 	}
 	if len(q.Calls) == 0 {
-		fmt.Fprintln(stdout, "no calls waiting")
+		fmt.Fprintln(a.stdout, "no calls waiting")
 	}
-	_, err = fmt.Fprint(stdout, "\n"+dayFigures(q.Today))
+	_, err = fmt.Fprint(a.stdout, "\n"+dayFigures(q.Today))
 	return err
 }
 

@@ -163,8 +163,10 @@ func TestAgentsPasswordStdin(t *testing.T) {
 	t.Parallel()
 	r := startAPI(t)
 	var out, errs bytes.Buffer
-	err := agentsCmd([]string{"--api", r.api, "add", "--id", "a2", "--sip-user", "li", "--categories", "livelihood", "--password-stdin"}, r.lookup,
-		strings.NewReader("from-stdin-pw\r\nignored\n"), &out, &errs)
+	agents := func(stdin string, args ...string) error {
+		return agentsCmd(&cli{api: apiDefault(r.lookup), env: r.lookup, stdin: strings.NewReader(stdin), stdout: &out, stderr: &errs}, args)
+	}
+	err := agents("from-stdin-pw\r\nignored\n", "--api", r.api, "add", "--id", "a2", "--sip-user", "li", "--categories", "livelihood", "--password-stdin")
 	if err != nil {
 		t.Fatalf("add: %v (%s)", err, errs.String())
 	}
@@ -172,14 +174,14 @@ func TestAgentsPasswordStdin(t *testing.T) {
 	if md5hex, _ := acd.DigestHA1("li", "hotline", "from-stdin-pw"); err != nil || cred.HA1 != md5hex {
 		t.Errorf("credential %+v %v, want the hash of the first line", cred, err)
 	}
-	err = agentsCmd([]string{"--api", r.api, "update", "a2", "--password-stdin"}, r.lookup, strings.NewReader("newer-password\n"), &out, &errs)
+	err = agents("newer-password\n", "--api", r.api, "update", "a2", "--password-stdin")
 	if err != nil {
 		t.Fatalf("update: %v", err)
 	}
 	if c, err := r.agents.Credential(r.ctx, "li"); err != nil || c == cred {
 		t.Errorf("credential after a new password %+v %v", c, err)
 	}
-	err = agentsCmd([]string{"--api", r.api, "update", "a2", "--password-stdin"}, r.lookup, strings.NewReader("\n"), &out, &errs)
+	err = agents("\n", "--api", r.api, "update", "a2", "--password-stdin")
 	if e := (exitError{}); !errors.As(err, &e) || e.code != 2 {
 		t.Errorf("empty password on stdin: %v, want a usage error", err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -48,8 +47,7 @@ const peakUsage = `usage: hotline peak [--api URL] [status | on|off --reason TEX
 ` + apiHelp
 
 // appealsCmd runs "hotline appeals".
-func appealsCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(env), env: env, stdout: stdout, stderr: stderr}
+func appealsCmd(a *cli, args []string) error {
 	cmd, rest, err := a.command("appeals", appealsUsage, args)
 	if err != nil || cmd == "" {
 		return err
@@ -372,8 +370,7 @@ func (a *cli) appealStep(id, step string, body any) error {
 }
 
 // peakCmd runs "hotline peak".
-func peakCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(env), env: env, stdout: stdout, stderr: stderr}
+func peakCmd(a *cli, args []string) error {
 	cmd, rest, err := a.command("peak", peakUsage, withDefault(args, "status", "status", "on", "off"))
 	if err != nil || cmd == "" {
 		return err

@@ -55,8 +55,7 @@ commands:
 ` + apiHelp
 
 // complaintsCmd runs "hotline complaints".
-func complaintsCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(env), env: env, stdout: stdout, stderr: stderr}
+func complaintsCmd(a *cli, args []string) error {
 	cmd, rest, err := a.command("complaints", complaintsUsage, args)
 	if err != nil || cmd == "" {
 		return err

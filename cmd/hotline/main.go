@@ -88,6 +88,8 @@ func run(args []string, env func(string) (string, bool), stdin io.Reader, stdout
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	// The commands that call the API share one cli.
+	a := &cli{api: apiDefault(env), env: env, stdin: stdin, stdout: stdout, stderr: stderr}
 	var err error
 	switch args[0] {
 	case "serve":
@@ -99,33 +101,33 @@ func run(args []string, env func(string) (string, bool), stdin io.Reader, stdout
 	case "prompts":
 		err = promptsCmd(args[1:], stdout)
 	case "agents":
-		err = agentsCmd(args[1:], env, stdin, stdout, stderr)
+		err = agentsCmd(a, args[1:])
 	case "queue":
-		err = queueCmd(args[1:], env, stdout, stderr)
+		err = queueCmd(a, args[1:])
 	case "login":
-		err = loginCmd(args[1:], env, stdin, stdout, stderr)
+		err = loginCmd(a, args[1:])
 	case "logout":
-		err = logoutCmd(args[1:], env, stdout, stderr)
+		err = logoutCmd(a, args[1:])
 	case "whoami":
-		err = whoamiCmd(args[1:], env, stdout, stderr)
+		err = whoamiCmd(a, args[1:])
 	case "users":
-		err = usersCmd(args[1:], env, stdin, stdout, stderr)
+		err = usersCmd(a, args[1:])
 	case "tokens":
-		err = tokensCmd(args[1:], env, stdin, stdout, stderr)
+		err = tokensCmd(a, args[1:])
 	case "bans":
-		err = bansCmd(args[1:], env, stdout, stderr)
+		err = bansCmd(a, args[1:])
 	case "complaints":
-		err = complaintsCmd(args[1:], env, stdout, stderr)
+		err = complaintsCmd(a, args[1:])
 	case "trunks":
-		err = trunksCmd(args[1:], env, stdout, stderr)
+		err = trunksCmd(a, args[1:])
 	case "appeals":
-		err = appealsCmd(args[1:], env, stdout, stderr)
+		err = appealsCmd(a, args[1:])
 	case "peak":
-		err = peakCmd(args[1:], env, stdout, stderr)
+		err = peakCmd(a, args[1:])
 	case "visits":
-		err = visitsCmd(args[1:], env, stdout, stderr)
+		err = visitsCmd(a, args[1:])
 	case "rates":
-		err = ratesCmd(args[1:], env, stdout, stderr)
+		err = ratesCmd(a, args[1:])
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -27,8 +26,7 @@ commands:
 ` + apiHelp
 
 // trunksCmd runs "hotline trunks".
-func trunksCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(env), env: env, stdout: stdout, stderr: stderr}
+func trunksCmd(a *cli, args []string) error {
 	cmd, rest, err := a.command("trunks", trunksUsage, withDefault(args, "list", "list", "events"))
 	if err != nil || cmd == "" {
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -36,8 +35,7 @@ commands (a return-visit agent's, with its own token):
 ` + apiHelp
 
 // visitsCmd runs "hotline visits".
-func visitsCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(env), env: env, stdout: stdout, stderr: stderr}
+func visitsCmd(a *cli, args []string) error {
 	cmd, rest, err := a.command("visits", visitsUsage, args)
 	if err != nil || cmd == "" {
 		return err
@@ -219,8 +217,7 @@ commands (a supervisor's):
 ` + apiHelp
 
 // ratesCmd runs "hotline rates".
-func ratesCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) error {
-	a := &cli{api: apiDefault(env), env: env, stdout: stdout, stderr: stderr}
+func ratesCmd(a *cli, args []string) error {
 	cmd, rest, err := a.command("rates", ratesUsage, withDefault(args, "show"))
 	if err != nil || cmd == "" {
 		return err
