@@ -337,7 +337,7 @@ func (c *call) bye(ctx context.Context) error {
 	inv := c.dlg.InviteRequest
 	bye := sip.NewRequest(sip.BYE, *inv.Contact().Address.Clone())
 	bye.SetTransport(inv.Transport())
-	if strings.EqualFold(inv.Transport(), "udp") && c.srv.udp != nil {
+	if strings.EqualFold(inv.Transport(), "udp") {
 		bye.Laddr = c.srv.udpLaddr()
 	}
 	return c.dlg.WriteBye(ctx, bye)
