@@ -345,19 +345,11 @@ func (s *Store) Audit(ctx context.Context, days []string) (Audit, error) {
 	want := map[string]map[string]*Tally{}
 	byDay := map[string][]string{}
 	for chunk := range slices.Chunk(ids, 500) {
-		docs, err := s.rdb.HMGet(ctx, s.visits, chunk...).Result()
+		vs, err := s.visitsOf(ctx, chunk)
 		if err != nil {
-			return out, fmt.Errorf("callback: audit: %w", err)
+			return out, err
 		}
-		for i, doc := range docs {
-			raw, ok := doc.(string)
-			if !ok {
-				continue
-			}
-			v, err := decodeVisit(chunk[i], raw)
-			if err != nil {
-				return out, err
-			}
+		for _, v := range vs {
 			c, ok := CountedOf(v, s.opts.Location)
 			if !ok {
 				continue
