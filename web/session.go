@@ -343,10 +343,11 @@ var auditColumns = []string{"id", "at", "user", "roles", "source", "action", "me
 // searched by user and action.
 func (a *api) listAudit(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	filter := audit.Filter{User: q.Get("user"), Action: q.Get("action")}
 	switch q.Get("format") {
 	case "", "json":
 	case "csv":
-		a.exportAudit(w, r)
+		a.exportAudit(w, r, filter)
 		return
 	default:
 		writeError(w, http.StatusBadRequest, "format "+strconv.Quote(q.Get("format"))+": want json or csv")
@@ -356,7 +357,7 @@ func (a *api) listAudit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	evs, next, err := a.opts.Audit.Find(r.Context(), audit.Filter{User: q.Get("user"), Action: q.Get("action")}, limit, cursor)
+	evs, next, err := a.opts.Audit.Find(r.Context(), filter, limit, cursor)
 	if errors.Is(err, eventstream.ErrCursor) {
 		writeError(w, http.StatusBadRequest, "cursor: not one this API gave")
 		return
@@ -371,7 +372,7 @@ func (a *api) listAudit(w http.ResponseWriter, r *http.Request) {
 	a.reply(w, r, http.StatusOK, Page[audit.Entry]{Items: evs, NextCursor: next})
 }
 
-func (a *api) exportAudit(w http.ResponseWriter, r *http.Request) {
+func (a *api) exportAudit(w http.ResponseWriter, r *http.Request, filter audit.Filter) {
 	q := r.URL.Query()
 	loc := a.location()
 	today := a.now().In(loc)
@@ -397,7 +398,6 @@ func (a *api) exportAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="audit-`+from.Format(time.DateOnly)+`-`+to.AddDate(0, 0, -1).Format(time.DateOnly)+`.csv"`)
-	filter := audit.Filter{User: q.Get("user"), Action: q.Get("action")}
 	cw := csv.NewWriter(w)
 	_ = cw.Write(auditColumns)
 	err := a.opts.Audit.Each(r.Context(), from, to, func(e audit.Entry) error {
